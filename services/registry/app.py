@@ -1,0 +1,83 @@
+"""The registry's composition root: `create_app(settings)` builds the Litestar app.
+
+Nothing connects at import or construction time; the lifespan opens the event store and
+the read pool when the server starts, and closes them when it stops.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import anyio.to_thread
+import psycopg
+from litestar import Litestar, Request
+from litestar.datastructures import State
+
+from services.registry.api.agreements import AgreementController
+from services.registry.application import Registry
+from services.registry.graphql.schema import RegistryContext, build_schema
+from services.registry.projections.agreements import AgreementsReadModel
+from services.registry.setup import SCHEMA, projection_lag, registry_env
+from shared.assets import make_graphql_controller
+from shared.clock import Clock
+from shared.db import make_async_pool
+from shared.http import create_service_app
+from shared.logs import configure_logging
+from shared.metrics import PROJECTION_LAG
+from shared.settings import Settings
+
+SERVICE = "registry"
+
+
+def create_app(
+    settings: Settings | None = None, *, database_url: str | None = None, clock: Clock | None = None
+) -> Litestar:
+    settings = settings or Settings.from_env()
+    url = database_url or settings.database_url
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
+    configure_logging(settings, service=SERVICE)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = make_async_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, name=SERVICE)
+        await pool.open()
+        registry = await anyio.to_thread.run_sync(
+            lambda: Registry(registry_env(url, pool_size=settings.db_pool_max), clock=clock)
+        )
+        app.state.registry = registry
+        app.state.agreements = AgreementsReadModel(pool, schema=SCHEMA)
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(registry.close)
+            await pool.close()
+
+    async def readiness(state: State) -> dict[str, Any]:
+        lag = await anyio.to_thread.run_sync(_lag, url)  # also proves the database answers
+        PROJECTION_LAG.labels(service=SERVICE, projection="agreements").set(lag)
+        return {"ok": lag <= settings.ready_max_projection_lag, "projection_lag": {"agreements": lag}}
+
+    async def graphql_context(request: Request) -> RegistryContext:
+        return RegistryContext(
+            identity=request.scope.get("user"),
+            agreements=request.app.state.agreements,
+            settings=settings,
+        )
+
+    graphql = make_graphql_controller(build_schema(settings), context_getter=graphql_context)
+    return create_service_app(
+        service=SERVICE,
+        settings=settings,
+        route_handlers=[AgreementController, graphql],
+        readiness=readiness,
+        lifespan=[lifespan],
+        description="Registri kerja sama daerah: naskah dan siklus hukumnya.",
+    )
+
+
+def _lag(url: str) -> int:
+    with psycopg.connect(url, connect_timeout=3) as conn:
+        return projection_lag(conn)

@@ -1,0 +1,199 @@
+"""The registry's service layer: one method per use case (load, act, save).
+
+Synchronous, like eventsourcing itself: HTTP handlers call it in a worker thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID, uuid4, uuid5
+
+import msgspec
+from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.persistence import IntegrityError
+
+from services.registry.domain.agreement import Agreement, Category, Form, OtherParty, Party, RegionParty
+from shared.auth import Identity, require_roles
+from shared.clock import Clock, SystemClock
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.regions import RegionCatalog, load_regions
+from shared.tenancy import can_see
+from shared.urusan import get_urusan
+
+# Namespace for agreement ids derived from an Idempotency-Key: a retry maps to the same
+# id, so the event store's unique (originator_id, version) makes the create happen once.
+IDEMPOTENCY_NAMESPACE = UUID("5b0f3c1e-7a0e-4d55-9a8e-2f1c6f0b9d41")
+
+IDEMPOTENCY_TABLE = """
+CREATE TABLE IF NOT EXISTS {schema}.idempotency_keys (
+    tenant text NOT NULL,
+    sub text NOT NULL,
+    key text NOT NULL,
+    fingerprint text NOT NULL,
+    agreement_id uuid NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    PRIMARY KEY (tenant, sub, key)
+)
+"""
+
+
+@dataclass(frozen=True)
+class StartAgreement:
+    """What a caller asks for; already shaped by the HTTP schema, not yet checked."""
+
+    form: str
+    title: str
+    object: str
+    urusan: list[str]
+    parties: list[dict[str, Any]]
+    category: str | None = None
+    value_idr: int | None = None
+    burdens_community: bool = False
+    budgeted_in_apbd: bool = False
+    initiator: str | None = None
+
+    def fingerprint(self) -> str:
+        return hashlib.sha256(msgspec.json.encode(self.__dict__, order="sorted")).hexdigest()
+
+
+@dataclass(frozen=True)
+class Started:
+    agreement: Agreement
+    replayed: bool
+
+
+class Registry(Application):
+    """Agreements and their legal lifecycle, stored as events in schema `registry`."""
+
+    name = "registry"
+    snapshotting_intervals = {Agreement: 50}  # noqa: RUF012 - eventsourcing's API
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock | None = None,
+        regions: RegionCatalog | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock or SystemClock()
+        self.regions = regions or load_regions()
+
+    # -- use cases ---------------------------------------------------------------------
+
+    def start_agreement(
+        self, identity: Identity, command: StartAgreement, *, idempotency_key: str | None = None
+    ) -> Started:
+        require_roles("operator")(identity)
+        if identity.is_national:
+            raise Forbidden(
+                "Tingkat nasional bukan daerah dan tidak dapat menjadi pihak kerja sama.",
+                code="tenant_not_a_region",
+            )
+        if command.initiator is not None and command.initiator != identity.tenant:
+            raise Forbidden(
+                "Pemrakarsa kerja sama adalah daerah pemilik token; "
+                f"token ini untuk {identity.tenant}, bukan {command.initiator}.",
+                code="initiator_not_caller",
+            )
+        partners = self._check_references(identity.tenant, command)
+        agreement_id = (
+            uuid5(IDEMPOTENCY_NAMESPACE, f"{identity.tenant}\x1f{identity.sub}\x1f{idempotency_key}")
+            if idempotency_key
+            else uuid4()
+        )
+        # Decide first (pure, may raise): a rejected request stores nothing, not even its key.
+        agreement = Agreement.start(
+            id=agreement_id,
+            actor=identity.actor(),
+            at=self.clock.now(),
+            form=Form(command.form),
+            category=Category(command.category) if command.category else None,
+            title=command.title.strip(),
+            object=command.object.strip(),
+            urusan=command.urusan,
+            initiator=identity.tenant,
+            partners=partners,
+            value_idr=command.value_idr,
+            burdens_community=command.burdens_community,
+            budgeted_in_apbd=command.budgeted_in_apbd,
+        )
+        if idempotency_key:
+            self._claim_idempotency_key(identity, idempotency_key, command.fingerprint(), agreement_id)
+            try:
+                return Started(self.repository.get(agreement_id, version=1), replayed=True)
+            except AggregateNotFoundError:
+                pass  # first attempt, or an earlier one that failed before saving
+        try:
+            self.save(agreement)
+        except IntegrityError:
+            if not idempotency_key:
+                raise
+            # A concurrent retry with the same key saved first: answer as it did.
+            return Started(self.repository.get(agreement_id, version=1), replayed=True)
+        return Started(agreement, replayed=False)
+
+    def get_agreement(self, identity: Identity, agreement_id: UUID) -> Agreement:
+        """The current state, if the caller's tenant may see it (else: not found)."""
+        try:
+            agreement = self.repository.get(agreement_id)
+        except AggregateNotFoundError:
+            raise NotFound("Kerja sama tidak ditemukan.") from None
+        if not can_see(identity.tenant, agreement.party_regions):
+            raise NotFound("Kerja sama tidak ditemukan.")
+        return agreement
+
+    # -- helpers -----------------------------------------------------------------------
+
+    def _check_references(self, initiator: str, command: StartAgreement) -> list[Party]:
+        """Reference data checks, reported per field like any other validation error."""
+        errors: list[dict[str, str]] = []
+        if not self.regions.is_party_eligible(initiator):
+            errors.append({"field": "initiator", "message": f"{initiator} bukan daerah otonom yang dapat menjadi pihak"})
+        partners: list[Party] = []
+        for i, raw in enumerate(command.parties):
+            field = f"parties[{i}]"
+            region = raw.get("region")
+            if region is not None:
+                if any(raw.get(k) for k in ("name", "type", "country")):
+                    errors.append({"field": field, "message": "isi 'region' saja untuk daerah, atau 'name' dan 'type' untuk pihak lain"})
+                elif region not in self.regions:
+                    errors.append({"field": f"{field}.region", "message": f"kode wilayah tidak dikenal: {region}"})
+                elif not self.regions.is_party_eligible(region):
+                    errors.append({"field": f"{field}.region", "message": f"{region} adalah wilayah administratif, bukan daerah otonom"})
+                elif region != initiator:  # the initiator is a party already
+                    partners.append(RegionParty(region))
+            else:
+                name, kind = (raw.get("name") or "").strip(), (raw.get("type") or "").strip()
+                if not name or not kind:
+                    errors.append({"field": field, "message": "pihak selain daerah memerlukan 'name' dan 'type'"})
+                else:
+                    partners.append(OtherParty(name=name, type=kind, country=(raw.get("country") or None)))
+        for i, code in enumerate(command.urusan):
+            if get_urusan(code) is None:
+                errors.append({"field": f"urusan[{i}]", "message": f"kode urusan tidak dikenal: {code}"})
+        if errors:
+            raise InvalidInput("Data kerja sama tidak valid.", errors=errors)
+        return partners
+
+    def _claim_idempotency_key(self, identity: Identity, key: str, fingerprint: str, agreement_id: UUID) -> None:
+        datastore = self.recorder.datastore  # type: ignore[attr-defined]
+        schema = datastore.schema
+        with datastore.transaction(commit=True) as curs:
+            curs.execute(
+                f"INSERT INTO {schema}.idempotency_keys (tenant, sub, key, fingerprint, agreement_id) "  # noqa: S608
+                "VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
+                (identity.tenant, identity.sub, key, fingerprint, agreement_id),
+            )
+            curs.execute(
+                f"SELECT fingerprint FROM {schema}.idempotency_keys WHERE tenant=%s AND sub=%s AND key=%s",  # noqa: S608
+                (identity.tenant, identity.sub, key),
+            )
+            row = curs.fetchone()
+        if row is None or row["fingerprint"] != fingerprint:
+            raise Conflict(
+                "Idempotency-Key ini sudah dipakai untuk permintaan dengan isi yang berbeda.",
+                code="idempotency_key_reused",
+            )

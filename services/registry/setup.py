@@ -1,0 +1,52 @@
+"""Create (idempotently) everything the registry stores: its schema, the event store, the
+read model with row-level security, and the idempotency keys. Run by `ksd migrate`,
+`ksd run` and the tests; safe to run again and from several instances.
+"""
+
+from __future__ import annotations
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from services.registry.application import IDEMPOTENCY_TABLE, Registry
+from services.registry.projections.agreements import AgreementsProjection, PostgresAgreementsView
+from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
+
+SCHEMA = "registry"
+
+
+def registry_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
+    return eventsourcing_env(database_url, schema=SCHEMA, pool_size=pool_size)
+
+
+def agreements_view(env: dict[str, str]) -> PostgresAgreementsView:
+    factory = InfrastructureFactory.construct(env=Environment(AgreementsProjection.name, env))
+    return factory.tracking_recorder(PostgresAgreementsView)  # type: ignore[return-value]
+
+
+def install(database_url: str) -> None:
+    ensure_schema(database_url, SCHEMA)
+    env = registry_env(database_url, pool_size=1)
+    app = Registry(env)  # creates the events and snapshots tables
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            protect_events_table(conn, SCHEMA, f"{Registry.name}_events")
+            ensure_reader_role(conn)
+            conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))  # type: ignore[arg-type]
+        view = agreements_view(env)  # creates the read model and its tracking table
+        view.grant_reader()
+        view.datastore.close()
+    finally:
+        app.close()
+
+
+def projection_lag(conn: psycopg.Connection) -> int:
+    """Events recorded but not yet in the read model."""
+    row = conn.execute(
+        f"SELECT (SELECT coalesce(max(notification_id), 0) FROM {SCHEMA}.{Registry.name}_events)"  # noqa: S608
+        f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{AgreementsProjection.name}_tracking"
+        " WHERE application_name = %s), 0)",
+        (Registry.name,),
+    ).fetchone()
+    return int(row[0]) if row else 0

@@ -1,0 +1,157 @@
+"""Bearer tokens: who the caller is, for which tenant, in which roles.
+
+Claims: `sub`, `name`, `tenant` (a region code or "national"), `roles`, `exp`.
+Development signs with HS256 and a secret (generated once under the data directory);
+production verifies tokens of an external identity provider with a public key or JWKS.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import jwt
+import msgspec
+
+from shared.errors import Forbidden, Unauthenticated
+from shared.settings import Settings
+from shared.tenancy import NATIONAL, is_region_code
+
+ROLES = ("operator", "consolidator", "monitor", "auditor", "admin")
+
+
+class Identity(msgspec.Struct, frozen=True):
+    sub: str
+    name: str
+    tenant: str
+    roles: tuple[str, ...]
+
+    def has_role(self, *roles: str) -> bool:
+        return any(role in self.roles for role in roles)
+
+    @property
+    def is_national(self) -> bool:
+        return self.tenant == NATIONAL
+
+    def actor(self) -> dict[str, Any]:
+        """What every event records about who did it."""
+        return {"sub": self.sub, "name": self.name, "tenant": self.tenant, "roles": list(self.roles)}
+
+
+class _Claims(msgspec.Struct):
+    sub: str
+    tenant: str
+    roles: list[str]
+    exp: int
+    name: str = ""
+
+
+def dev_secret(settings: Settings) -> str:
+    """The HS256 secret: from settings, else one generated once under the data dir."""
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    path = settings.data_path / "jwt-secret"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_text(secrets.token_urlsafe(48))
+        tmp.chmod(0o600)
+        tmp.replace(path)
+    return path.read_text().strip()
+
+
+def check_tenant(tenant: str) -> None:
+    if tenant != NATIONAL and not is_region_code(tenant):
+        raise ValueError(f"tenant must be a region code such as 32.73 or 'national', not {tenant!r}")
+
+
+class TokenService:
+    """Signs development tokens and verifies every incoming one."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.algorithm = settings.jwt_algorithm
+        self._jwks: jwt.PyJWKClient | None = None
+        if self.algorithm == "HS256":
+            self._verify_key: Any = dev_secret(settings)
+            self._sign_key: Any = self._verify_key
+        elif settings.jwt_public_key:
+            key = settings.jwt_public_key
+            self._verify_key = Path(key).read_text() if Path(key).is_file() else key
+            self._sign_key = None
+        else:
+            self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url or "", cache_keys=True)
+            self._verify_key = None
+            self._sign_key = None
+
+    def issue(
+        self,
+        *,
+        tenant: str,
+        roles: Iterable[str],
+        sub: str | None = None,
+        name: str | None = None,
+        ttl_seconds: int | None = None,
+    ) -> str:
+        if self._sign_key is None:
+            raise RuntimeError("tokens are issued by the identity provider in this configuration")
+        check_tenant(tenant)
+        roles = list(roles)
+        unknown = sorted(set(roles) - set(ROLES))
+        if unknown or not roles:
+            raise ValueError(f"roles must be some of {', '.join(ROLES)}; got {roles}")
+        ttl = ttl_seconds if ttl_seconds is not None else self.settings.dev_token_ttl_hours * 3600
+        claims: dict[str, Any] = {
+            "sub": sub or f"dev-{roles[0]}@{tenant}",
+            "name": name or f"Petugas {roles[0]} {tenant}",
+            "tenant": tenant,
+            "roles": roles,
+            "exp": int(time.time()) + ttl,
+        }
+        if self.settings.jwt_issuer:
+            claims["iss"] = self.settings.jwt_issuer
+        if self.settings.jwt_audience:
+            claims["aud"] = self.settings.jwt_audience
+        return jwt.encode(claims, self._sign_key, algorithm=self.algorithm)
+
+    def verify(self, token: str) -> Identity:
+        try:
+            key = self._verify_key
+            if self._jwks is not None:
+                key = self._jwks.get_signing_key_from_jwt(token).key
+            payload = jwt.decode(
+                token,
+                key,
+                algorithms=[self.algorithm],
+                issuer=self.settings.jwt_issuer,
+                audience=self.settings.jwt_audience,
+                options={"require": ["exp", "sub"]},
+            )
+            claims = msgspec.convert(payload, _Claims)
+            check_tenant(claims.tenant)
+        except jwt.ExpiredSignatureError:
+            raise Unauthenticated("Token sudah kedaluwarsa.", code="token_expired") from None
+        except (jwt.PyJWTError, msgspec.ValidationError, ValueError) as exc:
+            raise Unauthenticated(f"Token tidak valid: {exc}", code="token_invalid") from None
+        return Identity(
+            sub=claims.sub,
+            name=claims.name or claims.sub,
+            tenant=claims.tenant,
+            roles=tuple(r for r in claims.roles if r in ROLES),
+        )
+
+
+def require_roles(*roles: str) -> Callable[[Identity], None]:
+    """A check usable by guards and application code alike."""
+
+    def check(identity: Identity) -> None:
+        if not identity.has_role(*roles):
+            raise Forbidden(
+                f"Peran {' atau '.join(roles)} diperlukan untuk tindakan ini.",
+                code="role_required",
+            )
+
+    return check

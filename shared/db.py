@@ -1,0 +1,130 @@
+"""PostgreSQL access shared by the services: connection settings, schemas, pools, and
+tenant-scoped transactions that row-level security checks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
+
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.rows import dict_row
+from psycopg_pool import AsyncConnectionPool
+
+# The settings key RLS policies read; set per transaction with set_config(..., true).
+TENANT_SETTING = "ksd.tenant"
+# The role read transactions switch to: SELECT on read models only, so row-level security
+# applies even when the service connects as the tables' owner or a superuser.
+READER_ROLE = "ksd_reader"
+# Set by projections in their own transactions; the read-model write policy requires it.
+WRITER_SETTING = "ksd.writer"
+
+
+def conninfo_parts(database_url: str) -> dict[str, Any]:
+    return conninfo_to_dict(database_url)
+
+
+def with_dbname(database_url: str, dbname: str) -> str:
+    return make_conninfo(database_url, dbname=dbname)
+
+
+def ensure_schema(database_url: str, *schemas: str) -> None:
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for schema in schemas:
+            conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
+
+
+def eventsourcing_env(database_url: str, *, schema: str, pool_size: int = 5) -> dict[str, str]:
+    """The environment eventsourcing's PostgreSQL persistence reads (it takes no DSN)."""
+    parts = conninfo_parts(database_url)
+    return {
+        "PERSISTENCE_MODULE": "eventsourcing.postgres",
+        "POSTGRES_DBNAME": str(parts.get("dbname") or parts.get("user") or "postgres"),
+        "POSTGRES_HOST": str(parts.get("host") or "127.0.0.1"),
+        "POSTGRES_PORT": str(parts.get("port") or "5432"),
+        "POSTGRES_USER": str(parts.get("user") or "postgres"),
+        "POSTGRES_PASSWORD": str(parts.get("password") or ""),
+        "POSTGRES_SCHEMA": schema,
+        "POSTGRES_POOL_SIZE": str(pool_size),
+        "POSTGRES_MAX_OVERFLOW": "10",
+        "POSTGRES_CONN_MAX_AGE": "600",
+        "POSTGRES_PRE_PING": "y",
+        "POSTGRES_LOCK_TIMEOUT": "5",
+        "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
+        "CREATE_TABLE": "yes",
+    }
+
+
+def make_async_pool(database_url: str, *, min_size: int, max_size: int, name: str) -> AsyncConnectionPool:
+    """A pool opened by the app's lifespan (never at import time)."""
+    return AsyncConnectionPool(
+        database_url,
+        min_size=min_size,
+        max_size=max_size,
+        open=False,
+        name=name,
+        kwargs={"autocommit": False, "row_factory": dict_row, "application_name": f"ksd-{name}"},
+    )
+
+
+@asynccontextmanager
+async def tenant_transaction(pool: AsyncConnectionPool, tenant: str) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A read transaction in which row-level security sees `tenant` and nothing else."""
+    async with pool.connection() as conn, conn.transaction():
+        # set_config('role', ..., true) is SET LOCAL ROLE, in the same round trip.
+        await conn.execute(
+            "SELECT set_config('role', %s, true), set_config(%s, %s, true)",
+            (READER_ROLE, TENANT_SETTING, tenant),
+        )
+        yield conn
+
+
+def ensure_reader_role(conn: psycopg.Connection) -> None:
+    """Create the read-only role (cluster-wide, so tolerate a concurrent creator) and let
+    the connecting user switch to it."""
+    exists = conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (READER_ROLE,)).fetchone()
+    if not exists:
+        try:
+            with conn.transaction():
+                conn.execute(sql.SQL("CREATE ROLE {} NOLOGIN").format(sql.Identifier(READER_ROLE)))
+        except psycopg.errors.DuplicateObject:
+            pass
+        except psycopg.errors.UniqueViolation:
+            pass
+    is_super = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
+    if is_super and not is_super[0]:
+        conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(READER_ROLE)))
+
+
+IMMUTABLE_EVENTS_FUNCTION = """
+CREATE OR REPLACE FUNCTION {schema}.ksd_events_are_immutable() RETURNS trigger
+LANGUAGE plpgsql AS $$
+BEGIN
+    RAISE EXCEPTION 'events are immutable: % on %.% refused', TG_OP, TG_TABLE_SCHEMA, TG_TABLE_NAME
+        USING ERRCODE = 'insufficient_privilege';
+END;
+$$;
+"""
+
+
+def protect_events_table(conn: psycopg.Connection, schema: str, table: str) -> None:
+    """Refuse UPDATE, DELETE and TRUNCATE on an events table, for every role.
+
+    Privileges alone would not stop the table's owner (the role the services run as), so a
+    trigger does it. Only a superuser who disables triggers can rewrite history, and the
+    audit hash chain exists to detect exactly that.
+    """
+    ident = {"schema": sql.Identifier(schema), "table": sql.Identifier(table)}
+    conn.execute(sql.SQL(IMMUTABLE_EVENTS_FUNCTION).format(**ident))
+    for name, when in (
+        ("ksd_events_no_update_delete", "BEFORE UPDATE OR DELETE ON {schema}.{table} FOR EACH ROW"),
+        ("ksd_events_no_truncate", "BEFORE TRUNCATE ON {schema}.{table} FOR EACH STATEMENT"),
+    ):
+        conn.execute(
+            sql.SQL("CREATE OR REPLACE TRIGGER {name} " + when + " EXECUTE FUNCTION {schema}.ksd_events_are_immutable()").format(
+                name=sql.Identifier(name), **ident
+            )
+        )

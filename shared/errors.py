@@ -1,0 +1,77 @@
+"""Errors the domain and the application raise; `shared.http` turns them into
+RFC 9457 problem details in one place. Pure Python: the domain may import this module.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class KsdError(Exception):
+    status: int = 500
+    title: str = "Kesalahan internal"
+    code: str | None = None
+
+    def __init__(
+        self,
+        detail: str,
+        *,
+        code: str | None = None,
+        errors: list[dict[str, str]] | None = None,
+        **extra: Any,
+    ) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        if code is not None:
+            self.code = code
+        self.errors = errors
+        self.extra = extra
+
+
+class BadRequest(KsdError):
+    status, title, code = 400, "Permintaan tidak valid", "bad_request"
+
+
+class Unauthenticated(KsdError):
+    status, title, code = 401, "Autentikasi diperlukan", "unauthenticated"
+
+
+class Forbidden(KsdError):
+    status, title, code = 403, "Akses ditolak", "forbidden"
+
+
+class NotFound(KsdError):
+    status, title, code = 404, "Tidak ditemukan", "not_found"
+
+
+class Conflict(KsdError):
+    status, title, code = 409, "Konflik", "conflict"
+
+
+class VersionConflict(Conflict):
+    """The `If-Match` version is stale: someone else changed the resource first."""
+
+    code = "version_conflict"
+
+
+class InvalidInput(KsdError):
+    """Valid JSON that breaks a field rule; `errors` names each field."""
+
+    status, title, code = 422, "Data tidak valid", "validation_failed"
+
+
+class RuleViolation(KsdError):
+    """A lifecycle or business rule forbids the request; `code` names the rule."""
+
+    status, title = 422, "Aturan dilanggar"
+
+    def __init__(self, code: str, detail: str, **extra: Any) -> None:
+        super().__init__(detail, code=code, **extra)
+
+
+class PreconditionRequired(KsdError):
+    status, title, code = 428, "Header If-Match diperlukan", "precondition_required"
+
+
+class ServiceUnavailable(KsdError):
+    status, title, code = 503, "Layanan belum siap", "unavailable"

@@ -1,0 +1,304 @@
+"""What every service's HTTP app shares: problem details, bearer auth, request logging,
+health, readiness, metrics and OpenAPI. `create_service_app` is the one way to build one.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any
+
+import msgspec
+import structlog
+from litestar import Litestar, MediaType, Request, Response, get
+from litestar.connection import ASGIConnection
+from litestar.datastructures import State
+from litestar.exceptions import (
+    HTTPException,
+    NotAuthorizedException,
+    PermissionDeniedException,
+)
+from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
+from litestar.types import ASGIApp, Receive, Scope, Send
+
+from shared import __version__
+from shared.assets import is_graphiql_request, openapi_config, static_files_router
+from shared.auth import Identity, TokenService
+from shared.errors import KsdError, Unauthenticated
+
+log = structlog.get_logger("ksd.http")
+
+PROBLEM_JSON = "application/problem+json"
+
+_TITLES = {
+    400: "Permintaan tidak valid",
+    401: "Autentikasi diperlukan",
+    403: "Akses ditolak",
+    404: "Tidak ditemukan",
+    405: "Metode tidak diizinkan",
+    409: "Konflik",
+    413: "Permintaan terlalu besar",
+    415: "Jenis konten tidak didukung",
+    422: "Data tidak valid",
+    428: "Header If-Match diperlukan",
+    429: "Terlalu banyak permintaan",
+    500: "Kesalahan internal",
+    503: "Layanan belum siap",
+}
+
+
+def problem(
+    status: int,
+    detail: str,
+    *,
+    code: str | None = None,
+    title: str | None = None,
+    errors: list[dict[str, str]] | None = None,
+    headers: dict[str, str] | None = None,
+    **extra: Any,
+) -> Response[dict[str, Any]]:
+    """An RFC 9457 problem details response."""
+    slug = code or f"http-{status}"
+    body: dict[str, Any] = {
+        "type": f"urn:ksd:problem:{slug}",
+        "title": title or _TITLES.get(status, "Kesalahan"),
+        "status": status,
+        "detail": detail,
+    }
+    if code:
+        body["code"] = code
+    if errors:
+        body["errors"] = errors
+    body.update(extra)
+    return Response(content=body, status_code=status, media_type=PROBLEM_JSON, headers=headers)
+
+
+_MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.S)
+
+
+def msgspec_field_error(exc: msgspec.ValidationError) -> dict[str, str]:
+    """`Expected str, got int - at $.parties[0].region` -> field `parties[0].region`."""
+    match = _MSGSPEC_PATH.match(str(exc))
+    assert match is not None
+    path = (match.group("path") or "").lstrip(".")
+    message = match.group("message")
+    unknown = re.match(r"Object contains unknown field `(?P<f>[^`]+)`", message)
+    missing = re.match(r"Object missing required field `(?P<f>[^`]+)`", message)
+    if unknown:
+        path, message = ".".join(p for p in (path, unknown["f"]) if p), "unknown field"
+    elif missing:
+        path, message = ".".join(p for p in (path, missing["f"]) if p), "required field is missing"
+    return {"field": path or "$", "message": message}
+
+
+def _cause_chain(exc: BaseException) -> list[BaseException]:
+    chain, seen = [], set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    return chain
+
+
+def _handle_ksd_error(request: Request, exc: KsdError) -> Response:
+    headers = {"WWW-Authenticate": 'Bearer realm="ksd"'} if exc.status == 401 else None
+    return problem(
+        exc.status, exc.detail, code=exc.code, title=exc.title, errors=exc.errors,
+        headers=headers, **exc.extra,
+    )
+
+
+def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
+    chain = _cause_chain(exc)
+    validation = next((e for e in chain if isinstance(e, msgspec.ValidationError)), None)
+    if validation is not None:
+        error = msgspec_field_error(validation)
+        # Litestar decodes the body as the `data` field of the handler's signature; any
+        # other field is a query, path or header parameter: a malformed request (400).
+        if error["field"] == "data" or error["field"].startswith(("data.", "data[")):
+            error["field"] = re.sub(r"^data\.?", "", error["field"]) or "$"
+            return problem(422, "Data yang dikirim tidak sesuai skema.", code="validation_failed", errors=[error])
+        return problem(400, "Parameter permintaan tidak valid.", code="invalid_parameter", errors=[error])
+    if any(isinstance(e, msgspec.DecodeError) for e in chain):
+        return problem(400, "Isi permintaan bukan JSON yang valid.", code="malformed_json")
+    status = exc.status_code
+    if isinstance(exc, NotAuthorizedException):
+        return problem(401, "Token tidak ada atau tidak valid.", code="unauthenticated",
+                       headers={"WWW-Authenticate": 'Bearer realm="ksd"'})
+    if isinstance(exc, PermissionDeniedException):
+        return problem(403, exc.detail or "Akses ditolak.", code="forbidden")
+    detail = exc.detail or _TITLES.get(status, "Kesalahan")
+    errors = None
+    if status == 400 and isinstance(exc.extra, list):
+        # Litestar's parameter validation: name the offending query/path/header keys.
+        errors = [
+            {"field": str(item.get("key", "$")), "message": str(item.get("message", ""))}
+            for item in exc.extra
+            if isinstance(item, dict)
+        ] or None
+        detail = "Parameter permintaan tidak valid." if errors else detail
+    return problem(status, detail, errors=errors, headers=getattr(exc, "headers", None))
+
+
+def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled_error", error_type=type(exc).__name__)
+    return problem(500, "Terjadi kesalahan pada server; kejadian ini sudah dicatat.")
+
+
+EXCEPTION_HANDLERS = {
+    KsdError: _handle_ksd_error,
+    HTTPException: _handle_http_exception,
+    Exception: _handle_unexpected,
+}
+
+
+class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
+    """Puts the caller's `Identity` on `request.user`; binds tenant and sub for logs."""
+
+    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+        tokens: TokenService = connection.app.state.tokens
+        header = connection.headers.get("authorization", "")
+        scheme, _, token = header.partition(" ")
+        if scheme.lower() != "bearer" or not token.strip():
+            if is_graphiql_request(connection):
+                return AuthenticationResult(user=None, auth=None)
+            raise Unauthenticated("Header Authorization: Bearer <token> diperlukan.")
+        identity = tokens.verify(token.strip())
+        structlog.contextvars.bind_contextvars(tenant=identity.tenant, sub=identity.sub)
+        return AuthenticationResult(user=identity, auth=None)
+
+
+class RequestLogMiddleware:
+    """One log line per request: method, path (never the query string), status, time.
+
+    Request bodies and headers are never logged: they may carry personal data or tokens.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
+        request_id = incoming if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", incoming) else uuid.uuid4().hex
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(
+            service=scope["app"].state.service, request_id=request_id
+        )
+        started = time.perf_counter()
+        status_holder = {"status": 500}
+
+        async def send_wrapper(message: Any) -> None:
+            if message["type"] == "http.response.start":
+                status_holder["status"] = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_wrapper)
+        finally:
+            path = scope["path"]
+            if not path.startswith(("/static", "/metrics", "/health", "/ready")):
+                log.info(
+                    "request",
+                    method=scope["method"],
+                    path=path,
+                    status=status_holder["status"],
+                    duration_ms=round((time.perf_counter() - started) * 1000, 2),
+                )
+
+
+def _health_handler(service: str) -> Any:
+    @get("/health", opt={"exclude_from_auth": True}, include_in_schema=False, sync_to_thread=False)
+    def health() -> dict[str, str]:
+        return {"status": "ok", "service": service, "version": __version__}
+
+    return health
+
+
+ReadinessCheck = Callable[[State], Awaitable[dict[str, Any]]]
+
+
+def _ready_handler(readiness: ReadinessCheck) -> Any:
+    @get("/ready", opt={"exclude_from_auth": True}, include_in_schema=False)
+    async def ready(state: State) -> Response[dict[str, Any]]:
+        try:
+            report = await readiness(state)
+        except Exception as exc:  # any failure to reach a dependency means "not ready"
+            return Response(
+                {"status": "unavailable", "reason": f"{type(exc).__name__}: {exc}"[:300]},
+                status_code=503,
+            )
+        ok = report.pop("ok", True)
+        return Response({"status": "ok" if ok else "unavailable", **report}, status_code=200 if ok else 503)
+
+    return ready
+
+
+class JsonMetricsController(PrometheusController):
+    path = "/metrics"
+    opt = {"exclude_from_auth": True}
+    include_in_schema = False
+
+
+def create_service_app(
+    *,
+    service: str,
+    settings: Any,
+    route_handlers: Sequence[Any],
+    readiness: ReadinessCheck,
+    lifespan: Sequence[Any] = (),
+    description: str = "",
+    state: dict[str, Any] | None = None,
+) -> Litestar:
+    """The composition of cross-cutting concerns; services add their own handlers."""
+    prometheus = PrometheusConfig(
+        app_name=service,
+        prefix="ksd",
+        group_path=True,
+        exclude=["^/metrics", "^/static"],
+    )
+    return Litestar(
+        route_handlers=[
+            _health_handler(service),
+            _ready_handler(readiness),
+            JsonMetricsController,
+            static_files_router(),
+            *route_handlers,
+        ],
+        middleware=[
+            RequestLogMiddleware,
+            prometheus.middleware,
+            DefineMiddleware(
+                BearerAuthMiddleware,
+                exclude=["^/health", "^/ready", "^/metrics", "^/schema", "^/static"],
+            ),
+        ],
+        exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
+        openapi_config=openapi_config(
+            title=f"Sinergi KSD — {service}", version=__version__, description=description
+        ),
+        lifespan=list(lifespan),
+        state=State({"service": service, "settings": settings, "tokens": TokenService(settings), **(state or {})}),
+        request_max_body_size=settings.max_json_body_bytes,
+        logging_config=None,
+        debug=False,
+    )
+
+
+def identity_of(request: Request) -> Identity:
+    user = request.user
+    if not isinstance(user, Identity):
+        raise Unauthenticated("Header Authorization: Bearer <token> diperlukan.")
+    return user
+
+
+__all__ = ["MediaType", "create_service_app", "identity_of", "problem"]

@@ -1,0 +1,125 @@
+"""Settings from the environment, typed and validated once at start-up.
+
+Every setting is an environment variable named `KSD_<FIELD>` (upper case), except
+`DATABASE_URL`, which keeps its conventional name. Values are converted with msgspec, so a
+wrong value fails at start-up with the variable's name in the message, never later.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+PositiveInt = Annotated[int, msgspec.Meta(ge=1)]
+Port = Annotated[int, msgspec.Meta(ge=1, le=65535)]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or malformed; the message names the variable."""
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    # Where to find PostgreSQL. None: the embedded private cluster under data_dir.
+    database_url: str | None = None
+    # Local state: embedded PostgreSQL cluster, development keys, blobs.
+    data_dir: str = ".data"
+    environment: Literal["development", "production"] = "development"
+
+    host: str = "127.0.0.1"
+    registry_port: Port = 8001
+    monitoring_port: Port = 8002
+    reporting_port: Port = 8003
+
+    # Logging: "auto" is JSON when stdout is not a terminal, readable text otherwise.
+    log_format: Literal["auto", "json", "console"] = "auto"
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    # Tokens. Development: HS256 with jwt_secret (generated under data_dir when unset).
+    # Production: RS256/ES256 verified with jwt_public_key (PEM) or keys from jwt_jwks_url.
+    jwt_algorithm: Literal["HS256", "RS256", "ES256", "EdDSA"] = "HS256"
+    jwt_secret: str | None = None
+    jwt_public_key: str | None = None
+    jwt_jwks_url: str | None = None
+    jwt_issuer: str | None = None
+    jwt_audience: str | None = None
+    dev_token_ttl_hours: PositiveInt = 12
+
+    # Database pools (per process).
+    db_pool_min: Annotated[int, msgspec.Meta(ge=0)] = 1
+    db_pool_max: PositiveInt = 10
+
+    # Lists and GraphQL cost limits.
+    page_size_default: PositiveInt = 20
+    page_size_max: PositiveInt = 100
+    graphql_max_depth: PositiveInt = 8
+    graphql_max_aliases: PositiveInt = 15
+    graphql_max_tokens: PositiveInt = 2000
+
+    # Request body limit for JSON endpoints (bytes).
+    max_json_body_bytes: PositiveInt = 1_000_000
+
+    # Domain rules that DOMAIN.md marks as configurable.
+    pks_max_years: PositiveInt = 5
+
+    # Readiness: /ready answers 503 when a projection is further behind than this.
+    ready_max_projection_lag: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+
+    @property
+    def data_path(self) -> Path:
+        return Path(self.data_dir).resolve()
+
+    def port_of(self, service: str) -> int:
+        return {
+            "registry": self.registry_port,
+            "monitoring": self.monitoring_port,
+            "reporting": self.reporting_port,
+        }[service]
+
+    @classmethod
+    def from_env(
+        cls, environ: Mapping[str, str] | None = None, **overrides: object
+    ) -> Settings:
+        """Read `KSD_*` variables and `DATABASE_URL`; keyword overrides win."""
+        environ = os.environ if environ is None else environ
+        raw: dict[str, object] = {}
+        for field in msgspec.structs.fields(cls):
+            var = "DATABASE_URL" if field.name == "database_url" else f"KSD_{field.name.upper()}"
+            value = environ.get(var)
+            if value is not None and value != "":
+                raw[field.name] = value
+        raw.update({k: v for k, v in overrides.items()})
+        try:
+            settings = msgspec.convert(raw, cls, strict=False)
+        except msgspec.ValidationError as exc:
+            raise SettingsError(_explain(str(exc))) from None
+        settings.check()
+        return settings
+
+    def check(self) -> None:
+        """Cross-field rules msgspec cannot express."""
+        if self.environment == "production":
+            if self.jwt_algorithm == "HS256" and not self.jwt_secret:
+                raise SettingsError("KSD_JWT_SECRET is required in production with HS256")
+            if self.jwt_algorithm != "HS256" and not (self.jwt_public_key or self.jwt_jwks_url):
+                raise SettingsError(
+                    "KSD_JWT_PUBLIC_KEY or KSD_JWT_JWKS_URL is required for "
+                    f"KSD_JWT_ALGORITHM={self.jwt_algorithm}"
+                )
+        if self.page_size_default > self.page_size_max:
+            raise SettingsError("KSD_PAGE_SIZE_DEFAULT must not exceed KSD_PAGE_SIZE_MAX")
+        if self.db_pool_min > self.db_pool_max:
+            raise SettingsError("KSD_DB_POOL_MIN must not exceed KSD_DB_POOL_MAX")
+
+
+def _explain(message: str) -> str:
+    """Turn msgspec's `... - at `$.registry_port`` into the variable's name."""
+    if " - at `$." in message:
+        text, _, path = message.partition(" - at `$.")
+        field = path.rstrip("`").split(".")[0].split("[")[0]
+        var = "DATABASE_URL" if field == "database_url" else f"KSD_{field.upper()}"
+        return f"{var}: {text}"
+    return message
