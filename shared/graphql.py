@@ -7,6 +7,8 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
+from litestar import Request
+from strawberry.litestar import BaseContext
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
 from strawberry.types import Info
 
@@ -19,10 +21,11 @@ from shared.urusan import URUSAN, Urusan, get_urusan
 
 def limit_extensions(settings: Settings) -> list[Any]:
     """Bound a query's cost before it runs: depth, aliases and size."""
+    # Factories, so every request gets fresh extension instances.
     return [
-        QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
-        MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
+        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
     ]
 
 
@@ -87,3 +90,20 @@ class ReferenceQuery:
     @strawberry.field(description="The 32 urusan pemerintahan.")
     def urusan(self) -> list[UrusanType]:
         return [UrusanType.of(u) for u in URUSAN]
+
+
+class ServiceContext(BaseContext, kw_only=True):
+    identity: Identity | None
+    settings: Settings
+
+
+def reference_graphql_controller(settings: Settings) -> Any:
+    """GraphQL with reference data only, for services whose own fields come later."""
+    from shared.assets import make_graphql_controller
+
+    schema = strawberry.Schema(query=ReferenceQuery, extensions=limit_extensions(settings))
+
+    async def context(request: Request) -> ServiceContext:
+        return ServiceContext(identity=request.scope.get("user"), settings=settings)
+
+    return make_graphql_controller(schema, context_getter=context)

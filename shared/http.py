@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 
 import msgspec
+import psycopg
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.connection import ASGIConnection
@@ -243,7 +244,18 @@ def _ready_handler(readiness: ReadinessCheck) -> Any:
     return ready
 
 
-class JsonMetricsController(PrometheusController):
+def database_readiness(database_url: str) -> ReadinessCheck:
+    """Ready when the database answers (services without projections of their own)."""
+
+    async def check(state: State) -> dict[str, Any]:
+        async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=3) as conn:
+            await conn.execute("SELECT 1")
+        return {"ok": True}
+
+    return check
+
+
+class MetricsController(PrometheusController):
     path = "/metrics"
     opt = {"exclude_from_auth": True}
     include_in_schema = False
@@ -270,7 +282,7 @@ def create_service_app(
         route_handlers=[
             _health_handler(service),
             _ready_handler(readiness),
-            JsonMetricsController,
+            MetricsController,
             static_files_router(),
             *route_handlers,
         ],

@@ -14,8 +14,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import time
 import socket
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -23,7 +24,16 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from litestar.testing import TestClient
+
+from services.registry.app import create_app as create_registry
+from services.registry.setup import projection_lag
+from services.registry.worker import make_runner
 from shared import pgembed
+from shared.auth import TokenService
+from shared.cli import migrate_all
+from shared.clock import ManualClock
+from shared.settings import Settings
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
@@ -89,3 +99,61 @@ def database_url(pg_server_url: str) -> Iterator[str]:
     finally:
         with psycopg.connect(pg_server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
+
+
+
+# -- the platform on the run's database ----------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def migrated_url(database_url: str) -> str:
+    migrate_all(database_url)
+    return database_url
+
+
+@pytest.fixture(scope="session")
+def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
+    # Never the developer's environment: only what the tests say.
+    return Settings.from_env(
+        {}, jwt_secret="test-secret-" + "x" * 32, data_dir=str(tmp_path_factory.mktemp("data")), log_level="warning"
+    )
+
+
+@pytest.fixture(scope="session")
+def clock() -> ManualClock:
+    return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def projection(migrated_url: str) -> Iterator[Callable[[], None]]:
+    """The registry's projection runner, as the worker runs it; call it to wait for the
+    read model to catch up with everything recorded so far."""
+    with make_runner(migrated_url) as runner:
+
+        def caught_up(timeout: float = 10.0) -> None:
+            deadline = time.monotonic() + timeout
+            with psycopg.connect(migrated_url) as conn:
+                while projection_lag(conn) > 0:
+                    if time.monotonic() > deadline:
+                        raise AssertionError("projection did not catch up")
+                    runner.run_forever(timeout=0.05)
+
+        yield caught_up
+
+
+@pytest.fixture(scope="session")
+def registry(settings: Settings, migrated_url: str, clock: ManualClock) -> Iterator[TestClient]:
+    app = create_registry(settings, database_url=migrated_url, clock=clock)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        yield client
+
+
+@pytest.fixture(scope="session")
+def token(settings: Settings) -> Callable[..., dict[str, str]]:
+    tokens = TokenService(settings)
+
+    def headers(tenant: str, *roles: str, sub: str | None = None) -> dict[str, str]:
+        jwt = tokens.issue(tenant=tenant, roles=roles or ("operator",), sub=sub)
+        return {"Authorization": f"Bearer {jwt}"}
+
+    return headers

@@ -1,15 +1,13 @@
-"""The reporting service's composition root. Until its own issue lands it serves only
-the endpoints every service has: /health, /ready, /metrics and the OpenAPI schema."""
+"""The reporting service's composition root. Until its own issue lands it serves the
+endpoints every service has: /health, /ready, /metrics, the OpenAPI schema and GraphQL
+with reference data (regions, urusan)."""
 
 from __future__ import annotations
 
-from typing import Any
-
-import psycopg
 from litestar import Litestar
-from litestar.datastructures import State
 
-from shared.http import create_service_app
+from shared.graphql import reference_graphql_controller
+from shared.http import create_service_app, database_readiness
 from shared.logs import configure_logging
 from shared.settings import Settings
 
@@ -22,16 +20,10 @@ def create_app(settings: Settings | None = None, *, database_url: str | None = N
     if not url:
         raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
     configure_logging(settings, service=SERVICE)
-
-    async def readiness(state: State) -> dict[str, Any]:
-        async with await psycopg.AsyncConnection.connect(url, connect_timeout=3) as conn:
-            await conn.execute("SELECT 1")
-        return {"ok": True}
-
     return create_service_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[],
-        readiness=readiness,
+        route_handlers=[reference_graphql_controller(settings)],
+        readiness=database_readiness(url),
         description="Pelaporan berkala daerah, konsolidasi provinsi dan rekap nasional.",
     )

@@ -9,7 +9,7 @@ from uuid import UUID
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import Parameter
+from litestar.params import HeaderParameter, Parameter
 
 from services.registry.api.schemas import AgreementCreate, AgreementPage, AgreementRead, FormName, StageName
 from services.registry.application import Registry
@@ -19,8 +19,8 @@ from shared.http import identity_of
 
 IdempotencyKey = Annotated[
     str | None,
-    Parameter(
-        header="Idempotency-Key",
+    HeaderParameter(
+        name="Idempotency-Key",
         required=False,
         min_length=1,
         max_length=200,
