@@ -37,8 +37,9 @@ class Identity(msgspec.Struct, frozen=True):
         return self.tenant == NATIONAL
 
     def actor(self) -> dict[str, Any]:
-        """What every event records about who did it."""
-        return {"sub": self.sub, "name": self.name, "tenant": self.tenant, "roles": list(self.roles)}
+        """What every event records about who did it. Not the display name: events are
+        never changed, so personal data beyond the stable subject id stays out of them."""
+        return {"sub": self.sub, "tenant": self.tenant, "roles": list(self.roles)}
 
 
 class _Claims(msgspec.Struct):

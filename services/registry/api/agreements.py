@@ -9,7 +9,7 @@ from uuid import UUID
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import HeaderParameter, Parameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
 
 from services.registry.api.schemas import AgreementCreate, AgreementPage, AgreementRead, FormName, StageName
 from services.registry.application import Registry
@@ -39,7 +39,7 @@ class AgreementController(Controller):
 
     @post("/", operation_id="createAgreement", status_code=201, summary="Start a cooperation (persiapan)")
     async def create(
-        self, request: Request, state: State, data: AgreementCreate, idempotency_key: IdempotencyKey = None
+        self, request: Request, state: State, data: JSONBody[AgreementCreate], idempotency_key: IdempotencyKey = None
     ) -> Response[AgreementRead]:
         registry: Registry = state.registry
         started = await anyio.to_thread.run_sync(
@@ -52,7 +52,7 @@ class AgreementController(Controller):
         return Response(AgreementRead.from_aggregate(agreement), status_code=201, headers=headers)
 
     @get("/{agreement_id:uuid}", operation_id="getAgreement", summary="Current state of a cooperation")
-    async def get_one(self, request: Request, state: State, agreement_id: UUID) -> Response[AgreementRead]:
+    async def get_one(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> Response[AgreementRead]:
         registry: Registry = state.registry
         agreement = await anyio.to_thread.run_sync(registry.get_agreement, identity_of(request), agreement_id)
         etag = _etag(agreement.version)

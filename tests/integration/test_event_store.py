@@ -1,0 +1,75 @@
+"""The registry's event store: events are appended, never updated or deleted."""
+
+from __future__ import annotations
+
+from uuid import uuid4
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError
+
+from services.registry.application import Registry, StartAgreement
+from services.registry.setup import registry_env
+from shared.auth import Identity
+from shared.clock import ManualClock
+
+OPERATOR = Identity(sub="op-1", name="Operator", tenant="32.73", roles=("operator",))
+COMMAND = StartAgreement(
+    form="KSDD", category="wajib", title="Legok Nangka", object="Pengolahan sampah regional",
+    urusan=["2.11"], parties=[{"region": "32.04"}],
+)
+
+
+@pytest.fixture(scope="module")
+def app(migrated_url: str):
+    registry = Registry(registry_env(migrated_url, pool_size=2), clock=ManualClock())
+    yield registry
+    registry.close()
+
+
+@pytest.fixture()
+def stored(app: Registry):
+    return app.start_agreement(OPERATOR, COMMAND).agreement
+
+
+def test_every_event_records_who_did_it_and_when(app: Registry, stored) -> None:
+    (event,) = list(app.events.get(stored.id))
+    assert event.actor == {"sub": "op-1", "tenant": "32.73", "roles": ["operator"]}
+    assert event.timestamp == app.clock.now()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "UPDATE registry.registry_events SET topic = 'x' WHERE originator_id = %(id)s",
+        "UPDATE registry.registry_events SET state = state || 'x'::bytea WHERE originator_id = %(id)s",
+        "DELETE FROM registry.registry_events WHERE originator_id = %(id)s",
+        "TRUNCATE registry.registry_events",
+    ],
+)
+def test_the_database_refuses_to_change_or_delete_events(migrated_url: str, stored, statement: str) -> None:
+    with psycopg.connect(migrated_url) as conn:
+        before = conn.execute("SELECT count(*), md5(string_agg(state::text, '' ORDER BY notification_id)) FROM registry.registry_events").fetchone()
+        with pytest.raises(psycopg.errors.InsufficientPrivilege, match="events are immutable"):
+            conn.execute(statement, {"id": stored.id})
+        conn.rollback()
+        after = conn.execute("SELECT count(*), md5(string_agg(state::text, '' ORDER BY notification_id)) FROM registry.registry_events").fetchone()
+    assert after == before
+
+
+def test_a_concurrent_writer_of_the_same_version_is_refused(app: Registry, stored) -> None:
+    copy_a, copy_b = app.repository.get(stored.id), app.repository.get(stored.id)
+    # Two writers both append version 2: the second must fail, not overwrite.
+    copy_a.trigger_event(type(copy_a).Event, timestamp=app.clock.now())
+    copy_b.trigger_event(type(copy_b).Event, timestamp=app.clock.now())
+    app.save(copy_a)
+    with pytest.raises(IntegrityError):
+        app.save(copy_b)
+    assert len(list(app.events.get(stored.id))) == 2
+
+
+def test_unknown_ids_are_not_found(app: Registry) -> None:
+    from shared.errors import NotFound
+
+    with pytest.raises(NotFound):
+        app.get_agreement(OPERATOR, uuid4())

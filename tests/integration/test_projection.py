@@ -1,0 +1,126 @@
+"""The agreements read model: exactly once, restart-safe, and walled by row-level security."""
+
+from __future__ import annotations
+
+import asyncio
+
+import psycopg
+import pytest
+from eventsourcing.persistence import IntegrityError, Tracking
+
+from services.registry.application import Registry, StartAgreement
+from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
+from services.registry.setup import agreements_view, projection_lag, registry_env
+from services.registry.worker import make_runner
+from shared.auth import Identity
+from shared.clock import ManualClock
+from shared.db import make_async_pool
+
+OPERATOR = Identity(sub="op-9", name="Operator", tenant="64.72", roles=("operator",))
+
+
+def command(title: str) -> StartAgreement:
+    return StartAgreement(
+        form="KSDD", category="sukarela", title=title, object="Pengembangan pariwisata sungai Mahakam",
+        urusan=["3.26"], parties=[{"region": "64.02"}],
+    )
+
+
+@pytest.fixture(scope="module")
+def app(migrated_url: str):
+    registry = Registry(registry_env(migrated_url, pool_size=2), clock=ManualClock())
+    yield registry
+    registry.close()
+
+
+def rows_for(url: str, title: str) -> int:
+    with psycopg.connect(url) as conn:
+        return conn.execute("SELECT count(*) FROM registry.agreements WHERE title = %s", (title,)).fetchone()[0]
+
+
+def catch_up(url: str, runner) -> None:
+    with psycopg.connect(url) as conn:
+        for _ in range(200):
+            if projection_lag(conn) == 0:
+                return
+            runner.run_forever(timeout=0.05)
+    raise AssertionError("projection did not catch up")
+
+
+def test_worker_restart_neither_loses_nor_repeats_an_event(app: Registry, migrated_url: str) -> None:
+    app.start_agreement(OPERATOR, command("Mahakam 1"))
+    with make_runner(migrated_url) as runner:
+        catch_up(migrated_url, runner)
+    assert rows_for(migrated_url, "Mahakam 1") == 1
+    # Recorded while no worker runs; the next worker resumes from its tracking position.
+    app.start_agreement(OPERATOR, command("Mahakam 2"))
+    with make_runner(migrated_url) as runner:
+        catch_up(migrated_url, runner)
+    assert rows_for(migrated_url, "Mahakam 1") == 1
+    assert rows_for(migrated_url, "Mahakam 2") == 1
+
+
+def test_replaying_a_processed_position_changes_nothing(app: Registry, migrated_url: str) -> None:
+    started = app.start_agreement(OPERATOR, command("Mahakam 3")).agreement
+    with make_runner(migrated_url) as runner:
+        catch_up(migrated_url, runner)
+    with psycopg.connect(migrated_url) as conn:
+        position = conn.execute("SELECT position FROM registry.agreements WHERE id = %s", (started.id,)).fetchone()[0]
+    view = agreements_view(registry_env(migrated_url, pool_size=1))
+    (event,) = list(app.events.get(started.id))
+    from services.registry.projections.agreements import AgreementsProjection
+
+    with pytest.raises(IntegrityError):
+        AgreementsProjection(view).process_event(event, Tracking(Registry.name, position))
+    view.datastore.close()
+    assert rows_for(migrated_url, "Mahakam 3") == 1
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+async def _list_as(url: str, tenant: str, *, bypass_app_filter: bool) -> list[str]:
+    pool = make_async_pool(url, min_size=1, max_size=1, name="test")
+    await pool.open()
+    try:
+        if not bypass_app_filter:
+            page = await AgreementsReadModel(pool).list(tenant, AgreementFilter(q="Mahakam"), limit=100)
+            return [r["title"] for r in page.rows]
+        # The second wall alone: no tenant filter in the SQL, only row-level security.
+        from shared.db import tenant_transaction
+
+        async with tenant_transaction(pool, tenant) as conn:
+            cur = await conn.execute("SELECT title FROM registry.agreements WHERE title LIKE 'Mahakam%%'")
+            return [r["title"] for r in await cur.fetchall()]
+    finally:
+        await pool.close()
+
+
+@pytest.mark.parametrize("bypass", [False, True], ids=["application-filter", "row-level-security-only"])
+def test_readers_see_only_their_tenants_rows(app: Registry, migrated_url: str, bypass: bool) -> None:
+    app.start_agreement(OPERATOR, command("Mahakam 4"))
+    with make_runner(migrated_url) as runner:
+        catch_up(migrated_url, runner)
+    assert "Mahakam 4" in run(_list_as(migrated_url, "64", bypass_app_filter=bypass))
+    assert "Mahakam 4" in run(_list_as(migrated_url, "64.02", bypass_app_filter=bypass))
+    assert "Mahakam 4" in run(_list_as(migrated_url, "national", bypass_app_filter=bypass))
+    assert run(_list_as(migrated_url, "32.73", bypass_app_filter=bypass)) == []
+    assert run(_list_as(migrated_url, "63", bypass_app_filter=bypass)) == []
+
+
+async def _write_as_reader(url: str) -> None:
+    from shared.db import tenant_transaction
+
+    pool = make_async_pool(url, min_size=1, max_size=1, name="test")
+    await pool.open()
+    try:
+        async with tenant_transaction(pool, "national") as conn:
+            await conn.execute("UPDATE registry.agreements SET title = 'hacked'")
+    finally:
+        await pool.close()
+
+
+def test_a_read_transaction_cannot_write(migrated_url: str) -> None:
+    with pytest.raises(psycopg.errors.InsufficientPrivilege):
+        run(_write_as_reader(migrated_url))

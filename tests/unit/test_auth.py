@@ -1,0 +1,93 @@
+"""Bearer tokens: issued for development, verified for every request."""
+
+import time
+
+import jwt
+import pytest
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+
+from shared.auth import Identity, TokenService, dev_secret, require_roles
+from shared.errors import Forbidden, Unauthenticated
+from shared.settings import Settings
+
+SECRET = "s" * 40
+
+
+def service(**overrides: object) -> TokenService:
+    return TokenService(Settings.from_env({}, jwt_secret=SECRET, **overrides))
+
+
+def test_issued_token_verifies_to_the_same_identity() -> None:
+    tokens = service()
+    identity = tokens.verify(tokens.issue(tenant="32.73", roles=["operator", "monitor"], sub="u1", name="Ani"))
+    assert identity == Identity(sub="u1", name="Ani", tenant="32.73", roles=("operator", "monitor"))
+    assert identity.actor() == {"sub": "u1", "tenant": "32.73", "roles": ["operator", "monitor"]}
+
+
+def test_token_carries_the_documented_claims() -> None:
+    claims = jwt.decode(service().issue(tenant="national", roles=["auditor"]), SECRET, algorithms=["HS256"])
+    assert {"sub", "name", "tenant", "roles", "exp"} <= set(claims)
+
+
+@pytest.mark.parametrize("tenant", ["jabar", "3273", "32.7", ""])
+def test_unknown_tenant_shapes_are_refused_at_issue(tenant: str) -> None:
+    with pytest.raises(ValueError, match="tenant"):
+        service().issue(tenant=tenant, roles=["operator"])
+
+
+def test_unknown_roles_are_refused_at_issue() -> None:
+    with pytest.raises(ValueError, match="roles"):
+        service().issue(tenant="32", roles=["superuser"])
+
+
+def test_expired_token_is_unauthenticated() -> None:
+    tokens = service()
+    with pytest.raises(Unauthenticated) as caught:
+        tokens.verify(tokens.issue(tenant="32", roles=["monitor"], ttl_seconds=-1))
+    assert caught.value.code == "token_expired"
+
+
+def test_token_signed_with_another_secret_is_unauthenticated() -> None:
+    forged = jwt.encode({"sub": "x", "tenant": "national", "roles": ["admin"], "exp": int(time.time()) + 60},
+                        "another-secret-" * 3, algorithm="HS256")
+    with pytest.raises(Unauthenticated):
+        service().verify(forged)
+
+
+def test_token_without_tenant_is_unauthenticated() -> None:
+    token = jwt.encode({"sub": "x", "roles": ["operator"], "exp": int(time.time()) + 60}, SECRET, algorithm="HS256")
+    with pytest.raises(Unauthenticated):
+        service().verify(token)
+
+
+def test_algorithm_none_is_refused() -> None:
+    token = jwt.encode({"sub": "x", "tenant": "32", "roles": ["operator"], "exp": int(time.time()) + 60}, None, algorithm="none")
+    with pytest.raises(Unauthenticated):
+        service().verify(token)
+
+
+def test_production_verifies_rs256_tokens_with_a_public_key() -> None:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    tokens = TokenService(Settings.from_env({}, jwt_algorithm="RS256", jwt_public_key=public, environment="production"))
+    token = jwt.encode({"sub": "idp|7", "name": "Budi", "tenant": "32", "roles": ["consolidator"], "exp": int(time.time()) + 60},
+                       key, algorithm="RS256")
+    assert tokens.verify(token).tenant == "32"
+    with pytest.raises(RuntimeError):
+        tokens.issue(tenant="32", roles=["operator"])  # only the identity provider issues
+
+
+def test_development_secret_is_generated_once_and_kept(tmp_path) -> None:
+    settings = Settings.from_env({}, data_dir=str(tmp_path))
+    first = dev_secret(settings)
+    assert len(first) >= 32
+    assert dev_secret(settings) == first
+    assert (tmp_path / "jwt-secret").stat().st_mode & 0o077 == 0
+
+
+def test_role_check_names_the_missing_role() -> None:
+    auditor = Identity(sub="a", name="A", tenant="32", roles=("auditor",))
+    with pytest.raises(Forbidden, match="operator"):
+        require_roles("operator")(auditor)
+    require_roles("operator", "auditor")(auditor)
