@@ -486,8 +486,8 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
 
         truncate(conn)
         t0 = time.perf_counter()
-        for row in rows:  # the projection's transaction, minus Python: writer flag, tracking, row
-            with conn.pipeline(), conn.transaction():
+        for row in rows:  # the projection's transaction and round trips: writer flag, tracking, row
+            with conn.transaction():
                 conn.execute("SELECT set_config(%s, 'projection', true)", (WRITER_SETTING,), prepare=True)
                 conn.execute(track, {"app": Registry.name, "pos": row["position"]}, prepare=True).fetchone()
                 conn.execute(insert, row, prepare=True)
