@@ -8,8 +8,8 @@ from typing import Any
 
 import strawberry
 from litestar import Request
-from strawberry.litestar import BaseContext
 from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.litestar import BaseContext
 from strawberry.types import Info
 
 from shared.auth import Identity

@@ -314,3 +314,22 @@ def identity_of(request: Request) -> Identity:
 
 
 __all__ = ["MediaType", "create_service_app", "identity_of", "problem"]
+
+
+def create_basic_app(*, service: str, description: str, settings: Any, database_url: str | None) -> Litestar:
+    """A service with only the shared endpoints and reference-data GraphQL (the services
+    whose own features have not landed yet)."""
+    from shared.graphql import reference_graphql_controller
+    from shared.logs import configure_logging
+
+    url = database_url or settings.database_url
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
+    configure_logging(settings, service=service)
+    return create_service_app(
+        service=service,
+        settings=settings,
+        route_handlers=[reference_graphql_controller(settings)],
+        readiness=database_readiness(url),
+        description=description,
+    )

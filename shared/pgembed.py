@@ -251,7 +251,7 @@ def _candidate_binaries() -> list[_Binaries]:
     return _system_binaries() + _pgserver_binaries()
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _binary_major(pg_ctl: Path) -> int | None:
     """Major version from `pg_ctl --version` (allowed as root, unlike every other pg_ctl action)."""
     with contextlib.suppress(OSError, subprocess.SubprocessError):

@@ -14,17 +14,16 @@ from __future__ import annotations
 
 import os
 import secrets
-import time
 import socket
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
 import psycopg
 import pytest
-from psycopg import sql
-
 from litestar.testing import TestClient
+from psycopg import sql
 
 from services.registry.app import create_app as create_registry
 from services.registry.setup import projection_lag

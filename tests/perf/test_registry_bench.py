@@ -13,26 +13,25 @@ import os
 import platform
 import random
 import secrets
-import statistics
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import psycopg
 import pytest
+from eventsourcing.persistence import Tracking
+from litestar.testing import TestClient
 from psycopg import sql
 from psycopg.types.json import Jsonb
-
-from litestar.testing import TestClient
 
 from services.registry.app import create_app as create_registry
 from services.registry.application import Registry, StartAgreement
 from services.registry.domain.agreement import Agreement, Category, Form, RegionParty
-from services.registry.projections.agreements import COLUMNS
+from services.registry.projections.agreements import COLUMNS, AgreementsProjection, row_of
 from services.registry.setup import SCHEMA, projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared.auth import Identity
@@ -219,7 +218,7 @@ def report(bench_url: str) -> Iterator[Report]:
             ).fetchall()
         )
     header = [
-        f"Sinergi KSD registry benchmarks, {datetime.now(timezone.utc).isoformat(timespec='seconds')}",
+        f"Sinergi KSD registry benchmarks, {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"python {platform.python_version()}, {os.cpu_count()} cpu, PostgreSQL {version} "
         + " ".join(f"{k}={v}" for k, v in sorted(pg_settings.items())),
         f"scale {SCALE:g} (KSD_BENCH_SCALE); every baseline is raw psycopg on the same database, same run",
@@ -271,7 +270,7 @@ def build_agreements(rng: random.Random, n: int, initiators: Sequence[str] = INI
     eligible = {
         p: [r.code for r in regions.in_province(p) if regions.is_party_eligible(r.code)] for p in ("32", "35")
     }
-    now = datetime.now(timezone.utc)
+    now = datetime.now(UTC)
     out = []
     for i in range(n):
         initiator = initiators[i % len(initiators)]
@@ -500,14 +499,66 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
         one_tx = time.perf_counter() - t0
         assert conn.execute("SELECT count(*) FROM bench.agreements_raw").fetchone()[0] == n
 
+        truncate(conn)
+        copy = sql.SQL("COPY bench.agreements_raw ({}) FROM STDIN").format(cols)
+        t0 = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy) as pipe:
+            for row in rows:
+                pipe.write_row([row[c] for c in ROW_COLUMNS])
+        copied = time.perf_counter() - t0
+        assert conn.execute("SELECT count(*) FROM bench.agreements_raw").fetchone()[0] == n
+
+    python_only = python_floor(bench_url, n)
+
     base = "raw psycopg INSERT, 1 row/tx"
     report.add(Result(section, base, n, per_row))
     report.add(Result(section, "ProjectionRunner catch-up (real worker)", n, elapsed, baseline=base))
     report.add(Result(section, "  raw set_config + tracking upsert + INSERT, 1 event/tx", n, per_row_tracked, baseline=base))
     report.add(Result(section, "  raw executemany, all rows in 1 tx", n, one_tx, baseline=base))
+    report.add(Result(section, "  raw COPY, all rows in 1 tx", n, copied, baseline=base))
+    report.add(Result(section, "  projection's Python only: read 500/batch, decode, row_of (no writes)", n, python_only,
+                      baseline=base))
     report.notes.append(
         f"catch-up processed {n} events ({N_CATCHUP_CREATES} spread over {len(INITIATORS)} initiators + the section-1 creates)"
     )
+
+
+class _NullView:
+    """Stands in for the view: does the projection's Python work on each row, writes nothing."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+
+    def insert_agreement(self, state: dict[str, Any], tracking: Any) -> None:
+        {**row_of(state), "position": tracking.notification_id}
+        self.rows += 1
+
+    def skip(self, tracking: Any) -> None:
+        pass
+
+
+def python_floor(url: str, n: int) -> float:
+    """Seconds to read every notification (500 per select, as the subscription does), decode
+    it to a domain event and build its row, without writing: the projection's cost that
+    batching transactions would not remove."""
+    app = Registry(registry_env(url, pool_size=1))
+    try:
+        view = _NullView()
+        projection = AgreementsProjection(view=view)  # type: ignore[arg-type]
+        t0 = time.perf_counter()
+        last = 0
+        while True:
+            batch = app.recorder.select_notifications(start=last, limit=500, inclusive_of_start=False)
+            if not batch:
+                break
+            for notification in batch:
+                projection.process_event(app.mapper.to_domain_event(notification), Tracking(app.name, notification.id))
+            last = batch[-1].id
+        elapsed = time.perf_counter() - t0
+        assert view.rows == n
+        return elapsed
+    finally:
+        app.close()
 
 
 # -- 3. tenant-scoped list reads ---------------------------------------------------------
@@ -523,7 +574,27 @@ def caught_up(bench_url: str, recorded: int) -> int:
                 while projection_lag(conn) > 0:
                     runner.run_forever(timeout=0.05)
                     assert time.monotonic() < deadline, "projection did not catch up"
+        # Steady state: planner statistics present. Right after a rebuild they are not, until
+        # autovacuum analyses the table; `unanalysed` measures that state on an identical copy.
+        conn.execute(sql.SQL("ANALYZE {}").format(AGREEMENTS))
         return conn.execute(sql.SQL("SELECT count(*) FROM {}").format(AGREEMENTS)).fetchone()[0]
+
+
+@pytest.fixture(scope="module")
+def unanalysed(bench_url: str, caught_up: int) -> sql.Composable:
+    """A copy of the read model (same rows, order and indexes) that has never been analysed,
+    as the real table is right after a projection rebuild."""
+    table = sql.SQL("bench.agreements_unanalysed")
+    cols = sql.SQL(", ").join(map(sql.Identifier, ROW_COLUMNS))
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
+        conn.execute(
+            sql.SQL("CREATE TABLE {} (LIKE {} INCLUDING ALL) WITH (autovacuum_enabled = false)").format(table, AGREEMENTS)
+        )
+        conn.execute(
+            sql.SQL("INSERT INTO {t} ({c}) SELECT {c} FROM {a} ORDER BY position").format(t=table, c=cols, a=AGREEMENTS)
+        )
+    return table
 
 
 @pytest.fixture(scope="module")
@@ -539,10 +610,30 @@ GRAPHQL_LIST = (
 )
 
 
+def test_http_harness_floor(client: TestClient, token: Callable[..., dict[str, str]], report: Report) -> None:
+    """What the TestClient and the app's middleware cost before any handler work."""
+    section = "3a. harness floors (no database): read the request rows below against these"
+    headers = token(HEAVY_TENANT, "monitor")
+
+    def health() -> None:
+        assert client.get("/health").status_code == 200
+
+    def typename() -> None:
+        response = client.post("/graphql", json={"query": "{ __typename }"}, headers=headers)
+        assert response.status_code == 200 and response.json() == {"data": {"__typename": "Query"}}
+
+    for fn, name in ((health, "GET /health (TestClient)"), (typename, "GraphQL { __typename } (TestClient)")):
+        for _ in range(WARMUP):
+            fn()
+        total, samples = timed(fn, N_READS)
+        report.add(Result(section, name, N_READS, total, samples_s=samples,
+                          baseline=None if fn is health else "GET /health (TestClient)"))
+
+
 @pytest.mark.parametrize("tenant", [HEAVY_TENANT, SPARSE_TENANT, "national"])
 def test_tenant_list_reads(
     bench_url: str, client: TestClient, token: Callable[..., dict[str, str]], caught_up: int,
-    report: Report, tenant: str,
+    unanalysed: sql.Composable, report: Report, tenant: str,
 ) -> None:
     section = f"3. GET /agreements?limit=20 and GraphQL agreements(first: 20), tenant {tenant} ({caught_up} rows)"
     headers = token(tenant, "monitor")
@@ -563,6 +654,18 @@ def test_tenant_list_reads(
         for _ in range(WARMUP):
             raw()
         raw_total, raw_samples = timed(raw, N_READS)
+
+        select_fresh = sql.SQL(
+            "SELECT {} FROM {} WHERE visible_to @> ARRAY[%s] ORDER BY position DESC LIMIT 20"
+        ).format(sql.SQL(COLUMNS), unanalysed)
+        assert [str(r[0]) for r in conn.execute(select_fresh, (tenant,)).fetchall()] == expected
+
+        def raw_fresh() -> None:
+            conn.execute(select_fresh, (tenant,), prepare=True).fetchall()
+
+        for _ in range(WARMUP):
+            raw_fresh()
+        fresh_total, fresh_samples = timed(raw_fresh, N_READS)
 
     with psycopg.connect(bench_url) as conn:  # what the app does: RLS as ksd_reader, in a transaction
 
@@ -603,6 +706,8 @@ def test_tenant_list_reads(
 
     base = f"raw psycopg SELECT ... LIMIT 20 [{tenant}]"
     report.add(Result(section, base, N_READS, raw_total, samples_s=raw_samples))
+    report.add(Result(section, f"  same SELECT, table never ANALYZEd (as after a rebuild) [{tenant}]", N_READS,
+                      fresh_total, baseline=base, samples_s=fresh_samples))
     report.add(Result(section, f"  raw + SET LOCAL ROLE/tenant + RLS, in a tx [{tenant}]", N_READS, rls_total,
                       baseline=base, samples_s=rls_samples))
     report.add(Result(section, f"GET /agreements?limit=20 (TestClient) [{tenant}]", N_READS, rest_total,

@@ -15,7 +15,15 @@ from services.registry.domain.agreement import Form, Stage
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel, encode_cursor
 from shared.auth import Identity
 from shared.errors import BadRequest
-from shared.graphql import ReferenceQuery, RegionType, UrusanType, identity_from, limit_extensions, region_type, urusan_types
+from shared.graphql import (
+    ReferenceQuery,
+    RegionType,
+    UrusanType,
+    identity_from,
+    limit_extensions,
+    region_type,
+    urusan_types,
+)
 from shared.settings import Settings
 
 FormEnum = strawberry.enum(Form, name="Form", description="Bentuk kerja sama")
