@@ -17,6 +17,7 @@ import jwt
 import msgspec
 
 from shared.errors import Forbidden, Unauthenticated
+from shared.regions import load_regions
 from shared.settings import Settings
 from shared.tenancy import NATIONAL, is_region_code
 
@@ -65,8 +66,13 @@ def dev_secret(settings: Settings) -> str:
 
 
 def check_tenant(tenant: str) -> None:
-    if tenant != NATIONAL and not is_region_code(tenant):
+    """A tenant is the national level or one autonomous region (DOMAIN.md)."""
+    if tenant == NATIONAL:
+        return
+    if not is_region_code(tenant):
         raise ValueError(f"tenant must be a region code such as 32.73 or 'national', not {tenant!r}")
+    if not load_regions().is_party_eligible(tenant):
+        raise ValueError(f"tenant {tenant!r} is not an autonomous region")
 
 
 class TokenService:

@@ -94,8 +94,8 @@ def ensure_reader_role(conn: psycopg.Connection) -> None:
             pass
         except psycopg.errors.UniqueViolation:
             pass
-    is_super = conn.execute("SELECT rolsuper FROM pg_roles WHERE rolname = current_user").fetchone()
-    if is_super and not is_super[0]:
+    member = conn.execute("SELECT pg_has_role(current_user, %s, 'MEMBER')", (READER_ROLE,)).fetchone()
+    if not (member and member[0]):
         conn.execute(sql.SQL("GRANT {} TO CURRENT_USER").format(sql.Identifier(READER_ROLE)))
 
 

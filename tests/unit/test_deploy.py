@@ -1,0 +1,423 @@
+"""The deployment files under deploy/ agree with the code they deploy.
+
+Static checks only: no cluster, no container engine, no network. The Kubernetes manifests are
+parsed with PyYAML and compared with `shared.cli` (which services and workers exist) and
+`shared.settings` (their default ports); the systemd units and the Containerfile are read as
+text. Schema validation of the manifests (kubernetes-validate) is a manual step described in
+deploy/README.md, not part of this suite.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from shared.cli import SERVICES, WORKERS
+from shared.settings import Settings
+
+REPO = Path(__file__).resolve().parents[2]
+DEPLOY = REPO / "deploy"
+K8S = DEPLOY / "k8s"
+SYSTEMD = DEPLOY / "systemd"
+CONTAINERFILE = DEPLOY / "Containerfile"
+
+NAMESPACE = "sinergi-ksd"
+KUSTOMIZATION = "kustomization.yaml"
+EXAMPLE_SECRET = "secret.example.yaml"
+PLACEHOLDER = "CHANGE-ME"
+# Variables whose value is a credential: only ever from a Secret.
+SECRET_VARS = {"DATABASE_URL", "KSD_JWT_SECRET", "KSD_JWT_PUBLIC_KEY"}
+CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass"}
+WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
+
+DEFAULTS = Settings()
+DEFAULT_PORTS = {service: DEFAULTS.port_of(service) for service in SERVICES}
+
+
+# ---------------------------------------------------------------------------- helpers
+
+
+def _manifest_files() -> list[Path]:
+    return sorted(p for p in K8S.iterdir() if p.suffix in {".yaml", ".yml"})
+
+
+def _load(path: Path) -> list[dict[str, Any]]:
+    with path.open(encoding="utf-8") as fh:
+        return [doc for doc in yaml.safe_load_all(fh) if doc is not None]
+
+
+def _objects(*, include_example: bool = False) -> list[tuple[str, dict[str, Any]]]:
+    """(file name, object) for every Kubernetes object under deploy/k8s."""
+    found = []
+    for path in _manifest_files():
+        if path.name == KUSTOMIZATION or (path.name == EXAMPLE_SECRET and not include_example):
+            continue
+        found += [(path.name, doc) for doc in _load(path)]
+    return found
+
+
+def _of_kind(kind: str) -> list[dict[str, Any]]:
+    return [doc for _, doc in _objects() if doc["kind"] == kind]
+
+
+def _pod_spec(workload: dict[str, Any]) -> dict[str, Any]:
+    return workload["spec"]["template"]["spec"]
+
+
+def _containers(pod: dict[str, Any]) -> list[dict[str, Any]]:
+    return [*pod.get("initContainers", []), *pod.get("containers", [])]
+
+
+def _workloads() -> list[dict[str, Any]]:
+    return [doc for _, doc in _objects() if doc["kind"] in WORKLOAD_KINDS]
+
+
+def _argv(container: dict[str, Any]) -> list[str]:
+    return [*container.get("command", []), *container.get("args", [])]
+
+
+def _role(deployment: dict[str, Any]) -> tuple[str, str]:
+    """("serve", service) or ("worker", service) from the main container's command line."""
+    main = _pod_spec(deployment)["containers"][0]
+    argv = _argv(main)
+    assert len(argv) == 3 and argv[0] == "ksd" and argv[1] in {"serve", "worker"}, (
+        f"Deployment {deployment['metadata']['name']} runs {argv}, not `ksd serve <service>` "
+        "or `ksd worker <service>`"
+    )
+    return argv[1], argv[2]
+
+
+def _resolve_port(port: int | str, container: dict[str, Any]) -> int:
+    if isinstance(port, int):
+        return port
+    named = {p.get("name"): p["containerPort"] for p in container.get("ports", [])}
+    assert port in named, f"port name {port!r} is not declared by container {container['name']}"
+    return named[port]
+
+
+def _env_entries() -> Iterator[tuple[str, dict[str, Any]]]:
+    for workload in _workloads():
+        for container in _containers(_pod_spec(workload)):
+            for entry in container.get("env", []):
+                yield f"{workload['metadata']['name']}/{container['name']}", entry
+
+
+def _deployments_by_role() -> dict[tuple[str, str], dict[str, Any]]:
+    return {_role(d): d for d in _of_kind("Deployment")}
+
+
+# ---------------------------------------------------------------------------- Kubernetes
+
+
+def test_manifests_are_kubernetes_objects_in_our_namespace() -> None:
+    objects = _objects(include_example=True)
+    assert objects, "no manifests under deploy/k8s"
+    for name, doc in objects:
+        assert isinstance(doc, dict) and doc.get("apiVersion") and doc.get("kind"), name
+        assert doc.get("metadata", {}).get("name"), f"{name}: {doc['kind']} without a name"
+        if doc["kind"] in CLUSTER_SCOPED:
+            continue
+        assert doc["metadata"].get("namespace") == NAMESPACE, (
+            f"{name}: {doc['kind']}/{doc['metadata']['name']} not in namespace {NAMESPACE}"
+        )
+    namespaces = [d["metadata"]["name"] for _, d in objects if d["kind"] == "Namespace"]
+    assert namespaces == [NAMESPACE]
+
+
+def test_a_deployment_for_every_service_and_worker_and_nothing_else() -> None:
+    deployments = _of_kind("Deployment")
+    roles = [_role(d) for d in deployments]
+    assert len(roles) == len(set(roles)), f"two Deployments run the same command: {roles}"
+    expected = {("serve", s) for s in SERVICES} | {("worker", w) for w in WORKERS}
+    assert set(roles) == expected
+    for _kind, service in roles:
+        assert (REPO / "services" / service / "app.py").is_file(), f"no services/{service}/app.py"
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_service_ports_and_probes(service: str) -> None:
+    deployment = _deployments_by_role()[("serve", service)]
+    container = _pod_spec(deployment)["containers"][0]
+    port = DEFAULT_PORTS[service]
+    assert [p["containerPort"] for p in container["ports"]] == [port]
+
+    probes = {kind: container.get(kind) for kind in ("livenessProbe", "readinessProbe", "startupProbe")}
+    assert probes["livenessProbe"] and probes["readinessProbe"], f"{service}: liveness and readiness probes required"
+    expected_paths = {"livenessProbe": "/health", "readinessProbe": "/ready", "startupProbe": "/health"}
+    for kind, probe in probes.items():
+        if probe is None:
+            continue
+        http = probe.get("httpGet")
+        assert http, f"{service}: {kind} is not an HTTP probe"
+        assert http["path"] == expected_paths[kind], f"{service}: {kind} hits {http['path']}"
+        assert _resolve_port(http["port"], container) == port, f"{service}: {kind} port"
+
+    annotations = deployment["spec"]["template"]["metadata"].get("annotations", {})
+    if "prometheus.io/port" in annotations:
+        assert annotations["prometheus.io/port"] == str(port)
+        assert annotations.get("prometheus.io/path", "/metrics") == "/metrics"
+
+
+def test_replicas() -> None:
+    for (kind, service), deployment in _deployments_by_role().items():
+        replicas = deployment["spec"].get("replicas", 1)
+        if kind == "serve":
+            assert replicas >= 2, f"{service}: run at least 2 replicas"
+        else:
+            # More would be safe but idle: they race for the same events.
+            assert replicas == 1, f"{service} worker: keep exactly 1 replica"
+            container = _pod_spec(deployment)["containers"][0]
+            assert not container.get("ports"), "the worker serves no HTTP"
+
+
+def test_kubernetes_services_reach_the_service_ports() -> None:
+    deployments = _deployments_by_role()
+    services = _of_kind("Service")
+    targeted = set()
+    for svc in services:
+        selector = svc["spec"]["selector"]
+        matches = [
+            (role, d) for role, d in deployments.items()
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(matches) == 1, f"Service {svc['metadata']['name']} selects {len(matches)} Deployments"
+        (kind, service), deployment = matches[0]
+        assert kind == "serve"
+        targeted.add(service)
+        container = _pod_spec(deployment)["containers"][0]
+        for port in svc["spec"]["ports"]:
+            target = port.get("targetPort", port["port"])
+            assert _resolve_port(target, container) == DEFAULT_PORTS[service]
+    assert targeted == set(SERVICES)
+
+
+def test_deployment_selectors_match_their_pods() -> None:
+    for doc in _of_kind("Deployment") + _of_kind("PodDisruptionBudget"):
+        selector = doc["spec"]["selector"]["matchLabels"]
+        pods = [
+            d for d in _of_kind("Deployment")
+            if selector.items() <= d["spec"]["template"]["metadata"]["labels"].items()
+        ]
+        assert len(pods) == 1, f"{doc['kind']}/{doc['metadata']['name']} selects {len(pods)} Deployments"
+
+
+def test_configmap_settings_agree_with_the_deployments() -> None:
+    (config,) = _of_kind("ConfigMap")
+    data = config["data"]
+    assert data.get("KSD_HOST") == "0.0.0.0", "in a pod the services must listen on 0.0.0.0"
+    assert data.get("KSD_ENVIRONMENT") == "production"
+    for service, port in DEFAULT_PORTS.items():
+        var = f"KSD_{service.upper()}_PORT"
+        if var in data:
+            assert data[var] == str(port), f"{var} differs from the Deployment's containerPort {port}"
+    # Every value must be one the settings accept (strings, as the environment gives them).
+    Settings.from_env({**data, "KSD_JWT_JWKS_URL": "https://idp.invalid/jwks.json"})
+    for workload in _workloads():
+        for container in _containers(_pod_spec(workload)):
+            refs = [e["configMapRef"]["name"] for e in container.get("envFrom", []) if "configMapRef" in e]
+            assert refs == [config["metadata"]["name"]], f"{workload['metadata']['name']}: envFrom {refs}"
+
+
+def test_pods_do_not_get_service_link_variables() -> None:
+    # Service links would inject e.g. KSD_REGISTRY_PORT=tcp://... for a Service named
+    # ksd-registry and break the settings.
+    for workload in _workloads():
+        assert _pod_spec(workload).get("enableServiceLinks") is False, workload["metadata"]["name"]
+
+
+def test_no_literal_secrets() -> None:
+    for where, entry in _env_entries():
+        if entry["name"] in SECRET_VARS:
+            assert "value" not in entry, f"{where}: {entry['name']} has a literal value"
+            assert entry.get("valueFrom", {}).get("secretKeyRef"), f"{where}: {entry['name']} not from a Secret"
+        assert not re.search(r"postgres(ql)?://", str(entry.get("value", ""))), f"{where}: a database URL"
+    for config in _of_kind("ConfigMap"):
+        assert not SECRET_VARS & set(config.get("data", {})), "credentials in a ConfigMap"
+    assert not _of_kind("Secret"), "a Secret is applied with the manifests; keep only secret.example.yaml"
+    for path in _manifest_files():
+        if path.name == EXAMPLE_SECRET:
+            continue
+        text = path.read_text(encoding="utf-8")
+        assert not re.search(r"postgres(ql)?://", text), f"{path.name}: a database URL"
+        assert "-----BEGIN" not in text, f"{path.name}: key material"
+
+
+def test_example_secret_holds_placeholders_for_every_referenced_key() -> None:
+    (secret,) = _load(K8S / EXAMPLE_SECRET)
+    assert secret["kind"] == "Secret"
+    values = {**secret.get("stringData", {}), **secret.get("data", {})}
+    for key, value in values.items():
+        assert PLACEHOLDER in str(value), f"{EXAMPLE_SECRET}: {key} is not a {PLACEHOLDER} placeholder"
+    refs = [e["valueFrom"]["secretKeyRef"] for _, e in _env_entries() if "secretKeyRef" in e.get("valueFrom", {})]
+    assert refs
+    for ref in refs:
+        assert ref["name"] == secret["metadata"]["name"]
+        if not ref.get("optional", False):
+            assert ref["key"] in values, f"required key {ref['key']} missing from {EXAMPLE_SECRET}"
+
+
+def test_one_image_everywhere() -> None:
+    images = {c["image"] for w in _workloads() for c in _containers(_pod_spec(w))}
+    assert len(images) == 1, f"different images: {sorted(images)}"
+    (image,) = images
+    kustomization = _load(K8S / KUSTOMIZATION)[0]
+    names = [i["name"] for i in kustomization.get("images", [])]
+    if names:
+        assert names == [image.rsplit(":", 1)[0]], "kustomization images: must rename the image the manifests use"
+
+
+def test_pods_run_non_root_on_a_read_only_root_filesystem() -> None:
+    containerfile_uid = _containerfile_user().split(":")[0]
+    for workload in _workloads():
+        name = workload["metadata"]["name"]
+        pod = _pod_spec(workload)
+        pod_ctx = pod.get("securityContext", {})
+        assert pod_ctx.get("runAsNonRoot") is True, f"{name}: runAsNonRoot"
+        if "runAsUser" in pod_ctx:
+            assert str(pod_ctx["runAsUser"]) == containerfile_uid, f"{name}: runAsUser differs from the image's USER"
+        empty_dirs = {v["name"] for v in pod.get("volumes", []) if "emptyDir" in v}
+        for container in _containers(pod):
+            ctx = container.get("securityContext", {})
+            assert ctx.get("readOnlyRootFilesystem") is True, f"{name}: read-only root filesystem"
+            assert ctx.get("allowPrivilegeEscalation") is False, f"{name}: allowPrivilegeEscalation"
+            mounts = {m["mountPath"]: m["name"] for m in container.get("volumeMounts", [])}
+            assert mounts.get("/tmp") in empty_dirs, f"{name}: /tmp must be an emptyDir"
+            resources = container.get("resources", {})
+            for bound in ("requests", "limits"):
+                assert {"cpu", "memory"} <= set(resources.get(bound, {})), f"{name}: resources.{bound}"
+
+
+def test_migration_job_runs_ksd_migrate() -> None:
+    jobs = _of_kind("Job")
+    assert [_argv(_pod_spec(j)["containers"][0]) for j in jobs] == [["ksd", "migrate"]]
+
+
+def test_kustomization_lists_every_manifest() -> None:
+    kustomization = _load(K8S / KUSTOMIZATION)[0]
+    assert kustomization["kind"] == "Kustomization"
+    assert kustomization.get("namespace") == NAMESPACE
+    listed = kustomization.get("resources", [])
+    assert len(listed) == len(set(listed)), "a resource is listed twice"
+    on_disk = {p.name for p in _manifest_files()} - {KUSTOMIZATION, EXAMPLE_SECRET}
+    assert set(listed) == on_disk
+
+
+# ---------------------------------------------------------------------------- systemd
+
+
+def _unit(path: Path) -> dict[str, dict[str, list[str]]]:
+    """A systemd unit as {section: {key: [values...]}} (keys may repeat)."""
+    sections: dict[str, dict[str, list[str]]] = {}
+    current = None
+    for raw in path.read_text(encoding="utf-8").splitlines():
+        line = raw.strip()
+        if not line or line[0] in "#;":
+            continue
+        if line.startswith("[") and line.endswith("]"):
+            current = sections.setdefault(line[1:-1], {})
+            continue
+        assert current is not None, f"{path.name}: {line!r} outside a section"
+        key, sep, value = line.partition("=")
+        assert sep, f"{path.name}: malformed line {line!r}"
+        current.setdefault(key.strip(), []).append(value.strip())
+    return sections
+
+
+def _units() -> dict[str, dict[str, dict[str, list[str]]]]:
+    return {p.name: _unit(p) for p in sorted(SYSTEMD.glob("*.service"))}
+
+
+def _exec_start(unit: dict[str, dict[str, list[str]]]) -> list[str]:
+    (line,) = unit["Service"]["ExecStart"]
+    argv = shlex.split(line)
+    assert argv[0].startswith("/") and Path(argv[0]).name == "ksd", f"ExecStart must run ksd by absolute path: {line}"
+    return ["ksd", *argv[1:]]
+
+
+def _words(unit: dict[str, dict[str, list[str]]], section: str, key: str) -> set[str]:
+    return {w for value in unit.get(section, {}).get(key, []) for w in value.split()}
+
+
+def test_systemd_units_cover_every_service_worker_and_the_migration() -> None:
+    commands = {name: _exec_start(unit) for name, unit in _units().items()}
+    expected = (
+        [["ksd", "migrate"]]
+        + [["ksd", "serve", s] for s in SERVICES]
+        + [["ksd", "worker", w] for w in WORKERS]
+    )
+    assert sorted(commands.values()) == sorted(expected), commands
+
+
+def test_systemd_migration_runs_first() -> None:
+    units = _units()
+    (migrate,) = [n for n, u in units.items() if _exec_start(u) == ["ksd", "migrate"]]
+    assert units[migrate]["Service"]["Type"] == ["oneshot"]
+    for name, unit in units.items():
+        if name == migrate:
+            continue
+        pre = [shlex.split(v)[1:] for v in unit["Service"].get("ExecStartPre", []) if "ksd" in v]
+        ordered = migrate in _words(unit, "Unit", "Requires") and migrate in _words(unit, "Unit", "After")
+        assert ordered or ["migrate"] in pre, f"{name} does not run after {migrate}"
+
+
+def test_systemd_target_and_env_file() -> None:
+    units = _units()
+    targets = list(SYSTEMD.glob("*.target"))
+    for target in targets:
+        assert _words(_unit(target), "Unit", "Wants") >= set(units), f"{target.name} must want every unit"
+    env_files = {v.lstrip("-") for u in units.values() for v in u["Service"].get("EnvironmentFile", [])}
+    for example in SYSTEMD.glob("*.env.example"):
+        values = dict(
+            line.split("=", 1) for line in example.read_text(encoding="utf-8").splitlines()
+            if line and not line.startswith("#")
+        )
+        for service, port in DEFAULT_PORTS.items():
+            assert values.get(f"KSD_{service.upper()}_PORT", str(port)) == str(port)
+        for var in SECRET_VARS & set(values):
+            assert PLACEHOLDER in values[var] or not values[var], f"{example.name}: {var} is not a placeholder"
+        assert any(Path(f).name == example.name.removesuffix(".example") for f in env_files)
+
+
+# ---------------------------------------------------------------------------- Containerfile
+
+
+def _containerfile_instructions() -> list[tuple[str, str]]:
+    text = re.sub(r"\\\n", " ", CONTAINERFILE.read_text(encoding="utf-8"))
+    found = []
+    for line in text.splitlines():
+        line = line.strip()
+        if line and not line.startswith("#"):
+            word, _, rest = line.partition(" ")
+            found.append((word.upper(), rest.strip()))
+    return found
+
+
+def _containerfile_user() -> str:
+    users = [rest for word, rest in _containerfile_instructions() if word == "USER"]
+    assert users, "the image must set a USER"
+    return users[-1]
+
+
+def test_containerfile() -> None:
+    instructions = _containerfile_instructions()
+    froms = [rest.split()[0] for word, rest in instructions if word == "FROM"]
+    assert froms and all(f == "python:3.11-slim" for f in froms), froms
+    runs = [rest for word, rest in instructions if word == "RUN"]
+    lock = next(i for i, r in enumerate(runs) if "-r requirements.lock" in r)
+    project = next(i for i, r in enumerate(runs) if re.search(r"pip install --no-deps \.(\s|$)", r))
+    assert lock < project, "install the locked dependencies before the project"
+    user = _containerfile_user()
+    assert user.split(":")[0] not in {"root", "0"}, "the image must not run as root"
+    env = " ".join(rest for word, rest in instructions if word == "ENV")
+    assert re.search(r"\bKSD_HOST=0\.0\.0\.0\b", env)
+    (entrypoint,) = [rest for word, rest in instructions if word == "ENTRYPOINT"]
+    assert json.loads(entrypoint) == ["ksd"]
+    exposed = {int(p) for word, rest in instructions if word == "EXPOSE" for p in rest.split()}
+    assert exposed == set(DEFAULT_PORTS.values())
