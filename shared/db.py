@@ -19,8 +19,6 @@ TENANT_SETTING = "ksd.tenant"
 # The role read transactions switch to: SELECT on read models only, so row-level security
 # applies even when the service connects as the tables' owner or a superuser.
 READER_ROLE = "ksd_reader"
-# Set by projections in their own transactions; the read-model write policy requires it.
-WRITER_SETTING = "ksd.writer"
 
 
 def conninfo_parts(database_url: str) -> dict[str, Any]:
@@ -51,7 +49,8 @@ def eventsourcing_env(database_url: str, *, schema: str, pool_size: int = 5) -> 
         "POSTGRES_POOL_SIZE": str(pool_size),
         "POSTGRES_MAX_OVERFLOW": "10",
         "POSTGRES_CONN_MAX_AGE": "600",
-        "POSTGRES_PRE_PING": "y",
+        # No ping per checkout (a round trip per save); eventsourcing retries on a dead connection.
+        "POSTGRES_PRE_PING": "n",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "yes",

@@ -8,7 +8,13 @@ from typing import Any
 
 import strawberry
 from litestar import Request
-from strawberry.extensions import MaxAliasesLimiter, MaxTokensLimiter, QueryDepthLimiter
+from strawberry.extensions import (
+    MaxAliasesLimiter,
+    MaxTokensLimiter,
+    ParserCache,
+    QueryDepthLimiter,
+    ValidationCache,
+)
 from strawberry.litestar import BaseContext
 from strawberry.types import Info
 
@@ -21,8 +27,11 @@ from shared.urusan import URUSAN, Urusan, get_urusan
 
 def limit_extensions(settings: Settings) -> list[Any]:
     """Bound a query's cost before it runs: depth, aliases and size."""
-    # Factories, so every request gets fresh extension instances.
+    # Factories, so every request gets fresh extension instances. Parsing and validating
+    # the same document again is most of a small query's cost, so both are cached.
     return [
+        ParserCache,
+        ValidationCache,
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),

@@ -124,3 +124,25 @@ async def _write_as_reader(url: str) -> None:
 def test_a_read_transaction_cannot_write(migrated_url: str) -> None:
     with pytest.raises(psycopg.errors.InsufficientPrivilege):
         run(_write_as_reader(migrated_url))
+
+
+async def _escalate(url: str, tenant: str) -> list[str]:
+    from shared.db import tenant_transaction
+
+    pool = make_async_pool(url, min_size=1, max_size=1, name="test")
+    await pool.open()
+    try:
+        async with tenant_transaction(pool, tenant) as conn:
+            # Settings a reader can change must not unlock other tenants' rows.
+            await conn.execute("SELECT set_config('ksd.writer', 'projection', true)")
+            cur = await conn.execute("SELECT title FROM registry.agreements WHERE title LIKE 'Mahakam%%'")
+            return [r["title"] for r in await cur.fetchall()]
+    finally:
+        await pool.close()
+
+
+def test_no_setting_a_reader_controls_widens_what_it_sees(app: Registry, migrated_url: str) -> None:
+    app.start_agreement(OPERATOR, command("Mahakam 5"))
+    with make_runner(migrated_url) as runner:
+        catch_up(migrated_url, runner)
+    assert run(_escalate(migrated_url, "32.73")) == []

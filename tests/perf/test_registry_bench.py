@@ -36,7 +36,7 @@ from services.registry.setup import SCHEMA, projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared.auth import Identity
 from shared.cli import migrate_all
-from shared.db import READER_ROLE, TENANT_SETTING, WRITER_SETTING, with_dbname
+from shared.db import READER_ROLE, TENANT_SETTING, with_dbname
 from shared.regions import load_regions
 from shared.settings import Settings
 
@@ -482,9 +482,8 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
 
         truncate(conn)
         t0 = time.perf_counter()
-        for row in rows:  # the projection's transaction and round trips: writer flag, tracking, row
+        for row in rows:  # the projection's transaction and round trips: tracking, row
             with conn.transaction():
-                conn.execute("SELECT set_config(%s, 'projection', true)", (WRITER_SETTING,), prepare=True)
                 conn.execute(track, {"app": Registry.name, "pos": row["position"]}, prepare=True).fetchone()
                 conn.execute(insert, row, prepare=True)
         per_row_tracked = time.perf_counter() - t0
@@ -511,7 +510,7 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
     report.add(Result(section, base, n, per_row))
     report.add(Result(section, "ProjectionRunner catch-up (real worker)", n, elapsed, baseline=base))
     report.add(
-        Result(section, "  raw set_config + tracking upsert + INSERT, 1 event/tx", n, per_row_tracked, baseline=base)
+        Result(section, "  raw tracking upsert + INSERT, 1 event/tx", n, per_row_tracked, baseline=base)
     )
     report.add(Result(section, "  raw executemany, all rows in 1 tx", n, one_tx, baseline=base))
     report.add(Result(section, "  raw COPY, all rows in 1 tx", n, copied, baseline=base))

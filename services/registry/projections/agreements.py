@@ -23,7 +23,7 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from services.registry.domain.agreement import Agreement, requires_dprd_approval
-from shared.db import READER_ROLE, WRITER_SETTING, tenant_transaction
+from shared.db import READER_ROLE, tenant_transaction
 from shared.errors import BadRequest
 from shared.regions import province_of
 from shared.tenancy import audience_of
@@ -65,20 +65,16 @@ _CREATE = [
     "CREATE INDEX IF NOT EXISTS agreements_urusan ON {schema}.agreements USING gin (urusan)",
     "CREATE INDEX IF NOT EXISTS agreements_search ON {schema}.agreements USING gin (search)",
     # Row-level security: the second wall behind the application's own tenant filter.
-    # Readers (role ksd_reader, tenant in ksd.tenant) see the rows whose audience holds
-    # their tenant; only a projection transaction (ksd.writer) may change rows.
+    # Read transactions switch to role ksd_reader (SELECT only) with their tenant in
+    # ksd.tenant, and see only rows whose audience holds it. The owner (the projection)
+    # is not subject to RLS, so no write policy exists that a reader could unlock.
     "ALTER TABLE {schema}.agreements ENABLE ROW LEVEL SECURITY",
-    "ALTER TABLE {schema}.agreements FORCE ROW LEVEL SECURITY",
+    "ALTER TABLE {schema}.agreements NO FORCE ROW LEVEL SECURITY",
+    "DROP POLICY IF EXISTS agreements_projection_write ON {schema}.agreements",
     "DROP POLICY IF EXISTS agreements_tenant_read ON {schema}.agreements",
     """
-    CREATE POLICY agreements_tenant_read ON {schema}.agreements FOR SELECT
+    CREATE POLICY agreements_tenant_read ON {schema}.agreements FOR SELECT TO ksd_reader
     USING (visible_to @> ARRAY[current_setting('ksd.tenant', true)])
-    """,
-    "DROP POLICY IF EXISTS agreements_projection_write ON {schema}.agreements",
-    """
-    CREATE POLICY agreements_projection_write ON {schema}.agreements FOR ALL
-    USING (current_setting('ksd.writer', true) = 'projection')
-    WITH CHECK (current_setting('ksd.writer', true) = 'projection')
     """,
 ]
 
@@ -120,7 +116,6 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
 
     def insert_agreement(self, state: dict[str, Any], tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT set_config(%s, 'projection', true)", (WRITER_SETTING,))
             self._insert_tracking(curs, tracking)
             curs.execute(self._insert, {**row_of(state), "position": tracking.notification_id})
 
