@@ -133,3 +133,14 @@ def test_graphql_rejects_pages_larger_than_the_limit(services: dict[str, TestCli
     ).json()
     assert body["data"] is None
     assert "first" in body["errors"][0]["message"]
+
+
+@pytest.mark.parametrize(
+    ("method", "path", "status"),
+    [("GET", "/no-such-thing", 404), ("DELETE", "/health", 405), ("PUT", "/agreements", 405)],
+)
+def test_routing_errors_are_problems_too(services: dict[str, TestClient], token, method: str, path: str, status: int) -> None:
+    response = services["registry"].request(method, path, headers=token("32.73"))
+    assert response.status_code == status
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["status"] == status
