@@ -17,6 +17,7 @@ import secrets
 import socket
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote, urlsplit, urlunsplit
 
@@ -86,19 +87,25 @@ def pg_server_url() -> Iterator[str]:
         server.stop()
 
 
-@pytest.fixture(scope="session")
-def database_url(pg_server_url: str) -> Iterator[str]:
-    """URL of a fresh, empty database for this test run, dropped (even if still in use) afterwards."""
-    name = f"ksd_test_{secrets.token_hex(6)}"
+@contextmanager
+def fresh_database(server_url: str, prefix: str = "ksd_test") -> Iterator[str]:
+    """A new, uniquely named database on `server_url`, dropped (even if still in use) after."""
+    name = f"{prefix}_{secrets.token_hex(6)}"
     ident = sql.Identifier(name)
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
+    with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(ident))
     try:
-        yield _with_dbname(pg_server_url, name)
+        yield _with_dbname(server_url, name)
     finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
+        with psycopg.connect(server_url, autocommit=True) as conn:
             conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
+
+@pytest.fixture(scope="session")
+def database_url(pg_server_url: str) -> Iterator[str]:
+    """URL of a fresh, empty database for this test run, dropped afterwards."""
+    with fresh_database(pg_server_url) as url:
+        yield url
 
 
 # -- the platform on the run's database ----------------------------------------------------

@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 import platform
 import random
-import secrets
 import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
@@ -36,9 +35,11 @@ from services.registry.setup import SCHEMA, projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared.auth import Identity
 from shared.cli import migrate_all
-from shared.db import READER_ROLE, TENANT_SETTING, with_dbname
+from shared.db import READER_ROLE, TENANT_SETTING
 from shared.regions import load_regions
 from shared.settings import Settings
+from tests.conftest import fresh_database
+from tests.e2e.test_registry_http import BANDUNG
 
 pytestmark = pytest.mark.perf
 
@@ -54,15 +55,6 @@ N_CATCHUP_CREATES = max(BATCH, int(2_000 * SCALE) // BATCH * BATCH)  # recorded 
 N_READS = max(20, int(200 * SCALE))  # requests per read benchmark
 WARMUP = 10
 
-BANDUNG = {
-    "form": "KSDD",
-    "category": "wajib",
-    "title": "Pengelolaan sampah regional Bandung Raya",
-    "object": "Pengolahan sampah bersama di TPPAS Legok Nangka",
-    "urusan": ["1.03", "2.11"],
-    "parties": [{"region": "32.04"}],
-    "value_idr": 2_500_000_000,
-}
 
 # Initiators of the catch-up data set (two provinces); partners are drawn from the same province.
 INITIATORS = ("32.73", "32.04", "32.77", "32.17", "32.01", "32.71", "35.78", "35.15")
@@ -186,19 +178,11 @@ def timed(fn: Callable[[], Any], n: int) -> tuple[float, list[float]]:
 @pytest.fixture(scope="module")
 def bench_url(pg_server_url: str) -> Iterator[str]:
     """A fresh database for this module only (the run's shared test database stays small)."""
-    name = f"ksd_bench_{secrets.token_hex(6)}"
-    ident = sql.Identifier(name)
-    with psycopg.connect(pg_server_url, autocommit=True) as conn:
-        conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(ident))
-    url = with_dbname(pg_server_url, name)
-    try:
+    with fresh_database(pg_server_url, prefix="ksd_bench") as url:
         migrate_all(url)
         with psycopg.connect(url, autocommit=True) as conn:
             conn.execute("CREATE SCHEMA bench")  # the baselines' tables
         yield url
-    finally:
-        with psycopg.connect(pg_server_url, autocommit=True) as conn:
-            conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(ident))
 
 
 @pytest.fixture(scope="module")
