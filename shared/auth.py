@@ -87,7 +87,8 @@ class TokenService:
             self._sign_key: Any = self._verify_key
         elif settings.jwt_public_key:
             key = settings.jwt_public_key
-            self._verify_key = Path(key).read_text() if Path(key).is_file() else key
+            # Either the PEM text itself or the path of a file holding it.
+            self._verify_key = key if key.lstrip().startswith("-----BEGIN") else Path(key).read_text()
             self._sign_key = None
         else:
             self._jwks = jwt.PyJWKClient(settings.jwt_jwks_url or "", cache_keys=True)

@@ -91,3 +91,39 @@ def test_role_check_names_the_missing_role() -> None:
     with pytest.raises(Forbidden, match="operator"):
         require_roles("operator")(auditor)
     require_roles("operator", "auditor")(auditor)
+
+
+def test_production_verifies_tokens_with_keys_from_a_jwks_url() -> None:
+    import json
+    import threading
+    from http.server import BaseHTTPRequestHandler, HTTPServer
+
+    from jwt.algorithms import RSAAlgorithm
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key())) | {"kid": "k1", "use": "sig", "alg": "RS256"}
+    body = json.dumps({"keys": [jwk]}).encode()
+
+    class Keys(BaseHTTPRequestHandler):
+        def do_GET(self) -> None:  # noqa: N802 - http.server's API
+            self.send_response(200)
+            self.send_header("Content-Type", "application/json")
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = HTTPServer(("127.0.0.1", 0), Keys)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
+        tokens = TokenService(Settings.from_env({}, jwt_algorithm="RS256", jwt_jwks_url=url, environment="production"))
+        claims = {"sub": "idp|9", "tenant": "35.78", "roles": ["operator"], "exp": int(time.time()) + 60}
+        token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
+        assert tokens.verify(token).tenant == "35.78"
+        other = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        with pytest.raises(Unauthenticated):
+            tokens.verify(jwt.encode(claims, other, algorithm="RS256", headers={"kid": "k1"}))
+    finally:
+        server.shutdown()
