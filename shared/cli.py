@@ -251,9 +251,5 @@ def _print_banner(settings: Settings, url: str, bases: dict[str, str], embedded:
     typer.echo("\n".join(lines))
 
 
-def main() -> None:  # pragma: no cover - console entry point
-    app()
-
-
 if __name__ == "__main__":
     app()

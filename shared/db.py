@@ -6,11 +6,10 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict, make_conninfo
+from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
 from psycopg_pool import AsyncConnectionPool
 
@@ -21,23 +20,20 @@ TENANT_SETTING = "ksd.tenant"
 READER_ROLE = "ksd_reader"
 
 
-def conninfo_parts(database_url: str) -> dict[str, Any]:
-    return conninfo_to_dict(database_url)
-
-
-def with_dbname(database_url: str, dbname: str) -> str:
-    return make_conninfo(database_url, dbname=dbname)
-
-
 def ensure_schema(database_url: str, *schemas: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         for schema in schemas:
             conn.execute(sql.SQL("CREATE SCHEMA IF NOT EXISTS {}").format(sql.Identifier(schema)))
 
 
-def eventsourcing_env(database_url: str, *, schema: str, pool_size: int = 5) -> dict[str, str]:
-    """The environment eventsourcing's PostgreSQL persistence reads (it takes no DSN)."""
-    parts = conninfo_parts(database_url)
+def eventsourcing_env(
+    database_url: str, *, schema: str, pool_size: int = 5, create_tables: bool = False
+) -> dict[str, str]:
+    """The environment eventsourcing's PostgreSQL persistence reads (it takes no DSN).
+
+    Tables are created by the migration only: DDL at every server or worker start would
+    lock the read model against readers, once per instance."""
+    parts = conninfo_to_dict(database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
         "POSTGRES_DBNAME": str(parts.get("dbname") or parts.get("user") or "postgres"),
@@ -53,7 +49,7 @@ def eventsourcing_env(database_url: str, *, schema: str, pool_size: int = 5) -> 
         "POSTGRES_PRE_PING": "n",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
-        "CREATE_TABLE": "yes",
+        "CREATE_TABLE": "yes" if create_tables else "no",
     }
 
 

@@ -71,7 +71,3 @@ class RuleViolation(KsdError):
 
 class PreconditionRequired(KsdError):
     status, title, code = 428, "Header If-Match diperlukan", "precondition_required"
-
-
-class ServiceUnavailable(KsdError):
-    status, title, code = 503, "Layanan belum siap", "unavailable"

@@ -13,7 +13,7 @@ from typing import Any
 import msgspec
 import psycopg
 import structlog
-from litestar import Litestar, MediaType, Request, Response, get
+from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
 from litestar.exceptions import (
@@ -269,7 +269,6 @@ def create_service_app(
     readiness: ReadinessCheck,
     lifespan: Sequence[Any] = (),
     description: str = "",
-    state: dict[str, Any] | None = None,
 ) -> Litestar:
     """The composition of cross-cutting concerns; services add their own handlers."""
     prometheus = PrometheusConfig(
@@ -299,7 +298,7 @@ def create_service_app(
             title=f"Sinergi KSD — {service}", version=__version__, description=description
         ),
         lifespan=list(lifespan),
-        state=State({"service": service, "settings": settings, "tokens": TokenService(settings), **(state or {})}),
+        state=State({"service": service, "settings": settings, "tokens": TokenService(settings)}),
         request_max_body_size=settings.max_json_body_bytes,
         logging_config=None,
         debug=False,
@@ -313,7 +312,6 @@ def identity_of(request: Request) -> Identity:
     return user
 
 
-__all__ = ["MediaType", "create_service_app", "identity_of", "problem"]
 
 
 def create_basic_app(*, service: str, description: str, settings: Any, database_url: str | None) -> Litestar:

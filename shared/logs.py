@@ -55,7 +55,3 @@ def configure_logging(settings: Settings, *, service: str) -> None:
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries that log through the standard library (eventsourcing, psycopg, granian).
     logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
-
-
-def get_logger(name: str | None = None) -> structlog.stdlib.BoundLogger:
-    return structlog.get_logger(name)

@@ -27,7 +27,8 @@ from litestar.testing import TestClient
 from psycopg import sql
 
 from services.registry.app import create_app as create_registry
-from services.registry.setup import projection_lag
+from services.registry.application import Registry
+from services.registry.setup import projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared import pgembed
 from shared.auth import TokenService
@@ -128,6 +129,14 @@ def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
 @pytest.fixture(scope="session")
 def clock() -> ManualClock:
     return ManualClock()
+
+
+@pytest.fixture(scope="session")
+def registry_app(migrated_url: str, clock: ManualClock) -> Iterator[Registry]:
+    """The registry's application layer on the run's database, without HTTP."""
+    registry = Registry(registry_env(migrated_url, pool_size=2), clock=clock)
+    yield registry
+    registry.close()
 
 
 @pytest.fixture(scope="session")

@@ -11,7 +11,6 @@ from contextlib import asynccontextmanager
 from typing import Any
 
 import anyio.to_thread
-import psycopg
 from litestar import Litestar, Request
 from litestar.datastructures import State
 
@@ -19,7 +18,7 @@ from services.registry.api.agreements import AgreementController
 from services.registry.application import Registry
 from services.registry.graphql.schema import RegistryContext, build_schema
 from services.registry.projections.agreements import AgreementsReadModel
-from services.registry.setup import SCHEMA, projection_lag, registry_env
+from services.registry.setup import LAG_QUERY, SCHEMA, registry_env
 from shared.assets import make_graphql_controller
 from shared.clock import Clock
 from shared.db import make_async_pool
@@ -56,13 +55,16 @@ def create_app(
             await pool.close()
 
     async def readiness(state: State) -> dict[str, Any]:
-        lag = await anyio.to_thread.run_sync(_lag, url)  # also proves the database answers
+        # On the app's own pool: a probe every few seconds should not open connections.
+        async with state.agreements.pool.connection() as conn:
+            cur = await conn.execute(LAG_QUERY)
+            lag = int((await cur.fetchone())["lag"])
         PROJECTION_LAG.labels(service=SERVICE, projection="agreements").set(lag)
         return {"ok": lag <= settings.ready_max_projection_lag, "projection_lag": {"agreements": lag}}
 
     async def graphql_context(request: Request) -> RegistryContext:
         return RegistryContext(
-            identity=request.scope.get("user"),
+            identity=request.scope.get("user"),  # None for the public GraphiQL page
             agreements=request.app.state.agreements,
             settings=settings,
         )
@@ -76,8 +78,3 @@ def create_app(
         lifespan=[lifespan],
         description="Registri kerja sama daerah: naskah dan siklus hukumnya.",
     )
-
-
-def _lag(url: str) -> int:
-    with psycopg.connect(url, connect_timeout=3) as conn:
-        return projection_lag(conn)

@@ -16,8 +16,8 @@ from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, prot
 SCHEMA = "registry"
 
 
-def registry_env(database_url: str, *, pool_size: int = 5) -> dict[str, str]:
-    return eventsourcing_env(database_url, schema=SCHEMA, pool_size=pool_size)
+def registry_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
+    return eventsourcing_env(database_url, schema=SCHEMA, pool_size=pool_size, create_tables=create_tables)
 
 
 def agreements_view(env: dict[str, str]) -> PostgresAgreementsView:
@@ -27,7 +27,7 @@ def agreements_view(env: dict[str, str]) -> PostgresAgreementsView:
 
 def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
-    env = registry_env(database_url, pool_size=1)
+    env = registry_env(database_url, pool_size=1, create_tables=True)
     app = Registry(env)  # creates the events and snapshots tables
     try:
         with psycopg.connect(database_url, autocommit=True) as conn:
@@ -41,12 +41,14 @@ def install(database_url: str) -> None:
         app.close()
 
 
+# Events recorded but not yet in the read model.
+LAG_QUERY = (
+    f"SELECT (SELECT coalesce(max(notification_id), 0) FROM {SCHEMA}.{Registry.name}_events)"  # noqa: S608
+    f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{AgreementsProjection.name}_tracking"
+    f" WHERE application_name = '{Registry.name}'), 0) AS lag"
+)
+
+
 def projection_lag(conn: psycopg.Connection) -> int:
-    """Events recorded but not yet in the read model."""
-    row = conn.execute(
-        f"SELECT (SELECT coalesce(max(notification_id), 0) FROM {SCHEMA}.{Registry.name}_events)"  # noqa: S608
-        f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{AgreementsProjection.name}_tracking"
-        " WHERE application_name = %s), 0)",
-        (Registry.name,),
-    ).fetchone()
+    row = conn.execute(LAG_QUERY).fetchone()
     return int(row[0]) if row else 0

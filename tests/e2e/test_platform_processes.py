@@ -1,19 +1,28 @@
 """`ksd run` (what `make run` calls) as a new user meets it: real granian servers, the real
-worker process, a printed token that works, and a clean stop on Ctrl-C (SIGINT)."""
+worker process, a printed token that works, a clean stop on Ctrl-C (SIGINT), and, on the
+embedded database, a second run that keeps the first run's data."""
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
+import pytest
+
 from tests.e2e.test_registry_http import BANDUNG
+
+SERVICES = ("registry", "monitoring", "reporting")
 
 
 def free_port() -> int:
@@ -31,54 +40,98 @@ def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[i
         return response.status, json.loads(response.read())
 
 
-def test_ksd_run_serves_the_platform_and_stops_cleanly_on_ctrl_c(migrated_url: str, tmp_path) -> None:
-    ports = {name: free_port() for name in ("registry", "monitoring", "reporting")}
-    env = {
-        **os.environ,
-        "DATABASE_URL": migrated_url,
-        "KSD_DATA_DIR": str(tmp_path),
-        "KSD_REGISTRY_PORT": str(ports["registry"]),
-        "KSD_MONITORING_PORT": str(ports["monitoring"]),
-        "KSD_REPORTING_PORT": str(ports["reporting"]),
-        "KSD_LOG_LEVEL": "warning",
-    }
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "shared.cli", "run"], env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
-    )
-    output: list[str] = []
-    try:
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+class Platform:
+    """One `ksd run` process, read up to its banner; `stop()` is Ctrl-C."""
+
+    def __init__(self, env: dict[str, str]) -> None:
+        self.ports = {name: int(env[f"KSD_{name.upper()}_PORT"]) for name in SERVICES}
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "shared.cli", "run"],
+            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        lines: list[str] = []
         deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            line = proc.stdout.readline()
-            if not line:
-                break
-            output.append(line)
+        while time.monotonic() < deadline and (line := self.proc.stdout.readline()):
+            lines.append(line)
             if "Ctrl-C" in line:
                 break
-        banner = "".join(output)
-        assert "Sinergi KSD berjalan" in banner, banner
-        for port in ports.values():
-            assert f"http://127.0.0.1:{port}" in banner
-        token = next(line.split()[-1] for line in output if line.strip().startswith("32.73 "))
-        base = f"http://127.0.0.1:{ports['registry']}"
-        status, created = call("POST", f"{base}/agreements", token, {**BANDUNG, "title": "Lewat ksd run"})
-        assert status == 201
-        # The worker process projects it into the read model that GraphQL reads.
-        query = {"query": '{ agreements(filter: {q: "lewat ksd run"}) { edges { node { id } } } }'}
+        self.banner = "".join(lines)
+        assert "Sinergi KSD berjalan" in self.banner, self.banner
+        self.token = next(line.split()[-1] for line in lines if line.strip().startswith("32.73 "))
+        self.registry = f"http://127.0.0.1:{self.ports['registry']}"
+
+    def find(self, words: str) -> list[dict]:
+        """GraphQL search, retried while the worker process catches up."""
+        query = {"query": '{ agreements(filter: {q: "%s"}) { edges { node { id } } } }' % words}
         for _ in range(100):
-            _, body = call("POST", f"{base}/graphql", token, query)
-            if body["data"]["agreements"]["edges"]:
-                break
+            _, body = call("POST", f"{self.registry}/graphql", self.token, query)
+            if edges := body["data"]["agreements"]["edges"]:
+                return edges
             time.sleep(0.1)
-        assert body["data"]["agreements"]["edges"] == [{"node": {"id": created["id"]}}]
-        for port in ports.values():
+        return []
+
+    def stop(self) -> str:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)
+        rest, _ = self.proc.communicate(timeout=30)
+        assert self.proc.returncode == 0, rest
+        assert "selesai / done" in rest
+        for port in self.ports.values():
+            assert not port_open(port), f"port {port} still open after stop"
+        return rest
+
+
+def platform_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
+    env.update({f"KSD_{name.upper()}_PORT": str(free_port()) for name in SERVICES})
+    env.update(KSD_LOG_LEVEL="warning", **extra)
+    return env
+
+
+def test_ksd_run_serves_the_platform_and_stops_cleanly_on_ctrl_c(migrated_url: str, tmp_path: Path) -> None:
+    platform = Platform(platform_env(DATABASE_URL=migrated_url, KSD_DATA_DIR=str(tmp_path)))
+    try:
+        for port in platform.ports.values():
+            assert f"http://127.0.0.1:{port}" in platform.banner
             with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:  # noqa: S310
                 assert response.status == 200
+        status, created = call("POST", f"{platform.registry}/agreements", platform.token, {**BANDUNG, "title": "Lewat ksd run"})
+        assert status == 201
+        # The worker process projects it into the read model that GraphQL reads.
+        assert platform.find("lewat ksd run") == [{"node": {"id": created["id"]}}]
     finally:
-        proc.send_signal(signal.SIGINT)
-        rest, _ = proc.communicate(timeout=30)
-    assert proc.returncode == 0, rest
-    assert "selesai / done" in rest
-    for port in ports.values():
-        with socket.socket() as s:
-            assert s.connect_ex(("127.0.0.1", port)) != 0, f"port {port} still open after stop"
+        platform.stop()
+
+
+@pytest.fixture()
+def data_dir() -> Iterator[Path]:
+    # Not pytest's tmp_path: as root it is private to root, and the embedded cluster runs
+    # as an unprivileged user who must be able to reach it.
+    path = Path(tempfile.mkdtemp(prefix="ksd-run-", dir="/tmp"))
+    path.chmod(0o755)
+    yield path
+    shutil.rmtree(path, ignore_errors=True)
+
+
+def test_a_second_run_on_the_embedded_database_keeps_the_first_runs_data(data_dir: Path) -> None:
+    first = Platform(platform_env(KSD_DATA_DIR=str(data_dir)))
+    try:
+        assert "(embedded, " in first.banner
+        status, created = call("POST", f"{first.registry}/agreements", first.token, {**BANDUNG, "title": "Data tetap ada"})
+        assert status == 201
+        assert first.find("data tetap ada")
+    finally:
+        rest = first.stop()
+    assert "menghentikan PostgreSQL" in rest
+    assert not (data_dir / "pg" / "postmaster.pid").exists(), "embedded PostgreSQL still running"
+
+    second = Platform(platform_env(KSD_DATA_DIR=str(data_dir)))
+    try:
+        assert second.find("data tetap ada") == [{"node": {"id": created["id"]}}]
+    finally:
+        second.stop()

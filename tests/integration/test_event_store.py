@@ -9,9 +9,7 @@ import pytest
 from eventsourcing.persistence import IntegrityError
 
 from services.registry.application import Registry, StartAgreement
-from services.registry.setup import registry_env
 from shared.auth import Identity
-from shared.clock import ManualClock
 
 OPERATOR = Identity(sub="op-1", name="Operator", tenant="32.73", roles=("operator",))
 COMMAND = StartAgreement(
@@ -20,22 +18,15 @@ COMMAND = StartAgreement(
 )
 
 
-@pytest.fixture(scope="module")
-def app(migrated_url: str):
-    registry = Registry(registry_env(migrated_url, pool_size=2), clock=ManualClock())
-    yield registry
-    registry.close()
-
-
 @pytest.fixture()
-def stored(app: Registry):
-    return app.start_agreement(OPERATOR, COMMAND).agreement
+def stored(registry_app: Registry):
+    return registry_app.start_agreement(OPERATOR, COMMAND).agreement
 
 
-def test_every_event_records_who_did_it_and_when(app: Registry, stored) -> None:
-    (event,) = list(app.events.get(stored.id))
+def test_every_event_records_who_did_it_and_when(registry_app: Registry, stored) -> None:
+    (event,) = list(registry_app.events.get(stored.id))
     assert event.actor == {"sub": "op-1", "tenant": "32.73", "roles": ["operator"]}
-    assert event.timestamp == app.clock.now()
+    assert event.timestamp == registry_app.clock.now()
 
 
 @pytest.mark.parametrize(
@@ -57,19 +48,19 @@ def test_the_database_refuses_to_change_or_delete_events(migrated_url: str, stor
     assert after == before
 
 
-def test_a_concurrent_writer_of_the_same_version_is_refused(app: Registry, stored) -> None:
-    copy_a, copy_b = app.repository.get(stored.id), app.repository.get(stored.id)
+def test_a_concurrent_writer_of_the_same_version_is_refused(registry_app: Registry, stored) -> None:
+    copy_a, copy_b = registry_app.repository.get(stored.id), registry_app.repository.get(stored.id)
     # Two writers both append version 2: the second must fail, not overwrite.
-    copy_a.trigger_event(type(copy_a).Event, timestamp=app.clock.now())
-    copy_b.trigger_event(type(copy_b).Event, timestamp=app.clock.now())
-    app.save(copy_a)
+    copy_a.trigger_event(type(copy_a).Event, timestamp=registry_app.clock.now())
+    copy_b.trigger_event(type(copy_b).Event, timestamp=registry_app.clock.now())
+    registry_app.save(copy_a)
     with pytest.raises(IntegrityError):
-        app.save(copy_b)
-    assert len(list(app.events.get(stored.id))) == 2
+        registry_app.save(copy_b)
+    assert len(list(registry_app.events.get(stored.id))) == 2
 
 
-def test_unknown_ids_are_not_found(app: Registry) -> None:
+def test_unknown_ids_are_not_found(registry_app: Registry) -> None:
     from shared.errors import NotFound
 
     with pytest.raises(NotFound):
-        app.get_agreement(OPERATOR, uuid4())
+        registry_app.get_agreement(OPERATOR, uuid4())

@@ -13,7 +13,6 @@ from services.registry.projections.agreements import AgreementFilter, Agreements
 from services.registry.setup import agreements_view, projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared.auth import Identity
-from shared.clock import ManualClock
 from shared.db import make_async_pool
 
 OPERATOR = Identity(sub="op-9", name="Operator", tenant="64.72", roles=("operator",))
@@ -24,13 +23,6 @@ def command(title: str) -> StartAgreement:
         form="KSDD", category="sukarela", title=title, object="Pengembangan pariwisata sungai Mahakam",
         urusan=["3.26"], parties=[{"region": "64.02"}],
     )
-
-
-@pytest.fixture(scope="module")
-def app(migrated_url: str):
-    registry = Registry(registry_env(migrated_url, pool_size=2), clock=ManualClock())
-    yield registry
-    registry.close()
 
 
 def rows_for(url: str, title: str) -> int:
@@ -47,27 +39,27 @@ def catch_up(url: str, runner) -> None:
     raise AssertionError("projection did not catch up")
 
 
-def test_worker_restart_neither_loses_nor_repeats_an_event(app: Registry, migrated_url: str) -> None:
-    app.start_agreement(OPERATOR, command("Mahakam 1"))
+def test_worker_restart_neither_loses_nor_repeats_an_event(registry_app: Registry, migrated_url: str) -> None:
+    registry_app.start_agreement(OPERATOR, command("Mahakam 1"))
     with make_runner(migrated_url) as runner:
         catch_up(migrated_url, runner)
     assert rows_for(migrated_url, "Mahakam 1") == 1
     # Recorded while no worker runs; the next worker resumes from its tracking position.
-    app.start_agreement(OPERATOR, command("Mahakam 2"))
+    registry_app.start_agreement(OPERATOR, command("Mahakam 2"))
     with make_runner(migrated_url) as runner:
         catch_up(migrated_url, runner)
     assert rows_for(migrated_url, "Mahakam 1") == 1
     assert rows_for(migrated_url, "Mahakam 2") == 1
 
 
-def test_replaying_a_processed_position_changes_nothing(app: Registry, migrated_url: str) -> None:
-    started = app.start_agreement(OPERATOR, command("Mahakam 3")).agreement
+def test_replaying_a_processed_position_changes_nothing(registry_app: Registry, migrated_url: str) -> None:
+    started = registry_app.start_agreement(OPERATOR, command("Mahakam 3")).agreement
     with make_runner(migrated_url) as runner:
         catch_up(migrated_url, runner)
     with psycopg.connect(migrated_url) as conn:
         position = conn.execute("SELECT position FROM registry.agreements WHERE id = %s", (started.id,)).fetchone()[0]
     view = agreements_view(registry_env(migrated_url, pool_size=1))
-    (event,) = list(app.events.get(started.id))
+    (event,) = list(registry_app.events.get(started.id))
     from services.registry.projections.agreements import AgreementsProjection
 
     with pytest.raises(IntegrityError):
@@ -98,8 +90,8 @@ async def _list_as(url: str, tenant: str, *, bypass_app_filter: bool) -> list[st
 
 
 @pytest.mark.parametrize("bypass", [False, True], ids=["application-filter", "row-level-security-only"])
-def test_readers_see_only_their_tenants_rows(app: Registry, migrated_url: str, bypass: bool) -> None:
-    app.start_agreement(OPERATOR, command("Mahakam 4"))
+def test_readers_see_only_their_tenants_rows(registry_app: Registry, migrated_url: str, bypass: bool) -> None:
+    registry_app.start_agreement(OPERATOR, command("Mahakam 4"))
     with make_runner(migrated_url) as runner:
         catch_up(migrated_url, runner)
     assert "Mahakam 4" in run(_list_as(migrated_url, "64", bypass_app_filter=bypass))
@@ -141,8 +133,8 @@ async def _escalate(url: str, tenant: str) -> list[str]:
         await pool.close()
 
 
-def test_no_setting_a_reader_controls_widens_what_it_sees(app: Registry, migrated_url: str) -> None:
-    app.start_agreement(OPERATOR, command("Mahakam 5"))
+def test_no_setting_a_reader_controls_widens_what_it_sees(registry_app: Registry, migrated_url: str) -> None:
+    registry_app.start_agreement(OPERATOR, command("Mahakam 5"))
     with make_runner(migrated_url) as runner:
         catch_up(migrated_url, runner)
     assert run(_escalate(migrated_url, "32.73")) == []

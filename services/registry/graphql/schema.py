@@ -8,16 +8,15 @@ from typing import Any
 from uuid import UUID
 
 import strawberry
-from strawberry.litestar import BaseContext
 from strawberry.types import Info
 
 from services.registry.domain.agreement import Form, Stage
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel, encode_cursor
-from shared.auth import Identity
 from shared.errors import BadRequest
 from shared.graphql import (
     ReferenceQuery,
     RegionType,
+    ServiceContext,
     UrusanType,
     identity_from,
     limit_extensions,
@@ -30,10 +29,8 @@ FormEnum = strawberry.enum(Form, name="Form", description="Bentuk kerja sama")
 StageEnum = strawberry.enum(Stage, name="Stage", description="Tahap keluarga kerja sama")
 
 
-class RegistryContext(BaseContext, kw_only=True):
-    identity: Identity | None
+class RegistryContext(ServiceContext, kw_only=True):
     agreements: AgreementsReadModel
-    settings: Settings
 
 
 @strawberry.type

@@ -28,8 +28,6 @@ from shared.errors import BadRequest
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
-TABLE = "agreements"
-
 _CREATE = [
     """
     CREATE TABLE IF NOT EXISTS {schema}.agreements (
@@ -223,14 +221,6 @@ class AgreementsReadModel:
         async with tenant_transaction(self.pool, tenant) as conn:
             cur = await conn.execute(query, (agreement_id, tenant))
             return await cur.fetchone()
-
-    async def get_many(self, tenant: str, ids: Sequence[UUID]) -> dict[UUID, dict[str, Any]]:
-        query = sql.SQL("SELECT {cols} FROM {table} WHERE id = ANY(%s) AND visible_to @> ARRAY[%s]").format(
-            cols=sql.SQL(COLUMNS), table=self.table
-        )
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(query, (list(ids), tenant))
-            return {row["id"]: row for row in await cur.fetchall()}
 
     async def list(
         self, tenant: str, flt: AgreementFilter, *, limit: int, cursor: str | None = None
