@@ -68,9 +68,28 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # Readiness: /ready answers 503 when a projection is further behind than this.
     ready_max_projection_lag: Annotated[int, msgspec.Meta(ge=0)] = 10_000
 
+    # Attached documents (signed agreements), stored by SHA-256. "filesystem": files under
+    # blob_dir (default data_dir/blobs), which every replica must share. "s3": objects
+    # s3_prefix + sha256 in s3_bucket, on AWS or any S3-compatible service at s3_endpoint_url.
+    # S3 credentials left unset come from boto3's usual chain (AWS_* variables, pod roles).
+    blob_store: Literal["filesystem", "s3"] = "filesystem"
+    blob_dir: str | None = None
+    max_document_bytes: PositiveInt = 20_000_000
+    s3_bucket: str | None = None
+    s3_prefix: str = ""
+    s3_endpoint_url: str | None = None
+    s3_region: str | None = None
+    s3_access_key_id: str | None = None
+    s3_secret_access_key: str | None = None
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
+
+    @property
+    def blob_path(self) -> Path:
+        """Root of the filesystem blob store."""
+        return Path(self.blob_dir).resolve() if self.blob_dir else self.data_path / "blobs"
 
     def port_of(self, service: str) -> int:
         return {
@@ -113,6 +132,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise SettingsError("KSD_PAGE_SIZE_DEFAULT must not exceed KSD_PAGE_SIZE_MAX")
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("KSD_DB_POOL_MIN must not exceed KSD_DB_POOL_MAX")
+        if self.blob_store == "s3" and not self.s3_bucket:
+            raise SettingsError("KSD_S3_BUCKET is required when KSD_BLOB_STORE=s3")
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise SettingsError("KSD_S3_ACCESS_KEY_ID and KSD_S3_SECRET_ACCESS_KEY must be set together")
+        if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
+            raise SettingsError("KSD_S3_ENDPOINT_URL must be an http:// or https:// URL")
 
 
 def _explain(message: str) -> str:
