@@ -54,6 +54,14 @@ class VersionConflict(Conflict):
     code = "version_conflict"
 
 
+class PayloadTooLarge(KsdError):
+    status, title, code = 413, "Berkas terlalu besar", "file_too_large"
+
+
+class UnsupportedMediaType(KsdError):
+    status, title, code = 415, "Jenis berkas tidak didukung", "unsupported_media_type"
+
+
 class InvalidInput(KsdError):
     """Valid JSON that breaks a field rule; `errors` names each field."""
 

@@ -14,12 +14,14 @@ import anyio.to_thread
 from litestar import Litestar, Request
 from litestar.datastructures import State
 
-from services.registry.api.agreements import AgreementController
+from services.registry.api.agreements import AgreementController, DocumentController
 from services.registry.application import Registry
+from services.registry.domain.commands import Policy
 from services.registry.graphql.schema import RegistryContext, build_schema
 from services.registry.projections.agreements import AgreementsReadModel
 from services.registry.setup import LAG_QUERY, SCHEMA, registry_env
 from shared.assets import make_graphql_controller
+from shared.blobs import make_blob_store
 from shared.clock import Clock
 from shared.db import make_async_pool
 from shared.http import create_service_app
@@ -44,7 +46,13 @@ def create_app(
         pool = make_async_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, name=SERVICE)
         await pool.open()
         registry = await anyio.to_thread.run_sync(
-            lambda: Registry(registry_env(url, pool_size=settings.db_pool_max), clock=clock)
+            lambda: Registry(
+                registry_env(url, pool_size=settings.db_pool_max),
+                clock=clock,
+                policy=Policy(pks_max_years=settings.pks_max_years),
+                blobs=make_blob_store(settings),
+                max_document_bytes=settings.max_document_bytes,
+            )
         )
         app.state.registry = registry
         app.state.agreements = AgreementsReadModel(pool, schema=SCHEMA)
@@ -70,10 +78,14 @@ def create_app(
         )
 
     graphql = make_graphql_controller(build_schema(settings), context_getter=graphql_context)
+    # Uploads may be larger than JSON bodies: the file limit plus room for the form's fields.
+    documents = type(
+        "DocumentController", (DocumentController,), {"request_max_body_size": settings.max_document_bytes + 65_536}
+    )
     return create_service_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[AgreementController, graphql],
+        route_handlers=[AgreementController, documents, graphql],
         readiness=readiness,
         lifespan=[lifespan],
         description="Registri kerja sama daerah: naskah dan siklus hukumnya.",

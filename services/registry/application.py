@@ -15,9 +15,19 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
 from services.registry.domain.agreement import Agreement, Category, Form, OtherParty, Party, RegionParty
+from services.registry.domain.commands import AttachDocument, Caller, Policy
 from shared.auth import Identity, require_roles
+from shared.blobs import BlobNotFound, BlobStore, sniff_media_type
 from shared.clock import Clock, SystemClock
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import (
+    Conflict,
+    Forbidden,
+    InvalidInput,
+    NotFound,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    VersionConflict,
+)
 from shared.regions import RegionCatalog, load_regions
 from shared.tenancy import can_see
 from shared.urusan import get_urusan
@@ -64,6 +74,14 @@ class Started:
     replayed: bool
 
 
+@dataclass(frozen=True)
+class Download:
+    content: bytes
+    name: str
+    media_type: str
+    sha256: str
+
+
 class Registry(Application):
     """Agreements and their legal lifecycle, stored as events in schema `registry`."""
 
@@ -76,10 +94,16 @@ class Registry(Application):
         *,
         clock: Clock | None = None,
         regions: RegionCatalog | None = None,
+        policy: Policy | None = None,
+        blobs: BlobStore | None = None,
+        max_document_bytes: int = 20_000_000,
     ) -> None:
         super().__init__(env)
         self.clock = clock or SystemClock()
         self.regions = regions or load_regions()
+        self.policy = policy or Policy()
+        self.blobs = blobs
+        self.max_document_bytes = max_document_bytes
 
     # -- use cases ---------------------------------------------------------------------
 
@@ -145,6 +169,66 @@ class Registry(Application):
             raise NotFound("Kerja sama tidak ditemukan.")
         return agreement
 
+    def act(self, identity: Identity, agreement_id: UUID, expected_version: int, command: Any) -> Agreement:
+        """One lifecycle action by an operator of a party region, on the version the caller
+        saw (`If-Match`). A rejected action raises and records nothing."""
+        agreement = self.get_agreement(identity, agreement_id)
+        require_roles("operator")(identity)
+        self._check_version(agreement, expected_version)
+        agreement.execute(
+            command, by=Caller(identity.tenant, identity.actor()), at=self.clock.now(), policy=self.policy
+        )
+        self._save_or_conflict(agreement)
+        return agreement
+
+    def attach_document(
+        self,
+        identity: Identity,
+        agreement_id: UUID,
+        expected_version: int,
+        *,
+        content: bytes,
+        kind: str,
+        name: str,
+        document: str | None = None,
+    ) -> Agreement:
+        """Store the file (content-addressed) and record it on the agreement. The rules are
+        decided before the file is stored, and the event is saved after it is durable."""
+        if self.blobs is None:
+            raise RuntimeError("no blob store configured")
+        if len(content) > self.max_document_bytes:
+            raise PayloadTooLarge(f"Berkas paling besar {self.max_document_bytes:,} bita.".replace(",", "."))
+        if not content:
+            raise InvalidInput("Berkas kosong.", errors=[{"field": "file", "message": "berkas kosong"}])
+        media_type = sniff_media_type(content)
+        if media_type is None:
+            raise UnsupportedMediaType("Hanya berkas PDF dan gambar (PNG, JPEG, WebP, TIFF) yang dapat dilampirkan.")
+        sha256 = hashlib.sha256(content).hexdigest()
+        agreement = self.get_agreement(identity, agreement_id)
+        require_roles("operator")(identity)
+        self._check_version(agreement, expected_version)
+        command = AttachDocument(
+            kind=kind, name=name, size=len(content), media_type=media_type, sha256=sha256, document=document
+        )
+        agreement.execute(
+            command, by=Caller(identity.tenant, identity.actor()), at=self.clock.now(), policy=self.policy
+        )
+        self.blobs.put(content)
+        self._save_or_conflict(agreement)
+        return agreement
+
+    def download_document(self, identity: Identity, agreement_id: UUID, sha256: str) -> Download:
+        """An attached file, for anyone who may see the agreement."""
+        agreement = self.get_agreement(identity, agreement_id)
+        attached = next((a for a in agreement.attachments if a["sha256"] == sha256.lower()), None)
+        if attached is None or self.blobs is None:
+            raise NotFound("Dokumen tidak ditemukan pada kerja sama ini.")
+        try:
+            content = self.blobs.get(attached["sha256"])
+        except BlobNotFound:
+            raise NotFound("Berkas dokumen tidak ditemukan di penyimpanan.") from None
+        return Download(content=content, name=attached["name"], media_type=attached["media_type"], sha256=sha256)
+
     # -- helpers -----------------------------------------------------------------------
 
     def _check_references(self, initiator: str, command: StartAgreement) -> list[Party]:
@@ -177,6 +261,26 @@ class Registry(Application):
         if errors:
             raise InvalidInput("Data kerja sama tidak valid.", errors=errors)
         return partners
+
+    @staticmethod
+    def _check_version(agreement: Agreement, expected_version: int) -> None:
+        if expected_version != agreement.version:
+            raise VersionConflict(
+                f"Kerja sama ini sudah berubah: versi sekarang {agreement.version}, bukan {expected_version}. "
+                "Ambil keadaan terbaru lalu ulangi.",
+                current_version=agreement.version,
+            )
+
+    def _save_or_conflict(self, agreement: Agreement) -> None:
+        try:
+            self.save(agreement)
+        except IntegrityError:
+            # Someone saved the same version first: the event store's unique (id, version).
+            current = self.repository.get(agreement.id).version
+            raise VersionConflict(
+                f"Kerja sama ini baru saja diubah oleh pihak lain (versi {current}). Ambil keadaan terbaru lalu ulangi.",
+                current_version=current,
+            ) from None
 
     def _claim_idempotency_key(self, identity: Identity, key: str, fingerprint: str, agreement_id: UUID) -> None:
         datastore = self.recorder.datastore  # type: ignore[attr-defined]

@@ -10,7 +10,7 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from services.registry.application import IDEMPOTENCY_TABLE, Registry
-from services.registry.projections.agreements import AgreementsProjection, PostgresAgreementsView
+from services.registry.projections.agreements import VIEW_VERSION, AgreementsProjection, PostgresAgreementsView
 from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
 
 SCHEMA = "registry"
@@ -34,11 +34,24 @@ def install(database_url: str) -> None:
             protect_events_table(conn, SCHEMA, f"{Registry.name}_events")
             ensure_reader_role(conn)
             conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))  # type: ignore[arg-type]
+        _rebuild_outdated_view(registry_env(database_url, pool_size=1))
         view = agreements_view(env)  # creates the read model and its tracking table
         view.grant_reader()
         view.datastore.close()
     finally:
         app.close()
+
+
+def _rebuild_outdated_view(env: dict[str, str]) -> None:
+    """A read model of an older shape is dropped with its positions; the worker then
+    replays the event store into the new shape."""
+    view = agreements_view(env)
+    try:
+        existing = view.view_version()
+        if existing is not None and existing != VIEW_VERSION:
+            view.drop_for_rebuild()
+    finally:
+        view.datastore.close()
 
 
 # Events recorded but not yet in the read model.

@@ -78,7 +78,7 @@ async def _list_as(url: str, tenant: str, *, bypass_app_filter: bool) -> list[st
     try:
         if not bypass_app_filter:
             page = await AgreementsReadModel(pool).list(tenant, AgreementFilter(q="Mahakam"), limit=100)
-            return [r["title"] for r in page.rows]
+            return [r["state"]["title"] for r in page.rows]
         # The second wall alone: no tenant filter in the SQL, only row-level security.
         from shared.db import tenant_transaction
 

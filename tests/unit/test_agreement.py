@@ -37,7 +37,7 @@ def test_starting_a_cooperation_records_one_started_event_in_persiapan() -> None
     assert [type(e).__name__ for e in events] == ["Started"]
     assert events[0].actor == ACTOR
     assert events[0].timestamp == AT
-    assert agreement.stage is Stage.PERSIAPAN
+    assert agreement.stage == Stage.PERSIAPAN
     assert agreement.version == 1
 
 
@@ -87,7 +87,7 @@ def test_party_rules_of_each_form(form, category, partners, code) -> None:
     ],
 )
 def test_each_non_ksdd_form_accepts_its_kind_of_partner(form: Form, partner: OtherParty) -> None:
-    assert start(form=form, category=None, partners=[partner]).form is form
+    assert start(form=form, category=None, partners=[partner]).form == form
 
 
 def test_dprd_approval_is_required_when_the_plan_burdens_the_community_or_is_not_budgeted() -> None:
@@ -118,7 +118,7 @@ def test_any_started_cooperation_satisfies_its_forms_party_rules(form, category,
         agreement = start(form=form, category=category, partners=partners)
     except RuleViolation:
         return
-    assert agreement.stage is Stage.PERSIAPAN
+    assert agreement.stage == Stage.PERSIAPAN
     assert len(agreement.parties) >= 2
     assert len(set(agreement.party_regions)) == len(agreement.party_regions)
     non_regions = [p for p in agreement.parties if p["kind"] != "region"]

@@ -2,19 +2,41 @@
 
 from __future__ import annotations
 
+import re
+from dataclasses import dataclass
+from datetime import date
 from functools import partial
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
-from litestar.datastructures import State
-from litestar.params import FromPath, HeaderParameter, JSONBody, Parameter
+from litestar.datastructures import State, UploadFile
+from litestar.enums import RequestEncodingType
+from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter
 
-from services.registry.api.schemas import AgreementCreate, AgreementPage, AgreementRead, FormName, StageName
+from services.registry.api.schemas import (
+    AgreementCreate,
+    AgreementPage,
+    AgreementRead,
+    AmendIn,
+    ApprovalIn,
+    ApprovalRequestIn,
+    CancelIn,
+    DraftPksIn,
+    ExtendIn,
+    FormName,
+    OfferResponseIn,
+    SignFrameworkIn,
+    SignPksIn,
+    StageName,
+    StartWorkPlanIn,
+    SubmitOfferIn,
+    TerminateIn,
+)
 from services.registry.application import Registry
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
-from shared.errors import BadRequest
+from shared.errors import BadRequest, InvalidInput, PreconditionRequired
 from shared.http import identity_of
 
 IdempotencyKey = Annotated[
@@ -29,8 +51,49 @@ IdempotencyKey = Annotated[
 ]
 
 
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        required=False,
+        max_length=40,
+        description='The version the change is based on, as its ETag: `"3"`. Required; stale: 409.',
+    ),
+]
+AgreementId = FromPath[UUID]
+
+
 def _etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
+
+
+def expected_version(if_match: str | None) -> int:
+    """`If-Match: "3"` (or `W/"3"`, or `3`) -> 3; missing -> 428; malformed -> 400."""
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired(
+            'Perubahan memerlukan header If-Match berisi versi terakhir yang Anda lihat, misalnya If-Match: "3".'
+        )
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
+    if match is None:
+        raise BadRequest('Header If-Match harus berisi versi, misalnya "3".', code="invalid_if_match")
+    return int(match.group(1))
+
+
+async def _act(request: Request, state: State, agreement_id: UUID, if_match: str | None, command: Any) -> Response:
+    registry: Registry = state.registry
+    version = expected_version(if_match)
+    agreement = await anyio.to_thread.run_sync(registry.act, identity_of(request), agreement_id, version, command)
+    return Response(AgreementRead.from_aggregate(agreement), headers=_etag(agreement.version))
+
+
+ACTION_RESPONSES = (
+    "Answers the new state with its ETag. 404: not visible; 403 `not_a_party` or another role; 409 "
+    "`version_conflict` (stale If-Match, body holds `current_version`); 422 with a rule `code`; 428 without If-Match."
+)
+
+
+def _doc(text: str) -> str:
+    return f"{text}\n\n{ACTION_RESPONSES}"
 
 
 class AgreementController(Controller):
@@ -72,6 +135,10 @@ class AgreementController(Controller):
         province: Annotated[str | None, Parameter(pattern=r"^\d{2}$")] = None,
         urusan: Annotated[str | None, Parameter(pattern=r"^[1-3]\.\d{2}$")] = None,
         q: Annotated[str | None, Parameter(max_length=200, description="words in title or object")] = None,
+        signed_from: Annotated[date | None, Parameter(description="framework signed on or after")] = None,
+        signed_to: Annotated[date | None, Parameter(description="framework signed on or before")] = None,
+        expiring_from: Annotated[date | None, Parameter(description="a document in force ends on or after")] = None,
+        expiring_to: Annotated[date | None, Parameter(description="a document in force ends on or before")] = None,
         limit: Annotated[int | None, Parameter(ge=1)] = None,
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
     ) -> AgreementPage:
@@ -90,10 +157,172 @@ class AgreementController(Controller):
                 province=province,
                 urusan=urusan,
                 q=q,
+                signed_from=signed_from,
+                signed_to=signed_to,
+                expiring_from=expiring_from,
+                expiring_to=expiring_to,
             ),
             limit=size,
             cursor=cursor,
         )
         return AgreementPage(
             items=[AgreementRead.from_row(r) for r in page.rows], next_cursor=page.next_cursor, limit=size
+        )
+
+    # -- lifecycle actions (one per step; API.md "Actions") --------------------------------------
+
+    @post("/{agreement_id:uuid}/actions/submit-offer", operation_id="submitOffer", status_code=200,
+          summary="persiapan → penawaran: the offer letter (surat penawaran)",
+          description=_doc("By the initiator. `direction: received` records a third party's offer."))
+    async def submit_offer(self, request: Request, state: State, agreement_id: AgreementId,
+                           data: JSONBody[SubmitOfferIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/record-offer-response", operation_id="recordOfferResponse",
+          status_code=200, summary="penawaran → penyusunan_kesepakatan (all accepted) or dibatalkan (rejected)",
+          description=_doc("A partner region records its own answer; the initiator records a non-region "
+                           "partner's (`party`: its name). Codes: `counterpart_must_respond`, `already_responded`."))
+    async def record_offer_response(self, request: Request, state: State, agreement_id: AgreementId,
+                                    data: JSONBody[OfferResponseIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/request-approval", operation_id="requestApproval", status_code=200,
+          summary="Ask the region's DPRD (or the central government) to approve a draft",
+          description=_doc("`document`: `framework` (KSDPL/KSDLL: DPRD then central; SINERGI: DPRD when "
+                           "burdening or unbudgeted) or a PKS (`pks-1`: DPRD of each party region when burdening "
+                           "or unbudgeted; the PKS moves to `menunggu_persetujuan_dprd`). Each region asks its "
+                           "own DPRD. Codes: `approval_not_required`, `approval_already_pending`, "
+                           "`dprd_approval_required` (central before DPRD)."))
+    async def request_approval(self, request: Request, state: State, agreement_id: AgreementId,
+                               data: JSONBody[ApprovalRequestIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/record-approval", operation_id="recordApproval", status_code=200,
+          summary="Record the DPRD's or the central government's decision",
+          description=_doc("On the caller region's pending request. A rejected PKS returns to `penyusunan`. "
+                           "Code: `approval_not_requested`."))
+    async def record_approval(self, request: Request, state: State, agreement_id: AgreementId,
+                              data: JSONBody[ApprovalIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/sign-framework", operation_id="signFramework", status_code=200,
+          summary="penyusunan_kesepakatan → kesepakatan_ditandatangani: KB, MoU/LoI or NK signed",
+          description=_doc("Every party signs; regions by their kepala daerah only. SINERGI needs "
+                           "`rencana_kerja`. Codes: `signatory_not_authorized`, `signatory_missing`, "
+                           "`dprd_approval_required`, `central_approval_required`, `rencana_kerja_required`."))
+    async def sign_framework(self, request: Request, state: State, agreement_id: AgreementId,
+                             data: JSONBody[SignFrameworkIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/start-work-plan", operation_id="startWorkPlan", status_code=200,
+          summary="SINERGI: kesepakatan_ditandatangani → pelaksanaan when the NK's rencana kerja starts",
+          description=_doc("Other forms enter `pelaksanaan` by signing a PKS (code `pks_required`)."))
+    async def start_work_plan(self, request: Request, state: State, agreement_id: AgreementId,
+                              data: JSONBody[StartWorkPlanIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/draft-pks", operation_id="draftPks", status_code=200,
+          summary="A new PKS in `penyusunan`, under the signed framework",
+          description=_doc("Its id is `pks-N`. Codes: `framework_not_signed`, `pks_not_allowed_for_form`."))
+    async def draft_pks(self, request: Request, state: State, agreement_id: AgreementId,
+                        data: JSONBody[DraftPksIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/sign-pks", operation_id="signPks", status_code=200,
+          summary="PKS → ditandatangani (the family → pelaksanaan)",
+          description=_doc("Signed by the kepala daerah or an official with a surat kuasa. At most the "
+                           "configured years (default 5) unless `exception_reference`. Codes: "
+                           "`dprd_approval_required`, `duration_exceeds_limit`, `surat_kuasa_required`, "
+                           "`signatory_missing`."))
+    async def sign_pks(self, request: Request, state: State, agreement_id: AgreementId,
+                       data: JSONBody[SignPksIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/amend", operation_id="amend", status_code=200,
+          summary="An addendum to a signed framework or PKS",
+          description=_doc("Codes: `document_not_signed`, `document_not_in_force`, `reference_required`."))
+    async def amend(self, request: Request, state: State, agreement_id: AgreementId,
+                    data: JSONBody[AmendIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/extend", operation_id="extend", status_code=200,
+          summary="An extension (perpanjangan) of a signed framework or PKS",
+          description=_doc("Codes: `extension_not_later`, `duration_exceeds_limit` (a PKS's new term)."))
+    async def extend(self, request: Request, state: State, agreement_id: AgreementId,
+                     data: JSONBody[ExtendIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/terminate", operation_id="terminate", status_code=200,
+          summary="End a PKS (berakhir or diputus) or the framework (the family → berakhir)",
+          description=_doc("`masa_berlaku_habis` and `tujuan_tercapai` end a PKS as `berakhir`, other grounds "
+                           "as `diputus`. The framework ends after every PKS (code `documents_still_open`)."))
+    async def terminate(self, request: Request, state: State, agreement_id: AgreementId,
+                        data: JSONBody[TerminateIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/cancel", operation_id="cancel", status_code=200,
+          summary="Abandon the cooperation before its framework is signed (→ dibatalkan), or a PKS draft",
+          description=_doc("Codes: `framework_already_signed`, `document_already_signed`."))
+    async def cancel(self, request: Request, state: State, agreement_id: AgreementId,
+                     data: JSONBody[CancelIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+
+@dataclass
+class AttachmentForm:
+    file: UploadFile
+    kind: str
+    name: str | None = None
+    document: str | None = None
+
+
+class DocumentController(Controller):
+    """Files of an agreement: attach (multipart) and download. `create_app` sets the body
+    limit from `KSD_MAX_DOCUMENT_BYTES`."""
+
+    path = "/agreements"
+    tags = ["documents"]  # noqa: RUF012
+
+    @post("/{agreement_id:uuid}/actions/attach-document", operation_id="attachDocument", status_code=200,
+          summary="Attach a file (PDF or image) to the cooperation, a framework or a PKS",
+          description=_doc("multipart/form-data: `file`, `kind` (e.g. `kesepakatan_bersama`, "
+                           "`perjanjian_kerja_sama`, `persetujuan_dprd`, `studi_kelayakan`), optional `name` "
+                           "and `document` (`framework` or `pks-N`). Stored by SHA-256; 413 when too large, "
+                           "415 when not PDF/PNG/JPEG/WebP/TIFF."))
+    async def attach(
+        self, request: Request, state: State, agreement_id: AgreementId,
+        data: Annotated[AttachmentForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        if_match: IfMatch = None,
+    ) -> Response[AgreementRead]:
+        registry: Registry = state.registry
+        version = expected_version(if_match)
+        document = (data.document or "").strip() or None
+        if document is not None and not re.fullmatch(r"framework|pks-\d+", document):
+            raise InvalidInput("Data tidak valid.", errors=[{"field": "document", "message": "`framework` atau `pks-N`"}])
+        content = await data.file.read()
+        agreement = await anyio.to_thread.run_sync(
+            partial(
+                registry.attach_document, identity_of(request), agreement_id, version, content=content,
+                kind=data.kind.strip(), name=(data.name or data.file.filename or "").strip(), document=document,
+            )
+        )
+        return Response(AgreementRead.from_aggregate(agreement), headers=_etag(agreement.version))
+
+    @get("/{agreement_id:uuid}/documents/{sha256:str}", operation_id="downloadDocument",
+         summary="Download an attached file (anyone who can see the agreement)", media_type="application/octet-stream")
+    async def download(self, request: Request, state: State, agreement_id: AgreementId, sha256: FromPath[str]) -> Response[bytes]:
+        if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
+            raise BadRequest("Alamat dokumen tidak valid.", code="invalid_parameter")
+        registry: Registry = state.registry
+        found = await anyio.to_thread.run_sync(registry.download_document, identity_of(request), agreement_id, sha256)
+        safe_name = re.sub(r'[^\w. -]', "_", found.name)[:150] or "dokumen"
+        return Response(
+            found.content,
+            media_type=found.media_type,
+            headers={
+                "Content-Disposition": f'attachment; filename="{safe_name}"',
+                "ETag": f'"{found.sha256}"',
+                "Cache-Control": "private, max-age=3600",
+                "X-Content-Type-Options": "nosniff",
+            },
         )

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
 
 from services.registry.application import StartAgreement
+from services.registry.domain import commands as cmd
 from services.registry.domain.agreement import Agreement
 
 FormName = Literal["KSDD", "KSDPK", "KSDPL", "KSDLL", "SINERGI"]
@@ -79,6 +80,126 @@ class Actor(msgspec.Struct):
     roles: list[str]
 
 
+class Offer(msgspec.Struct):
+    reference: str
+    sent_on: date
+    direction: Literal["sent", "received"]
+    note: str | None
+    by: str
+
+
+class OfferResponse(msgspec.Struct):
+    party: str
+    decision: Literal["accepted", "rejected"]
+    reference: str
+    responded_on: date
+    note: str | None
+    recorded_by: str
+
+
+class Approval(msgspec.Struct):
+    kind: Literal["dprd", "central"]
+    document: str
+    region: str
+    reasons: list[str]
+    request_reference: str
+    requested_on: date
+    decision: Literal["approved", "rejected"] | None
+    decision_reference: str | None
+    decided_on: date | None
+    note: str | None
+
+
+class SignatoryOut(msgspec.Struct):
+    party: str
+    name: str
+    position: str
+    capacity: str
+    surat_kuasa: str | None
+
+
+class Addendum(msgspec.Struct):
+    reference: str
+    signed_on: date
+    changes: str
+    value_idr: int | None
+
+
+class Extension(msgspec.Struct):
+    reference: str
+    signed_on: date
+    previous_end: date
+    new_end: date
+    exception_reference: str | None
+
+
+class Termination(msgspec.Struct):
+    ground: str
+    reference: str
+    terminated_on: date
+    note: str | None
+
+
+class Cancellation(msgspec.Struct):
+    reason: str
+    reference: str | None
+    by: str
+
+
+class Framework(msgspec.Struct):
+    """The framework document: Kesepakatan Bersama, MoU/LoI, or Nota Kesepakatan."""
+
+    type: str
+    stage: Literal["ditandatangani", "berakhir", "diputus"]
+    number: str
+    signed_on: date
+    valid_from: date
+    valid_until: date
+    signatories: list[SignatoryOut]
+    rencana_kerja: list[str]
+    work_plan_started_on: date | None
+    addenda: list[Addendum]
+    extensions: list[Extension]
+    termination: Termination | None
+
+
+class Pks(msgspec.Struct):
+    """One Perjanjian Kerja Sama under the framework."""
+
+    id: str
+    title: str
+    object: str
+    parties: list[str]
+    stage: Literal["penyusunan", "menunggu_persetujuan_dprd", "ditandatangani", "berakhir", "diputus", "dibatalkan"]
+    value_idr: int | None
+    burdens_community: bool
+    budgeted_in_apbd: bool
+    dprd_reasons: list[str]
+    drafted_on: date
+    number: str | None
+    signed_on: date | None
+    start_on: date | None
+    end_on: date | None
+    exception_reference: str | None
+    signatories: list[SignatoryOut]
+    addenda: list[Addendum]
+    extensions: list[Extension]
+    termination: Termination | None
+    cancellation: Cancellation | None = None
+
+
+class AttachmentOut(msgspec.Struct):
+    document: str | None
+    kind: str
+    name: str
+    size: int
+    media_type: str
+    sha256: str
+    attached_at: datetime
+    attached_by: str
+    download_url: str
+
+
 class AgreementRead(msgspec.Struct):
     id: UUID
     version: int
@@ -97,49 +218,40 @@ class AgreementRead(msgspec.Struct):
     created_at: datetime
     updated_at: datetime
     created_by: Actor
+    offer: Offer | None
+    offer_responses: list[OfferResponse]
+    approvals: list[Approval]
+    framework: Framework | None
+    pks: list[Pks]
+    documents: list[AttachmentOut]
+    cancellation: Cancellation | None
 
     @classmethod
     def from_aggregate(cls, a: Agreement) -> AgreementRead:
-        return cls(
-            id=a.id,
-            version=a.version,
-            form=a.form.value,  # type: ignore[arg-type]
-            category=a.category.value if a.category else None,
-            title=a.title,
-            object=a.object,
-            stage=a.stage.value,  # type: ignore[arg-type]
-            initiator=a.initiator,
-            parties=[msgspec.convert(p, PartyOut) for p in a.parties],
-            urusan=list(a.urusan),
-            value_idr=a.value_idr,
-            burdens_community=a.burdens_community,
-            budgeted_in_apbd=a.budgeted_in_apbd,
-            dprd_approval_required=a.dprd_approval_required,
-            created_at=a.created_on,
-            updated_at=a.modified_on,
-            created_by=msgspec.convert(a.created_by, Actor),
-        )
+        return cls.from_state(a.to_state())
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AgreementRead:
-        return cls(
-            id=row["id"],
-            version=row["version"],
-            form=row["form"],
-            category=row["category"],
-            title=row["title"],
-            object=row["object"],
-            stage=row["stage"],
-            initiator=row["initiator"],
-            parties=[msgspec.convert(p, PartyOut) for p in row["parties"]],
-            urusan=list(row["urusan"]),
-            value_idr=int(row["value_idr"]) if row["value_idr"] is not None else None,
-            burdens_community=row["burdens_community"],
-            budgeted_in_apbd=row["budgeted_in_apbd"],
-            dprd_approval_required=row["dprd_approval_required"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
-            created_by=msgspec.convert(row["created_by"], Actor),
+        return cls.from_state(row["state"])
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> AgreementRead:
+        """One rendering for the event store's answer and the read model's copy."""
+        agreement = Agreement.from_state(state)
+        base = f"/agreements/{agreement.id}/documents"
+        return msgspec.convert(
+            {
+                **{k: v for k, v in state.items() if not k.startswith("_")},
+                "id": agreement.id,
+                "version": agreement.version,
+                "initiator": agreement.initiator,
+                "dprd_approval_required": agreement.dprd_approval_required,
+                "created_at": state["_created_on"],
+                "updated_at": state["_modified_on"],
+                "offer_responses": list(state["responses"].values()),
+                "documents": [{**a, "download_url": f"{base}/{a['sha256']}"} for a in state["attachments"]],
+            },
+            cls,
         )
 
 
@@ -147,3 +259,188 @@ class AgreementPage(msgspec.Struct):
     items: list[AgreementRead]
     next_cursor: str | None
     limit: int
+
+
+# -- action bodies ---------------------------------------------------------------------------
+
+Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="nomor surat/naskah")]
+Note = Annotated[str, msgspec.Meta(max_length=4000)]
+DocumentRef = Annotated[
+    str,
+    msgspec.Meta(pattern=r"^(framework|pks-\d+)$", description="`framework` or a PKS id such as `pks-1`",
+                 examples=["framework", "pks-1"]),
+]
+PksRef = Annotated[str, msgspec.Meta(pattern=r"^pks-\d+$", examples=["pks-1"])]
+Money = Annotated[int, msgspec.Meta(ge=0, description="rupiah")]
+GroundName = Literal[
+    "para_pihak_sepakat", "tujuan_tercapai", "keadaan_kahar", "wanprestasi", "digantikan_perjanjian_baru",
+    "perubahan_peraturan", "objek_hilang", "merugikan_kepentingan_nasional", "masa_berlaku_habis",
+]
+
+
+class _Body(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    pass
+
+
+class SubmitOfferIn(_Body):
+    reference: Reference
+    sent_on: date
+    direction: Literal["sent", "received"] = "sent"
+    note: Note | None = None
+
+    def to_command(self) -> cmd.SubmitOffer:
+        return cmd.SubmitOffer(reference=self.reference, sent_on=self.sent_on, direction=self.direction,
+                               note=self.note)
+
+
+class OfferResponseIn(_Body):
+    decision: Literal["accepted", "rejected"]
+    reference: Reference
+    responded_on: date
+    party: Annotated[str, msgspec.Meta(
+        max_length=300, description="a non-region partner's name (recorded by the initiator); "
+        "a partner region records its own answer and may omit it")] | None = None
+    note: Note | None = None
+
+    def to_command(self) -> cmd.RecordOfferResponse:
+        return cmd.RecordOfferResponse(decision=self.decision, reference=self.reference,
+                                       responded_on=self.responded_on, party=self.party, note=self.note)
+
+
+class ApprovalRequestIn(_Body):
+    kind: Literal["dprd", "central"]
+    reference: Reference
+    requested_on: date
+    document: DocumentRef = "framework"
+
+    def to_command(self) -> cmd.RequestApproval:
+        return cmd.RequestApproval(kind=self.kind, reference=self.reference, requested_on=self.requested_on,
+                                   document=self.document)
+
+
+class ApprovalIn(_Body):
+    kind: Literal["dprd", "central"]
+    decision: Literal["approved", "rejected"]
+    reference: Reference
+    decided_on: date
+    document: DocumentRef = "framework"
+    note: Note | None = None
+
+    def to_command(self) -> cmd.RecordApproval:
+        return cmd.RecordApproval(kind=self.kind, decision=self.decision, reference=self.reference,
+                                  decided_on=self.decided_on, document=self.document, note=self.note)
+
+
+class SignatoryIn(_Body):
+    party: Annotated[str, msgspec.Meta(max_length=300, description="a party region's code, or a partner's name")]
+    name: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
+    position: Annotated[str, msgspec.Meta(min_length=2, max_length=200, description="jabatan")]
+    capacity: Literal["kepala_daerah", "pejabat_kuasa", "perwakilan_mitra"]
+    surat_kuasa: Annotated[str, msgspec.Meta(max_length=200, description="nomor surat kuasa")] | None = None
+
+    def to_value(self) -> cmd.Signatory:
+        return cmd.Signatory(party=self.party, name=self.name, position=self.position,
+                             capacity=cmd.Capacity(self.capacity), surat_kuasa=self.surat_kuasa)
+
+
+Signatories = Annotated[list[SignatoryIn], msgspec.Meta(min_length=1, max_length=60)]
+
+
+class SignFrameworkIn(_Body):
+    number: Reference
+    signed_on: date
+    valid_from: date
+    valid_until: date
+    signatories: Signatories
+    document_type: Literal["kesepakatan_bersama", "mou", "loi", "nota_kesepakatan"] | None = None
+    rencana_kerja: Annotated[list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(
+        max_length=200, description="SINERGI only: the work plan of the Nota Kesepakatan")] = []
+
+    def to_command(self) -> cmd.SignFramework:
+        return cmd.SignFramework(number=self.number, signed_on=self.signed_on, valid_from=self.valid_from,
+                                 valid_until=self.valid_until, signatories=tuple(s.to_value() for s in self.signatories),
+                                 document_type=self.document_type, rencana_kerja=tuple(self.rencana_kerja))
+
+
+class StartWorkPlanIn(_Body):
+    started_on: date
+    note: Note | None = None
+
+    def to_command(self) -> cmd.StartWorkPlan:
+        return cmd.StartWorkPlan(started_on=self.started_on, note=self.note)
+
+
+class DraftPksIn(_Body):
+    title: Annotated[str, msgspec.Meta(min_length=3, max_length=300)]
+    object: Annotated[str, msgspec.Meta(min_length=3, max_length=4000)]
+    parties: Annotated[list[str], msgspec.Meta(
+        max_length=50, description="the PKS's parties (region codes or partner names); default: all")] = []
+    value_idr: Money | None = None
+    burdens_community: bool | None = None
+    budgeted_in_apbd: bool | None = None
+
+    def to_command(self) -> cmd.DraftPks:
+        return cmd.DraftPks(title=self.title, object=self.object, parties=tuple(self.parties),
+                            value_idr=self.value_idr, burdens_community=self.burdens_community,
+                            budgeted_in_apbd=self.budgeted_in_apbd)
+
+
+class SignPksIn(_Body):
+    pks: PksRef
+    number: Reference
+    signed_on: date
+    start_on: date
+    end_on: date
+    signatories: Signatories
+    exception_reference: Annotated[str, msgspec.Meta(
+        max_length=300, description="sector law allowing a term beyond the limit")] | None = None
+
+    def to_command(self) -> cmd.SignPks:
+        return cmd.SignPks(pks=self.pks, number=self.number, signed_on=self.signed_on, start_on=self.start_on,
+                           end_on=self.end_on, signatories=tuple(s.to_value() for s in self.signatories),
+                           exception_reference=self.exception_reference)
+
+
+class AmendIn(_Body):
+    document: DocumentRef
+    reference: Reference
+    signed_on: date
+    changes: Annotated[str, msgspec.Meta(min_length=3, max_length=4000)]
+    value_idr: Money | None = None
+
+    def to_command(self) -> cmd.Amend:
+        return cmd.Amend(document=self.document, reference=self.reference, signed_on=self.signed_on,
+                         changes=self.changes, value_idr=self.value_idr)
+
+
+class ExtendIn(_Body):
+    document: DocumentRef
+    reference: Reference
+    signed_on: date
+    new_end: date
+    exception_reference: Annotated[str, msgspec.Meta(max_length=300)] | None = None
+
+    def to_command(self) -> cmd.Extend:
+        return cmd.Extend(document=self.document, reference=self.reference, signed_on=self.signed_on,
+                          new_end=self.new_end, exception_reference=self.exception_reference)
+
+
+class TerminateIn(_Body):
+    document: DocumentRef
+    ground: GroundName
+    reference: Reference
+    terminated_on: date
+    note: Note | None = None
+
+    def to_command(self) -> cmd.Terminate:
+        return cmd.Terminate(document=self.document, ground=cmd.Ground(self.ground), reference=self.reference,
+                             terminated_on=self.terminated_on, note=self.note)
+
+
+class CancelIn(_Body):
+    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=4000)]
+    document: Annotated[PksRef, msgspec.Meta(description="an unsigned PKS draft; omit to cancel the cooperation")] | None = None
+    reference: Reference | None = None
+
+    def to_command(self) -> cmd.Cancel:
+        return cmd.Cancel(reason=self.reason, document=self.document, reference=self.reference)

@@ -9,14 +9,35 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
-from shared.errors import RuleViolation
+from services.registry.domain.commands import (
+    FRAMEWORK,
+    NATURAL_ENDINGS,
+    Amend,
+    AttachDocument,
+    Cancel,
+    Caller,
+    Capacity,
+    DraftPks,
+    Extend,
+    Policy,
+    RecordApproval,
+    RecordOfferResponse,
+    RequestApproval,
+    SignFramework,
+    Signatory,
+    SignPks,
+    StartWorkPlan,
+    SubmitOffer,
+    Terminate,
+)
+from shared.errors import Forbidden, RuleViolation
 
 
 class Form(StrEnum):
@@ -125,12 +146,136 @@ def check_parties(form: Form, category: Category | None, initiator: str, partner
                     "country_required", f"Mitra {form.value} harus menyebutkan negaranya."
                 )
     regions = [initiator, *(p.region for p in partners if isinstance(p, RegionParty))]
-    if len(set(regions)) != len(regions):
-        raise RuleViolation("duplicate_party", "Setiap daerah hanya dapat menjadi pihak satu kali.")
+    names = [p.name.strip().casefold() for p in partners if isinstance(p, OtherParty)]
+    if len(set(regions)) != len(regions) or len(set(names)) != len(names):
+        raise RuleViolation("duplicate_party", "Setiap pihak hanya dapat tercatat satu kali.")
+
+
+class PksStage(StrEnum):
+    """Stages of one Perjanjian Kerja Sama (DOMAIN.md, "Lifecycle")."""
+
+    PENYUSUNAN = "penyusunan"
+    MENUNGGU_PERSETUJUAN_DPRD = "menunggu_persetujuan_dprd"
+    DITANDATANGANI = "ditandatangani"
+    BERAKHIR = "berakhir"
+    DIPUTUS = "diputus"
+    DIBATALKAN = "dibatalkan"  # a draft abandoned before signature
+
+
+class FrameworkStage(StrEnum):
+    PENYUSUNAN = "penyusunan"
+    DITANDATANGANI = "ditandatangani"
+    BERAKHIR = "berakhir"
+    DIPUTUS = "diputus"
+
+
+# The family's stage graph: an action moves the family along one edge, never further.
+TRANSITIONS: dict[Stage, frozenset[Stage]] = {
+    Stage.PERSIAPAN: frozenset({Stage.PENAWARAN, Stage.DIBATALKAN}),
+    Stage.PENAWARAN: frozenset({Stage.PENYUSUNAN_KESEPAKATAN, Stage.DIBATALKAN}),
+    Stage.PENYUSUNAN_KESEPAKATAN: frozenset({Stage.KESEPAKATAN_DITANDATANGANI, Stage.DIBATALKAN}),
+    # A framework may also end without ever getting a PKS: the very case the ministry tracks.
+    Stage.KESEPAKATAN_DITANDATANGANI: frozenset({Stage.PELAKSANAAN, Stage.BERAKHIR}),
+    Stage.PELAKSANAAN: frozenset({Stage.BERAKHIR}),
+    Stage.BERAKHIR: frozenset(),
+    Stage.DIBATALKAN: frozenset(),
+}
+PKS_TRANSITIONS: dict[PksStage, frozenset[PksStage]] = {
+    PksStage.PENYUSUNAN: frozenset(
+        {PksStage.MENUNGGU_PERSETUJUAN_DPRD, PksStage.DITANDATANGANI, PksStage.DIBATALKAN}
+    ),
+    # A rejection sends the draft back for revision.
+    PksStage.MENUNGGU_PERSETUJUAN_DPRD: frozenset(
+        {PksStage.DITANDATANGANI, PksStage.PENYUSUNAN, PksStage.DIBATALKAN}
+    ),
+    PksStage.DITANDATANGANI: frozenset({PksStage.BERAKHIR, PksStage.DIPUTUS}),
+    PksStage.BERAKHIR: frozenset(),
+    PksStage.DIPUTUS: frozenset(),
+    PksStage.DIBATALKAN: frozenset(),
+}
+CLOSED = frozenset({Stage.BERAKHIR, Stage.DIBATALKAN})
+SIGNED = frozenset({Stage.KESEPAKATAN_DITANDATANGANI, Stage.PELAKSANAAN})
+PKS_OPEN = frozenset({PksStage.PENYUSUNAN, PksStage.MENUNGGU_PERSETUJUAN_DPRD})
+PKS_CLOSED = frozenset({PksStage.BERAKHIR, PksStage.DIPUTUS, PksStage.DIBATALKAN})
+
+# Why approval was needed: recorded with every request (DOMAIN.md: "record which").
+REASON_BURDENS = "membebani_masyarakat_dan_daerah"
+REASON_NOT_BUDGETED = "belum_teranggarkan"
+REASON_FOREIGN = "kerja_sama_luar_negeri"
+
+FRAMEWORK_TYPES: dict[Form, frozenset[str]] = {
+    Form.KSDD: frozenset({"kesepakatan_bersama"}),
+    Form.KSDPK: frozenset({"kesepakatan_bersama"}),
+    Form.KSDPL: frozenset({"mou", "loi"}),
+    Form.KSDLL: frozenset({"mou", "loi"}),
+    Form.SINERGI: frozenset({"nota_kesepakatan"}),
+}
+
+ATTACHMENT_KINDS = frozenset(
+    {
+        "studi_kelayakan", "kak", "surat_penawaran", "surat_jawaban_penawaran", "kesepakatan_bersama",
+        "nota_kesepakatan", "mou", "loi", "rencana_kerja", "perjanjian_kerja_sama", "addendum",
+        "perpanjangan", "persetujuan_dprd", "persetujuan_pemerintah_pusat", "surat_kuasa",
+        "pemutusan", "berita_acara", "lainnya",
+    }
+)
+
+# Indonesia's easternmost zone (WIT) is UTC+9: a date stated on a document is "in the
+# future" only when it is after today's date there.
+_LATEST_LOCAL_OFFSET = timedelta(hours=9)
+
+
+def add_years(day: date, years: int) -> date:
+    """`day` plus whole years; 29 February falls back to 28 February."""
+    try:
+        return day.replace(year=day.year + years)
+    except ValueError:
+        return day.replace(year=day.year + years, day=28)
+
+
+def dprd_reasons(burdens_community: bool, budgeted_in_apbd: bool) -> list[str]:
+    """PP 28/2018: DPRD approval when the plan burdens the community and the region and/or
+    is not yet in the current APBD; both reasons are recorded when both apply."""
+    reasons = []
+    if burdens_community:
+        reasons.append(REASON_BURDENS)
+    if not budgeted_in_apbd:
+        reasons.append(REASON_NOT_BUDGETED)
+    return reasons
+
+
+def _text(value: str | None) -> str | None:
+    value = (value or "").strip()
+    return value or None
+
+
+def _require_reference(value: str | None, what: str) -> str:
+    """Every step after signature is recorded with its reference number (DOMAIN.md)."""
+    text = _text(value)
+    if text is None:
+        raise RuleViolation("reference_required", f"{what} harus menyebutkan nomornya.")
+    return text
+
+
+def _not_in_future(day: date, at: datetime, what: str) -> None:
+    if day > (at + _LATEST_LOCAL_OFFSET).date():
+        raise RuleViolation("date_in_future", f"Tanggal {what} ({day.isoformat()}) belum terjadi.")
+
+
+def _iso(day: date) -> str:
+    return day.isoformat()
 
 
 class Agreement(Aggregate):
-    """A cooperation family (naskah kerja sama and everything under it)."""
+    """A cooperation family (naskah kerja sama and everything under it).
+
+    State holds JSON primitives only (str, int, bool, None, lists, dicts; dates as ISO
+    strings), so a snapshot, the read model's copy and a replay rebuild the same object.
+    Every event that moves a stage names the stage it moves to: the history reads on its
+    own, and replaying it never re-decides anything.
+    """
+
+    # -- events (a stored contract: primitives only; see STYLE.md) ------------------------
 
     class Started(Aggregate.Created):
         actor: dict
@@ -143,6 +288,241 @@ class Agreement(Aggregate):
         value_idr: int | None
         burdens_community: bool
         budgeted_in_apbd: bool
+
+    class OfferSubmitted(Aggregate.Event):
+        actor: dict
+        reference: str
+        sent_on: str
+        direction: str
+        note: str | None
+        stage: str
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement.offer = {
+                "reference": self.reference, "sent_on": self.sent_on, "direction": self.direction,
+                "note": self.note, "by": self.actor["tenant"],
+            }
+            agreement.stage = self.stage
+
+    class OfferResponseRecorded(Aggregate.Event):
+        actor: dict
+        party: str
+        decision: str
+        reference: str
+        responded_on: str
+        note: str | None
+        stage: str
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement.responses[self.party] = {
+                "party": self.party, "decision": self.decision, "reference": self.reference,
+                "responded_on": self.responded_on, "note": self.note, "recorded_by": self.actor["tenant"],
+            }
+            agreement.stage = self.stage
+
+    class ApprovalRequested(Aggregate.Event):
+        actor: dict
+        kind: str
+        document: str
+        region: str
+        reasons: tuple
+        reference: str
+        requested_on: str
+        pks_stage: str | None
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement.approvals.append(
+                {
+                    "kind": self.kind, "document": self.document, "region": self.region,
+                    "reasons": list(self.reasons), "request_reference": self.reference,
+                    "requested_on": self.requested_on, "decision": None, "decision_reference": None,
+                    "decided_on": None, "note": None,
+                }
+            )
+            if self.pks_stage:
+                agreement._pks(self.document)["stage"] = self.pks_stage
+
+    class ApprovalRecorded(Aggregate.Event):
+        actor: dict
+        kind: str
+        document: str
+        region: str
+        decision: str
+        reference: str
+        decided_on: str
+        note: str | None
+        pks_stage: str | None
+
+        def apply(self, agreement: Agreement) -> None:
+            record = agreement._pending_approval(self.kind, self.document, self.region)
+            assert record is not None  # the command checked it; events never lie
+            record.update(decision=self.decision, decision_reference=self.reference,
+                          decided_on=self.decided_on, note=self.note)
+            if self.pks_stage:
+                agreement._pks(self.document)["stage"] = self.pks_stage
+
+    class FrameworkSigned(Aggregate.Event):
+        actor: dict
+        document_type: str
+        number: str
+        signed_on: str
+        valid_from: str
+        valid_until: str
+        signatories: tuple
+        rencana_kerja: tuple
+        stage: str
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement.framework = {
+                "type": self.document_type, "stage": FrameworkStage.DITANDATANGANI.value, "number": self.number,
+                "signed_on": self.signed_on, "valid_from": self.valid_from, "valid_until": self.valid_until,
+                "signatories": [dict(s) for s in self.signatories], "rencana_kerja": list(self.rencana_kerja),
+                "work_plan_started_on": None, "addenda": [], "extensions": [], "termination": None,
+            }
+            agreement.stage = self.stage
+
+    class WorkPlanStarted(Aggregate.Event):
+        actor: dict
+        started_on: str
+        note: str | None
+        stage: str
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement.framework["work_plan_started_on"] = self.started_on
+            agreement.stage = self.stage
+
+    class PksDrafted(Aggregate.Event):
+        actor: dict
+        pks_id: str
+        title: str
+        object: str
+        parties: tuple
+        value_idr: int | None
+        burdens_community: bool
+        budgeted_in_apbd: bool
+        drafted_on: str
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement.pks.append(
+                {
+                    "id": self.pks_id, "title": self.title, "object": self.object, "parties": list(self.parties),
+                    "stage": PksStage.PENYUSUNAN.value, "value_idr": self.value_idr,
+                    "burdens_community": self.burdens_community, "budgeted_in_apbd": self.budgeted_in_apbd,
+                    "dprd_reasons": dprd_reasons(self.burdens_community, self.budgeted_in_apbd),
+                    "drafted_on": self.drafted_on, "number": None, "signed_on": None, "start_on": None,
+                    "end_on": None, "exception_reference": None, "signatories": [], "addenda": [],
+                    "extensions": [], "termination": None,
+                }
+            )
+
+    class PksSigned(Aggregate.Event):
+        actor: dict
+        pks_id: str
+        number: str
+        signed_on: str
+        start_on: str
+        end_on: str
+        signatories: tuple
+        exception_reference: str | None
+        pks_stage: str
+        stage: str
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement._pks(self.pks_id).update(
+                number=self.number, signed_on=self.signed_on, start_on=self.start_on, end_on=self.end_on,
+                signatories=[dict(s) for s in self.signatories], exception_reference=self.exception_reference,
+                stage=self.pks_stage,
+            )
+            agreement.stage = self.stage
+
+    class Amended(Aggregate.Event):
+        actor: dict
+        document: str
+        reference: str
+        signed_on: str
+        changes: str
+        value_idr: int | None
+
+        def apply(self, agreement: Agreement) -> None:
+            doc = agreement._document(self.document)
+            doc["addenda"].append(
+                {"reference": self.reference, "signed_on": self.signed_on, "changes": self.changes,
+                 "value_idr": self.value_idr}
+            )
+            if self.value_idr is not None:
+                if self.document == FRAMEWORK:
+                    agreement.value_idr = self.value_idr
+                else:
+                    doc["value_idr"] = self.value_idr
+
+    class Extended(Aggregate.Event):
+        actor: dict
+        document: str
+        reference: str
+        signed_on: str
+        previous_end: str
+        new_end: str
+        exception_reference: str | None
+
+        def apply(self, agreement: Agreement) -> None:
+            doc = agreement._document(self.document)
+            doc["extensions"].append(
+                {"reference": self.reference, "signed_on": self.signed_on, "previous_end": self.previous_end,
+                 "new_end": self.new_end, "exception_reference": self.exception_reference}
+            )
+            doc["valid_until" if self.document == FRAMEWORK else "end_on"] = self.new_end
+
+    class Terminated(Aggregate.Event):
+        actor: dict
+        document: str
+        ground: str
+        reference: str
+        terminated_on: str
+        note: str | None
+        document_stage: str
+        stage: str
+
+        def apply(self, agreement: Agreement) -> None:
+            doc = agreement._document(self.document)
+            doc["termination"] = {"ground": self.ground, "reference": self.reference,
+                                  "terminated_on": self.terminated_on, "note": self.note}
+            doc["stage"] = self.document_stage
+            agreement.stage = self.stage
+
+    class Cancelled(Aggregate.Event):
+        actor: dict
+        document: str | None
+        reason: str
+        reference: str | None
+        stage: str
+
+        def apply(self, agreement: Agreement) -> None:
+            record = {"reason": self.reason, "reference": self.reference, "by": self.actor["tenant"]}
+            if self.document is None:
+                agreement.cancellation = record
+            else:
+                pks = agreement._pks(self.document)
+                pks["stage"] = PksStage.DIBATALKAN.value
+                pks["cancellation"] = record
+            agreement.stage = self.stage
+
+    class DocumentAttached(Aggregate.Event):
+        actor: dict
+        document: str | None
+        kind: str
+        name: str
+        size: int
+        media_type: str
+        sha256: str
+
+        def apply(self, agreement: Agreement) -> None:
+            agreement.attachments.append(
+                {"document": self.document, "kind": self.kind, "name": self.name, "size": self.size,
+                 "media_type": self.media_type, "sha256": self.sha256,
+                 "attached_at": self.timestamp.isoformat(), "attached_by": self.actor["tenant"]}
+            )
+
+    # -- construction -----------------------------------------------------------------------
 
     def __init__(
         self,
@@ -158,8 +538,8 @@ class Agreement(Aggregate):
         burdens_community: bool,
         budgeted_in_apbd: bool,
     ) -> None:
-        self.form = Form(form)
-        self.category = Category(category) if category else None
+        self.form = Form(form).value
+        self.category = Category(category).value if category else None
         self.title = title
         self.object = object
         self.urusan = list(urusan)
@@ -167,8 +547,15 @@ class Agreement(Aggregate):
         self.value_idr = value_idr
         self.burdens_community = burdens_community
         self.budgeted_in_apbd = budgeted_in_apbd
-        self.stage = Stage.PERSIAPAN
+        self.stage = Stage.PERSIAPAN.value
         self.created_by = dict(actor)
+        self.offer: dict | None = None
+        self.responses: dict[str, dict] = {}
+        self.approvals: list[dict] = []
+        self.framework: dict | None = None
+        self.pks: list[dict] = []
+        self.attachments: list[dict] = []
+        self.cancellation: dict | None = None
 
     @classmethod
     def start(
@@ -214,6 +601,8 @@ class Agreement(Aggregate):
             budgeted_in_apbd=budgeted_in_apbd,
         )
 
+    # -- reading ----------------------------------------------------------------------------
+
     @property
     def initiator(self) -> str:
         return next(p["region"] for p in self.parties if p["role"] == "initiator")
@@ -223,5 +612,536 @@ class Agreement(Aggregate):
         return [p["region"] for p in self.parties if p["kind"] == "region"]
 
     @property
+    def party_keys(self) -> list[str]:
+        """How each party is named in commands: its region code, or its name."""
+        return [p["region"] if p["kind"] == "region" else p["name"] for p in self.parties]
+
+    @property
     def dprd_approval_required(self) -> bool:
         return requires_dprd_approval(self.form, self.burdens_community, self.budgeted_in_apbd)
+
+    def to_state(self) -> dict[str, Any]:
+        """The whole state as JSON primitives (the read model keeps this copy)."""
+        state = {k: v for k, v in vars(self).items() if k not in ("_pending_events",)}
+        state["_id"] = str(self.id)
+        state["_created_on"] = self.created_on.isoformat()
+        state["_modified_on"] = self.modified_on.isoformat()
+        return state
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> Agreement:
+        """The inverse of `to_state` (like eventsourcing's snapshots, without the store)."""
+        attrs = dict(state)
+        attrs["_id"] = UUID(attrs["_id"])
+        attrs["_created_on"] = datetime.fromisoformat(attrs["_created_on"])
+        attrs["_modified_on"] = datetime.fromisoformat(attrs["_modified_on"])
+        attrs["_pending_events"] = []
+        agreement = object.__new__(cls)
+        object.__setattr__(agreement, "__dict__", attrs)
+        return agreement
+
+    def pks_by_id(self, pks_id: str) -> dict | None:
+        return next((p for p in self.pks if p["id"] == pks_id), None)
+
+    def required_approvals(self, document: str) -> list[tuple[str, str, list[str]]]:
+        """(kind, region, reasons) of every approval `document` needs before signature, in
+        the order they must be obtained."""
+        if document == FRAMEWORK:
+            form = Form(self.form)
+            if form in FOREIGN_FORMS:
+                # Permendagri 25/2020: DPRD approval, then the central government's
+                # (Mendagri, after Kemenlu's consideration), before the MoU/LoI is signed.
+                reasons = [REASON_FOREIGN, *dprd_reasons(self.burdens_community, self.budgeted_in_apbd)]
+                return [("dprd", self.initiator, reasons), ("central", self.initiator, [REASON_FOREIGN])]
+            if form is Form.SINERGI:
+                # SINERGI has no PKS: the NK itself is what commits the region.
+                reasons = dprd_reasons(self.burdens_community, self.budgeted_in_apbd)
+                return [("dprd", self.initiator, reasons)] if reasons else []
+            return []  # KSDD/KSDPK: DPRD approves the PKS, which commits the money
+        pks = self.pks_by_id(document)
+        if pks is None or not pks["dprd_reasons"]:
+            return []
+        return [("dprd", region, list(pks["dprd_reasons"])) for region in pks["parties"] if region in self.party_regions]
+
+    def approval_status(self, kind: str, document: str, region: str) -> str | None:
+        """The latest decision (`approved`, `rejected`), `pending`, or None if never asked."""
+        latest = None
+        for record in self.approvals:
+            if (record["kind"], record["document"], record["region"]) == (kind, document, region):
+                latest = record
+        if latest is None:
+            return None
+        return latest["decision"] or "pending"
+
+    def missing_approvals(self, document: str) -> list[tuple[str, str]]:
+        return [
+            (kind, region)
+            for kind, region, _ in self.required_approvals(document)
+            if self.approval_status(kind, document, region) != "approved"
+        ]
+
+    # -- commands ---------------------------------------------------------------------------
+
+    def execute(self, command: Any, *, by: Caller, at: datetime, policy: Policy | None = None) -> None:
+        """Decide on one lifecycle action and record it, or raise and record nothing."""
+        handler = self._HANDLERS.get(type(command))
+        if handler is None:
+            raise TypeError(f"unknown command {type(command).__name__}")
+        if by.region not in self.party_regions:
+            # Only operators of a party region drive a cooperation (PP 28/2018 Pasal 4).
+            raise Forbidden(
+                f"Hanya daerah yang menjadi pihak kerja sama ini yang dapat mencatat langkahnya; {by.region} bukan pihak.",
+                code="not_a_party",
+            )
+        if Stage(self.stage) in CLOSED and not isinstance(command, AttachDocument):
+            raise RuleViolation(
+                "agreement_closed", f"Kerja sama ini sudah {self.stage}; tidak ada langkah lagi yang dapat dicatat."
+            )
+        handler(self, command, by, at, policy or Policy())
+
+    def _submit_offer(self, c: SubmitOffer, by: Caller, at: datetime, policy: Policy) -> None:
+        """Permendagri 22/2020: after preparation (studi kelayakan/KAK, TKKSD review) the
+        initiator sends the offer letter; a third party's offer is recorded as received."""
+        self._require_stage(Stage.PERSIAPAN, "Surat penawaran")
+        if by.region != self.initiator:
+            raise Forbidden("Surat penawaran dicatat oleh daerah pemrakarsa.", code="not_initiator")
+        if c.direction not in ("sent", "received"):
+            raise RuleViolation("invalid_direction", "Arah penawaran harus 'sent' atau 'received'.")
+        if c.direction == "received" and all(p["kind"] == "region" for p in self.parties):
+            raise RuleViolation(
+                "invalid_direction", "Penawaran yang diterima dari pihak ketiga hanya berlaku bila ada mitra non-daerah."
+            )
+        _not_in_future(c.sent_on, at, "surat penawaran")
+        self.trigger_event(
+            self.OfferSubmitted, timestamp=at, actor=by.actor,
+            reference=_require_reference(c.reference, "Surat penawaran"), sent_on=_iso(c.sent_on),
+            direction=c.direction, note=_text(c.note), stage=Stage.PENAWARAN.value,
+        )
+
+    def _record_offer_response(self, c: RecordOfferResponse, by: Caller, at: datetime, policy: Policy) -> None:
+        """Each partner answers the offer. A partner region records its own answer; the
+        initiator records a non-region partner's. All accepted: the framework is drafted;
+        one refusal: the cooperation is abandoned (DOMAIN.md, `penawaran`)."""
+        self._require_stage(Stage.PENAWARAN, "Jawaban penawaran")
+        partners = [k for k, p in zip(self.party_keys, self.parties, strict=True) if p["role"] == "partner"]
+        others = [p["name"] for p in self.parties if p["kind"] == "other"]
+        if c.party is not None and c.party != by.region:
+            if c.party not in partners:
+                raise RuleViolation("unknown_party", f"{c.party} bukan mitra dalam kerja sama ini.")
+            if c.party not in others:
+                raise Forbidden(
+                    f"Daerah mitra {c.party} mencatat jawabannya sendiri.", code="counterpart_must_respond"
+                )
+            if by.region != self.initiator:
+                raise Forbidden("Jawaban mitra non-daerah dicatat oleh daerah pemrakarsa.", code="not_initiator")
+            party = c.party
+        elif by.region in partners:
+            party = by.region
+        elif len(others) == 1 and by.region == self.initiator:
+            party = others[0]
+        else:
+            raise RuleViolation("party_required", "Sebutkan mitra ('party') yang jawabannya dicatat.")
+        if party in self.responses:
+            raise RuleViolation("already_responded", f"Jawaban {party} sudah tercatat.")
+        if c.decision not in ("accepted", "rejected"):
+            raise RuleViolation("invalid_decision", "Jawaban harus 'accepted' atau 'rejected'.")
+        _not_in_future(c.responded_on, at, "jawaban penawaran")
+        if c.decision == "rejected":
+            stage = Stage.DIBATALKAN
+        elif set(partners) <= {*self.responses, party}:
+            stage = Stage.PENYUSUNAN_KESEPAKATAN
+        else:
+            stage = Stage.PENAWARAN
+        self.trigger_event(
+            self.OfferResponseRecorded, timestamp=at, actor=by.actor, party=party, decision=c.decision,
+            reference=_require_reference(c.reference, "Surat jawaban penawaran"),
+            responded_on=_iso(c.responded_on), note=_text(c.note), stage=stage.value,
+        )
+
+    def _request_approval(self, c: RequestApproval, by: Caller, at: datetime, policy: Policy) -> None:
+        """PP 28/2018 Pasal 9 and 12; Permendagri 25/2020: the region asks its DPRD (and,
+        for the foreign forms, then the central government) to approve the draft."""
+        pks_stage = self._check_approval_target(c.kind, c.document, by)
+        status = self.approval_status(c.kind, c.document, by.region)
+        if status == "pending":
+            raise RuleViolation("approval_already_pending", "Permohonan persetujuan ini masih menunggu keputusan.")
+        if status == "approved":
+            raise RuleViolation("approval_already_granted", "Persetujuan ini sudah diberikan.")
+        if c.kind == "central" and self.approval_status("dprd", c.document, by.region) != "approved":
+            raise RuleViolation(
+                "dprd_approval_required",
+                "Persetujuan pemerintah pusat dimohonkan setelah DPRD menyetujui (Permendagri 25/2020).",
+            )
+        _not_in_future(c.requested_on, at, "permohonan persetujuan")
+        reasons = next(r for k, region, r in self.required_approvals(c.document) if (k, region) == (c.kind, by.region))
+        self.trigger_event(
+            self.ApprovalRequested, timestamp=at, actor=by.actor, kind=c.kind, document=c.document,
+            region=by.region, reasons=tuple(reasons), reference=_require_reference(c.reference, "Surat permohonan"),
+            requested_on=_iso(c.requested_on),
+            pks_stage=PksStage.MENUNGGU_PERSETUJUAN_DPRD.value if pks_stage is not None else None,
+        )
+
+    def _record_approval(self, c: RecordApproval, by: Caller, at: datetime, policy: Policy) -> None:
+        """The region records the decision on its own request (a counterpart region records
+        its own DPRD's). A rejected PKS goes back to drafting."""
+        pks_stage = self._check_approval_target(c.kind, c.document, by)
+        record = self._pending_approval(c.kind, c.document, by.region)
+        if record is None:
+            raise RuleViolation(
+                "approval_not_requested", "Belum ada permohonan persetujuan yang menunggu keputusan untuk naskah ini."
+            )
+        if c.decision not in ("approved", "rejected"):
+            raise RuleViolation("invalid_decision", "Keputusan harus 'approved' atau 'rejected'.")
+        _not_in_future(c.decided_on, at, "keputusan persetujuan")
+        if c.decided_on < date.fromisoformat(record["requested_on"]):
+            raise RuleViolation("date_before_request", "Tanggal keputusan mendahului tanggal permohonan.")
+        new_pks_stage = None
+        if pks_stage is not None and c.decision == "rejected":
+            new_pks_stage = PksStage.PENYUSUNAN.value
+        self.trigger_event(
+            self.ApprovalRecorded, timestamp=at, actor=by.actor, kind=c.kind, document=c.document,
+            region=by.region, decision=c.decision, reference=_require_reference(c.reference, "Keputusan persetujuan"),
+            decided_on=_iso(c.decided_on), note=_text(c.note), pks_stage=new_pks_stage,
+        )
+
+    def _sign_framework(self, c: SignFramework, by: Caller, at: datetime, policy: Policy) -> None:
+        """The framework (KB; MoU/LoI for the foreign forms; NK for SINERGI) is signed by
+        the heads of region only (Permendagri 22/2020), after every approval it needs."""
+        self._require_stage(Stage.PENYUSUNAN_KESEPAKATAN, "Penandatanganan kesepakatan")
+        self._require_approvals(FRAMEWORK)
+        form = Form(self.form)
+        allowed = FRAMEWORK_TYPES[form]
+        doc_type = c.document_type or ("mou" if form in FOREIGN_FORMS else next(iter(allowed)))
+        if doc_type not in allowed:
+            raise RuleViolation(
+                "document_type_not_allowed",
+                f"Naskah kesepakatan {form.value} berjenis {', '.join(sorted(allowed))}, bukan {doc_type}.",
+            )
+        plan = tuple(t for t in (_text(x) for x in c.rencana_kerja) if t)
+        if form is Form.SINERGI and not plan:
+            raise RuleViolation("rencana_kerja_required", "Nota Kesepakatan SINERGI harus memuat rencana kerja.")
+        if form is not Form.SINERGI and plan:
+            raise RuleViolation("rencana_kerja_not_allowed", "Rencana kerja dalam naskah hanya untuk SINERGI.")
+        _not_in_future(c.signed_on, at, "penandatanganan")
+        if c.valid_until <= c.valid_from:
+            raise RuleViolation("invalid_period", "Akhir masa berlaku harus sesudah awalnya.")
+        signatories = self._check_signatories(c.signatories, self.party_keys, framework=True)
+        stage = Stage.KESEPAKATAN_DITANDATANGANI
+        self.trigger_event(
+            self.FrameworkSigned, timestamp=at, actor=by.actor, document_type=doc_type,
+            number=_require_reference(c.number, "Naskah kesepakatan"), signed_on=_iso(c.signed_on),
+            valid_from=_iso(c.valid_from), valid_until=_iso(c.valid_until), signatories=signatories,
+            rencana_kerja=plan, stage=stage.value,
+        )
+
+    def _start_work_plan(self, c: StartWorkPlan, by: Caller, at: datetime, policy: Policy) -> None:
+        """SINERGI has no PKS: implementation starts when the NK's rencana kerja runs."""
+        if Form(self.form) is not Form.SINERGI:
+            raise RuleViolation(
+                "pks_required", "Pelaksanaan dimulai dengan penandatanganan PKS; rencana kerja NK hanya untuk SINERGI."
+            )
+        self._require_stage(Stage.KESEPAKATAN_DITANDATANGANI, "Pelaksanaan rencana kerja")
+        _not_in_future(c.started_on, at, "mulai pelaksanaan")
+        self.trigger_event(
+            self.WorkPlanStarted, timestamp=at, actor=by.actor, started_on=_iso(c.started_on),
+            note=_text(c.note), stage=Stage.PELAKSANAAN.value,
+        )
+
+    def _draft_pks(self, c: DraftPks, by: Caller, at: datetime, policy: Policy) -> None:
+        """A PKS is drafted only under a signed framework (Permendagri 22/2020); SINERGI
+        has none."""
+        if Form(self.form) is Form.SINERGI:
+            raise RuleViolation("pks_not_allowed_for_form", "SINERGI dilaksanakan melalui rencana kerja NK, tanpa PKS.")
+        if Stage(self.stage) not in SIGNED:
+            raise RuleViolation(
+                "framework_not_signed", "PKS hanya dapat disusun setelah kesepakatan bersama ditandatangani."
+            )
+        parties = list(dict.fromkeys(c.parties)) or self.party_keys
+        unknown = [p for p in parties if p not in self.party_keys]
+        if unknown:
+            raise RuleViolation("unknown_party", f"Bukan pihak dalam kerja sama ini: {', '.join(unknown)}.")
+        if len(parties) < 2:
+            raise RuleViolation("pks_parties_insufficient", "PKS memerlukan sedikitnya dua pihak.")
+        if by.region not in parties:
+            raise Forbidden("Daerah penyusun harus menjadi pihak PKS ini.", code="not_a_party")
+        if c.value_idr is not None and c.value_idr < 0:
+            raise RuleViolation("negative_value", "Nilai kerja sama tidak boleh negatif.")
+        title, obj = _text(c.title), _text(c.object)
+        if not title or not obj:
+            raise RuleViolation("pks_title_required", "PKS memerlukan judul dan objek.")
+        self.trigger_event(
+            self.PksDrafted, timestamp=at, actor=by.actor, pks_id=f"pks-{len(self.pks) + 1}", title=title,
+            object=obj, parties=tuple(parties), value_idr=c.value_idr,
+            burdens_community=self.burdens_community if c.burdens_community is None else c.burdens_community,
+            budgeted_in_apbd=self.budgeted_in_apbd if c.budgeted_in_apbd is None else c.budgeted_in_apbd,
+            drafted_on=at.date().isoformat(),
+        )
+
+    def _sign_pks(self, c: SignPks, by: Caller, at: datetime, policy: Policy) -> None:
+        """A PKS is signed by the heads of region or by officials holding a surat kuasa,
+        after its DPRD approvals (PP 28/2018 Pasal 9), for at most `pks_max_years` unless
+        sector law allows more (the exception is referenced)."""
+        pks = self._require_pks(c.pks)
+        if pks["stage"] not in PKS_OPEN:
+            raise RuleViolation("stage_transition_not_allowed", f"PKS {c.pks} sudah {pks['stage']}.")
+        self._require_approvals(c.pks)
+        _not_in_future(c.signed_on, at, "penandatanganan")
+        self._check_term(c.start_on, c.end_on, c.exception_reference, policy)
+        signatories = self._check_signatories(c.signatories, pks["parties"], framework=False)
+        self.trigger_event(
+            self.PksSigned, timestamp=at, actor=by.actor, pks_id=c.pks,
+            number=_require_reference(c.number, "PKS"), signed_on=_iso(c.signed_on),
+            start_on=_iso(c.start_on), end_on=_iso(c.end_on), signatories=signatories,
+            exception_reference=_text(c.exception_reference), pks_stage=PksStage.DITANDATANGANI.value,
+            stage=Stage.PELAKSANAAN.value,
+        )
+
+    def _amend(self, c: Amend, by: Caller, at: datetime, policy: Policy) -> None:
+        """A signed document is never silently changed: every change after signature is an
+        addendum by mutual consent, with its number (DOMAIN.md)."""
+        self._require_in_force(c.document, "Addendum")
+        _not_in_future(c.signed_on, at, "addendum")
+        changes = _text(c.changes)
+        if not changes:
+            raise RuleViolation("changes_required", "Uraikan perubahan yang dimuat addendum.")
+        if c.value_idr is not None and c.value_idr < 0:
+            raise RuleViolation("negative_value", "Nilai kerja sama tidak boleh negatif.")
+        self.trigger_event(
+            self.Amended, timestamp=at, actor=by.actor, document=c.document,
+            reference=_require_reference(c.reference, "Addendum"), signed_on=_iso(c.signed_on),
+            changes=changes, value_idr=c.value_idr,
+        )
+
+    def _extend(self, c: Extend, by: Caller, at: datetime, policy: Policy) -> None:
+        """An extension (perpanjangan) is its own step, agreed by the parties, with its
+        number; a PKS's new term is again at most `pks_max_years` unless excepted."""
+        doc = self._require_in_force(c.document, "Perpanjangan")
+        _not_in_future(c.signed_on, at, "perpanjangan")
+        current_end = date.fromisoformat(doc["valid_until" if c.document == FRAMEWORK else "end_on"])
+        if c.new_end <= current_end:
+            raise RuleViolation(
+                "extension_not_later", f"Perpanjangan harus berakhir sesudah {current_end.isoformat()}."
+            )
+        if c.document != FRAMEWORK:
+            self._check_term(current_end, c.new_end, c.exception_reference, policy)
+        self.trigger_event(
+            self.Extended, timestamp=at, actor=by.actor, document=c.document,
+            reference=_require_reference(c.reference, "Perpanjangan"), signed_on=_iso(c.signed_on),
+            previous_end=current_end.isoformat(), new_end=_iso(c.new_end),
+            exception_reference=_text(c.exception_reference),
+        )
+
+    def _terminate(self, c: Terminate, by: Caller, at: datetime, policy: Policy) -> None:
+        """PP 28/2018 Pasal 29: a document ends on one of the listed grounds. Ending the
+        framework ends the family, once every PKS under it has ended."""
+        self._require_in_force(c.document, "Pengakhiran")
+        _not_in_future(c.terminated_on, at, "pengakhiran")
+        ending = PksStage.BERAKHIR if c.ground in NATURAL_ENDINGS else PksStage.DIPUTUS
+        stage = Stage(self.stage)
+        if c.document == FRAMEWORK:
+            still_open = [p["id"] for p in self.pks if p["stage"] not in PKS_CLOSED]
+            if still_open:
+                raise RuleViolation(
+                    "documents_still_open",
+                    f"Akhiri atau batalkan dulu PKS di bawah kesepakatan ini: {', '.join(still_open)}.",
+                )
+            stage = Stage.BERAKHIR
+        self.trigger_event(
+            self.Terminated, timestamp=at, actor=by.actor, document=c.document, ground=c.ground.value,
+            reference=_require_reference(c.reference, "Pengakhiran"), terminated_on=_iso(c.terminated_on),
+            note=_text(c.note), document_stage=ending.value, stage=stage.value,
+        )
+
+    def _cancel(self, c: Cancel, by: Caller, at: datetime, policy: Policy) -> None:
+        """A cooperation may be abandoned only before its framework is signed; after that
+        it ends by termination. An unsigned PKS draft may be abandoned at any time."""
+        reason = _text(c.reason)
+        if not reason:
+            raise RuleViolation("reason_required", "Sebutkan alasan pembatalan.")
+        if c.document is None:
+            if Stage(self.stage) in SIGNED:
+                raise RuleViolation(
+                    "framework_already_signed",
+                    "Kesepakatan sudah ditandatangani: kerja sama diakhiri dengan 'terminate', bukan dibatalkan.",
+                )
+            stage = Stage.DIBATALKAN
+        else:
+            pks = self._require_pks(c.document)
+            if pks["stage"] not in PKS_OPEN:
+                raise RuleViolation(
+                    "document_already_signed", f"PKS {c.document} sudah {pks['stage']}; akhiri dengan 'terminate'."
+                )
+            stage = Stage(self.stage)
+        self.trigger_event(
+            self.Cancelled, timestamp=at, actor=by.actor, document=c.document, reason=reason,
+            reference=_text(c.reference), stage=stage.value,
+        )
+
+    def _attach_document(self, c: AttachDocument, by: Caller, at: datetime, policy: Policy) -> None:
+        """Supporting and signed documents are kept with the family (by content hash)."""
+        if c.kind not in ATTACHMENT_KINDS:
+            raise RuleViolation("unknown_document_kind", f"Jenis dokumen tidak dikenal: {c.kind}.")
+        if c.document is not None and c.document != FRAMEWORK:
+            self._require_pks(c.document)
+        name = _text(c.name)
+        if not name:
+            raise RuleViolation("name_required", "Dokumen memerlukan nama.")
+        self.trigger_event(
+            self.DocumentAttached, timestamp=at, actor=by.actor, document=c.document, kind=c.kind,
+            name=name, size=c.size, media_type=c.media_type, sha256=c.sha256,
+        )
+
+    _HANDLERS = {  # noqa: RUF012 - a class constant; an annotation would make it a dataclass field
+        SubmitOffer: _submit_offer,
+        RecordOfferResponse: _record_offer_response,
+        RequestApproval: _request_approval,
+        RecordApproval: _record_approval,
+        SignFramework: _sign_framework,
+        StartWorkPlan: _start_work_plan,
+        DraftPks: _draft_pks,
+        SignPks: _sign_pks,
+        Amend: _amend,
+        Extend: _extend,
+        Terminate: _terminate,
+        Cancel: _cancel,
+        AttachDocument: _attach_document,
+    }
+
+    # -- rules shared by several commands ---------------------------------------------------
+
+    def _require_stage(self, stage: Stage, what: str) -> None:
+        """No stage can be skipped (DOMAIN.md, "Lifecycle")."""
+        if self.stage != stage.value:
+            raise RuleViolation(
+                "stage_transition_not_allowed",
+                f"{what} hanya dapat dicatat pada tahap {stage.value}; kerja sama ini pada tahap {self.stage}.",
+            )
+
+    def _require_pks(self, pks_id: str) -> dict:
+        pks = self.pks_by_id(pks_id)
+        if pks is None:
+            raise RuleViolation("unknown_document", f"Tidak ada PKS {pks_id} dalam kerja sama ini.")
+        return pks
+
+    def _document(self, document: str) -> dict:
+        return self.framework if document == FRAMEWORK else self._pks(document)  # type: ignore[return-value]
+
+    def _pks(self, pks_id: str) -> dict:
+        pks = self.pks_by_id(pks_id)
+        assert pks is not None
+        return pks
+
+    def _pending_approval(self, kind: str, document: str, region: str) -> dict | None:
+        for record in reversed(self.approvals):
+            if (record["kind"], record["document"], record["region"]) == (kind, document, region):
+                return record if record["decision"] is None else None
+        return None
+
+    def _require_in_force(self, document: str, what: str) -> dict:
+        """Addenda, extensions and termination apply to a signed document still in force."""
+        if document == FRAMEWORK:
+            if self.framework is None:
+                raise RuleViolation("document_not_signed", f"{what}: kesepakatan belum ditandatangani.")
+            doc = self.framework
+        else:
+            doc = self._require_pks(document)
+            if doc["stage"] in PKS_OPEN:
+                raise RuleViolation("document_not_signed", f"{what}: PKS {document} belum ditandatangani.")
+        if doc["stage"] != "ditandatangani":
+            raise RuleViolation("document_not_in_force", f"{what}: naskah ini sudah {doc['stage']}.")
+        return doc
+
+    def _check_approval_target(self, kind: str, document: str, by: Caller) -> str | None:
+        """Where an approval may be asked or recorded; returns the PKS stage, if a PKS."""
+        if kind not in ("dprd", "central"):
+            raise RuleViolation("invalid_approval_kind", "Jenis persetujuan harus 'dprd' atau 'central'.")
+        if document == FRAMEWORK:
+            self._require_stage(Stage.PENYUSUNAN_KESEPAKATAN, "Persetujuan atas rancangan kesepakatan")
+            pks_stage = None
+        else:
+            pks = self._require_pks(document)
+            if pks["stage"] not in PKS_OPEN:
+                raise RuleViolation("stage_transition_not_allowed", f"PKS {document} sudah {pks['stage']}.")
+            pks_stage = pks["stage"]
+        if not any((k, r) == (kind, by.region) for k, r, _ in self.required_approvals(document)):
+            whose = "DPRD" if kind == "dprd" else "pemerintah pusat"
+            raise RuleViolation(
+                "approval_not_required",
+                f"Naskah ini tidak memerlukan persetujuan {whose} untuk {by.region}.",
+            )
+        return pks_stage
+
+    def _require_approvals(self, document: str) -> None:
+        """PP 28/2018 Pasal 9: DPRD approval before signing when the plan burdens the
+        community and the region or is not budgeted; Permendagri 25/2020: the foreign
+        forms also need the central government's approval, after the DPRD's."""
+        missing = self.missing_approvals(document)
+        if not missing:
+            return
+        kind, region = missing[0]
+        if kind == "dprd":
+            raise RuleViolation(
+                "dprd_approval_required",
+                f"Naskah ini memerlukan persetujuan DPRD {region} sebelum ditandatangani.",
+                missing=[{"kind": k, "region": r} for k, r in missing],
+            )
+        raise RuleViolation(
+            "central_approval_required",
+            "Naskah kerja sama luar negeri memerlukan persetujuan pemerintah pusat sebelum ditandatangani.",
+            missing=[{"kind": k, "region": r} for k, r in missing],
+        )
+
+    @staticmethod
+    def _check_term(start: date, end: date, exception_reference: str | None, policy: Policy) -> None:
+        """DOMAIN.md: a PKS lasts at most 5 years (configurable) unless sector law says
+        otherwise; the exception is recorded by its reference."""
+        if end <= start:
+            raise RuleViolation("invalid_period", "Akhir masa berlaku harus sesudah awalnya.")
+        if end > add_years(start, policy.pks_max_years) and not _text(exception_reference):
+            raise RuleViolation(
+                "duration_exceeds_limit",
+                f"Jangka waktu PKS paling lama {policy.pks_max_years} tahun; sebutkan dasar hukum "
+                "pengecualiannya ('exception_reference') bila peraturan sektoral membolehkan lebih lama.",
+                max_years=policy.pks_max_years,
+            )
+
+    def _check_signatories(
+        self, signatories: Sequence[Signatory], parties: Sequence[str], *, framework: bool
+    ) -> tuple[dict, ...]:
+        """Permendagri 22/2020: the kepala daerah signs every document; an official with a
+        surat kuasa may sign a PKS, never the framework. Every party signs."""
+        regions = set(self.party_regions)
+        records = []
+        for s in signatories:
+            if s.party not in parties:
+                raise RuleViolation("unknown_party", f"Penanda tangan untuk {s.party}, yang bukan pihak naskah ini.")
+            if not _text(s.name) or not _text(s.position):
+                raise RuleViolation("signatory_incomplete", "Setiap penanda tangan memerlukan nama dan jabatan.")
+            if s.party in regions:
+                if s.capacity is Capacity.PERWAKILAN_MITRA:
+                    raise RuleViolation(
+                        "signatory_not_authorized",
+                        f"Naskah atas nama {s.party} ditandatangani kepala daerah atau pejabat yang diberi kuasa.",
+                    )
+                if s.capacity is Capacity.PEJABAT_KUASA:
+                    if framework:
+                        raise RuleViolation(
+                            "signatory_not_authorized",
+                            "Kesepakatan bersama hanya dapat ditandatangani kepala daerah, tidak dengan surat kuasa.",
+                        )
+                    if not _text(s.surat_kuasa):
+                        raise RuleViolation(
+                            "surat_kuasa_required",
+                            f"Pejabat yang menandatangani PKS atas nama {s.party} memerlukan nomor surat kuasa.",
+                        )
+            records.append(
+                {"party": s.party, "name": s.name.strip(), "position": s.position.strip(),
+                 "capacity": s.capacity.value, "surat_kuasa": _text(s.surat_kuasa)}
+            )
+        signed = [r["party"] for r in records]
+        missing = [p for p in parties if p not in signed]
+        if missing:
+            raise RuleViolation("signatory_missing", f"Belum ada penanda tangan untuk: {', '.join(missing)}.")
+        if len(set(signed)) != len(signed):
+            raise RuleViolation("duplicate_signatory", "Setiap pihak menandatangani satu kali.")
+        return tuple(records)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import strawberry
 from strawberry.types import Info
 
+from services.registry.api.schemas import AgreementRead
 from services.registry.domain.agreement import Form, Stage
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel, encode_cursor
 from shared.errors import BadRequest
@@ -47,6 +49,160 @@ class Party:
         return region_type(self.region_code) if self.region_code else None
 
 
+@strawberry.type(description="Who recorded a step: stable subject id, tenant and roles")
+class Actor:
+    sub: str
+    tenant: str
+    roles: list[str]
+
+
+@strawberry.type(description="Surat penawaran")
+class Offer:
+    reference: str
+    sent_on: date
+    direction: str
+    note: str | None
+    by: str
+
+
+@strawberry.type
+class OfferResponse:
+    party: str
+    decision: str
+    reference: str
+    responded_on: date
+    note: str | None
+    recorded_by: str
+
+
+@strawberry.type(description="A DPRD or central-government approval: its request and decision")
+class Approval:
+    kind: str
+    document: str
+    region: str
+    reasons: list[str]
+    request_reference: str
+    requested_on: date
+    decision: str | None
+    decision_reference: str | None
+    decided_on: date | None
+    note: str | None
+
+
+@strawberry.type
+class Signatory:
+    party: str
+    name: str
+    position: str
+    capacity: str
+    surat_kuasa: str | None
+
+
+@strawberry.type(description="Addendum (perubahan)")
+class Addendum:
+    reference: str
+    signed_on: date
+    changes: str
+    value_idr: Decimal | None
+
+
+@strawberry.type(description="Perpanjangan")
+class Extension:
+    reference: str
+    signed_on: date
+    previous_end: date
+    new_end: date
+    exception_reference: str | None
+
+
+@strawberry.type
+class Termination:
+    ground: str
+    reference: str
+    terminated_on: date
+    note: str | None
+
+
+@strawberry.type
+class Cancellation:
+    reason: str
+    reference: str | None
+    by: str
+
+
+@strawberry.type(description="Kesepakatan Bersama, MoU/LoI, or Nota Kesepakatan")
+class Framework:
+    type: str
+    stage: str
+    number: str
+    signed_on: date
+    valid_from: date
+    valid_until: date
+    signatories: list[Signatory]
+    rencana_kerja: list[str]
+    work_plan_started_on: date | None
+    addenda: list[Addendum]
+    extensions: list[Extension]
+    termination: Termination | None
+
+
+@strawberry.type(description="Perjanjian Kerja Sama")
+class Pks:
+    id: str
+    title: str
+    object: str
+    parties: list[str]
+    stage: str
+    value_idr: Decimal | None
+    burdens_community: bool
+    budgeted_in_apbd: bool
+    dprd_reasons: list[str]
+    drafted_on: date
+    number: str | None
+    signed_on: date | None
+    start_on: date | None
+    end_on: date | None
+    exception_reference: str | None
+    signatories: list[Signatory]
+    addenda: list[Addendum]
+    extensions: list[Extension]
+    termination: Termination | None
+    cancellation: Cancellation | None
+
+
+@strawberry.type(description="An attached file; download it at downloadUrl with the same token")
+class Document:
+    document: str | None
+    kind: str
+    name: str
+    size: int
+    media_type: str
+    sha256: str
+    attached_at: datetime
+    attached_by: str
+    download_url: str
+
+
+_NESTED: dict[str, Any] = {
+    "created_by": Actor, "offer": Offer, "offer_responses": OfferResponse, "approvals": Approval,
+    "signatories": Signatory, "addenda": Addendum, "extensions": Extension, "termination": Termination,
+    "cancellation": Cancellation, "framework": Framework, "pks": Pks, "documents": Document,
+}
+
+
+def _build(cls: type, values: dict[str, Any]) -> Any:
+    """A strawberry object from a plain dict (msgspec's rendering), nested types included."""
+    fields = {}
+    for name, value in values.items():
+        nested = _NESTED.get(name)
+        if nested is not None and isinstance(value, list):
+            value = [_build(nested, v) for v in value]
+        elif nested is not None and isinstance(value, dict):
+            value = _build(nested, value)
+        fields[name] = value
+    return cls(**fields)
+
+
 @strawberry.type
 class Agreement:
     id: strawberry.ID
@@ -65,6 +221,14 @@ class Agreement:
     dprd_approval_required: bool
     created_at: datetime
     updated_at: datetime
+    created_by: Actor
+    offer: Offer | None
+    offer_responses: list[OfferResponse]
+    approvals: list[Approval]
+    framework: Framework | None
+    pks: list[Pks]
+    documents: list[Document]
+    cancellation: Cancellation | None
 
     @strawberry.field
     def initiator(self) -> RegionType | None:
@@ -76,34 +240,17 @@ class Agreement:
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Agreement:
-        return cls(
-            id=strawberry.ID(str(row["id"])),
-            version=row["version"],
-            form=Form(row["form"]),
-            category=row["category"],
-            title=row["title"],
-            object=row["object"],
-            stage=Stage(row["stage"]),
-            initiator_code=row["initiator"],
-            parties=[
-                Party(
-                    kind=p["kind"],
-                    role=p["role"],
-                    name=p.get("name"),
-                    type=p.get("type"),
-                    country=p.get("country"),
-                    region_code=p.get("region"),
-                )
-                for p in row["parties"]
-            ],
-            urusan_codes=list(row["urusan"]),
-            value_idr=row["value_idr"],
-            burdens_community=row["burdens_community"],
-            budgeted_in_apbd=row["budgeted_in_apbd"],
-            dprd_approval_required=row["dprd_approval_required"],
-            created_at=row["created_at"],
-            updated_at=row["updated_at"],
+        read = msgspec.to_builtins(AgreementRead.from_row(row), builtin_types=(datetime, date, UUID))
+        parties = [
+            Party(kind=p["kind"], role=p["role"], name=p.get("name"), type=p.get("type"),
+                  country=p.get("country"), region_code=p.get("region"))
+            for p in read.pop("parties")
+        ]
+        read.update(
+            id=strawberry.ID(str(read["id"])), form=Form(read["form"]), stage=Stage(read["stage"]),
+            initiator_code=read.pop("initiator"), urusan_codes=read.pop("urusan"), parties=parties,
         )
+        return _build(cls, read)
 
 
 @strawberry.type
@@ -137,6 +284,10 @@ class AgreementFilterInput:
     province: str | None = None
     urusan: str | None = None
     q: str | None = None
+    signed_from: date | None = strawberry.field(default=None, description="framework signed on or after")
+    signed_to: date | None = strawberry.field(default=None, description="framework signed on or before")
+    expiring_from: date | None = strawberry.field(default=None, description="a document in force ends on or after")
+    expiring_to: date | None = strawberry.field(default=None, description="a document in force ends on or before")
 
 
 @strawberry.type
@@ -173,6 +324,10 @@ class Query(ReferenceQuery):
                 province=f.province,
                 urusan=f.urusan,
                 q=f.q,
+                signed_from=f.signed_from,
+                signed_to=f.signed_to,
+                expiring_from=f.expiring_from,
+                expiring_to=f.expiring_to,
             ),
             limit=size,
             cursor=after,

@@ -10,6 +10,7 @@ import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
@@ -22,11 +23,15 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
-from services.registry.domain.agreement import Agreement, requires_dprd_approval
+from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
 from shared.db import READER_ROLE, tenant_transaction
 from shared.errors import BadRequest
 from shared.regions import province_of
 from shared.tenancy import audience_of
+
+# Bump when the table's shape changes: `ksd migrate` then drops the view and its tracking
+# positions, and the worker rebuilds it from the event store (events are the truth).
+VIEW_VERSION = 2
 
 _CREATE = [
     """
@@ -49,19 +54,29 @@ _CREATE = [
         burdens_community boolean NOT NULL,
         budgeted_in_apbd boolean NOT NULL,
         dprd_approval_required boolean NOT NULL,
+        framework_signed_on date,
+        framework_valid_until date,
+        pks_count integer NOT NULL,
+        pks_in_force integer NOT NULL,
+        -- end dates of the documents in force (framework and PKS), for "expiring between"
+        in_force_until date[] NOT NULL,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
         created_by jsonb NOT NULL,
         visible_to text[] NOT NULL,
+        -- the aggregate's whole state (Agreement.to_state): what REST and GraphQL render
+        state jsonb NOT NULL,
         search tsvector GENERATED ALWAYS AS (
             to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(object, ''))
         ) STORED
     )
     """,
+    "COMMENT ON TABLE {schema}.agreements IS 'ksd view version " + str(VIEW_VERSION) + "'",
     "CREATE INDEX IF NOT EXISTS agreements_visible_to ON {schema}.agreements USING gin (visible_to)",
     "CREATE INDEX IF NOT EXISTS agreements_party_regions ON {schema}.agreements USING gin (party_regions)",
     "CREATE INDEX IF NOT EXISTS agreements_urusan ON {schema}.agreements USING gin (urusan)",
     "CREATE INDEX IF NOT EXISTS agreements_search ON {schema}.agreements USING gin (search)",
+    "CREATE INDEX IF NOT EXISTS agreements_signed_on ON {schema}.agreements (framework_signed_on)",
     # Row-level security: the second wall behind the application's own tenant filter.
     # Read transactions switch to role ksd_reader (SELECT only) with their tenant in
     # ksd.tenant, and see only rows whose audience holds it. The owner (the projection)
@@ -76,22 +91,50 @@ _CREATE = [
     """,
 ]
 
+ROW_COLUMNS = (
+    "id", "position", "version", "form", "category", "title", "object", "stage", "initiator", "parties",
+    "party_regions", "provinces", "urusan", "value_idr", "burdens_community", "budgeted_in_apbd",
+    "dprd_approval_required", "framework_signed_on", "framework_valid_until", "pks_count", "pks_in_force",
+    "in_force_until", "created_at", "updated_at", "created_by", "visible_to", "state",
+)
+JSON_COLUMNS = frozenset({"parties", "created_by", "state"})
 
-def row_of(agreement_state: dict[str, Any]) -> dict[str, Any]:
-    """Columns derived from an agreement's state (shared by every event handler)."""
-    regions = [p["region"] for p in agreement_state["parties"] if p["kind"] == "region"]
+
+def row_of(agreement: Agreement) -> dict[str, Any]:
+    """The read-model columns of an agreement (everything but `position`)."""
+    regions = agreement.party_regions
+    framework = agreement.framework or {}
+    in_force = [p for p in agreement.pks if p["stage"] == PksStage.DITANDATANGANI]
+    ends = [p["end_on"] for p in in_force]
+    if framework.get("stage") == FrameworkStage.DITANDATANGANI:
+        ends.append(framework["valid_until"])
     return {
-        **agreement_state,
-        "dprd_approval_required": requires_dprd_approval(
-            agreement_state["form"],
-            agreement_state["burdens_community"],
-            agreement_state["budgeted_in_apbd"],
-        ),
-        "parties": Jsonb(list(agreement_state["parties"])),
-        "created_by": Jsonb(agreement_state["created_by"]),
+        "id": agreement.id,
+        "version": agreement.version,
+        "form": agreement.form,
+        "category": agreement.category,
+        "title": agreement.title,
+        "object": agreement.object,
+        "stage": agreement.stage,
+        "initiator": agreement.initiator,
+        "parties": Jsonb(agreement.parties),
         "party_regions": regions,
         "provinces": sorted({province_of(r) for r in regions}),
+        "urusan": list(agreement.urusan),
+        "value_idr": agreement.value_idr,
+        "burdens_community": agreement.burdens_community,
+        "budgeted_in_apbd": agreement.budgeted_in_apbd,
+        "dprd_approval_required": agreement.dprd_approval_required,
+        "framework_signed_on": framework.get("signed_on"),
+        "framework_valid_until": framework.get("valid_until"),
+        "pks_count": len(agreement.pks),
+        "pks_in_force": len(in_force),
+        "in_force_until": sorted(ends),
+        "created_at": agreement.created_on,
+        "updated_at": agreement.modified_on,
+        "created_by": Jsonb(agreement.created_by),
         "visible_to": sorted(audience_of(regions)),
+        "state": Jsonb(agreement.to_state()),
     }
 
 
@@ -102,24 +145,66 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
         super().__init__(datastore, **kwargs)
         schema = sql.Identifier(self.datastore.schema)
         self.sql_create_statements.extend(sql.SQL(s).format(schema=schema) for s in _CREATE)
-        self._insert = sql.SQL(
-            "INSERT INTO {schema}.agreements (id, position, version, form, category, title, object, stage,"
-            " initiator, parties, party_regions, provinces, urusan, value_idr, burdens_community,"
-            " budgeted_in_apbd, dprd_approval_required, created_at, updated_at, created_by, visible_to)"
-            " VALUES (%(id)s, %(position)s, %(version)s, %(form)s, %(category)s, %(title)s, %(object)s, %(stage)s,"
-            " %(initiator)s, %(parties)s, %(party_regions)s, %(provinces)s, %(urusan)s, %(value_idr)s,"
-            " %(burdens_community)s, %(budgeted_in_apbd)s, %(dprd_approval_required)s, %(created_at)s, %(updated_at)s,"
-            " %(created_by)s, %(visible_to)s)"
-        ).format(schema=schema)
+        self._table = sql.SQL("{}.agreements").format(schema)
+        self._insert = sql.SQL("INSERT INTO {table} ({cols}) VALUES ({values})").format(
+            table=self._table,
+            cols=sql.SQL(", ").join(map(sql.Identifier, ROW_COLUMNS)),
+            values=sql.SQL(", ").join(map(sql.Placeholder, ROW_COLUMNS)),
+        )
+        updated = [c for c in ROW_COLUMNS if c not in ("id", "position")]
+        self._update = sql.SQL("UPDATE {table} SET {sets} WHERE id = %(id)s").format(
+            table=self._table,
+            sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated),
+        )
+        self._select_state = sql.SQL("SELECT state FROM {table} WHERE id = %s FOR UPDATE").format(table=self._table)
 
-    def insert_agreement(self, state: dict[str, Any], tracking: Tracking) -> None:
+    def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
             self._insert_tracking(curs, tracking)
-            curs.execute(self._insert, {**row_of(state), "position": tracking.notification_id})
+            curs.execute(self._insert, {**row_of(agreement), "position": tracking.notification_id})
+
+    def apply_event(self, event: Agreement.Event, tracking: Tracking) -> None:
+        """Apply one later event to the stored state with the domain's own `apply` (one
+        place for the state rules), in the transaction that records its position."""
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(self._select_state, (event.originator_id,))
+            row = curs.fetchone()
+            if row is None:
+                raise LookupError(f"agreement {event.originator_id} is not in the read model")
+            agreement = Agreement.from_state(row["state"])
+            event.mutate(agreement)  # checks the version sequence: no gap, no repeat
+            curs.execute(self._update, row_of(agreement))
 
     def skip(self, tracking: Tracking) -> None:
         """Record the position of an event this view does not use (keeps lag honest)."""
         self.insert_tracking(tracking)
+
+    def view_version(self) -> int | None:
+        """The shape version of the existing table (None: no table yet)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT obj_description(to_regclass(%s), 'pg_class') AS comment",
+                (f"{self.datastore.schema}.agreements",),
+            )
+            row = curs.fetchone()
+        comment = (row or {}).get("comment") or ""
+        match = re.fullmatch(r"ksd view version (\d+)", comment)
+        if match:
+            return int(match.group(1))
+        return None if not comment and not self._table_exists() else 1
+
+    def _table_exists(self) -> bool:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.datastore.schema}.agreements",))
+            return bool(curs.fetchone()["present"])
+
+    def drop_for_rebuild(self) -> None:
+        """Forget the view and its positions; the worker replays every event into it."""
+        schema = sql.Identifier(self.datastore.schema)
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.agreements").format(schema))
+            curs.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.datastore.schema, self.tracking_table_name)))
 
     def grant_reader(self) -> None:
         schema = sql.Identifier(self.datastore.schema)
@@ -135,40 +220,20 @@ class AgreementsProjection(Projection[PostgresAgreementsView]):
 
     @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        self.view.skip(tracking)
+        if isinstance(domain_event, Agreement.Event):
+            self.view.apply_event(domain_event, tracking)
+        else:
+            self.view.skip(tracking)
 
     @process_event.register
     def _(self, domain_event: Agreement.Started, tracking: Tracking) -> None:
-        e = domain_event
-        self.view.insert_agreement(
-            {
-                "id": e.originator_id,
-                "version": e.originator_version,
-                "form": e.form,
-                "category": e.category,
-                "title": e.title,
-                "object": e.object,
-                "stage": "persiapan",
-                "initiator": e.parties[0]["region"],
-                "parties": e.parties,
-                "urusan": list(e.urusan),
-                "value_idr": e.value_idr,
-                "burdens_community": e.burdens_community,
-                "budgeted_in_apbd": e.budgeted_in_apbd,
-                "created_at": e.timestamp,
-                "updated_at": e.timestamp,
-                "created_by": e.actor,
-            },
-            tracking,
-        )
+        self.view.insert_agreement(domain_event.mutate(None), tracking)
 
 
 # -- reads -----------------------------------------------------------------------------
 
-COLUMNS = (
-    "id, position, version, form, category, title, object, stage, initiator, parties, urusan, value_idr,"
-    " burdens_community, budgeted_in_apbd, dprd_approval_required, created_at, updated_at, created_by"
-)
+# Readers render the stored state; `position` orders and pages.
+COLUMNS = "id, position, state"
 
 
 @dataclass(frozen=True)
@@ -180,6 +245,10 @@ class AgreementFilter:
     province: str | None = None
     urusan: str | None = None
     q: str | None = None
+    signed_from: date | None = None  # framework signed on or after
+    signed_to: date | None = None  # framework signed on or before
+    expiring_from: date | None = None  # a document in force ends on or after
+    expiring_to: date | None = None  # a document in force ends on or before
 
 
 @dataclass(frozen=True)
@@ -246,6 +315,17 @@ class AgreementsReadModel:
         if flt.urusan:
             where.append(sql.SQL("urusan @> ARRAY[%s]"))
             params.append(flt.urusan)
+        if flt.signed_from:
+            where.append(sql.SQL("framework_signed_on >= %s"))
+            params.append(flt.signed_from)
+        if flt.signed_to:
+            where.append(sql.SQL("framework_signed_on <= %s"))
+            params.append(flt.signed_to)
+        if flt.expiring_from or flt.expiring_to:
+            where.append(
+                sql.SQL("EXISTS (SELECT 1 FROM unnest(in_force_until) AS d WHERE d >= %s AND d <= %s)")
+            )
+            params.extend([flt.expiring_from or date.min, flt.expiring_to or date.max])
         if flt.q and (tsquery := _prefix_query(flt.q)):
             where.append(sql.SQL("search @@ to_tsquery('simple', %s)"))
             params.append(tsquery)
