@@ -138,3 +138,34 @@ def test_no_setting_a_reader_controls_widens_what_it_sees(registry_app: Registry
     with make_runner(migrated_url) as runner:
         catch_up(migrated_url, runner)
     assert run(_escalate(migrated_url, "32.73")) == []
+
+
+def test_a_read_model_of_an_older_shape_is_rebuilt_from_the_events(pg_server_url: str) -> None:
+    """`ksd migrate` drops a view whose shape changed, with its positions; the worker then
+    replays the event store into the new shape, later events included."""
+    from services.registry.domain import commands as c
+    from shared.cli import migrate_all
+    from tests.conftest import fresh_database
+
+    with fresh_database(pg_server_url) as url:
+        migrate_all(url)
+        app = Registry(registry_env(url, pool_size=1))
+        try:
+            started = app.start_agreement(OPERATOR, command("Mahakam lama")).agreement
+            app.act(OPERATOR, started.id, 1, c.SubmitOffer("005/1", started.created_on.date()))
+            with make_runner(url) as runner:
+                catch_up(url, runner)
+            with psycopg.connect(url, autocommit=True) as conn:
+                conn.execute("ALTER TABLE registry.agreements DROP COLUMN state")  # as an older release left it
+                conn.execute("COMMENT ON TABLE registry.agreements IS 'ksd view version 1'")
+            migrate_all(url)
+            assert rows_for(url, "Mahakam lama") == 0
+            with make_runner(url) as runner:
+                catch_up(url, runner)
+            with psycopg.connect(url) as conn:
+                stage, version = conn.execute(
+                    "SELECT stage, (state->>'_version')::int FROM registry.agreements WHERE id = %s", (started.id,)
+                ).fetchone()
+            assert (stage, version) == ("penawaran", 2)
+        finally:
+            app.close()

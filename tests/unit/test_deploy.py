@@ -33,7 +33,7 @@ KUSTOMIZATION = "kustomization.yaml"
 EXAMPLE_SECRET = "secret.example.yaml"
 PLACEHOLDER = "CHANGE-ME"
 # Variables whose value is a credential: only ever from a Secret.
-SECRET_VARS = {"DATABASE_URL", "KSD_JWT_SECRET", "KSD_JWT_PUBLIC_KEY"}
+SECRET_VARS = {"DATABASE_URL", "KSD_JWT_SECRET", "KSD_JWT_PUBLIC_KEY", "KSD_S3_SECRET_ACCESS_KEY"}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
