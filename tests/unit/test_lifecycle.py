@@ -389,3 +389,14 @@ def test_replaying_the_history_rebuilds_the_same_family() -> None:
     assert rebuilt is not None
     assert rebuilt.to_state() == agreement.to_state()
     assert Agreement.from_state(agreement.to_state()).to_state() == agreement.to_state()
+
+
+def test_no_signature_predates_the_approval_it_needs() -> None:
+    agreement = to_signed(burdens_community=True)
+    pks = draft_pks(agreement)
+    act(agreement, c.RequestApproval("dprd", "mohon/1", date(2026, 5, 1), document=pks))
+    act(agreement, c.RecordApproval("dprd", "approved", "SK/1", date(2026, 5, 25), document=pks))
+    approve(agreement, "dprd", pks, KAB)
+    early = c.SignPks(pks, "PKS/1", date(2026, 5, 24), date(2026, 6, 1), date(2027, 6, 1), signatories(agreement))
+    assert refused(agreement, early) == "signed_before_approval"
+    sign_pks(agreement, pks, signed_on=date(2026, 5, 25))

@@ -808,7 +808,7 @@ class Agreement(Aggregate):
         """The framework (KB; MoU/LoI for the foreign forms; NK for SINERGI) is signed by
         the heads of region only (Permendagri 22/2020), after every approval it needs."""
         self._require_stage(Stage.PENYUSUNAN_KESEPAKATAN, "Penandatanganan kesepakatan")
-        self._require_approvals(FRAMEWORK)
+        self._require_approvals(FRAMEWORK, c.signed_on)
         form = Form(self.form)
         allowed = FRAMEWORK_TYPES[form]
         doc_type = c.document_type or ("mou" if form in FOREIGN_FORMS else next(iter(allowed)))
@@ -884,7 +884,7 @@ class Agreement(Aggregate):
         pks = self._require_pks(c.pks)
         if pks["stage"] not in PKS_OPEN:
             raise RuleViolation("stage_transition_not_allowed", f"PKS {c.pks} sudah {pks['stage']}.")
-        self._require_approvals(c.pks)
+        self._require_approvals(c.pks, c.signed_on)
         _not_in_future(c.signed_on, at, "penandatanganan")
         self._check_term(c.start_on, c.end_on, c.exception_reference, policy)
         signatories = self._check_signatories(c.signatories, pks["parties"], framework=False)
@@ -1071,12 +1071,25 @@ class Agreement(Aggregate):
             )
         return pks_stage
 
-    def _require_approvals(self, document: str) -> None:
+    def _require_approvals(self, document: str, signed_on: date) -> None:
         """PP 28/2018 Pasal 9: DPRD approval before signing when the plan burdens the
         community and the region or is not budgeted; Permendagri 25/2020: the foreign
-        forms also need the central government's approval, after the DPRD's."""
+        forms also need the central government's approval, after the DPRD's. "Before"
+        holds for the dates on the documents too: no signature predates an approval."""
         missing = self.missing_approvals(document)
         if not missing:
+            decided = [
+                record["decided_on"]
+                for record in self.approvals
+                if record["document"] == document and record["decision"] == "approved"
+            ]
+            latest = max(decided, default=None)
+            if latest is not None and signed_on < date.fromisoformat(latest):
+                raise RuleViolation(
+                    "signed_before_approval",
+                    f"Tanggal penandatanganan ({signed_on.isoformat()}) mendahului persetujuan yang diperlukan "
+                    f"({latest}).",
+                )
             return
         kind, region = missing[0]
         if kind == "dprd":
