@@ -139,10 +139,12 @@ def registry_app(migrated_url: str, clock: ManualClock) -> Iterator[Registry]:
     registry.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def projection(migrated_url: str) -> Iterator[Callable[[], None]]:
     """The registry's projection runner, as the worker runs it; call it to wait for the
-    read model to catch up with everything recorded so far."""
+    read model to catch up with everything recorded so far. Per module: a runner left
+    following live events would race the integration tests' own runners (two workers on
+    one projection: the slower one stops on the other's tracking position)."""
     with make_runner(migrated_url) as runner:
 
         def caught_up(timeout: float = 10.0) -> None:
