@@ -3,18 +3,20 @@
 A state machine starts one cooperation family of a random form and then throws random
 commands at it, as parties calling the API would: every command class, with the caller,
 dates, documents, signatories, terms and references drawn from small domains so that
-valid steps happen often and invalid ones are close misses. A happy-path step (the next
-valid action for the current state) is mixed in, so the random walk gets deep. Each step
-goes through `Agreement.execute`; a refused step must leave the family exactly as it was
-and record nothing.
+valid steps happen often and invalid ones are close misses. Happy-path steps (the next
+valid action for the current state, which must be accepted from wherever the walk is) are
+mixed in so the walk gets deep, some preceded by their near misses, each of which must be
+refused with the code of the rule it misses. Each step goes through `Agreement.execute`;
+a refused step must leave the family exactly as it was and record nothing.
 
 After every step the machine checks what DOMAIN.md ("Lifecycle") promises, whatever came
 before:
 
 1. No stage is skipped: the family moves along `TRANSITIONS`, each PKS along
    `PKS_TRANSITIONS`, one edge per step at most.
-2. Nothing is signed without its approvals: a signed PKS or framework misses none, and a
-   foreign framework got DPRD approval before central approval was even asked.
+2. Nothing is signed without its approvals, nor dated before them: a signed PKS or
+   framework misses none, and a foreign framework got DPRD approval before central
+   approval was even asked.
 3. No PKS term exceeds the policy's limit without a sector-law exception, neither when it
    is signed nor when it is extended.
 4. Only the authorized sign: heads of region for the framework, heads of region or
@@ -27,7 +29,8 @@ before:
 
 The happy-path test drives every form to `berakhir` through the same checks, and the
 coverage test shows the random walk really signs, extends and ends families, and is
-refused by each of the rules above: the properties are not vacuous.
+refused by each of the rules above: the properties are not vacuous. The last tests are
+about dates across steps; the ones marked xfail are gaps the domain still has.
 """
 
 from __future__ import annotations
@@ -64,7 +67,7 @@ from services.registry.domain.agreement import (
     add_years,
 )
 from shared.errors import Forbidden, RuleViolation
-from tests.unit.lifecycle import AT, KOTA, OUTSIDER, act, caller, draft_pks, sign_pks, to_signed
+from tests.unit.lifecycle import AT, KOTA, OUTSIDER, act, caller, draft_pks, sign_pks, to_negotiation, to_signed
 
 TODAY = AT.date()
 FRAMEWORK = c.FRAMEWORK
@@ -76,7 +79,9 @@ Draw = Callable[[st.SearchStrategy[Any]], Any]
 
 PARTNERS: dict[Form, list[Any]] = {
     Form.KSDD: [RegionParty("32.04"), RegionParty("32.17")],
-    Form.KSDPK: [OtherParty("PT Air Bersih", "badan_usaha"), OtherParty("Universitas Pasundan", "perguruan_tinggi_swasta")],
+    Form.KSDPK: [
+        OtherParty("PT Air Bersih", "badan_usaha"), OtherParty("Universitas Pasundan", "perguruan_tinggi_swasta"),
+    ],
     Form.KSDPL: [OtherParty("Braunschweig", "pemerintah_daerah_luar_negeri", "Jerman")],
     Form.KSDLL: [OtherParty("JICA", "lembaga_luar_negeri", "Jepang")],
     Form.SINERGI: [OtherParty("Kementerian PUPR", "kementerian")],
@@ -104,8 +109,11 @@ def term_end(start: date, draw: Draw) -> date:
     return add_years(start, years) + timedelta(days=draw(st.sampled_from([-1, 0, 1])))
 
 
+ANY_FORM = st.sampled_from(Form)
+
+
 @st.composite
-def families(draw: Draw, forms: st.SearchStrategy[Form] = st.sampled_from(Form)) -> dict[str, Any]:
+def families(draw: Draw, forms: st.SearchStrategy[Form] = ANY_FORM) -> dict[str, Any]:
     """How a family starts: a form, its partners (2-3 regions for KSDD) and its budget facts."""
     form = draw(forms)
     candidates = PARTNERS[form]
@@ -183,28 +191,45 @@ def approval_step(agreement: Agreement, document: str, draw: Draw) -> tuple[Any,
     for kind, region in agreement.missing_approvals(document):
         if agreement.approval_status(kind, document, region) == "pending":
             pending = next(
-                a for a in reversed(agreement.approvals) if (a["kind"], a["document"], a["region"]) == (kind, document, region)
+                a for a in reversed(agreement.approvals)
+                if (a["kind"], a["document"], a["region"]) == (kind, document, region)
             )
             decided_on = draw(st.dates(date.fromisoformat(pending["requested_on"]), TODAY))
             return c.RecordApproval(kind, "approved", "SK/DPRD/2026", decided_on, document=document), region
-        return c.RequestApproval(kind, "mohon/2026", draw(step_days), document=document), region
+        requested_on = step_day_after(agreement, document, draw)
+        return c.RequestApproval(kind, "mohon/2026", requested_on, document=document), region
     return None
 
 
-def signing_day(agreement: Agreement, document: str, draw: Draw) -> date:
-    """A valid signing date: on or after the approvals the document needed."""
-    decided = [
+def earliest_step_day(agreement: Agreement, document: str) -> date | None:
+    """The first day the next step on `document` may bear and keep its history in order: not
+    before the approvals it got nor, for a PKS, the framework's signature."""
+    earlier = [
         date.fromisoformat(r["decided_on"])
         for r in agreement.approvals
         if r["document"] == document and r["decision"] == "approved"
     ]
-    return draw(st.dates(max(decided), TODAY)) if decided else draw(step_days)
+    if document != FRAMEWORK and agreement.framework is not None:
+        earlier.append(date.fromisoformat(agreement.framework["signed_on"]))
+    return max(earlier, default=None)
+
+
+def step_day_after(agreement: Agreement, document: str, draw: Draw) -> date:
+    earliest = earliest_step_day(agreement, document)
+    return draw(st.dates(earliest, TODAY)) if earliest else draw(step_days)
+
+
+def step_day_around(agreement: Agreement, document: str, draw: Draw) -> date:
+    """Any step day, or the day before the earliest one that keeps the history in order."""
+    earliest = earliest_step_day(agreement, document)
+    return draw(st.sampled_from([*([earliest - timedelta(days=1)] if earliest else []), *STEP_DAYS]))
 
 
 def framework_signature(agreement: Agreement, draw: Draw) -> c.SignFramework:
     valid_from = draw(st.sampled_from(TERM_STARTS))
+    valid_until = add_years(valid_from, draw(st.integers(1, 6)))
     return c.SignFramework(
-        "KB/01/2026", signing_day(agreement, FRAMEWORK, draw), valid_from, add_years(valid_from, draw(st.integers(1, 6))),
+        "KB/01/2026", step_day_after(agreement, FRAMEWORK, draw), valid_from, valid_until,
         signatories_for(agreement, agreement.party_keys, "correct", draw),
         rencana_kerja=("Penyusunan DED",) if agreement.form == Form.SINERGI else (),
     )
@@ -217,7 +242,7 @@ def pks_signature(agreement: Agreement, pks: dict[str, Any], draw: Draw, policy:
     excepted = draw(st.booleans())
     end_on = draw(st.dates(start_on + timedelta(days=1), add_years(limit, 2) if excepted else limit))
     return c.SignPks(
-        pks["id"], f"PKS/{pks['id']}/2026", signing_day(agreement, pks["id"], draw), start_on, end_on,
+        pks["id"], f"PKS/{pks['id']}/2026", step_day_after(agreement, pks["id"], draw), start_on, end_on,
         valid_pks_signatories(agreement, pks["parties"], draw),
         exception_reference="UU 23/2014 Pasal 363" if excepted else None,
     )
@@ -294,7 +319,9 @@ PKS_SIGNATORY_CODES = {
 }
 
 
-def near_misses(agreement: Agreement, command: Any, by: str, draw: Draw, policy: c.Policy) -> list[tuple[Any, str, str]]:
+def near_misses(
+    agreement: Agreement, command: Any, by: str, draw: Draw, policy: c.Policy
+) -> list[tuple[Any, str, str]]:
     """Close misses of the valid next step `command`: (command, caller, the code that must refuse it)."""
     misses: list[tuple[Any, str, str]] = [(command, OUTSIDER, "not_a_party")]
     if isinstance(command, c.SignFramework | c.SignPks):
@@ -303,6 +330,13 @@ def near_misses(agreement: Agreement, command: Any, by: str, draw: Draw, policy:
         parties = agreement.party_keys if framework else agreement.pks_by_id(command.pks)["parties"]
         for variant, code in codes.items():
             misses.append((replace(command, signatories=signatories_for(agreement, parties, variant, draw)), by, code))
+        document = FRAMEWORK if framework else command.pks
+        decided = [
+            r["decided_on"] for r in agreement.approvals if r["document"] == document and r["decision"] == "approved"
+        ]
+        if decided:  # dated the day before its last approval
+            day_before = date.fromisoformat(max(decided)) - timedelta(days=1)
+            misses.append((replace(command, signed_on=day_before), by, "signed_before_approval"))
         if isinstance(command, c.SignPks):
             end_on = add_years(command.start_on, policy.pks_max_years) + timedelta(days=1)
             misses.append((replace(command, end_on=end_on, exception_reference=None), by, "duration_exceeds_limit"))
@@ -364,14 +398,24 @@ def assert_moves_along_the_graph(before: tuple[str, dict[str, str]], after: tupl
 
 
 def assert_signed_documents_have_their_approvals(agreement: Agreement) -> None:
-    """2. Nothing is signed without its approvals; central approval is asked after the DPRD's."""
+    """2. Nothing is signed without its approvals, nor dated before them; central approval is
+    asked after the DPRD's."""
+
+    def approved_by(document: str, signed_on: str) -> None:
+        assert agreement.missing_approvals(document) == [], f"{document} signed without its approvals"
+        for record in agreement.approvals:
+            if record["document"] == document and record["decision"] == "approved":
+                assert record["decided_on"] <= signed_on, f"{document} signed on {signed_on}, before its approval"
+
     for pks in agreement.pks:
         if pks["stage"] in SIGNED_PKS:
-            assert agreement.missing_approvals(pks["id"]) == [], f"{pks['id']} signed without its approvals"
+            approved_by(pks["id"], pks["signed_on"])
     if agreement.framework is not None:
-        assert agreement.missing_approvals(FRAMEWORK) == [], "framework signed without its approvals"
+        approved_by(FRAMEWORK, agreement.framework["signed_on"])
         if Form(agreement.form) in FOREIGN_FORMS:
-            approved = {a["kind"] for a in agreement.approvals if a["document"] == FRAMEWORK and a["decision"] == "approved"}
+            approved = {
+                a["kind"] for a in agreement.approvals if a["document"] == FRAMEWORK and a["decision"] == "approved"
+            }
             assert approved == {"dprd", "central"}
     for i, record in enumerate(agreement.approvals):
         if record["kind"] == "central":
@@ -412,19 +456,19 @@ def assert_signatories_authorized(agreement: Agreement) -> None:
     regions = set(agreement.party_regions)
     if agreement.framework is not None:
         signatories = agreement.framework["signatories"]
-        assert sorted(s["party"] for s in signatories) == sorted(agreement.party_keys)
+        assert sorted(s["party"] for s in signatories) == sorted(agreement.party_keys), "framework signatories"
         for s in signatories:
             if s["party"] in regions:
-                assert s["capacity"] == c.Capacity.KEPALA_DAERAH
+                assert s["capacity"] == c.Capacity.KEPALA_DAERAH, f"{s['party']} signed the framework by proxy"
     for pks in agreement.pks:
         signatories = pks["signatories"]
         if pks["stage"] not in SIGNED_PKS:
             assert signatories == []
             continue
-        assert sorted(s["party"] for s in signatories) == sorted(pks["parties"])
+        assert sorted(s["party"] for s in signatories) == sorted(pks["parties"]), f"{pks['id']} signatories"
         for s in signatories:
             if s["party"] in regions:
-                assert s["capacity"] != c.Capacity.PERWAKILAN_MITRA
+                assert s["capacity"] != c.Capacity.PERWAKILAN_MITRA, f"{s['party']} signed {pks['id']} as a partner"
                 if s["capacity"] == c.Capacity.PEJABAT_KUASA:
                     assert s["surat_kuasa"], f"{s['party']} signed {pks['id']} by proxy without a surat kuasa"
 
@@ -476,7 +520,7 @@ def assert_every_rule_holds(agreement: Agreement, policy: c.Policy, history: lis
 class LifecycleMachine(RuleBasedStateMachine):
     """One family under random commands; `reached` counts what the walks achieved (all runs)."""
 
-    forms: st.SearchStrategy[Form] = st.sampled_from(Form)
+    forms: st.SearchStrategy[Form] = ANY_FORM
     reached: Counter[str] = Counter()
 
     def __init__(self) -> None:
@@ -486,7 +530,7 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.policy = c.Policy()
         self.moves: list[tuple[tuple[str, dict[str, str]], tuple[str, dict[str, str]]]] = []
 
-    @initialize(max_years=st.integers(1, 5), head_start=st.integers(0, 20), data=st.data())
+    @initialize(max_years=st.integers(1, 5), head_start=st.integers(0, 30), data=st.data())
     def start(self, max_years: int, head_start: int, data: st.DataObject) -> None:
         """Start a family, and take it a random number of valid steps along the happy path, so
         that the random commands hit every stage."""
@@ -544,7 +588,8 @@ class LifecycleMachine(RuleBasedStateMachine):
         return data.draw(st.sampled_from([*(p["id"] for p in self.agreement.pks), "pks-9"]), label="pks")
 
     def document(self, data: st.DataObject) -> str:
-        return data.draw(st.sampled_from([FRAMEWORK, *(p["id"] for p in self.agreement.pks), "pks-9"]), label="document")
+        documents = [FRAMEWORK, *(p["id"] for p in self.agreement.pks), "pks-9"]
+        return data.draw(st.sampled_from(documents), label="document")
 
     def current_end(self, document: str) -> date | None:
         if document == FRAMEWORK:
@@ -556,7 +601,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     # -- random commands, one rule per command class ------------------------------------------
 
-    @rule(data=st.data(), steps=st.integers(1, 8))
+    @rule(data=st.data(), steps=st.integers(1, 10))
     def take_the_next_steps_on_the_happy_path(self, data: st.DataObject, steps: int) -> None:
         """Valid steps from wherever the random walk left the family must be accepted; close
         misses of one, tried first, must be refused for the rule they miss."""
@@ -565,6 +610,16 @@ class LifecycleMachine(RuleBasedStateMachine):
             if step is None:
                 return
             command, by = step
+            if isinstance(command, c.SignFramework | c.SignPks):
+                # Ready to sign: sign, or stop here for the random rules, or sign with one thing
+                # changed at random (whether that is refused is for the invariants to judge).
+                choice = data.draw(st.sampled_from(["sign", "sign", "stop", "change one thing"]), label="signature")
+                if choice == "stop":
+                    return
+                if choice == "change one thing":
+                    signing = self.sign_the_framework if isinstance(command, c.SignFramework) else self.sign_a_pks
+                    signing(data)
+                    continue
             # Detours the rules allow: a DPRD or the central government says no, a partner declines.
             detour = {c.RecordApproval: APPROVAL_DETOUR, c.RecordOfferResponse: OFFER_DETOUR}.get(type(command))
             if detour is not None and data.draw(detour, label="detour"):
@@ -604,16 +659,21 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def sign_the_framework(self, data: st.DataObject) -> None:
+        """A valid signature with one thing changed: if the rules let it through, the invariants see it."""
         agreement, sinergi = self.agreement, self.agreement.form == Form.SINERGI
-        variant = data.draw(st.sampled_from(SIGNATORY_VARIANTS), label="signatories")
-        valid_from = data.draw(st.sampled_from(TERM_STARTS))
-        plan = ("Penyusunan DED",) if sinergi else ()
-        command = c.SignFramework(
-            data.draw(references), data.draw(step_days), valid_from, term_end(valid_from, data.draw),
-            signatories_for(agreement, agreement.party_keys, variant, data.draw),
-            document_type=data.draw(st.sampled_from([None, None, None, "mou", "loi", "kesepakatan_bersama"])),
-            rencana_kerja=data.draw(st.sampled_from([plan, plan, plan, ("Penyusunan DED",) if not sinergi else ()])),
-        )
+        command = framework_signature(agreement, data.draw)
+        change = data.draw(st.sampled_from(["signatories", "date", "period", "type", "plan", "none"]))
+        if change == "signatories":
+            variant = data.draw(st.sampled_from(SIGNATORY_VARIANTS), label="signatories")
+            command = replace(command, signatories=signatories_for(agreement, agreement.party_keys, variant, data.draw))
+        elif change == "date":
+            command = replace(command, signed_on=step_day_around(agreement, FRAMEWORK, data.draw))
+        elif change == "period":
+            command = replace(command, valid_until=term_end(command.valid_from, data.draw))
+        elif change == "type":
+            command = replace(command, document_type=data.draw(st.sampled_from(["mou", "loi", "kesepakatan_bersama"])))
+        elif change == "plan":
+            command = replace(command, rencana_kerja=() if sinergi else ("Penyusunan DED",))
         self.execute(command, self.by(data))
 
     @rule(data=st.data())
@@ -634,16 +694,25 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     @rule(data=st.data())
     def sign_a_pks(self, data: st.DataObject) -> None:
-        agreement, pks_id = self.agreement, self.pks_id(data)
-        pks = agreement.pks_by_id(pks_id)
-        parties = pks["parties"] if pks else agreement.party_keys
-        variant = data.draw(st.sampled_from(SIGNATORY_VARIANTS), label="signatories")
-        start_on = data.draw(st.sampled_from(TERM_STARTS))
-        command = c.SignPks(
-            pks_id, data.draw(references), data.draw(step_days), start_on, term_end(start_on, data.draw),
-            signatories_for(agreement, parties, variant, data.draw),
-            exception_reference=data.draw(st.sampled_from(EXCEPTIONS)),
-        )
+        """A valid signature of an open PKS (if any) with one thing changed."""
+        agreement = self.agreement
+        open_pks = [p for p in agreement.pks if p["stage"] in PKS_OPEN]
+        if open_pks:
+            pks = data.draw(st.sampled_from(open_pks))
+        else:
+            pks = {"id": self.pks_id(data), "parties": agreement.party_keys}
+        command = pks_signature(agreement, pks, data.draw, self.policy)
+        change = data.draw(st.sampled_from(["signatories", "term", "date", "pks", "none"]))
+        if change == "signatories":
+            variant = data.draw(st.sampled_from(SIGNATORY_VARIANTS), label="signatories")
+            command = replace(command, signatories=signatories_for(agreement, pks["parties"], variant, data.draw))
+        elif change == "term":
+            end_on = term_end(command.start_on, data.draw)
+            command = replace(command, end_on=end_on, exception_reference=data.draw(st.sampled_from(EXCEPTIONS)))
+        elif change == "date":
+            command = replace(command, signed_on=step_day_around(agreement, command.pks, data.draw))
+        elif change == "pks":
+            command = replace(command, pks=self.pks_id(data))
         self.execute(command, self.by(data))
 
     @rule(data=st.data())
@@ -726,38 +795,43 @@ TestRandomActionSequencesNeverBreakALifecycleRule = LifecycleMachine.TestCase
 TestRandomActionSequencesNeverBreakALifecycleRule.settings = MACHINE_SETTINGS
 
 
-@pytest.mark.parametrize("form", list(Form))
-def test_random_walks_sign_extend_and_end_families_and_meet_every_rule(form: Form) -> None:
+def test_random_walks_sign_extend_and_end_families_and_meet_every_rule() -> None:
     """The properties are not vacuous: a fixed (derandomized) set of walks of each form reaches
-    the deep stages and is refused by each rule the invariants stand for."""
-    machine = type(f"{form.value}LifecycleMachine", (LifecycleMachine,), {"forms": st.just(form)})
-    LifecycleMachine.reached.clear()
-    run_state_machine_as_test(
-        machine, settings=settings(MACHINE_SETTINGS, max_examples=40, derandomize=True, database=None)
-    )
-    expected = [
-        "accepted FrameworkSigned", f"{form} reached {Stage.PELAKSANAAN}", "family berakhir", "family dibatalkan",
-        "refused not_a_party", "refused stage_transition_not_allowed", "refused framework_already_signed",
-        "refused signatory_missing", "refused signatory_not_authorized", "refused duplicate_signatory",
-        "refused unknown_party", "refused signatory_incomplete", "refused dprd_approval_required",
-    ]
-    if form is Form.SINERGI:
-        expected += ["accepted WorkPlanStarted"]
-    else:
-        expected += [
-            "accepted PksSigned", "PKS extended", "PKS signed under a sector-law exception", "accepted Amended",
-            "refused framework_not_signed", "refused duration_exceeds_limit", "refused surat_kuasa_required",
-            "refused documents_still_open",
+    the deep stages, and the walks together are refused by each rule the invariants stand for."""
+    reached: dict[Form, Counter[str]] = {}
+    for form in Form:
+        machine = type(f"{form.value}LifecycleMachine", (LifecycleMachine,), {"forms": st.just(form)})
+        LifecycleMachine.reached.clear()
+        run_state_machine_as_test(
+            machine, settings=settings(MACHINE_SETTINGS, max_examples=60, derandomize=True, database=None)
+        )
+        reached[form] = Counter(LifecycleMachine.reached)
+    missing = []
+    for form, labels in reached.items():
+        expected = [
+            "accepted FrameworkSigned", f"{form} reached {Stage.PELAKSANAAN}", "family berakhir",
+            "refused not_a_party", "refused stage_transition_not_allowed", "refused signatory_missing",
         ]
-    if form in FOREIGN_FORMS or form is Form.KSDD:
-        expected += ["approval rejected"]
-    if form in FOREIGN_FORMS:
-        expected += ["refused central_approval_required"]
-    if form is Form.KSDD:
-        expected += ["refused not_initiator"]
-    reached = LifecycleMachine.reached
-    missing = [label for label in expected if reached[label] == 0]
-    assert missing == [], f"never reached: {missing}; reached: {dict(reached)}"
+        if form is Form.SINERGI:
+            expected += ["accepted WorkPlanStarted"]
+        else:
+            expected += ["accepted PksSigned", "PKS extended", "refused duration_exceeds_limit"]
+        if form in FOREIGN_FORMS:
+            expected += ["refused central_approval_required"]
+        missing += [f"{form}: {label}" for label in expected if labels[label] == 0]
+    together = sum(reached.values(), Counter())
+    missing += [
+        label
+        for label in [
+            "family dibatalkan", "approval rejected", "accepted Amended", "PKS signed under a sector-law exception",
+            "refused framework_already_signed", "refused framework_not_signed", "refused documents_still_open",
+            "refused dprd_approval_required", "refused signed_before_approval", "refused surat_kuasa_required",
+            "refused signatory_not_authorized", "refused duplicate_signatory", "refused unknown_party",
+            "refused signatory_incomplete", "refused not_initiator",
+        ]
+        if together[label] == 0
+    ]
+    assert missing == [], f"never reached: {missing}"
 
 
 # -- the happy path, for every form ------------------------------------------------------------
@@ -791,7 +865,7 @@ def test_every_form_reaches_berakhir_along_the_happy_path(form: Form, data: st.D
         ]
 
 
-# -- dates across steps: no signature predates its approval (a gap this walk found) --------------
+# -- dates across steps: a later step never bears an earlier date than the step it needs ---------
 
 
 @settings(max_examples=50, deadline=None)
@@ -806,3 +880,42 @@ def test_a_pks_is_never_signed_on_a_day_before_its_dprd_approval_was_decided(dec
     except RuleViolation:
         return
     assert signed_on >= decided_on, f"PKS signed on {signed_on}, DPRD approved on {decided_on}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Domain gap: RequestApproval('central') checks that the DPRD approval is recorded, not that its "
+    "requested_on is on or after the DPRD's decided_on (KSDPL: DPRD decided 2026-05-20, central requested "
+    "2026-01-10 is accepted).",
+)
+@settings(max_examples=50, deadline=None)
+@given(decided_on=st.dates(date(2026, 1, 10), TODAY), requested_on=st.dates(date(2026, 1, 10), TODAY))
+def test_central_approval_is_never_requested_on_a_day_before_the_dprd_decided(
+    decided_on: date, requested_on: date
+) -> None:
+    agreement = to_negotiation(Form.KSDPL)
+    act(agreement, c.RequestApproval("dprd", "mohon/DPRD/2026", date(2026, 1, 10)))
+    act(agreement, c.RecordApproval("dprd", "approved", "SK/DPRD/2026", decided_on))
+    try:
+        act(agreement, c.RequestApproval("central", "mohon/pusat/2026", requested_on))
+    except RuleViolation:
+        return
+    assert requested_on >= decided_on, f"central approval requested on {requested_on}, DPRD decided on {decided_on}"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="Domain gap: SignPks checks that the framework is signed, not that the PKS's signed_on is on or after "
+    "the framework's signed_on (KSDPK: framework signed 2026-05-20, PKS signed 2025-01-15 is accepted).",
+)
+@settings(max_examples=50, deadline=None)
+@given(signed_on=st.dates(date(2025, 1, 1), TODAY))
+def test_a_pks_is_never_signed_on_a_day_before_its_framework(signed_on: date) -> None:
+    agreement = to_signed(Form.KSDPK)  # framework signed on 2026-05-20; the PKS needs no approval
+    pks = draft_pks(agreement)
+    try:
+        sign_pks(agreement, pks, signed_on=signed_on)
+    except RuleViolation:
+        return
+    framework_signed_on = date.fromisoformat(agreement.framework["signed_on"])
+    assert signed_on >= framework_signed_on, f"PKS signed on {signed_on}, its framework on {framework_signed_on}"
