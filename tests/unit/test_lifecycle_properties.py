@@ -30,7 +30,7 @@ before:
 The happy-path test drives every form to `berakhir` through the same checks, and the
 coverage test shows the random walk really signs, extends and ends families, and is
 refused by each of the rules above: the properties are not vacuous. The last tests are
-about dates across steps; the ones marked xfail are gaps the domain still has.
+about dates across steps; each was a gap the walk found, now a rule (`signed_before_approval`, `date_out_of_order`).
 """
 
 from __future__ import annotations
@@ -882,12 +882,6 @@ def test_a_pks_is_never_signed_on_a_day_before_its_dprd_approval_was_decided(dec
     assert signed_on >= decided_on, f"PKS signed on {signed_on}, DPRD approved on {decided_on}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Domain gap: RequestApproval('central') checks that the DPRD approval is recorded, not that its "
-    "requested_on is on or after the DPRD's decided_on (KSDPL: DPRD decided 2026-05-20, central requested "
-    "2026-01-10 is accepted).",
-)
 @settings(max_examples=50, deadline=None)
 @given(decided_on=st.dates(date(2026, 1, 10), TODAY), requested_on=st.dates(date(2026, 1, 10), TODAY))
 def test_central_approval_is_never_requested_on_a_day_before_the_dprd_decided(
@@ -903,11 +897,6 @@ def test_central_approval_is_never_requested_on_a_day_before_the_dprd_decided(
     assert requested_on >= decided_on, f"central approval requested on {requested_on}, DPRD decided on {decided_on}"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="Domain gap: SignPks checks that the framework is signed, not that the PKS's signed_on is on or after "
-    "the framework's signed_on (KSDPK: framework signed 2026-05-20, PKS signed 2025-01-15 is accepted).",
-)
 @settings(max_examples=50, deadline=None)
 @given(signed_on=st.dates(date(2025, 1, 1), TODAY))
 def test_a_pks_is_never_signed_on_a_day_before_its_framework(signed_on: date) -> None:

@@ -772,6 +772,14 @@ class Agreement(Aggregate):
                 "dprd_approval_required",
                 "Persetujuan pemerintah pusat dimohonkan setelah DPRD menyetujui (Permendagri 25/2020).",
             )
+        if c.kind == "central":
+            dprd = self._latest_approval("dprd", c.document, by.region)
+            if dprd is not None and c.requested_on < date.fromisoformat(dprd["decided_on"]):
+                raise RuleViolation(
+                    "date_out_of_order",
+                    f"Permohonan ke pemerintah pusat ({c.requested_on.isoformat()}) mendahului persetujuan DPRD "
+                    f"({dprd['decided_on']}).",
+                )
         _not_in_future(c.requested_on, at, "permohonan persetujuan")
         reasons = next(r for k, region, r in self.required_approvals(c.document) if (k, region) == (c.kind, by.region))
         self.trigger_event(
@@ -885,6 +893,12 @@ class Agreement(Aggregate):
         if pks["stage"] not in PKS_OPEN:
             raise RuleViolation("stage_transition_not_allowed", f"PKS {c.pks} sudah {pks['stage']}.")
         self._require_approvals(c.pks, c.signed_on)
+        if self.framework and c.signed_on < date.fromisoformat(self.framework["signed_on"]):
+            raise RuleViolation(
+                "date_out_of_order",
+                f"PKS ({c.signed_on.isoformat()}) tidak dapat ditandatangani sebelum kesepakatannya "
+                f"({self.framework['signed_on']}).",
+            )
         _not_in_future(c.signed_on, at, "penandatanganan")
         self._check_term(c.start_on, c.end_on, c.exception_reference, policy)
         signatories = self._check_signatories(c.signatories, pks["parties"], framework=False)
@@ -1030,6 +1044,12 @@ class Agreement(Aggregate):
         pks = self.pks_by_id(pks_id)
         assert pks is not None
         return pks
+
+    def _latest_approval(self, kind: str, document: str, region: str) -> dict | None:
+        for record in reversed(self.approvals):
+            if (record["kind"], record["document"], record["region"]) == (kind, document, region):
+                return record
+        return None
 
     def _pending_approval(self, kind: str, document: str, region: str) -> dict | None:
         for record in reversed(self.approvals):
