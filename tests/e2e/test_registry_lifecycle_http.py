@@ -277,11 +277,11 @@ def test_every_other_form_walks_its_own_path_to_berakhir(officer, form: str, pro
                  "signatories": [kepala(KOTA, "Wali Kota Bandung"),
                                  {"party": partner, "name": "Wakil mitra", "position": "Direktur",
                                   "capacity": "perwakilan_mitra"}]}
-    for kind in path["approvals"]:
+    for kind, (asked, decided) in zip(path["approvals"], [("2025-11-12", "2025-11-18"), ("2025-11-19", "2025-11-25")]):
         assert o.refused("sign-framework", framework)["code"] == f"{kind}_approval_required"
-        o.step("request-approval", {"kind": kind, "reference": f"mohon/{kind}", "requested_on": "2025-11-15"})
+        o.step("request-approval", {"kind": kind, "reference": f"mohon/{kind}", "requested_on": asked})
         o.step("record-approval", {"kind": kind, "decision": "approved", "reference": f"setuju/{kind}",
-                                   "decided_on": "2025-11-20"})
+                                   "decided_on": decided})
     o.step("sign-framework", framework)
     if form == "SINERGI":
         assert o.refused("draft-pks", {"title": "PKS", "object": "Objek"})["code"] == "pks_not_allowed_for_form"
