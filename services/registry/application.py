@@ -17,7 +17,7 @@ from eventsourcing.persistence import IntegrityError
 from services.registry.domain.agreement import Agreement, Category, Form, OtherParty, Party, RegionParty
 from services.registry.domain.commands import AttachDocument, Caller, Policy
 from shared.auth import Identity, require_roles
-from shared.blobs import BlobNotFound, BlobStore, sniff_media_type
+from shared.blobs import BlobNotFound, BlobStore, sha256_hex, sniff_media_type
 from shared.clock import Clock, SystemClock
 from shared.errors import (
     Conflict,
@@ -172,12 +172,7 @@ class Registry(Application):
     def act(self, identity: Identity, agreement_id: UUID, expected_version: int, command: Any) -> Agreement:
         """One lifecycle action by an operator of a party region, on the version the caller
         saw (`If-Match`). A rejected action raises and records nothing."""
-        agreement = self.get_agreement(identity, agreement_id)
-        require_roles("operator")(identity)
-        self._check_version(agreement, expected_version)
-        agreement.execute(
-            command, by=Caller(identity.tenant, identity.actor()), at=self.clock.now(), policy=self.policy
-        )
+        agreement = self._decide(identity, agreement_id, expected_version, command)
         self._save_or_conflict(agreement)
         return agreement
 
@@ -203,16 +198,11 @@ class Registry(Application):
         media_type = sniff_media_type(content)
         if media_type is None:
             raise UnsupportedMediaType("Hanya berkas PDF dan gambar (PNG, JPEG, WebP, TIFF) yang dapat dilampirkan.")
-        sha256 = hashlib.sha256(content).hexdigest()
-        agreement = self.get_agreement(identity, agreement_id)
-        require_roles("operator")(identity)
-        self._check_version(agreement, expected_version)
+        sha256 = sha256_hex(content)
         command = AttachDocument(
             kind=kind, name=name, size=len(content), media_type=media_type, sha256=sha256, document=document
         )
-        agreement.execute(
-            command, by=Caller(identity.tenant, identity.actor()), at=self.clock.now(), policy=self.policy
-        )
+        agreement = self._decide(identity, agreement_id, expected_version, command)
         self.blobs.put(content)
         self._save_or_conflict(agreement)
         return agreement
@@ -262,14 +252,20 @@ class Registry(Application):
             raise InvalidInput("Data kerja sama tidak valid.", errors=errors)
         return partners
 
-    @staticmethod
-    def _check_version(agreement: Agreement, expected_version: int) -> None:
+    def _decide(self, identity: Identity, agreement_id: UUID, expected_version: int, command: Any) -> Agreement:
+        """Load, check who and which version, and let the aggregate decide (nothing saved)."""
+        agreement = self.get_agreement(identity, agreement_id)
+        require_roles("operator")(identity)
         if expected_version != agreement.version:
             raise VersionConflict(
                 f"Kerja sama ini sudah berubah: versi sekarang {agreement.version}, bukan {expected_version}. "
                 "Ambil keadaan terbaru lalu ulangi.",
                 current_version=agreement.version,
             )
+        agreement.execute(
+            command, by=Caller(identity.tenant, identity.actor()), at=self.clock.now(), policy=self.policy
+        )
+        return agreement
 
     def _save_or_conflict(self, agreement: Agreement) -> None:
         try:

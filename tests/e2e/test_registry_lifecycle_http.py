@@ -28,8 +28,9 @@ def kepala(region: str, name: str) -> dict[str, str]:
 class Officer:
     """Drives one agreement through HTTP, always sending the version it last saw."""
 
-    def __init__(self, client: TestClient, token: Callable[..., dict[str, str]], agreement: dict) -> None:
-        self.client, self.token, self.agreement = client, token, agreement
+    def __init__(self, client: TestClient, token: Callable[..., dict[str, str]], database_url: str,
+                 agreement: dict) -> None:
+        self.client, self.token, self.database_url, self.agreement = client, token, database_url, agreement
 
     @property
     def url(self) -> str:
@@ -49,25 +50,22 @@ class Officer:
 
     def refused(self, action: str, body: dict[str, Any], tenant: str = KOTA, *, status: int = 422, **kw: Any) -> dict:
         """Refused with a problem, and nothing appended to the event store."""
-        url = self.client.app.state.database_url
-        before = event_count(url)
+        before = event_count(self.database_url)
         response = self.post(action, body, tenant, **kw)
         assert response.status_code == status, response.text
         assert response.headers["content-type"].startswith("application/problem+json")
-        assert event_count(url) == before
+        assert event_count(self.database_url) == before
         problem = response.json()
         assert problem["detail"]
         return problem
 
 
 @pytest.fixture(scope="module")
-def officer(registry: TestClient, token, migrated_url: str) -> Callable[[dict], Officer]:
-    registry.app.state.database_url = migrated_url
-
-    def make(body: dict, tenant: str = KOTA) -> Officer:
-        response = registry.post("/agreements", json=body, headers=token(tenant, "operator"))
+def officer(registry: TestClient, token, migrated_url: str) -> Callable[..., Officer]:
+    def make(body: dict, tenant: str = KOTA, client: TestClient = registry) -> Officer:
+        response = client.post("/agreements", json=body, headers=token(tenant, "operator"))
         assert response.status_code == 201, response.text
-        return Officer(registry, token, response.json())
+        return Officer(client, token, migrated_url, response.json())
 
     return make
 
@@ -227,8 +225,30 @@ def test_bad_action_bodies_are_problems_that_change_nothing(officer, registry: T
     assert unknown_action.headers["content-type"].startswith("application/problem+json")
 
 
-def test_attachments_must_be_pdf_or_images(officer, registry: TestClient, token, settings: Settings,
-                                           migrated_url: str) -> None:
+def test_the_configured_limits_apply(officer, token, settings: Settings, migrated_url: str) -> None:
+    """KSD_MAX_DOCUMENT_BYTES and KSD_PKS_MAX_YEARS reach the upload and the PKS rule."""
+    tight = Settings.from_env({}, jwt_secret=settings.jwt_secret, data_dir=settings.data_dir, max_document_bytes=64,
+                              pks_max_years=2, log_level="warning")
+    with TestClient(create_registry(tight, database_url=migrated_url, clock=ManualClock()),
+                    raise_server_exceptions=False) as client:
+        o = officer({**BANDUNG, "budgeted_in_apbd": True}, client=client)
+        too_big = client.post(f"{o.url}/actions/attach-document", files={"file": ("kb.pdf", PDF * 10)},
+                              data={"kind": "studi_kelayakan"}, headers={**token(KOTA), "If-Match": '"1"'})
+        assert too_big.status_code == 413
+        assert too_big.headers["content-type"].startswith("application/problem+json")
+        o.step("submit-offer", {"reference": "005/1", "sent_on": "2025-11-03"})
+        o.step("record-offer-response", {"decision": "accepted", "reference": "j", "responded_on": "2025-11-04"}, KAB)
+        signatories = [kepala(KOTA, "Wali Kota Bandung"), kepala(KAB, "Bupati Bandung")]
+        o.step("sign-framework", {"number": "KB/2", "signed_on": "2025-11-05", "valid_from": "2025-11-05",
+                                  "valid_until": "2030-11-04", "signatories": signatories})
+        o.step("draft-pks", {"title": "PKS tiga tahun", "object": "Angkutan"})
+        three_years = {"pks": "pks-1", "number": "PKS/3", "signed_on": "2025-11-06", "start_on": "2026-01-01",
+                       "end_on": "2028-12-31", "signatories": signatories}
+        problem = o.refused("sign-pks", three_years)
+        assert (problem["code"], problem["max_years"]) == ("duration_exceeds_limit", 2)
+
+
+def test_attachments_must_be_pdf_or_images(officer, registry: TestClient, token, migrated_url: str) -> None:
     o = officer(BANDUNG)
 
     def upload(client: TestClient, content: bytes, name: str = "x.pdf") -> Any:
@@ -239,13 +259,6 @@ def test_attachments_must_be_pdf_or_images(officer, registry: TestClient, token,
     before = event_count(migrated_url)
     script = upload(registry, b"<html><script>alert(1)</script></html>", "kajian.pdf")
     assert script.status_code == 415 and script.json()["code"] == "unsupported_media_type"
-    small = Settings.from_env({}, jwt_secret=settings.jwt_secret, data_dir=settings.data_dir, max_document_bytes=64,
-                              log_level="warning")
-    with TestClient(create_registry(small, database_url=migrated_url, clock=ManualClock()),
-                    raise_server_exceptions=False) as tight:
-        too_big = upload(tight, PDF + b"0" * 200_000)
-        assert too_big.status_code == 413
-        assert too_big.headers["content-type"].startswith("application/problem+json")
     assert event_count(migrated_url) == before
     png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 32
     ok = upload(registry, png, "peta.png")

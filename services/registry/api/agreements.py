@@ -22,6 +22,7 @@ from services.registry.api.schemas import (
     AmendIn,
     ApprovalIn,
     ApprovalRequestIn,
+    DOCUMENT_PATTERN,
     CancelIn,
     DraftPksIn,
     ExtendIn,
@@ -297,7 +298,7 @@ class DocumentController(Controller):
         registry: Registry = state.registry
         version = expected_version(if_match)
         document = (data.document or "").strip() or None
-        if document is not None and not re.fullmatch(r"framework|pks-\d+", document):
+        if document is not None and not re.match(DOCUMENT_PATTERN, document):
             raise InvalidInput("Data tidak valid.", errors=[{"field": "document", "message": "`framework` atau `pks-N`"}])
         content = await data.file.read()
         agreement = await anyio.to_thread.run_sync(

@@ -227,17 +227,13 @@ class AgreementRead(msgspec.Struct):
     cancellation: Cancellation | None
 
     @classmethod
-    def from_aggregate(cls, a: Agreement) -> AgreementRead:
-        return cls.from_state(a.to_state())
-
-    @classmethod
     def from_row(cls, row: dict[str, Any]) -> AgreementRead:
-        return cls.from_state(row["state"])
+        return cls.from_aggregate(Agreement.from_state(row["state"]))
 
     @classmethod
-    def from_state(cls, state: dict[str, Any]) -> AgreementRead:
+    def from_aggregate(cls, agreement: Agreement) -> AgreementRead:
         """One rendering for the event store's answer and the read model's copy."""
-        agreement = Agreement.from_state(state)
+        state = agreement.to_state()
         base = f"/agreements/{agreement.id}/documents"
         return msgspec.convert(
             {
@@ -265,9 +261,10 @@ class AgreementPage(msgspec.Struct):
 
 Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="nomor surat/naskah")]
 Note = Annotated[str, msgspec.Meta(max_length=4000)]
+DOCUMENT_PATTERN = r"^(framework|pks-\d+)$"
 DocumentRef = Annotated[
     str,
-    msgspec.Meta(pattern=r"^(framework|pks-\d+)$", description="`framework` or a PKS id such as `pks-1`",
+    msgspec.Meta(pattern=DOCUMENT_PATTERN, description="`framework` or a PKS id such as `pks-1`",
                  examples=["framework", "pks-1"]),
 ]
 PksRef = Annotated[str, msgspec.Meta(pattern=r"^pks-\d+$", examples=["pks-1"])]

@@ -163,7 +163,9 @@ class PksStage(StrEnum):
 
 
 class FrameworkStage(StrEnum):
-    PENYUSUNAN = "penyusunan"
+    """The framework is recorded when it is signed; until then the family's stage says
+    where its drafting stands."""
+
     DITANDATANGANI = "ditandatangani"
     BERAKHIR = "berakhir"
     DIPUTUS = "diputus"
@@ -665,13 +667,8 @@ class Agreement(Aggregate):
 
     def approval_status(self, kind: str, document: str, region: str) -> str | None:
         """The latest decision (`approved`, `rejected`), `pending`, or None if never asked."""
-        latest = None
-        for record in self.approvals:
-            if (record["kind"], record["document"], record["region"]) == (kind, document, region):
-                latest = record
-        if latest is None:
-            return None
-        return latest["decision"] or "pending"
+        latest = self._latest_approval(kind, document, region)
+        return None if latest is None else latest["decision"] or "pending"
 
     def missing_approvals(self, document: str) -> list[tuple[str, str]]:
         return [
@@ -1052,10 +1049,8 @@ class Agreement(Aggregate):
         return None
 
     def _pending_approval(self, kind: str, document: str, region: str) -> dict | None:
-        for record in reversed(self.approvals):
-            if (record["kind"], record["document"], record["region"]) == (kind, document, region):
-                return record if record["decision"] is None else None
-        return None
+        latest = self._latest_approval(kind, document, region)
+        return latest if latest is not None and latest["decision"] is None else None
 
     def _require_in_force(self, document: str, what: str) -> dict:
         """Addenda, extensions and termination apply to a signed document still in force."""

@@ -181,30 +181,26 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
         self.insert_tracking(tracking)
 
     def view_version(self) -> int | None:
-        """The shape version of the existing table (None: no table yet)."""
+        """The shape version of the existing table: None without a table, 1 for the first
+        shape (which carried no version comment)."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
-                "SELECT obj_description(to_regclass(%s), 'pg_class') AS comment",
-                (f"{self.datastore.schema}.agreements",),
+                "SELECT to_regclass(%(t)s) IS NOT NULL AS present, obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
+                {"t": f"{self.datastore.schema}.agreements"},
             )
             row = curs.fetchone()
-        comment = (row or {}).get("comment") or ""
-        match = re.fullmatch(r"ksd view version (\d+)", comment)
-        if match:
-            return int(match.group(1))
-        return None if not comment and not self._table_exists() else 1
-
-    def _table_exists(self) -> bool:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.datastore.schema}.agreements",))
-            return bool(curs.fetchone()["present"])
+        if not row["present"]:
+            return None
+        match = re.fullmatch(r"ksd view version (\d+)", row["comment"] or "")
+        return int(match.group(1)) if match else 1
 
     def drop_for_rebuild(self) -> None:
         """Forget the view and its positions; the worker replays every event into it."""
         schema = sql.Identifier(self.datastore.schema)
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.agreements").format(schema))
-            curs.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(sql.Identifier(self.datastore.schema, self.tracking_table_name)))
+            tracking = sql.Identifier(self.datastore.schema, self.tracking_table_name)
+            curs.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(tracking))
 
     def grant_reader(self) -> None:
         schema = sql.Identifier(self.datastore.schema)
@@ -297,35 +293,24 @@ class AgreementsReadModel:
         # First wall: the tenant filter in the query. Second wall: RLS on the same rows.
         where = [sql.SQL("visible_to @> ARRAY[%s]")]
         params: list[Any] = [tenant]
-        if flt.stage:
-            where.append(sql.SQL("stage = ANY(%s)"))
-            params.append(list(flt.stage))
-        if flt.form:
-            where.append(sql.SQL("form = ANY(%s)"))
-            params.append(list(flt.form))
-        if flt.category:
-            where.append(sql.SQL("category = %s"))
-            params.append(flt.category)
-        if flt.region:
-            where.append(sql.SQL("party_regions @> ARRAY[%s]"))
-            params.append(flt.region)
-        if flt.province:
-            where.append(sql.SQL("provinces @> ARRAY[%s]"))
-            params.append(flt.province)
-        if flt.urusan:
-            where.append(sql.SQL("urusan @> ARRAY[%s]"))
-            params.append(flt.urusan)
-        if flt.signed_from:
-            where.append(sql.SQL("framework_signed_on >= %s"))
-            params.append(flt.signed_from)
-        if flt.signed_to:
-            where.append(sql.SQL("framework_signed_on <= %s"))
-            params.append(flt.signed_to)
-        if flt.expiring_from or flt.expiring_to:
-            where.append(
-                sql.SQL("EXISTS (SELECT 1 FROM unnest(in_force_until) AS d WHERE d >= %s AND d <= %s)")
-            )
-            params.extend([flt.expiring_from or date.min, flt.expiring_to or date.max])
+        expiring = flt.expiring_from or flt.expiring_to
+        conditions: list[tuple[Any, str]] = [
+            (list(flt.stage), "stage = ANY(%s)"),
+            (list(flt.form), "form = ANY(%s)"),
+            (flt.category, "category = %s"),
+            (flt.region, "party_regions @> ARRAY[%s]"),
+            (flt.province, "provinces @> ARRAY[%s]"),
+            (flt.urusan, "urusan @> ARRAY[%s]"),
+            (flt.signed_from, "framework_signed_on >= %s"),
+            (flt.signed_to, "framework_signed_on <= %s"),
+            # Any document in force (framework or PKS) ending within the range.
+            (expiring and (flt.expiring_from or date.min, flt.expiring_to or date.max),
+             "EXISTS (SELECT 1 FROM unnest(in_force_until) AS d WHERE d >= %s AND d <= %s)"),
+        ]
+        for value, clause in conditions:
+            if value:
+                where.append(sql.SQL(clause))  # type: ignore[arg-type]
+                params.extend(value if isinstance(value, tuple) else [value])
         if flt.q and (tsquery := _prefix_query(flt.q)):
             where.append(sql.SQL("search @@ to_tsquery('simple', %s)"))
             params.append(tsquery)
