@@ -88,6 +88,71 @@ def token(
     typer.echo(jwt)
 
 
+audit_app = typer.Typer(no_args_is_help=True, help="Audit: verify bundles offline, sign national digests.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify(
+    bundle: Annotated[str, typer.Argument(help="the file from GET /agreements/{id}/export")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="the trusted Ed25519 public key: base64 of its 32 bytes, or a PEM file",
+                     envvar="KSD_AUDIT_PUBLIC_KEY"),
+    ] = None,
+) -> None:
+    """Check an audit bundle offline (no network, no database). Exit 0: intact, signed by
+    the trusted key; 1: not intact or not provable; 2: the file or key cannot be read;
+    3: intact if the bundle's own key is genuine (no trusted key given)."""
+    import json
+    from pathlib import Path
+
+    from shared.audit.bundle import verify_bundle
+
+    try:
+        data = json.loads(Path(bundle).read_bytes())
+    except (OSError, ValueError, RecursionError) as exc:
+        typer.echo(f"Berkas tidak dapat dibaca / cannot read the file: {exc}", err=True)
+        raise typer.Exit(2) from None
+    trusted = None
+    if public_key:
+        from shared.audit.signing import load_public_key
+
+        try:
+            trusted = load_public_key(public_key)
+        except ValueError as exc:
+            typer.echo(f"Kunci publik tidak dapat dibaca / cannot read the public key: {exc}", err=True)
+            raise typer.Exit(2) from None
+    verdict = verify_bundle(data, trusted_public_key=trusted)
+    typer.echo("\n".join(verdict.lines()))
+    if verdict.reason == "format":
+        raise typer.Exit(2)
+    raise typer.Exit((0 if verdict.key_trusted else 3) if verdict.valid else 1)
+
+
+@audit_app.command("digest")
+def audit_digest(force: Annotated[bool, typer.Option(help="sign even if nothing was recorded since")] = False) -> None:
+    """Sign a national digest now (the registry worker does it periodically)."""
+    settings = _settings()
+    url, server = _database(settings)
+    from services.registry.audit import Audit
+    from services.registry.setup import open_registry
+    from shared.audit.signing import signing_key_from_settings
+
+    registry = open_registry(url)
+    try:
+        digest = Audit(registry, signing_key=signing_key_from_settings(settings)).issue_digest(force=force)
+    finally:
+        registry.close()
+        if server is not None and server.started_here:
+            server.stop()
+    if digest is None:
+        typer.echo("tidak ada peristiwa baru sejak digest terakhir / nothing recorded since the last digest")
+    else:
+        typer.echo(f"digest #{digest.sequence}: {digest.tree_size} kerja sama / agreements, root {digest.root}, "
+                   f"key {digest.key_id}")
+
+
 @app.command()
 def migrate() -> None:
     """Create schemas and tables and load reference data, then exit."""

@@ -50,6 +50,9 @@ def eventsourcing_env(
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "yes" if create_tables else "no",
+        # Every event is stored with its class version and its link of the hash chain.
+        "MAPPER_TOPIC": "shared.audit.store:RecordedVersionMapper",
+        "APPLICATION_RECORDER_TOPIC": "shared.audit.store:HashChainRecorder",
     }
 
 

@@ -82,6 +82,13 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
 
+    # Audit: national digests are signed with this Ed25519 key (PEM PKCS#8, or base64 of the
+    # 32-byte seed). Development: a key generated once under data_dir. Production: required.
+    audit_signing_key: str | None = None
+    # How often the registry worker signs a national digest (seconds), when events were
+    # recorded since the last.
+    audit_digest_interval_seconds: PositiveInt = 3600
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
@@ -128,6 +135,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                     "KSD_JWT_PUBLIC_KEY or KSD_JWT_JWKS_URL is required for "
                     f"KSD_JWT_ALGORITHM={self.jwt_algorithm}"
                 )
+            if not self.audit_signing_key:
+                raise SettingsError("KSD_AUDIT_SIGNING_KEY is required in production")
+        if self.audit_signing_key:
+            from shared.audit.signing import load_private_key
+
+            try:
+                load_private_key(self.audit_signing_key)
+            except ValueError as exc:
+                raise SettingsError(f"KSD_AUDIT_SIGNING_KEY: {exc}") from None
         if self.page_size_default > self.page_size_max:
             raise SettingsError("KSD_PAGE_SIZE_DEFAULT must not exceed KSD_PAGE_SIZE_MAX")
         if self.db_pool_min > self.db_pool_max:

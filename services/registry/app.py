@@ -15,12 +15,15 @@ from litestar import Litestar, Request
 from litestar.datastructures import State
 
 from services.registry.api.agreements import AgreementController, DocumentController
+from services.registry.api.audit import AgreementAuditController, DigestController
 from services.registry.application import Registry
+from services.registry.audit import Audit
 from services.registry.domain.commands import Policy
 from services.registry.graphql.schema import RegistryContext, build_schema
 from services.registry.projections.agreements import AgreementsReadModel
 from services.registry.setup import LAG_QUERY, SCHEMA, registry_env
 from shared.assets import make_graphql_controller
+from shared.audit.signing import signing_key_from_settings
 from shared.blobs import make_blob_store
 from shared.clock import Clock
 from shared.db import make_async_pool
@@ -55,6 +58,7 @@ def create_app(
             )
         )
         app.state.registry = registry
+        app.state.audit = Audit(registry, signing_key=signing_key_from_settings(settings))
         app.state.agreements = AgreementsReadModel(pool, schema=SCHEMA)
         try:
             yield
@@ -74,6 +78,8 @@ def create_app(
         return RegistryContext(
             identity=request.scope.get("user"),  # None for the public GraphiQL page
             agreements=request.app.state.agreements,
+            registry=request.app.state.registry,
+            audit=request.app.state.audit,
             settings=settings,
         )
 
@@ -85,7 +91,7 @@ def create_app(
     return create_service_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[AgreementController, documents, graphql],
+        route_handlers=[AgreementController, documents, AgreementAuditController, DigestController, graphql],
         readiness=readiness,
         lifespan=[lifespan],
         description="Registri kerja sama daerah: naskah dan siklus hukumnya.",

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import hashlib
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -159,10 +160,31 @@ class Registry(Application):
             return Started(self.repository.get(agreement_id, version=1), replayed=True)
         return Started(agreement, replayed=False)
 
-    def get_agreement(self, identity: Identity, agreement_id: UUID) -> Agreement:
-        """The current state, if the caller's tenant may see it (else: not found)."""
+    def get_agreement(
+        self, identity: Identity, agreement_id: UUID, *, version: int | None = None, as_of: datetime | None = None
+    ) -> Agreement:
+        """The state now, or as it was at a version or a moment (replayed from the events,
+        from the nearest snapshot), if the caller's tenant may see it (else: not found)."""
+        if version is None and as_of is None:
+            return self._visible(identity, agreement_id, None)
+        # Parties never change after the start, so version 1 tells who may look (cheaply).
+        self._visible(identity, agreement_id, 1)
+        if as_of is not None:
+            if as_of.tzinfo is None:
+                raise InvalidInput("as_of memerlukan zona waktu (RFC 3339), misalnya 2026-01-05T10:00:00+07:00.",
+                                   errors=[{"field": "as_of", "message": "zona waktu wajib"}])
+            version = self.recorder.version_at(agreement_id, as_of)  # type: ignore[attr-defined]
+            if version is None:
+                raise NotFound(f"Kerja sama ini belum ada pada {as_of.isoformat()}.", code="not_yet_recorded")
+        assert version is not None
+        then = self.repository.get(agreement_id, version=version) if version >= 1 else None
+        if then is None or then.version != version:  # past the head, the store answers the head
+            raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
+        return then
+
+    def _visible(self, identity: Identity, agreement_id: UUID, version: int | None) -> Agreement:
         try:
-            agreement = self.repository.get(agreement_id)
+            agreement = self.repository.get(agreement_id, version=version)
         except AggregateNotFoundError:
             raise NotFound("Kerja sama tidak ditemukan.") from None
         if not can_see(identity.tenant, agreement.party_regions):

@@ -11,6 +11,7 @@ from eventsourcing.utils import Environment
 
 from services.registry.application import IDEMPOTENCY_TABLE, Registry
 from services.registry.projections.agreements import VIEW_VERSION, AgreementsProjection, PostgresAgreementsView
+from shared.audit.store import DigestStore
 from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
 
 SCHEMA = "registry"
@@ -18,6 +19,11 @@ SCHEMA = "registry"
 
 def registry_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
     return eventsourcing_env(database_url, schema=SCHEMA, pool_size=pool_size, create_tables=create_tables)
+
+
+def open_registry(database_url: str, *, pool_size: int = 2) -> Registry:
+    """A Registry application for tools and workers (the HTTP app builds its own)."""
+    return Registry(registry_env(database_url, pool_size=pool_size))
 
 
 def agreements_view(env: dict[str, str]) -> PostgresAgreementsView:
@@ -28,12 +34,16 @@ def agreements_view(env: dict[str, str]) -> PostgresAgreementsView:
 def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
     env = registry_env(database_url, pool_size=1, create_tables=True)
-    app = Registry(env)  # creates the events and snapshots tables
+    app = Registry(env)  # creates the events, chain and snapshots tables
     try:
+        digests = DigestStore(app.recorder)  # type: ignore[arg-type]
+        digests.create_table()
         with psycopg.connect(database_url, autocommit=True) as conn:
-            protect_events_table(conn, SCHEMA, f"{Registry.name}_events")
+            for table in (f"{Registry.name}_events", app.recorder.chain_table_name, digests.table):  # type: ignore[attr-defined]
+                protect_events_table(conn, SCHEMA, table)
             ensure_reader_role(conn)
             conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))  # type: ignore[arg-type]
+        app.recorder.backfill()  # type: ignore[attr-defined] - events stored before the chain existed
         _rebuild_outdated_view(registry_env(database_url, pool_size=1))
         view = agreements_view(env)  # creates the read model and its tracking table
         view.grant_reader()

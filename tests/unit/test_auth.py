@@ -7,6 +7,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 
+from shared.audit.signing import generate_private_key, private_key_pem
 from shared.auth import Identity, TokenService, dev_secret, require_roles
 from shared.errors import Forbidden, Unauthenticated
 from shared.settings import Settings
@@ -67,10 +68,15 @@ def test_algorithm_none_is_refused() -> None:
         service().verify(token)
 
 
+# Production requires an audit signing key; any valid one will do here.
+AUDIT_KEY = private_key_pem(generate_private_key())
+
+
 def test_production_verifies_rs256_tokens_with_a_public_key() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
     public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
-    tokens = TokenService(Settings.from_env({}, jwt_algorithm="RS256", jwt_public_key=public, environment="production"))
+    tokens = TokenService(Settings.from_env({}, jwt_algorithm="RS256", jwt_public_key=public, environment="production",
+                                           audit_signing_key=AUDIT_KEY))
     token = jwt.encode({"sub": "idp|7", "name": "Budi", "tenant": "32", "roles": ["consolidator"], "exp": int(time.time()) + 60},
                        key, algorithm="RS256")
     assert tokens.verify(token).tenant == "32"
@@ -118,7 +124,8 @@ def test_production_verifies_tokens_with_keys_from_a_jwks_url() -> None:
     threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
         url = f"http://127.0.0.1:{server.server_port}/.well-known/jwks.json"
-        tokens = TokenService(Settings.from_env({}, jwt_algorithm="RS256", jwt_jwks_url=url, environment="production"))
+        tokens = TokenService(Settings.from_env({}, jwt_algorithm="RS256", jwt_jwks_url=url, environment="production",
+                                           audit_signing_key=AUDIT_KEY))
         claims = {"sub": "idp|9", "tenant": "35.78", "roles": ["operator"], "exp": int(time.time()) + 60}
         token = jwt.encode(claims, key, algorithm="RS256", headers={"kid": "k1"})
         assert tokens.verify(token).tenant == "35.78"

@@ -19,6 +19,7 @@ from typing import Any
 import pytest
 import yaml
 
+from shared.audit.signing import generate_private_key, private_key_pem
 from shared.cli import SERVICES, WORKERS
 from shared.settings import Settings
 
@@ -33,7 +34,13 @@ KUSTOMIZATION = "kustomization.yaml"
 EXAMPLE_SECRET = "secret.example.yaml"
 PLACEHOLDER = "CHANGE-ME"
 # Variables whose value is a credential: only ever from a Secret.
-SECRET_VARS = {"DATABASE_URL", "KSD_JWT_SECRET", "KSD_JWT_PUBLIC_KEY", "KSD_S3_SECRET_ACCESS_KEY"}
+SECRET_VARS = {
+    "DATABASE_URL",
+    "KSD_JWT_SECRET",
+    "KSD_JWT_PUBLIC_KEY",
+    "KSD_S3_SECRET_ACCESS_KEY",
+    "KSD_AUDIT_SIGNING_KEY",
+}
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
@@ -217,8 +224,13 @@ def test_configmap_settings_agree_with_the_deployments() -> None:
         var = f"KSD_{service.upper()}_PORT"
         if var in data:
             assert data[var] == str(port), f"{var} differs from the Deployment's containerPort {port}"
-    # Every value must be one the settings accept (strings, as the environment gives them).
-    Settings.from_env({**data, "KSD_JWT_JWKS_URL": "https://idp.invalid/jwks.json"})
+    # Every value must be one the settings accept (strings, as the environment gives them),
+    # with the values production requires from the Secret.
+    secrets = {
+        "KSD_JWT_JWKS_URL": "https://idp.invalid/jwks.json",
+        "KSD_AUDIT_SIGNING_KEY": private_key_pem(generate_private_key()),
+    }
+    Settings.from_env({**data, **secrets})
     for workload in _workloads():
         for container in _containers(_pod_spec(workload)):
             refs = [e["configMapRef"]["name"] for e in container.get("envFrom", []) if "configMapRef" in e]

@@ -1,7 +1,10 @@
 """Settings come from the environment, typed, with errors that name the variable."""
 
+import base64
+
 import pytest
 
+from shared.audit.signing import generate_private_key, private_key_pem, public_key_raw
 from shared.settings import Settings, SettingsError
 
 
@@ -30,6 +33,10 @@ def test_values_are_read_from_ksd_variables_and_database_url() -> None:
         ({"KSD_PAGE_SIZE_DEFAULT": "500"}, "KSD_PAGE_SIZE_DEFAULT"),
         ({"KSD_ENVIRONMENT": "production"}, "KSD_JWT_SECRET"),
         ({"KSD_ENVIRONMENT": "production", "KSD_JWT_ALGORITHM": "RS256"}, "KSD_JWT_PUBLIC_KEY"),
+        ({"KSD_ENVIRONMENT": "production", "KSD_JWT_SECRET": "s" * 32}, "KSD_AUDIT_SIGNING_KEY"),
+        ({"KSD_AUDIT_SIGNING_KEY": "not a key"}, "KSD_AUDIT_SIGNING_KEY"),
+        ({"KSD_AUDIT_SIGNING_KEY": base64.b64encode(b"x" * 31).decode()}, "KSD_AUDIT_SIGNING_KEY"),
+        ({"KSD_AUDIT_DIGEST_INTERVAL_SECONDS": "0"}, "KSD_AUDIT_DIGEST_INTERVAL_SECONDS"),
     ],
 )
 def test_a_bad_value_fails_with_the_variable_named(env: dict, variable: str) -> None:
@@ -39,3 +46,24 @@ def test_a_bad_value_fails_with_the_variable_named(env: dict, variable: str) -> 
 
 def test_unrelated_environment_is_ignored() -> None:
     assert Settings.from_env({"HOME": "/root", "KSD_UNKNOWN_THING": "1"}).registry_port == 8001
+
+
+def test_production_starts_with_an_audit_signing_key() -> None:
+    key = generate_private_key()
+    settings = Settings.from_env(
+        {
+            "KSD_ENVIRONMENT": "production",
+            "KSD_JWT_SECRET": "s" * 32,
+            "KSD_AUDIT_SIGNING_KEY": private_key_pem(key),
+            "KSD_AUDIT_DIGEST_INTERVAL_SECONDS": "600",
+        }
+    )
+    assert settings.audit_digest_interval_seconds == 600
+    assert settings.audit_signing_key is not None
+
+
+def test_a_malformed_audit_key_is_not_echoed_in_the_error() -> None:
+    seed = base64.b64encode(public_key_raw(generate_private_key())).decode()
+    with pytest.raises(SettingsError, match="KSD_AUDIT_SIGNING_KEY") as raised:
+        Settings.from_env({"KSD_AUDIT_SIGNING_KEY": seed[:-4]})
+    assert seed[:-4] not in str(raised.value)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
@@ -115,10 +115,26 @@ class AgreementController(Controller):
             headers["Idempotent-Replayed"] = "true"
         return Response(AgreementRead.from_aggregate(agreement), status_code=201, headers=headers)
 
-    @get("/{agreement_id:uuid}", operation_id="getAgreement", summary="Current state of a cooperation")
-    async def get_one(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> Response[AgreementRead]:
+    @get("/{agreement_id:uuid}", operation_id="getAgreement", summary="State of a cooperation, now or then",
+         description="Current state. `version=N` gives the state right after version N, `as_of` (RFC 3339, with a "
+                     "zone) the state at that moment; both replay the event store. 404 `version_not_found` past the "
+                     "head, 404 `not_yet_recorded` before the cooperation existed.")
+    async def get_one(
+        self,
+        request: Request,
+        state: State,
+        agreement_id: FromPath[UUID],
+        version: Annotated[int | None, Parameter(ge=1, description="a past version")] = None,
+        as_of: Annotated[datetime | None, Parameter(description="a moment, RFC 3339 with zone")] = None,
+    ) -> Response[AgreementRead]:
+        if version is not None and as_of is not None:
+            raise BadRequest("Pilih salah satu: version atau as_of.", code="invalid_parameter")
         registry: Registry = state.registry
-        agreement = await anyio.to_thread.run_sync(registry.get_agreement, identity_of(request), agreement_id)
+        agreement = await anyio.to_thread.run_sync(
+            partial(registry.get_agreement, identity_of(request), agreement_id, version=version, as_of=as_of)
+        )
+        if version is not None or as_of is not None:
+            return Response(AgreementRead.from_aggregate(agreement), headers={"Cache-Control": "private, max-age=86400"})
         etag = _etag(agreement.version)
         if request.headers.get("if-none-match") == etag["ETag"]:
             return Response(None, status_code=304, headers=etag)  # type: ignore[arg-type]

@@ -394,6 +394,11 @@ class Agreement(Aggregate):
             agreement.stage = self.stage
 
     class PksDrafted(Aggregate.Event):
+        """v2 records the DPRD reasons decided at drafting; v1 (until commit 8a999f2) left
+        them to `apply`, which recomputed them with whatever rule was current at replay."""
+
+        class_version = 2  # no annotation: a class attribute read by the mapper, not a field
+
         actor: dict
         pks_id: str
         title: str
@@ -403,6 +408,20 @@ class Agreement(Aggregate):
         burdens_community: bool
         budgeted_in_apbd: bool
         drafted_on: str
+        dprd_reasons: tuple
+
+        @staticmethod
+        def upcast_v1_v2(state: dict) -> None:
+            """A v1 event gets the reasons v1 meant. The v1 rule is frozen here, copied from
+            `dprd_reasons()` as it was at 8a999f2, not called: the live rule may change, and
+            the upcaster must still reproduce what the v1 history said."""
+            # Literals, not the REASON_* constants: v1's stored meaning, even if those change.
+            reasons = []
+            if state["burdens_community"]:
+                reasons.append("membebani_masyarakat_dan_daerah")
+            if not state["budgeted_in_apbd"]:
+                reasons.append("belum_teranggarkan")
+            state["dprd_reasons"] = reasons
 
         def apply(self, agreement: Agreement) -> None:
             agreement.pks.append(
@@ -410,7 +429,7 @@ class Agreement(Aggregate):
                     "id": self.pks_id, "title": self.title, "object": self.object, "parties": list(self.parties),
                     "stage": PksStage.PENYUSUNAN.value, "value_idr": self.value_idr,
                     "burdens_community": self.burdens_community, "budgeted_in_apbd": self.budgeted_in_apbd,
-                    "dprd_reasons": dprd_reasons(self.burdens_community, self.budgeted_in_apbd),
+                    "dprd_reasons": list(self.dprd_reasons),
                     "drafted_on": self.drafted_on, "number": None, "signed_on": None, "start_on": None,
                     "end_on": None, "exception_reference": None, "signatories": [], "addenda": [],
                     "extensions": [], "termination": None,
@@ -874,12 +893,13 @@ class Agreement(Aggregate):
         title, obj = _text(c.title), _text(c.object)
         if not title or not obj:
             raise RuleViolation("pks_title_required", "PKS memerlukan judul dan objek.")
+        burdens = self.burdens_community if c.burdens_community is None else c.burdens_community
+        budgeted = self.budgeted_in_apbd if c.budgeted_in_apbd is None else c.budgeted_in_apbd
         self.trigger_event(
             self.PksDrafted, timestamp=at, actor=by.actor, pks_id=f"pks-{len(self.pks) + 1}", title=title,
-            object=obj, parties=tuple(parties), value_idr=c.value_idr,
-            burdens_community=self.burdens_community if c.burdens_community is None else c.burdens_community,
-            budgeted_in_apbd=self.budgeted_in_apbd if c.budgeted_in_apbd is None else c.budgeted_in_apbd,
-            drafted_on=at.date().isoformat(),
+            object=obj, parties=tuple(parties), value_idr=c.value_idr, burdens_community=burdens,
+            budgeted_in_apbd=budgeted, drafted_on=at.date().isoformat(),
+            dprd_reasons=tuple(dprd_reasons(burdens, budgeted)),  # decided now, recorded for good
         )
 
     def _sign_pks(self, c: SignPks, by: Caller, at: datetime, policy: Policy) -> None:

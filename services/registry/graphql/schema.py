@@ -7,14 +7,18 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
+from functools import partial
+
+import anyio.to_thread
 import msgspec
 import strawberry
+from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.registry.api.schemas import AgreementRead
 from services.registry.domain.agreement import Form, Stage
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel, encode_cursor
-from shared.errors import BadRequest
+from shared.errors import BadRequest, NotFound
 from shared.graphql import (
     ReferenceQuery,
     RegionType,
@@ -33,6 +37,8 @@ StageEnum = strawberry.enum(Stage, name="Stage", description="Tahap keluarga ker
 
 class RegistryContext(ServiceContext, kw_only=True):
     agreements: AgreementsReadModel
+    registry: Any = None  # services.registry.application.Registry: time travel
+    audit: Any = None  # services.registry.audit.Audit: history
 
 
 @strawberry.type
@@ -54,6 +60,19 @@ class Actor:
     sub: str
     tenant: str
     roles: list[str]
+
+
+@strawberry.type(description="One recorded event and its link of the hash chain (see GET /agreements/{id}/history)")
+class HistoryEvent:
+    version: int
+    type: str | None
+    topic: str | None
+    recorded_at: str | None
+    actor: Actor | None
+    data: JSON | None = strawberry.field(description="What the event recorded, with its class_version")
+    prev_hash: str | None
+    hash: str | None
+    error: str | None = strawberry.field(description="Why a damaged event cannot be read")
 
 
 @strawberry.type(description="Surat penawaran")
@@ -238,9 +257,25 @@ class Agreement:
     def urusan(self) -> list[UrusanType]:
         return urusan_types(self.urusan_codes)
 
+    @strawberry.field(description="Every event in order, with its hash chain (anyone who can see the agreement)")
+    async def history(self, info: Info) -> list[HistoryEvent]:
+        events = await anyio.to_thread.run_sync(info.context.audit.history, identity_from(info), UUID(str(self.id)))
+        return [
+            HistoryEvent(
+                version=e["version"], type=e.get("type"), topic=e.get("topic"), recorded_at=e.get("recorded_at"),
+                actor=Actor(**e["actor"]) if e.get("actor") else None, data=e.get("data"),
+                prev_hash=e["prev_hash"], hash=e["hash"], error=e.get("error"),
+            )
+            for e in events
+        ]
+
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Agreement:
-        read = msgspec.to_builtins(AgreementRead.from_row(row), builtin_types=(datetime, date, UUID))
+        return cls.from_read(AgreementRead.from_row(row))
+
+    @classmethod
+    def from_read(cls, rendered: AgreementRead) -> Agreement:
+        read = msgspec.to_builtins(rendered, builtin_types=(datetime, date, UUID))
         parties = [
             Party(kind=p["kind"], role=p["role"], name=p.get("name"), type=p.get("type"),
                   country=p.get("country"), region_code=p.get("region"))
@@ -292,14 +327,36 @@ class AgreementFilterInput:
 
 @strawberry.type
 class Query(ReferenceQuery):
-    @strawberry.field(description="One cooperation, if the caller's tenant may see it.")
-    async def agreement(self, info: Info, id: strawberry.ID) -> Agreement | None:  # noqa: A002
+    @strawberry.field(
+        description="One cooperation, if the caller's tenant may see it: now, or as it was at `version` or at "
+        "`asOf` (replayed from the event store; null past the head or before it existed)."
+    )
+    async def agreement(
+        self,
+        info: Info,
+        id: strawberry.ID,  # noqa: A002
+        version: int | None = None,
+        as_of: datetime | None = None,
+    ) -> Agreement | None:
         try:
             agreement_id = UUID(str(id))
         except ValueError:
             return None
-        row = await info.context.agreements.get(identity_from(info).tenant, agreement_id)
-        return Agreement.from_row(row) if row else None
+        if version is None and as_of is None:
+            row = await info.context.agreements.get(identity_from(info).tenant, agreement_id)
+            return Agreement.from_row(row) if row else None
+        if version is not None and as_of is not None:
+            raise BadRequest("Pilih salah satu: version atau asOf.")
+        if version is not None and version < 1:
+            raise BadRequest("version mulai dari 1.")
+        registry = info.context.registry
+        try:
+            then = await anyio.to_thread.run_sync(
+                partial(registry.get_agreement, identity_from(info), agreement_id, version=version, as_of=as_of)
+            )
+        except NotFound:
+            return None
+        return Agreement.from_read(AgreementRead.from_aggregate(then))
 
     @strawberry.field(description="Cooperations the caller's tenant may see, newest first.")
     async def agreements(

@@ -1,0 +1,1 @@
+"""Tamper evidence: hash chains, Merkle digests and Ed25519 signatures."""

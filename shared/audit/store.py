@@ -1,0 +1,379 @@
+"""Tamper evidence in PostgreSQL: the hash chain written with every event, and the signed
+national digests over every aggregate's head.
+
+`HashChainRecorder` is eventsourcing's PostgreSQL application recorder plus one row per
+event in `<events table>_chain` (version, recorded_at, prev_hash, hash), inserted in the
+same transaction as the event: an event is never stored without its hash. Both tables
+refuse UPDATE and DELETE (`shared.db.protect_events_table`); the chain exists to show
+when someone with the power to bypass that (a superuser) rewrote history anyway.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, replace
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Mapper, ProgrammingError, StoredEvent
+from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
+from eventsourcing.utils import get_topic
+from psycopg import Cursor
+from psycopg.rows import DictRow
+from psycopg.sql import SQL, Identifier
+
+from shared.audit import merkle
+from shared.audit.bundle import DIGEST_FORMAT, leaf_data
+from shared.audit.chain import GENESIS, RecordError, canonical_json, chain_hash, check_chain, record_of
+
+# One writer of digests at a time, whichever instance runs the worker.
+DIGEST_LOCK = 7_300_001
+
+
+class RecordedVersionMapper(Mapper):
+    """eventsourcing's mapper, but every stored event carries its `class_version` (the
+    library writes it only from version 2): a record says which schema it was written in."""
+
+    def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        state = dict(vars(domain_event))
+        originator_id = state.pop("originator_id")
+        originator_version = state.pop("originator_version")
+        state["class_version"] = getattr(type(domain_event), "class_version", 1)
+        stored = self.transcoder.encode(state)
+        if self.compressor:
+            stored = self.compressor.compress(stored)
+        if self.cipher:
+            stored = self.cipher.encrypt(stored)
+        return StoredEvent(
+            originator_id=originator_id,
+            originator_version=originator_version,
+            topic=get_topic(type(domain_event)),
+            state=stored,
+        )
+
+
+class HashChainRecorder(PostgresApplicationRecorder):
+    """Writes each event's link of the hash chain in the event's own transaction."""
+
+    _HEADS_CACHED = 20_000
+
+    def __init__(self, datastore: PostgresDatastore, *, events_table_name: str = "stored_events") -> None:
+        super().__init__(datastore, events_table_name=events_table_name)
+        self.chain_table_name = f"{events_table_name}_chain"
+        self.check_identifier_length(self.chain_table_name)
+        ident = {"schema": Identifier(datastore.schema), "chain": Identifier(self.chain_table_name),
+                 "events": Identifier(events_table_name)}
+        self.sql_create_statements.append(
+            SQL(
+                "CREATE TABLE IF NOT EXISTS {schema}.{chain} ("
+                "originator_id uuid NOT NULL, originator_version bigint NOT NULL, "
+                "recorded_at timestamptz NOT NULL, prev_hash bytea NOT NULL, hash bytea NOT NULL, "
+                "PRIMARY KEY (originator_id, originator_version))"
+            ).format(**ident)
+        )
+        self._insert_chain = SQL(
+            "INSERT INTO {schema}.{chain} (originator_id, originator_version, recorded_at, prev_hash, hash) "
+            "SELECT * FROM unnest(%s::uuid[], %s::bigint[], %s::timestamptz[], %s::bytea[], %s::bytea[])"
+        ).format(**ident)
+        self._select_prev = SQL(
+            "SELECT c.originator_id, c.hash FROM {schema}.{chain} c "
+            "JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
+            "ON c.originator_id = w.id AND c.originator_version = w.version"
+        ).format(**ident)
+        self._select_chain = SQL(
+            "SELECT coalesce(e.originator_version, c.originator_version) AS version, e.topic, e.state, "
+            "c.prev_hash, c.hash, c.recorded_at "
+            "FROM (SELECT * FROM {schema}.{events} WHERE originator_id = %(id)s) e "
+            "FULL JOIN (SELECT * FROM {schema}.{chain} WHERE originator_id = %(id)s) c "
+            "USING (originator_id, originator_version) ORDER BY 1"
+        ).format(**ident)
+        self._select_version_at = SQL(
+            "SELECT max(originator_version) AS version FROM {schema}.{chain} "
+            "WHERE originator_id = %s AND recorded_at <= %s"
+        ).format(**ident)
+        self._select_heads = SQL(
+            "SELECT DISTINCT ON (c.originator_id) c.originator_id, c.originator_version, c.hash "
+            "FROM {schema}.{chain} c JOIN {schema}.{events} e USING (originator_id, originator_version) "
+            "WHERE e.notification_id <= %s ORDER BY c.originator_id, c.originator_version DESC"
+        ).format(**ident)
+        self._heads: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._heads_lock = threading.Lock()
+        # Per saving thread: the links computed before the lock, inserted after the events.
+        self._pending: dict[int, tuple[list[tuple[UUID, int, bytes]], tuple[list, ...]]] = {}
+
+    # -- writing -----------------------------------------------------------------------
+
+    def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        try:
+            ids = super().insert_events(stored_events, **kwargs)
+            links = self._pending.get(threading.get_ident(), ([], ()))[0]
+        finally:
+            self._pending.pop(threading.get_ident(), None)
+        # Committed: remember each aggregate's head, so its next save needs no lookup.
+        with self._heads_lock:
+            for originator_id, version, digest in links:
+                self._heads[originator_id] = (version, digest)
+                self._heads.move_to_end(originator_id)
+            while len(self._heads) > self._HEADS_CACHED:
+                self._heads.popitem(last=False)
+        return ids
+
+    def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        # In the insert's transaction, before the table lock: previous hashes are
+        # committed and never change, so looking them up need not hold other writers.
+        self._pending[threading.get_ident()] = self._links(curs, stored_events)
+
+    def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
+        super()._insert_stored_events(curs, stored_events, **kwargs)
+        # Its own cursor: the events' cursor still holds their notification ids. Never a
+        # prepared statement: when the events' insert fails (a version conflict), the
+        # pipeline skips this statement's PREPARE, yet psycopg would count it as prepared
+        # and the connection's next save would fail ("prepared statement does not exist").
+        with curs.connection.cursor() as chain:
+            chain.execute(self._insert_chain, self._pending[threading.get_ident()][1], prepare=False)
+
+    def _links(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[tuple[UUID, int, bytes]], tuple[list, ...]]:
+        """Compute every new event's link; the previous head comes from the cache or one query."""
+        events = sorted(stored_events, key=lambda e: (str(e.originator_id), e.originator_version))
+        firsts: dict[UUID, int] = {}
+        for e in events:
+            firsts.setdefault(e.originator_id, e.originator_version)
+        heads: dict[UUID, bytes] = {}
+        wanted: list[tuple[UUID, int]] = []
+        with self._heads_lock:
+            for originator_id, first in firsts.items():
+                if first == 1:
+                    heads[originator_id] = bytes.fromhex(GENESIS)
+                    continue
+                cached = self._heads.get(originator_id)
+                if cached is not None and cached[0] == first - 1:
+                    heads[originator_id] = cached[1]
+                else:
+                    wanted.append((originator_id, first - 1))
+        if wanted:
+            curs.execute(self._select_prev, ([w[0] for w in wanted], [w[1] for w in wanted]), prepare=False)
+            for row in curs.fetchall():
+                heads[row["originator_id"]] = bytes(row["hash"])
+            lost = [w for w in wanted if w[0] not in heads]
+            if lost:
+                raise ProgrammingError(
+                    f"hash chain has no link for {lost[0][0]} version {lost[0][1]}: run `ksd migrate`"
+                )
+        columns: tuple[list, ...] = ([], [], [], [], [])
+        links = []
+        for e in events:
+            prev = heads[e.originator_id]
+            record = record_of(str(e.originator_id), e.originator_version, e.topic, e.state, strict=False)
+            digest = bytes.fromhex(chain_hash(prev.hex(), record))
+            for column, value in zip(columns, (e.originator_id, e.originator_version,
+                                               datetime.fromisoformat(record["recorded_at"]), prev, digest),
+                                     strict=True):
+                column.append(value)
+            heads[e.originator_id] = digest
+            links.append((e.originator_id, e.originator_version, digest))
+        return links, columns
+
+    def backfill(self) -> int:
+        """Link events stored before the chain existed (a migration; idempotent). Returns
+        how many were linked. Events recorded since are linked as they are written."""
+        ident = {"schema": Identifier(self.datastore.schema), "chain": Identifier(self.chain_table_name),
+                 "events": Identifier(self.events_table_name)}
+        unlinked = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state FROM {schema}.{events} e "
+            "LEFT JOIN {schema}.{chain} c USING (originator_id, originator_version) "
+            "WHERE c.originator_id IS NULL ORDER BY e.originator_id, e.originator_version"
+        ).format(**ident)
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(SQL("LOCK TABLE {schema}.{events} IN EXCLUSIVE MODE").format(**ident))
+            curs.execute(unlinked)
+            events = [StoredEvent(r["originator_id"], r["originator_version"], r["topic"], bytes(r["state"]))
+                      for r in curs.fetchall()]
+            if events:
+                _, columns = self._links(curs, events)
+                curs.execute(self._insert_chain, columns)
+        return len(events)
+
+    # -- reading -----------------------------------------------------------------------
+
+    def chain_entries(self, originator_id: UUID) -> list[dict[str, Any]]:
+        """Every stored event of one aggregate with its link, in version order, as
+        `chain.check_chain` reads them. A damaged event becomes an entry with an error."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_chain, {"id": originator_id})
+            rows = curs.fetchall()
+        entries = []
+        for row in rows:
+            entry: dict[str, Any] = {
+                "version": row["version"],
+                "prev_hash": bytes(row["prev_hash"]).hex() if row["prev_hash"] is not None else None,
+                "hash": bytes(row["hash"]).hex() if row["hash"] is not None else None,
+                "recorded_at": row["recorded_at"],
+            }
+            if row["state"] is None:
+                entry["error"] = "event missing: its hash is recorded, the event is gone"
+                entry["reason"] = "missing"
+            elif row["hash"] is None:
+                entry["error"] = "no hash was recorded for this event"
+            else:
+                try:
+                    record = record_of(str(originator_id), row["version"], row["topic"], bytes(row["state"]))
+                    if datetime.fromisoformat(record["recorded_at"]) != row["recorded_at"]:
+                        # as_of reads the chain's time: it must be the event's own.
+                        raise RecordError("the chain's recorded_at differs from the event's timestamp")
+                    entry["record"] = record
+                except (RecordError, ValueError) as exc:
+                    entry["error"] = str(exc)
+            entries.append(entry)
+        return entries
+
+    def version_at(self, originator_id: UUID, moment: datetime) -> int | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._select_version_at, (originator_id, moment))
+            row = curs.fetchone()
+        return row["version"] if row else None
+
+    def heads(self, position: int, curs: Cursor[DictRow] | None = None) -> list[tuple[str, int, str]]:
+        """Every aggregate's last (version, hash) among the events up to `position`, in
+        the digest's leaf order (by id)."""
+        if curs is None:
+            with self.datastore.transaction(commit=False) as own:
+                return self.heads(position, own)
+        curs.execute(self._select_heads, (position,))
+        rows = curs.fetchall()
+        heads = [(str(r["originator_id"]), r["originator_version"], bytes(r["hash"]).hex()) for r in rows]
+        heads.sort()
+        return heads
+
+
+def tree_leaves(heads: list[tuple[str, int, str]]) -> list[bytes]:
+    """A digest's Merkle leaves: one per aggregate head, in the order `heads` gives."""
+    return [merkle.leaf_hash(leaf_data(*h)) for h in heads]
+
+
+class DigestRefused(RuntimeError):
+    """The store changed behind the platform's back: no digest is signed over it."""
+
+
+@dataclass(frozen=True)
+class Digest:
+    sequence: int
+    issued_at: str
+    position: int
+    tree_size: int
+    root: str
+    key_id: str
+    previous_root: str | None
+    signature: str
+
+    def payload(self) -> dict[str, Any]:
+        """What the signature covers (canonical JSON of this): each digest names the root
+        before it, so the digests form a chain of their own."""
+        return {
+            "format": DIGEST_FORMAT,
+            "sequence": self.sequence,
+            "previous_root": self.previous_root,
+            "issued_at": self.issued_at,
+            "position": self.position,
+            "tree_size": self.tree_size,
+            "root": self.root,
+            "key_id": self.key_id,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**self.payload(), "signature": self.signature}
+
+
+class DigestStore:
+    """Signed national digests, one row each in `<schema>.audit_digests` (never updated)."""
+
+    def __init__(self, recorder: HashChainRecorder) -> None:
+        self.recorder = recorder
+        self.datastore = recorder.datastore
+        ident = {"schema": Identifier(self.datastore.schema), "events": Identifier(recorder.events_table_name)}
+        self.table = "audit_digests"
+        self._create = SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.audit_digests ("
+            "sequence bigint PRIMARY KEY, issued_at text NOT NULL, position bigint NOT NULL, "
+            "tree_size integer NOT NULL, root text NOT NULL, previous_root text, key_id text NOT NULL, "
+            "public_key bytea NOT NULL, signature text NOT NULL)"
+        ).format(**ident)
+        self._latest = SQL(
+            "SELECT sequence, issued_at, position, tree_size, root, previous_root, key_id, public_key, signature "
+            "FROM {schema}.audit_digests ORDER BY sequence DESC LIMIT 1"
+        ).format(**ident)
+        self._list = SQL(
+            "SELECT sequence, issued_at, position, tree_size, root, previous_root, key_id, public_key, signature "
+            "FROM {schema}.audit_digests WHERE (%(before)s::bigint IS NULL OR sequence < %(before)s) "
+            "ORDER BY sequence DESC LIMIT %(limit)s"
+        ).format(**ident)
+        self._changed = SQL(
+            "SELECT DISTINCT originator_id FROM {schema}.{events} WHERE notification_id > %s AND notification_id <= %s"
+        ).format(**ident)
+        self._max_position = SQL("SELECT coalesce(max(notification_id), 0) AS p FROM {schema}.{events}").format(**ident)
+        self._insert = SQL(
+            "INSERT INTO {schema}.audit_digests (sequence, issued_at, position, tree_size, root, previous_root, "
+            "key_id, public_key, signature) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
+        ).format(**ident)
+
+    def create_table(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._create)
+
+    @staticmethod
+    def _digest(row: dict[str, Any]) -> tuple[Digest, bytes]:
+        return (
+            Digest(row["sequence"], row["issued_at"], row["position"], row["tree_size"], row["root"],
+                   row["key_id"], row["previous_root"], row["signature"]),
+            bytes(row["public_key"]),
+        )
+
+    def latest(self) -> tuple[Digest, bytes] | None:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._latest)
+            row = curs.fetchone()
+        return self._digest(row) if row else None
+
+    def page(self, limit: int, before: int | None = None) -> list[tuple[Digest, bytes]]:
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._list, {"limit": limit, "before": before})
+            return [self._digest(r) for r in curs.fetchall()]
+
+    def issue(
+        self, *, now: datetime, key_id: str, public_key: bytes, sign: Callable[[bytes], str], force: bool = False
+    ) -> Digest | None:
+        """Sign the Merkle root over every aggregate's head hash; None when nothing was
+        recorded since the last digest (unless forced). One issuer at a time."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_advisory_xact_lock(%s)", (DIGEST_LOCK,))
+            curs.execute(self._latest)
+            last = curs.fetchone()
+            curs.execute(self._max_position)
+            position = curs.fetchone()["p"]
+            if last is not None and last["position"] == position and not force:
+                return None
+            if last is not None:
+                # Never bless a rewrite: the last signed tree must still rebuild from the
+                # store, and every history changed since must still verify from its events.
+                before = self.recorder.heads(last["position"], curs)
+                if merkle.root(tree_leaves(before)).hex() != last["root"]:
+                    raise DigestRefused(f"the store no longer matches digest #{last['sequence']}")
+            curs.execute(self._changed, (last["position"] if last else 0, position))
+            for (changed,) in [tuple(r.values()) for r in curs.fetchall()]:
+                check = check_chain(self.recorder.chain_entries(changed))
+                if not check.valid:
+                    raise DigestRefused(
+                        f"agreement {changed} fails its chain at version {check.first_invalid_version} ({check.reason})"
+                    )
+            heads = self.recorder.heads(position, curs)
+            root = merkle.root(tree_leaves(heads)).hex()
+            unsigned = Digest((last["sequence"] + 1) if last else 1, now.isoformat(), position, len(heads), root,
+                              key_id, last["root"] if last else None, "")
+            digest = replace(unsigned, signature=sign(canonical_json(unsigned.payload())))
+            curs.execute(self._insert, (digest.sequence, digest.issued_at, position, len(heads), root,
+                                        digest.previous_root, key_id, public_key, digest.signature))
+        return digest

@@ -1,0 +1,129 @@
+"""Schema evolution of stored events: v1 histories, stored before an event recorded
+everything it decided, still replay into the same family once upcast.
+
+`tests/fixtures/events/ksdd_v1.json` holds one KSDD family's stored events as the code at
+commit 8a999f2 stored them (see `make_v1_fixtures.py` there). PksDrafted v1 did not record
+its DPRD reasons; v2 does, and `PksDrafted.upcast_v1_v2` fills them in for v1 events with
+the v1 rule frozen inside it.
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import json
+from pathlib import Path
+from typing import Any
+from uuid import UUID
+
+import pytest
+from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, StoredEvent, UUIDAsHex
+
+from services.registry.domain import commands as c
+from services.registry.domain import agreement as agreement_module
+from services.registry.domain.agreement import REASON_BURDENS, REASON_NOT_BUDGETED, Agreement
+from tests.unit.lifecycle import act, to_signed
+
+FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "ksdd_v1.json"
+PKS_DRAFTED_TOPIC = "services.registry.domain.agreement:Agreement.PksDrafted"
+
+
+def load_fixture() -> dict[str, Any]:
+    return json.loads(FIXTURE.read_text(encoding="utf-8"))
+
+
+def make_mapper() -> Mapper[UUID]:
+    """A mapper as eventsourcing's Application builds one (the transcodings it registers)."""
+    transcoder = JSONTranscoder()
+    transcoder.register(UUIDAsHex())
+    transcoder.register(DecimalAsStr())
+    transcoder.register(DatetimeAsISO())
+    return Mapper(transcoder=transcoder)
+
+
+def stored_events(fixture: dict[str, Any]) -> list[StoredEvent]:
+    return [
+        StoredEvent(
+            originator_id=UUID(e["originator_id"]),
+            originator_version=e["originator_version"],
+            topic=e["topic"],
+            state=e["state"].encode("utf-8"),
+        )
+        for e in fixture["events"]
+    ]
+
+
+def replay(events: list[Any]) -> Agreement:
+    """As eventsourcing's repository rebuilds an aggregate (and the lifecycle properties'
+    "history rebuilds the family" check): the created event makes it, the rest mutate it."""
+    rebuilt = None
+    for event in events:
+        rebuilt = event.mutate(rebuilt)
+    assert isinstance(rebuilt, Agreement)
+    return rebuilt
+
+
+def test_the_fixture_really_is_v1() -> None:
+    fixture = load_fixture()
+    assert fixture["code_commit"] == "8a999f2"
+    drafted = [json.loads(e["state"]) for e in fixture["events"] if e["topic"] == PKS_DRAFTED_TOPIC]
+    assert len(drafted) == 2
+    for state in drafted:
+        assert "class_version" not in state
+        assert "dprd_reasons" not in state
+
+
+def test_v1_pks_drafted_events_come_out_with_the_reasons_v1_meant() -> None:
+    events = [make_mapper().to_domain_event(s) for s in stored_events(load_fixture())]
+    drafted = [e for e in events if isinstance(e, Agreement.PksDrafted)]
+    assert [(e.pks_id, list(e.dprd_reasons)) for e in drafted] == [
+        ("pks-1", [REASON_BURDENS, REASON_NOT_BUDGETED]),
+        ("pks-2", []),
+    ]
+    # Upcast state is a full v2 event: every field there, no version marker left in it.
+    for event in drafted:
+        assert set(vars(event)) == {f.name for f in dataclasses.fields(Agreement.PksDrafted)}
+
+
+def test_a_v1_history_replays_into_the_family_it_recorded() -> None:
+    fixture = load_fixture()
+    events = [make_mapper().to_domain_event(s) for s in stored_events(fixture)]
+    assert [e.originator_version for e in events] == list(range(1, len(events) + 1))
+    rebuilt = replay(events)
+    # Nothing ignored: ids, versions and timestamps were fixed when the fixture was made.
+    assert rebuilt.to_state() == fixture["expected"]
+    assert Agreement.from_state(copy.deepcopy(fixture["expected"])).to_state() == fixture["expected"]
+
+
+def test_the_upcaster_keeps_the_v1_meaning_when_the_live_rule_changes(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The reason for freezing the rule in the upcaster: a later rule must not rewrite history."""
+    monkeypatch.setattr(agreement_module, "dprd_reasons", lambda burdens, budgeted: ["a_later_rule"])
+    fixture = load_fixture()
+    rebuilt = replay([make_mapper().to_domain_event(s) for s in stored_events(fixture)])
+    assert rebuilt.to_state() == fixture["expected"]
+
+
+def test_pks_drafted_is_v2_and_class_version_is_not_a_field() -> None:
+    assert getattr(Agreement.PksDrafted, "class_version", 1) == 2
+    fields = {f.name for f in dataclasses.fields(Agreement.PksDrafted)}
+    assert "class_version" not in fields
+    assert "dprd_reasons" in fields
+    # The other events are still v1: only PksDrafted changed.
+    assert getattr(Agreement.OfferSubmitted, "class_version", 1) == 1
+
+
+def test_a_pks_drafted_today_is_stored_as_v2_with_its_reasons_and_round_trips() -> None:
+    agreement = to_signed()
+    (event,) = act(agreement, c.DraftPks("PKS angkutan", "Angkutan sampah", burdens_community=True))
+    assert event.dprd_reasons == (REASON_BURDENS,)
+    mapper = make_mapper()
+    stored = mapper.to_stored_event(event)
+    state = json.loads(stored.state)
+    assert state["class_version"] == 2
+    assert state["dprd_reasons"] == [REASON_BURDENS]
+    again = mapper.to_domain_event(stored)
+    assert type(again) is type(event)
+    assert "class_version" not in vars(again)
+    assert {k: list(v) if isinstance(v, tuple) else v for k, v in vars(event).items()} == vars(again)
+    assert mapper.to_stored_event(again) == stored
+    assert agreement.pks_by_id(event.pks_id)["dprd_reasons"] == [REASON_BURDENS]
