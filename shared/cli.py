@@ -17,7 +17,7 @@ from shared.settings import Settings, SettingsError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sinergi KSD platform commands.")
 
 SERVICES = ("registry", "monitoring", "reporting")
-WORKERS = ("registry",)
+WORKERS = ("registry", "monitoring")
 
 # Sample tenants for development tokens printed by `ksd run`.
 SAMPLE_TOKENS = (
@@ -55,6 +55,7 @@ def migrate_all(database_url: str) -> dict[str, int]:
     """Create or update every schema and load reference data (idempotent)."""
     import psycopg
 
+    from services.monitoring.setup import install as install_monitoring
     from services.registry.setup import install as install_registry
     from shared.reference import install_reference_data
 
@@ -62,6 +63,7 @@ def migrate_all(database_url: str) -> dict[str, int]:
         counts = install_reference_data(conn)
         conn.commit()
     install_registry(database_url)
+    install_monitoring(database_url)  # after the registry: it follows the registry's events
     return counts
 
 
@@ -165,7 +167,7 @@ def migrate() -> None:
 
 
 @app.command()
-def worker(service: Annotated[str, typer.Argument(help="registry")]) -> None:
+def worker(service: Annotated[str, typer.Argument(help="registry or monitoring")]) -> None:
     """Run a service's projection worker in the foreground."""
     settings = _settings()
     if service not in WORKERS:
@@ -175,7 +177,10 @@ def worker(service: Annotated[str, typer.Argument(help="registry")]) -> None:
 
     configure_logging(settings, service=f"{service}-worker")
     url, _server = _database(settings)
-    from services.registry.worker import run
+    if service == "monitoring":
+        from services.monitoring.worker import run
+    else:
+        from services.registry.worker import run
 
     run(settings, url)
 

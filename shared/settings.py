@@ -89,6 +89,49 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # recorded since the last.
     audit_digest_interval_seconds: PositiveInt = 3600
 
+    # Monitoring alerts (DOMAIN.md, "Monitoring and evaluation"). Days are calendar days in
+    # WIB (Asia/Jakarta), the date the ministry works in.
+    alert_kb_without_pks_days: PositiveInt = 180  # framework signed, still no PKS
+    alert_expiring_days: str = "90,60,30,7"  # warn when a document in force ends within these
+    alert_approval_pending_days: PositiveInt = 30  # a DPRD or central approval still undecided
+    # A period's progress report is due this many days after the period ends.
+    alert_progress_grace_days: Annotated[int, msgspec.Meta(ge=0)] = 30
+    # no_neighbour_cooperation for "participating" regions (party to at least one agreement)
+    # or for "all" autonomous regions with a land neighbour.
+    alert_no_neighbour_scope: Literal["participating", "all"] = "participating"
+    # How often the monitoring worker re-evaluates every alert as time passes (seconds);
+    # it also does so whenever the date changes in WIB.
+    alert_refresh_seconds: PositiveInt = 3600
+
+    # Alert notifications, from the monitoring worker's outbox. Webhook: a JSON POST to this
+    # URL, signed with HMAC-SHA256 in X-KSD-Signature when alert_webhook_secret is set.
+    alert_webhook_url: str | None = None
+    alert_webhook_secret: str | None = None
+    # E-mail through SMTP when smtp_host is set; alert_email_to maps tenants to addresses:
+    # "national=ksd@kemendagri.go.id;32=kerjasama@jabarprov.go.id;*=fallback@example.org".
+    smtp_host: str | None = None
+    smtp_port: Port = 587
+    smtp_username: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = True
+    smtp_from: str = "sinergi-ksd@localhost"
+    alert_email_to: str = ""
+    # Failed deliveries are retried with exponential backoff, never dropped.
+    notify_retry_base_seconds: PositiveInt = 30
+    notify_retry_max_seconds: PositiveInt = 21600
+    notify_timeout_seconds: PositiveInt = 10
+
+    @property
+    def expiring_thresholds(self) -> tuple[int, ...]:
+        """`"90,60,30,7"` -> (90, 60, 30, 7), largest first."""
+        return tuple(sorted({int(x) for x in self.alert_expiring_days.split(",") if x.strip()}, reverse=True))
+
+    @property
+    def email_recipients(self) -> dict[str, str]:
+        """`alert_email_to` as {tenant: address}; `*` is the fallback."""
+        pairs = (item.split("=", 1) for item in self.alert_email_to.split(";") if item.strip())
+        return {k.strip(): v.strip() for k, v in pairs}
+
     @property
     def data_path(self) -> Path:
         return Path(self.data_dir).resolve()
@@ -144,6 +187,16 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 load_private_key(self.audit_signing_key)
             except ValueError as exc:
                 raise SettingsError(f"KSD_AUDIT_SIGNING_KEY: {exc}") from None
+        try:
+            thresholds = self.expiring_thresholds
+        except ValueError:
+            thresholds = ()
+        if not thresholds or min(thresholds) < 0:
+            raise SettingsError("KSD_ALERT_EXPIRING_DAYS must be whole days separated by commas, e.g. 90,60,30,7")
+        if any("=" not in item for item in self.alert_email_to.split(";") if item.strip()):
+            raise SettingsError("KSD_ALERT_EMAIL_TO must be tenant=address pairs separated by ';'")
+        if self.alert_webhook_url and not self.alert_webhook_url.startswith(("http://", "https://")):
+            raise SettingsError("KSD_ALERT_WEBHOOK_URL must be an http:// or https:// URL")
         if self.page_size_default > self.page_size_max:
             raise SettingsError("KSD_PAGE_SIZE_DEFAULT must not exceed KSD_PAGE_SIZE_MAX")
         if self.db_pool_min > self.db_pool_max:

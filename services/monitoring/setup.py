@@ -1,0 +1,72 @@
+"""Create (idempotently) everything the monitoring service stores: its schema, its event
+store (with the audit hash chain), the read model with row-level security, the alerts and
+the notification outbox. Run by `ksd migrate`, `ksd run` and the tests.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from services.monitoring.application import Monitoring
+from services.monitoring.views import SCHEMA, MonitoringFeed, MonitoringView, RegistryFeed
+from services.registry.application import Registry
+from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
+from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
+
+
+def monitoring_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
+    return eventsourcing_env(database_url, schema=SCHEMA, pool_size=pool_size, create_tables=create_tables)
+
+
+def registry_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
+    """Reads the registry's notification log; writes the view in this service's schema."""
+    env = eventsourcing_env(database_url, schema=REGISTRY_SCHEMA, pool_size=pool_size)
+    env[f"{RegistryFeed.name.upper()}_POSTGRES_SCHEMA"] = SCHEMA
+    return env
+
+
+def view_of(projection: Any, env: dict[str, str]) -> MonitoringView:
+    factory = InfrastructureFactory.construct(env=Environment(projection.name, env))
+    return factory.tracking_recorder(MonitoringView)  # type: ignore[return-value]
+
+
+def install(database_url: str) -> None:
+    ensure_schema(database_url, SCHEMA)
+    app = Monitoring(monitoring_env(database_url, pool_size=1, create_tables=True))
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for table in (f"{Monitoring.name}_events", app.recorder.chain_table_name):  # type: ignore[attr-defined]
+                protect_events_table(conn, SCHEMA, table)
+            ensure_reader_role(conn)
+        app.recorder.backfill()  # type: ignore[attr-defined]
+    finally:
+        app.close()
+    for projection, env in (
+        (RegistryFeed, {**registry_feed_env(database_url, pool_size=1), "CREATE_TABLE": "yes"}),
+        (MonitoringFeed, monitoring_env(database_url, pool_size=1, create_tables=True)),
+    ):
+        view = view_of(projection, env)  # creates the tables and this projection's tracking table
+        view.grant_reader()
+        view.datastore.close()
+
+
+# Events recorded but not yet in the read model, per feed.
+LAG_QUERY = (
+    f"SELECT (SELECT coalesce(max(notification_id), 0) FROM {REGISTRY_SCHEMA}.{Registry.name}_events)"  # noqa: S608
+    f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{RegistryFeed.name}_tracking"
+    f" WHERE application_name = '{Registry.name}'), 0) AS registry_feed,"
+    f" (SELECT coalesce(max(notification_id), 0) FROM {SCHEMA}.{Monitoring.name}_events)"
+    f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{MonitoringFeed.name}_tracking"
+    f" WHERE application_name = '{Monitoring.name}'), 0) AS monitoring_feed"
+)
+
+
+def feed_lag(conn: psycopg.Connection) -> dict[str, int]:
+    cur = conn.execute(LAG_QUERY)
+    names = [c.name for c in cur.description or []]
+    row = cur.fetchone()
+    return {n: int(v) for n, v in zip(names, row or (), strict=True)}

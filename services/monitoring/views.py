@@ -1,0 +1,509 @@
+"""The monitoring read model and the alert engine, written by the monitoring worker.
+
+Two projections feed one set of tables in schema `monitoring`, each with its own tracking
+table, each row change committed with its tracking position (exactly once):
+
+- `RegistryFeed` follows the registry's events (its notification log, never its tables) and
+  keeps `agreements`: every agreement's state, folded with the registry domain's own `apply`.
+- `MonitoringFeed` follows this service's events and keeps `progress_reports` and
+  `evaluations`.
+
+After each change, the affected agreement's alerts (and its regions' neighbour alerts) are
+re-evaluated in the same transaction; `refresh_all` does so for everything as time passes.
+Each alert opened, escalated or cleared writes its notifications to the outbox in that
+same transaction, so none is lost and none is written twice.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import date, datetime
+from functools import singledispatchmethod
+from typing import Any
+from uuid import UUID, uuid4
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from services.monitoring.application import evaluator_of
+from services.monitoring.domain.alerts import (
+    ACTIVE_STAGES,
+    KIND_TITLES,
+    Finding,
+    Kind,
+    Thresholds,
+    agreement_findings,
+    region_finding,
+)
+from services.monitoring.domain.reports import Evaluation, ProgressReport
+from services.monitoring.notify import NOTIFICATION_TABLES, channels_for, enqueue
+from services.registry.domain.agreement import Agreement
+from shared.clock import Clock, SystemClock
+from shared.db import READER_ROLE
+from shared.periods import local_date
+from shared.regions import RegionCatalog, load_regions, province_of
+from shared.tenancy import audience_of
+
+SCHEMA = "monitoring"
+
+_TABLES = [
+    """
+    CREATE TABLE IF NOT EXISTS {schema}.agreements (
+        id uuid PRIMARY KEY,
+        version integer NOT NULL,
+        form text NOT NULL,
+        title text NOT NULL,
+        stage text NOT NULL,
+        party_regions text[] NOT NULL,
+        provinces text[] NOT NULL,
+        visible_to text[] NOT NULL,
+        evaluator text NOT NULL,
+        framework_signed_on date,
+        first_pks_signed_on date,
+        state jsonb NOT NULL,
+        updated_at timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS agreements_visible_to ON {schema}.agreements USING gin (visible_to)",
+    "CREATE INDEX IF NOT EXISTS agreements_party_regions ON {schema}.agreements USING gin (party_regions)",
+    """
+    CREATE TABLE IF NOT EXISTS {schema}.progress_reports (
+        id uuid PRIMARY KEY,
+        agreement_id uuid NOT NULL,
+        region text NOT NULL,
+        period text NOT NULL,
+        version integer NOT NULL,
+        content jsonb NOT NULL,
+        filed_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        filed_by jsonb NOT NULL,
+        visible_to text[] NOT NULL,
+        UNIQUE (agreement_id, region, period)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS {schema}.evaluations (
+        id uuid PRIMARY KEY,
+        agreement_id uuid NOT NULL,
+        period text NOT NULL,
+        evaluator text NOT NULL,
+        version integer NOT NULL,
+        content jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        visible_to text[] NOT NULL,
+        UNIQUE (agreement_id, period)
+    )
+    """,
+    """
+    CREATE TABLE IF NOT EXISTS {schema}.alerts (
+        id uuid PRIMARY KEY,
+        seq bigserial UNIQUE,
+        key text NOT NULL,
+        kind text NOT NULL,
+        subject text NOT NULL,
+        agreement_id uuid,
+        region text,
+        severity text NOT NULL,
+        level integer NOT NULL,
+        since date NOT NULL,
+        regions text[] NOT NULL,
+        provinces text[] NOT NULL,
+        visible_to text[] NOT NULL,
+        message text NOT NULL,
+        details jsonb NOT NULL,
+        opened_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        cleared_at timestamptz
+    )
+    """,
+    # One open alert per cause; a cause that returns after clearing opens a new alert.
+    "CREATE UNIQUE INDEX IF NOT EXISTS alerts_open_key ON {schema}.alerts (key) WHERE cleared_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS alerts_agreement ON {schema}.alerts (agreement_id) WHERE cleared_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS alerts_region ON {schema}.alerts (region) WHERE cleared_at IS NULL",
+    "CREATE INDEX IF NOT EXISTS alerts_visible_to ON {schema}.alerts USING gin (visible_to)",
+    "CREATE TABLE IF NOT EXISTS {schema}.alert_refresh (id integer PRIMARY KEY, day date NOT NULL, at timestamptz NOT NULL)",
+    *NOTIFICATION_TABLES,
+]
+
+# Readers switch to the SELECT-only role with their tenant set; these policies are the
+# second wall behind each query's own tenant filter.
+_RLS = {
+    "agreements": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
+    "progress_reports": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
+    "evaluations": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
+    "alerts": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
+    "notifications": "tenant = current_setting('ksd.tenant', true)",
+}
+for _table, _using in _RLS.items():
+    _TABLES += [
+        f"ALTER TABLE {{schema}}.{_table} ENABLE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS {_table}_tenant_read ON {{schema}}.{_table}",
+        f"CREATE POLICY {_table}_tenant_read ON {{schema}}.{_table} FOR SELECT TO ksd_reader USING ({_using})",
+    ]
+
+_AGREEMENT_COLUMNS = (
+    "id", "version", "form", "title", "stage", "party_regions", "provinces", "visible_to", "evaluator",
+    "framework_signed_on", "first_pks_signed_on", "state", "updated_at",
+)
+
+
+def agreement_row(agreement: Agreement) -> dict[str, Any]:
+    regions = agreement.party_regions
+    framework = agreement.framework or {}
+    pks_signed = sorted(p["signed_on"] for p in agreement.pks if p.get("signed_on"))
+    return {
+        "id": agreement.id,
+        "version": agreement.version,
+        "form": agreement.form,
+        "title": agreement.title,
+        "stage": agreement.stage,
+        "party_regions": regions,
+        "provinces": sorted({province_of(r) for r in regions}),
+        "visible_to": sorted(audience_of(regions)),
+        "evaluator": evaluator_of(regions),
+        "framework_signed_on": framework.get("signed_on"),
+        "first_pks_signed_on": pks_signed[0] if pks_signed else None,
+        "state": Jsonb(agreement.to_state()),
+        "updated_at": agreement.modified_on,
+    }
+
+
+class MonitoringView(PostgresTrackingRecorder):
+    """The read model's writer and the alert engine. `configure` gives it the settings,
+    clock and regions after the projection runner has built it."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.schema = sql.Identifier(self.datastore.schema)
+        self.sql_create_statements.extend(sql.SQL(s).format(schema=self.schema) for s in _TABLES)
+        self.settings: Any = None
+        self.clock: Clock = SystemClock()
+        self.regions: RegionCatalog | None = None
+        self.thresholds = Thresholds()
+        self.no_neighbour_scope = "participating"
+
+    def configure(self, settings: Any, *, clock: Clock | None = None, regions: RegionCatalog | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.regions = regions or load_regions()
+        self.thresholds = Thresholds.from_settings(settings)
+        self.no_neighbour_scope = settings.alert_no_neighbour_scope
+
+    def _q(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(s=self.schema)
+
+    # -- registry events ---------------------------------------------------------------------
+
+    def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
+        row = agreement_row(agreement)
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(
+                sql.SQL("INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
+                    s=self.schema,
+                    cols=sql.SQL(", ").join(map(sql.Identifier, _AGREEMENT_COLUMNS)),
+                    vals=sql.SQL(", ").join(map(sql.Placeholder, _AGREEMENT_COLUMNS)),
+                ),
+                row,
+            )
+            self._refresh(curs, agreement.id, row["party_regions"])
+
+    def apply_agreement_event(self, event: Agreement.Event, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(self._q("SELECT state FROM {s}.agreements WHERE id = %s FOR UPDATE"), (event.originator_id,))
+            found = curs.fetchone()
+            if found is None:
+                raise LookupError(f"agreement {event.originator_id} is not in the monitoring read model")
+            agreement = Agreement.from_state(found["state"])
+            event.mutate(agreement)  # checks the version sequence: no gap, no repeat
+            row = agreement_row(agreement)
+            updated = [c for c in _AGREEMENT_COLUMNS if c != "id"]
+            curs.execute(
+                sql.SQL("UPDATE {s}.agreements SET {sets} WHERE id = %(id)s").format(
+                    s=self.schema,
+                    sets=sql.SQL(", ").join(
+                        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated
+                    ),
+                ),
+                row,
+            )
+            self._refresh(curs, agreement.id, row["party_regions"])
+
+    # -- monitoring events -------------------------------------------------------------------
+
+    def upsert_report(self, event: Any, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            if isinstance(event, ProgressReport.Filed):
+                curs.execute(
+                    self._q(
+                        "INSERT INTO {s}.progress_reports (id, agreement_id, region, period, version, content, filed_at,"
+                        " updated_at, filed_by, visible_to) SELECT %(id)s, %(agreement)s, %(region)s, %(period)s, 1,"
+                        " %(content)s, %(at)s, %(at)s, %(by)s, a.visible_to FROM {s}.agreements a"
+                        " WHERE a.id = %(agreement)s ON CONFLICT (id) DO NOTHING"
+                    ),
+                    {"id": event.originator_id, "agreement": UUID(event.agreement_id), "region": event.region,
+                     "period": event.period, "content": Jsonb(event.content), "at": event.timestamp,
+                     "by": Jsonb(event.actor)},
+                )
+                agreement_id = UUID(event.agreement_id)
+            else:
+                curs.execute(
+                    self._q(
+                        "UPDATE {s}.progress_reports SET version = %s, content = %s, updated_at = %s WHERE id = %s"
+                        " RETURNING agreement_id"
+                    ),
+                    (event.originator_version, Jsonb(event.content), event.timestamp, event.originator_id),
+                )
+                found = curs.fetchone()
+                agreement_id = found["agreement_id"] if found else None
+            if agreement_id is not None:
+                self._refresh(curs, agreement_id, None)
+
+    def upsert_evaluation(self, event: Any, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            if isinstance(event, Evaluation.Recorded):
+                curs.execute(
+                    self._q(
+                        "INSERT INTO {s}.evaluations (id, agreement_id, period, evaluator, version, content, recorded_at,"
+                        " updated_at, visible_to) SELECT %(id)s, %(agreement)s, %(period)s, %(evaluator)s, 1, %(content)s,"
+                        " %(at)s, %(at)s, a.visible_to FROM {s}.agreements a WHERE a.id = %(agreement)s"
+                        " ON CONFLICT (id) DO NOTHING"
+                    ),
+                    {"id": event.originator_id, "agreement": UUID(event.agreement_id), "period": event.period,
+                     "evaluator": event.evaluator, "content": Jsonb(event.content), "at": event.timestamp},
+                )
+            else:
+                curs.execute(
+                    self._q("UPDATE {s}.evaluations SET version = %s, content = %s, updated_at = %s WHERE id = %s"),
+                    (event.originator_version, Jsonb(event.content), event.timestamp, event.originator_id),
+                )
+
+    def skip(self, tracking: Tracking) -> None:
+        self.insert_tracking(tracking)
+
+    # -- the alert engine --------------------------------------------------------------------
+
+    def today(self) -> date:
+        return local_date(self.clock.now())
+
+    def _refresh(self, curs: Any, agreement_id: UUID, regions: Iterable[str] | None) -> None:
+        """Re-evaluate one agreement's alerts, then its regions' (the order every
+        transaction takes its locks in: agreement row first, then regions sorted)."""
+        today, now = self.today(), self.clock.now()
+        curs.execute(
+            self._q("SELECT state, visible_to, party_regions FROM {s}.agreements WHERE id = %s FOR UPDATE"),
+            (agreement_id,),
+        )
+        row = curs.fetchone()
+        findings: list[Finding] = []
+        visible_to: list[str] = []
+        if row is not None:
+            curs.execute(self._q("SELECT period, region FROM {s}.progress_reports WHERE agreement_id = %s"), (agreement_id,))
+            reports = {(r["period"], r["region"]) for r in curs.fetchall()}
+            findings = agreement_findings(row["state"], reports, today, self.thresholds)
+            visible_to = row["visible_to"]
+            if regions is None:
+                regions = row["party_regions"]
+        self._sync(curs, findings, agreement_id=agreement_id, region=None, visible_to=visible_to, now=now)
+        for region in sorted(set(regions or ())):
+            self._refresh_region(curs, region, today, now)
+
+    def _refresh_region(self, curs: Any, region: str, today: date, now: datetime) -> None:
+        assert self.regions is not None, "configure() the view first"
+        curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ksd-monitoring-region:{region}",))
+        finding = None
+        info = self.regions.get(region)
+        neighbours = self.regions.neighbours(region)
+        if info is not None and info.autonomous and neighbours:
+            curs.execute(
+                self._q(
+                    "SELECT count(DISTINCT id) FILTER (WHERE stage <> 'dibatalkan') AS agreements,"
+                    " coalesce(array_agg(DISTINCT p) FILTER (WHERE stage = ANY(%s)), '{{}}') AS partners"
+                    " FROM {s}.agreements LEFT JOIN LATERAL unnest(party_regions) AS p ON true"
+                    " WHERE party_regions @> ARRAY[%s]"
+                ),
+                (list(ACTIVE_STAGES), region),
+            )
+            stats = curs.fetchone()
+            if self.no_neighbour_scope == "all" or stats["agreements"] > 0:
+                curs.execute(
+                    self._q("SELECT since FROM {s}.alerts WHERE key = %s AND cleared_at IS NULL"),
+                    (_key(Kind.NO_NEIGHBOUR_COOPERATION, region, "region"),),
+                )
+                open_since = curs.fetchone()
+                finding = region_finding(
+                    region, info.display_name, neighbours, set(stats["partners"]) - {region}, today,
+                    since=open_since["since"] if open_since else None,
+                )
+        self._sync(curs, [finding] if finding else [], agreement_id=None, region=region,
+                   visible_to=sorted(audience_of([region])), now=now)
+
+    def _sync(
+        self, curs: Any, findings: list[Finding], *, agreement_id: UUID | None, region: str | None,
+        visible_to: list[str], now: datetime,
+    ) -> None:
+        """Make the stored open alerts of one agreement (or region) equal `findings`."""
+        owner = str(agreement_id) if agreement_id else region
+        if agreement_id is not None:
+            curs.execute(self._q("SELECT * FROM {s}.alerts WHERE agreement_id = %s AND cleared_at IS NULL FOR UPDATE"),
+                         (agreement_id,))
+        else:
+            curs.execute(self._q("SELECT * FROM {s}.alerts WHERE region = %s AND agreement_id IS NULL"
+                                 " AND cleared_at IS NULL FOR UPDATE"), (region,))
+        open_alerts = {r["key"]: r for r in curs.fetchall()}
+        wanted = {_key(f.kind, owner, f.subject): f for f in findings}
+        for key, alert in open_alerts.items():
+            if key not in wanted:
+                curs.execute(self._q("UPDATE {s}.alerts SET cleared_at = %s, updated_at = %s WHERE id = %s RETURNING *"),
+                             (now, now, alert["id"]))
+                self._notify(curs, curs.fetchone(), "cleared", now)
+        for key, f in wanted.items():
+            values = {
+                "severity": f.severity.value, "level": f.level, "since": f.since, "regions": list(f.regions),
+                "provinces": sorted({province_of(r) for r in f.regions}), "visible_to": visible_to,
+                "message": f.message, "details": Jsonb(f.details), "now": now,
+            }
+            alert = open_alerts.get(key)
+            if alert is None:
+                curs.execute(
+                    self._q(
+                        "INSERT INTO {s}.alerts (id, key, kind, subject, agreement_id, region, severity, level, since,"
+                        " regions, provinces, visible_to, message, details, opened_at, updated_at) VALUES (%(id)s,"
+                        " %(key)s, %(kind)s, %(subject)s, %(agreement_id)s, %(region)s, %(severity)s, %(level)s,"
+                        " %(since)s, %(regions)s, %(provinces)s, %(visible_to)s, %(message)s, %(details)s, %(now)s,"
+                        " %(now)s) RETURNING *"
+                    ),
+                    {**values, "id": uuid4(), "key": key, "kind": f.kind.value, "subject": f.subject,
+                     "agreement_id": agreement_id, "region": region},
+                )
+                self._notify(curs, curs.fetchone(), "opened", now)
+                continue
+            escalated = (alert["level"], alert["severity"]) != (f.level, f.severity.value)
+            if escalated or any(alert[k] != values[k] for k in ("since", "regions", "message", "visible_to")) \
+                    or alert["details"] != f.details:
+                curs.execute(
+                    self._q(
+                        "UPDATE {s}.alerts SET severity = %(severity)s, level = %(level)s, since = %(since)s,"
+                        " regions = %(regions)s, provinces = %(provinces)s, visible_to = %(visible_to)s,"
+                        " message = %(message)s, details = %(details)s, updated_at = %(now)s WHERE id = %(id)s"
+                        " RETURNING *"
+                    ),
+                    {**values, "id": alert["id"]},
+                )
+                updated = curs.fetchone()
+                if escalated:
+                    self._notify(curs, updated, "escalated", now)
+
+    def _notify(self, curs: Any, alert: dict[str, Any], transition: str, now: datetime) -> None:
+        payload = {"alert": alert_payload(alert)}
+        for tenant in alert["visible_to"]:
+            channels = channels_for(self.settings, tenant) if self.settings is not None else []
+            enqueue(curs, self.datastore.schema, alert_id=alert["id"], tenant=tenant, transition=transition,
+                    level=f"{alert['level']}:{alert['severity']}", payload=payload, channels=channels, at=now)
+
+    def refresh_all(self, *, force: bool = False) -> int | None:
+        """Re-evaluate every agreement and region as of today; once per day unless forced.
+        Several workers may call it: one does the work, the others return None."""
+        today, now = self.today(), self.clock.now()
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute("SELECT pg_try_advisory_xact_lock(hashtext('ksd-monitoring-refresh-all')) AS got")
+            if not curs.fetchone()["got"]:
+                return None
+            curs.execute(self._q("SELECT day FROM {s}.alert_refresh WHERE id = 1"))
+            last = curs.fetchone()
+            if last is not None and last["day"] == today and not force:
+                return 0
+            curs.execute(self._q(
+                "SELECT id FROM {s}.agreements WHERE stage NOT IN ('berakhir', 'dibatalkan')"
+                " UNION SELECT agreement_id FROM {s}.alerts WHERE cleared_at IS NULL AND agreement_id IS NOT NULL"
+            ))
+            agreements = [r["id"] for r in curs.fetchall()]
+            curs.execute(self._q(
+                "SELECT DISTINCT unnest(party_regions) AS region FROM {s}.agreements"
+                " UNION SELECT region FROM {s}.alerts WHERE cleared_at IS NULL AND agreement_id IS NULL"
+            ))
+            regions = {r["region"] for r in curs.fetchall()}
+        if self.no_neighbour_scope == "all" and self.regions is not None:
+            regions |= {r.code for r in self.regions.all() if r.autonomous and self.regions.neighbours(r.code)}
+        for agreement_id in agreements:
+            with self.datastore.transaction(commit=True) as curs:
+                self._refresh(curs, agreement_id, ())
+        for region in sorted(regions):
+            with self.datastore.transaction(commit=True) as curs:
+                self._refresh_region(curs, region, today, now)
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._q(
+                "INSERT INTO {s}.alert_refresh (id, day, at) VALUES (1, %s, %s)"
+                " ON CONFLICT (id) DO UPDATE SET day = excluded.day, at = excluded.at"
+            ), (today, now))
+        return len(agreements) + len(regions)
+
+    def grant_reader(self) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.schema, sql.Identifier(READER_ROLE)))
+            for table in _RLS:
+                curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
+                    self.schema, sql.Identifier(table), sql.Identifier(READER_ROLE)))
+            curs.execute(sql.SQL("GRANT SELECT ON {}.deliveries TO {}").format(self.schema, sql.Identifier(READER_ROLE)))
+
+
+def _key(kind: Kind, owner: str | None, subject: str) -> str:
+    return f"{kind.value}:{owner}:{subject}"
+
+
+def alert_payload(alert: dict[str, Any]) -> dict[str, Any]:
+    """An alert as the API and notifications show it."""
+    kind = Kind(alert["kind"])
+    return {
+        "id": str(alert["id"]),
+        "kind": kind.value,
+        "title": KIND_TITLES[kind],
+        "severity": alert["severity"],
+        "level": alert["level"] or None,
+        "agreement_id": str(alert["agreement_id"]) if alert["agreement_id"] else None,
+        "region": alert["region"],
+        "regions": list(alert["regions"]),
+        "since": alert["since"].isoformat(),
+        "message": alert["message"],
+        "details": alert["details"],
+        "opened_at": alert["opened_at"].isoformat(),
+        "cleared_at": alert["cleared_at"].isoformat() if alert["cleared_at"] else None,
+    }
+
+
+class RegistryFeed(Projection[MonitoringView]):
+    """The registry's events, as the monitoring service needs them."""
+
+    name = "registry_feed"  # tracking table registry_feed_tracking
+
+    @singledispatchmethod
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if isinstance(domain_event, Agreement.Event):
+            self.view.apply_agreement_event(domain_event, tracking)
+        else:
+            self.view.skip(tracking)
+
+    @process_event.register
+    def _(self, domain_event: Agreement.Started, tracking: Tracking) -> None:
+        self.view.insert_agreement(domain_event.mutate(None), tracking)
+
+
+class MonitoringFeed(Projection[MonitoringView]):
+    """This service's own events: progress reports and evaluations."""
+
+    name = "monitoring_feed"
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if isinstance(domain_event, ProgressReport.Filed | ProgressReport.Corrected):
+            self.view.upsert_report(domain_event, tracking)
+        elif isinstance(domain_event, Evaluation.Recorded | Evaluation.Corrected):
+            self.view.upsert_evaluation(domain_event, tracking)
+        else:
+            self.view.skip(tracking)
