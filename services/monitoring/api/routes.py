@@ -9,14 +9,14 @@ from uuid import UUID
 import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State
-from litestar.params import FromPath, JSONBody, Parameter
+from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from services.monitoring.api.schemas import EvaluationIn, ProgressReportIn
 from services.monitoring.application import AgreementFacts, Monitoring, Saved
 from services.monitoring.domain.alerts import KIND_TITLES, Kind
 from services.monitoring.readmodel import AlertFilter, MonitoringReadModel, evaluation_summary, report_summary
 from services.registry.api.agreements import IfMatch, expected_version
-from shared.errors import NotFound
+from shared.errors import BadRequest, NotFound
 from shared.http import identity_of
 from shared.periods import local_date
 
@@ -58,6 +58,13 @@ def _saved(saved: Saved, location: str, kind: str) -> Response[dict[str, Any]]:
     return Response(_aggregate_body(aggregate, kind), status_code=201 if saved.created else 200, headers=headers)
 
 
+def _page_size(settings: Any, limit: int | None) -> int:
+    size = limit or settings.page_size_default
+    if size > settings.page_size_max:
+        raise BadRequest(f"limit paling banyak {settings.page_size_max}.", code="limit_too_large")
+    return size
+
+
 class ProgressController(Controller):
     path = "/agreements/{agreement_id:uuid}"
     tags = ["progress"]  # noqa: RUF012
@@ -86,7 +93,7 @@ class ProgressController(Controller):
     async def list_reports(
         self, request: Request, state: State, agreement_id: FromPath[UUID],
         period: Annotated[str | None, Parameter(pattern=r"^\d{4}(-S[12])?$")] = None,
-        region: str | None = None,
+        region: Annotated[str | None, Parameter(pattern=r"^\d{2}(\.\d{2})?$")] = None,
     ) -> dict[str, Any]:
         await _facts(request, state, agreement_id)
         rows = await state.monitoring_reads.reports(identity_of(request).tenant, agreement_id, period=period, region=region)
@@ -157,17 +164,16 @@ class AlertController(Controller):
          "`kind`, `severity` (this level or higher), `region`, `province`, `agreement`; cursor pagination.")
     async def alerts(
         self, request: Request, state: State,
-        kind: KindName | None = None,
-        severity: SeverityName | None = None,
+        kind: Annotated[KindName | None, Parameter(description="one alert kind")] = None,
+        severity: Annotated[SeverityName | None, Parameter(description="this severity or higher")] = None,
         region: Annotated[str | None, Parameter(pattern=r"^\d{2}(\.\d{2})?$")] = None,
         province: Annotated[str | None, Parameter(pattern=r"^\d{2}$")] = None,
-        agreement: UUID | None = None,
-        alert_state: Annotated[Literal["open", "cleared", "all"], Parameter(query="state")] = "open",
+        agreement: Annotated[UUID | None, Parameter(description="one agreement")] = None,
+        alert_state: Annotated[Literal["open", "cleared", "all"], QueryParameter(name="state")] = "open",
         limit: Annotated[int | None, Parameter(ge=1)] = None,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=500)] = None,
     ) -> dict[str, Any]:
-        settings = state.settings
-        size = min(limit or settings.page_size_default, settings.page_size_max)
+        size = _page_size(state.settings, limit)
         items, next_cursor = await state.monitoring_reads.alerts(
             identity_of(request).tenant,
             AlertFilter(kind=kind, severity=severity, region=region, province=province, agreement_id=agreement,
@@ -201,10 +207,9 @@ class AlertController(Controller):
          description="The outbox addressed to the caller's tenant, newest first, with each channel's delivery state.")
     async def notifications(
         self, request: Request, state: State, limit: Annotated[int | None, Parameter(ge=1)] = None,
-        cursor: str | None = None,
+        cursor: Annotated[str | None, Parameter(max_length=500)] = None,
     ) -> dict[str, Any]:
-        settings = state.settings
-        size = min(limit or settings.page_size_default, settings.page_size_max)
+        size = _page_size(state.settings, limit)
         rows, next_cursor = await state.monitoring_reads.notifications(identity_of(request).tenant, limit=size,
                                                                        cursor=cursor)
         items = [{"id": r["id"], "transition": r["transition"], "created_at": r["created_at"].isoformat(),
