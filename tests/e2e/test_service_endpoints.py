@@ -46,8 +46,15 @@ def test_registry_readiness_reports_projection_lag(services: dict[str, TestClien
     assert "agreements" in services["registry"].get("/ready").json()["projection_lag"]
 
 
+def test_monitoring_readiness_reports_both_feeds(services: dict[str, TestClient]) -> None:
+    lag = services["monitoring"].get("/ready").json()["projection_lag"]
+    assert set(lag) == {"registry_feed", "monitoring_feed"}
+
+
 def test_not_ready_without_a_database(settings: Settings) -> None:
-    app = create_monitoring(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
+    # A service whose lifespan opens no store of its own (the registry and monitoring ones
+    # refuse to start without their database: a crash loop the orchestrator shows).
+    app = create_reporting(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
     with TestClient(app) as client:
         response = client.get("/ready")
     assert response.status_code == 503
