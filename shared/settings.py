@@ -99,9 +99,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # no_neighbour_cooperation for "participating" regions (party to at least one agreement)
     # or for "all" autonomous regions with a land neighbour.
     alert_no_neighbour_scope: Literal["participating", "all"] = "participating"
-    # How often the monitoring worker re-evaluates every alert as time passes (seconds);
-    # it also does so whenever the date changes in WIB.
-    alert_refresh_seconds: PositiveInt = 3600
+    # How often the monitoring worker re-evaluates every alert as time passes (seconds); it
+    # also does so whenever the date changes in WIB (every threshold is a whole day).
+    alert_refresh_seconds: PositiveInt = 86400
 
     # Alert notifications, from the monitoring worker's outbox. Webhook: a JSON POST to this
     # URL, signed with HMAC-SHA256 in X-KSD-Signature when alert_webhook_secret is set.

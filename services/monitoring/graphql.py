@@ -15,7 +15,7 @@ from services.monitoring.readmodel import AlertFilter, MonitoringReadModel
 from shared.errors import BadRequest, NotFound
 from shared.graphql import ReferenceQuery, RegionType, ServiceContext, identity_from, limit_extensions, region_type
 from shared.periods import local_date
-from shared.regions import province_of
+from shared.regions import is_region_code, province_of
 from shared.settings import Settings
 from shared.tenancy import NATIONAL
 
@@ -141,7 +141,9 @@ class MonitoringQuery(ReferenceQuery):
         f = filter or AlertFilterInput()
         if f.state not in ("open", "cleared", "all"):
             raise BadRequest("state: open, cleared atau all.")
-        size = min(first or settings.page_size_default, settings.page_size_max)
+        if first is not None and not 1 <= first <= settings.page_size_max:
+            raise BadRequest(f"first: antara 1 dan {settings.page_size_max}.")
+        size = first or settings.page_size_default
         try:
             agreement = UUID(str(f.agreement_id)) if f.agreement_id else None
         except ValueError:
@@ -180,6 +182,8 @@ class MonitoringQuery(ReferenceQuery):
                                   "'national' (national tenant only) covers everything")
     async def region_health(self, info: Info, code: str) -> RegionHealth:
         identity = identity_from(info)
+        if code != NATIONAL and not is_region_code(code):
+            raise BadRequest("code: kode wilayah (32 atau 32.73) atau 'national'.")
         if not _may_see_region(identity.tenant, code):
             raise NotFound("Wilayah tidak ditemukan.")
         settings: Settings = info.context.settings

@@ -35,7 +35,7 @@ from shared.settings import Settings
 log = structlog.get_logger("ksd.notify")
 
 CHANNELS = ("webhook", "email")
-TRANSITIONS = ("opened", "escalated", "cleared")
+TRANSITIONS = ("opened", "escalated", "changed", "cleared")
 
 NOTIFICATION_TABLES: list[str] = [
     """
@@ -152,6 +152,7 @@ SEVERITY_LABELS = {"info": "informasi", "warning": "perlu perhatian", "critical"
 SUBJECTS = {
     "opened": "Peringatan baru",
     "escalated": "Peringatan meningkat",
+    "changed": "Peringatan berubah",
     "cleared": "Peringatan selesai",
 }
 

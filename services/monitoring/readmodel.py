@@ -19,6 +19,7 @@ from services.monitoring.domain.alerts import expected_reports
 from services.monitoring.views import SCHEMA, alert_payload
 from services.registry.projections.agreements import decode_cursor, encode_cursor
 from shared.db import tenant_transaction
+from shared.periods import Period, local_date
 from shared.regions import kind_of
 
 SEVERITY_ORDER = ("info", "warning", "critical")
@@ -166,7 +167,7 @@ class MonitoringReadModel:
                                   "valid_until": pks["end_on"],
                                   "days_left": (date.fromisoformat(pks["end_on"]) - today).days})
         last = max(reports, key=lambda r: (r["period"], r["filed_at"]), default=None)
-        latest_evaluation = max(evaluations, key=lambda e: e["period"], default=None)
+        latest_evaluation = max(evaluations, key=lambda e: (Period.parse(e["period"]).end, e["recorded_at"]), default=None)
         return {
             "agreement_id": str(agreement_id),
             "title": row["title"],
@@ -213,7 +214,7 @@ class MonitoringReadModel:
             for period, region in expected_reports(a["state"], today, grace_days):
                 due += 1
                 at = first_filed.get((a["id"], str(period), region))
-                if at is not None and at.date() <= period.due(grace_days):
+                if at is not None and local_date(at) <= period.due(grace_days):
                     on_time += 1
         open_alerts = await self._all(
             tenant,

@@ -15,6 +15,7 @@ from services.monitoring.application import Monitoring
 from services.monitoring.views import SCHEMA, MonitoringFeed, MonitoringView, RegistryFeed
 from services.registry.application import Registry
 from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
+from shared.settings import Settings
 from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
 
 
@@ -31,7 +32,8 @@ def registry_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str
 
 def view_of(projection: Any, env: dict[str, str]) -> MonitoringView:
     factory = InfrastructureFactory.construct(env=Environment(projection.name, env))
-    return factory.tracking_recorder(MonitoringView)  # type: ignore[return-value]
+    view_class = MonitoringView.configured(Settings.from_env({}))  # only creates tables here
+    return factory.tracking_recorder(view_class)  # type: ignore[return-value]
 
 
 def install(database_url: str) -> None:

@@ -22,6 +22,7 @@ from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID, uuid4
 
+import structlog
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
 from eventsourcing.projection import Projection
@@ -48,6 +49,7 @@ from shared.regions import RegionCatalog, load_regions, province_of
 from shared.tenancy import audience_of
 
 SCHEMA = "monitoring"
+log = structlog.get_logger("ksd.monitoring")
 
 _TABLES = [
     """
@@ -64,9 +66,13 @@ _TABLES = [
         framework_signed_on date,
         first_pks_signed_on date,
         state jsonb NOT NULL,
-        updated_at timestamptz NOT NULL
+        updated_at timestamptz NOT NULL,
+        -- set by the feeds when something changed; the worker then re-evaluates the alerts
+        alerts_due boolean NOT NULL DEFAULT true
     )
     """,
+    "CREATE INDEX IF NOT EXISTS agreements_alerts_due ON {schema}.agreements (id) WHERE alerts_due",
+    "CREATE TABLE IF NOT EXISTS {schema}.regions_due (region text PRIMARY KEY)",
     "CREATE INDEX IF NOT EXISTS agreements_visible_to ON {schema}.agreements USING gin (visible_to)",
     "CREATE INDEX IF NOT EXISTS agreements_party_regions ON {schema}.agreements USING gin (party_regions)",
     """
@@ -138,12 +144,25 @@ _RLS = {
     "alerts": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
     "notifications": "tenant = current_setting('ksd.tenant', true)",
 }
+_RLS_DELIVERIES = (
+    "EXISTS (SELECT 1 FROM {schema}.notifications n WHERE n.id = notification_id"
+    " AND n.tenant = current_setting('ksd.tenant', true))"
+)
+_TABLES += [
+    "ALTER TABLE {schema}.deliveries ENABLE ROW LEVEL SECURITY",
+    "DROP POLICY IF EXISTS deliveries_tenant_read ON {schema}.deliveries",
+    f"CREATE POLICY deliveries_tenant_read ON {{schema}}.deliveries FOR SELECT TO ksd_reader USING ({_RLS_DELIVERIES})",
+]
 for _table, _using in _RLS.items():
     _TABLES += [
         f"ALTER TABLE {{schema}}.{_table} ENABLE ROW LEVEL SECURITY",
         f"DROP POLICY IF EXISTS {_table}_tenant_read ON {{schema}}.{_table}",
         f"CREATE POLICY {_table}_tenant_read ON {{schema}}.{_table} FOR SELECT TO ksd_reader USING ({_using})",
     ]
+
+# A report's audience is its agreement's; until the registry feed has that agreement (a
+# rebuild, where this feed may run ahead), none: it becomes visible when the agreement arrives.
+_AUDIENCE = "coalesce((SELECT a.visible_to FROM {s}.agreements a WHERE a.id = %(agreement)s), '{{}}')"
 
 _AGREEMENT_COLUMNS = (
     "id", "version", "form", "title", "stage", "party_regions", "provinces", "visible_to", "evaluator",
@@ -180,18 +199,22 @@ class MonitoringView(PostgresTrackingRecorder):
         super().__init__(datastore, **kwargs)
         self.schema = sql.Identifier(self.datastore.schema)
         self.sql_create_statements.extend(sql.SQL(s).format(schema=self.schema) for s in _TABLES)
-        self.settings: Any = None
-        self.clock: Clock = SystemClock()
-        self.regions: RegionCatalog | None = None
-        self.thresholds = Thresholds()
-        self.no_neighbour_scope = "participating"
-
-    def configure(self, settings: Any, *, clock: Clock | None = None, regions: RegionCatalog | None = None) -> None:
+        settings, clock = self.configuration
+        if settings is None:
+            raise RuntimeError("use MonitoringView.configured(settings, clock) as the view class")
         self.settings = settings
-        self.clock = clock or SystemClock()
-        self.regions = regions or load_regions()
+        self.clock: Clock = clock or SystemClock()
+        self.regions: RegionCatalog = load_regions()
         self.thresholds = Thresholds.from_settings(settings)
         self.no_neighbour_scope = settings.alert_no_neighbour_scope
+
+    # The projection runner builds the view and starts its thread at once, so the settings
+    # travel with the class: nothing can run with a half-configured view.
+    configuration: tuple[Any, Clock | None] = (None, None)
+
+    @classmethod
+    def configured(cls, settings: Any, clock: Clock | None = None) -> type[MonitoringView]:
+        return type(cls.__name__, (cls,), {"configuration": (settings, clock)})
 
     def _q(self, text: str) -> sql.Composed:
         return sql.SQL(text).format(s=self.schema)
@@ -210,7 +233,11 @@ class MonitoringView(PostgresTrackingRecorder):
                 ),
                 row,
             )
-            self._refresh(curs, agreement.id, row["party_regions"])
+            # Reports or evaluations that arrived first (a rebuild) become visible now.
+            for table in ("progress_reports", "evaluations"):
+                curs.execute(sql.SQL("UPDATE {s}.{t} SET visible_to = %s WHERE agreement_id = %s").format(
+                    s=self.schema, t=sql.Identifier(table)), (row["visible_to"], agreement.id))
+            self._mark(curs, agreement.id, row["party_regions"])
 
     def apply_agreement_event(self, event: Agreement.Event, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -232,7 +259,7 @@ class MonitoringView(PostgresTrackingRecorder):
                 ),
                 row,
             )
-            self._refresh(curs, agreement.id, row["party_regions"])
+            self._mark(curs, agreement.id, row["party_regions"])
 
     # -- monitoring events -------------------------------------------------------------------
 
@@ -243,9 +270,8 @@ class MonitoringView(PostgresTrackingRecorder):
                 curs.execute(
                     self._q(
                         "INSERT INTO {s}.progress_reports (id, agreement_id, region, period, version, content, filed_at,"
-                        " updated_at, filed_by, visible_to) SELECT %(id)s, %(agreement)s, %(region)s, %(period)s, 1,"
-                        " %(content)s, %(at)s, %(at)s, %(by)s, a.visible_to FROM {s}.agreements a"
-                        " WHERE a.id = %(agreement)s ON CONFLICT (id) DO NOTHING"
+                        " updated_at, filed_by, visible_to) VALUES (%(id)s, %(agreement)s, %(region)s, %(period)s, 1,"
+                        " %(content)s, %(at)s, %(at)s, %(by)s, " + _AUDIENCE + ") ON CONFLICT (id) DO NOTHING"
                     ),
                     {"id": event.originator_id, "agreement": UUID(event.agreement_id), "region": event.region,
                      "period": event.period, "content": Jsonb(event.content), "at": event.timestamp,
@@ -263,7 +289,7 @@ class MonitoringView(PostgresTrackingRecorder):
                 found = curs.fetchone()
                 agreement_id = found["agreement_id"] if found else None
             if agreement_id is not None:
-                self._refresh(curs, agreement_id, None)
+                self._mark(curs, agreement_id, ())
 
     def upsert_evaluation(self, event: Any, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -272,9 +298,8 @@ class MonitoringView(PostgresTrackingRecorder):
                 curs.execute(
                     self._q(
                         "INSERT INTO {s}.evaluations (id, agreement_id, period, evaluator, version, content, recorded_at,"
-                        " updated_at, visible_to) SELECT %(id)s, %(agreement)s, %(period)s, %(evaluator)s, 1, %(content)s,"
-                        " %(at)s, %(at)s, a.visible_to FROM {s}.agreements a WHERE a.id = %(agreement)s"
-                        " ON CONFLICT (id) DO NOTHING"
+                        " updated_at, visible_to) VALUES (%(id)s, %(agreement)s, %(period)s, %(evaluator)s, 1, %(content)s,"
+                        " %(at)s, %(at)s, " + _AUDIENCE + ") ON CONFLICT (id) DO NOTHING"
                     ),
                     {"id": event.originator_id, "agreement": UUID(event.agreement_id), "period": event.period,
                      "evaluator": event.evaluator, "content": Jsonb(event.content), "at": event.timestamp},
@@ -293,13 +318,57 @@ class MonitoringView(PostgresTrackingRecorder):
     def today(self) -> date:
         return local_date(self.clock.now())
 
-    def _refresh(self, curs: Any, agreement_id: UUID, regions: Iterable[str] | None) -> None:
-        """Re-evaluate one agreement's alerts, then its regions' (the order every
-        transaction takes its locks in: agreement row first, then regions sorted)."""
-        today, now = self.today(), self.clock.now()
+    def _mark(self, curs: Any, agreement_id: UUID, regions: Iterable[str]) -> None:
+        """Note, in the feed's transaction, what needs its alerts re-evaluated. The worker
+        reviews it when the feeds have caught up: a replay of old events (a rebuild, a
+        restart after downtime) then evaluates each agreement once, in its state today,
+        instead of alerting on every intermediate state of its past."""
+        curs.execute(self._q("UPDATE {s}.agreements SET alerts_due = true WHERE id = %s AND NOT alerts_due"),
+                     (agreement_id,))
+        for region in sorted(set(regions)):
+            curs.execute(self._q("INSERT INTO {s}.regions_due (region) VALUES (%s) ON CONFLICT DO NOTHING"), (region,))
+
+    def review_due(self, batch: int = 500) -> int:
+        """Re-evaluate what the feeds marked, one transaction per agreement or region.
+        Returns how many were reviewed."""
+        today, now, done = self.today(), self.clock.now(), 0
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._q("SELECT id FROM {s}.agreements WHERE alerts_due LIMIT %s"), (batch,))
+            agreements = [r["id"] for r in curs.fetchall()]
+            curs.execute(self._q("SELECT region FROM {s}.regions_due ORDER BY region LIMIT %s"), (batch,))
+            regions = [r["region"] for r in curs.fetchall()]
+        for agreement_id in agreements:
+            done += self._guarded(self._review_agreement, agreement_id, today, now)
+        for region in regions:
+            done += self._guarded(self._review_region, region, today, now)
+        return done
+
+    def _review_agreement(self, agreement_id: UUID, today: date, now: datetime) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._refresh(curs, agreement_id, today, now)
+            curs.execute(self._q("UPDATE {s}.agreements SET alerts_due = false WHERE id = %s"), (agreement_id,))
+
+    def _review_region(self, region: str, today: date, now: datetime) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._q("DELETE FROM {s}.regions_due WHERE region = %s"), (region,))
+            self._refresh_region(curs, region, today, now)
+
+    @staticmethod
+    def _guarded(review: Any, key: Any, today: date, now: datetime) -> int:
+        """One bad agreement must not stop every other one's alerts: log it, go on (it stays
+        marked and is tried again on the next round)."""
+        try:
+            review(key, today, now)
+        except Exception:  # noqa: BLE001
+            log.exception("alert_review_failed", key=str(key))
+            return 0
+        return 1
+
+    def _refresh(self, curs: Any, agreement_id: UUID, today: date, now: datetime) -> None:
+        """Re-evaluate one agreement's alerts (its row locked: the one lock order every
+        transaction follows is agreement row, then region locks)."""
         curs.execute(
-            self._q("SELECT state, visible_to, party_regions FROM {s}.agreements WHERE id = %s FOR UPDATE"),
-            (agreement_id,),
+            self._q("SELECT state, visible_to FROM {s}.agreements WHERE id = %s FOR UPDATE"), (agreement_id,)
         )
         row = curs.fetchone()
         findings: list[Finding] = []
@@ -309,14 +378,9 @@ class MonitoringView(PostgresTrackingRecorder):
             reports = {(r["period"], r["region"]) for r in curs.fetchall()}
             findings = agreement_findings(row["state"], reports, today, self.thresholds)
             visible_to = row["visible_to"]
-            if regions is None:
-                regions = row["party_regions"]
         self._sync(curs, findings, agreement_id=agreement_id, region=None, visible_to=visible_to, now=now)
-        for region in sorted(set(regions or ())):
-            self._refresh_region(curs, region, today, now)
 
     def _refresh_region(self, curs: Any, region: str, today: date, now: datetime) -> None:
-        assert self.regions is not None, "configure() the view first"
         curs.execute("SELECT pg_advisory_xact_lock(hashtext(%s))", (f"ksd-monitoring-region:{region}",))
         finding = None
         info = self.regions.get(region)
@@ -385,8 +449,10 @@ class MonitoringView(PostgresTrackingRecorder):
                 )
                 self._notify(curs, curs.fetchone(), "opened", now)
                 continue
-            escalated = (alert["level"], alert["severity"]) != (f.level, f.severity.value)
-            if escalated or any(alert[k] != values[k] for k in ("since", "regions", "message", "visible_to")) \
+            # A new state worth telling: another severity or level, or a cause that began anew
+            # (an expiring document extended, then expiring again).
+            moved = (alert["level"], alert["severity"], alert["since"]) != (f.level, f.severity.value, f.since)
+            if moved or any(alert[k] != values[k] for k in ("regions", "message", "visible_to")) \
                     or alert["details"] != f.details:
                 curs.execute(
                     self._q(
@@ -398,28 +464,41 @@ class MonitoringView(PostgresTrackingRecorder):
                     {**values, "id": alert["id"]},
                 )
                 updated = curs.fetchone()
-                if escalated:
-                    self._notify(curs, updated, "escalated", now)
+                if moved:
+                    worse = _rank(f.severity.value) > _rank(alert["severity"]) or (
+                        f.severity.value == alert["severity"] and 0 < f.level < (alert["level"] or f.level + 1))
+                    self._notify(curs, updated, "escalated" if worse else "changed", now)
 
     def _notify(self, curs: Any, alert: dict[str, Any], transition: str, now: datetime) -> None:
         payload = {"alert": alert_payload(alert)}
+        # One notification per alert state: the same state is never written (or sent) twice.
+        state = f"{alert['level']}:{alert['severity']}:{alert['since']}"
         for tenant in alert["visible_to"]:
-            channels = channels_for(self.settings, tenant) if self.settings is not None else []
             enqueue(curs, self.datastore.schema, alert_id=alert["id"], tenant=tenant, transition=transition,
-                    level=f"{alert['level']}:{alert['severity']}", payload=payload, channels=channels, at=now)
+                    level=state, payload=payload, channels=channels_for(self.settings, tenant), at=now)
 
     def refresh_all(self, *, force: bool = False) -> int | None:
-        """Re-evaluate every agreement and region as of today; once per day unless forced.
-        Several workers may call it: one does the work, the others return None."""
+        """Re-evaluate every agreement and region as of today (time passes: thresholds are
+        crossed without any event); once per day unless forced. Several workers may call it:
+        one does the work (a session lock held for the pass), the others return None."""
         today, now = self.today(), self.clock.now()
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT pg_try_advisory_xact_lock(hashtext('ksd-monitoring-refresh-all')) AS got")
-            if not curs.fetchone()["got"]:
+        with self.datastore.get_connection() as conn:
+            got = conn.execute("SELECT pg_try_advisory_lock(hashtext('ksd-monitoring-refresh-all')) AS got").fetchone()
+            conn.commit()
+            if not got["got"]:
                 return None
-            curs.execute(self._q("SELECT day FROM {s}.alert_refresh WHERE id = 1"))
-            last = curs.fetchone()
-            if last is not None and last["day"] == today and not force:
-                return 0
+            try:
+                last = conn.execute(self._q("SELECT day FROM {s}.alert_refresh WHERE id = 1")).fetchone()
+                conn.commit()
+                if last is not None and last["day"] == today and not force:
+                    return 0
+                return self._refresh_everything(today, now)
+            finally:
+                conn.execute("SELECT pg_advisory_unlock(hashtext('ksd-monitoring-refresh-all'))")
+                conn.commit()
+
+    def _refresh_everything(self, today: date, now: datetime) -> int:
+        with self.datastore.transaction(commit=False) as curs:
             curs.execute(self._q(
                 "SELECT id FROM {s}.agreements WHERE stage NOT IN ('berakhir', 'dibatalkan')"
                 " UNION SELECT agreement_id FROM {s}.alerts WHERE cleared_at IS NULL AND agreement_id IS NOT NULL"
@@ -430,20 +509,16 @@ class MonitoringView(PostgresTrackingRecorder):
                 " UNION SELECT region FROM {s}.alerts WHERE cleared_at IS NULL AND agreement_id IS NULL"
             ))
             regions = {r["region"] for r in curs.fetchall()}
-        if self.no_neighbour_scope == "all" and self.regions is not None:
+        if self.no_neighbour_scope == "all":
             regions |= {r.code for r in self.regions.all() if r.autonomous and self.regions.neighbours(r.code)}
-        for agreement_id in agreements:
-            with self.datastore.transaction(commit=True) as curs:
-                self._refresh(curs, agreement_id, ())
-        for region in sorted(regions):
-            with self.datastore.transaction(commit=True) as curs:
-                self._refresh_region(curs, region, today, now)
+        done = sum(self._guarded(self._review_agreement, a, today, now) for a in agreements)
+        done += sum(self._guarded(self._review_region, r, today, now) for r in sorted(regions))
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._q(
                 "INSERT INTO {s}.alert_refresh (id, day, at) VALUES (1, %s, %s)"
                 " ON CONFLICT (id) DO UPDATE SET day = excluded.day, at = excluded.at"
             ), (today, now))
-        return len(agreements) + len(regions)
+        return done
 
     def grant_reader(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -452,6 +527,10 @@ class MonitoringView(PostgresTrackingRecorder):
                 curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
                     self.schema, sql.Identifier(table), sql.Identifier(READER_ROLE)))
             curs.execute(sql.SQL("GRANT SELECT ON {}.deliveries TO {}").format(self.schema, sql.Identifier(READER_ROLE)))
+
+
+def _rank(severity: str) -> int:
+    return ("info", "warning", "critical").index(severity)
 
 
 def _key(kind: Kind, owner: str | None, subject: str) -> str:

@@ -13,12 +13,13 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
+import psycopg
 import structlog
 from eventsourcing.projection import ProjectionRunner
 
 from services.monitoring.application import Monitoring
 from services.monitoring.notify import Notifier
-from services.monitoring.setup import monitoring_env, registry_feed_env
+from services.monitoring.setup import feed_lag, monitoring_env, registry_feed_env
 from services.monitoring.views import MonitoringFeed, MonitoringView, RegistryFeed
 from services.registry.application import Registry
 from shared.clock import Clock
@@ -44,18 +45,24 @@ class Runners:
 
 @contextmanager
 def make_runners(database_url: str, settings: Settings, clock: Clock | None = None) -> Iterator[Runners]:
+    view_class = MonitoringView.configured(settings, clock)  # configured before any event arrives
     with ExitStack() as stack:
         registry_feed = stack.enter_context(ProjectionRunner(
-            application_class=Registry, projection_class=RegistryFeed, view_class=MonitoringView,
+            application_class=Registry, projection_class=RegistryFeed, view_class=view_class,
             env=registry_feed_env(database_url),
         ))
         monitoring_feed = stack.enter_context(ProjectionRunner(
-            application_class=Monitoring, projection_class=MonitoringFeed, view_class=MonitoringView,
+            application_class=Monitoring, projection_class=MonitoringFeed, view_class=view_class,
             env=monitoring_env(database_url, pool_size=2),
         ))
-        for runner in (registry_feed, monitoring_feed):
-            runner.view.configure(settings, clock=clock)  # type: ignore[attr-defined]
         yield Runners(registry_feed, monitoring_feed)
+
+
+# Alerts are reviewed when the feeds are this close to the head (live), so a catch-up over
+# old events evaluates each agreement once in its present state; at the latest every
+# REVIEW_AT_LEAST_EVERY seconds even under sustained load.
+LIVE_LAG = 1000
+REVIEW_AT_LEAST_EVERY = 60.0
 
 
 def run(settings: Settings, database_url: str, stop: threading.Event | None = None, clock: Clock | None = None) -> None:
@@ -64,18 +71,28 @@ def run(settings: Settings, database_url: str, stop: threading.Event | None = No
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
     next_full = 0.0
+    last_review = time.monotonic()
     with make_runners(database_url, settings, clock) as runners, Notifier(database_url, settings, clock=clock) as notifier:
         log.info("monitoring_worker_started")
         while not stop.is_set():
-            runners.run_for(0.5)
-            force = time.monotonic() >= next_full
+            runners.run_for(0.5)  # re-raises a feed's error, ending the worker (restarted, it resumes)
             try:
-                refreshed = runners.view.refresh_all(force=force)  # also runs whenever the date changes
-                if force:
-                    next_full = time.monotonic() + settings.alert_refresh_seconds
-                if refreshed:
-                    log.info("alerts_refreshed", evaluated=refreshed)
+                with psycopg.connect(database_url) as conn:
+                    lag = sum(feed_lag(conn).values())
+                if lag <= LIVE_LAG or time.monotonic() - last_review > REVIEW_AT_LEAST_EVERY:
+                    while runners.view.review_due():
+                        pass
+                    last_review = time.monotonic()
+                    force = time.monotonic() >= next_full
+                    refreshed = runners.view.refresh_all(force=force)  # also whenever the date changes
+                    if force:
+                        next_full = time.monotonic() + settings.alert_refresh_seconds
+                    if refreshed:
+                        log.info("alerts_refreshed", evaluated=refreshed)
+            except Exception:  # noqa: BLE001 - retried next round; the feeds keep running
+                log.exception("alert_review_failed")
+            try:
                 notifier.deliver_due()
-            except Exception:  # noqa: BLE001 - retried on the next round; the feeds keep running
-                log.exception("monitoring_round_failed")
+            except Exception:  # noqa: BLE001 - the outbox keeps it; retried next round
+                log.exception("notification_delivery_failed")
     log.info("monitoring_worker_stopped")

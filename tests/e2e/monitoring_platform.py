@@ -58,6 +58,8 @@ class Platform:
                 self.runners.run_for(0.04)
                 self.registry_runner.run_forever(timeout=0.02)
                 conn.commit()
+        while self.runners.view.review_due():  # what the worker does once the feeds are live
+            pass
 
     def tick(self) -> None:
         self.sync()

@@ -342,3 +342,12 @@ def test_alert_notifications_reach_the_webhook_once_with_retries(p: Platform, we
         p.runners.view.refresh_all(force=True)
         assert notifier.deliver_due() == 0
         assert len(webhook.received) == delivered
+
+
+def test_graphql_refuses_bad_arguments_with_an_error_not_a_crash(p: Platform) -> None:
+    for query in ('{ regionHealth(code: "abc") { agreements } }', "{ alerts(first: -5) { items { kind } } }"):
+        answer = p.monitoring.post("/graphql", json={"query": query}, headers=p.headers("national", "monitor"))
+        assert answer.status_code == 200
+        body = answer.json()
+        assert body["errors"] and "kesalahan pada server" not in body["errors"][0]["message"].lower(), body
+        assert body["data"] is None

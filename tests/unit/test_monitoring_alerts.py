@@ -136,3 +136,19 @@ def test_the_evaluator_follows_the_oversight_chain() -> None:
     assert evaluator_of(["32.73"]) == "32"  # with a third party
     assert evaluator_of(["32", "32.73"]) == "national"  # a province is a party
     assert evaluator_of(["32.09", "33.29"]) == "national"  # across provinces
+
+
+def test_an_approval_for_a_cancelled_pks_draft_is_no_longer_awaited() -> None:
+    approval = {"kind": "dprd", "document": "pks-1", "region": "34.04", "requested_on": DAY0.isoformat(),
+                "decision": None}
+    later = DAY0 + timedelta(days=90)
+    waiting = state("pelaksanaan", pks=[pks(DAY0, DAY0, stage="menunggu_persetujuan_dprd")], approvals=[approval])
+    cancelled = state("pelaksanaan", pks=[pks(DAY0, DAY0, stage="dibatalkan")], approvals=[approval])
+    assert Kind.APPROVAL_PENDING in {f.kind for f in agreement_findings(waiting, set(), later, T)}
+    assert Kind.APPROVAL_PENDING not in {f.kind for f in agreement_findings(cancelled, set(), later, T)}
+
+
+def test_only_the_pks_parties_owe_its_progress_reports() -> None:
+    two_of_three = {**pks(date(2026, 1, 1), date(2028, 12, 31)), "parties": ["34.71", "PT Air"]}
+    due = expected_reports(state(pks=[two_of_three]), date(2026, 8, 15), 30)
+    assert due == [(Period(2026, 1), "34.71")]  # not 34.04, which is no party to this PKS

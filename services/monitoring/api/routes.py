@@ -14,7 +14,7 @@ from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from services.monitoring.api.schemas import EvaluationIn, ProgressReportIn
 from services.monitoring.application import AgreementFacts, Monitoring, Saved
 from services.monitoring.domain.alerts import KIND_TITLES, Kind
-from services.monitoring.readmodel import AlertFilter, MonitoringReadModel, evaluation_summary, report_summary
+from services.monitoring.readmodel import AlertFilter, evaluation_summary, report_summary
 from services.registry.api.agreements import IfMatch, expected_version
 from shared.errors import BadRequest, NotFound
 from shared.http import identity_of

@@ -141,7 +141,7 @@ def agreement_findings(
             ))
 
     for approval in state.get("approvals", []):
-        if approval.get("decision") is not None:
+        if approval.get("decision") is not None or not _still_awaited(state, approval):
             continue
         requested = date.fromisoformat(approval["requested_on"])
         since = requested + timedelta(days=thresholds.approval_pending_days)
@@ -170,19 +170,32 @@ def agreement_findings(
     return findings
 
 
+def _still_awaited(state: Mapping[str, Any], approval: Mapping[str, Any]) -> bool:
+    """An undecided approval matters only while its document can still be signed: a PKS
+    draft still open, or a framework not yet signed (and the family not closed)."""
+    if approval["document"] == "framework":
+        return state["stage"] in ("persiapan", "penawaran", "penyusunan_kesepakatan")
+    pks = next((p for p in state.get("pks", []) if p["id"] == approval["document"]), None)
+    return pks is not None and pks.get("stage") in ("penyusunan", "menunggu_persetujuan_dprd")
+
+
 def expected_reports(state: Mapping[str, Any], today: date, grace_days: int) -> list[tuple[Period, str]]:
     """(period, region) pairs a report is due for: every semester a PKS now in force covered
-    wholly, whose deadline has passed, for every party region."""
-    regions = [p["region"] for p in state["parties"] if p["kind"] == "region"]
-    due: set[Period] = set()
+    wholly, whose deadline has passed, for each region party to that PKS. A PKS that has
+    ended owes nothing more here (its late reports remain visible in the health figures
+    only while it is in force)."""
+    regions = {p["region"] for p in state["parties"] if p["kind"] == "region"}
+    due: set[tuple[Period, str]] = set()
     for pks in state.get("pks", []):
         if pks.get("stage") != "ditandatangani" or not pks.get("start_on"):
             continue
         start, end = date.fromisoformat(pks["start_on"]), date.fromisoformat(pks["end_on"])
+        # The PKS's own region parties owe the report (a PKS may bind only some of the family).
+        parties = [r for r in pks.get("parties") or sorted(regions) if r in regions]
         for period in semesters_within(start, min(end, today)):
             if period.due(grace_days) < today:
-                due.add(period)
-    return [(p, r) for p in sorted(due) for r in regions]
+                due.update((period, r) for r in parties)
+    return sorted(due)
 
 
 def missing_reports(
