@@ -13,6 +13,7 @@ import subprocess
 import sys
 import tempfile
 import time
+import urllib.error
 import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
@@ -104,6 +105,16 @@ def test_ksd_run_serves_the_platform_and_stops_cleanly_on_ctrl_c(migrated_url: s
         assert status == 201
         # The worker process projects it into the read model that GraphQL reads.
         assert platform.find("lewat ksd run") == [{"node": {"id": created["id"]}}]
+        # The monitoring worker process follows the registry's events into its own read model.
+        monitoring = f"http://127.0.0.1:{platform.ports['monitoring']}"
+        for _ in range(150):
+            try:
+                status, health = call("GET", f"{monitoring}/agreements/{created['id']}/status", platform.token)
+                break
+            except urllib.error.HTTPError as exc:
+                assert exc.code == 404
+                time.sleep(0.1)
+        assert (status, health["stage"]) == (200, "persiapan")
     finally:
         platform.stop()
 
