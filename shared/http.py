@@ -8,7 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Any
+from typing import Annotated, Any
 
 import msgspec
 import psycopg
@@ -21,6 +21,7 @@ from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
 )
+from litestar.params import HeaderParameter
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -28,7 +29,7 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from shared import __version__
 from shared.assets import is_graphiql_request, openapi_config, static_files_router
 from shared.auth import Identity, TokenService
-from shared.errors import KsdError, Unauthenticated
+from shared.errors import BadRequest, KsdError, PreconditionRequired, Unauthenticated
 
 log = structlog.get_logger("ksd.http")
 
@@ -331,3 +332,41 @@ def create_basic_app(*, service: str, description: str, settings: Any, database_
         readiness=database_readiness(url),
         description=description,
     )
+
+
+# -- request helpers every service's REST API uses ---------------------------------------------
+
+IfMatch = Annotated[
+    str | None,
+    HeaderParameter(
+        name="If-Match",
+        required=False,
+        max_length=40,
+        description='The version the change is based on, as its ETag: `"3"`. Required; stale: 409.',
+    ),
+]
+
+
+def expected_version(if_match: str | None) -> int:
+    """`If-Match: "3"` (or `W/"3"`, or `3`) -> 3; missing -> 428; malformed -> 400."""
+    if if_match is None or not if_match.strip():
+        raise PreconditionRequired(
+            'Perubahan memerlukan header If-Match berisi versi terakhir yang Anda lihat, misalnya If-Match: "3".'
+        )
+    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
+    if match is None:
+        raise BadRequest('Header If-Match harus berisi versi, misalnya "3".', code="invalid_if_match")
+    return int(match.group(1))
+
+
+def optional_version(if_match: str | None) -> int | None:
+    """For a POST that creates, or corrects with `If-Match`: the version when the header is sent."""
+    return expected_version(if_match) if if_match and if_match.strip() else None
+
+
+def page_size(settings: Any, limit: int | None) -> int:
+    """The page size a list asks for (`limit`), within the configured maximum (else 400)."""
+    size = limit or settings.page_size_default
+    if size > settings.page_size_max:
+        raise BadRequest(f"limit paling banyak {settings.page_size_max}.", code="limit_too_large")
+    return size

@@ -8,15 +8,16 @@ the worker builds from the registry's events; it never reads the registry's tabl
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
-from services.monitoring.domain.reports import Evaluation, ProgressReport, evaluation_id, progress_report_id
+from services.monitoring.domain.reports import Evaluation, ProgressReport, Record, evaluation_id, progress_report_id
 from shared.auth import Identity, require_roles
 from shared.clock import Clock, SystemClock
 from shared.errors import Forbidden, InvalidInput, NotFound, PreconditionRequired, RuleViolation, VersionConflict
@@ -45,7 +46,6 @@ class AgreementFacts:
     id: UUID
     stage: str
     party_regions: tuple[str, ...]
-    title: str = ""
 
     @property
     def evaluator(self) -> str:
@@ -84,17 +84,13 @@ class Monitoring(Application):
             raise Forbidden("Hanya daerah pihak kerja sama yang melaporkan kemajuannya.", code="not_a_party")
         self._check_reportable(agreement)
         parsed = _period(period)
-        report_id = progress_report_id(agreement.id, identity.tenant, parsed)
-        existing = self._get_or_none(report_id)
-        if existing is None:
-            report = ProgressReport.file(
-                agreement_id=agreement.id, region=identity.tenant, period=parsed, content=content,
-                actor=identity.actor(), at=self.clock.now(),
-            )
-            return Saved(self._save(report, created=True), created=True)
-        self._check_expected(existing, expected_version, f"Laporan {parsed} {identity.tenant}")
-        existing.correct(content=content, reason=correction_reason, actor=identity.actor(), at=self.clock.now())
-        return Saved(self._save(existing, created=False), created=False)
+        return self._file_or_correct(
+            identity, progress_report_id(agreement.id, identity.tenant, parsed),
+            lambda at: ProgressReport.file(agreement_id=agreement.id, region=identity.tenant, period=parsed,
+                                           content=content, actor=identity.actor(), at=at),
+            content=content, reason=correction_reason, expected_version=expected_version,
+            what=f"Laporan {parsed} {identity.tenant}",
+        )
 
     def get_progress_report(
         self, identity: Identity, agreement: AgreementFacts, report_id: UUID, version: int | None = None
@@ -122,16 +118,13 @@ class Monitoring(Application):
             raise Forbidden(f"Monev kerja sama ini dilakukan oleh {who}.", code="not_the_evaluator")
         self._check_reportable(agreement)
         parsed = _period(period)
-        existing = self._get_or_none(evaluation_id(agreement.id, parsed))
-        if existing is None:
-            evaluation = Evaluation.record(
-                agreement_id=agreement.id, evaluator=evaluator, period=parsed, content=content,
-                actor=identity.actor(), at=self.clock.now(),
-            )
-            return Saved(self._save(evaluation, created=True), created=True)
-        self._check_expected(existing, expected_version, f"Evaluasi {parsed}")
-        existing.correct(content=content, reason=correction_reason, actor=identity.actor(), at=self.clock.now())
-        return Saved(self._save(existing, created=False), created=False)
+        return self._file_or_correct(
+            identity, evaluation_id(agreement.id, parsed),
+            lambda at: Evaluation.record(agreement_id=agreement.id, evaluator=evaluator, period=parsed,
+                                         content=content, actor=identity.actor(), at=at),
+            content=content, reason=correction_reason, expected_version=expected_version,
+            what=f"Evaluasi {parsed}",
+        )
 
     def get_evaluation(
         self, identity: Identity, agreement: AgreementFacts, evaluation: UUID, version: int | None = None
@@ -153,6 +146,19 @@ class Monitoring(Application):
                 "framework_not_signed",
                 f"Kerja sama ini masih pada tahap {agreement.stage}: kemajuan dan monev dicatat setelah kesepakatan ditandatangani.",
             )
+
+    def _file_or_correct(
+        self, identity: Identity, record_id: UUID, create: Callable[[datetime], Record], *, content: dict,
+        reason: str | None, expected_version: int | None, what: str,
+    ) -> Saved:
+        """The first filing creates the record; a later one, on the version the caller saw
+        (`If-Match`), is a correction. Either is decided before anything is saved."""
+        existing = self._get_or_none(record_id)
+        if existing is None:
+            return Saved(self._save(create(self.clock.now())), created=True)
+        self._check_expected(existing, expected_version, what)
+        existing.correct(content=content, reason=reason, actor=identity.actor(), at=self.clock.now())
+        return Saved(self._save(existing), created=False)
 
     @staticmethod
     def _check_expected(existing: Any, expected_version: int | None, what: str) -> None:
@@ -185,7 +191,7 @@ class Monitoring(Application):
             raise NotFound(f"Versi {version} tidak ada.", code="version_not_found")
         return aggregate
 
-    def _save(self, aggregate: Any, *, created: bool) -> Any:
+    def _save(self, aggregate: Any) -> Any:
         try:
             self.save(aggregate)
         except IntegrityError:

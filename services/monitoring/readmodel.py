@@ -59,8 +59,7 @@ class MonitoringReadModel:
         row = await self.agreement(tenant, agreement_id)
         if row is None:
             return None
-        return AgreementFacts(id=row["id"], stage=row["stage"], party_regions=tuple(row["party_regions"]),
-                              title=row["title"])
+        return AgreementFacts(id=row["id"], stage=row["stage"], party_regions=tuple(row["party_regions"]))
 
     async def alerts(
         self, tenant: str, flt: AlertFilter, *, limit: int, cursor: str | None = None
@@ -188,23 +187,24 @@ class MonitoringReadModel:
         """Counts by stage, the share of frameworks followed by a PKS, the share of due
         progress reports filed on time, and the median days from framework to first PKS,
         over the agreements a region is party to (a province: also its kab/kota's)."""
-        where, params = ["visible_to @> ARRAY[%s]"], [tenant]
-        if code:
-            where.append("provinces @> ARRAY[%s]" if kind_of(code) == "provinsi" else "party_regions @> ARRAY[%s]")
-            params.append(code)
-        agreements = await self._all(
-            tenant,
-            sql.SQL("SELECT id, stage, form, state, framework_signed_on, first_pks_signed_on FROM {s}.agreements"
-                    " WHERE {w}").format(s=self.s, w=sql.SQL(" AND ".join(where))),
-            params,
-        )
-        ids = [a["id"] for a in agreements]
-        filed = await self._all(
-            tenant,
-            self._q("SELECT agreement_id, period, region, filed_at FROM {s}.progress_reports"
-                    " WHERE agreement_id = ANY(%s) AND visible_to @> ARRAY[%s]"),
-            (ids, tenant),
-        )
+        # Agreements have `party_regions`, alerts `regions`; both have `provinces`.
+        scope = "" if not code else "provinces" if kind_of(code) == "provinsi" else "{regions}"
+        where = "visible_to @> ARRAY[%s]" + (f" AND {scope} @> ARRAY[%s]" if scope else "")
+        params = [tenant, code] if code else [tenant]
+        agreements_where = sql.SQL(where.format(regions="party_regions"))
+        async with tenant_transaction(self.pool, tenant) as conn:  # one snapshot for all three
+            cur = await conn.execute(
+                sql.SQL("SELECT id, stage, form, state, framework_signed_on, first_pks_signed_on FROM {s}.agreements"
+                        " WHERE {w}").format(s=self.s, w=agreements_where), params)
+            agreements = await cur.fetchall()
+            cur = await conn.execute(
+                sql.SQL("SELECT agreement_id, period, region, filed_at FROM {s}.progress_reports WHERE agreement_id IN"
+                        " (SELECT id FROM {s}.agreements WHERE {w})").format(s=self.s, w=agreements_where), params)
+            filed = await cur.fetchall()
+            cur = await conn.execute(
+                sql.SQL("SELECT kind, count(*) AS n FROM {s}.alerts WHERE cleared_at IS NULL AND {w}"
+                        " GROUP BY kind").format(s=self.s, w=sql.SQL(where.format(regions="regions"))), params)
+            open_alerts = await cur.fetchall()
         first_filed = {(r["agreement_id"], r["period"], r["region"]): r["filed_at"] for r in filed}
         with_framework = [a for a in agreements if a["framework_signed_on"] and a["form"] != "SINERGI"]
         followed = [a for a in with_framework if a["first_pks_signed_on"]]
@@ -216,14 +216,6 @@ class MonitoringReadModel:
                 at = first_filed.get((a["id"], str(period), region))
                 if at is not None and local_date(at) <= period.due(grace_days):
                     on_time += 1
-        open_alerts = await self._all(
-            tenant,
-            sql.SQL("SELECT kind, count(*) AS n FROM {s}.alerts WHERE cleared_at IS NULL AND {w} GROUP BY kind").format(
-                s=self.s,
-                w=sql.SQL(" AND ".join(w.replace("party_regions", "regions") for w in where)),
-            ),
-            params,
-        )
         return {
             "region": code,
             "agreements": len(agreements),

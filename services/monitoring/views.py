@@ -207,6 +207,7 @@ class MonitoringView(PostgresTrackingRecorder):
         self.regions: RegionCatalog = load_regions()
         self.thresholds = Thresholds.from_settings(settings)
         self.no_neighbour_scope = settings.alert_no_neighbour_scope
+        self._refreshed_on: date | None = None  # the day of the last full re-evaluation
 
     # The projection runner builds the view and starts its thread at once, so the settings
     # travel with the class: nothing can run with a half-configured view.
@@ -263,7 +264,10 @@ class MonitoringView(PostgresTrackingRecorder):
 
     # -- monitoring events -------------------------------------------------------------------
 
-    def upsert_report(self, event: Any, tracking: Tracking) -> None:
+    def apply_record_event(self, event: Any, tracking: Tracking) -> None:
+        """A progress report or an evaluation filed (a new row) or corrected (its row's new
+        content and version). A report's agreement is marked for an alert review."""
+        table = "progress_reports" if isinstance(event, ProgressReport.Event) else "evaluations"
         with self.datastore.transaction(commit=True) as curs:
             self._insert_tracking(curs, tracking)
             if isinstance(event, ProgressReport.Filed):
@@ -277,24 +281,7 @@ class MonitoringView(PostgresTrackingRecorder):
                      "period": event.period, "content": Jsonb(event.content), "at": event.timestamp,
                      "by": Jsonb(event.actor)},
                 )
-                agreement_id = UUID(event.agreement_id)
-            else:
-                curs.execute(
-                    self._q(
-                        "UPDATE {s}.progress_reports SET version = %s, content = %s, updated_at = %s WHERE id = %s"
-                        " RETURNING agreement_id"
-                    ),
-                    (event.originator_version, Jsonb(event.content), event.timestamp, event.originator_id),
-                )
-                found = curs.fetchone()
-                agreement_id = found["agreement_id"] if found else None
-            if agreement_id is not None:
-                self._mark(curs, agreement_id, ())
-
-    def upsert_evaluation(self, event: Any, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
-            if isinstance(event, Evaluation.Recorded):
+            elif isinstance(event, Evaluation.Recorded):
                 curs.execute(
                     self._q(
                         "INSERT INTO {s}.evaluations (id, agreement_id, period, evaluator, version, content, recorded_at,"
@@ -306,9 +293,14 @@ class MonitoringView(PostgresTrackingRecorder):
                 )
             else:
                 curs.execute(
-                    self._q("UPDATE {s}.evaluations SET version = %s, content = %s, updated_at = %s WHERE id = %s"),
+                    sql.SQL("UPDATE {s}.{t} SET version = %s, content = %s, updated_at = %s WHERE id = %s").format(
+                        s=self.schema, t=sql.Identifier(table)),
                     (event.originator_version, Jsonb(event.content), event.timestamp, event.originator_id),
                 )
+            if table == "progress_reports":
+                curs.execute(self._q("SELECT agreement_id FROM {s}.progress_reports WHERE id = %s"),
+                             (event.originator_id,))
+                self._mark(curs, curs.fetchone()["agreement_id"], ())
 
     def skip(self, tracking: Tracking) -> None:
         self.insert_tracking(tracking)
@@ -482,6 +474,8 @@ class MonitoringView(PostgresTrackingRecorder):
         crossed without any event); once per day unless forced. Several workers may call it:
         one does the work (a session lock held for the pass), the others return None."""
         today, now = self.today(), self.clock.now()
+        if today == self._refreshed_on and not force:
+            return 0  # the common case, every round of the worker: no query at all
         with self.datastore.get_connection() as conn:
             got = conn.execute("SELECT pg_try_advisory_lock(hashtext('ksd-monitoring-refresh-all')) AS got").fetchone()
             conn.commit()
@@ -491,8 +485,11 @@ class MonitoringView(PostgresTrackingRecorder):
                 last = conn.execute(self._q("SELECT day FROM {s}.alert_refresh WHERE id = 1")).fetchone()
                 conn.commit()
                 if last is not None and last["day"] == today and not force:
+                    self._refreshed_on = today  # another worker did today's pass
                     return 0
-                return self._refresh_everything(today, now)
+                done = self._refresh_everything(today, now)
+                self._refreshed_on = today
+                return done
             finally:
                 conn.execute("SELECT pg_advisory_unlock(hashtext('ksd-monitoring-refresh-all'))")
                 conn.commit()
@@ -580,9 +577,7 @@ class MonitoringFeed(Projection[MonitoringView]):
     name = "monitoring_feed"
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if isinstance(domain_event, ProgressReport.Filed | ProgressReport.Corrected):
-            self.view.upsert_report(domain_event, tracking)
-        elif isinstance(domain_event, Evaluation.Recorded | Evaluation.Corrected):
-            self.view.upsert_evaluation(domain_event, tracking)
+        if isinstance(domain_event, ProgressReport.Event | Evaluation.Event):
+            self.view.apply_record_event(domain_event, tracking)
         else:
             self.view.skip(tracking)

@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
 
-import psycopg
 import structlog
 from eventsourcing.projection import ProjectionRunner
 
 from services.monitoring.application import Monitoring
 from services.monitoring.notify import Notifier
-from services.monitoring.setup import feed_lag, monitoring_env, registry_feed_env
+from services.monitoring.setup import LAG_QUERY, monitoring_env, registry_feed_env
 from services.monitoring.views import MonitoringFeed, MonitoringView, RegistryFeed
 from services.registry.application import Registry
 from shared.clock import Clock
@@ -65,6 +64,13 @@ LIVE_LAG = 1000
 REVIEW_AT_LEAST_EVERY = 60.0
 
 
+def _lag(view: MonitoringView) -> int:
+    """Events not yet in the read model, both feeds, on the view's own pool (every round)."""
+    with view.datastore.transaction(commit=False) as curs:
+        curs.execute(LAG_QUERY)
+        return sum(curs.fetchone().values())
+
+
 def run(settings: Settings, database_url: str, stop: threading.Event | None = None, clock: Clock | None = None) -> None:
     stop = stop or threading.Event()
     if threading.current_thread() is threading.main_thread():
@@ -77,9 +83,7 @@ def run(settings: Settings, database_url: str, stop: threading.Event | None = No
         while not stop.is_set():
             runners.run_for(0.5)  # re-raises a feed's error, ending the worker (restarted, it resumes)
             try:
-                with psycopg.connect(database_url) as conn:
-                    lag = sum(feed_lag(conn).values())
-                if lag <= LIVE_LAG or time.monotonic() - last_review > REVIEW_AT_LEAST_EVERY:
+                if _lag(runners.view) <= LIVE_LAG or time.monotonic() - last_review > REVIEW_AT_LEAST_EVERY:
                     while runners.view.review_due():
                         pass
                     last_review = time.monotonic()

@@ -8,7 +8,7 @@ HTTP apps, the monitoring worker's feeds, and one clock that the test moves forw
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import date, timedelta
 from typing import Any
@@ -159,5 +159,3 @@ def platform(pg_server_url: str, *, start: date = date(2026, 1, 5), **settings: 
         registry_runner = stack.enter_context(make_runner(url))
         yield Platform(url, config, clock, registry, monitoring, runners, registry_runner)
 
-
-PlatformFactory = Callable[..., Platform]

@@ -11,18 +11,17 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-import threading
 from collections.abc import Iterator
 from datetime import date, timedelta
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import psycopg
 import pytest
 
 from services.monitoring.notify import Notifier
-from shared.regions import load_regions
+from shared.regions import RegionCatalog, load_regions
 from tests.e2e.monitoring_platform import Platform, platform
+from tests.integration.test_notifications import Receiver
 
 KOTA_BANDUNG, KAB_BANDUNG, CIMAHI = "32.73", "32.04", "32.77"
 BOGOR, KOTA_BOGOR = "32.01", "32.71"
@@ -30,42 +29,14 @@ SEMARANG, KOTA_SEMARANG = "33.22", "33.74"
 BREBES, CIREBON = "33.29", "32.09"  # adjacent across the Jawa Barat–Jawa Tengah border
 
 
-class Webhook:
-    """A receiver on 127.0.0.1 that records every POST and can refuse the first few."""
-
-    def __init__(self) -> None:
-        self.received: list[dict[str, Any]] = []
-        self.fail_next = 0
-        hook = self
-
-        class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802 - http.server's name
-                body = self.rfile.read(int(self.headers["Content-Length"]))
-                if hook.fail_next > 0:
-                    hook.fail_next -= 1
-                    self.send_response(503)
-                else:
-                    hook.received.append({"headers": dict(self.headers), "body": body})
-                    self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args: Any) -> None:
-                pass
-
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_port}/ksd"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+@pytest.fixture(scope="module")
+def webhook() -> Iterator[Receiver]:
+    with Receiver(fail_first=1) as hook:  # refuses the first delivery: it must be retried
+        yield hook
 
 
 @pytest.fixture(scope="module")
-def webhook() -> Iterator[Webhook]:
-    hook = Webhook()
-    yield hook
-    hook.server.shutdown()
-
-
-@pytest.fixture(scope="module")
-def p(pg_server_url: str, webhook: Webhook) -> Iterator[Platform]:
+def p(pg_server_url: str, webhook: Receiver) -> Iterator[Platform]:
     with platform(pg_server_url, alert_webhook_url=webhook.url, alert_webhook_secret="rahasia-webhook") as running:
         yield running
 
@@ -313,41 +284,60 @@ def test_status_and_health_in_rest_and_graphql(p: Platform) -> None:
     # Another province's region is not this tenant's to look at.
     denied = p.monitoring.post("/graphql", json={"query": query, "variables": {"id": agreement["id"], "code": "33"}},
                                headers=p.headers(CIMAHI)).json()
-    assert denied["data"] is None or denied["errors"]
+    assert denied["data"] is None and denied["errors"][0]["message"] == "Wilayah tidak ditemukan."
 
 
 # -- notifications --------------------------------------------------------------------------------------
 
 
-def test_alert_notifications_reach_the_webhook_once_with_retries(p: Platform, webhook: Webhook) -> None:
-    webhook.received.clear()
-    webhook.fail_next = 1
+def test_alert_notifications_reach_the_webhook_once_with_retries(p: Platform, webhook: Receiver) -> None:
     with Notifier(p.url, p.settings, clock=p.clock) as notifier:
         notifier.deliver_due(limit=1)  # refused once: retried later, not lost
         p.clock.advance(seconds=p.settings.notify_retry_base_seconds)
         while notifier.deliver_due():
             pass
-        delivered = len(webhook.received)
+        assert webhook.requests[0]["status"] == 500  # the refused one, delivered again later
+        delivered = len(webhook.succeeded)
         with psycopg.connect(p.url) as conn:
             total, sent = conn.execute(
                 "SELECT count(*), count(delivered_at) FROM monitoring.deliveries WHERE channel = 'webhook'").fetchone()
         assert delivered == total == sent > 0
-        ids = [r["headers"]["X-KSD-Notification-Id"] for r in webhook.received]
+        ids = [r["headers"]["X-KSD-Notification-Id"] for r in webhook.succeeded]
         assert len(ids) == len(set(ids))  # never twice
-        sample = webhook.received[0]
+        sample = webhook.succeeded[0]
         expected = "sha256=" + hmac.new(b"rahasia-webhook", sample["body"], hashlib.sha256).hexdigest()
         assert sample["headers"]["X-KSD-Signature"] == expected
         assert json.loads(sample["body"])["alert"]["kind"]
         # Evaluating again with nothing changed writes nothing new.
         p.runners.view.refresh_all(force=True)
         assert notifier.deliver_due() == 0
-        assert len(webhook.received) == delivered
+        assert len(webhook.succeeded) == delivered
 
 
 def test_graphql_refuses_bad_arguments_with_an_error_not_a_crash(p: Platform) -> None:
-    for query in ('{ regionHealth(code: "abc") { agreements } }', "{ alerts(first: -5) { items { kind } } }"):
+    for query, says in (('{ regionHealth(code: "abc") { agreements } }', "kode wilayah"),
+                        ("{ alerts(first: -5) { items { kind } } }", "first: antara 1 dan 100")):
         answer = p.monitoring.post("/graphql", json={"query": query}, headers=p.headers("national", "monitor"))
         assert answer.status_code == 200
         body = answer.json()
-        assert body["errors"] and "kesalahan pada server" not in body["errors"][0]["message"].lower(), body
-        assert body["data"] is None
+        assert body["data"] is None and says in body["errors"][0]["message"], body
+
+
+def test_no_neighbour_cooperation_is_unavailable_without_adjacency_data_not_faked(p: Platform) -> None:
+    surabaya, bojonegoro = "35.78", "35.22"  # not neighbours
+    bundled = load_regions()
+    without = RegionCatalog(bundled.all(), {}, bundled.dataset)
+    app_state, view = p.monitoring.app.state, p.runners.view
+    app_state.regions = view.regions = without
+    try:
+        kinds = {k["kind"]: k for k in p.monitoring.get("/alert-kinds", headers=p.headers(surabaya)).json()["items"]}
+        assert kinds["no_neighbour_cooperation"]["available"] is False
+        assert kinds["no_neighbour_cooperation"]["unavailable_reason"]
+        assert all(k["available"] for name, k in kinds.items() if name != "no_neighbour_cooperation")
+        signed(p, surabaya, [bojonegoro], title="Tanpa data ketetanggaan")
+        p.tick()
+        assert p.alerts(region=surabaya, kind="no_neighbour_cooperation") == []
+    finally:
+        app_state.regions = view.regions = bundled
+    p.tick()  # with the data back, the same facts raise it
+    assert [a["region"] for a in p.alerts(region=surabaya, kind="no_neighbour_cooperation")] == [surabaya]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID
@@ -12,12 +13,11 @@ from litestar.datastructures import State
 from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 
 from services.monitoring.api.schemas import EvaluationIn, ProgressReportIn
-from services.monitoring.application import AgreementFacts, Monitoring, Saved
+from services.monitoring.application import AgreementFacts, Saved
 from services.monitoring.domain.alerts import KIND_TITLES, Kind
 from services.monitoring.readmodel import AlertFilter, evaluation_summary, report_summary
-from services.registry.api.agreements import IfMatch, expected_version
-from shared.errors import BadRequest, NotFound
-from shared.http import identity_of
+from shared.errors import NotFound
+from shared.http import IfMatch, identity_of, optional_version, page_size
 from shared.periods import local_date
 
 SeverityName = Literal["info", "warning", "critical"]
@@ -52,17 +52,19 @@ def _aggregate_body(aggregate: Any, kind: str) -> dict[str, Any]:
     return body
 
 
-def _saved(saved: Saved, location: str, kind: str) -> Response[dict[str, Any]]:
-    aggregate = saved.aggregate
-    headers = {"ETag": f'"{aggregate.version}"', "Location": f"{location}/{aggregate.id}"}
-    return Response(_aggregate_body(aggregate, kind), status_code=201 if saved.created else 200, headers=headers)
-
-
-def _page_size(settings: Any, limit: int | None) -> int:
-    size = limit or settings.page_size_default
-    if size > settings.page_size_max:
-        raise BadRequest(f"limit paling banyak {settings.page_size_max}.", code="limit_too_large")
-    return size
+async def _file(
+    request: Request, state: State, agreement_id: UUID, data: ProgressReportIn | EvaluationIn, if_match: str | None,
+    use_case: Callable[..., Saved], collection: str, kind: str,
+) -> Response[dict[str, Any]]:
+    """File a report or an evaluation (201), or correct it with `If-Match` (200)."""
+    facts = await _facts(request, state, agreement_id)
+    saved = await anyio.to_thread.run_sync(partial(
+        use_case, identity_of(request), facts, period=data.period, content=data.content(),
+        correction_reason=data.correction_reason, expected_version=optional_version(if_match),
+    ))
+    record = saved.aggregate
+    headers = {"ETag": f'"{record.version}"', "Location": f"/agreements/{agreement_id}/{collection}/{record.id}"}
+    return Response(_aggregate_body(record, kind), status_code=201 if saved.created else 200, headers=headers)
 
 
 class ProgressController(Controller):
@@ -80,14 +82,8 @@ class ProgressController(Controller):
         self, request: Request, state: State, agreement_id: FromPath[UUID], data: JSONBody[ProgressReportIn],
         if_match: IfMatch = None,
     ) -> Response[dict[str, Any]]:
-        facts = await _facts(request, state, agreement_id)
-        monitoring: Monitoring = state.monitoring
-        saved = await anyio.to_thread.run_sync(partial(
-            monitoring.file_progress_report, identity_of(request), facts, period=data.period, content=data.content(),
-            correction_reason=data.correction_reason,
-            expected_version=expected_version(if_match) if if_match else None,
-        ))
-        return _saved(saved, f"/agreements/{agreement_id}/progress-reports", "report")
+        return await _file(request, state, agreement_id, data, if_match, state.monitoring.file_progress_report,
+                           "progress-reports", "report")
 
     @get("/progress-reports", operation_id="listProgressReports", summary="Progress reports of an agreement")
     async def list_reports(
@@ -120,14 +116,8 @@ class ProgressController(Controller):
         self, request: Request, state: State, agreement_id: FromPath[UUID], data: JSONBody[EvaluationIn],
         if_match: IfMatch = None,
     ) -> Response[dict[str, Any]]:
-        facts = await _facts(request, state, agreement_id)
-        monitoring: Monitoring = state.monitoring
-        saved = await anyio.to_thread.run_sync(partial(
-            monitoring.record_evaluation, identity_of(request), facts, period=data.period, content=data.content(),
-            correction_reason=data.correction_reason,
-            expected_version=expected_version(if_match) if if_match else None,
-        ))
-        return _saved(saved, f"/agreements/{agreement_id}/evaluations", "evaluation")
+        return await _file(request, state, agreement_id, data, if_match, state.monitoring.record_evaluation,
+                           "evaluations", "evaluation")
 
     @get("/evaluations", operation_id="listEvaluations", summary="Evaluations (monev) of an agreement")
     async def list_evaluations(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> dict[str, Any]:
@@ -173,7 +163,7 @@ class AlertController(Controller):
         limit: Annotated[int | None, Parameter(ge=1)] = None,
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
     ) -> dict[str, Any]:
-        size = _page_size(state.settings, limit)
+        size = page_size(state.settings, limit)
         items, next_cursor = await state.monitoring_reads.alerts(
             identity_of(request).tenant,
             AlertFilter(kind=kind, severity=severity, region=region, province=province, agreement_id=agreement,
@@ -209,7 +199,7 @@ class AlertController(Controller):
         self, request: Request, state: State, limit: Annotated[int | None, Parameter(ge=1)] = None,
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
     ) -> dict[str, Any]:
-        size = _page_size(state.settings, limit)
+        size = page_size(state.settings, limit)
         rows, next_cursor = await state.monitoring_reads.notifications(identity_of(request).tenant, limit=size,
                                                                        cursor=cursor)
         items = [{"id": r["id"], "transition": r["transition"], "created_at": r["created_at"].isoformat(),

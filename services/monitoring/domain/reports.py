@@ -52,6 +52,14 @@ def check_report_content(content: dict[str, Any]) -> None:
         raise RuleViolation("negative_figure", "Jumlah penerima manfaat tidak boleh negatif.")
 
 
+def check_evaluation_content(content: dict[str, Any], today: date) -> None:
+    Recommendation(content["recommendation"])  # the schema already limits it; a second wall
+    if not 0 <= content["score"] <= 100:
+        raise RuleViolation("score_out_of_range", "Nilai evaluasi antara 0 dan 100.")
+    if date.fromisoformat(content["evaluated_on"]) > today:
+        raise RuleViolation("date_in_future", "Tanggal evaluasi tidak boleh di masa depan.")
+
+
 def check_period_started(period: Period, today: date, *, semester_only: bool) -> None:
     if semester_only and not period.is_semester:
         raise RuleViolation("period_not_a_semester", f"Laporan kemajuan disampaikan per semester (misalnya {period.year}-S1).")
@@ -59,7 +67,34 @@ def check_period_started(period: Period, today: date, *, semester_only: bool) ->
         raise RuleViolation("period_not_started", f"Periode {period} belum dimulai.")
 
 
-class ProgressReport(Aggregate):
+class Record(Aggregate):
+    """What progress reports and evaluations share: content that is corrected by a new
+    version (the event keeps what it replaced readable), each correction with its reason.
+    eventsourcing gives each subclass its own `Corrected` class and topic."""
+
+    class Corrected(Aggregate.Event):
+        actor: dict
+        content: dict
+        reason: str | None
+
+        def apply(self, record: Record) -> None:
+            record.content = dict(self.content)
+            record.corrections.append(
+                {"version": self.originator_version, "at": self.timestamp.isoformat(), "reason": self.reason,
+                 "by": self.actor["tenant"]}
+            )
+
+    def check(self, content: dict, today: date) -> None:
+        raise NotImplementedError
+
+    def correct(self, *, content: dict, reason: str | None, actor: dict, at: datetime) -> None:
+        self.check(content, local_date(at))
+        if content == self.content:
+            raise RuleViolation("nothing_changed", "Koreksi tidak mengubah isinya.")
+        self.trigger_event(self.Corrected, timestamp=at, actor=dict(actor), content=content, reason=reason)
+
+
+class ProgressReport(Record):
     """A party region's progress on one agreement in one period."""
 
     class Filed(Aggregate.Created):
@@ -69,25 +104,16 @@ class ProgressReport(Aggregate):
         period: str
         content: dict
 
-    class Corrected(Aggregate.Event):
-        actor: dict
-        content: dict
-        reason: str | None
-
-        def apply(self, report: ProgressReport) -> None:
-            report.content = dict(self.content)
-            report.corrections.append(
-                {"version": self.originator_version, "at": self.timestamp.isoformat(), "reason": self.reason,
-                 "by": self.actor["tenant"]}
-            )
-
     def __init__(self, *, actor: dict, agreement_id: str, region: str, period: str, content: dict) -> None:
         self.agreement_id = agreement_id
         self.region = region
         self.period = period
         self.content = dict(content)
         self.filed_by = dict(actor)
-        self.corrections: list[dict] = []
+        self.corrections = []
+
+    def check(self, content: dict, today: date) -> None:
+        check_report_content(content)
 
     @classmethod
     def file(
@@ -106,14 +132,8 @@ class ProgressReport(Aggregate):
             content=content,
         )
 
-    def correct(self, *, content: dict, reason: str | None, actor: dict, at: datetime) -> None:
-        check_report_content(content)
-        if content == self.content:
-            raise RuleViolation("nothing_changed", "Koreksi tidak mengubah isi laporan.")
-        self.trigger_event(self.Corrected, timestamp=at, actor=dict(actor), content=content, reason=reason)
 
-
-class Evaluation(Aggregate):
+class Evaluation(Record):
     """A monitor's evaluation (monev) of one agreement for one period."""
 
     class Recorded(Aggregate.Created):
@@ -123,40 +143,23 @@ class Evaluation(Aggregate):
         period: str
         content: dict
 
-    class Corrected(Aggregate.Event):
-        actor: dict
-        content: dict
-        reason: str | None
-
-        def apply(self, evaluation: Evaluation) -> None:
-            evaluation.content = dict(self.content)
-            evaluation.corrections.append(
-                {"version": self.originator_version, "at": self.timestamp.isoformat(), "reason": self.reason,
-                 "by": self.actor["tenant"]}
-            )
-
     def __init__(self, *, actor: dict, agreement_id: str, evaluator: str, period: str, content: dict) -> None:
         self.agreement_id = agreement_id
         self.evaluator = evaluator
         self.period = period
         self.content = dict(content)
         self.recorded_by = dict(actor)
-        self.corrections: list[dict] = []
+        self.corrections = []
 
-    @staticmethod
-    def check(content: dict, today: date) -> None:
-        Recommendation(content["recommendation"])  # the schema already limits it; a second wall
-        if not 0 <= content["score"] <= 100:
-            raise RuleViolation("score_out_of_range", "Nilai evaluasi antara 0 dan 100.")
-        if date.fromisoformat(content["evaluated_on"]) > today:
-            raise RuleViolation("date_in_future", "Tanggal evaluasi tidak boleh di masa depan.")
+    def check(self, content: dict, today: date) -> None:
+        check_evaluation_content(content, today)
 
     @classmethod
     def record(
         cls, *, agreement_id: UUID, evaluator: str, period: Period, content: dict, actor: dict, at: datetime
     ) -> Evaluation:
         check_period_started(period, local_date(at), semester_only=False)
-        cls.check(content, local_date(at))
+        check_evaluation_content(content, local_date(at))
         return cls._create(
             cls.Recorded,
             id=evaluation_id(agreement_id, period),
@@ -167,9 +170,3 @@ class Evaluation(Aggregate):
             period=str(period),
             content=content,
         )
-
-    def correct(self, *, content: dict, reason: str | None, actor: dict, at: datetime) -> None:
-        self.check(content, local_date(at))
-        if content == self.content:
-            raise RuleViolation("nothing_changed", "Koreksi tidak mengubah isi evaluasi.")
-        self.trigger_event(self.Corrected, timestamp=at, actor=dict(actor), content=content, reason=reason)

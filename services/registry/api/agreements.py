@@ -37,8 +37,8 @@ from services.registry.api.schemas import (
 )
 from services.registry.application import Registry
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
-from shared.errors import BadRequest, InvalidInput, PreconditionRequired
-from shared.http import identity_of
+from shared.errors import BadRequest, InvalidInput
+from shared.http import IfMatch, expected_version, identity_of, page_size
 
 IdempotencyKey = Annotated[
     str | None,
@@ -52,32 +52,11 @@ IdempotencyKey = Annotated[
 ]
 
 
-IfMatch = Annotated[
-    str | None,
-    HeaderParameter(
-        name="If-Match",
-        required=False,
-        max_length=40,
-        description='The version the change is based on, as its ETag: `"3"`. Required; stale: 409.',
-    ),
-]
 AgreementId = FromPath[UUID]
 
 
 def _etag(version: int) -> dict[str, str]:
     return {"ETag": f'"{version}"'}
-
-
-def expected_version(if_match: str | None) -> int:
-    """`If-Match: "3"` (or `W/"3"`, or `3`) -> 3; missing -> 428; malformed -> 400."""
-    if if_match is None or not if_match.strip():
-        raise PreconditionRequired(
-            'Perubahan memerlukan header If-Match berisi versi terakhir yang Anda lihat, misalnya If-Match: "3".'
-        )
-    match = re.fullmatch(r'\s*(?:W/)?"?(\d{1,9})"?\s*', if_match)
-    if match is None:
-        raise BadRequest('Header If-Match harus berisi versi, misalnya "3".', code="invalid_if_match")
-    return int(match.group(1))
 
 
 async def _act(request: Request, state: State, agreement_id: UUID, if_match: str | None, command: Any) -> Response:
@@ -160,9 +139,7 @@ class AgreementController(Controller):
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
     ) -> AgreementPage:
         settings = state.settings
-        size = limit or settings.page_size_default
-        if size > settings.page_size_max:
-            raise BadRequest(f"limit paling banyak {settings.page_size_max}.", code="limit_too_large")
+        size = page_size(settings, limit)
         read_model: AgreementsReadModel = state.agreements
         page = await read_model.list(
             identity_of(request).tenant,
