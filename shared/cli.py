@@ -17,7 +17,7 @@ from shared.settings import Settings, SettingsError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sinergi KSD platform commands.")
 
 SERVICES = ("registry", "monitoring", "reporting")
-WORKERS = ("registry", "monitoring")
+WORKERS = ("registry", "monitoring", "reporting")
 
 # Sample tenants for development tokens printed by `ksd run`.
 SAMPLE_TOKENS = (
@@ -57,6 +57,7 @@ def migrate_all(database_url: str) -> dict[str, int]:
 
     from services.monitoring.setup import install as install_monitoring
     from services.registry.setup import install as install_registry
+    from services.reporting.setup import install as install_reporting
     from shared.reference import install_reference_data
 
     with psycopg.connect(database_url) as conn:
@@ -64,6 +65,7 @@ def migrate_all(database_url: str) -> dict[str, int]:
         conn.commit()
     install_registry(database_url)
     install_monitoring(database_url)  # after the registry: it follows the registry's events
+    install_reporting(database_url)  # after both: it follows their events
     return counts
 
 
@@ -167,7 +169,7 @@ def migrate() -> None:
 
 
 @app.command()
-def worker(service: Annotated[str, typer.Argument(help="registry or monitoring")]) -> None:
+def worker(service: Annotated[str, typer.Argument(help="registry, monitoring or reporting")]) -> None:
     """Run a service's projection worker in the foreground."""
     settings = _settings()
     if service not in WORKERS:
@@ -179,6 +181,8 @@ def worker(service: Annotated[str, typer.Argument(help="registry or monitoring")
     url, _server = _database(settings)
     if service == "monitoring":
         from services.monitoring.worker import run
+    elif service == "reporting":
+        from services.reporting.worker import run
     else:
         from services.registry.worker import run
 

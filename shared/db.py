@@ -69,9 +69,14 @@ def make_async_pool(database_url: str, *, min_size: int, max_size: int, name: st
 
 
 @asynccontextmanager
-async def tenant_transaction(pool: AsyncConnectionPool, tenant: str) -> AsyncIterator[psycopg.AsyncConnection]:
-    """A read transaction in which row-level security sees `tenant` and nothing else."""
+async def tenant_transaction(
+    pool: AsyncConnectionPool, tenant: str, *, snapshot: bool = False
+) -> AsyncIterator[psycopg.AsyncConnection]:
+    """A read transaction in which row-level security sees `tenant` and nothing else.
+    `snapshot`: every query sees the same moment (several reads that must agree)."""
     async with pool.connection() as conn, conn.transaction():
+        if snapshot:
+            await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
         # set_config('role', ..., true) is SET LOCAL ROLE, in the same round trip.
         await conn.execute(
             "SELECT set_config('role', %s, true), set_config(%s, %s, true)",

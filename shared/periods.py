@@ -63,6 +63,20 @@ class Period:
     def __str__(self) -> str:
         return f"{self.year}-S{self.half}" if self.half else str(self.year)
 
+    @property
+    def kind(self) -> str:
+        """`semester` or `annual` (the names `KSD_REPORT_PERIOD_KINDS` uses)."""
+        return "semester" if self.half else "annual"
+
+    @property
+    def label(self) -> str:
+        """As an official writes it: `Semester I 2026`, `Tahun 2026`."""
+        return f"Semester {'I' if self.half == 1 else 'II'} {self.year}" if self.half else f"Tahun {self.year}"
+
+    def semesters(self) -> list[Period]:
+        """The semesters the period is made of (itself, or both halves of a year)."""
+        return [self] if self.half else [Period(self.year, 1), Period(self.year, 2)]
+
 
 def semesters_within(first: date, last: date) -> list[Period]:
     """Every semester lying wholly within [first, last], in order."""

@@ -121,10 +121,26 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     notify_retry_max_seconds: PositiveInt = 21600
     notify_timeout_seconds: PositiveInt = 10
 
+    # Reporting (DOMAIN.md, "Reporting"): which period kinds regions report for
+    # ("semester", "annual" or both, comma-separated), and deadlines in days after a period
+    # ends (WIB): a region's report to its province (kab/kota) or the ministry (province),
+    # and a province's consolidation to the ministry.
+    report_period_kinds: str = "semester,annual"
+    report_deadline_days: Annotated[int, msgspec.Meta(ge=0)] = 30
+    consolidation_deadline_days: Annotated[int, msgspec.Meta(ge=0)] = 60
+    # Largest answer of the analysis queries (groups of cooperationStats, edges of
+    # cooperationNetwork, regions listed by coverage).
+    analysis_max_rows: PositiveInt = 1000
+
     @property
     def expiring_thresholds(self) -> tuple[int, ...]:
         """`"90,60,30,7"` -> (90, 60, 30, 7), largest first."""
         return tuple(sorted({int(x) for x in self.alert_expiring_days.split(",") if x.strip()}, reverse=True))
+
+    @property
+    def report_periods(self) -> frozenset[str]:
+        """`"semester,annual"` -> {"semester", "annual"}."""
+        return frozenset(x.strip() for x in self.report_period_kinds.split(",") if x.strip())
 
     @property
     def email_recipients(self) -> dict[str, str]:
@@ -197,6 +213,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise SettingsError("KSD_ALERT_EMAIL_TO must be tenant=address pairs separated by ';'")
         if self.alert_webhook_url and not self.alert_webhook_url.startswith(("http://", "https://")):
             raise SettingsError("KSD_ALERT_WEBHOOK_URL must be an http:// or https:// URL")
+        if not self.report_periods or self.report_periods - {"semester", "annual"}:
+            raise SettingsError("KSD_REPORT_PERIOD_KINDS must be semester, annual or both, e.g. semester,annual")
         if self.page_size_default > self.page_size_max:
             raise SettingsError("KSD_PAGE_SIZE_DEFAULT must not exceed KSD_PAGE_SIZE_MAX")
         if self.db_pool_min > self.db_pool_max:

@@ -14,13 +14,13 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.application import AggregateNotFoundError, Application
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.application import AggregateNotFoundError
 
 from services.monitoring.domain.reports import Evaluation, ProgressReport, Record, evaluation_id, progress_report_id
+from shared.application import ServiceApplication, check_expected_version
 from shared.auth import Identity, require_roles
 from shared.clock import Clock, SystemClock
-from shared.errors import Forbidden, InvalidInput, NotFound, PreconditionRequired, RuleViolation, VersionConflict
+from shared.errors import Forbidden, InvalidInput, NotFound, RuleViolation
 from shared.periods import Period
 from shared.regions import kind_of, province_of
 from shared.tenancy import NATIONAL, can_see
@@ -58,7 +58,7 @@ class Saved:
     created: bool
 
 
-class Monitoring(Application):
+class Monitoring(ServiceApplication):
     name = "monitoring"
 
     def __init__(self, env: dict[str, str] | None = None, *, clock: Clock | None = None) -> None:
@@ -153,32 +153,15 @@ class Monitoring(Application):
     ) -> Saved:
         """The first filing creates the record; a later one, on the version the caller saw
         (`If-Match`), is a correction. Either is decided before anything is saved."""
-        existing = self._get_or_none(record_id)
+        existing = self.get_or_none(record_id)
         if existing is None:
-            return Saved(self._save(create(self.clock.now())), created=True)
-        self._check_expected(existing, expected_version, what)
+            record = create(self.clock.now())
+            self.save_or_conflict(record)
+            return Saved(record, created=True)
+        check_expected_version(existing.version, expected_version, what)
         existing.correct(content=content, reason=reason, actor=identity.actor(), at=self.clock.now())
-        return Saved(self._save(existing), created=False)
-
-    @staticmethod
-    def _check_expected(existing: Any, expected_version: int | None, what: str) -> None:
-        if expected_version is None:
-            raise PreconditionRequired(
-                f"{what} sudah ada (versi {existing.version}). Koreksi memerlukan header If-Match "
-                f'berisi versi terakhir yang Anda lihat, misalnya If-Match: "{existing.version}".',
-                current_version=existing.version,
-            )
-        if expected_version != existing.version:
-            raise VersionConflict(
-                f"{what} sudah berubah: versi sekarang {existing.version}, bukan {expected_version}.",
-                current_version=existing.version,
-            )
-
-    def _get_or_none(self, aggregate_id: UUID) -> Any:
-        try:
-            return self.repository.get(aggregate_id)
-        except AggregateNotFoundError:
-            return None
+        self.save_or_conflict(existing)
+        return Saved(existing, created=False)
 
     def _get_of(self, cls: type, agreement: AgreementFacts, aggregate_id: UUID, version: int | None) -> Any:
         try:
@@ -189,18 +172,6 @@ class Monitoring(Application):
             raise NotFound("Tidak ditemukan.")
         if version is not None and aggregate.version != version:
             raise NotFound(f"Versi {version} tidak ada.", code="version_not_found")
-        return aggregate
-
-    def _save(self, aggregate: Any) -> Any:
-        try:
-            self.save(aggregate)
-        except IntegrityError:
-            # Someone filed the same report (or the same correction's version) first.
-            current = self.repository.get(aggregate.id).version
-            raise VersionConflict(
-                f"Data ini baru saja diubah oleh pengguna lain (versi {current}). Ambil keadaan terbaru lalu ulangi.",
-                current_version=current,
-            ) from None
         return aggregate
 
 

@@ -44,7 +44,7 @@ def install(database_url: str) -> None:
             ensure_reader_role(conn)
             conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))  # type: ignore[arg-type]
         app.recorder.backfill()  # type: ignore[attr-defined] - events stored before the chain existed
-        _rebuild_outdated_view(registry_env(database_url, pool_size=1))
+        rebuild_outdated_view(registry_env(database_url, pool_size=1))
         view = agreements_view(env)  # creates the read model and its tracking table
         view.grant_reader()
         view.datastore.close()
@@ -52,7 +52,7 @@ def install(database_url: str) -> None:
         app.close()
 
 
-def _rebuild_outdated_view(env: dict[str, str]) -> None:
+def rebuild_outdated_view(env: dict[str, str]) -> None:
     """A read model of an older shape is dropped with its positions; the worker then
     replays the event store into the new shape."""
     view = agreements_view(env)

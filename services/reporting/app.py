@@ -1,18 +1,89 @@
-"""The reporting service's composition root. Until its own issue lands it serves the endpoints
-every service has: /health, /ready, /metrics, OpenAPI, and GraphQL with reference data."""
+"""The reporting service's composition root: `create_app(settings)` builds the Litestar app.
+
+Nothing connects at import or construction time; the lifespan opens the event store and
+the read pool when the server starts, and closes them when it stops. The read model is
+written by the reporting worker (`ksd worker reporting`).
+"""
 
 from __future__ import annotations
 
-from litestar import Litestar
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-from shared.http import create_basic_app
+import anyio.to_thread
+from litestar import Litestar, Request
+from litestar.datastructures import State
+
+from services.reporting.api.routes import ConsolidationController, NationalController, ReportController
+from services.reporting.application import Reporting
+from services.reporting.compiler import Compiler
+from services.reporting.graphql import ReportingContext, build_schema
+from services.reporting.readmodel import ReportingReadModel
+from services.reporting.setup import LAG_QUERY, reporting_env
+from shared.assets import make_graphql_controller
+from shared.clock import Clock, SystemClock
+from shared.db import make_async_pool
+from shared.http import create_service_app
+from shared.logs import configure_logging
+from shared.metrics import PROJECTION_LAG
+from shared.regions import load_regions
 from shared.settings import Settings
 
+SERVICE = "reporting"
 
-def create_app(settings: Settings | None = None, *, database_url: str | None = None) -> Litestar:
-    return create_basic_app(
-        service="reporting",
+
+def create_app(
+    settings: Settings | None = None, *, database_url: str | None = None, clock: Clock | None = None
+) -> Litestar:
+    settings = settings or Settings.from_env()
+    url = database_url or settings.database_url
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
+    configure_logging(settings, service=SERVICE)
+    clock = clock or SystemClock()
+    regions = load_regions()
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        pool = make_async_pool(url, min_size=settings.db_pool_min, max_size=settings.db_pool_max, name=SERVICE)
+        await pool.open()
+        reporting = await anyio.to_thread.run_sync(lambda: Reporting(
+            reporting_env(url, pool_size=settings.db_pool_max), clock=clock, period_kinds=settings.report_periods,
+            report_deadline_days=settings.report_deadline_days,
+            consolidation_deadline_days=settings.consolidation_deadline_days, regions=regions,
+        ))
+        reads = ReportingReadModel(pool)
+        app.state.reporting = reporting
+        app.state.reporting_reads = reads
+        app.state.compiler = Compiler(reads, regions, settings)
+        app.state.clock = clock
+        try:
+            yield
+        finally:
+            await anyio.to_thread.run_sync(reporting.close)
+            await pool.close()
+
+    async def readiness(state: State) -> dict[str, Any]:
+        async with state.reporting_reads.pool.connection() as conn:
+            cur = await conn.execute(LAG_QUERY)
+            lag = {k: int(v) for k, v in (await cur.fetchone()).items()}
+        for projection, value in lag.items():
+            PROJECTION_LAG.labels(service=SERVICE, projection=projection).set(value)
+        return {"ok": max(lag.values()) <= settings.ready_max_projection_lag, "projection_lag": lag}
+
+    async def graphql_context(request: Request) -> ReportingContext:
+        return ReportingContext(
+            identity=request.scope.get("user"), settings=settings, reads=request.app.state.reporting_reads,
+            compiler=request.app.state.compiler, clock=clock, regions=regions,
+        )
+
+    graphql = make_graphql_controller(build_schema(settings), context_getter=graphql_context)
+    return create_service_app(
+        service=SERVICE,
+        settings=settings,
+        route_handlers=[ReportController, ConsolidationController, NationalController, graphql],
+        readiness=readiness,
+        lifespan=[lifespan],
         description="Pelaporan berkala daerah, konsolidasi provinsi dan rekap nasional.",
-        settings=settings or Settings.from_env(),
-        database_url=database_url,
     )

@@ -1,0 +1,329 @@
+"""REST controllers of the reporting service: parse, call one method, map the answer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from functools import partial
+from typing import Annotated, Any
+from uuid import UUID
+
+import anyio.to_thread
+import msgspec
+from litestar import Controller, Request, Response, get, patch, post
+from litestar.datastructures import State
+from litestar.params import Body, FromPath, JSONBody, Parameter
+
+from services.reporting.api.schemas import ConsolidationSubmit, ExportFormat, ReportCreate, ReportEdit, ReportSubmit
+from services.reporting.application import (
+    Compiled,
+    ReportText,
+    check_consolidation_reader,
+    check_national_reader,
+    parse_period,
+)
+from services.reporting.domain.compile import standing
+from services.reporting.documents import consolidation_document, national_document, region_report_document
+from services.reporting.domain.reports import Report, Status, Timeliness, check_period_open, deadline_of
+from services.reporting.exports import Document, render
+from services.reporting.readmodel import ReportFilter
+from shared.auth import Identity
+from shared.errors import NotFound
+from shared.http import IfMatch, expected_version, identity_of, optional_version, page_size
+from shared.periods import Period, local_date
+
+PeriodPath = Annotated[str, Parameter(pattern=r"^\d{4}(-S[12])?$", description="2026-S1, 2026-S2 or 2026")]
+ProvincePath = Annotated[str, Parameter(pattern=r"^\d{2}$", description="province code, e.g. 32")]
+Revision = Annotated[int | None, Parameter(ge=1, description="a submitted revision (frozen)")]
+Live = Annotated[bool, Parameter(description="compile from the read models now, even after submission")]
+Format = Annotated[ExportFormat, Parameter(description="xlsx, csv or pdf")]
+
+
+def _today(state: State) -> Any:
+    return local_date(state.clock.now())
+
+
+def _period(state: State, text: str) -> Period:
+    period = parse_period(text)
+    check_period_open(period, _today(state), state.settings.report_periods)
+    return period
+
+
+def _submission(s: dict[str, Any]) -> dict[str, Any]:
+    keys = ("revision", "version", "submitted_at", "submitted_on", "deadline", "on_time", "reason")
+    return {**{k: s[k] for k in keys}, "by": {"sub": s["by"].get("sub"), "tenant": s["by"].get("tenant")}}
+
+
+async def _content(
+    report: Report | None, revision: int | None, live: bool, compile_now: Callable[[], Any]
+) -> tuple[dict[str, Any], dict[str, Any], str, int | None]:
+    """What a report shows: a submitted revision (frozen), or, for a draft or `live`, a
+    compile from the read models now. Returns content, sources, source and revision."""
+    submissions = report.submissions if report is not None else []
+    if revision is not None:
+        if revision > len(submissions):
+            raise NotFound(f"Revisi {revision} belum pernah disampaikan.", code="revision_not_found")
+        chosen = submissions[revision - 1]
+        return chosen["content"], chosen["sources"], "submitted", revision
+    if submissions and not live:
+        return submissions[-1]["content"], submissions[-1]["sources"], "submitted", len(submissions)
+    compiled: Compiled = await compile_now()
+    return compiled.content, compiled.sources, "live", None
+
+
+def _report_fields(report: Report | None, deadline: Any) -> dict[str, Any]:
+    return {
+        "status": (report.status if report else Status.DRAF).value,
+        "timeliness": (report.timeliness if report else Timeliness.BELUM_MENYAMPAIKAN).value,
+        "version": report.version if report else None,
+        "revision": report.revision if report else 0,
+        "deadline": deadline.isoformat(),
+        "narrative": report.narrative if report else "",
+        "obstacles": report.obstacles if report else None,
+        "follow_up": report.follow_up if report else None,
+        "created_at": report.created_on.isoformat() if report else None,
+        "updated_at": report.modified_on.isoformat() if report else None,
+        "submissions": [_submission(s) for s in report.submissions] if report else [],
+    }
+
+
+async def _region_report_body(
+    state: State, identity: Identity, report: Any, *, revision: int | None = None, live: bool = False
+) -> dict[str, Any]:
+    period = Period.parse(report.period)
+    content, sources, source, shown = await _content(report, revision, live, partial(
+        state.compiler.region_report, identity.tenant, report.region, period, _today(state)))
+    return {
+        "id": str(report.id),
+        "region": content["region"],
+        "period": report.period,
+        **_report_fields(report, deadline_of(period, state.settings.report_deadline_days)),
+        "content_source": source,
+        "content_revision": shown,
+        "sources": sources,
+        "content": content,
+    }
+
+
+async def _consolidation_body(
+    state: State, identity: Identity, province: str, period: Period, *, revision: int | None = None,
+    live: bool = False,
+) -> dict[str, Any]:
+    consolidation = await anyio.to_thread.run_sync(
+        state.reporting.get_consolidation, identity, province, period)
+    content, sources, source, shown = await _content(consolidation, revision, live, partial(
+        state.compiler.consolidation, identity.tenant, province, period, _today(state)))
+    return {
+        "id": str(consolidation.id) if consolidation else None,
+        "province": content["province"],
+        "period": str(period),
+        **_report_fields(consolidation, deadline_of(period, state.settings.consolidation_deadline_days)),
+        "content_source": source,
+        "content_revision": shown,
+        "sources": sources,
+        "content": content,
+    }
+
+
+def _with_etag(body: dict[str, Any], status: int = 200) -> Response[dict[str, Any]]:
+    headers = {"ETag": f'"{body["version"]}"'} if body.get("version") else {}
+    return Response(body, status_code=status, headers=headers)
+
+
+def _export(document: Document, fmt: str) -> Response[bytes]:
+    exported = render(document, fmt)
+    return Response(
+        exported.content, media_type=exported.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
+    )
+
+
+def _text(report: Any, edit: ReportEdit) -> ReportText:
+    def pick(value: Any, current: Any) -> Any:
+        return current if value is msgspec.UNSET else value
+
+    return ReportText(narrative=pick(edit.narrative, report.narrative), obstacles=pick(edit.obstacles, report.obstacles),
+                      follow_up=pick(edit.follow_up, report.follow_up))
+
+
+class ReportController(Controller):
+    path = "/reports"
+    tags = ["reports"]  # noqa: RUF012
+
+    @post("", operation_id="draftReport", summary="Start the caller's region's report for a period",
+          description="An operator of a region (a kab/kota, or a province for its own agreements). The report is "
+          "compiled from the read models: every agreement the region is party to that was alive during the period, "
+          "with its stage, documents, progress and realisation, evaluations and alerts. 201 with the draft; the same "
+          "request again answers 200 with the report as it is; another text for an existing report is 409 "
+          "`report_exists` (edit it with PATCH). 422 `period_kind_not_collected`, `period_not_started`.")
+    async def draft(self, request: Request, state: State, data: JSONBody[ReportCreate]) -> Response[dict[str, Any]]:
+        identity = identity_of(request)
+        saved = await anyio.to_thread.run_sync(partial(
+            state.reporting.draft_report, identity, data.period,
+            ReportText(narrative=data.narrative, obstacles=data.obstacles, follow_up=data.follow_up)))
+        body = await _region_report_body(state, identity, saved.report)
+        response = _with_etag(body, 201 if saved.created else 200)
+        response.headers["Location"] = f"/reports/{body['id']}"
+        return response
+
+    @get("", operation_id="listReports", summary="Region reports the caller may see",
+         description="Newest first; filters `period`, `region`, `province`, `submitted`; cursor pagination. "
+         "A row shows the report's standing and the figures of its latest submission.")
+    async def list_reports(
+        self, request: Request, state: State,
+        period: Annotated[str | None, Parameter(pattern=r"^\d{4}(-S[12])?$")] = None,
+        region: Annotated[str | None, Parameter(pattern=r"^\d{2}(\.\d{2})?$")] = None,
+        province: Annotated[str | None, Parameter(pattern=r"^\d{2}$")] = None,
+        submitted: Annotated[bool | None, Parameter(description="only submitted (or only draft) reports")] = None,
+        limit: Annotated[int | None, Parameter(ge=1)] = None,
+        cursor: Annotated[str | None, Parameter(max_length=500)] = None,
+    ) -> dict[str, Any]:
+        rows, next_cursor = await state.reporting_reads.reports(
+            identity_of(request).tenant,
+            ReportFilter(period=period, region=region, province=province, submitted=submitted),
+            limit=page_size(state.settings, limit), cursor=cursor)
+        return {"items": [report_row(r) for r in rows], "next_cursor": next_cursor}
+
+    @get("/{report_id:uuid}", operation_id="getReport", summary="One region report",
+         description="A submitted report shows its latest revision exactly as it was submitted; `revision=N` shows "
+         "an earlier one; `live=true` compiles it from the read models now (what a new revision would contain). A "
+         "draft is always compiled now.")
+    async def get_report(
+        self, request: Request, state: State, report_id: FromPath[UUID], revision: Revision = None, live: Live = False,
+    ) -> Response[dict[str, Any]]:
+        identity = identity_of(request)
+        report = await anyio.to_thread.run_sync(state.reporting.get_report, identity, report_id)
+        return _with_etag(await _region_report_body(state, identity, report, revision=revision, live=live))
+
+    @patch("/{report_id:uuid}", operation_id="editReport", summary="Edit the report's narrative, obstacles, follow-up",
+           description="The region's operator, with `If-Match` (428 without it, 409 when stale).")
+    async def edit(
+        self, request: Request, state: State, report_id: FromPath[UUID], data: JSONBody[ReportEdit],
+        if_match: IfMatch = None,
+    ) -> Response[dict[str, Any]]:
+        identity = identity_of(request)
+        version = expected_version(if_match)
+        current = await anyio.to_thread.run_sync(state.reporting.get_report, identity, report_id)
+        report = await anyio.to_thread.run_sync(
+            state.reporting.edit_report, identity, report_id, _text(current, data), version)
+        return _with_etag(await _region_report_body(state, identity, report))
+
+    @post("/{report_id:uuid}/submit", operation_id="submitReport", summary="Submit the report up the chain",
+          description="Compiles the report now and freezes it as the next revision, with the read models' positions "
+          "(`sources`); later changes to the agreements never alter it. `If-Match` required. 422 `period_not_ended`, "
+          "`narrative_required`, `revision_reason_required` (a second submission says why), `nothing_changed`. "
+          "Whether it is on time is decided now, against `KSD_REPORT_DEADLINE_DAYS` after the period.")
+    async def submit(
+        self, request: Request, state: State, report_id: FromPath[UUID], if_match: IfMatch = None,
+        data: Annotated[ReportSubmit | None, Body()] = None,
+    ) -> Response[dict[str, Any]]:
+        identity = identity_of(request)
+        version = expected_version(if_match)
+        current = await anyio.to_thread.run_sync(state.reporting.get_report, identity, report_id)
+        compiled = await state.compiler.region_report(
+            identity.tenant, current.region, Period.parse(current.period), _today(state))
+        report = await anyio.to_thread.run_sync(partial(
+            state.reporting.submit_report, identity, report_id, compiled, version, reason=data.reason if data else None))
+        return _with_etag(await _region_report_body(state, identity, report))
+
+    @get("/{report_id:uuid}/export", operation_id="exportReport", summary="The report as XLSX, CSV or PDF",
+         description="In Bahasa Indonesia, laid out for printing. Same `revision` and `live` as the report itself.")
+    async def export(
+        self, request: Request, state: State, report_id: FromPath[UUID], format: Format = "xlsx",  # noqa: A002
+        revision: Revision = None, live: Live = False,
+    ) -> Response[bytes]:
+        identity = identity_of(request)
+        report = await anyio.to_thread.run_sync(state.reporting.get_report, identity, report_id)
+        body = await _region_report_body(state, identity, report, revision=revision, live=live)
+        return _export(region_report_document(body, _today(state)), format)
+
+
+class ConsolidationController(Controller):
+    path = "/consolidations/{province:str}/{period:str}"
+    tags = ["consolidations"]  # noqa: RUF012
+
+    @get("", operation_id="getConsolidation", summary="A province's consolidation for a period",
+         description="Every autonomous kab/kota of the province with its report's standing (`tepat_waktu`, "
+         "`terlambat`, `belum_menyampaikan`) and figures, totals, the province-wide figures and the province's own "
+         "agreements. Compiled now until submitted; then the submitted revision (`live=true` for now, `revision=N` "
+         "for an earlier one). The province's consolidator or monitor, or the national level.")
+    async def get_consolidation(
+        self, request: Request, state: State, province: ProvincePath, period: PeriodPath, revision: Revision = None,
+        live: Live = False,
+    ) -> Response[dict[str, Any]]:
+        identity = identity_of(request)
+        check_consolidation_reader(identity, province)
+        return _with_etag(await _consolidation_body(state, identity, province, _period(state, period),
+                                                    revision=revision, live=live))
+
+    @post("/submit", operation_id="submitConsolidation", summary="Send the consolidation to the ministry",
+          description="The province's consolidator. Allowed with kab/kota missing: they stay listed as "
+          "`belum_menyampaikan`. The first submission answers 201; a later one is a new revision and needs `If-Match` "
+          "and a `reason`.")
+    async def submit(
+        self, request: Request, state: State, province: ProvincePath, period: PeriodPath, if_match: IfMatch = None,
+        data: Annotated[ConsolidationSubmit | None, Body()] = None,
+    ) -> Response[dict[str, Any]]:
+        identity = identity_of(request)
+        check_consolidation_reader(identity, province)
+        parsed = _period(state, period)
+        compiled = await state.compiler.consolidation(identity.tenant, province, parsed, _today(state))
+        saved = await anyio.to_thread.run_sync(partial(
+            state.reporting.submit_consolidation, identity, province, parsed, compiled,
+            expected_version=optional_version(if_match), narrative=data.narrative if data else None,
+            reason=data.reason if data else None))
+        body = await _consolidation_body(state, identity, province, parsed)
+        return _with_etag(body, 201 if saved.created else 200)
+
+    @get("/export", operation_id="exportConsolidation", summary="The consolidation as XLSX, CSV or PDF")
+    async def export(
+        self, request: Request, state: State, province: ProvincePath, period: PeriodPath,
+        format: Format = "xlsx", revision: Revision = None, live: Live = False,  # noqa: A002
+    ) -> Response[bytes]:
+        identity = identity_of(request)
+        check_consolidation_reader(identity, province)
+        body = await _consolidation_body(state, identity, province, _period(state, period), revision=revision,
+                                         live=live)
+        return _export(consolidation_document(body, _today(state)), format)
+
+
+class NationalController(Controller):
+    path = "/national/{period:str}"
+    tags = ["national"]  # noqa: RUF012
+
+    @get("", operation_id="getNationalRollUp", summary="The national roll-up for a period",
+         description="All 38 provinces: their kab/kota's completeness, their own report and their consolidation; "
+         "national completeness; agreements alive in the period by form, stage and urusan; regions that have never "
+         "submitted a report. The national level's monitors and auditors.")
+    async def national(self, request: Request, state: State, period: PeriodPath) -> dict[str, Any]:
+        identity = identity_of(request)
+        check_national_reader(identity)
+        compiled = await state.compiler.national(identity.tenant, _period(state, period), _today(state))
+        return {"period": period, "sources": compiled.sources, "content": compiled.content}
+
+    @get("/export", operation_id="exportNationalRollUp", summary="The national roll-up as XLSX, CSV or PDF")
+    async def export(
+        self, request: Request, state: State, period: PeriodPath, format: Format = "xlsx",  # noqa: A002
+    ) -> Response[bytes]:
+        identity = identity_of(request)
+        check_national_reader(identity)
+        compiled = await state.compiler.national(identity.tenant, _period(state, period), _today(state))
+        return _export(national_document(compiled.content, _today(state)), format)
+
+
+def report_row(row: dict[str, Any]) -> dict[str, Any]:
+    """A report as a listing shows it: its standing and the figures of its latest submission."""
+    timeliness = standing(row)
+    return {
+        "id": str(row["id"]),
+        "region": row["subject"],
+        "province": row["province"],
+        "period": row["period"],
+        "status": (Status.DISAMPAIKAN if row["revision"] else Status.DRAF).value,
+        "timeliness": timeliness["status"],
+        "revision": row["revision"],
+        "first_submitted_on": timeliness["first_submitted_on"],
+        "last_submitted_on": timeliness["last_submitted_on"],
+        "version": row["version"],
+        "summary": row["summary"],
+        "updated_at": row["updated_at"].isoformat(),
+    }

@@ -1,0 +1,204 @@
+"""The reporting service's application layer: region reports and provincial
+consolidations, stored as events in schema `reporting` (with the audit hash chain).
+
+Synchronous, like eventsourcing itself: HTTP handlers call it in a worker thread. What a
+report contains is compiled by the caller from this service's read model (which follows
+the registry's and the monitoring service's events) and handed in; this layer decides who
+may do what, and records it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.application import AggregateNotFoundError
+
+from services.reporting.domain.reports import (
+    Consolidation,
+    RegionReport,
+    Report,
+    consolidation_id,
+    deadline_of,
+    region_report_id,
+)
+from shared.application import ServiceApplication, check_expected_version
+from shared.auth import Identity, require_roles
+from shared.clock import Clock, SystemClock
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.periods import Period
+from shared.regions import RegionCatalog, kind_of, load_regions
+from shared.tenancy import NATIONAL, can_see
+
+# Who reads a consolidation or the national roll-up (API.md): the province's consolidator
+# or monitor, and the ministry's monitors and auditors.
+CONSOLIDATION_READERS = ("consolidator", "monitor", "auditor")
+NATIONAL_READERS = ("monitor", "auditor", "consolidator")
+
+
+@dataclass(frozen=True)
+class ReportText:
+    narrative: str = ""
+    obstacles: str | None = None
+    follow_up: str | None = None
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """A compile handed in for a submission: the content and the read models' positions."""
+
+    content: dict[str, Any]
+    sources: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Saved:
+    report: Report
+    created: bool
+
+
+def parse_period(text: str, field: str = "period") -> Period:
+    try:
+        return Period.parse(text)
+    except ValueError as exc:
+        raise InvalidInput("Periode tidak valid.", errors=[{"field": field, "message": str(exc)}]) from None
+
+
+def check_consolidation_reader(identity: Identity, province: str) -> None:
+    """A province's consolidation is the province's and the ministry's business."""
+    if identity.tenant not in (province, NATIONAL) or kind_of(province) != "provinsi":
+        raise NotFound("Konsolidasi tidak ditemukan.")
+    require_roles(*CONSOLIDATION_READERS)(identity)
+
+
+def check_national_reader(identity: Identity) -> None:
+    if identity.tenant != NATIONAL:
+        raise NotFound("Rekapitulasi nasional hanya untuk tingkat nasional.")
+    require_roles(*NATIONAL_READERS)(identity)
+
+
+class Reporting(ServiceApplication):
+    name = "reporting"
+
+    def __init__(
+        self,
+        env: dict[str, str] | None = None,
+        *,
+        clock: Clock | None = None,
+        period_kinds: frozenset[str] = frozenset({"semester", "annual"}),
+        report_deadline_days: int = 30,
+        consolidation_deadline_days: int = 60,
+        regions: RegionCatalog | None = None,
+    ) -> None:
+        super().__init__(env)
+        self.clock = clock or SystemClock()
+        self.period_kinds = period_kinds
+        self.report_deadline_days = report_deadline_days
+        self.consolidation_deadline_days = consolidation_deadline_days
+        self.regions = regions or load_regions()
+
+    # -- region reports ------------------------------------------------------------------------
+
+    def draft_report(self, identity: Identity, period: str, text: ReportText) -> Saved:
+        """Start the caller's region's report for a period. The same request again returns
+        the report as it is (a safe retry); another text for an existing report is a 409."""
+        self._check_operator(identity)
+        parsed = parse_period(period)
+        report_id = region_report_id(identity.tenant, parsed)
+        existing = self.get_or_none(report_id)
+        if existing is not None:
+            if (existing.narrative, existing.obstacles, existing.follow_up) == (
+                text.narrative, text.obstacles, text.follow_up
+            ):
+                return Saved(existing, created=False)
+            raise Conflict(
+                f"Laporan {identity.tenant} periode {parsed} sudah ada; ubah dengan PATCH /reports/{report_id}.",
+                code="report_exists", report_id=str(report_id), current_version=existing.version,
+            )
+        report = RegionReport.start(
+            id=report_id, subject=identity.tenant, period=parsed, kinds=self.period_kinds, actor=identity.actor(),
+            at=self.clock.now(), narrative=text.narrative, obstacles=text.obstacles, follow_up=text.follow_up,
+        )
+        self.save_or_conflict(report)
+        return Saved(report, created=True)
+
+    def edit_report(self, identity: Identity, report_id: UUID, text: ReportText, expected_version: int) -> RegionReport:
+        report = self._own_report(identity, report_id)
+        check_expected_version(report.version, expected_version, f"Laporan {report.region} {report.period}")
+        report.edit(narrative=text.narrative, obstacles=text.obstacles, follow_up=text.follow_up,
+                    actor=identity.actor(), at=self.clock.now())
+        self.save_or_conflict(report)
+        return report
+
+    def submit_report(
+        self, identity: Identity, report_id: UUID, compiled: Compiled, expected_version: int,
+        reason: str | None = None,
+    ) -> RegionReport:
+        """Send the report up the chain, freezing `compiled` (made for this report's region
+        and period) as the next revision."""
+        report = self._own_report(identity, report_id)
+        check_expected_version(report.version, expected_version, f"Laporan {report.region} {report.period}")
+        report.submit(
+            content=compiled.content, sources=compiled.sources, reason=reason, actor=identity.actor(),
+            at=self.clock.now(), deadline=deadline_of(Period.parse(report.period), self.report_deadline_days),
+        )
+        self.save_or_conflict(report)
+        return report
+
+    def get_report(self, identity: Identity, report_id: UUID, version: int | None = None) -> RegionReport:
+        """A report the caller may see: its region's, its province's, or the ministry's."""
+        try:
+            report = self.repository.get(report_id, version=version)
+        except AggregateNotFoundError:
+            raise NotFound("Laporan tidak ditemukan.") from None
+        if not isinstance(report, RegionReport) or not can_see(identity.tenant, [report.region]):
+            raise NotFound("Laporan tidak ditemukan.")
+        return report
+
+    # -- provincial consolidation ----------------------------------------------------------------
+
+    def get_consolidation(self, identity: Identity, province: str, period: Period) -> Consolidation | None:
+        check_consolidation_reader(identity, province)
+        return self.get_or_none(consolidation_id(province, period))
+
+    def submit_consolidation(
+        self, identity: Identity, province: str, period: Period, compiled: Compiled, *,
+        expected_version: int | None, narrative: str | None = None, reason: str | None = None,
+    ) -> Saved:
+        """Send the province's consolidation to the ministry; kab/kota that have not
+        reported go with it, listed as missing. Again, on the version seen: a new revision."""
+        check_consolidation_reader(identity, province)
+        if identity.tenant != province:
+            raise Forbidden("Konsolidasi disampaikan oleh provinsinya sendiri.", code="not_the_province")
+        require_roles("consolidator")(identity)
+        now = self.clock.now()
+        deadline = deadline_of(period, self.consolidation_deadline_days)
+        consolidation = self.get_or_none(consolidation_id(province, period))
+        created = consolidation is None
+        if created:
+            consolidation = Consolidation.start(
+                id=consolidation_id(province, period), subject=province, period=period, kinds=self.period_kinds,
+                actor=identity.actor(), at=now, narrative=narrative or "",
+            )
+        else:
+            check_expected_version(consolidation.version, expected_version, f"Konsolidasi {province} {period}")
+        consolidation.submit(content=compiled.content, sources=compiled.sources, deadline=deadline, reason=reason,
+                             narrative=narrative, actor=identity.actor(), at=now)
+        self.save_or_conflict(consolidation)
+        return Saved(consolidation, created=created)
+
+    # -- helpers ---------------------------------------------------------------------------------
+
+    @staticmethod
+    def _check_operator(identity: Identity) -> None:
+        require_roles("operator")(identity)
+        if identity.is_national:
+            raise Forbidden("Tingkat nasional tidak menyusun laporan daerah.", code="tenant_not_a_region")
+
+    def _own_report(self, identity: Identity, report_id: UUID) -> RegionReport:
+        report = self.get_report(identity, report_id)
+        self._check_operator(identity)
+        if report.region != identity.tenant:
+            raise Forbidden("Laporan disusun dan disampaikan oleh daerahnya sendiri.", code="not_the_region")
+        return report

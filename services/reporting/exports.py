@@ -1,0 +1,544 @@
+"""Official-looking exports of a report: one neutral document model, rendered as XLSX, CSV or PDF.
+
+Pure rendering: no database, no HTTP, no clock (the print date is part of the document). Whatever a
+person reads in the output is Bahasa Indonesia; numbers and dates follow Indonesian conventions
+(`Rp 2.500.000.000`, `1.234,5`, `75,5%`, `22 November 2026`).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import math
+import re
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal
+from functools import partial
+from typing import Any, Literal
+from xml.sax.saxutils import escape
+
+import xlsxwriter
+from reportlab.lib import colors
+from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.pagesizes import A4, landscape
+from reportlab.lib.styles import ParagraphStyle
+from reportlab.lib.units import mm
+from reportlab.pdfbase.pdfmetrics import stringWidth
+from reportlab.pdfgen.canvas import Canvas
+from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import Table as PdfTable
+from xlsxwriter.format import Format
+from xlsxwriter.worksheet import Worksheet
+
+from shared.periods import local_date, tanggal
+
+ColumnKind = Literal["text", "number", "rupiah", "date", "percent"]
+
+_APP = "Sinergi KSD"  # author of every export
+
+FORMATS: dict[str, str] = {
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "csv": "text/csv; charset=utf-8",
+    "pdf": "application/pdf",
+}
+
+
+@dataclass(frozen=True)
+class Column:
+    header: str  # Indonesian header, e.g. "Nilai (Rp)"
+    kind: ColumnKind = "text"
+    width: float | None = None  # width hint in characters (None: a sensible default per kind)
+
+
+@dataclass(frozen=True)
+class Table:
+    title: str
+    columns: tuple[Column, ...]
+    rows: tuple[tuple[Any, ...], ...]  # cell values: str, int, float, Decimal, date, bool or None
+    total: tuple[Any, ...] | None = None  # the "Jumlah" row, same length as columns (None cells blank)
+    sheet: str | None = None  # XLSX: the worksheet for this table; None: the first sheet
+    note: str | None = None  # a line under the table, e.g. "Belum ada data."
+
+
+@dataclass(frozen=True)
+class Text:
+    title: str
+    body: str  # plain text; newlines are kept
+
+
+@dataclass(frozen=True)
+class Document:
+    title: str
+    meta: tuple[tuple[str, str], ...]  # (label, value) pairs, e.g. ("Periode", "Semester I 2026")
+    sections: tuple[Table | Text, ...]
+    printed_on: date
+    filename: str  # base name without extension
+    subtitle: str | None = None
+
+
+@dataclass(frozen=True)
+class Export:
+    content: bytes
+    media_type: str
+    filename: str  # with extension
+
+
+def render(document: Document, fmt: str) -> Export:
+    """The document as `xlsx`, `csv` or `pdf`; any other format raises ValueError."""
+    if fmt not in FORMATS:
+        raise ValueError(f"format ekspor tidak dikenal: {fmt!r} (pilihan: {', '.join(FORMATS)})")
+    content = _RENDERERS[fmt](document)
+    return Export(content=content, media_type=FORMATS[fmt], filename=f"{document.filename}.{fmt}")
+
+
+# --- Numbers for people ---------------------------------------------------------------------------
+
+
+def rupiah(value: int | float | Decimal | None) -> str:
+    """`Rp 2.500.000.000`, rounded half up to whole rupiah; a negative amount reads `-Rp 1.500`."""
+    if value is None:
+        return "-"
+    text = _decimal_text(value, places=0)
+    return f"-Rp {text[1:]}" if text.startswith("-") else f"Rp {text}"
+
+
+def angka(value: int | float | Decimal | None) -> str:
+    """`1.234` or `1.234,5`: at most two decimals, trailing zeros dropped."""
+    return "-" if value is None else _decimal_text(value, places=2)
+
+
+def persen(value: float | None) -> str:
+    """A share between 0 and 1 as a percentage with at most one decimal: 0.755 -> `75,5%`."""
+    return "-" if value is None else f"{_decimal_text(Decimal(str(value)) * 100, places=1)}%"
+
+
+def _decimal_text(value: int | float | Decimal, places: int) -> str:
+    # str() first, so a float rounds as it reads (2.675 -> 2,68) rather than as it is stored.
+    rounded = Decimal(str(value)).quantize(Decimal(1).scaleb(-places), rounding=ROUND_HALF_UP)
+    whole, _, fraction = f"{abs(rounded):,.{places}f}".partition(".")
+    fraction = fraction.rstrip("0")
+    sign = "-" if rounded < 0 else ""  # a value that rounds to zero loses its sign: Decimal("-0") < 0 is False
+    return sign + whole.replace(",", ".") + ("," + fraction if fraction else "")
+
+
+# --- Cells as people read them (CSV and PDF) --------------------------------------------------------
+
+_NUMBER_TEXT = {"number": angka, "rupiah": rupiah, "percent": persen}
+_NUMERIC_KINDS = frozenset(_NUMBER_TEXT)  # typed numbers in XLSX, right-aligned in PDF
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float | Decimal) and not isinstance(value, bool)
+
+
+def _cell_text(value: Any, kind: ColumnKind, *, total: bool = False) -> str:
+    """One cell as text; a blank cell of the total row stays empty instead of reading `-`."""
+    if value is None:
+        return "" if total else "-"
+    if isinstance(value, bool):
+        return "Ya" if value else "Tidak"
+    if isinstance(value, date):
+        return tanggal(value)
+    formatter = _NUMBER_TEXT.get(kind)
+    return formatter(value) if formatter and _is_number(value) else str(value)
+
+
+def _table_rows(table: Table) -> list[tuple[tuple[Any, ...], bool]]:
+    """The body rows then the total row, each flagged whether it is the total."""
+    return [(row, False) for row in table.rows] + ([(table.total, True)] if table.total is not None else [])
+
+
+def _row_texts(table: Table) -> list[tuple[list[str], bool]]:
+    kinds = [column.kind for column in table.columns]
+    return [
+        ([_cell_text(value, kind, total=total) for value, kind in zip(row, kinds, strict=True)], total)
+        for row, total in _table_rows(table)
+    ]
+
+
+def _printed(document: Document) -> tuple[str, str]:
+    return "Dicetak", tanggal(document.printed_on)
+
+
+_DEFAULT_WIDTHS: dict[str, float] = {"text": 30, "number": 12, "rupiah": 20, "date": 18, "percent": 10}
+
+
+def _width(column: Column) -> float:
+    return column.width or _DEFAULT_WIDTHS[column.kind]
+
+
+# --- XLSX -----------------------------------------------------------------------------------------
+
+_XLSX_DATE = "[$-421]d mmmm yyyy"  # 421: Indonesian, so Excel writes the month names in Bahasa Indonesia
+_XLSX_ROW_HEIGHT = 15  # points, Excel's default for Calibri 11
+_XLSX_MAX_ROW_HEIGHT = 409
+_NARRATIVE_WIDTH = 80.0  # the value column of a sheet with no table, so a narrative has room
+_SHEET_FORBIDDEN = re.compile(r"[\[\]:*?/\\]")
+
+
+class _XlsxStyles:
+    """The workbook's formats, made once each (Excel limits how many distinct formats a file holds)."""
+
+    def __init__(self, workbook: xlsxwriter.Workbook) -> None:
+        self._workbook = workbook
+        self._cells: dict[tuple[str | None, bool], Format] = {}
+        self.title = workbook.add_format({"bold": True, "font_size": 14})
+        self.subtitle = workbook.add_format({"italic": True, "font_size": 12})
+        self.label = workbook.add_format({"bold": True})
+        self.heading = workbook.add_format({"bold": True, "font_size": 12})
+        self.header = workbook.add_format(
+            {"bold": True, "bg_color": "#D9E1F2", "border": 1, "text_wrap": True, "align": "center",
+             "valign": "vcenter"}
+        )
+        self.narrative = workbook.add_format({"text_wrap": True, "valign": "top"})
+        self.note = workbook.add_format({"italic": True})
+
+    def cell(self, num_format: str | None, total: bool) -> Format:
+        key = (num_format, total)
+        if key not in self._cells:
+            props: dict[str, Any] = {"border": 1, "valign": "top"}
+            props |= {"num_format": num_format} if num_format else {"text_wrap": True}
+            if total:
+                props |= {"bold": True, "bg_color": "#F2F2F2"}
+            self._cells[key] = self._workbook.add_format(props)
+        return self._cells[key]
+
+
+def _render_xlsx(document: Document) -> bytes:
+    buffer = io.BytesIO()
+    # Caller text is data: a narrative line starting with "=" must never become a formula.
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False})
+    workbook.set_properties(
+        {
+            "title": document.title,
+            "subject": document.subtitle or document.title,
+            "author": _APP,
+            "company": _APP,
+            "created": datetime.combine(document.printed_on, time()),
+        }
+    )
+    styles = _XlsxStyles(workbook)
+    # Tables naming the same sheet share it; everything else goes on the summary sheet, in order.
+    sheets: dict[str | None, list[Table | Text]] = {None: []}
+    for section in document.sections:
+        sheets.setdefault(section.sheet if isinstance(section, Table) else None, []).append(section)
+    taken: set[str] = set()
+    for wanted, sections in sheets.items():
+        worksheet = workbook.add_worksheet(_sheet_name(wanted or "Ringkasan", taken))
+        _write_xlsx_sheet(worksheet, document, sections, styles)
+    workbook.close()
+    return buffer.getvalue()
+
+
+def _sheet_name(wanted: str, taken: set[str]) -> str:
+    """Excel's rules: at most 31 characters, none of []:*?/\\, no apostrophe at either end, unique
+    regardless of case, and not "History" (reserved)."""
+    base = _SHEET_FORBIDDEN.sub("-", wanted).strip(" '")[:31].strip(" '") or "Tabel"
+    name, n = base, 2
+    while name.lower() in taken or name.lower() == "history":
+        suffix = f" ({n})"
+        name, n = base[: 31 - len(suffix)].rstrip() + suffix, n + 1
+    taken.add(name.lower())
+    return name
+
+
+def _write_xlsx_sheet(worksheet: Worksheet, document: Document, sections: list[Table | Text],
+                      styles: _XlsxStyles) -> None:
+    widths = _sheet_widths(document, sections)
+    for index, width in enumerate(widths):
+        worksheet.set_column(index, index, width)
+
+    # Every sheet names the report, so each printed page can be told apart from another report's.
+    worksheet.write_string(0, 0, document.title, styles.title)
+    row = 1
+    if document.subtitle:
+        worksheet.write_string(row, 0, document.subtitle, styles.subtitle)
+        row += 1
+    row += 1
+    for label, value in (*document.meta, _printed(document)):
+        worksheet.write_string(row, 0, label, styles.label)
+        worksheet.write_string(row, 1, value)
+        row += 1
+
+    header_rows: list[int] = []
+    for section in sections:
+        row += 1
+        worksheet.write_string(row, 0, section.title, styles.heading)
+        row += 1
+        if isinstance(section, Text):
+            row = _write_xlsx_text(worksheet, row, section.body, widths, styles)
+        else:
+            header_rows.append(row)
+            row = _write_xlsx_table(worksheet, row, section, styles)
+
+    if len(header_rows) == 1:  # a print title can repeat one header only
+        worksheet.repeat_rows(header_rows[0])
+    if len(sections) == 1 and header_rows:  # freezing a sheet with a narrative on top would pin the narrative
+        worksheet.freeze_panes(header_rows[0] + 1, 0)
+    _xlsx_page_setup(worksheet, document)
+
+
+def _sheet_widths(document: Document, sections: list[Table | Text]) -> list[float]:
+    """Column widths: the widest hint among the sheet's tables per column; the first column also
+    fits the meta labels, and there are at least two columns (label and value)."""
+    tables = [section for section in sections if isinstance(section, Table)]
+    span = max((len(table.columns) for table in tables), default=0)
+    widths = [max(_width(t.columns[i]) for t in tables if i < len(t.columns)) for i in range(span)] or [0.0]
+    widths[0] = max(widths[0], *(len(label) + 2 for label, _ in (*document.meta, _printed(document))))
+    if len(widths) == 1:
+        widths.append(_NARRATIVE_WIDTH)
+    return widths
+
+
+def _write_xlsx_text(worksheet: Worksheet, row: int, body: str, widths: list[float], styles: _XlsxStyles) -> int:
+    """One merged, wrapped row per paragraph. Excel does not fit a merged row's height to its text,
+    so the height is estimated from the paragraph's length, erring towards too tall."""
+    for paragraph in body.splitlines():
+        lines = max(1, math.ceil(len(paragraph) / sum(widths)))
+        worksheet.merge_range(row, 0, row, len(widths) - 1, paragraph, styles.narrative)
+        worksheet.set_row(row, min(_XLSX_MAX_ROW_HEIGHT, _XLSX_ROW_HEIGHT * lines))
+        row += 1
+    return row
+
+
+def _write_xlsx_table(worksheet: Worksheet, row: int, table: Table, styles: _XlsxStyles) -> int:
+    for col, column in enumerate(table.columns):
+        worksheet.write_string(row, col, column.header, styles.header)
+    row += 1
+    for values, total in _table_rows(table):
+        for col, (value, column) in enumerate(zip(values, table.columns, strict=True)):
+            _write_xlsx_cell(worksheet, row, col, value, column.kind, styles, total)
+        row += 1
+    if table.note:
+        worksheet.write_string(row, 0, table.note, styles.note)
+        row += 1
+    return row
+
+
+def _write_xlsx_cell(worksheet: Worksheet, row: int, col: int, value: Any, kind: ColumnKind, styles: _XlsxStyles,
+                     total: bool) -> None:
+    """Typed cells, so a spreadsheet can sum and sort them; text stays text ("32.73" is a code)."""
+    if value is None:
+        worksheet.write_blank(row, col, None, styles.cell(None, total))
+    elif isinstance(value, date):
+        if isinstance(value, datetime):  # Excel has no time zones: keep the calendar day, in WIB when aware
+            value = local_date(value) if value.tzinfo else value.date()
+        worksheet.write_datetime(row, col, value, styles.cell(_XLSX_DATE, total))
+    elif kind in _NUMERIC_KINDS and _is_number(value):
+        number = float(value) if isinstance(value, Decimal) else value
+        worksheet.write_number(row, col, number, styles.cell(_xlsx_number_format(kind, value), total))
+    else:
+        worksheet.write_string(row, col, _cell_text(value, kind), styles.cell(None, total))
+
+
+def _xlsx_number_format(kind: ColumnKind, value: int | float | Decimal) -> str:
+    if kind == "rupiah":
+        return '"Rp" #,##0'
+    if kind == "percent":
+        return "0.0%"
+    # "#,##0.##" would leave a dangling decimal separator after a whole number.
+    return "#,##0" if value % 1 == 0 else "#,##0.##"
+
+
+def _xlsx_page_setup(worksheet: Worksheet, document: Document) -> None:
+    title = document.title[:200].replace("&", "&&")  # "&" starts a header code; Excel caps headers at 255
+    worksheet.set_landscape()
+    worksheet.set_paper(9)  # A4
+    worksheet.fit_to_pages(1, 0)  # one page wide, as many tall as needed
+    worksheet.set_margins(left=0.5, right=0.5, top=0.75, bottom=0.75)
+    worksheet.hide_gridlines(2)
+    worksheet.set_header(f"&C&8{title}")
+    worksheet.set_footer(f"&L&8{_APP} · Dicetak {tanggal(document.printed_on)}&R&8Halaman &P dari &N")
+
+
+# --- CSV ------------------------------------------------------------------------------------------
+
+
+def _render_csv(document: Document) -> bytes:
+    buffer = io.StringIO()
+    # ";" is what Excel expects where "," is the decimal separator, as in an Indonesian locale.
+    writer = csv.writer(buffer, delimiter=";")
+    writer.writerow([document.title])
+    if document.subtitle:
+        writer.writerow([document.subtitle])
+    writer.writerows([label, value] for label, value in (*document.meta, _printed(document)))
+    for section in document.sections:
+        writer.writerow([])
+        writer.writerow([section.title])
+        if isinstance(section, Text):
+            writer.writerows([line] if line else [] for line in section.body.splitlines())
+            continue
+        writer.writerow([column.header for column in section.columns])
+        writer.writerows(texts for texts, _ in _row_texts(section))
+        if section.note:
+            writer.writerow([section.note])
+    # The byte order mark tells Excel the file is UTF-8.
+    return buffer.getvalue().encode("utf-8-sig")
+
+
+# --- PDF ------------------------------------------------------------------------------------------
+
+_PDF_MARGIN = 15 * mm
+_PDF_GREY = colors.HexColor("#808080")
+_PDF_HEADER_FILL = colors.HexColor("#D9E1F2")
+_PDF_TOTAL_FILL = colors.HexColor("#F2F2F2")
+_PDF_CELL_FONT_SIZE = 8
+_PDF_CELL_PADDING = 6  # ReportLab's default left and right padding of a table cell
+
+
+def _style(name: str, **overrides: Any) -> ParagraphStyle:
+    return ParagraphStyle(name, **({"fontName": "Helvetica", "fontSize": 9, "leading": 11} | overrides))
+
+
+_PDF_STYLES = {
+    "title": _style("title", fontName="Helvetica-Bold", fontSize=14, leading=18, alignment=TA_CENTER),
+    "subtitle": _style("subtitle", fontSize=11, leading=14, alignment=TA_CENTER, spaceBefore=2),
+    "label": _style("label", fontName="Helvetica-Bold"),
+    "value": _style("value"),
+    "heading": _style("heading", fontName="Helvetica-Bold", fontSize=11, leading=14, spaceBefore=10,
+                      spaceAfter=4, keepWithNext=1),
+    "body": _style("body"),
+    "note": _style("note", fontName="Helvetica-Oblique", spaceBefore=3),
+    "cell": _style("cell", fontSize=_PDF_CELL_FONT_SIZE, leading=10),
+    "cell-right": _style("cell-right", fontSize=_PDF_CELL_FONT_SIZE, leading=10, alignment=TA_RIGHT),
+    "cell-bold": _style("cell-bold", fontName="Helvetica-Bold", fontSize=_PDF_CELL_FONT_SIZE, leading=10),
+    "cell-bold-right": _style("cell-bold-right", fontName="Helvetica-Bold", fontSize=_PDF_CELL_FONT_SIZE,
+                              leading=10, alignment=TA_RIGHT),
+    "header": _style("header", fontName="Helvetica-Bold", fontSize=_PDF_CELL_FONT_SIZE, leading=10,
+                     alignment=TA_CENTER),
+}
+
+
+def _markup(text: str) -> str:
+    """Paragraph reads a small XML dialect: caller text is escaped, its line breaks kept."""
+    return escape(text).replace("\n", "<br/>")
+
+
+class _FooterCanvas(Canvas):
+    """Holds every page until the end, so each footer can say how many pages there are."""
+
+    def __init__(self, *args: Any, footer: str, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._footer = footer
+        self._pages: list[dict[str, Any]] = []
+
+    def showPage(self) -> None:
+        self._pages.append(dict(self.__dict__))
+        self._startPage()
+
+    def save(self) -> None:
+        for number, page in enumerate(self._pages, start=1):
+            self.__dict__.update(page)
+            self._draw_footer(number, len(self._pages))
+            super().showPage()
+        super().save()
+
+    def _draw_footer(self, number: int, count: int) -> None:
+        width, _ = self._pagesize
+        self.saveState()
+        self.setStrokeColor(_PDF_GREY)
+        self.setLineWidth(0.5)
+        self.line(_PDF_MARGIN, 11 * mm, width - _PDF_MARGIN, 11 * mm)
+        self.setFont("Helvetica", 7.5)
+        self.setFillColor(_PDF_GREY)
+        self.drawCentredString(width / 2, 7 * mm, f"{self._footer} · Halaman {number} dari {count}")
+        self.restoreState()
+
+
+def _render_pdf(document: Document) -> bytes:
+    buffer = io.BytesIO()
+    template = SimpleDocTemplate(
+        buffer,
+        pagesize=landscape(A4),
+        leftMargin=_PDF_MARGIN,
+        rightMargin=_PDF_MARGIN,
+        topMargin=_PDF_MARGIN,
+        bottomMargin=_PDF_MARGIN + 5 * mm,  # room for the footer
+        title=document.title,
+        subject=document.subtitle or document.title,
+        author=_APP,
+        creator=_APP,
+        lang="id-ID",
+    )
+    story: list[Flowable] = [Paragraph(_markup(document.title), _PDF_STYLES["title"])]
+    if document.subtitle:
+        story.append(Paragraph(_markup(document.subtitle), _PDF_STYLES["subtitle"]))
+    story += [Spacer(1, 6 * mm), _pdf_meta(document, template.width)]
+    for section in document.sections:
+        story.append(Paragraph(_markup(section.title), _PDF_STYLES["heading"]))
+        if isinstance(section, Text):
+            story += [
+                Paragraph(_markup(line), _PDF_STYLES["body"]) if line.strip() else Spacer(1, 3 * mm)
+                for line in section.body.splitlines()
+            ]
+        else:
+            story.append(_pdf_table(section, template.width))
+            if section.note:
+                story.append(Paragraph(_markup(section.note), _PDF_STYLES["note"]))
+    footer = f"{_APP} · {document.title} · Dicetak {tanggal(document.printed_on)}"
+    template.build(story, canvasmaker=partial(_FooterCanvas, footer=footer))
+    return buffer.getvalue()
+
+
+def _pdf_meta(document: Document, width: float) -> PdfTable:
+    rows = [
+        [Paragraph(_markup(label), _PDF_STYLES["label"]), Paragraph(_markup(value), _PDF_STYLES["value"])]
+        for label, value in (*document.meta, _printed(document))
+    ]
+    table = PdfTable(rows, colWidths=[45 * mm, width - 45 * mm], hAlign="LEFT")
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0)]))
+    return table
+
+
+def _pdf_table(table: Table, width: float) -> PdfTable:
+    texts = _row_texts(table)
+    rows = [[Paragraph(_markup(column.header), _PDF_STYLES["header"]) for column in table.columns]]
+    rows += [
+        [Paragraph(_markup(text), _PDF_STYLES[_pdf_cell_style(column.kind, total)])
+         for text, column in zip(cells, table.columns, strict=True)]
+        for cells, total in texts
+    ]
+    commands: list[tuple[Any, ...]] = [
+        ("GRID", (0, 0), (-1, -1), 0.5, _PDF_GREY),
+        ("BACKGROUND", (0, 0), (-1, 0), _PDF_HEADER_FILL),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"),
+        ("VALIGN", (0, 0), (-1, 0), "MIDDLE"),
+    ]
+    if table.total is not None:
+        commands.append(("BACKGROUND", (0, -1), (-1, -1), _PDF_TOTAL_FILL))
+    columns = [[column.header, *(cells[i] for cells, _ in texts)] for i, column in enumerate(table.columns)]
+    col_widths = _pdf_col_widths([_width(column) for column in table.columns], columns, width)
+    result = PdfTable(rows, colWidths=col_widths, repeatRows=1, hAlign="LEFT")
+    result.setStyle(TableStyle(commands))
+    return result
+
+
+def _pdf_col_widths(hints: list[float], columns: list[list[str]], width: float) -> list[float]:
+    """Widths proportional to the hints and filling the page width, except that no column is narrower
+    than its longest word (a narrow "No." column would otherwise break "Jumlah" into pieces); the
+    columns with room to spare give up the difference, in proportion to their hints."""
+    # One point of slack: a word exactly as wide as the room left for it is still broken.
+    floors = [min(width / len(hints), _pdf_longest_word(texts) + 2 * _PDF_CELL_PADDING + 1) for texts in columns]
+    fixed: dict[int, float] = {}
+    while True:
+        free = [i for i in range(len(hints)) if i not in fixed]
+        room, share = width - sum(fixed.values()), sum(hints[i] for i in free)
+        narrow = {i: floors[i] for i in free if room * hints[i] / share < floors[i]}
+        if not narrow:
+            return [fixed[i] if i in fixed else room * hints[i] / share for i in range(len(hints))]
+        fixed |= narrow
+
+
+def _pdf_longest_word(texts: list[str]) -> float:
+    # Measured in bold, the widest a cell is set (header and total row).
+    words = (word for text in texts for word in text.split())
+    return max((stringWidth(word, "Helvetica-Bold", _PDF_CELL_FONT_SIZE) for word in words), default=0.0)
+
+
+def _pdf_cell_style(kind: ColumnKind, total: bool) -> str:
+    weight = "cell-bold" if total else "cell"
+    return f"{weight}-right" if kind in _NUMERIC_KINDS else weight
+
+
+_RENDERERS = {"xlsx": _render_xlsx, "csv": _render_csv, "pdf": _render_pdf}

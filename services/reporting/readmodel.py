@@ -1,0 +1,162 @@
+"""Tenant-scoped reads of the reporting read model (HTTP and GraphQL), inside transactions
+that row-level security checks as well.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+from uuid import UUID
+
+from psycopg import sql
+from psycopg_pool import AsyncConnectionPool
+
+from services.registry.projections.agreements import decode_cursor, encode_cursor
+from services.reporting.domain.compile import Facts
+from services.reporting.domain.labels import FORMS, STAGES
+from services.reporting.setup import POSITIONS_QUERY
+from services.reporting.views import SCHEMA
+from shared.db import tenant_transaction
+from shared.periods import Period
+from shared.urusan import URUSAN
+
+# The day (WIB) of a timestamp column.
+_WIB = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
+
+# An agreement is alive during a period when it began on or before the period's last day
+# and had not ended before its first. It began when it was recorded or, for one entered
+# after the fact, when its framework was signed; it ended when its framework ended
+# (`berakhir`) or when it was abandoned (`dibatalkan`). The one statement of this rule:
+# reports, consolidations and the national roll-up all select with it.
+ALIVE = sql.SQL(
+    "LEAST(" + _WIB.format("created_at") + ", coalesce(framework_signed_on, 'infinity'::date)) <= %(period_end)s"
+    " AND (stage NOT IN ('berakhir', 'dibatalkan') OR (CASE stage"
+    " WHEN 'berakhir' THEN coalesce((state #>> '{framework,termination,terminated_on}')::date, framework_valid_until)"
+    " ELSE " + _WIB.format("updated_at") + " END) >= %(period_start)s)"
+)
+
+
+def period_params(period: Period) -> dict[str, Any]:
+    return {"period_start": period.start, "period_end": period.end}
+
+
+@dataclass(frozen=True)
+class ReportFilter:
+    kind: str = "region"
+    period: str | None = None
+    region: str | None = None
+    province: str | None = None
+    submitted: bool | None = None
+
+
+_ORDER = {"form": list(FORMS), "stage": list(STAGES), "urusan": [u.code for u in URUSAN]}
+
+
+class ReportingReadModel:
+    def __init__(self, pool: AsyncConnectionPool, schema: str = SCHEMA) -> None:
+        self.pool = pool
+        self.s = sql.Identifier(schema)
+
+    def _q(self, text: str, **parts: Any) -> sql.Composed:
+        return sql.SQL(text).format(s=self.s, **parts)
+
+    async def region_facts(self, tenant: str, region: str, period: Period) -> Facts:
+        """Everything a region's report for `period` is compiled from, in one snapshot,
+        with the log positions the read model had reached."""
+        params = {"tenant": tenant, "region": region, **period_params(period)}
+        mine = self._q(
+            "SELECT id FROM {s}.agreements WHERE visible_to @> ARRAY[%(tenant)s] AND party_regions @> ARRAY[%(region)s]"
+            " AND {alive}", alive=ALIVE)
+        async with tenant_transaction(self.pool, tenant, snapshot=True) as conn:
+            cur = await conn.execute(self._q("SELECT state FROM {s}.agreements WHERE id IN ({mine})", mine=mine), params)
+            agreements = [r["state"] for r in await cur.fetchall()]
+            cur = await conn.execute(self._q(
+                "SELECT agreement_id::text, region, period, version, content, filed_at FROM {s}.progress_reports"
+                " WHERE agreement_id IN ({mine})", mine=mine), params)
+            progress = [{**r, "filed_at": r["filed_at"].isoformat()} for r in await cur.fetchall()]
+            cur = await conn.execute(self._q(
+                "SELECT agreement_id::text, period, evaluator, version, content, recorded_at FROM {s}.evaluations"
+                " WHERE agreement_id IN ({mine})", mine=mine), params)
+            evaluations = [{**r, "recorded_at": r["recorded_at"].isoformat()} for r in await cur.fetchall()]
+            cur = await conn.execute(POSITIONS_QUERY)
+            sources = {k: int(v) for k, v in (await cur.fetchone()).items()}
+        return Facts(agreements=agreements, progress=progress, evaluations=evaluations, sources=sources)
+
+    async def positions(self, tenant: str) -> dict[str, int]:
+        async with tenant_transaction(self.pool, tenant) as conn:
+            cur = await conn.execute(POSITIONS_QUERY)
+            return {k: int(v) for k, v in (await cur.fetchone()).items()}
+
+    async def report_rows(
+        self, tenant: str, kind: str, period: Period, subjects: Iterable[str]
+    ) -> dict[str, dict[str, Any]]:
+        """The report rows (region reports or consolidations) of `subjects` for a period."""
+        async with tenant_transaction(self.pool, tenant) as conn:
+            cur = await conn.execute(self._q(
+                "SELECT * FROM {s}.reports WHERE kind = %s AND period = %s AND subject = ANY(%s)"
+                " AND visible_to @> ARRAY[%s]"), (kind, str(period), list(subjects), tenant))
+            return {r["subject"]: r for r in await cur.fetchall()}
+
+    async def report_row(self, tenant: str, report_id: UUID) -> dict[str, Any] | None:
+        async with tenant_transaction(self.pool, tenant) as conn:
+            cur = await conn.execute(self._q("SELECT * FROM {s}.reports WHERE id = %s AND visible_to @> ARRAY[%s]"),
+                                     (report_id, tenant))
+            return await cur.fetchone()
+
+    async def reports(
+        self, tenant: str, flt: ReportFilter, *, limit: int, cursor: str | None = None
+    ) -> tuple[list[dict[str, Any]], str | None]:
+        where, params = ["visible_to @> ARRAY[%s]", "kind = %s"], [tenant, flt.kind]
+        for value, clause in ((flt.period, "period = %s"), (flt.region, "subject = %s"),
+                              (flt.province, "province = %s")):
+            if value:
+                where.append(clause)
+                params.append(value)
+        if flt.submitted is not None:
+            where.append("revision > 0" if flt.submitted else "revision = 0")
+        if cursor:
+            where.append("seq < %s")
+            params.append(decode_cursor(cursor))
+        params.append(limit + 1)
+        async with tenant_transaction(self.pool, tenant) as conn:
+            cur = await conn.execute(
+                sql.SQL("SELECT * FROM {s}.reports WHERE {w} ORDER BY seq DESC LIMIT %s").format(
+                    s=self.s, w=sql.SQL(" AND ".join(where))), params)
+            rows = await cur.fetchall()
+        more = len(rows) > limit
+        rows = rows[:limit]
+        return rows, (encode_cursor(rows[-1]["seq"]) if more and rows else None)
+
+    async def period_totals(self, tenant: str, period: Period, province: str | None = None) -> dict[str, Any]:
+        """Agreements alive in the period (each once), with their value: in all, and by
+        form, stage and urusan. `province`: those with a party in it."""
+        scope = sql.SQL(" AND provinces @> ARRAY[%(province)s]" if province else "")
+        query = self._q(
+            "WITH alive AS (SELECT form, stage, urusan, coalesce(value_idr, 0) AS value FROM {s}.agreements"
+            " WHERE visible_to @> ARRAY[%(tenant)s]{scope} AND {alive})"
+            " SELECT 'all' AS dim, '' AS code, count(*) AS n, coalesce(sum(value), 0) AS value FROM alive"
+            " UNION ALL SELECT 'form', form, count(*), sum(value) FROM alive GROUP BY form"
+            " UNION ALL SELECT 'stage', stage, count(*), sum(value) FROM alive GROUP BY stage"
+            " UNION ALL SELECT 'urusan', u, count(*), sum(value) FROM alive, unnest(urusan) AS u GROUP BY u",
+            scope=scope, alive=ALIVE)
+        async with tenant_transaction(self.pool, tenant) as conn:
+            cur = await conn.execute(query, {"tenant": tenant, "province": province, **period_params(period)})
+            rows = await cur.fetchall()
+        totals: dict[str, Any] = {"agreements": 0, "value_idr": 0, "by_form": [], "by_stage": [], "by_urusan": []}
+        for row in rows:
+            if row["dim"] == "all":
+                totals.update(agreements=row["n"], value_idr=int(row["value"]))
+            else:
+                totals[f"by_{row['dim']}"].append({"code": row["code"], "count": row["n"], "value_idr": int(row["value"])})
+        for dim, order in _ORDER.items():
+            totals[f"by_{dim}"].sort(key=lambda g, o=order: o.index(g["code"]) if g["code"] in o else len(o))
+        return totals
+
+    async def ever_reported(self, tenant: str, period: Period) -> set[str]:
+        """Regions that have submitted a report for this period or an earlier one."""
+        async with tenant_transaction(self.pool, tenant) as conn:
+            cur = await conn.execute(self._q(
+                "SELECT DISTINCT subject FROM {s}.reports WHERE kind = 'region' AND revision > 0"
+                " AND period_end <= %s AND visible_to @> ARRAY[%s]"), (period.end, tenant))
+            return {r["subject"] for r in await cur.fetchall()}

@@ -1,0 +1,107 @@
+"""Create (idempotently) everything the reporting service stores: its schema, its event
+store (with the audit hash chain), and its read model with row-level security. Run by
+`ksd migrate`, `ksd run` and the tests, after the registry and monitoring installs.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import psycopg
+from eventsourcing.persistence import InfrastructureFactory
+from eventsourcing.utils import Environment
+
+from services.monitoring.application import Monitoring
+from services.monitoring.setup import SCHEMA as MONITORING_SCHEMA
+from services.registry.application import Registry
+from services.registry.projections.agreements import AgreementsProjection, PostgresAgreementsView
+from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
+from services.registry.setup import rebuild_outdated_view
+from services.reporting.application import Reporting
+from services.reporting.views import SCHEMA, RecordsFeed, RecordsView, ReportsFeed, ReportsView
+from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
+
+
+def reporting_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
+    return eventsourcing_env(database_url, schema=SCHEMA, pool_size=pool_size, create_tables=create_tables)
+
+
+def _feed_env(database_url: str, source_schema: str, projection: Any, pool_size: int) -> dict[str, str]:
+    """Reads another service's notification log; writes this service's read model."""
+    env = eventsourcing_env(database_url, schema=source_schema, pool_size=pool_size)
+    env[f"{projection.name.upper()}_POSTGRES_SCHEMA"] = SCHEMA
+    return env
+
+
+def registry_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
+    return _feed_env(database_url, REGISTRY_SCHEMA, AgreementsProjection, pool_size)
+
+
+def monitoring_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
+    return _feed_env(database_url, MONITORING_SCHEMA, RecordsFeed, pool_size)
+
+
+# (projection, view class, env factory): the worker runs one ProjectionRunner per feed.
+FEEDS = (
+    (Registry, AgreementsProjection, PostgresAgreementsView, registry_feed_env),
+    (Monitoring, RecordsFeed, RecordsView, monitoring_feed_env),
+    (Reporting, ReportsFeed, ReportsView, lambda url, pool_size=2: reporting_env(url, pool_size=pool_size)),
+)
+
+
+def install(database_url: str) -> None:
+    ensure_schema(database_url, SCHEMA)
+    app = Reporting(reporting_env(database_url, pool_size=1, create_tables=True))
+    try:
+        with psycopg.connect(database_url, autocommit=True) as conn:
+            for table in (f"{Reporting.name}_events", app.recorder.chain_table_name):  # type: ignore[attr-defined]
+                protect_events_table(conn, SCHEMA, table)
+            ensure_reader_role(conn)
+        app.recorder.backfill()  # type: ignore[attr-defined]
+    finally:
+        app.close()
+    rebuild_outdated_view(registry_feed_env(database_url, pool_size=1))  # the registry's shape, in this schema
+    for _app, projection, view_class, env_of in FEEDS:
+        env = {**env_of(database_url, pool_size=1), "CREATE_TABLE": "yes"}
+        factory = InfrastructureFactory.construct(env=Environment(projection.name, env))
+        view = factory.tracking_recorder(view_class)  # creates the tables and this feed's tracking table
+        try:
+            view.grant_reader()  # type: ignore[attr-defined]
+            if view_class is PostgresAgreementsView:
+                with view.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
+                    curs.execute(f"GRANT SELECT ON {SCHEMA}.{projection.name}_tracking TO ksd_reader")
+        finally:
+            view.datastore.close()  # type: ignore[attr-defined]
+
+
+def _lag(source_schema: str, app: str, projection: str) -> str:
+    return (
+        f"(SELECT coalesce(max(notification_id), 0) FROM {source_schema}.{app}_events)"  # noqa: S608
+        f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{projection}_tracking"
+        f" WHERE application_name = '{app}'), 0)"
+    )
+
+
+# Events recorded but not yet in this read model, per feed.
+LAG_QUERY = "SELECT " + ", ".join(
+    f"{_lag(schema, app.name, projection.name)} AS {name}"
+    for schema, app, projection, name in (
+        (REGISTRY_SCHEMA, Registry, AgreementsProjection, "registry_feed"),
+        (MONITORING_SCHEMA, Monitoring, RecordsFeed, "monitoring_feed"),
+        (SCHEMA, Reporting, ReportsFeed, "reports_feed"),
+    )
+)
+
+# The positions the read model has reached in each log: a compiled report's sources.
+POSITIONS_QUERY = "SELECT " + ", ".join(
+    f"coalesce((SELECT max(notification_id) FROM {SCHEMA}.{projection.name}_tracking"  # noqa: S608
+    f" WHERE application_name = '{app.name}'), 0) AS {app.name}"
+    for app, projection in ((Registry, AgreementsProjection), (Monitoring, RecordsFeed), (Reporting, ReportsFeed))
+)
+
+
+def feed_lag(conn: psycopg.Connection) -> dict[str, int]:
+    cur = conn.execute(LAG_QUERY)
+    names = [c.name for c in cur.description or []]
+    row = cur.fetchone()
+    return {n: int(v) for n, v in zip(names, row or (), strict=True)}

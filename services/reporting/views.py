@@ -1,0 +1,235 @@
+"""The reporting read model, written by the reporting worker (`ksd worker reporting`).
+
+Three feeds, each committing its rows with its tracking position (exactly once), into
+schema `reporting`:
+
+- the registry's events -> `agreements`, by the registry's own published projection
+  (`AgreementsProjection`) pointed at this schema: the same shape, one place for the rules;
+- the monitoring service's events -> `progress_reports` and `evaluations` (`RecordsFeed`);
+- this service's events -> `reports`, one row per region report or consolidation
+  (`ReportsFeed`): what consolidation and the national roll-up count.
+
+Readers switch to `ksd_reader` with their tenant set; row-level security is the second wall.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from eventsourcing.persistence import Tracking
+from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.projection import Projection
+from psycopg import sql
+from psycopg.types.json import Jsonb
+
+from services.monitoring.domain.reports import Evaluation, ProgressReport
+from services.reporting.domain.reports import Consolidation, RegionReport, Report
+from shared.db import READER_ROLE
+from shared.periods import Period
+from shared.regions import province_of
+from shared.tenancy import NATIONAL, audience_of
+
+SCHEMA = "reporting"
+
+# A monitoring record is visible to whoever sees its agreement (the agreements table has
+# its own policy, which applies inside this one too).
+_VIA_AGREEMENT = (
+    "EXISTS (SELECT 1 FROM {s}.agreements a WHERE a.id = agreement_id"
+    " AND a.visible_to @> ARRAY[current_setting('ksd.tenant', true)])"
+)
+
+_RECORD_TABLES = [
+    """
+    CREATE TABLE IF NOT EXISTS {s}.progress_reports (
+        id uuid PRIMARY KEY,
+        agreement_id uuid NOT NULL,
+        region text NOT NULL,
+        period text NOT NULL,
+        version integer NOT NULL,
+        content jsonb NOT NULL,
+        filed_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS progress_reports_agreement ON {s}.progress_reports (agreement_id)",
+    """
+    CREATE TABLE IF NOT EXISTS {s}.evaluations (
+        id uuid PRIMARY KEY,
+        agreement_id uuid NOT NULL,
+        period text NOT NULL,
+        evaluator text NOT NULL,
+        version integer NOT NULL,
+        content jsonb NOT NULL,
+        recorded_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS evaluations_agreement ON {s}.evaluations (agreement_id)",
+]
+for _table in ("progress_reports", "evaluations"):
+    _RECORD_TABLES += [
+        f"ALTER TABLE {{s}}.{_table} ENABLE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS {_table}_tenant_read ON {{s}}.{_table}",
+        f"CREATE POLICY {_table}_tenant_read ON {{s}}.{_table} FOR SELECT TO ksd_reader USING ({_VIA_AGREEMENT})",
+    ]
+
+_REPORT_TABLES = [
+    """
+    CREATE TABLE IF NOT EXISTS {s}.reports (
+        id uuid PRIMARY KEY,
+        seq bigserial UNIQUE,              -- creation order, for cursor pagination
+        kind text NOT NULL,                -- region | consolidation
+        subject text NOT NULL,             -- the reporting region, or the consolidating province
+        province text NOT NULL,
+        period text NOT NULL,
+        period_end date NOT NULL,
+        version integer NOT NULL,
+        revision integer NOT NULL DEFAULT 0,
+        narrative text NOT NULL,
+        first_submitted_on date,
+        first_on_time boolean,
+        last_submitted_on date,
+        deadline date,
+        summary jsonb,                     -- the figures of the latest submission
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        visible_to text[] NOT NULL,
+        UNIQUE (kind, subject, period)
+    )
+    """,
+    "CREATE INDEX IF NOT EXISTS reports_province_period ON {s}.reports (period, province)",
+    "CREATE INDEX IF NOT EXISTS reports_visible_to ON {s}.reports USING gin (visible_to)",
+    "ALTER TABLE {s}.reports ENABLE ROW LEVEL SECURITY",
+    "DROP POLICY IF EXISTS reports_tenant_read ON {s}.reports",
+    "CREATE POLICY reports_tenant_read ON {s}.reports FOR SELECT TO ksd_reader"
+    " USING (visible_to @> ARRAY[current_setting('ksd.tenant', true)])",
+]
+
+KINDS = {RegionReport: "region", Consolidation: "consolidation"}
+
+
+def summary_of(content: dict[str, Any]) -> dict[str, Any]:
+    """The figures a listing shows of a submitted content: a report's summary, a
+    consolidation's completeness."""
+    return content.get("summary") or content.get("completeness") or {}
+
+
+def audience_of_report(kind: str, subject: str) -> list[str]:
+    """A region's report: the region, its province and the ministry; a consolidation: the
+    province and the ministry."""
+    return sorted(audience_of([subject]) if kind == "region" else {subject, NATIONAL})
+
+
+class _View(PostgresTrackingRecorder):
+    tables: list[str] = []  # noqa: RUF012 - per subclass
+    readable: tuple[str, ...] = ()
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.s = sql.Identifier(self.datastore.schema)
+        self.sql_create_statements.extend(sql.SQL(t).format(s=self.s) for t in self.tables)
+
+    def _q(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(s=self.s)
+
+    def skip(self, tracking: Tracking) -> None:
+        self.insert_tracking(tracking)
+
+    def grant_reader(self) -> None:
+        """Readers see the rows (under RLS) and the positions (for a report's sources)."""
+        reader = sql.Identifier(READER_ROLE)
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.s, reader))
+            for table in (*self.readable, self.tracking_table_name):
+                curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(self.s, sql.Identifier(table), reader))
+
+
+class RecordsView(_View):
+    """Progress reports and evaluations, as the monitoring service's events recorded them."""
+
+    tables = _RECORD_TABLES
+    readable = ("progress_reports", "evaluations")
+
+    def apply_record_event(self, event: Any, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            if isinstance(event, ProgressReport.Filed):
+                curs.execute(self._q(
+                    "INSERT INTO {s}.progress_reports (id, agreement_id, region, period, version, content, filed_at,"
+                    " updated_at) VALUES (%s, %s, %s, %s, 1, %s, %s, %s) ON CONFLICT (id) DO NOTHING"),
+                    (event.originator_id, UUID(event.agreement_id), event.region, event.period, Jsonb(event.content),
+                     event.timestamp, event.timestamp))
+            elif isinstance(event, Evaluation.Recorded):
+                curs.execute(self._q(
+                    "INSERT INTO {s}.evaluations (id, agreement_id, period, evaluator, version, content, recorded_at,"
+                    " updated_at) VALUES (%s, %s, %s, %s, 1, %s, %s, %s) ON CONFLICT (id) DO NOTHING"),
+                    (event.originator_id, UUID(event.agreement_id), event.period, event.evaluator,
+                     Jsonb(event.content), event.timestamp, event.timestamp))
+            else:  # a correction: the record's new content and version
+                table = "progress_reports" if isinstance(event, ProgressReport.Event) else "evaluations"
+                curs.execute(
+                    sql.SQL("UPDATE {s}.{t} SET version = %s, content = %s, updated_at = %s WHERE id = %s").format(
+                        s=self.s, t=sql.Identifier(table)),
+                    (event.originator_version, Jsonb(event.content), event.timestamp, event.originator_id))
+
+
+class ReportsView(_View):
+    """One row per region report or consolidation: its standing and latest figures."""
+
+    tables = _REPORT_TABLES
+    readable = ("reports",)
+
+    def apply_report_event(self, event: Report.Event, tracking: Tracking, kind: str) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            at = event.timestamp
+            if isinstance(event, Report.Started):
+                period = Period.parse(event.period)
+                curs.execute(self._q(
+                    "INSERT INTO {s}.reports (id, kind, subject, province, period, period_end, version, narrative,"
+                    " created_at, updated_at, visible_to) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " ON CONFLICT (id) DO NOTHING"),
+                    (event.originator_id, kind, event.subject, province_of(event.subject), str(period), period.end,
+                     event.originator_version, event.narrative, at, at, audience_of_report(kind, event.subject)))
+            elif isinstance(event, Report.Submitted):
+                curs.execute(self._q(
+                    "UPDATE {s}.reports SET version = %(v)s, revision = %(revision)s, narrative = %(narrative)s,"
+                    " first_submitted_on = coalesce(first_submitted_on, %(on)s),"
+                    " first_on_time = coalesce(first_on_time, %(on_time)s), deadline = coalesce(deadline, %(deadline)s),"
+                    " last_submitted_on = %(on)s, summary = %(summary)s, updated_at = %(at)s WHERE id = %(id)s"),
+                    {"v": event.originator_version, "revision": event.revision, "narrative": event.narrative,
+                     "on": event.submitted_on, "on_time": event.on_time, "deadline": event.deadline,
+                     "summary": Jsonb(summary_of(event.content)), "at": at, "id": event.originator_id})
+            elif isinstance(event, Report.Edited):
+                curs.execute(self._q(
+                    "UPDATE {s}.reports SET version = %s, narrative = %s, updated_at = %s WHERE id = %s"),
+                    (event.originator_version, event.narrative, at, event.originator_id))
+            else:  # an event this view does not show still moves the row's version
+                curs.execute(self._q("UPDATE {s}.reports SET version = %s, updated_at = %s WHERE id = %s"),
+                             (event.originator_version, at, event.originator_id))
+
+
+class RecordsFeed(Projection[RecordsView]):
+    """The monitoring service's events: progress reports and evaluations."""
+
+    name = "monitoring_records"  # tracking table monitoring_records_tracking
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if isinstance(domain_event, ProgressReport.Event | Evaluation.Event):
+            self.view.apply_record_event(domain_event, tracking)
+        else:
+            self.view.skip(tracking)
+
+
+class ReportsFeed(Projection[ReportsView]):
+    """This service's own events."""
+
+    name = "reports"  # tracking table reports_tracking
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        for cls, kind in KINDS.items():
+            if isinstance(domain_event, cls.Event):
+                self.view.apply_report_event(domain_event, tracking, kind)
+                return
+        self.view.skip(tracking)
