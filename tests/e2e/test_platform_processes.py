@@ -115,6 +115,16 @@ def test_ksd_run_serves_the_platform_and_stops_cleanly_on_ctrl_c(migrated_url: s
                 assert exc.code == 404
                 time.sleep(0.1)
         assert (status, health["stage"]) == (200, "persiapan")
+        # The reporting worker process follows it too: a region report compiled now lists it.
+        reporting = f"http://127.0.0.1:{platform.ports['reporting']}"
+        status, report = call("POST", f"{reporting}/reports", platform.token, {"period": "2026-S2"})
+        assert status == 201
+        for _ in range(150):
+            _, report = call("GET", f"{reporting}/reports/{report['id']}", platform.token)
+            if report["content"]["agreements"]:
+                break
+            time.sleep(0.1)
+        assert [a["id"] for a in report["content"]["agreements"]] == [created["id"]]
     finally:
         platform.stop()
 
