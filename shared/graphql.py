@@ -7,7 +7,6 @@ from __future__ import annotations
 from typing import Any
 
 import strawberry
-from litestar import Request
 from strawberry.extensions import (
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -104,15 +103,3 @@ class ReferenceQuery:
 class ServiceContext(BaseContext, kw_only=True):
     identity: Identity | None
     settings: Settings
-
-
-def reference_graphql_controller(settings: Settings) -> Any:
-    """GraphQL with reference data only, for services whose own fields come later."""
-    from shared.assets import make_graphql_controller
-
-    schema = strawberry.Schema(query=ReferenceQuery, extensions=limit_extensions(settings))
-
-    async def context(request: Request) -> ServiceContext:
-        return ServiceContext(identity=request.scope.get("user"), settings=settings)
-
-    return make_graphql_controller(schema, context_getter=context)

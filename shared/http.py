@@ -11,7 +11,6 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Annotated, Any
 
 import msgspec
-import psycopg
 import structlog
 from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
@@ -21,8 +20,8 @@ from litestar.exceptions import (
     NotAuthorizedException,
     PermissionDeniedException,
 )
-from litestar.params import HeaderParameter
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+from litestar.params import HeaderParameter
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Receive, Scope, Send
 
@@ -245,17 +244,6 @@ def _ready_handler(readiness: ReadinessCheck) -> Any:
     return ready
 
 
-def database_readiness(database_url: str) -> ReadinessCheck:
-    """Ready when the database answers (services without projections of their own)."""
-
-    async def check(state: State) -> dict[str, Any]:
-        async with await psycopg.AsyncConnection.connect(database_url, connect_timeout=3) as conn:
-            await conn.execute("SELECT 1")
-        return {"ok": True}
-
-    return check
-
-
 class MetricsController(PrometheusController):
     path = "/metrics"
     opt = {"exclude_from_auth": True}
@@ -311,27 +299,6 @@ def identity_of(request: Request) -> Identity:
     if not isinstance(user, Identity):
         raise Unauthenticated("Header Authorization: Bearer <token> diperlukan.")
     return user
-
-
-
-
-def create_basic_app(*, service: str, description: str, settings: Any, database_url: str | None) -> Litestar:
-    """A service with only the shared endpoints and reference-data GraphQL (the services
-    whose own features have not landed yet)."""
-    from shared.graphql import reference_graphql_controller
-    from shared.logs import configure_logging
-
-    url = database_url or settings.database_url
-    if not url:
-        raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
-    configure_logging(settings, service=service)
-    return create_service_app(
-        service=service,
-        settings=settings,
-        route_handlers=[reference_graphql_controller(settings)],
-        readiness=database_readiness(url),
-        description=description,
-    )
 
 
 # -- request helpers every service's REST API uses ---------------------------------------------

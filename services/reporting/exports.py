@@ -355,10 +355,35 @@ def _xlsx_page_setup(worksheet: Worksheet, document: Document) -> None:
 # --- CSV ------------------------------------------------------------------------------------------
 
 
+# A cell a spreadsheet would read as a formula (CSV injection, OWASP): text typed by an
+# officer such as "=HYPERLINK(...)" or "- Armada kurang". Our own figures ("-Rp 1.500",
+# "-12,5%") and the empty mark "-" are numbers or plain text and stay as they are.
+_FORMULA_START = re.compile(r"^[=+\-@\t\r]")
+_OUR_NUMBER = re.compile(r"^-$|^-(Rp )?[\d.,]+%?$")
+
+
+def _csv_cell(text: str) -> str:
+    return "'" + text if _FORMULA_START.match(text) and not _OUR_NUMBER.match(text) else text
+
+
+class _SafeWriter:
+    """csv.writer whose every cell is defused against formula injection."""
+
+    def __init__(self, buffer: io.StringIO) -> None:
+        # ";" is what Excel expects where "," is the decimal separator, as in an Indonesian locale.
+        self._writer = csv.writer(buffer, delimiter=";")
+
+    def writerow(self, row: Any) -> None:
+        self._writer.writerow([_csv_cell(str(cell)) for cell in row])
+
+    def writerows(self, rows: Any) -> None:
+        for row in rows:
+            self.writerow(row)
+
+
 def _render_csv(document: Document) -> bytes:
     buffer = io.StringIO()
-    # ";" is what Excel expects where "," is the decimal separator, as in an Indonesian locale.
-    writer = csv.writer(buffer, delimiter=";")
+    writer = _SafeWriter(buffer)
     writer.writerow([document.title])
     if document.subtitle:
         writer.writerow([document.subtitle])

@@ -22,7 +22,7 @@ from shared.periods import Period
 from shared.urusan import URUSAN
 
 # The day (WIB) of a timestamp column.
-_WIB = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
+WIB_DATE = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
 
 # An agreement is alive during a period when it began on or before the period's last day
 # and had not ended before its first. It began when it was recorded or, for one entered
@@ -30,10 +30,10 @@ _WIB = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
 # (`berakhir`) or when it was abandoned (`dibatalkan`). The one statement of this rule:
 # reports, consolidations and the national roll-up all select with it.
 ALIVE = sql.SQL(
-    "LEAST(" + _WIB.format("created_at") + ", coalesce(framework_signed_on, 'infinity'::date)) <= %(period_end)s"
+    "LEAST(" + WIB_DATE.format("created_at") + ", coalesce(framework_signed_on, 'infinity'::date)) <= %(period_end)s"
     " AND (stage NOT IN ('berakhir', 'dibatalkan') OR (CASE stage"
     " WHEN 'berakhir' THEN coalesce((state #>> '{framework,termination,terminated_on}')::date, framework_valid_until)"
-    " ELSE " + _WIB.format("updated_at") + " END) >= %(period_start)s)"
+    " ELSE " + WIB_DATE.format("updated_at") + " END) >= %(period_start)s)"
 )
 
 

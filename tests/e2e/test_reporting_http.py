@@ -12,15 +12,15 @@ from __future__ import annotations
 import csv
 import io
 from collections.abc import Iterator
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
+from uuid import UUID
 
 import openpyxl
 import psycopg
 import pytest
 from pypdf import PdfReader
 
-from tests.e2e.monitoring_platform import kepala
 from tests.e2e.reporting_platform import ReportingPlatform, reporting_platform
 
 DIY = "34"
@@ -282,3 +282,40 @@ def test_the_region_report_and_national_exports(p: ReportingPlatform, scenario: 
                                         .decode("utf-8-sig")), delimiter=";"))
     diy = next(line for line in lines if DIY in line and "DI Yogyakarta" in line)
     assert "Tepat waktu" in diy
+
+
+def test_concurrent_submissions_one_wins_the_other_gets_409(p: ReportingPlatform, scenario: dict) -> None:
+    """Two officers of Sleman submit the same version at the same moment: exactly one revision."""
+    import threading
+
+    from services.reporting.application import Compiled, Reporting
+    from services.reporting.setup import reporting_env
+    from shared.auth import Identity
+    from shared.errors import VersionConflict
+
+    app = Reporting(reporting_env(p.url, pool_size=2), clock=p.clock)
+    sleman = Identity(sub="op-sleman", name="", tenant=SLEMAN, roles=("operator",))
+    report = app.get_report(sleman, UUID(scenario["reports"][SLEMAN]["id"]))
+    before = reporting_events(p)
+    barrier = threading.Barrier(2)
+    outcomes: list[str] = []
+
+    def submit(n: int) -> None:
+        barrier.wait()
+        try:
+            app.submit_report(sleman, report.id, Compiled({"n": n}, {}), report.version, reason=f"ulang {n}")
+            outcomes.append("ok")
+        except VersionConflict as exc:
+            assert exc.extra["current_version"] == report.version + 1
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=submit, args=(n,)) for n in (1, 2)]
+    try:
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    finally:
+        app.close()
+    assert sorted(outcomes) == ["conflict", "ok"]
+    assert reporting_events(p) == before + 1

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 
+import msgspec
 import pytest
 from litestar.testing import TestClient
 
@@ -51,14 +52,27 @@ def test_monitoring_readiness_reports_both_feeds(services: dict[str, TestClient]
     assert set(lag) == {"registry_feed", "monitoring_feed"}
 
 
-def test_not_ready_without_a_database(settings: Settings) -> None:
-    # A service whose lifespan opens no store of its own (the registry and monitoring ones
-    # refuse to start without their database: a crash loop the orchestrator shows).
-    app = create_reporting(settings, database_url="postgresql://nobody@127.0.0.1:1/none")
-    with TestClient(app) as client:
+def test_reporting_readiness_reports_its_three_feeds(services: dict[str, TestClient]) -> None:
+    lag = services["reporting"].get("/ready").json()["projection_lag"]
+    assert set(lag) == {"registry_feed", "monitoring_feed", "reports_feed"}
+
+
+def test_not_ready_while_a_feed_lags_beyond_the_limit(settings: Settings, migrated_url: str, registry_app) -> None:
+    # No reporting worker follows this database: every registry event recorded is lag. (A
+    # service without its database does not start at all: a crash loop the orchestrator shows.)
+    from services.registry.application import StartAgreement
+    from shared.auth import Identity
+
+    registry_app.start_agreement(
+        Identity(sub="op", name="", tenant="32.73", roles=("operator",)),
+        StartAgreement(form="KSDD", category="wajib", title="Lag", object="Uji", urusan=["2.11"],
+                       parties=[{"region": "32.04"}]),
+    )
+    strict = msgspec.structs.replace(settings, ready_max_projection_lag=0)
+    with TestClient(create_reporting(strict, database_url=migrated_url)) as client:
         response = client.get("/ready")
     assert response.status_code == 503
-    assert response.json()["status"] == "unavailable"
+    assert response.json()["status"] == "unavailable" and response.json()["projection_lag"]["registry_feed"] >= 1
 
 
 @pytest.mark.parametrize("name", SERVICES)

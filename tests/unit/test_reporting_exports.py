@@ -293,6 +293,16 @@ def test_csv_writes_the_narrative_as_typed(csv_lines) -> None:
     assert csv_lines[start + 1 : start + 4] == [[line] for line in NARRATIVE.splitlines()] + [[]]
 
 
+def test_csv_defuses_typed_text_a_spreadsheet_would_run_as_a_formula() -> None:
+    table = Table("T", (Column("Uraian"), Column("Nilai", "rupiah")), (("=HYPERLINK(\"http://x\")", -1500),
+                                                                       ("- Armada kurang", None), ("@SUM(A1)", 0)))
+    document = Document("X", (), (Text("Catatan", "+62 812"), table), date(2026, 1, 1), "x")
+    lines = list(csv.reader(StringIO(render(document, "csv").content.decode("utf-8-sig")), delimiter=";"))
+    assert ["'+62 812"] in lines
+    assert ["'=HYPERLINK(\"http://x\")", "-Rp 1.500"] in lines  # our own negative figure stays a figure
+    assert ["'- Armada kurang", "-"] in lines and ["'@SUM(A1)", "Rp 0"] in lines
+
+
 def test_csv_writes_table_values_formatted_for_people(csv_lines) -> None:
     start = csv_lines.index(["Daftar Kerja Sama"])
     assert csv_lines[start + 1] == [column.header for column in AGREEMENTS.columns]

@@ -21,8 +21,8 @@ from services.reporting.application import (
     check_national_reader,
     parse_period,
 )
-from services.reporting.domain.compile import standing
 from services.reporting.documents import consolidation_document, national_document, region_report_document
+from services.reporting.domain.compile import standing
 from services.reporting.domain.reports import Report, Status, Timeliness, check_period_open, deadline_of
 from services.reporting.exports import Document, render
 from services.reporting.readmodel import ReportFilter
