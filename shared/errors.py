@@ -79,3 +79,9 @@ class RuleViolation(KsdError):
 
 class PreconditionRequired(KsdError):
     status, title, code = 428, "Header If-Match diperlukan", "precondition_required"
+
+
+class Unavailable(KsdError):
+    """Not now: a dependency is not ready (e.g. a read model still catching up); retry."""
+
+    status, title, code = 503, "Layanan belum siap", "unavailable"

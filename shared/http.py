@@ -314,6 +314,18 @@ IfMatch = Annotated[
 ]
 
 
+IdempotencyKey = Annotated[
+    str | None,
+    HeaderParameter(
+        name="Idempotency-Key",
+        required=False,
+        min_length=1,
+        max_length=200,
+        description="A retry with the same key and body returns the first answer and creates nothing new.",
+    ),
+]
+
+
 def expected_version(if_match: str | None) -> int:
     """`If-Match: "3"` (or `W/"3"`, or `3`) -> 3; missing -> 428; malformed -> 400."""
     if if_match is None or not if_match.strip():

@@ -128,9 +128,15 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     report_period_kinds: str = "semester,annual"
     report_deadline_days: Annotated[int, msgspec.Meta(ge=0)] = 30
     consolidation_deadline_days: Annotated[int, msgspec.Meta(ge=0)] = 60
+    # A submission freezes what the read model holds: it waits this long (seconds) for the
+    # reporting worker to have every recorded event, then answers 503 rather than freeze
+    # stale figures.
+    report_fresh_wait_seconds: Annotated[float, msgspec.Meta(ge=0)] = 5.0
     # Largest answer of the analysis queries (groups of cooperationStats, edges of
     # cooperationNetwork, regions listed by coverage).
     analysis_max_rows: PositiveInt = 1000
+    # Longest a single analysis query may run (milliseconds) before it is cancelled (503).
+    analysis_timeout_ms: PositiveInt = 10_000
 
     @property
     def expiring_thresholds(self) -> tuple[int, ...]:

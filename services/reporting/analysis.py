@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
@@ -19,6 +20,7 @@ from services.reporting.domain.labels import FORMS, STAGES
 from services.reporting.readmodel import ALIVE, WIB_DATE, period_params
 from services.reporting.views import SCHEMA
 from shared.db import tenant_transaction
+from shared.errors import Unavailable
 from shared.periods import Period
 
 # The year an agreement belongs to: its framework's signature, else the day (WIB) it was recorded.
@@ -106,9 +108,22 @@ def _order_of(dimension: str) -> sql.Composable:
 
 
 class AnalysisReadModel:
-    def __init__(self, pool: AsyncConnectionPool, schema: str = SCHEMA) -> None:
+    def __init__(self, pool: AsyncConnectionPool, schema: str = SCHEMA, *, timeout_ms: int = 10_000) -> None:
         self.pool = pool
         self.s = sql.Identifier(schema)
+        self.timeout_ms = timeout_ms
+
+    async def _fetch(self, tenant: str, query: sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
+        """One query in a tenant transaction, cut off after `timeout_ms`: an analysis may be
+        heavy, but never holds a connection (or the database) for long."""
+        try:
+            async with tenant_transaction(self.pool, tenant) as conn:
+                await conn.execute("SELECT set_config('statement_timeout', %s, true)", (str(self.timeout_ms),))
+                cur = await conn.execute(query, params)
+                return await cur.fetchall()
+        except psycopg.errors.QueryCanceled:
+            raise Unavailable("Analisis ini terlalu berat untuk dijawab sekarang; persempit filternya.",
+                              code="analysis_too_heavy") from None
 
     async def stats(
         self, tenant: str, dimensions: Sequence[str], flt: AnalysisFilter, *, limit: int
@@ -141,9 +156,7 @@ class AnalysisReadModel:
             keys=sql.SQL("").join(sql.SQL(", {} AS {}").format(k, n) for k, n in zip(keys, names, strict=True)),
             laterals=sql.SQL(" ").join(laterals),
         )
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(query, {**params, "limit": limit + 1})
-            rows = await cur.fetchall()
+        rows = await self._fetch(tenant, query, {**params, "limit": limit + 1})
         groups = [
             {**{d: row[d] for d in dimensions}, "count": row["n"], "value_idr": row["value"]}
             for row in rows if row["n"] is not None
@@ -173,9 +186,7 @@ class AnalysisReadModel:
             " FROM e JOIN n s ON s.node = e.source JOIN n t ON t.node = e.target"
             " ORDER BY e.weight DESC, e.source, e.target"
         ).format(s=self.s, where=where)
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(query, {**params, "min_weight": min_weight, "limit": limit + 1})
-            rows = await cur.fetchall()
+        rows = await self._fetch(tenant, query, {**params, "min_weight": min_weight, "limit": limit + 1})
         edges = rows[:limit]
         nodes: dict[str, dict[str, Any]] = {}
         for row in edges:
@@ -196,7 +207,6 @@ class AnalysisReadModel:
             "SELECT DISTINCT r, u FROM {s}.agreements, unnest(party_regions) AS r, unnest(urusan) AS u"
             " WHERE visible_to @> ARRAY[%(tenant)s] AND stage = ANY(%(active)s) AND r = ANY(%(regions)s)"
         ).format(s=self.s)
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(query, {"tenant": tenant, "active": sorted(ACTIVE_STAGES),
-                                             "regions": list(regions)})
-            return {(row["r"], row["u"]) for row in await cur.fetchall()}
+        rows = await self._fetch(tenant, query, {"tenant": tenant, "active": sorted(ACTIVE_STAGES),
+                                                 "regions": list(regions)})
+        return {(row["r"], row["u"]) for row in rows}

@@ -20,7 +20,6 @@ from services.reporting.domain.reports import (
     RegionReport,
     Report,
     consolidation_id,
-    deadline_of,
     region_report_id,
 )
 from shared.application import ServiceApplication, check_expected_version
@@ -28,7 +27,7 @@ from shared.auth import Identity, require_roles
 from shared.clock import Clock, SystemClock
 from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
 from shared.periods import Period
-from shared.regions import RegionCatalog, kind_of, load_regions
+from shared.regions import RegionCatalog, load_regions
 from shared.tenancy import NATIONAL, can_see
 
 # Who reads a consolidation or the national roll-up (API.md): the province's consolidator
@@ -67,7 +66,8 @@ def parse_period(text: str, field: str = "period") -> Period:
 
 def check_consolidation_reader(identity: Identity, province: str) -> None:
     """A province's consolidation is the province's and the ministry's business."""
-    if identity.tenant not in (province, NATIONAL) or kind_of(province) != "provinsi":
+    known = load_regions().get(province)
+    if identity.tenant not in (province, NATIONAL) or known is None or known.kind != "provinsi":
         raise NotFound("Konsolidasi tidak ditemukan.")
     require_roles(*CONSOLIDATION_READERS)(identity)
 
@@ -133,7 +133,7 @@ class Reporting(ServiceApplication):
 
     def submit_report(
         self, identity: Identity, report_id: UUID, compiled: Compiled, expected_version: int,
-        reason: str | None = None,
+        reason: str | None = None, request_key: str | None = None,
     ) -> RegionReport:
         """Send the report up the chain, freezing `compiled` (made for this report's region
         and period) as the next revision."""
@@ -141,10 +141,15 @@ class Reporting(ServiceApplication):
         check_expected_version(report.version, expected_version, f"Laporan {report.region} {report.period}")
         report.submit(
             content=compiled.content, sources=compiled.sources, reason=reason, actor=identity.actor(),
-            at=self.clock.now(), deadline=deadline_of(Period.parse(report.period), self.report_deadline_days),
+            at=self.clock.now(), deadline=Period.parse(report.period).due(self.report_deadline_days),
+            request_key=request_key,
         )
         self.save_or_conflict(report)
         return report
+
+    def report_to_submit(self, identity: Identity, report_id: UUID) -> RegionReport:
+        """The caller's own region's report, as it stands before a submission."""
+        return self._own_report(identity, report_id)
 
     def get_report(self, identity: Identity, report_id: UUID, version: int | None = None) -> RegionReport:
         """A report the caller may see: its region's, its province's, or the ministry's."""
@@ -162,19 +167,24 @@ class Reporting(ServiceApplication):
         check_consolidation_reader(identity, province)
         return self.get_or_none(consolidation_id(province, period))
 
-    def submit_consolidation(
-        self, identity: Identity, province: str, period: Period, compiled: Compiled, *,
-        expected_version: int | None, narrative: str | None = None, reason: str | None = None,
-    ) -> Saved:
-        """Send the province's consolidation to the ministry; kab/kota that have not
-        reported go with it, listed as missing. Again, on the version seen: a new revision."""
+    def consolidation_to_submit(self, identity: Identity, province: str, period: Period) -> Consolidation | None:
+        """The province's consolidation (None before its first submission), for its consolidator."""
         check_consolidation_reader(identity, province)
         if identity.tenant != province:
             raise Forbidden("Konsolidasi disampaikan oleh provinsinya sendiri.", code="not_the_province")
         require_roles("consolidator")(identity)
+        return self.get_or_none(consolidation_id(province, period))
+
+    def submit_consolidation(
+        self, identity: Identity, province: str, period: Period, compiled: Compiled, *,
+        expected_version: int | None, narrative: str | None = None, reason: str | None = None,
+        request_key: str | None = None,
+    ) -> Saved:
+        """Send the province's consolidation to the ministry; kab/kota that have not
+        reported go with it, listed as missing. Again, on the version seen: a new revision."""
+        consolidation = self.consolidation_to_submit(identity, province, period)
         now = self.clock.now()
-        deadline = deadline_of(period, self.consolidation_deadline_days)
-        consolidation = self.get_or_none(consolidation_id(province, period))
+        deadline = period.due(self.consolidation_deadline_days)
         created = consolidation is None
         if created:
             consolidation = Consolidation.start(
@@ -184,7 +194,7 @@ class Reporting(ServiceApplication):
         else:
             check_expected_version(consolidation.version, expected_version, f"Konsolidasi {province} {period}")
         consolidation.submit(content=compiled.content, sources=compiled.sources, deadline=deadline, reason=reason,
-                             narrative=narrative, actor=identity.actor(), at=now)
+                             narrative=narrative, actor=identity.actor(), at=now, request_key=request_key)
         self.save_or_conflict(consolidation)
         return Saved(consolidation, created=created)
 

@@ -11,12 +11,11 @@ from typing import Any
 from services.monitoring.domain.alerts import SEVERITY_LABELS, Severity
 from services.reporting.domain.labels import DOCUMENT_STAGES, DOCUMENTS, FORMS, PARTNER_TYPES, RECOMMENDATIONS, STAGES
 from services.reporting.domain.labels import label as _label
+from services.reporting.domain.reports import TIMELINESS_LABELS
 from services.reporting.exports import Column, Document, Table, Text, persen, rupiah
-from shared.periods import tanggal
+from shared.periods import Period, tanggal
 from shared.regions import load_regions
 from shared.urusan import get_urusan
-
-STATUS_LABELS = {"tepat_waktu": "Tepat waktu", "terlambat": "Terlambat", "belum_menyampaikan": "Belum menyampaikan"}
 
 
 def _day(text: str | None) -> date | None:
@@ -43,6 +42,10 @@ def _province_name(code: str) -> str:
     return region.display_name if region else code
 
 
+def _period_label(code: str) -> str:
+    return Period.parse(code).label
+
+
 def _period(info: Mapping[str, Any]) -> str:
     return f"{info['label']} ({tanggal(_day(info['start']))} s.d. {tanggal(_day(info['end']))})"
 
@@ -63,6 +66,21 @@ def _sources(sources: Mapping[str, Any]) -> str:
             f"#{sources.get('monitoring', 0)}")
 
 
+def _closing(position: str, printed_on: date) -> tuple[str, ...]:
+    """Where the official signs: place (written in by hand) and date, position, name, NIP."""
+    return (f"................, {tanggal(printed_on)}", position, "", "", "",
+            "(........................................)", "NIP ........................................")
+
+
+def _head_of(region: Mapping[str, Any]) -> str:
+    """The head of a region, who reports up the chain: Bupati, Wali Kota or Gubernur."""
+    name = region["name"]
+    for prefix, title in (("Kabupaten ", "Bupati "), ("Kota ", "Wali Kota ")):
+        if region["kind"] != "provinsi" and name.startswith(prefix):
+            return title + name[len(prefix):]
+    return f"Gubernur {name}"
+
+
 # -- the tables -------------------------------------------------------------------------------------
 
 
@@ -72,8 +90,9 @@ def agreements_table(entries: list[Mapping[str, Any]], title: str = "Daftar Kerj
         in_force = [d for d in e["documents"] if d["in_force"]]
         documents = "; ".join(f"{_label(DOCUMENTS, d['type'])} {d['number']} s.d. {tanggal(_day(d['valid_until']))}"
                               for d in in_force) or "-"
-        progress = "; ".join(f"{p}: {'disampaikan' if p not in e['progress_missing'] else 'belum'}"
-                             for p in e["progress_due"]) or ("disampaikan" if e["progress"] else "-")
+        progress = "; ".join(
+            f"{_period_label(p)}: {'belum disampaikan' if p in e['progress_missing'] else 'disampaikan'}"
+            for p in e["progress_due"]) or ("disampaikan" if e["progress"] else "-")
         recommendation = e["evaluations"][-1]["recommendation"] if e["evaluations"] else None
         rows.append((
             i, e["title"], e["form"], "; ".join(_partner(p) for p in e["partners"]) or "-", _urusan(e["urusan"]),
@@ -88,7 +107,7 @@ def agreements_table(entries: list[Mapping[str, Any]], title: str = "Daftar Kerj
         columns=(
             Column("No", "number", 4), Column("Judul kerja sama", width=30), Column("Bentuk", width=8),
             Column("Mitra", width=24), Column("Urusan", width=22), Column("Tahap", width=14),
-            Column("Naskah berlaku", width=26), Column("Nilai kerja sama (Rp)", "rupiah", 16),
+            Column("Naskah berlaku dalam periode", width=26), Column("Nilai kerja sama (Rp)", "rupiah", 16),
             Column("Anggaran (Rp)", "rupiah", 16), Column("Realisasi (Rp)", "rupiah", 16),
             Column("Realisasi (%)", "percent", 9), Column("Laporan kemajuan", width=18),
             Column("Rekomendasi monev", width=12), Column("Peringatan", "number", 9),
@@ -122,13 +141,13 @@ def _summary_table(summary: Mapping[str, Any]) -> Table:
 
 def _indicators_table(entries: list[Mapping[str, Any]]) -> Table:
     rows = [
-        (e["title"], p["period"], i["name"], i["unit"], i["target"], i["achieved"],
+        (e["title"], _period_label(p["period"]), i["name"], i["unit"], i["target"], i["achieved"],
          i["achieved"] / i["target"] if i["target"] else None)
         for e in entries for p in e["progress"] for i in p["indicators"]
     ]
     return Table(
         title="Indikator Keluaran", sheet="Indikator",
-        columns=(Column("Kerja sama", width=30), Column("Periode", width=9), Column("Indikator", width=30),
+        columns=(Column("Kerja sama", width=30), Column("Periode", width=14), Column("Indikator", width=30),
                  Column("Satuan", width=10), Column("Target", "number", 10), Column("Capaian", "number", 10),
                  Column("Capaian (%)", "percent", 10)),
         rows=tuple(rows), note=None if rows else "Belum ada laporan kemajuan pada periode ini.",
@@ -136,22 +155,22 @@ def _indicators_table(entries: list[Mapping[str, Any]]) -> Table:
 
 
 def _obstacles_table(entries: list[Mapping[str, Any]]) -> Table:
-    rows = [(e["title"], p["period"], ", ".join(p["activities"]) or "-", p["obstacles"] or "-", p["follow_up"] or "-")
-            for e in entries for p in e["progress"]]
+    rows = [(e["title"], _period_label(p["period"]), ", ".join(p["activities"]) or "-", p["obstacles"] or "-",
+             p["follow_up"] or "-") for e in entries for p in e["progress"]]
     return Table(
         title="Kegiatan, Kendala dan Tindak Lanjut", sheet="Kendala",
-        columns=(Column("Kerja sama", width=30), Column("Periode", width=9), Column("Kegiatan", width=30),
+        columns=(Column("Kerja sama", width=30), Column("Periode", width=14), Column("Kegiatan", width=30),
                  Column("Kendala", width=30), Column("Tindak lanjut", width=30)),
         rows=tuple(rows), note=None if rows else "Belum ada laporan kemajuan pada periode ini.",
     )
 
 
 def _evaluations_table(entries: list[Mapping[str, Any]]) -> Table:
-    rows = [(e["title"], v["period"], v["score"], _label(RECOMMENDATIONS, v["recommendation"]), v["findings"],
-             _day(v["evaluated_on"])) for e in entries for v in e["evaluations"]]
+    rows = [(e["title"], _period_label(v["period"]), v["score"], _label(RECOMMENDATIONS, v["recommendation"]),
+             v["findings"], _day(v["evaluated_on"])) for e in entries for v in e["evaluations"]]
     return Table(
         title="Hasil Monitoring dan Evaluasi", sheet="Monev",
-        columns=(Column("Kerja sama", width=30), Column("Periode", width=9), Column("Nilai", "number", 8),
+        columns=(Column("Kerja sama", width=30), Column("Periode", width=14), Column("Nilai", "number", 8),
                  Column("Rekomendasi", width=12), Column("Temuan", width=40), Column("Tanggal evaluasi", "date", 16)),
         rows=tuple(rows), note=None if rows else "Belum ada evaluasi pada periode ini.",
     )
@@ -169,14 +188,19 @@ def _alerts_table(entries: list[Mapping[str, Any]], region_alerts: list[Mapping[
     )
 
 
-def _documents_table(entries: list[Mapping[str, Any]]) -> Table:
+def _documents_table(entries: list[Mapping[str, Any]], compiled_on: date) -> Table:
+    def status(d: Mapping[str, Any]) -> str:
+        if d["stage"] == "ditandatangani" and _day(d["valid_until"]) < compiled_on:
+            return "Lewat masa berlaku"
+        return _label(DOCUMENT_STAGES, d["stage"])
+
     rows = [(e["title"], _label(DOCUMENTS, d["type"]), d["number"], _day(d["signed_on"]), _day(d["valid_until"]),
-             _label(DOCUMENT_STAGES, d["stage"]) if d["in_force"] or d["stage"] != "ditandatangani" else "Lewat masa berlaku")
-            for e in entries for d in e["documents"]]
+             "Ya" if d["in_force"] else "Tidak", status(d)) for e in entries for d in e["documents"]]
     return Table(
         title="Naskah Kerja Sama", sheet="Naskah",
         columns=(Column("Kerja sama", width=30), Column("Naskah", width=18), Column("Nomor", width=20),
-                 Column("Ditandatangani", "date", 16), Column("Berlaku sampai", "date", 16), Column("Status", width=16)),
+                 Column("Ditandatangani", "date", 16), Column("Berlaku sampai", "date", 16),
+                 Column("Berlaku dalam periode", width=12), Column("Status per tanggal data", width=18)),
         rows=tuple(rows), note=None if rows else "Belum ada naskah yang ditandatangani.",
     )
 
@@ -201,8 +225,9 @@ def _totals_tables(totals: Mapping[str, Any], what: str) -> list[Table]:
     return [
         _grouped_table(f"Kerja Sama {what} menurut Bentuk", "Bentuk kerja sama", totals["by_form"],
                        {k: f"{k} — {v}" for k, v in FORMS.items()}, sheet="Rekap"),
-        _grouped_table(f"Kerja Sama {what} menurut Tahap", "Tahap", totals["by_stage"], STAGES),
-        _grouped_table(f"Kerja Sama {what} menurut Urusan", "Urusan pemerintahan", totals["by_urusan"], None),
+        _grouped_table(f"Kerja Sama {what} menurut Tahap", "Tahap", totals["by_stage"], STAGES, sheet="Rekap"),
+        _grouped_table(f"Kerja Sama {what} menurut Urusan", "Urusan pemerintahan", totals["by_urusan"], None,
+                       sheet="Rekap"),
     ]
 
 
@@ -219,7 +244,7 @@ def region_report_document(report: Mapping[str, Any], printed_on: date) -> Docum
         *([Text("Tindak lanjut", report["follow_up"])] if report.get("follow_up") else []),
         _summary_table(content["summary"]),
         agreements_table(entries),
-        _documents_table(entries),
+        _documents_table(entries, _day(content["compiled_on"])),
         _indicators_table(entries),
         _obstacles_table(entries),
         _evaluations_table(entries),
@@ -241,6 +266,7 @@ def region_report_document(report: Mapping[str, Any], printed_on: date) -> Docum
         sections=tuple(sections),
         printed_on=printed_on,
         filename=f"laporan-ksd-{region['code']}-{content['period']['code']}",
+        closing=_closing(_head_of(region), printed_on),
     )
 
 
@@ -263,14 +289,17 @@ def consolidation_document(body: Mapping[str, Any], printed_on: date) -> Documen
                  Column("Anggaran (Rp)", "rupiah", 18), Column("Realisasi (Rp)", "rupiah", 18),
                  Column("Peringatan", "number", 10)),
         rows=tuple(rows),
+        # Shared agreements are in several kab/kota's reports: their count, value and alerts are
+        # totalled once in the province-wide tables, not here.
         total=("Jumlah", None, f"{c['regions']} kab/kota", f"{c['submitted']} menyampaikan", None, None,
-               totals["agreements"], totals["value_idr"], totals["budget_planned_idr"], totals["budget_realised_idr"],
-               totals["alerts"]),
+               None, None, totals["budget_planned_idr"], totals["budget_realised_idr"], None),
+        note="Kerja sama yang melibatkan beberapa kab/kota tercantum pada laporan masing-masing; jumlahnya "
+             "dihitung sekali pada rekap se-provinsi.",
     )
     standing_table = Table(
         title="Ringkasan Kelengkapan",
         columns=(Column("Status", width=30), Column("Jumlah kab/kota", "number", 14), Column("Persentase", "percent", 12)),
-        rows=tuple((STATUS_LABELS[k], c[k], c[k] / c["regions"] if c["regions"] else None) for k in STATUS_LABELS),
+        rows=tuple((label, c[k], c[k] / c["regions"] if c["regions"] else None) for k, label in TIMELINESS_LABELS.items()),
         total=("Jumlah", c["regions"], 1.0 if c["regions"] else None),
     )
     own = content["own_report"]
@@ -300,6 +329,7 @@ def consolidation_document(body: Mapping[str, Any], printed_on: date) -> Documen
         sections=tuple(sections),
         printed_on=printed_on,
         filename=f"konsolidasi-ksd-{province['code']}-{content['period']['code']}",
+        closing=_closing(_head_of(province), printed_on),
     )
 
 
@@ -310,7 +340,8 @@ def national_document(content: Mapping[str, Any], printed_on: date) -> Document:
         pc, cons = p["completeness"], p["consolidation"]
         rows.append((i, p["code"], p["name"], pc["regions"], pc["tepat_waktu"], pc["terlambat"],
                      pc["belum_menyampaikan"], pc["share_submitted"], p["own_report"]["status_label"],
-                     cons["status_label"], _day(cons["first_submitted_on"])))
+                     cons["status_label"] if cons else "Tidak ada kab/kota otonom",
+                     _day(cons["first_submitted_on"]) if cons else None))
     provinces_table = Table(
         title="Kelengkapan Laporan per Provinsi", sheet="Provinsi",
         columns=(Column("No", "number", 4), Column("Kode", width=6), Column("Provinsi", width=24),
@@ -348,4 +379,5 @@ def national_document(content: Mapping[str, Any], printed_on: date) -> Document:
         sections=(provinces_table, *_totals_tables(totals, "Nasional"), never_table),
         printed_on=printed_on,
         filename=f"rekap-nasional-ksd-{content['period']['code']}",
+        closing=_closing("Direktur Jenderal Bina Administrasi Kewilayahan", printed_on),
     )

@@ -26,7 +26,7 @@ from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, TableStyle
 from reportlab.platypus import Table as PdfTable
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
@@ -75,6 +75,9 @@ class Document:
     printed_on: date
     filename: str  # base name without extension
     subtitle: str | None = None
+    # Printed at the end for a signature: place and date, position, blank lines to sign on,
+    # name and NIP ("" is a blank line).
+    closing: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -226,7 +229,7 @@ def _render_xlsx(document: Document) -> bytes:
     taken: set[str] = set()
     for wanted, sections in sheets.items():
         worksheet = workbook.add_worksheet(_sheet_name(wanted or "Ringkasan", taken))
-        _write_xlsx_sheet(worksheet, document, sections, styles)
+        _write_xlsx_sheet(worksheet, document, sections, styles, closing=document.closing if wanted is None else ())
     workbook.close()
     return buffer.getvalue()
 
@@ -244,7 +247,7 @@ def _sheet_name(wanted: str, taken: set[str]) -> str:
 
 
 def _write_xlsx_sheet(worksheet: Worksheet, document: Document, sections: list[Table | Text],
-                      styles: _XlsxStyles) -> None:
+                      styles: _XlsxStyles, closing: tuple[str, ...] = ()) -> None:
     widths = _sheet_widths(document, sections)
     for index, width in enumerate(widths):
         worksheet.set_column(index, index, width)
@@ -271,6 +274,11 @@ def _write_xlsx_sheet(worksheet: Worksheet, document: Document, sections: list[T
         else:
             header_rows.append(row)
             row = _write_xlsx_table(worksheet, row, section, styles)
+    row += 1
+    for line in closing:
+        row += 1
+        if line:
+            worksheet.write_string(row, 1, line)
 
     if len(header_rows) == 1:  # a print title can repeat one header only
         worksheet.repeat_rows(header_rows[0])
@@ -398,6 +406,9 @@ def _render_csv(document: Document) -> bytes:
         writer.writerows(texts for texts, _ in _row_texts(section))
         if section.note:
             writer.writerow([section.note])
+    if document.closing:
+        writer.writerow([])
+        writer.writerows([line] if line else [] for line in document.closing)
     # The byte order mark tells Excel the file is UTF-8.
     return buffer.getvalue().encode("utf-8-sig")
 
@@ -501,6 +512,11 @@ def _render_pdf(document: Document) -> bytes:
             story.append(_pdf_table(section, template.width))
             if section.note:
                 story.append(Paragraph(_markup(section.note), _PDF_STYLES["note"]))
+    if document.closing:
+        # A signature block on the right, kept on one page.
+        block = PdfTable([[Paragraph(_markup(line), _PDF_STYLES["body"]) if line else Spacer(1, 5 * mm)]
+                          for line in document.closing], colWidths=[90 * mm], hAlign="RIGHT")
+        story += [Spacer(1, 10 * mm), KeepTogether(block)]
     footer = f"{_APP} · {document.title} · Dicetak {tanggal(document.printed_on)}"
     template.build(story, canvasmaker=partial(_FooterCanvas, footer=footer))
     return buffer.getvalue()

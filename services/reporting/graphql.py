@@ -198,6 +198,10 @@ class ReportAlert:
 # -- arguments ---------------------------------------------------------------------------------
 
 
+def _analysis(ctx: ReportingContext) -> AnalysisReadModel:
+    return AnalysisReadModel(ctx.reads.pool, timeout_ms=ctx.settings.analysis_timeout_ms)
+
+
 def _bound(first: int | None, settings: Settings) -> int:
     limit = settings.analysis_max_rows
     if first is None:
@@ -227,11 +231,15 @@ def _year(value: int | None, field: str) -> int | None:
     return value
 
 
-def analysis_filter(f: CooperationFilter | None, catalog: RegionCatalog) -> AnalysisFilter:
-    """The filter as the read model takes it, every code checked."""
+def analysis_filter(f: CooperationFilter | None, catalog: RegionCatalog, tenant: str) -> AnalysisFilter:
+    """The filter as the read model takes it, every code checked. A region or province
+    analyses within its own scope: filtering on another region is refused like coverage's."""
     f = f or CooperationFilter()
     if f.region is not None and (not is_region_code(f.region) or f.region not in catalog):
         raise BadRequest(f"region: kode wilayah tidak dikenal: {f.region}.")
+    for code in (f.region, f.province):
+        if code is not None and code in catalog and not (may_see_region(tenant, code) or code == tenant[:2]):
+            raise NotFound(NOT_FOUND)
     if f.category is not None and f.category not in CATEGORIES:
         raise BadRequest("category: wajib atau sukarela.")
     year_from, year_to = _year(f.year_from, "yearFrom"), _year(f.year_to, "yearTo")
@@ -310,8 +318,8 @@ class ReportingQuery(ReferenceQuery):
         dimensions = [d.value for d in group_by]
         if len(set(dimensions)) != len(dimensions):
             raise BadRequest("groupBy: setiap dimensi hanya sekali.")
-        result = await AnalysisReadModel(ctx.reads.pool).stats(
-            identity.tenant, dimensions, analysis_filter(filter, ctx.regions), limit=limit)
+        result = await _analysis(ctx).stats(
+            identity.tenant, dimensions, analysis_filter(filter, ctx.regions, identity.tenant), limit=limit)
         groups = [
             StatsGroup(province_code=g.get("province"), region_code=g.get("region"), urusan_code=g.get("urusan"),
                        form=g.get("form"), category=g.get("category"), stage=g.get("stage"), year=g.get("year"),
@@ -334,8 +342,8 @@ class ReportingQuery(ReferenceQuery):
         limit = _bound(first, ctx.settings)
         if min_weight < 1:
             raise BadRequest("minWeight: sedikitnya 1.")
-        result = await AnalysisReadModel(ctx.reads.pool).network(
-            identity.tenant, analysis_filter(filter, ctx.regions), min_weight=min_weight, limit=limit)
+        result = await _analysis(ctx).network(
+            identity.tenant, analysis_filter(filter, ctx.regions, identity.tenant), min_weight=min_weight, limit=limit)
         return CooperationNetwork(
             nodes=[_node(n, ctx.regions) for n in result["nodes"]],
             edges=[NetworkEdge(**e) for e in result["edges"]],
@@ -352,7 +360,7 @@ class ReportingQuery(ReferenceQuery):
         known = {u.code: u for u in URUSAN}
         urusan = _codes(f.urusan, known, "urusan", "kode urusan") or tuple(known)
         codes = [r.code for r in scope]
-        pairs = await AnalysisReadModel(ctx.reads.pool).active_pairs(identity.tenant, codes) if codes else set()
+        pairs = await _analysis(ctx).active_pairs(identity.tenant, codes) if codes else set()
         active = {r for r, _ in pairs}
         by_urusan = []
         for code in urusan:

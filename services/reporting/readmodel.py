@@ -4,20 +4,24 @@ that row-level security checks as well.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import time
+from collections.abc import AsyncIterator, Iterable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
-from uuid import UUID
 
+import anyio
+import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
 from services.registry.projections.agreements import decode_cursor, encode_cursor
 from services.reporting.domain.compile import Facts
 from services.reporting.domain.labels import FORMS, STAGES
-from services.reporting.setup import POSITIONS_QUERY
+from services.reporting.setup import LAG_QUERY, POSITIONS_QUERY
 from services.reporting.views import SCHEMA
 from shared.db import tenant_transaction
+from shared.errors import Unavailable
 from shared.periods import Period
 from shared.urusan import URUSAN
 
@@ -25,15 +29,16 @@ from shared.urusan import URUSAN
 WIB_DATE = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
 
 # An agreement is alive during a period when it began on or before the period's last day
-# and had not ended before its first. It began when it was recorded or, for one entered
-# after the fact, when its framework was signed; it ended when its framework ended
-# (`berakhir`) or when it was abandoned (`dibatalkan`). The one statement of this rule:
-# reports, consolidations and the national roll-up all select with it.
+# and had not ended before its first. It began on the earliest of the day it was recorded,
+# its offer and its framework's signature (an agreement entered after the fact carries its
+# real dates); it ended on the day the registry recorded as `ended_on` (framework ended,
+# offer refused, abandoned), or, for a state from before that field, on its last change.
+# The one statement of this rule: reports, consolidations and the national roll-up all
+# select with it. (PostgreSQL's LEAST ignores NULLs.)
 ALIVE = sql.SQL(
-    "LEAST(" + WIB_DATE.format("created_at") + ", coalesce(framework_signed_on, 'infinity'::date)) <= %(period_end)s"
-    " AND (stage NOT IN ('berakhir', 'dibatalkan') OR (CASE stage"
-    " WHEN 'berakhir' THEN coalesce((state #>> '{framework,termination,terminated_on}')::date, framework_valid_until)"
-    " ELSE " + WIB_DATE.format("updated_at") + " END) >= %(period_start)s)"
+    "LEAST(" + WIB_DATE.format("created_at") + ", framework_signed_on, (state #>> '{offer,sent_on}')::date)"
+    " <= %(period_end)s AND (stage NOT IN ('berakhir', 'dibatalkan')"
+    " OR coalesce((state ->> 'ended_on')::date, " + WIB_DATE.format("updated_at") + ") >= %(period_start)s)"
 )
 
 
@@ -43,7 +48,6 @@ def period_params(period: Period) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class ReportFilter:
-    kind: str = "region"
     period: str | None = None
     region: str | None = None
     province: str | None = None
@@ -53,61 +57,115 @@ class ReportFilter:
 _ORDER = {"form": list(FORMS), "stage": list(STAGES), "urusan": [u.code for u in URUSAN]}
 
 
+class Snapshot:
+    """Reads for one compile, inside one tenant transaction that sees one moment: a report's
+    rows, figures and sources always agree with each other."""
+
+    def __init__(self, conn: psycopg.AsyncConnection, schema: sql.Identifier, tenant: str) -> None:
+        self.conn, self.s, self.tenant = conn, schema, tenant
+
+    def _q(self, text: str, **parts: Any) -> sql.Composed:
+        return sql.SQL(text).format(s=self.s, **parts)
+
+    async def _all(self, query: sql.Composable, params: Any = None) -> list[dict[str, Any]]:
+        cur = await self.conn.execute(query, params)
+        return await cur.fetchall()
+
+    async def region_facts(self, region: str, period: Period) -> Facts:
+        """Everything a region's report for `period` is compiled from."""
+        params = {"tenant": self.tenant, "region": region, **period_params(period)}
+        mine = self._q(
+            "SELECT id FROM {s}.agreements WHERE visible_to @> ARRAY[%(tenant)s]"
+            " AND party_regions @> ARRAY[%(region)s] AND {alive}", alive=ALIVE)
+        agreements = await self._all(self._q("SELECT state FROM {s}.agreements WHERE id IN ({mine})", mine=mine),
+                                     params)
+        progress = await self._all(self._q(
+            "SELECT agreement_id::text, region, period, version, content, filed_at FROM {s}.progress_reports"
+            " WHERE agreement_id IN ({mine})", mine=mine), params)
+        evaluations = await self._all(self._q(
+            "SELECT agreement_id::text, period, evaluator, version, content, recorded_at FROM {s}.evaluations"
+            " WHERE agreement_id IN ({mine})", mine=mine), params)
+        return Facts(
+            agreements=[r["state"] for r in agreements],
+            progress=[{**r, "filed_at": r["filed_at"].isoformat()} for r in progress],
+            evaluations=[{**r, "recorded_at": r["recorded_at"].isoformat()} for r in evaluations],
+            sources=await self.positions(),
+        )
+
+    async def positions(self) -> dict[str, int]:
+        """The event-log positions the read model had reached: a compile's sources."""
+        [row] = await self._all(POSITIONS_QUERY)
+        return {k: int(v) for k, v in row.items()}
+
+    async def report_rows(self, kind: str, period: Period, subjects: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """The report rows (region reports or consolidations) of `subjects` for a period."""
+        rows = await self._all(self._q(
+            "SELECT * FROM {s}.reports WHERE kind = %s AND period = %s AND subject = ANY(%s)"
+            " AND visible_to @> ARRAY[%s]"), (kind, str(period), list(subjects), self.tenant))
+        return {r["subject"]: r for r in rows}
+
+    async def period_totals(self, period: Period, province: str | None = None) -> dict[str, Any]:
+        """Agreements alive in the period (each once), with their value: in all, and by
+        form, stage and urusan. `province`: those with a party in it."""
+        scope = sql.SQL(" AND provinces @> ARRAY[%(province)s]" if province else "")
+        rows = await self._all(self._q(
+            "WITH alive AS (SELECT form, stage, urusan, coalesce(value_idr, 0) AS value FROM {s}.agreements"
+            " WHERE visible_to @> ARRAY[%(tenant)s]{scope} AND {alive})"
+            " SELECT 'all' AS dim, '' AS code, count(*) AS n, coalesce(sum(value), 0) AS value FROM alive"
+            " UNION ALL SELECT 'form', form, count(*), sum(value) FROM alive GROUP BY form"
+            " UNION ALL SELECT 'stage', stage, count(*), sum(value) FROM alive GROUP BY stage"
+            " UNION ALL SELECT 'urusan', u, count(*), sum(value) FROM alive, unnest(urusan) AS u GROUP BY u",
+            scope=scope, alive=ALIVE), {"tenant": self.tenant, "province": province, **period_params(period)})
+        totals: dict[str, Any] = {"agreements": 0, "value_idr": 0, "by_form": [], "by_stage": [], "by_urusan": []}
+        for row in rows:
+            if row["dim"] == "all":
+                totals.update(agreements=row["n"], value_idr=int(row["value"]))
+            else:
+                totals[f"by_{row['dim']}"].append(
+                    {"code": row["code"], "count": row["n"], "value_idr": int(row["value"])})
+        for dim, order in _ORDER.items():
+            totals[f"by_{dim}"].sort(key=lambda g, o=order: o.index(g["code"]) if g["code"] in o else len(o))
+        return totals
+
+    async def ever_reported(self, period: Period) -> set[str]:
+        """Regions that have submitted a report for this period or an earlier one."""
+        rows = await self._all(self._q(
+            "SELECT DISTINCT subject FROM {s}.reports WHERE kind = 'region' AND revision > 0"
+            " AND period_end <= %s AND visible_to @> ARRAY[%s]"), (period.end, self.tenant))
+        return {r["subject"] for r in rows}
+
+
 class ReportingReadModel:
     def __init__(self, pool: AsyncConnectionPool, schema: str = SCHEMA) -> None:
         self.pool = pool
         self.s = sql.Identifier(schema)
 
-    def _q(self, text: str, **parts: Any) -> sql.Composed:
-        return sql.SQL(text).format(s=self.s, **parts)
-
-    async def region_facts(self, tenant: str, region: str, period: Period) -> Facts:
-        """Everything a region's report for `period` is compiled from, in one snapshot,
-        with the log positions the read model had reached."""
-        params = {"tenant": tenant, "region": region, **period_params(period)}
-        mine = self._q(
-            "SELECT id FROM {s}.agreements WHERE visible_to @> ARRAY[%(tenant)s] AND party_regions @> ARRAY[%(region)s]"
-            " AND {alive}", alive=ALIVE)
+    @asynccontextmanager
+    async def snapshot(self, tenant: str) -> AsyncIterator[Snapshot]:
         async with tenant_transaction(self.pool, tenant, snapshot=True) as conn:
-            cur = await conn.execute(self._q("SELECT state FROM {s}.agreements WHERE id IN ({mine})", mine=mine), params)
-            agreements = [r["state"] for r in await cur.fetchall()]
-            cur = await conn.execute(self._q(
-                "SELECT agreement_id::text, region, period, version, content, filed_at FROM {s}.progress_reports"
-                " WHERE agreement_id IN ({mine})", mine=mine), params)
-            progress = [{**r, "filed_at": r["filed_at"].isoformat()} for r in await cur.fetchall()]
-            cur = await conn.execute(self._q(
-                "SELECT agreement_id::text, period, evaluator, version, content, recorded_at FROM {s}.evaluations"
-                " WHERE agreement_id IN ({mine})", mine=mine), params)
-            evaluations = [{**r, "recorded_at": r["recorded_at"].isoformat()} for r in await cur.fetchall()]
-            cur = await conn.execute(POSITIONS_QUERY)
-            sources = {k: int(v) for k, v in (await cur.fetchone()).items()}
-        return Facts(agreements=agreements, progress=progress, evaluations=evaluations, sources=sources)
+            yield Snapshot(conn, self.s, tenant)
 
-    async def positions(self, tenant: str) -> dict[str, int]:
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(POSITIONS_QUERY)
-            return {k: int(v) for k, v in (await cur.fetchone()).items()}
-
-    async def report_rows(
-        self, tenant: str, kind: str, period: Period, subjects: Iterable[str]
-    ) -> dict[str, dict[str, Any]]:
-        """The report rows (region reports or consolidations) of `subjects` for a period."""
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(self._q(
-                "SELECT * FROM {s}.reports WHERE kind = %s AND period = %s AND subject = ANY(%s)"
-                " AND visible_to @> ARRAY[%s]"), (kind, str(period), list(subjects), tenant))
-            return {r["subject"]: r for r in await cur.fetchall()}
-
-    async def report_row(self, tenant: str, report_id: UUID) -> dict[str, Any] | None:
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(self._q("SELECT * FROM {s}.reports WHERE id = %s AND visible_to @> ARRAY[%s]"),
-                                     (report_id, tenant))
-            return await cur.fetchone()
+    async def wait_caught_up(self, timeout: float) -> None:
+        """Until every feed has every event recorded so far: a submission must not freeze
+        what a lagging (or rebuilding) read model holds. 503 after `timeout` seconds."""
+        deadline = time.monotonic() + timeout
+        while True:
+            async with self.pool.connection() as conn:
+                cur = await conn.execute(LAG_QUERY)
+                lag = {k: int(v) for k, v in (await cur.fetchone()).items()}
+            if not any(lag.values()):
+                return
+            if time.monotonic() >= deadline:
+                raise Unavailable(
+                    "Data pelaporan sedang diperbarui dari registri dan pemantauan; coba lagi sebentar lagi.",
+                    code="read_model_behind", projection_lag=lag,
+                )
+            await anyio.sleep(0.1)
 
     async def reports(
         self, tenant: str, flt: ReportFilter, *, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        where, params = ["visible_to @> ARRAY[%s]", "kind = %s"], [tenant, flt.kind]
+        where, params = ["visible_to @> ARRAY[%s]", "kind = 'region'"], [tenant]
         for value, clause in ((flt.period, "period = %s"), (flt.region, "subject = %s"),
                               (flt.province, "province = %s")):
             if value:
@@ -127,36 +185,3 @@ class ReportingReadModel:
         more = len(rows) > limit
         rows = rows[:limit]
         return rows, (encode_cursor(rows[-1]["seq"]) if more and rows else None)
-
-    async def period_totals(self, tenant: str, period: Period, province: str | None = None) -> dict[str, Any]:
-        """Agreements alive in the period (each once), with their value: in all, and by
-        form, stage and urusan. `province`: those with a party in it."""
-        scope = sql.SQL(" AND provinces @> ARRAY[%(province)s]" if province else "")
-        query = self._q(
-            "WITH alive AS (SELECT form, stage, urusan, coalesce(value_idr, 0) AS value FROM {s}.agreements"
-            " WHERE visible_to @> ARRAY[%(tenant)s]{scope} AND {alive})"
-            " SELECT 'all' AS dim, '' AS code, count(*) AS n, coalesce(sum(value), 0) AS value FROM alive"
-            " UNION ALL SELECT 'form', form, count(*), sum(value) FROM alive GROUP BY form"
-            " UNION ALL SELECT 'stage', stage, count(*), sum(value) FROM alive GROUP BY stage"
-            " UNION ALL SELECT 'urusan', u, count(*), sum(value) FROM alive, unnest(urusan) AS u GROUP BY u",
-            scope=scope, alive=ALIVE)
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(query, {"tenant": tenant, "province": province, **period_params(period)})
-            rows = await cur.fetchall()
-        totals: dict[str, Any] = {"agreements": 0, "value_idr": 0, "by_form": [], "by_stage": [], "by_urusan": []}
-        for row in rows:
-            if row["dim"] == "all":
-                totals.update(agreements=row["n"], value_idr=int(row["value"]))
-            else:
-                totals[f"by_{row['dim']}"].append({"code": row["code"], "count": row["n"], "value_idr": int(row["value"])})
-        for dim, order in _ORDER.items():
-            totals[f"by_{dim}"].sort(key=lambda g, o=order: o.index(g["code"]) if g["code"] in o else len(o))
-        return totals
-
-    async def ever_reported(self, tenant: str, period: Period) -> set[str]:
-        """Regions that have submitted a report for this period or an earlier one."""
-        async with tenant_transaction(self.pool, tenant) as conn:
-            cur = await conn.execute(self._q(
-                "SELECT DISTINCT subject FROM {s}.reports WHERE kind = 'region' AND revision > 0"
-                " AND period_end <= %s AND visible_to @> ARRAY[%s]"), (period.end, tenant))
-            return {r["subject"] for r in await cur.fetchall()}

@@ -234,8 +234,12 @@ def test_stats_are_scoped_to_the_tenant(p: ReportingPlatform, seed: dict) -> Non
     assert stats(p, "form", tenant=KOTA_BANDUNG)["rows"] == [("KSDD", 2, 1_750 * M), ("KSDPK", 1, 2_000 * M)]
     assert stats(p, "stage", tenant=CIMAHI)["rows"] == [("kesepakatan_ditandatangani", 1, 1_500 * M),
                                                        ("pelaksanaan", 1, 250 * M)]
-    # Filtering on another province's region shows only what is visible anyway.
-    assert total(stats(p, tenant=JABAR, region="33.04")) == (0, 0)
+    # A region analyses within its own scope: another province's region or province is refused
+    # (as coverage does); its own province is fine for a kab/kota.
+    assert error(p, STATS, JABAR, by=["FORM"], filter={"region": "33.04"}) == "Wilayah tidak ditemukan."
+    assert error(p, STATS, CIMAHI, by=["FORM"], filter={"province": JATENG}) == "Wilayah tidak ditemukan."
+    assert error(p, STATS, CIMAHI, by=["FORM"], filter={"region": KOTA_BANDUNG}) == "Wilayah tidak ditemukan."
+    assert total(stats(p, tenant=CIMAHI, province=JABAR)) == (2, 1_750 * M)
 
 
 def test_too_many_groups_come_back_truncated(p: ReportingPlatform, seed: dict) -> None:
@@ -458,3 +462,27 @@ def test_an_anonymous_caller_is_refused(p: ReportingPlatform, seed: dict) -> Non
     response = p.reporting.post("/graphql", json={"query": "{ coverage { regions } }"})
     assert response.status_code == 401
     assert response.headers["content-type"].startswith("application/problem+json")
+
+
+def test_an_analysis_query_is_cut_off_at_its_timeout(p: ReportingPlatform) -> None:
+    import anyio
+    from psycopg import sql
+
+    from services.reporting.analysis import AnalysisReadModel
+    from shared.db import make_async_pool
+    from shared.errors import Unavailable
+
+    async def run() -> str:
+        pool = make_async_pool(p.url, min_size=1, max_size=1, name="timeout-test")
+        await pool.open()
+        try:
+            fast = AnalysisReadModel(pool, timeout_ms=5_000)
+            assert await fast._fetch("national", sql.SQL("SELECT 1 AS one"), {}) == [{"one": 1}]
+            slow = AnalysisReadModel(pool, timeout_ms=50)
+            with pytest.raises(Unavailable) as refused:
+                await slow._fetch("national", sql.SQL("SELECT pg_sleep(2)"), {})
+            return refused.value.code
+        finally:
+            await pool.close()
+
+    assert anyio.run(run) == "analysis_too_heavy"

@@ -118,8 +118,10 @@ def test_the_consolidation_says_who_reported_on_time_late_or_never(p: ReportingP
     late = next(r for r in content["regions"] if r["code"] == KULON_PROGO)
     assert late["first_submitted_on"] == "2026-08-15" and late["figures"]["agreements"] == 1
     assert next(r for r in content["regions"] if r["code"] == GUNUNGKIDUL)["figures"] is None
-    # Kartamantul is reported by three regions, but counted once province-wide.
-    assert content["reported_totals"]["agreements"] == 4
+    # Kartamantul is in three regions' reports: agreements are counted once, province-wide, and
+    # only each region's own figures (its budget and progress) add up across reports.
+    assert "agreements" not in content["reported_totals"]
+    assert content["reported_totals"]["budget_planned_idr"] == 1_500_000_000 + 1_000_000_000  # Yogya's and Sleman's
     assert content["province_wide"]["agreements"] == 3
     assert content["province_wide"]["value_idr"] == 2_500_000_000 + 750_000_000 + 400_000_000
     assert content["own_report"]["status"] == "belum_menyampaikan"
@@ -134,7 +136,17 @@ def test_only_the_province_and_the_ministry_see_the_consolidation(p: ReportingPl
         response = p.reporting.get(url, headers=p.headers(tenant, role))
         assert response.status_code == status, (tenant, role, response.text)
         assert response.headers["content-type"].startswith("application/problem+json")
-    assert p.reporting.get(f"/consolidations/{YOGYA}/2026-S1", headers=p.headers(YOGYA, "consolidator")).status_code in (400, 404)
+    # Not a province code at all: a malformed path (400); a well-formed but unknown province: 404.
+    assert p.reporting.get(f"/consolidations/{YOGYA}/2026-S1", headers=p.headers(YOGYA, "consolidator")
+                           ).json()["code"] == "invalid_parameter"
+    for unknown in ("99", "00"):
+        for suffix in ("", "/export"):
+            response = p.reporting.get(f"/consolidations/{unknown}/2026-S1{suffix}",
+                                       headers=p.headers("national", "monitor"))
+            assert response.status_code == 404, response.text
+        response = p.reporting.post(f"/consolidations/{unknown}/2026-S1/submit",
+                                    headers=p.headers("national", "consolidator"))
+        assert response.status_code == 404, response.text
 
 
 def test_refused_requests_change_nothing(p: ReportingPlatform, scenario: dict) -> None:
@@ -160,11 +172,13 @@ def test_refused_requests_change_nothing(p: ReportingPlatform, scenario: dict) -
     assert refused(404, "POST", submit, "35.78", **{"If-Match": f'"{yogya["version"]}"'})["status"] == 404
     assert refused(422, "POST", submit, YOGYA, **{"If-Match": f'"{yogya["version"]}"'})["code"] == "revision_reason_required"
     assert refused(404, "GET", f"/reports/{yogya['id']}", "32")["status"] == 404  # another province
+    assert reporting_events(p) == before  # nothing refused was stored
     # A draft for a period still running cannot be submitted.
     draft = p.draft(GUNUNGKIDUL, "2026-S2", narrative="Semester berjalan.")
     before = reporting_events(p)
     assert refused(422, "POST", f"/reports/{draft['id']}/submit", GUNUNGKIDUL,
                    **{"If-Match": f'"{draft["version"]}"'})["code"] == "period_not_ended"
+    assert reporting_events(p) == before
     empty = p.draft(GUNUNGKIDUL, "2026-S1")
     before = reporting_events(p)
     assert refused(422, "POST", f"/reports/{empty['id']}/submit", GUNUNGKIDUL,
@@ -189,13 +203,27 @@ def test_a_submitted_report_is_frozen_when_the_agreement_changes_later(p: Report
     assert live["content_source"] == "live" and live["content"]["agreements"][0]["value_idr"] == 3_000_000_000
     assert live["sources"]["registry"] > report["sources"]["registry"]
 
+    # The operator rewrites the narrative for a new revision: the submitted one keeps its own text.
+    edited = p.reporting.patch(url, json={"narrative": "Uraian diperbarui setelah addendum."},
+                               headers=p.headers(YOGYA, version=frozen["version"]))
+    assert edited.status_code == 200, edited.text
+    assert edited.json()["narrative"] == report["narrative"] and edited.json()["content_source"] == "submitted"
+    draft_text = p.reporting.get(url, params={"live": "true"}, headers=p.headers(YOGYA)).json()
+    assert draft_text["narrative"] == "Uraian diperbarui setelah addendum."
+    printed = PdfReader(io.BytesIO(p.reporting.get(f"{url}/export", params={"format": "pdf", "revision": 1},
+                                                   headers=p.headers(YOGYA)).content))
+    text = " ".join(page.extract_text() for page in printed.pages)
+    assert report["narrative"] in text and "diperbarui setelah addendum" not in text
+
     # Submitting again makes revision 2; revision 1 stays as it was.
-    again = p.submit(frozen, reason="Nilai kerja sama berubah dengan addendum")
+    again = p.submit(edited.json(), reason="Nilai kerja sama berubah dengan addendum")
+    assert again["narrative"] == "Uraian diperbarui setelah addendum."
     assert (again["revision"], again["timeliness"]) == (2, "tepat_waktu")  # the first submission was on time
     assert again["content"]["agreements"][0]["value_idr"] == 3_000_000_000
     assert [s["on_time"] for s in again["submissions"]] == [True, False]
     first = p.reporting.get(url, params={"revision": 1}, headers=p.headers(DIY, "consolidator")).json()
     assert first["content"] == report["content"] and first["content_revision"] == 1
+    assert (first["narrative"], first["deadline"]) == (report["narrative"], "2026-07-30")
     assert p.reporting.get(url, params={"revision": 3}, headers=p.headers(YOGYA)).status_code == 404
 
 
@@ -203,10 +231,20 @@ def test_the_province_submits_its_consolidation_and_the_ministry_sees_it(p: Repo
     url = f"/consolidations/{DIY}/2026-S1/submit"
     assert p.reporting.post(url, headers=p.headers(DIY, "monitor")).json()["code"] == "role_required"
     assert p.reporting.post(url, headers=p.headers("national", "consolidator")).json()["code"] == "not_the_province"
-    response = p.reporting.post(url, json={"narrative": "Gunungkidul belum menyampaikan laporan."},
-                                headers=p.headers(DIY, "consolidator"))
+    body = {"narrative": "Gunungkidul belum menyampaikan laporan."}
+    key = {"Idempotency-Key": "konsolidasi-34-2026-S1"}
+    response = p.reporting.post(url, json=body, headers={**p.headers(DIY, "consolidator"), **key})
     assert response.status_code == 201, response.text
     sent = response.json()
+    # The response was lost; the retry with the same key and body gets the same answer, records nothing.
+    p.sync()
+    before = reporting_events(p)
+    retry = p.reporting.post(url, json=body, headers={**p.headers(DIY, "consolidator"), **key})
+    assert (retry.status_code, retry.headers["idempotent-replayed"]) == (201, "true")
+    assert retry.json()["submissions"] == sent["submissions"]
+    other = p.reporting.post(url, json={"narrative": "lain"}, headers={**p.headers(DIY, "consolidator"), **key})
+    assert (other.status_code, other.json()["code"]) == (409, "idempotency_key_reused")
+    assert reporting_events(p) == before
     assert (sent["status"], sent["revision"], sent["timeliness"]) == ("disampaikan", 1, "tepat_waktu")
     assert sent["content"]["completeness"]["belum_menyampaikan"] == 1  # sent with the missing regency listed
     assert p.reporting.post(url, headers=p.headers(DIY, "consolidator")).status_code == 428
@@ -217,10 +255,19 @@ def test_the_province_submits_its_consolidation_and_the_ministry_sees_it(p: Repo
     assert diy["consolidation"]["first_submitted_on"] == p.today.isoformat()
     assert (diy["completeness"]["tepat_waktu"], diy["completeness"]["terlambat"]) == (3, 1)
     assert len(national["provinces"]) == 38 and national["consolidations"]["submitted"] == 1
+    # DKI Jakarta has no autonomous kab/kota: it owes no consolidation and is not counted as missing one.
+    dki = next(x for x in national["provinces"] if x["code"] == "31")
+    assert dki["consolidation"] is None and national["consolidations"]["regions"] == 37
     assert national["completeness"]["regions"] == 508 and national["completeness"]["submitted"] == 4
     never = {r["code"] for r in national["never_reporting"]}
     assert GUNUNGKIDUL in never and YOGYA not in never and DIY in never
-    assert national["totals"]["agreements"] >= 3
+    # Alive in 2026-S1: Kartamantul, the Kulon Progo road and the province's own with Kota Bandung.
+    totals = national["totals"]
+    assert (totals["agreements"], totals["value_idr"]) == (3, 3_000_000_000 + 750_000_000 + 400_000_000)
+    assert [(g["code"], g["count"]) for g in totals["by_form"]] == [("KSDD", 3)]
+    assert [(g["code"], g["count"]) for g in totals["by_stage"]] == [("kesepakatan_ditandatangani", 2),
+                                                                      ("pelaksanaan", 1)]
+    assert [(g["code"], g["count"]) for g in totals["by_urusan"]] == [("1.03", 3)]
     assert p.reporting.get("/national/2026-S1", headers=p.headers(DIY, "monitor")).status_code == 404
 
 

@@ -108,7 +108,8 @@ def test_the_consolidation_downloads_as_excel_and_pdf(p: ReportingPlatform, scen
     text = " ".join(page.extract_text() for page in pdf.pages)
     for expected in ("REKAPITULASI LAPORAN KERJA SAMA DAERAH KABUPATEN/KOTA", "Jawa Barat (32)", "Semester I 2026",
                      "22 dari 27 kab/kota menyampaikan laporan (18 tepat waktu, 4 terlambat); 5 belum menyampaikan",
-                     "Kota Depok", "Kabupaten Pangandaran", "Rp 12.500.000.000", "20 Juli 2026", "18 Agustus 2026"):
+                     "Kota Depok", "Kabupaten Pangandaran", "Rp 12.500.000.000", "20 Juli 2026", "18 Agustus 2026",
+                     "Gubernur Jawa Barat", "NIP"):
         assert expected in text, expected
     _download(p, "csv")
 

@@ -12,6 +12,7 @@ from hypothesis import strategies as st
 
 from services.monitoring.domain.alerts import Thresholds
 from services.reporting.domain.compile import (
+    ADDITIVE_FIGURES,
     REPORTED_FIGURES,
     Facts,
     Rules,
@@ -122,7 +123,9 @@ def test_the_consolidation_lists_every_regency_with_its_standing() -> None:
         "34.71": "tepat_waktu"}
     assert content["completeness"] == {"regions": 5, "tepat_waktu": 1, "terlambat": 1, "belum_menyampaikan": 3,
                                        "submitted": 2, "share_submitted": 0.4, "share_on_time": 0.2}
-    assert content["reported_totals"] == {k: 4 for k in REPORTED_FIGURES}
+    # Figures of shared agreements are not added across regions; each region's own budget is.
+    assert content["reported_totals"] == {k: 4 for k in ADDITIVE_FIGURES}
+    assert "agreements" not in content["reported_totals"] and "value_idr" not in content["reported_totals"]
     assert content["own_report"]["status"] == "belum_menyampaikan"
 
 
@@ -154,3 +157,29 @@ def test_a_summary_is_the_sum_of_its_agreements(budgets: list[tuple[int, int, bo
     assert summary["progress_expected"] == len(budgets)
     assert summary["progress_reported"] == sum(1 for *_, f in budgets if f)
     assert summary["value_idr"] == 1_000_000_000 * len(budgets)
+
+
+def test_documents_are_judged_in_force_during_the_period_not_on_the_day_of_compiling() -> None:
+    state = implemented(start_on=date(2026, 1, 1), end_on=date(2026, 6, 30))  # a PKS for the first half only
+    s1 = compile_for(KOTA, S1, date(2026, 11, 1), Facts([state]))
+    s2 = compile_for(KOTA, S2, date(2026, 11, 1), Facts([state]))
+    assert [d["in_force"] for d in s1["agreements"][0]["documents"]] == [True, True]
+    assert [d["in_force"] for d in s2["agreements"][0]["documents"]] == [True, False]  # the framework runs on
+    assert (s1["summary"]["pks_in_force"], s2["summary"]["pks_in_force"]) == (1, 0)
+
+
+def test_a_pks_terminated_after_the_period_still_owed_its_report() -> None:
+    agreement = to_signed()
+    pks = draft_pks(agreement)
+    sign_pks(agreement, pks, start_on=date(2026, 1, 1), end_on=date(2027, 12, 31))
+    from datetime import UTC, datetime
+
+    from services.registry.domain import commands as c
+    from tests.unit.lifecycle import caller
+
+    agreement.execute(c.Terminate(pks, c.Ground.WANPRESTASI, "Putus/1", date(2026, 7, 5)), by=caller(KOTA),
+                      at=datetime(2026, 7, 6, tzinfo=UTC))
+    [entry] = compile_for(KOTA, S1, date(2026, 8, 1), Facts([agreement.to_state()]))["agreements"]
+    assert (entry["progress_due"], entry["progress_missing"]) == (["2026-S1"], ["2026-S1"])
+    [later] = compile_for(KOTA, S2, date(2027, 1, 10), Facts([agreement.to_state()]))["agreements"]
+    assert later["progress_due"] == []  # it ended in July: no whole semester in S2

@@ -13,16 +13,16 @@ import anyio.to_thread
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body, FromPath, HeaderParameter, JSONBody, Parameter
+from litestar.params import Body, FromPath, JSONBody, Parameter
 
 from services.registry.api.schemas import (
+    DOCUMENT_PATTERN,
     AgreementCreate,
     AgreementPage,
     AgreementRead,
     AmendIn,
     ApprovalIn,
     ApprovalRequestIn,
-    DOCUMENT_PATTERN,
     CancelIn,
     DraftPksIn,
     ExtendIn,
@@ -38,19 +38,7 @@ from services.registry.api.schemas import (
 from services.registry.application import Registry
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
 from shared.errors import BadRequest, InvalidInput
-from shared.http import IfMatch, expected_version, identity_of, page_size
-
-IdempotencyKey = Annotated[
-    str | None,
-    HeaderParameter(
-        name="Idempotency-Key",
-        required=False,
-        min_length=1,
-        max_length=200,
-        description="A retry with the same key and body returns the first answer and creates nothing new.",
-    ),
-]
-
+from shared.http import IdempotencyKey, IfMatch, expected_version, identity_of, page_size
 
 AgreementId = FromPath[UUID]
 

@@ -225,6 +225,7 @@ class AgreementRead(msgspec.Struct):
     pks: list[Pks]
     documents: list[AttachmentOut]
     cancellation: Cancellation | None
+    ended_on: date | None = None  # the day the family ended (berakhir or dibatalkan)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AgreementRead:

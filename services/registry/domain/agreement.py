@@ -38,6 +38,7 @@ from services.registry.domain.commands import (
     Terminate,
 )
 from shared.errors import Forbidden, RuleViolation
+from shared.periods import local_date
 
 
 class Form(StrEnum):
@@ -321,6 +322,8 @@ class Agreement(Aggregate):
                 "responded_on": self.responded_on, "note": self.note, "recorded_by": self.actor["tenant"],
             }
             agreement.stage = self.stage
+            if self.stage == Stage.DIBATALKAN:  # a partner refused: the family ends that day
+                agreement.ended_on = self.responded_on
 
     class ApprovalRequested(Aggregate.Event):
         actor: dict
@@ -509,6 +512,8 @@ class Agreement(Aggregate):
                                   "terminated_on": self.terminated_on, "note": self.note}
             doc["stage"] = self.document_stage
             agreement.stage = self.stage
+            if self.stage == Stage.BERAKHIR:
+                agreement.ended_on = self.terminated_on
 
     class Cancelled(Aggregate.Event):
         actor: dict
@@ -521,6 +526,7 @@ class Agreement(Aggregate):
             record = {"reason": self.reason, "reference": self.reference, "by": self.actor["tenant"]}
             if self.document is None:
                 agreement.cancellation = record
+                agreement.ended_on = local_date(self.timestamp).isoformat()  # abandoned the day it was recorded
             else:
                 pks = agreement._pks(self.document)
                 pks["stage"] = PksStage.DIBATALKAN.value
@@ -577,6 +583,9 @@ class Agreement(Aggregate):
         self.pks: list[dict] = []
         self.attachments: list[dict] = []
         self.cancellation: dict | None = None
+        # The day the family ended (berakhir or dibatalkan), for "was it alive in this period".
+        # States recorded before this attribute existed lack it until their next event.
+        self.ended_on: str | None = None
 
     @classmethod
     def start(

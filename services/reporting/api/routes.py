@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from datetime import date
 from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
@@ -23,12 +24,12 @@ from services.reporting.application import (
 )
 from services.reporting.documents import consolidation_document, national_document, region_report_document
 from services.reporting.domain.compile import standing
-from services.reporting.domain.reports import Report, Status, Timeliness, check_period_open, deadline_of
+from services.reporting.domain.reports import Report, Status, Timeliness, check_period_open
 from services.reporting.exports import Document, render
 from services.reporting.readmodel import ReportFilter
 from shared.auth import Identity
 from shared.errors import NotFound
-from shared.http import IfMatch, expected_version, identity_of, optional_version, page_size
+from shared.http import IdempotencyKey, IfMatch, expected_version, identity_of, optional_version, page_size
 from shared.periods import Period, local_date
 
 PeriodPath = Annotated[str, Parameter(pattern=r"^\d{4}(-S[12])?$", description="2026-S1, 2026-S2 or 2026")]
@@ -53,36 +54,39 @@ def _submission(s: dict[str, Any]) -> dict[str, Any]:
     return {**{k: s[k] for k in keys}, "by": {"sub": s["by"].get("sub"), "tenant": s["by"].get("tenant")}}
 
 
-async def _content(
-    report: Report | None, revision: int | None, live: bool, compile_now: Callable[[], Any]
-) -> tuple[dict[str, Any], dict[str, Any], str, int | None]:
-    """What a report shows: a submitted revision (frozen), or, for a draft or `live`, a
-    compile from the read models now. Returns content, sources, source and revision."""
+async def _body(
+    report: Report | None, *, revision: int | None, live: bool, deadline: date, compile_now: Callable[[], Any],
+) -> dict[str, Any]:
+    """A report or consolidation as the API shows it. A submitted revision is shown exactly as
+    it was sent: its figures, their sources, its text and the deadline it was judged by. A
+    draft, or `live`, is compiled from the read models now, with the text as it stands."""
     submissions = report.submissions if report is not None else []
-    if revision is not None:
-        if revision > len(submissions):
-            raise NotFound(f"Revisi {revision} belum pernah disampaikan.", code="revision_not_found")
-        chosen = submissions[revision - 1]
-        return chosen["content"], chosen["sources"], "submitted", revision
-    if submissions and not live:
-        return submissions[-1]["content"], submissions[-1]["sources"], "submitted", len(submissions)
-    compiled: Compiled = await compile_now()
-    return compiled.content, compiled.sources, "live", None
-
-
-def _report_fields(report: Report | None, deadline: Any) -> dict[str, Any]:
+    if revision is not None and revision > len(submissions):
+        raise NotFound(f"Revisi {revision} belum pernah disampaikan.", code="revision_not_found")
+    shown = revision or (len(submissions) if submissions and not live else None)
+    if shown:
+        chosen = submissions[shown - 1]
+        content, sources, source = chosen["content"], chosen["sources"], "submitted"
+        text = {k: chosen[k] for k in ("narrative", "obstacles", "follow_up", "deadline")}
+    else:
+        compiled: Compiled = await compile_now()
+        content, sources, source = compiled.content, compiled.sources, "live"
+        text = {"narrative": report.narrative if report else "", "obstacles": report.obstacles if report else None,
+                "follow_up": report.follow_up if report else None, "deadline": deadline.isoformat()}
     return {
+        "id": str(report.id) if report else None,
         "status": (report.status if report else Status.DRAF).value,
         "timeliness": (report.timeliness if report else Timeliness.BELUM_MENYAMPAIKAN).value,
         "version": report.version if report else None,
         "revision": report.revision if report else 0,
-        "deadline": deadline.isoformat(),
-        "narrative": report.narrative if report else "",
-        "obstacles": report.obstacles if report else None,
-        "follow_up": report.follow_up if report else None,
+        **text,
         "created_at": report.created_on.isoformat() if report else None,
         "updated_at": report.modified_on.isoformat() if report else None,
-        "submissions": [_submission(s) for s in report.submissions] if report else [],
+        "submissions": [_submission(s) for s in submissions],
+        "content_source": source,
+        "content_revision": shown,
+        "sources": sources,
+        "content": content,
     }
 
 
@@ -90,43 +94,33 @@ async def _region_report_body(
     state: State, identity: Identity, report: Any, *, revision: int | None = None, live: bool = False
 ) -> dict[str, Any]:
     period = Period.parse(report.period)
-    content, sources, source, shown = await _content(report, revision, live, partial(
-        state.compiler.region_report, identity.tenant, report.region, period, _today(state)))
-    return {
-        "id": str(report.id),
-        "region": content["region"],
-        "period": report.period,
-        **_report_fields(report, deadline_of(period, state.settings.report_deadline_days)),
-        "content_source": source,
-        "content_revision": shown,
-        "sources": sources,
-        "content": content,
-    }
+    body = await _body(report, revision=revision, live=live, deadline=period.due(state.settings.report_deadline_days),
+                       compile_now=partial(state.compiler.region_report, identity.tenant, report.region, period,
+                                           _today(state)))
+    return {"region": body["content"]["region"], "period": report.period, **body}
 
 
 async def _consolidation_body(
     state: State, identity: Identity, province: str, period: Period, *, revision: int | None = None,
     live: bool = False,
 ) -> dict[str, Any]:
-    consolidation = await anyio.to_thread.run_sync(
-        state.reporting.get_consolidation, identity, province, period)
-    content, sources, source, shown = await _content(consolidation, revision, live, partial(
-        state.compiler.consolidation, identity.tenant, province, period, _today(state)))
-    return {
-        "id": str(consolidation.id) if consolidation else None,
-        "province": content["province"],
-        "period": str(period),
-        **_report_fields(consolidation, deadline_of(period, state.settings.consolidation_deadline_days)),
-        "content_source": source,
-        "content_revision": shown,
-        "sources": sources,
-        "content": content,
-    }
+    consolidation = await anyio.to_thread.run_sync(state.reporting.get_consolidation, identity, province, period)
+    body = await _body(consolidation, revision=revision, live=live,
+                       deadline=period.due(state.settings.consolidation_deadline_days),
+                       compile_now=partial(state.compiler.consolidation, identity.tenant, province, period,
+                                           _today(state)))
+    return {"province": body["content"]["province"], "period": str(period), **body}
 
 
 def _with_etag(body: dict[str, Any], status: int = 200) -> Response[dict[str, Any]]:
     headers = {"ETag": f'"{body["version"]}"'} if body.get("version") else {}
     return Response(body, status_code=status, headers=headers)
+
+
+def _replayed(body: dict[str, Any], status: int = 200) -> Response[dict[str, Any]]:
+    response = _with_etag(body, status)
+    response.headers["Idempotent-Replayed"] = "true"
+    return response
 
 
 def _export(document: Document, fmt: str) -> Response[bytes]:
@@ -209,20 +203,26 @@ class ReportController(Controller):
 
     @post("/{report_id:uuid}/submit", operation_id="submitReport", summary="Submit the report up the chain",
           description="Compiles the report now and freezes it as the next revision, with the read models' positions "
-          "(`sources`); later changes to the agreements never alter it. `If-Match` required. 422 `period_not_ended`, "
-          "`narrative_required`, `revision_reason_required` (a second submission says why), `nothing_changed`. "
-          "Whether it is on time is decided now, against `KSD_REPORT_DEADLINE_DAYS` after the period.")
+          "(`sources`); later changes to the agreements never alter it. It first waits for the read model to hold "
+          "every recorded event (503 `read_model_behind` after `KSD_REPORT_FRESH_WAIT_SECONDS`). `If-Match` "
+          "required. 422 `period_not_ended`, `narrative_required`, `revision_reason_required` (a second submission "
+          "says why). Whether it is on time is decided now, against `KSD_REPORT_DEADLINE_DAYS` after the period. A "
+          "retry with the same `Idempotency-Key` and body answers as the first time and records nothing.")
     async def submit(
         self, request: Request, state: State, report_id: FromPath[UUID], if_match: IfMatch = None,
-        data: Annotated[ReportSubmit | None, Body()] = None,
+        idempotency_key: IdempotencyKey = None, data: Annotated[ReportSubmit | None, Body()] = None,
     ) -> Response[dict[str, Any]]:
         identity = identity_of(request)
+        reason = data.reason if data else None
+        current = await anyio.to_thread.run_sync(state.reporting.report_to_submit, identity, report_id)
+        if current.is_retry(idempotency_key, reason, None):
+            return _replayed(await _region_report_body(state, identity, current))
         version = expected_version(if_match)
-        current = await anyio.to_thread.run_sync(state.reporting.get_report, identity, report_id)
         compiled = await state.compiler.region_report(
-            identity.tenant, current.region, Period.parse(current.period), _today(state))
+            identity.tenant, current.region, Period.parse(current.period), _today(state), fresh=True)
         report = await anyio.to_thread.run_sync(partial(
-            state.reporting.submit_report, identity, report_id, compiled, version, reason=data.reason if data else None))
+            state.reporting.submit_report, identity, report_id, compiled, version, reason=reason,
+            request_key=idempotency_key))
         return _with_etag(await _region_report_body(state, identity, report))
 
     @get("/{report_id:uuid}/export", operation_id="exportReport", summary="The report as XLSX, CSV or PDF",
@@ -258,19 +258,24 @@ class ConsolidationController(Controller):
     @post("/submit", operation_id="submitConsolidation", summary="Send the consolidation to the ministry",
           description="The province's consolidator. Allowed with kab/kota missing: they stay listed as "
           "`belum_menyampaikan`. The first submission answers 201; a later one is a new revision and needs `If-Match` "
-          "and a `reason`.")
+          "and a `reason`. Like a report, it waits for the read model first (503 `read_model_behind`), and a retry "
+          "with the same `Idempotency-Key` and body answers as the first time.")
     async def submit(
         self, request: Request, state: State, province: ProvincePath, period: PeriodPath, if_match: IfMatch = None,
-        data: Annotated[ConsolidationSubmit | None, Body()] = None,
+        idempotency_key: IdempotencyKey = None, data: Annotated[ConsolidationSubmit | None, Body()] = None,
     ) -> Response[dict[str, Any]]:
         identity = identity_of(request)
-        check_consolidation_reader(identity, province)
         parsed = _period(state, period)
-        compiled = await state.compiler.consolidation(identity.tenant, province, parsed, _today(state))
+        reason, narrative = (data.reason, data.narrative) if data else (None, None)
+        current = await anyio.to_thread.run_sync(state.reporting.consolidation_to_submit, identity, province, parsed)
+        if current is not None and current.is_retry(idempotency_key, reason, narrative):
+            return _replayed(await _consolidation_body(state, identity, province, parsed),
+                             201 if current.revision == 1 else 200)
+        compiled = await state.compiler.consolidation(identity.tenant, province, parsed, _today(state), fresh=True)
         saved = await anyio.to_thread.run_sync(partial(
             state.reporting.submit_consolidation, identity, province, parsed, compiled,
-            expected_version=optional_version(if_match), narrative=data.narrative if data else None,
-            reason=data.reason if data else None))
+            expected_version=optional_version(if_match), narrative=narrative, reason=reason,
+            request_key=idempotency_key))
         body = await _consolidation_body(state, identity, province, parsed)
         return _with_etag(body, 201 if saved.created else 200)
 

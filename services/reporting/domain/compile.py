@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from typing import Any
 
 from services.monitoring.domain.alerts import (
@@ -20,11 +20,10 @@ from services.monitoring.domain.alerts import (
     Finding,
     Thresholds,
     agreement_findings,
-    expected_reports,
     region_finding,
 )
 from services.reporting.domain.reports import TIMELINESS_LABELS, Timeliness
-from shared.periods import Period
+from shared.periods import Period, semesters_within
 from shared.regions import Region, RegionCatalog
 
 
@@ -63,8 +62,14 @@ def _overlaps(a: Period, b: Period) -> bool:
     return a.start <= b.end and b.start <= a.end
 
 
-def _documents(state: Mapping[str, Any], today: date) -> list[dict[str, Any]]:
-    """The framework and every PKS that was signed, with whether it is in force today."""
+def _ends(doc: Mapping[str, Any], valid_until: str) -> date:
+    """A signed document's last day: its termination, else the end of its validity."""
+    return date.fromisoformat((doc.get("termination") or {}).get("terminated_on") or doc[valid_until])
+
+
+def _documents(state: Mapping[str, Any], period: Period) -> list[dict[str, Any]]:
+    """The framework and every PKS that was signed, with whether it was in force at any
+    time during the period (signed, begun and not yet ended)."""
     docs = []
     framework = state.get("framework")
     if framework:
@@ -72,17 +77,33 @@ def _documents(state: Mapping[str, Any], today: date) -> list[dict[str, Any]]:
             "document": "framework", "type": framework["type"], "number": framework["number"],
             "signed_on": framework["signed_on"], "valid_from": framework["valid_from"],
             "valid_until": framework["valid_until"], "stage": framework["stage"],
+            "last_day": _ends(framework, "valid_until"),
         })
     for pks in state.get("pks", []):
         if pks.get("signed_on"):
             docs.append({
                 "document": pks["id"], "type": "perjanjian_kerja_sama", "number": pks["number"],
                 "signed_on": pks["signed_on"], "valid_from": pks["start_on"], "valid_until": pks["end_on"],
-                "stage": pks["stage"],
+                "stage": pks["stage"], "last_day": _ends(pks, "end_on"),
             })
     for doc in docs:
-        doc["in_force"] = doc["stage"] == "ditandatangani" and date.fromisoformat(doc["valid_until"]) >= today
+        began = max(date.fromisoformat(doc["signed_on"]), date.fromisoformat(doc["valid_from"]))
+        doc["in_force"] = began <= period.end and doc.pop("last_day") >= period.start
     return docs
+
+
+def _owed(state: Mapping[str, Any], region: str, period: Period) -> list[str]:
+    """The semesters of `period` for which the region owes a progress report: those a PKS it
+    is party to covered wholly (the monitoring rule), whatever became of the PKS since."""
+    regions = {p["region"] for p in state["parties"] if p["kind"] == "region"}
+    semesters = set(period.semesters())
+    owed: set[Period] = set()
+    for pks in state.get("pks", []):
+        if not pks.get("signed_on") or region not in (pks.get("parties") or regions):
+            continue
+        owed.update(p for p in semesters_within(date.fromisoformat(pks["start_on"]), _ends(pks, "end_on"))
+                    if p in semesters)
+    return sorted(str(p) for p in owed)
 
 
 def _partners(state: Mapping[str, Any], region: str, catalog: RegionCatalog) -> list[dict[str, Any]]:
@@ -139,13 +160,10 @@ def agreement_entry(
     """One agreement as a region reports it for a period: its standing today, the region's
     progress in the period, the evaluations covering it, and the alerts the monitoring
     rules raise today."""
-    grace = rules.thresholds.progress_grace_days
     semesters = {str(p) for p in period.semesters()}
-    mine = sorted((r for r in progress if r["region"] == region and r["period"] in semesters), key=lambda r: r["period"])
-    # The semesters of this period for which a PKS in force makes the region owe a report.
-    due_on = period.due(grace) + timedelta(days=1)
-    due = sorted(str(p) for p, r in expected_reports(state, max(today, due_on), grace)
-                 if r == region and str(p) in semesters)
+    mine = sorted((r for r in progress if r["region"] == region and r["period"] in semesters),
+                  key=lambda r: r["period"])
+    due = _owed(state, region, period)
     reported = {r["period"] for r in mine}
     entries = [_progress_entry(r) for r in mine]
     findings = agreement_findings(state, {(r["period"], r["region"]) for r in progress}, today, rules.thresholds)
@@ -160,7 +178,7 @@ def agreement_entry(
         "value_idr": state.get("value_idr"),
         "initiator": state["parties"][0].get("region"),
         "partners": _partners(state, region, catalog),
-        "documents": _documents(state, today),
+        "documents": _documents(state, period),
         "progress": entries,
         "progress_due": due,
         "progress_missing": [p for p in due if p not in reported],
@@ -240,9 +258,14 @@ def compile_region_report(
 
 # -- the province's consolidation and the national roll-up --------------------------------------
 
-# What a consolidation totals over its kab/kota's submitted reports.
+# What a consolidation shows of each kab/kota's latest submitted report, and the figures it
+# may add up across them: an agreement shared by several kab/kota is in each one's report, so
+# counts of agreements, their value and their alerts are totalled province-wide instead
+# (`province_wide`, each agreement once); each region's own progress and budget add up.
 REPORTED_FIGURES = ("agreements", "value_idr", "documents_in_force", "progress_expected", "progress_reported",
                     "budget_planned_idr", "budget_realised_idr", "beneficiaries", "alerts")
+ADDITIVE_FIGURES = ("progress_expected", "progress_reported", "budget_planned_idr", "budget_realised_idr",
+                    "beneficiaries")
 
 
 def standing(row: Mapping[str, Any] | None) -> dict[str, Any]:
@@ -298,7 +321,7 @@ def compile_consolidation(
         "report_deadline": deadline.isoformat(),
         "completeness": completeness(r["status"] for r in regions),
         "regions": regions,
-        "reported_totals": {k: sum(f[k] or 0 for f in submitted) for k in REPORTED_FIGURES},
+        "reported_totals": {k: sum(f[k] or 0 for f in submitted) for k in ADDITIVE_FIGURES},
         "province_wide": province_wide,
         "own_report": {**standing(reports.get(province.code)), "summary": own["summary"],
                        "agreements": own["agreements"]},
@@ -311,7 +334,8 @@ def compile_national(
     totals: dict[str, Any], never_reporting: list[Region],
 ) -> dict[str, Any]:
     """The ministry's roll-up: every province with its kab/kota's completeness, its own
-    report and its consolidation; national totals; regions that have never reported."""
+    report and its consolidation (none is owed by a province without autonomous kab/kota,
+    DKI Jakarta); national totals; regions that have never reported."""
     rows = []
     for province in provinces:
         statuses = [standing(reports.get(r.code))["status"] for r in regencies.get(province.code, [])]
@@ -320,17 +344,16 @@ def compile_national(
             **region_info(province),
             "completeness": completeness(statuses),
             "own_report": standing(reports.get(province.code)),
-            "consolidation": {**standing(consolidation),
-                              "completeness": (consolidation or {}).get("summary") if consolidation else None},
+            "consolidation": {**standing(consolidation), "completeness": (consolidation or {}).get("summary")}
+            if statuses else None,
         })
-    every = [s for province in provinces for s in (standing(reports.get(r.code))["status"]
-                                                   for r in regencies.get(province.code, []))]
     return {
         "kind": "national",
         "period": period_info(period),
         "compiled_on": today.isoformat(),
-        "completeness": completeness(every),
-        "consolidations": completeness(p["consolidation"]["status"] for p in rows),
+        "completeness": completeness(s for p in provinces for s in (
+            standing(reports.get(r.code))["status"] for r in regencies.get(p.code, []))),
+        "consolidations": completeness(p["consolidation"]["status"] for p in rows if p["consolidation"]),
         "provinces": rows,
         "totals": totals,
         "never_reporting": [region_info(r) for r in never_reporting],

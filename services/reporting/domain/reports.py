@@ -11,14 +11,14 @@ setting never rewrites the past.
 
 from __future__ import annotations
 
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
 
-from shared.errors import RuleViolation
+from shared.errors import Conflict, RuleViolation
 from shared.periods import Period, local_date, tanggal
 
 _NAMESPACE = UUID("6c7d1a0e-2b54-4f0f-8d6e-3a9c5e4b2f17")
@@ -51,11 +51,6 @@ TIMELINESS_LABELS = {
     Timeliness.TERLAMBAT: "Terlambat",
     Timeliness.BELUM_MENYAMPAIKAN: "Belum menyampaikan",
 }
-
-
-def deadline_of(period: Period, days: int) -> date:
-    """The last day (WIB) a submission for `period` is on time."""
-    return period.end + timedelta(days=days)
 
 
 def check_period_open(period: Period, today: date, kinds: frozenset[str]) -> None:
@@ -104,6 +99,7 @@ class Report(Aggregate):
         follow_up: str | None
         content: dict
         sources: dict
+        request_key: str | None  # the Idempotency-Key it was sent with: a retry finds it
 
         def apply(self, report: Report) -> None:
             report.narrative, report.obstacles, report.follow_up = self.narrative, self.obstacles, self.follow_up
@@ -113,6 +109,7 @@ class Report(Aggregate):
                 "deadline": self.deadline, "on_time": self.on_time, "reason": self.reason,
                 "by": dict(self.actor), "narrative": self.narrative, "obstacles": self.obstacles,
                 "follow_up": self.follow_up, "content": self.content, "sources": self.sources,
+                "request_key": self.request_key,
             })
 
     # Whether a submission must carry a narrative (a region's report does; a province's
@@ -165,6 +162,20 @@ class Report(Aggregate):
     def _text(self) -> tuple[str, str | None, str | None]:
         return self.narrative, self.obstacles, self.follow_up
 
+    def is_retry(self, request_key: str | None, reason: str | None, narrative: str | None) -> bool:
+        """Whether a submission is the retry of the latest one (same Idempotency-Key and
+        body): it then answers as before and records nothing. The same key with another
+        body is a conflict."""
+        latest = self.latest
+        if not request_key or latest is None or latest["request_key"] != request_key:
+            return False
+        if (reason or None, narrative if narrative is not None else latest["narrative"]) != (
+            latest["reason"], latest["narrative"]
+        ):
+            raise Conflict("Idempotency-Key ini sudah dipakai untuk penyampaian dengan isi lain.",
+                           code="idempotency_key_reused")
+        return True
+
     # -- deciding ---------------------------------------------------------------------------
 
     def edit(self, *, narrative: str, obstacles: str | None, follow_up: str | None, actor: dict, at: datetime) -> None:
@@ -176,9 +187,10 @@ class Report(Aggregate):
     def submit(
         self, *, content: dict, sources: dict, deadline: date, reason: str | None, actor: dict, at: datetime,
         narrative: str | None = None, obstacles: str | None = None, follow_up: str | None = None,
+        request_key: str | None = None,
     ) -> None:
         """Freeze `content` as the next revision. The period must be over; a revision after
-        the first says why it was made, and must differ from the one before."""
+        the first says why it was made."""
         today = local_date(at)
         period = Period.parse(self.period)
         if today <= period.end:
@@ -199,14 +211,11 @@ class Report(Aggregate):
                     "revision_reason_required",
                     f"Laporan ini sudah disampaikan (revisi {self.revision}); sebutkan alasan penyampaian ulang.",
                 )
-            latest = self.submissions[-1]
-            if latest["content"] == content and (latest["narrative"], latest["obstacles"], latest["follow_up"]) == text:
-                raise RuleViolation("nothing_changed", "Isi laporan sama dengan revisi terakhir yang disampaikan.")
         self.trigger_event(
             self.Submitted, timestamp=at, actor=dict(actor), revision=self.revision + 1,
             submitted_on=today.isoformat(), deadline=deadline.isoformat(), on_time=today <= deadline,
             reason=(reason or "").strip() or None, narrative=text[0], obstacles=text[1], follow_up=text[2],
-            content=content, sources=dict(sources),
+            content=content, sources=dict(sources), request_key=request_key,
         )
 
 
