@@ -1,7 +1,6 @@
 """The reporting rules that depend on settings and on time: which period kinds are collected,
 the deadline, which agreements a period's report contains (alive during it: not those ended
-before, nor abandoned; those entered after the fact by their real dates), and no submission
-frozen while the read model lags behind the event logs.
+before, nor abandoned; those entered after the fact by their real dates).
 
 Its own platform, configured: semester reports only, a 10-day deadline.
 """
@@ -9,17 +8,10 @@ Its own platform, configured: semester reports only, a 10-day deadline.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import UTC, date, datetime
+from datetime import date
 
-import msgspec
-import psycopg
 import pytest
-from litestar.testing import TestClient
 
-from services.reporting.app import create_app
-from shared.auth import TokenService
-from shared.clock import ManualClock
-from shared.settings import Settings
 from tests.e2e.reporting_platform import ReportingPlatform, reporting_platform
 
 KOTA_MAGELANG, KAB_MAGELANG, TEMANGGUNG = "33.71", "33.08", "33.23"
@@ -81,21 +73,3 @@ def test_the_deadline_is_the_configured_days_after_the_period(p: ReportingPlatfo
     assert report["deadline"] == "2026-07-10"
     submitted = p.submit(report)  # on 10 August: a month late
     assert (submitted["timeliness"], submitted["submissions"][0]["deadline"]) == ("terlambat", "2026-07-10")
-
-
-def test_no_submission_freezes_a_read_model_that_lags_behind(migrated_url: str, settings: Settings) -> None:
-    """On the run's shared database no reporting worker runs: every event recorded there is lag."""
-    config = msgspec.structs.replace(settings, report_fresh_wait_seconds=0.3)
-    clock = ManualClock(datetime(2026, 8, 10, 1, 0, tzinfo=UTC))
-    headers = {"Authorization": f"Bearer {TokenService(config).issue(tenant='33.02', roles=['operator'])}"}
-    with TestClient(create_app(config, database_url=migrated_url, clock=clock)) as client:
-        draft = client.post("/reports", json={"period": "2026-S1", "narrative": "Banyumas."}, headers=headers)
-        assert draft.status_code == 201, draft.text
-        with psycopg.connect(migrated_url) as conn:
-            before = conn.execute("SELECT count(*) FROM reporting.reporting_events").fetchone()[0]
-        response = client.post(f"/reports/{draft.json()['id']}/submit", headers={**headers, "If-Match": '"1"'})
-        assert response.status_code == 503, response.text
-        problem = response.json()
-        assert problem["code"] == "read_model_behind" and problem["projection_lag"]["reports_feed"] >= 1
-        with psycopg.connect(migrated_url) as conn:
-            assert conn.execute("SELECT count(*) FROM reporting.reporting_events").fetchone()[0] == before

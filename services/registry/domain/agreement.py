@@ -323,6 +323,9 @@ class Agreement(Aggregate):
             }
             agreement.stage = self.stage
             if self.stage == Stage.DIBATALKAN:  # a partner refused: the family ends that day
+                # `ended_on` (berakhir or dibatalkan: the day the family ended, for "was it alive
+                # in this period") exists only once a family has ended, so every other state,
+                # and every snapshot and fixture of one, stays as it was.
                 agreement.ended_on = self.responded_on
 
     class ApprovalRequested(Aggregate.Event):
@@ -583,9 +586,6 @@ class Agreement(Aggregate):
         self.pks: list[dict] = []
         self.attachments: list[dict] = []
         self.cancellation: dict | None = None
-        # The day the family ended (berakhir or dibatalkan), for "was it alive in this period".
-        # States recorded before this attribute existed lack it until their next event.
-        self.ended_on: str | None = None
 
     @classmethod
     def start(

@@ -248,6 +248,7 @@ class Agreement:
     pks: list[Pks]
     documents: list[Document]
     cancellation: Cancellation | None
+    ended_on: date | None = strawberry.field(default=None, description="The day the family ended, once it has")
 
     @strawberry.field
     def initiator(self) -> RegionType | None:
