@@ -131,3 +131,25 @@ def protect_events_table(conn: psycopg.Connection, schema: str, table: str) -> N
                 name=sql.Identifier(name), **ident
             )
         )
+
+
+def lag_query(schema: str, feeds: list[tuple[str, str, str, str]]) -> str:
+    """One row: for each feed `(label, source schema, source application, projection)`, how
+    many events the source's log holds beyond what the projection's tracking table (in
+    `schema`) has processed. Names are the code's own constants, never user input."""
+    def lag(source_schema: str, app: str, projection: str) -> str:
+        return (
+            f"(SELECT coalesce(max(notification_id), 0) FROM {source_schema}.{app}_events)"  # noqa: S608
+            f" - coalesce((SELECT max(notification_id) FROM {schema}.{projection}_tracking"
+            f" WHERE application_name = '{app}'), 0)"
+        )
+
+    return "SELECT " + ", ".join(f"{lag(source, app, projection)} AS {label}" for label, source, app, projection in feeds)
+
+
+def feed_lag(conn: psycopg.Connection, query: str) -> dict[str, int]:
+    """`lag_query`'s row as {label: events behind}."""
+    cur = conn.execute(query)
+    names = [c.name for c in cur.description or []]
+    row = cur.fetchone()
+    return {n: int(v) for n, v in zip(names, row or (), strict=True)}

@@ -15,8 +15,9 @@ from services.monitoring.application import Monitoring
 from services.monitoring.views import SCHEMA, MonitoringFeed, MonitoringView, RegistryFeed
 from services.registry.application import Registry
 from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
+from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, lag_query, protect_events_table
+from shared.db import feed_lag as shared_feed_lag
 from shared.settings import Settings
-from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
 
 
 def monitoring_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
@@ -57,18 +58,11 @@ def install(database_url: str) -> None:
 
 
 # Events recorded but not yet in the read model, per feed.
-LAG_QUERY = (
-    f"SELECT (SELECT coalesce(max(notification_id), 0) FROM {REGISTRY_SCHEMA}.{Registry.name}_events)"  # noqa: S608
-    f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{RegistryFeed.name}_tracking"
-    f" WHERE application_name = '{Registry.name}'), 0) AS registry_feed,"
-    f" (SELECT coalesce(max(notification_id), 0) FROM {SCHEMA}.{Monitoring.name}_events)"
-    f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{MonitoringFeed.name}_tracking"
-    f" WHERE application_name = '{Monitoring.name}'), 0) AS monitoring_feed"
-)
+LAG_QUERY = lag_query(SCHEMA, [
+    ("registry_feed", REGISTRY_SCHEMA, Registry.name, RegistryFeed.name),
+    ("monitoring_feed", SCHEMA, Monitoring.name, MonitoringFeed.name),
+])
 
 
 def feed_lag(conn: psycopg.Connection) -> dict[str, int]:
-    cur = conn.execute(LAG_QUERY)
-    names = [c.name for c in cur.description or []]
-    row = cur.fetchone()
-    return {n: int(v) for n, v in zip(names, row or (), strict=True)}
+    return shared_feed_lag(conn, LAG_QUERY)

@@ -12,11 +12,12 @@ from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError, Application
+from eventsourcing.application import AggregateNotFoundError
 from eventsourcing.persistence import IntegrityError
 
 from services.registry.domain.agreement import Agreement, Category, Form, OtherParty, Party, RegionParty
 from services.registry.domain.commands import AttachDocument, Caller, Policy
+from shared.application import ServiceApplication
 from shared.auth import Identity, require_roles
 from shared.blobs import BlobNotFound, BlobStore, sha256_hex, sniff_media_type
 from shared.clock import Clock, SystemClock
@@ -83,7 +84,7 @@ class Download:
     sha256: str
 
 
-class Registry(Application):
+class Registry(ServiceApplication):
     """Agreements and their legal lifecycle, stored as events in schema `registry`."""
 
     name = "registry"
@@ -195,7 +196,7 @@ class Registry(Application):
         """One lifecycle action by an operator of a party region, on the version the caller
         saw (`If-Match`). A rejected action raises and records nothing."""
         agreement = self._decide(identity, agreement_id, expected_version, command)
-        self._save_or_conflict(agreement)
+        self.save_or_conflict(agreement)
         return agreement
 
     def attach_document(
@@ -226,7 +227,7 @@ class Registry(Application):
         )
         agreement = self._decide(identity, agreement_id, expected_version, command)
         self.blobs.put(content)
-        self._save_or_conflict(agreement)
+        self.save_or_conflict(agreement)
         return agreement
 
     def download_document(self, identity: Identity, agreement_id: UUID, sha256: str) -> Download:
@@ -288,17 +289,6 @@ class Registry(Application):
             command, by=Caller(identity.tenant, identity.actor()), at=self.clock.now(), policy=self.policy
         )
         return agreement
-
-    def _save_or_conflict(self, agreement: Agreement) -> None:
-        try:
-            self.save(agreement)
-        except IntegrityError:
-            # Someone saved the same version first: the event store's unique (id, version).
-            current = self.repository.get(agreement.id).version
-            raise VersionConflict(
-                f"Kerja sama ini baru saja diubah oleh pihak lain (versi {current}). Ambil keadaan terbaru lalu ulangi.",
-                current_version=current,
-            ) from None
 
     def _claim_idempotency_key(self, identity: Identity, key: str, fingerprint: str, agreement_id: UUID) -> None:
         datastore = self.recorder.datastore  # type: ignore[attr-defined]

@@ -12,7 +12,7 @@ from eventsourcing.utils import Environment
 from services.registry.application import IDEMPOTENCY_TABLE, Registry
 from services.registry.projections.agreements import VIEW_VERSION, AgreementsProjection, PostgresAgreementsView
 from shared.audit.store import DigestStore
-from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
+from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, lag_query, protect_events_table
 
 SCHEMA = "registry"
 
@@ -65,11 +65,7 @@ def rebuild_outdated_view(env: dict[str, str]) -> None:
 
 
 # Events recorded but not yet in the read model.
-LAG_QUERY = (
-    f"SELECT (SELECT coalesce(max(notification_id), 0) FROM {SCHEMA}.{Registry.name}_events)"  # noqa: S608
-    f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{AgreementsProjection.name}_tracking"
-    f" WHERE application_name = '{Registry.name}'), 0) AS lag"
-)
+LAG_QUERY = lag_query(SCHEMA, [("lag", SCHEMA, Registry.name, AgreementsProjection.name)])
 
 
 def projection_lag(conn: psycopg.Connection) -> int:

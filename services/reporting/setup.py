@@ -19,7 +19,8 @@ from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
 from services.registry.setup import rebuild_outdated_view
 from services.reporting.application import Reporting
 from services.reporting.views import SCHEMA, RecordsFeed, RecordsView, ReportsFeed, ReportsView
-from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, protect_events_table
+from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, lag_query, protect_events_table
+from shared.db import feed_lag as shared_feed_lag
 
 
 def reporting_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
@@ -74,23 +75,12 @@ def install(database_url: str) -> None:
             view.datastore.close()  # type: ignore[attr-defined]
 
 
-def _lag(source_schema: str, app: str, projection: str) -> str:
-    return (
-        f"(SELECT coalesce(max(notification_id), 0) FROM {source_schema}.{app}_events)"  # noqa: S608
-        f" - coalesce((SELECT max(notification_id) FROM {SCHEMA}.{projection}_tracking"
-        f" WHERE application_name = '{app}'), 0)"
-    )
-
-
 # Events recorded but not yet in this read model, per feed.
-LAG_QUERY = "SELECT " + ", ".join(
-    f"{_lag(schema, app.name, projection.name)} AS {name}"
-    for schema, app, projection, name in (
-        (REGISTRY_SCHEMA, Registry, AgreementsProjection, "registry_feed"),
-        (MONITORING_SCHEMA, Monitoring, RecordsFeed, "monitoring_feed"),
-        (SCHEMA, Reporting, ReportsFeed, "reports_feed"),
-    )
-)
+LAG_QUERY = lag_query(SCHEMA, [
+    ("registry_feed", REGISTRY_SCHEMA, Registry.name, AgreementsProjection.name),
+    ("monitoring_feed", MONITORING_SCHEMA, Monitoring.name, RecordsFeed.name),
+    ("reports_feed", SCHEMA, Reporting.name, ReportsFeed.name),
+])
 
 # The positions the read model has reached in each log: a compiled report's sources.
 POSITIONS_QUERY = "SELECT " + ", ".join(
@@ -101,7 +91,4 @@ POSITIONS_QUERY = "SELECT " + ", ".join(
 
 
 def feed_lag(conn: psycopg.Connection) -> dict[str, int]:
-    cur = conn.execute(LAG_QUERY)
-    names = [c.name for c in cur.description or []]
-    row = cur.fetchone()
-    return {n: int(v) for n, v in zip(names, row or (), strict=True)}
+    return shared_feed_lag(conn, LAG_QUERY)
