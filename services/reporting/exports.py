@@ -49,6 +49,7 @@ class Column:
     header: str  # Indonesian header, e.g. "Nilai (Rp)"
     kind: ColumnKind = "text"
     width: float | None = None  # width hint in characters (None: a sensible default per kind)
+    printed: bool = True  # False: in the spreadsheet and CSV only, left out of the PDF's page width
 
 
 @dataclass(frozen=True)
@@ -533,6 +534,10 @@ def _pdf_meta(document: Document, width: float) -> PdfTable:
 
 
 def _pdf_table(table: Table, width: float) -> PdfTable:
+    keep = [i for i, column in enumerate(table.columns) if column.printed]
+    table = Table(table.title, tuple(table.columns[i] for i in keep),
+                  tuple(tuple(row[i] for i in keep) for row in table.rows),
+                  tuple(table.total[i] for i in keep) if table.total is not None else None, table.sheet, table.note)
     texts = _row_texts(table)
     rows = [[Paragraph(_markup(column.header), _PDF_STYLES["header"]) for column in table.columns]]
     rows += [
@@ -549,18 +554,25 @@ def _pdf_table(table: Table, width: float) -> PdfTable:
     if table.total is not None:
         commands.append(("BACKGROUND", (0, -1), (-1, -1), _PDF_TOTAL_FILL))
     columns = [[column.header, *(cells[i] for cells, _ in texts)] for i, column in enumerate(table.columns)]
-    col_widths = _pdf_col_widths([_width(column) for column in table.columns], columns, width)
+    col_widths = _pdf_col_widths([_width(column) for column in table.columns], columns, width,
+                                 [column.kind in _NUMERIC_KINDS for column in table.columns])
     result = PdfTable(rows, colWidths=col_widths, repeatRows=1, hAlign="LEFT")
     result.setStyle(TableStyle(commands))
     return result
 
 
-def _pdf_col_widths(hints: list[float], columns: list[list[str]], width: float) -> list[float]:
+def _pdf_col_widths(hints: list[float], columns: list[list[str]], width: float, numeric: list[bool]) -> list[float]:
     """Widths proportional to the hints and filling the page width, except that no column is narrower
-    than its longest word (a narrow "No." column would otherwise break "Jumlah" into pieces); the
-    columns with room to spare give up the difference, in proportion to their hints."""
+    than its longest word (a narrow "No." column would otherwise break "Jumlah" into pieces), and a
+    number is never broken ("Rp 12.500.000.000" stays on one line); the columns with room to spare
+    give up the difference, in proportion to their hints."""
     # One point of slack: a word exactly as wide as the room left for it is still broken.
-    floors = [min(width / len(hints), _pdf_longest_word(texts) + 2 * _PDF_CELL_PADDING + 1) for texts in columns]
+    floors = [
+        max(_pdf_widest(texts[1:], whole=True), _pdf_widest(texts[:1], whole=False)) + 2 * _PDF_CELL_PADDING + 1
+        if is_number
+        else min(width / len(hints), _pdf_widest(texts, whole=False) + 2 * _PDF_CELL_PADDING + 1)
+        for texts, is_number in zip(columns, numeric, strict=True)
+    ]
     fixed: dict[int, float] = {}
     while True:
         free = [i for i in range(len(hints)) if i not in fixed]
@@ -571,10 +583,11 @@ def _pdf_col_widths(hints: list[float], columns: list[list[str]], width: float) 
         fixed |= narrow
 
 
-def _pdf_longest_word(texts: list[str]) -> float:
-    # Measured in bold, the widest a cell is set (header and total row).
-    words = (word for text in texts for word in text.split())
-    return max((stringWidth(word, "Helvetica-Bold", _PDF_CELL_FONT_SIZE) for word in words), default=0.0)
+def _pdf_widest(texts: list[str], *, whole: bool) -> float:
+    """The widest word (or, `whole`, the widest text), measured in bold: the widest a cell is set
+    (header and total row)."""
+    pieces = texts if whole else [word for text in texts for word in text.split()]
+    return max((stringWidth(piece, "Helvetica-Bold", _PDF_CELL_FONT_SIZE) for piece in pieces), default=0.0)
 
 
 def _pdf_cell_style(kind: ColumnKind, total: bool) -> str:

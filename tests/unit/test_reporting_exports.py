@@ -372,3 +372,20 @@ def test_pdf_repeats_the_table_header_on_the_following_pages(pdf) -> None:
 def test_pdf_carries_the_document_properties(pdf) -> None:
     assert pdf.metadata.title == "LAPORAN PELAKSANAAN KERJA SAMA DAERAH"
     assert pdf.metadata.author == "Sinergi KSD"
+
+
+def test_a_column_for_the_spreadsheet_only_is_left_out_of_the_pdf_and_numbers_never_break() -> None:
+    columns = tuple(Column(f"Kolom {i}", width=30) for i in range(9)) + (
+        Column("Urusan", printed=False), Column("Nilai (Rp)", "rupiah", 6))
+    table = Table("Lebar", columns, ((*(f"teks {i}" for i in range(9)), "1.03 pekerjaan umum", 12_500_000_000),))
+    document = Document("Dokumen Lebar", (), (table,), date(2026, 8, 25), "lebar",
+                        closing=("Bandung, 25 Agustus 2026", "Wali Kota Bandung", "", "NIP ..."))
+    text = PdfReader(BytesIO(render(document, "pdf").content)).pages[0].extract_text()
+    assert "Urusan" not in text and "pekerjaan umum" not in text
+    assert "Rp 12.500.000.000" in text  # whole, though its column's hint is narrow
+    assert "Wali Kota Bandung" in text and "NIP ..." in text
+    lines = list(csv.reader(StringIO(render(document, "csv").content.decode("utf-8-sig")), delimiter=";"))
+    assert "Urusan" in lines[lines.index(["Lebar"]) + 1] and ["Wali Kota Bandung"] in lines
+    sheet = openpyxl.load_workbook(BytesIO(render(document, "xlsx").content))["Ringkasan"]
+    values = [v for row in sheet.iter_rows(values_only=True) for v in row if v is not None]
+    assert "Urusan" in values and "Wali Kota Bandung" in values
