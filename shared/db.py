@@ -64,7 +64,10 @@ def make_async_pool(database_url: str, *, min_size: int, max_size: int, name: st
         max_size=max_size,
         open=False,
         name=name,
-        kwargs={"autocommit": False, "row_factory": dict_row, "application_name": f"ksd-{name}"},
+        # No JIT: read queries are short, and a misestimated join (jsonb expansion) would
+        # otherwise spend far longer compiling than running.
+        kwargs={"autocommit": False, "row_factory": dict_row, "application_name": f"ksd-{name}",
+                "options": "-c jit=off"},
     )
 
 
@@ -77,9 +80,12 @@ async def tenant_transaction(
     async with pool.connection() as conn, conn.transaction():
         if snapshot:
             await conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-        # set_config('role', ..., true) is SET LOCAL ROLE, in the same round trip.
+        # set_config('role', ..., true) is SET LOCAL ROLE, in the same round trip. A plan made
+        # for each execution: a cached generic plan would serve every tenant the same plan,
+        # though a kab/kota sees a handful of rows and the ministry all of them.
         await conn.execute(
-            "SELECT set_config('role', %s, true), set_config(%s, %s, true)",
+            "SELECT set_config('role', %s, true), set_config(%s, %s, true),"
+            " set_config('plan_cache_mode', 'force_custom_plan', true)",
             (READER_ROLE, TENANT_SETTING, tenant),
         )
         yield conn

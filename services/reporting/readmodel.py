@@ -29,17 +29,10 @@ from shared.urusan import URUSAN
 WIB_DATE = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
 
 # An agreement is alive during a period when it began on or before the period's last day
-# and had not ended before its first. It began on the earliest of the day it was recorded,
-# its offer and its framework's signature (an agreement entered after the fact carries its
-# real dates); it ended on the day the registry recorded as `ended_on` (framework ended,
-# offer refused, abandoned), or, for a state from before that field, on its last change.
+# and had not ended before its first (`began_on`, `ended_on`: see the registry's read model).
 # The one statement of this rule: reports, consolidations and the national roll-up all
-# select with it. (PostgreSQL's LEAST ignores NULLs.)
-ALIVE = sql.SQL(
-    "LEAST(" + WIB_DATE.format("created_at") + ", framework_signed_on, (state #>> '{offer,sent_on}')::date)"
-    " <= %(period_end)s AND (stage NOT IN ('berakhir', 'dibatalkan')"
-    " OR coalesce((state ->> 'ended_on')::date, " + WIB_DATE.format("updated_at") + ") >= %(period_start)s)"
-)
+# select with it.
+ALIVE = sql.SQL("began_on <= %(period_end)s AND (ended_on IS NULL OR ended_on >= %(period_start)s)")
 
 
 def period_params(period: Period) -> dict[str, Any]:
@@ -72,19 +65,20 @@ class Snapshot:
         return await cur.fetchall()
 
     async def region_facts(self, region: str, period: Period) -> Facts:
-        """Everything a region's report for `period` is compiled from."""
-        params = {"tenant": self.tenant, "region": region, **period_params(period)}
-        mine = self._q(
-            "SELECT id FROM {s}.agreements WHERE visible_to @> ARRAY[%(tenant)s]"
-            " AND party_regions @> ARRAY[%(region)s] AND {alive}", alive=ALIVE)
-        agreements = await self._all(self._q("SELECT state FROM {s}.agreements WHERE id IN ({mine})", mine=mine),
-                                     params)
+        """Everything a region's report for `period` is compiled from. The agreements are
+        found once; their records by id (uuid equality stays indexable under row-level
+        security, where the array operators are not)."""
+        agreements = await self._all(self._q(
+            "SELECT id, state FROM {s}.agreements WHERE visible_to @> ARRAY[%(tenant)s]"
+            " AND party_regions @> ARRAY[%(region)s] AND {alive}", alive=ALIVE),
+            {"tenant": self.tenant, "region": region, **period_params(period)})
+        ids = {"ids": [r["id"] for r in agreements]}
         progress = await self._all(self._q(
             "SELECT agreement_id::text, region, period, version, content, filed_at FROM {s}.progress_reports"
-            " WHERE agreement_id IN ({mine})", mine=mine), params)
+            " WHERE agreement_id = ANY(%(ids)s)"), ids)
         evaluations = await self._all(self._q(
             "SELECT agreement_id::text, period, evaluator, version, content, recorded_at FROM {s}.evaluations"
-            " WHERE agreement_id IN ({mine})", mine=mine), params)
+            " WHERE agreement_id = ANY(%(ids)s)"), ids)
         return Facts(
             agreements=[r["state"] for r in agreements],
             progress=[{**r, "filed_at": r["filed_at"].isoformat()} for r in progress],

@@ -26,12 +26,13 @@ from psycopg_pool import AsyncConnectionPool
 from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
 from shared.db import READER_ROLE, tenant_transaction
 from shared.errors import BadRequest
+from shared.periods import local_date
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
 # Bump when the table's shape changes: `ksd migrate` then drops the view and its tracking
 # positions, and the worker rebuilds it from the event store (events are the truth).
-VIEW_VERSION = 2
+VIEW_VERSION = 3
 
 _CREATE = [
     """
@@ -60,6 +61,10 @@ _CREATE = [
         pks_in_force integer NOT NULL,
         -- end dates of the documents in force (framework and PKS), for "expiring between"
         in_force_until date[] NOT NULL,
+        -- the first day the family existed (recorded, offered or signed, whichever came first:
+        -- one entered after the fact has its real dates) and the day it ended, if it has
+        began_on date NOT NULL,
+        ended_on date,
         created_at timestamptz NOT NULL,
         updated_at timestamptz NOT NULL,
         created_by jsonb NOT NULL,
@@ -95,7 +100,7 @@ ROW_COLUMNS = (
     "id", "position", "version", "form", "category", "title", "object", "stage", "initiator", "parties",
     "party_regions", "provinces", "urusan", "value_idr", "burdens_community", "budgeted_in_apbd",
     "dprd_approval_required", "framework_signed_on", "framework_valid_until", "pks_count", "pks_in_force",
-    "in_force_until", "created_at", "updated_at", "created_by", "visible_to", "state",
+    "in_force_until", "began_on", "ended_on", "created_at", "updated_at", "created_by", "visible_to", "state",
 )
 JSON_COLUMNS = frozenset({"parties", "created_by", "state"})
 
@@ -130,6 +135,11 @@ def row_of(agreement: Agreement) -> dict[str, Any]:
         "pks_count": len(agreement.pks),
         "pks_in_force": len(in_force),
         "in_force_until": sorted(ends),
+        "began_on": min(
+            [local_date(agreement.created_on)]
+            + [date.fromisoformat(d) for d in (framework.get("signed_on"), (agreement.offer or {}).get("sent_on")) if d]
+        ),
+        "ended_on": getattr(agreement, "ended_on", None),
         "created_at": agreement.created_on,
         "updated_at": agreement.modified_on,
         "created_by": Jsonb(agreement.created_by),
