@@ -29,6 +29,7 @@ from shared import __version__
 from shared.assets import is_graphiql_request, openapi_config, static_files_router
 from shared.auth import Identity, TokenService
 from shared.errors import BadRequest, KsdError, PreconditionRequired, Unauthenticated
+from shared.metrics import PROJECTION_LAG
 
 log = structlog.get_logger("ksd.http")
 
@@ -242,6 +243,22 @@ def _ready_handler(readiness: ReadinessCheck) -> Any:
         return Response({"status": "ok" if ok else "unavailable", **report}, status_code=200 if ok else 503)
 
     return ready
+
+
+def lag_readiness(service: str, lag_query: str, settings: Any, pool: Callable[[State], Any]) -> ReadinessCheck:
+    """Ready when every feed of the service's read model is within `ready_max_projection_lag`
+    events of its source log; the lag is exported as a metric too. On the app's own pool: a
+    probe every few seconds should not open connections."""
+
+    async def check(state: State) -> dict[str, Any]:
+        async with pool(state).connection() as conn:
+            cur = await conn.execute(lag_query)
+            lag = {k: int(v) for k, v in (await cur.fetchone()).items()}
+        for projection, value in lag.items():
+            PROJECTION_LAG.labels(service=service, projection=projection).set(value)
+        return {"ok": max(lag.values()) <= settings.ready_max_projection_lag, "projection_lag": lag}
+
+    return check
 
 
 class MetricsController(PrometheusController):

@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Request
-from litestar.datastructures import State
 
 from services.monitoring.api.routes import AlertController, ProgressController
 from services.monitoring.application import Monitoring
@@ -23,9 +21,8 @@ from services.monitoring.setup import LAG_QUERY, monitoring_env
 from shared.assets import make_graphql_controller
 from shared.clock import Clock, SystemClock
 from shared.db import make_async_pool
-from shared.http import create_service_app
+from shared.http import create_service_app, lag_readiness
 from shared.logs import configure_logging
-from shared.metrics import PROJECTION_LAG
 from shared.regions import load_regions
 from shared.settings import Settings
 
@@ -59,14 +56,6 @@ def create_app(
             await anyio.to_thread.run_sync(monitoring.close)
             await pool.close()
 
-    async def readiness(state: State) -> dict[str, Any]:
-        async with state.monitoring_reads.pool.connection() as conn:
-            cur = await conn.execute(LAG_QUERY)
-            lag = {k: int(v) for k, v in (await cur.fetchone()).items()}
-        for projection, value in lag.items():
-            PROJECTION_LAG.labels(service=SERVICE, projection=projection).set(value)
-        return {"ok": max(lag.values()) <= settings.ready_max_projection_lag, "projection_lag": lag}
-
     async def graphql_context(request: Request) -> MonitoringContext:
         return MonitoringContext(
             identity=request.scope.get("user"),
@@ -80,7 +69,7 @@ def create_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[ProgressController, AlertController, graphql],
-        readiness=readiness,
+        readiness=lag_readiness(SERVICE, LAG_QUERY, settings, lambda state: state.monitoring_reads.pool),
         lifespan=[lifespan],
         description="Pemantauan pelaksanaan, monev dan peringatan kerja sama daerah.",
     )

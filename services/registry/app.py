@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Request
-from litestar.datastructures import State
 
 from services.registry.api.agreements import AgreementController, DocumentController
 from services.registry.api.audit import AgreementAuditController, DigestController
@@ -27,9 +25,8 @@ from shared.audit.signing import signing_key_from_settings
 from shared.blobs import make_blob_store
 from shared.clock import Clock
 from shared.db import make_async_pool
-from shared.http import create_service_app
+from shared.http import create_service_app, lag_readiness
 from shared.logs import configure_logging
-from shared.metrics import PROJECTION_LAG
 from shared.settings import Settings
 
 SERVICE = "registry"
@@ -66,14 +63,6 @@ def create_app(
             await anyio.to_thread.run_sync(registry.close)
             await pool.close()
 
-    async def readiness(state: State) -> dict[str, Any]:
-        # On the app's own pool: a probe every few seconds should not open connections.
-        async with state.agreements.pool.connection() as conn:
-            cur = await conn.execute(LAG_QUERY)
-            lag = int((await cur.fetchone())["lag"])
-        PROJECTION_LAG.labels(service=SERVICE, projection="agreements").set(lag)
-        return {"ok": lag <= settings.ready_max_projection_lag, "projection_lag": {"agreements": lag}}
-
     async def graphql_context(request: Request) -> RegistryContext:
         return RegistryContext(
             identity=request.scope.get("user"),  # None for the public GraphiQL page
@@ -92,7 +81,7 @@ def create_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[AgreementController, documents, AgreementAuditController, DigestController, graphql],
-        readiness=readiness,
+        readiness=lag_readiness(SERVICE, LAG_QUERY, settings, lambda state: state.agreements.pool),
         lifespan=[lifespan],
         description="Registri kerja sama daerah: naskah dan siklus hukumnya.",
     )

@@ -65,7 +65,7 @@ def rebuild_outdated_view(env: dict[str, str]) -> None:
 
 
 # Events recorded but not yet in the read model.
-LAG_QUERY = lag_query(SCHEMA, [("lag", SCHEMA, Registry.name, AgreementsProjection.name)])
+LAG_QUERY = lag_query(SCHEMA, [("agreements", SCHEMA, Registry.name, AgreementsProjection.name)])
 
 
 def projection_lag(conn: psycopg.Connection) -> int:

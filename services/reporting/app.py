@@ -9,11 +9,9 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Any
 
 import anyio.to_thread
 from litestar import Litestar, Request
-from litestar.datastructures import State
 
 from services.reporting.api.routes import ConsolidationController, NationalController, ReportController
 from services.reporting.application import Reporting
@@ -24,9 +22,8 @@ from services.reporting.setup import LAG_QUERY, reporting_env
 from shared.assets import make_graphql_controller
 from shared.clock import Clock, SystemClock
 from shared.db import make_async_pool
-from shared.http import create_service_app
+from shared.http import create_service_app, lag_readiness
 from shared.logs import configure_logging
-from shared.metrics import PROJECTION_LAG
 from shared.regions import load_regions
 from shared.settings import Settings
 
@@ -64,14 +61,6 @@ def create_app(
             await anyio.to_thread.run_sync(reporting.close)
             await pool.close()
 
-    async def readiness(state: State) -> dict[str, Any]:
-        async with state.reporting_reads.pool.connection() as conn:
-            cur = await conn.execute(LAG_QUERY)
-            lag = {k: int(v) for k, v in (await cur.fetchone()).items()}
-        for projection, value in lag.items():
-            PROJECTION_LAG.labels(service=SERVICE, projection=projection).set(value)
-        return {"ok": max(lag.values()) <= settings.ready_max_projection_lag, "projection_lag": lag}
-
     async def graphql_context(request: Request) -> ReportingContext:
         return ReportingContext(
             identity=request.scope.get("user"), settings=settings, reads=request.app.state.reporting_reads,
@@ -83,7 +72,7 @@ def create_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[ReportController, ConsolidationController, NationalController, graphql],
-        readiness=readiness,
+        readiness=lag_readiness(SERVICE, LAG_QUERY, settings, lambda state: state.reporting_reads.pool),
         lifespan=[lifespan],
         description="Pelaporan berkala daerah, konsolidasi provinsi dan rekap nasional.",
     )
