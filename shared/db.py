@@ -150,7 +150,8 @@ def lag_query(schema: str, feeds: list[tuple[str, str, str, str]]) -> str:
             f" WHERE application_name = '{app}'), 0)"
         )
 
-    return "SELECT " + ", ".join(f"{lag(source, app, projection)} AS {label}" for label, source, app, projection in feeds)
+    return "SELECT " + ", ".join(
+        f"{lag(source, app, projection)} AS {label}" for label, source, app, projection in feeds)
 
 
 def feed_lag(conn: psycopg.Connection, query: str) -> dict[str, int]:

@@ -84,7 +84,9 @@ def _head_of(region: Mapping[str, Any]) -> str:
 # -- the tables -------------------------------------------------------------------------------------
 
 
-def agreements_table(entries: list[Mapping[str, Any]], title: str = "Daftar Kerja Sama", sheet: str = "Kerja Sama") -> Table:
+def agreements_table(
+    entries: list[Mapping[str, Any]], title: str = "Daftar Kerja Sama", sheet: str = "Kerja Sama"
+) -> Table:
     rows = []
     for i, e in enumerate(entries, 1):
         in_force = [d for d in e["documents"] if d["in_force"]]
@@ -215,7 +217,8 @@ def _grouped_table(title: str, header: str, groups: list[Mapping[str, Any]], nam
 
     return Table(
         title=title, sheet=sheet,
-        columns=(Column(header, width=44), Column("Jumlah kerja sama", "number", 12), Column("Nilai (Rp)", "rupiah", 20)),
+        columns=(Column(header, width=44), Column("Jumlah kerja sama", "number", 12),
+                 Column("Nilai (Rp)", "rupiah", 20)),
         rows=tuple((name(g["code"]), g["count"], g["value_idr"]) for g in groups),
         note=None if groups else "Tidak ada kerja sama pada periode ini.",
     )
@@ -298,8 +301,10 @@ def consolidation_document(body: Mapping[str, Any], printed_on: date) -> Documen
     )
     standing_table = Table(
         title="Ringkasan Kelengkapan",
-        columns=(Column("Status", width=30), Column("Jumlah kab/kota", "number", 14), Column("Persentase", "percent", 12)),
-        rows=tuple((label, c[k], c[k] / c["regions"] if c["regions"] else None) for k, label in TIMELINESS_LABELS.items()),
+        columns=(Column("Status", width=30), Column("Jumlah kab/kota", "number", 14),
+                 Column("Persentase", "percent", 12)),
+        rows=tuple((label, c[k], c[k] / c["regions"] if c["regions"] else None)
+                   for k, label in TIMELINESS_LABELS.items()),
         total=("Jumlah", c["regions"], 1.0 if c["regions"] else None),
     )
     own = content["own_report"]

@@ -196,7 +196,8 @@ class ReportsView(_View):
                 curs.execute(self._q(
                     "UPDATE {s}.reports SET version = %(v)s, revision = %(revision)s, narrative = %(narrative)s,"
                     " first_submitted_on = coalesce(first_submitted_on, %(on)s),"
-                    " first_on_time = coalesce(first_on_time, %(on_time)s), deadline = coalesce(deadline, %(deadline)s),"
+                    " first_on_time = coalesce(first_on_time, %(on_time)s),"
+                    " deadline = coalesce(deadline, %(deadline)s),"
                     " last_submitted_on = %(on)s, summary = %(summary)s, updated_at = %(at)s WHERE id = %(id)s"),
                     {"v": event.originator_version, "revision": event.revision, "narrative": event.narrative,
                      "on": event.submitted_on, "on_time": event.on_time, "deadline": event.deadline,

@@ -135,7 +135,8 @@ def _text(report: Any, edit: ReportEdit) -> ReportText:
     def pick(value: Any, current: Any) -> Any:
         return current if value is msgspec.UNSET else value
 
-    return ReportText(narrative=pick(edit.narrative, report.narrative), obstacles=pick(edit.obstacles, report.obstacles),
+    return ReportText(narrative=pick(edit.narrative, report.narrative),
+                      obstacles=pick(edit.obstacles, report.obstacles),
                       follow_up=pick(edit.follow_up, report.follow_up))
 
 

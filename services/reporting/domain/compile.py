@@ -51,7 +51,8 @@ class Rules:
 
 
 def period_info(period: Period) -> dict[str, str]:
-    return {"code": str(period), "label": period.label, "start": period.start.isoformat(), "end": period.end.isoformat()}
+    return {"code": str(period), "label": period.label, "start": period.start.isoformat(),
+            "end": period.end.isoformat()}
 
 
 def region_info(region: Region) -> dict[str, str]:
@@ -126,7 +127,8 @@ def _progress_entry(row: Mapping[str, Any]) -> dict[str, Any]:
     return {
         "period": row["period"], "version": row["version"], "filed_at": row["filed_at"],
         "activities": [a["name"] for a in content.get("activities", [])],
-        "indicators": [{k: i[k] for k in ("name", "unit", "target", "achieved")} for i in content.get("indicators", [])],
+        "indicators": [{k: i[k] for k in ("name", "unit", "target", "achieved")}
+                       for i in content.get("indicators", [])],
         "budget_planned_idr": budget.get("planned_idr") or 0,
         "budget_realised_idr": budget.get("realised_idr") or 0,
         "beneficiaries": (content.get("beneficiaries") or {}).get("count"),
@@ -217,7 +219,8 @@ def summarise(entries: Iterable[Mapping[str, Any]], region_alerts: int = 0) -> d
         "realisation_share": _share(realised, planned),
         "beneficiaries": sum(e["beneficiaries"] for e in entries),
         "evaluations": sum(len(e["evaluations"]) for e in entries),
-        "recommendations": dict(sorted(Counter(v["recommendation"] for e in entries for v in e["evaluations"]).items())),
+        "recommendations": dict(sorted(
+            Counter(v["recommendation"] for e in entries for v in e["evaluations"]).items())),
         "alerts": sum(alerts.values()) + region_alerts,
         "alerts_by_kind": dict(sorted(alerts.items())),
     }

@@ -57,7 +57,8 @@ def check_period_open(period: Period, today: date, kinds: frozenset[str]) -> Non
     """A report is for a period kind the platform collects, and a period that has begun."""
     if period.kind not in kinds:
         allowed = " dan ".join(sorted("semester (2026-S1)" if k == "semester" else "tahunan (2026)" for k in kinds))
-        raise RuleViolation("period_kind_not_collected", f"Laporan periode {period} tidak dipungut; periode yang berlaku: {allowed}.")
+        raise RuleViolation("period_kind_not_collected",
+                            f"Laporan periode {period} tidak dipungut; periode yang berlaku: {allowed}.")
     if period.start > today:
         raise RuleViolation("period_not_started", f"Periode {period} belum dimulai.")
 
