@@ -70,6 +70,7 @@ def check_period_started(period: Period, today: date, *, semester_only: bool) ->
 class Record(Aggregate):
     """What progress reports and evaluations share: content that is corrected by a new
     version (the event keeps what it replaced readable), each correction with its reason.
+    Each kind of record defines `check(content, today)`: the rules its content keeps.
     eventsourcing gives each subclass its own `Corrected` class and topic."""
 
     class Corrected(Aggregate.Event):
@@ -83,9 +84,6 @@ class Record(Aggregate):
                 {"version": self.originator_version, "at": self.timestamp.isoformat(), "reason": self.reason,
                  "by": self.actor["tenant"]}
             )
-
-    def check(self, content: dict, today: date) -> None:
-        raise NotImplementedError
 
     def correct(self, *, content: dict, reason: str | None, actor: dict, at: datetime) -> None:
         self.check(content, local_date(at))
