@@ -8,10 +8,23 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
+import psycopg
 from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 
+from shared.db import ensure_reader_role, protect_events_table
 from shared.errors import PreconditionRequired, VersionConflict
+
+
+def secure_event_store(database_url: str, schema: str, app: Application, *more_tables: str) -> None:
+    """After an application has created its tables (`ksd migrate`): its events, their hash
+    chain and `more_tables` refuse UPDATE, DELETE and TRUNCATE; the read-only role exists;
+    events stored before the chain existed get their links."""
+    with psycopg.connect(database_url, autocommit=True) as conn:
+        for table in (f"{app.name}_events", app.recorder.chain_table_name, *more_tables):  # type: ignore[attr-defined]
+            protect_events_table(conn, schema, table)
+        ensure_reader_role(conn)
+    app.recorder.backfill()  # type: ignore[attr-defined]
 
 
 def check_expected_version(current: int, expected: int | None, what: str) -> None:

@@ -20,6 +20,22 @@ TENANT_SETTING = "ksd.tenant"
 READER_ROLE = "ksd_reader"
 
 
+# Who may read a row: its audience holds the reader's tenant (see shared.tenancy).
+AUDIENCE_POLICY = "visible_to @> ARRAY[current_setting('ksd.tenant', true)]"
+
+
+def reader_policy(table: str, using: str = AUDIENCE_POLICY, *, schema: str = "{schema}") -> list[str]:
+    """Row-level security on a read-model table: read transactions (`ksd_reader`, tenant set)
+    see the rows `using` admits. The owner (the projection writing it) is not subject to it,
+    so no write policy exists that a reader could unlock. `schema` is the placeholder the
+    statements are formatted with."""
+    return [
+        f"ALTER TABLE {schema}.{table} ENABLE ROW LEVEL SECURITY",
+        f"DROP POLICY IF EXISTS {table}_tenant_read ON {schema}.{table}",
+        f"CREATE POLICY {table}_tenant_read ON {schema}.{table} FOR SELECT TO ksd_reader USING ({using})",
+    ]
+
+
 def ensure_schema(database_url: str, *schemas: str) -> None:
     with psycopg.connect(database_url, autocommit=True) as conn:
         for schema in schemas:

@@ -29,6 +29,7 @@ from shared import __version__
 from shared.assets import is_graphiql_request, openapi_config, static_files_router
 from shared.auth import Identity, TokenService
 from shared.errors import BadRequest, KsdError, PreconditionRequired, Unauthenticated
+from shared.logs import configure_logging
 from shared.metrics import PROJECTION_LAG
 
 log = structlog.get_logger("ksd.http")
@@ -309,6 +310,15 @@ def create_service_app(
         logging_config=None,
         debug=False,
     )
+
+
+def service_database_url(service: str, settings: Any, database_url: str | None) -> str:
+    """What every service's `create_app` does first: find its database and set up logging."""
+    url = database_url or settings.database_url
+    if not url:
+        raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
+    configure_logging(settings, service=service)
+    return url
 
 
 def identity_of(request: Request) -> Identity:

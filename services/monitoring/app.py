@@ -21,8 +21,7 @@ from services.monitoring.setup import LAG_QUERY, monitoring_env
 from shared.assets import make_graphql_controller
 from shared.clock import Clock, SystemClock
 from shared.db import make_async_pool
-from shared.http import create_service_app, lag_readiness
-from shared.logs import configure_logging
+from shared.http import create_service_app, lag_readiness, service_database_url
 from shared.regions import load_regions
 from shared.settings import Settings
 
@@ -33,10 +32,7 @@ def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, clock: Clock | None = None
 ) -> Litestar:
     settings = settings or Settings.from_env()
-    url = database_url or settings.database_url
-    if not url:
-        raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
-    configure_logging(settings, service=SERVICE)
+    url = service_database_url(SERVICE, settings, database_url)
     clock = clock or SystemClock()
 
     @asynccontextmanager

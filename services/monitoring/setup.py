@@ -15,7 +15,8 @@ from services.monitoring.application import Monitoring
 from services.monitoring.views import SCHEMA, MonitoringFeed, MonitoringView, RegistryFeed
 from services.registry.application import Registry
 from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
-from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, lag_query, protect_events_table
+from shared.application import secure_event_store
+from shared.db import ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
 from shared.settings import Settings
 
@@ -41,11 +42,7 @@ def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
     app = Monitoring(monitoring_env(database_url, pool_size=1, create_tables=True))
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            for table in (f"{Monitoring.name}_events", app.recorder.chain_table_name):  # type: ignore[attr-defined]
-                protect_events_table(conn, SCHEMA, table)
-            ensure_reader_role(conn)
-        app.recorder.backfill()  # type: ignore[attr-defined]
+        secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
     for projection, env in (

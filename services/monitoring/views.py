@@ -43,7 +43,7 @@ from services.monitoring.domain.reports import Evaluation, ProgressReport
 from services.monitoring.notify import NOTIFICATION_TABLES, channels_for, enqueue
 from services.registry.domain.agreement import Agreement
 from shared.clock import Clock, SystemClock
-from shared.db import READER_ROLE
+from shared.db import AUDIENCE_POLICY, READER_ROLE, reader_policy
 from shared.periods import local_date
 from shared.regions import RegionCatalog, load_regions, province_of
 from shared.tenancy import audience_of
@@ -138,27 +138,16 @@ _TABLES = [
 # Readers switch to the SELECT-only role with their tenant set; these policies are the
 # second wall behind each query's own tenant filter.
 _RLS = {
-    "agreements": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
-    "progress_reports": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
-    "evaluations": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
-    "alerts": "visible_to @> ARRAY[current_setting('ksd.tenant', true)]",
+    "agreements": AUDIENCE_POLICY,
+    "progress_reports": AUDIENCE_POLICY,
+    "evaluations": AUDIENCE_POLICY,
+    "alerts": AUDIENCE_POLICY,
     "notifications": "tenant = current_setting('ksd.tenant', true)",
+    "deliveries": "EXISTS (SELECT 1 FROM {schema}.notifications n WHERE n.id = notification_id"
+                  " AND n.tenant = current_setting('ksd.tenant', true))",
 }
-_RLS_DELIVERIES = (
-    "EXISTS (SELECT 1 FROM {schema}.notifications n WHERE n.id = notification_id"
-    " AND n.tenant = current_setting('ksd.tenant', true))"
-)
-_TABLES += [
-    "ALTER TABLE {schema}.deliveries ENABLE ROW LEVEL SECURITY",
-    "DROP POLICY IF EXISTS deliveries_tenant_read ON {schema}.deliveries",
-    f"CREATE POLICY deliveries_tenant_read ON {{schema}}.deliveries FOR SELECT TO ksd_reader USING ({_RLS_DELIVERIES})",
-]
 for _table, _using in _RLS.items():
-    _TABLES += [
-        f"ALTER TABLE {{schema}}.{_table} ENABLE ROW LEVEL SECURITY",
-        f"DROP POLICY IF EXISTS {_table}_tenant_read ON {{schema}}.{_table}",
-        f"CREATE POLICY {_table}_tenant_read ON {{schema}}.{_table} FOR SELECT TO ksd_reader USING ({_using})",
-    ]
+    _TABLES += reader_policy(_table, _using)
 
 # A report's audience is its agreement's; until the registry feed has that agreement (a
 # rebuild, where this feed may run ahead), none: it becomes visible when the agreement arrives.
@@ -523,7 +512,6 @@ class MonitoringView(PostgresTrackingRecorder):
             for table in _RLS:
                 curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
                     self.schema, sql.Identifier(table), sql.Identifier(READER_ROLE)))
-            curs.execute(sql.SQL("GRANT SELECT ON {}.deliveries TO {}").format(self.schema, sql.Identifier(READER_ROLE)))
 
 
 def _rank(severity: str) -> int:

@@ -25,8 +25,7 @@ from shared.audit.signing import signing_key_from_settings
 from shared.blobs import make_blob_store
 from shared.clock import Clock
 from shared.db import make_async_pool
-from shared.http import create_service_app, lag_readiness
-from shared.logs import configure_logging
+from shared.http import create_service_app, lag_readiness, service_database_url
 from shared.settings import Settings
 
 SERVICE = "registry"
@@ -36,10 +35,7 @@ def create_app(
     settings: Settings | None = None, *, database_url: str | None = None, clock: Clock | None = None
 ) -> Litestar:
     settings = settings or Settings.from_env()
-    url = database_url or settings.database_url
-    if not url:
-        raise RuntimeError("DATABASE_URL is not set: start the platform with `ksd run` (make run)")
-    configure_logging(settings, service=SERVICE)
+    url = service_database_url(SERVICE, settings, database_url)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

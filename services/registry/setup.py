@@ -11,8 +11,9 @@ from eventsourcing.utils import Environment
 
 from services.registry.application import IDEMPOTENCY_TABLE, Registry
 from services.registry.projections.agreements import VIEW_VERSION, AgreementsProjection, PostgresAgreementsView
+from shared.application import secure_event_store
 from shared.audit.store import DigestStore
-from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, lag_query, protect_events_table
+from shared.db import ensure_schema, eventsourcing_env, lag_query
 
 SCHEMA = "registry"
 
@@ -38,12 +39,9 @@ def install(database_url: str) -> None:
     try:
         digests = DigestStore(app.recorder)  # type: ignore[arg-type]
         digests.create_table()
+        secure_event_store(database_url, SCHEMA, app, digests.table)
         with psycopg.connect(database_url, autocommit=True) as conn:
-            for table in (f"{Registry.name}_events", app.recorder.chain_table_name, digests.table):  # type: ignore[attr-defined]
-                protect_events_table(conn, SCHEMA, table)
-            ensure_reader_role(conn)
             conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))  # type: ignore[arg-type]
-        app.recorder.backfill()  # type: ignore[attr-defined] - events stored before the chain existed
         rebuild_outdated_view(registry_env(database_url, pool_size=1))
         view = agreements_view(env)  # creates the read model and its tracking table
         view.grant_reader()

@@ -17,12 +17,14 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.monitoring.domain.alerts import ACTIVE_STAGES
 from services.reporting.domain.labels import FORMS, STAGES
-from services.reporting.readmodel import ALIVE, WIB_DATE, period_params
+from services.reporting.readmodel import ALIVE, period_params
 from services.reporting.views import SCHEMA
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
 from shared.periods import Period
 
+# The day (WIB) of a timestamp column.
+WIB_DATE = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
 # The year an agreement belongs to: its framework's signature, else the day (WIB) it was recorded.
 YEAR = "extract(year FROM coalesce(framework_signed_on, " + WIB_DATE.format("created_at") + "))::int"
 

@@ -25,9 +25,6 @@ from shared.errors import Unavailable
 from shared.periods import Period
 from shared.urusan import URUSAN
 
-# The day (WIB) of a timestamp column.
-WIB_DATE = "(({} AT TIME ZONE 'UTC') + interval '7 hours')::date"
-
 # An agreement is alive during a period when it began on or before the period's last day
 # and had not ended before its first (`began_on`, `ended_on`: see the registry's read model).
 # The one statement of this rule: reports, consolidations and the national roll-up all

@@ -10,6 +10,7 @@ from typing import Any
 import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
+from psycopg import sql
 
 from services.monitoring.application import Monitoring
 from services.monitoring.setup import SCHEMA as MONITORING_SCHEMA
@@ -19,7 +20,8 @@ from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
 from services.registry.setup import rebuild_outdated_view
 from services.reporting.application import Reporting
 from services.reporting.views import SCHEMA, RecordsFeed, RecordsView, ReportsFeed, ReportsView
-from shared.db import ensure_reader_role, ensure_schema, eventsourcing_env, lag_query, protect_events_table
+from shared.application import secure_event_store
+from shared.db import READER_ROLE, ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
 
 
@@ -54,11 +56,7 @@ def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
     app = Reporting(reporting_env(database_url, pool_size=1, create_tables=True))
     try:
-        with psycopg.connect(database_url, autocommit=True) as conn:
-            for table in (f"{Reporting.name}_events", app.recorder.chain_table_name):  # type: ignore[attr-defined]
-                protect_events_table(conn, SCHEMA, table)
-            ensure_reader_role(conn)
-        app.recorder.backfill()  # type: ignore[attr-defined]
+        secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
     rebuild_outdated_view(registry_feed_env(database_url, pool_size=1))  # the registry's shape, in this schema
@@ -68,9 +66,10 @@ def install(database_url: str) -> None:
         view = factory.tracking_recorder(view_class)  # creates the tables and this feed's tracking table
         try:
             view.grant_reader()  # type: ignore[attr-defined]
-            if view_class is PostgresAgreementsView:
-                with view.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
-                    curs.execute(f"GRANT SELECT ON {SCHEMA}.{projection.name}_tracking TO ksd_reader")
+            # Readers also see the positions: a compile's sources (POSITIONS_QUERY).
+            with view.datastore.transaction(commit=True) as curs:  # type: ignore[attr-defined]
+                curs.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(
+                    sql.Identifier(SCHEMA, view.tracking_table_name), sql.Identifier(READER_ROLE)))  # type: ignore[attr-defined]
         finally:
             view.datastore.close()  # type: ignore[attr-defined]
 

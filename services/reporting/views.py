@@ -25,7 +25,7 @@ from psycopg.types.json import Jsonb
 
 from services.monitoring.domain.reports import Evaluation, ProgressReport
 from services.reporting.domain.reports import Consolidation, RegionReport, Report
-from shared.db import READER_ROLE
+from shared.db import READER_ROLE, reader_policy
 from shared.periods import Period
 from shared.regions import province_of
 from shared.tenancy import NATIONAL, audience_of
@@ -68,11 +68,7 @@ _RECORD_TABLES = [
     "CREATE INDEX IF NOT EXISTS evaluations_agreement ON {s}.evaluations (agreement_id)",
 ]
 for _table in ("progress_reports", "evaluations"):
-    _RECORD_TABLES += [
-        f"ALTER TABLE {{s}}.{_table} ENABLE ROW LEVEL SECURITY",
-        f"DROP POLICY IF EXISTS {_table}_tenant_read ON {{s}}.{_table}",
-        f"CREATE POLICY {_table}_tenant_read ON {{s}}.{_table} FOR SELECT TO ksd_reader USING ({_VIA_AGREEMENT})",
-    ]
+    _RECORD_TABLES += reader_policy(_table, _VIA_AGREEMENT, schema="{s}")
 
 _REPORT_TABLES = [
     """
@@ -100,10 +96,7 @@ _REPORT_TABLES = [
     """,
     "CREATE INDEX IF NOT EXISTS reports_province_period ON {s}.reports (period, province)",
     "CREATE INDEX IF NOT EXISTS reports_visible_to ON {s}.reports USING gin (visible_to)",
-    "ALTER TABLE {s}.reports ENABLE ROW LEVEL SECURITY",
-    "DROP POLICY IF EXISTS reports_tenant_read ON {s}.reports",
-    "CREATE POLICY reports_tenant_read ON {s}.reports FOR SELECT TO ksd_reader"
-    " USING (visible_to @> ARRAY[current_setting('ksd.tenant', true)])",
+    *reader_policy("reports", schema="{s}"),
 ]
 
 KINDS = {RegionReport: "region", Consolidation: "consolidation"}
@@ -137,11 +130,11 @@ class _View(PostgresTrackingRecorder):
         self.insert_tracking(tracking)
 
     def grant_reader(self) -> None:
-        """Readers see the rows (under RLS) and the positions (for a report's sources)."""
+        """Readers see the rows, under row-level security."""
         reader = sql.Identifier(READER_ROLE)
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.s, reader))
-            for table in (*self.readable, self.tracking_table_name):
+            for table in self.readable:
                 curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(self.s, sql.Identifier(table), reader))
 
 
@@ -202,13 +195,10 @@ class ReportsView(_View):
                     {"v": event.originator_version, "revision": event.revision, "narrative": event.narrative,
                      "on": event.submitted_on, "on_time": event.on_time, "deadline": event.deadline,
                      "summary": Jsonb(summary_of(event.content)), "at": at, "id": event.originator_id})
-            elif isinstance(event, Report.Edited):
+            else:  # Report.Edited
                 curs.execute(self._q(
                     "UPDATE {s}.reports SET version = %s, narrative = %s, updated_at = %s WHERE id = %s"),
                     (event.originator_version, event.narrative, at, event.originator_id))
-            else:  # an event this view does not show still moves the row's version
-                curs.execute(self._q("UPDATE {s}.reports SET version = %s, updated_at = %s WHERE id = %s"),
-                             (event.originator_version, at, event.originator_id))
 
 
 class RecordsFeed(Projection[RecordsView]):

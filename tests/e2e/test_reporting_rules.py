@@ -2,7 +2,8 @@
 the deadline, which agreements a period's report contains (alive during it: not those ended
 before, nor abandoned; those entered after the fact by their real dates).
 
-Its own platform, configured: semester reports only, a 10-day deadline.
+Its own platform, configured: semester reports only, deadlines of 10 days for a region's report
+and 20 for a province's consolidation.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ PDF = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>
 @pytest.fixture(scope="module")
 def p(pg_server_url: str) -> Iterator[ReportingPlatform]:
     with reporting_platform(pg_server_url, start=date(2025, 11, 3), report_period_kinds="semester",
-                            report_deadline_days=10) as running:
+                            report_deadline_days=10, consolidation_deadline_days=20) as running:
         yield running
 
 
@@ -73,3 +74,16 @@ def test_the_deadline_is_the_configured_days_after_the_period(p: ReportingPlatfo
     assert report["deadline"] == "2026-07-10"
     submitted = p.submit(report)  # on 10 August: a month late
     assert (submitted["timeliness"], submitted["submissions"][0]["deadline"]) == ("terlambat", "2026-07-10")
+
+
+def test_a_consolidation_is_judged_by_its_own_configured_deadline(p: ReportingPlatform) -> None:
+    url = "/consolidations/33/2026-S1"
+    before = p.consolidation("33", "2026-S1")
+    assert (before["deadline"], before["content"]["report_deadline"]) == ("2026-07-20", "2026-07-10")
+    response = p.reporting.post(f"{url}/submit", headers=p.headers("33", "consolidator"))  # on 10 August
+    assert response.status_code == 201, response.text
+    sent = response.json()
+    assert (sent["timeliness"], sent["submissions"][0]["deadline"]) == ("terlambat", "2026-07-20")
+    temanggung = next(r for r in sent["content"]["regions"] if r["code"] == TEMANGGUNG)
+    assert temanggung["status"] == "terlambat"  # its report came on 10 August, after 10 July
+
