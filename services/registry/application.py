@@ -6,20 +6,23 @@ Synchronous, like eventsourcing itself: HTTP handlers call it in a worker thread
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
 import msgspec
-from eventsourcing.application import AggregateNotFoundError
+import structlog
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.utils import get_topic
 
 from services.registry.domain.agreement import Agreement, Category, Form, OtherParty, Party, RegionParty
 from services.registry.domain.commands import AttachDocument, Caller, Policy
 from shared.application import ServiceApplication
 from shared.auth import Identity, require_roles
-from shared.blobs import BlobNotFound, BlobStore, sha256_hex, sniff_media_type
+from shared.blobs import BlobNotFound, BlobStore, BlobSweep, sha256_hex, sniff_media_type, sweep_blobs
 from shared.clock import Clock, SystemClock
 from shared.errors import (
     Conflict,
@@ -27,12 +30,15 @@ from shared.errors import (
     InvalidInput,
     NotFound,
     PayloadTooLarge,
+    PreconditionRequired,
     UnsupportedMediaType,
     VersionConflict,
 )
 from shared.regions import RegionCatalog, load_regions
 from shared.tenancy import can_see
 from shared.urusan import get_urusan
+
+log = structlog.get_logger("ksd.registry")
 
 # Namespace for agreement ids derived from an Idempotency-Key: a retry maps to the same
 # id, so the event store's unique (originator_id, version) makes the create happen once.
@@ -192,9 +198,10 @@ class Registry(ServiceApplication):
             raise NotFound("Kerja sama tidak ditemukan.")
         return agreement
 
-    def act(self, identity: Identity, agreement_id: UUID, expected_version: int, command: Any) -> Agreement:
+    def act(self, identity: Identity, agreement_id: UUID, expected_version: int | None, command: Any) -> Agreement:
         """One lifecycle action by an operator of a party region, on the version the caller
-        saw (`If-Match`). A rejected action raises and records nothing."""
+        saw (`If-Match`; None: not sent, 428 naming the current version). A rejected action
+        raises and records nothing."""
         agreement = self._decide(identity, agreement_id, expected_version, command)
         self.save_or_conflict(agreement)
         return agreement
@@ -203,7 +210,7 @@ class Registry(ServiceApplication):
         self,
         identity: Identity,
         agreement_id: UUID,
-        expected_version: int,
+        expected_version: int | None,
         *,
         content: bytes,
         kind: str,
@@ -211,7 +218,11 @@ class Registry(ServiceApplication):
         document: str | None = None,
     ) -> Agreement:
         """Store the file (content-addressed) and record it on the agreement. The rules are
-        decided before the file is stored, and the event is saved after it is durable."""
+        decided before the file is written; it is written to the store's staging area, the
+        event is saved, and only then is the file promoted to its name. A lost race or a
+        failed save discards the staged copy and nothing else (a blob of the same content that
+        another event names stays); a failed promotion leaves the staged copy, which a
+        download or the sweeper promotes, since the saved event names it."""
         if self.blobs is None:
             raise RuntimeError("no blob store configured")
         if len(content) > self.max_document_bytes:
@@ -226,8 +237,19 @@ class Registry(ServiceApplication):
             kind=kind, name=name, size=len(content), media_type=media_type, sha256=sha256, document=document
         )
         agreement = self._decide(identity, agreement_id, expected_version, command)
-        self.blobs.put(content)
-        self.save_or_conflict(agreement)
+        staged = self.blobs.stage(content)
+        try:
+            self.save_or_conflict(agreement)
+        except BaseException:
+            try:
+                self.blobs.discard(staged)
+            except Exception:  # noqa: BLE001 - the save's error is the answer; the sweeper removes it later
+                log.warning("staged_blob_not_discarded", sha256=sha256, exc_info=True)
+            raise
+        try:
+            self.blobs.promote(staged)
+        except Exception:  # noqa: BLE001 - saved: the answer is 200; download or the sweeper promotes it
+            log.warning("blob_promotion_failed", sha256=sha256, exc_info=True)
         return agreement
 
     def download_document(self, identity: Identity, agreement_id: UUID, sha256: str) -> Download:
@@ -239,7 +261,10 @@ class Registry(ServiceApplication):
         try:
             content = self.blobs.get(attached["sha256"])
         except BlobNotFound:
-            raise NotFound("Berkas dokumen tidak ditemukan di penyimpanan.") from None
+            # Saved, but its promotion failed (a crash, a storage error): finish it now.
+            if not self.blobs.promote_staged(attached["sha256"]):
+                raise NotFound("Berkas dokumen tidak ditemukan di penyimpanan.") from None
+            content = self.blobs.get(attached["sha256"])
         return Download(content=content, name=attached["name"], media_type=attached["media_type"], sha256=sha256)
 
     # -- helpers -----------------------------------------------------------------------
@@ -275,10 +300,18 @@ class Registry(ServiceApplication):
             raise InvalidInput("Data kerja sama tidak valid.", errors=errors)
         return partners
 
-    def _decide(self, identity: Identity, agreement_id: UUID, expected_version: int, command: Any) -> Agreement:
+    def _decide(
+        self, identity: Identity, agreement_id: UUID, expected_version: int | None, command: Any
+    ) -> Agreement:
         """Load, check who and which version, and let the aggregate decide (nothing saved)."""
         agreement = self.get_agreement(identity, agreement_id)
         require_roles("operator")(identity)
+        if expected_version is None:
+            raise PreconditionRequired(
+                "Perubahan memerlukan header If-Match berisi versi terakhir yang Anda lihat; versi kerja sama "
+                f'ini sekarang {agreement.version}: If-Match: "{agreement.version}".',
+                current_version=agreement.version,
+            )
         if expected_version != agreement.version:
             raise VersionConflict(
                 f"Kerja sama ini sudah berubah: versi sekarang {agreement.version}, bukan {expected_version}. "
@@ -309,3 +342,41 @@ class Registry(ServiceApplication):
                 "Idempotency-Key ini sudah dipakai untuk permintaan dengan isi yang berbeda.",
                 code="idempotency_key_reused",
             )
+
+
+# -- orphan blobs --------------------------------------------------------------------------------
+
+
+def attached_documents(app: Application) -> Callable[[], set[str]]:
+    """A reader of every SHA-256 the registry's `DocumentAttached` events name. Each call
+    answers all of them as committed at that moment, reading only the events recorded since
+    the previous call (writers to the events table are serialised, so notification ids are
+    committed in order). An event that cannot be read stops the sweep: never guess."""
+    topic = get_topic(Agreement.DocumentAttached)
+    names: set[str] = set()
+    position = 0
+    page = 1000
+
+    def read() -> set[str]:
+        nonlocal position
+        while True:
+            batch = app.recorder.select_notifications(  # type: ignore[attr-defined]
+                start=position, limit=page, topics=[topic], inclusive_of_start=False
+            )
+            for notification in batch:
+                names.add(str(app.mapper.to_domain_event(notification).sha256).lower())  # type: ignore[attr-defined]
+            if batch:
+                position = batch[-1].id
+            if len(batch) < page:
+                return set(names)
+
+    return read
+
+
+def sweep_orphan_blobs(
+    app: Application, store: BlobStore, grace_seconds: float, *, dry_run: bool = False
+) -> BlobSweep:
+    """Delete blobs no `DocumentAttached` event names and staged uploads, both older than
+    `grace_seconds`; promote staged uploads whose event was saved (see `shared.blobs.sweep_blobs`).
+    `app`: any registry application (the HTTP app's, a worker's `runner.app`, `open_registry`)."""
+    return sweep_blobs(store, attached_documents(app), grace_seconds=grace_seconds, dry_run=dry_run)

@@ -11,6 +11,7 @@ import base64
 import hashlib
 import os
 import secrets
+import time
 import urllib.request
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,7 +22,16 @@ import pytest
 from botocore.exceptions import ClientError
 from moto.server import ThreadedMotoServer
 
-from shared.blobs import BlobCorrupt, BlobNotFound, BlobStore, FilesystemBlobStore, S3BlobStore, make_blob_store
+from shared.blobs import (
+    BlobCorrupt,
+    BlobNotFound,
+    BlobStore,
+    FilesystemBlobStore,
+    S3BlobStore,
+    make_blob_store,
+    sha256_hex,
+    sweep_blobs,
+)
 from shared.settings import Settings
 
 CREDENTIALS = {"access_key_id": "testing", "secret_access_key": "testing", "region": "us-east-1"}
@@ -124,6 +134,83 @@ def test_a_malformed_hash_is_rejected(store: BlobStore, bad: str) -> None:
         store.exists(bad)
 
 
+# -- staging and the sweeper, for both stores ------------------------------------------------
+
+HOUR = 3600
+
+
+def _later(hours: float = 2) -> float:
+    """A clock `hours` ahead: everything stored so far is that old to the sweeper."""
+    return time.time() + hours * HOUR
+
+
+def test_a_staged_upload_is_reachable_only_after_promotion(store: BlobStore) -> None:
+    staged = store.stage(PDF)
+    assert staged.sha256 == hashlib.sha256(PDF).hexdigest()
+    assert not store.exists(staged.sha256)
+    with pytest.raises(BlobNotFound):
+        store.get(staged.sha256)
+    assert [s.sha256 for s in store.list_staged()] == [staged.sha256]
+    assert list(store.list_blobs()) == []
+    store.promote(staged)
+    assert store.get(staged.sha256) == PDF
+    assert list(store.list_staged()) == []
+    assert [b.sha256 for b in store.list_blobs()] == [staged.sha256]
+
+
+def test_a_discarded_upload_leaves_nothing_and_spares_the_stored_blob(store: BlobStore) -> None:
+    name = store.put(PDF)
+    store.discard(store.stage(PDF))  # a lost race with the same content
+    store.discard(store.stage(b"another document"))  # a failed save
+    assert list(store.list_staged()) == []
+    assert [b.sha256 for b in store.list_blobs()] == [name]
+    assert store.get(name) == PDF
+
+
+def test_a_staged_upload_whose_promotion_failed_is_promoted_on_demand(store: BlobStore) -> None:
+    staged = store.stage(PDF)
+    assert store.promote_staged(staged.sha256)
+    assert store.get(staged.sha256) == PDF
+    assert list(store.list_staged()) == []
+    assert not store.promote_staged(sha256_hex(b"never uploaded"))
+
+
+def test_the_sweeper_deletes_only_old_unreferenced_blobs_and_abandoned_uploads(store: BlobStore) -> None:
+    referenced, orphan = store.put(PDF), store.put(b"orphan")
+    saved = store.stage(b"saved, promotion failed")
+    abandoned = store.stage(b"abandoned")
+    names = {referenced, saved.sha256}
+
+    young = sweep_blobs(store, lambda: names, grace_seconds=HOUR)  # nothing is old enough yet
+    assert (young.deleted, young.kept_recent, young.staged_recent) == ([], 1, 2)
+    assert store.exists(orphan)
+
+    dry = sweep_blobs(store, lambda: names, grace_seconds=HOUR, dry_run=True, now=_later)
+    assert (dry.deleted, dry.staged_deleted, dry.staged_promoted) == ([orphan], 1, [saved.sha256])
+    assert store.exists(orphan) and len(list(store.list_staged())) == 2
+
+    summary = sweep_blobs(store, lambda: names, grace_seconds=HOUR, now=_later)
+    assert (summary.deleted, summary.bytes_freed) == ([orphan], len(b"orphan"))
+    assert (summary.staged_promoted, summary.staged_deleted) == ([saved.sha256], 1)
+    assert sorted(b.sha256 for b in store.list_blobs()) == sorted(names)
+    assert list(store.list_staged()) == [] and list(store.list_quarantined()) == []
+    assert not store.exists(abandoned.sha256)
+
+
+def test_the_sweeper_puts_back_a_blob_referenced_by_an_upload_saved_meanwhile(store: BlobStore) -> None:
+    name = store.put(PDF)
+    looks: list[int] = []
+
+    def references() -> set[str]:
+        looks.append(1)
+        return set() if len(looks) == 1 else {name}
+
+    summary = sweep_blobs(store, references, grace_seconds=HOUR, now=_later)
+    assert (summary.deleted, summary.restored) == ([], 1)
+    assert store.get(name) == PDF
+    assert list(store.list_quarantined()) == []
+
+
 # -- S3 specifics -----------------------------------------------------------------------------
 
 
@@ -197,3 +284,17 @@ def test_settings_select_s3_and_reach_the_server(s3_endpoint: str, bucket: str) 
     assert isinstance(store, S3BlobStore)
     name = store.put(PDF)
     assert store.get(name) == PDF
+
+
+def test_the_sweeper_never_touches_objects_that_are_not_blobs(s3_endpoint: str, s3: Any, bucket: str) -> None:
+    store = S3BlobStore(bucket, endpoint_url=s3_endpoint, **CREDENTIALS)  # no prefix: the whole bucket
+    foreign = ["README.txt", "backups/2026-01-01.dump", "A" * 64, "other/" + "a" * 64]
+    for key in foreign:
+        s3.put_object(Bucket=bucket, Key=key, Body=b"not ours")
+    orphan = store.put(b"orphan")
+    staged = store.stage(PDF)
+    assert staged.ref.startswith("_staging/")
+    summary = sweep_blobs(store, set, grace_seconds=HOUR, now=_later)
+    assert (summary.deleted, summary.staged_deleted) == ([orphan], 1)
+    keys = sorted(o["Key"] for o in s3.list_objects_v2(Bucket=bucket).get("Contents", []))
+    assert keys == sorted(foreign)

@@ -11,6 +11,7 @@ import os
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -21,7 +22,9 @@ from shared.blobs import (
     FilesystemBlobStore,
     S3BlobStore,
     make_blob_store,
+    sha256_hex,
     sniff_media_type,
+    sweep_blobs,
 )
 from shared.settings import Settings, SettingsError
 
@@ -169,6 +172,192 @@ def test_concurrent_puts_of_the_same_document_store_it_once(store: FilesystemBlo
     assert results == [name] * 8
     assert _files(store.root) == [store.path_of(name)]
     assert store.get(name) == data
+
+
+# -- staging: nothing reachable before the event is saved --------------------------------------
+
+
+def _age(path: Path, seconds: float) -> None:
+    """Make a file look `seconds` old."""
+    then = time.time() - seconds
+    os.utime(path, (then, then))
+
+
+def test_a_staged_upload_is_not_a_blob_until_promoted(store: FilesystemBlobStore) -> None:
+    staged = store.stage(PDF)
+    name = hashlib.sha256(PDF).hexdigest()
+    assert staged.sha256 == name
+    assert not store.exists(name)
+    with pytest.raises(BlobNotFound):
+        store.get(name)
+    assert [p.parent for p in _files(store.root)] == [store.staging]
+    assert list(store.list_blobs()) == []
+
+    store.promote(staged)
+    assert store.get(name) == PDF
+    assert _files(store.root) == [store.path_of(name)]
+    store.promote(staged)  # idempotent: already done
+    assert _files(store.root) == [store.path_of(name)]
+
+
+def test_a_discarded_upload_leaves_nothing(store: FilesystemBlobStore) -> None:
+    staged = store.stage(PDF)
+    store.discard(staged)
+    store.discard(staged)  # twice is fine
+    assert _files(store.root) == []
+    with pytest.raises(BlobNotFound):
+        store.promote(staged)
+
+
+def test_discarding_a_duplicate_upload_keeps_the_blob_another_event_references(store: FilesystemBlobStore) -> None:
+    name = store.put(PDF)
+    before = store.path_of(name).stat()
+    store.discard(store.stage(PDF))  # a lost race with the same content
+    after = store.path_of(name).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert _files(store.root) == [store.path_of(name)]
+    assert store.get(name) == PDF
+
+
+def test_promoting_known_content_leaves_the_stored_file_untouched(store: FilesystemBlobStore) -> None:
+    name = store.put(PDF)
+    before = store.path_of(name).stat()
+    store.promote(store.stage(PDF))
+    after = store.path_of(name).stat()
+    assert (after.st_ino, after.st_mtime_ns) == (before.st_ino, before.st_mtime_ns)
+    assert _files(store.root) == [store.path_of(name)]
+
+
+def test_concurrent_uploads_of_the_same_content_get_their_own_staged_copies(store: FilesystemBlobStore) -> None:
+    one, two = store.stage(PDF), store.stage(PDF)
+    assert one.ref != two.ref and one.sha256 == two.sha256
+    store.discard(one)  # the loser's cleanup never touches the winner's copy
+    store.promote(two)
+    assert _files(store.root) == [store.path_of(two.sha256)]
+
+
+def test_a_failed_staging_write_leaves_no_file(store: FilesystemBlobStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space"):
+        store.stage(PDF)
+    monkeypatch.undo()
+    assert _files(store.root) == []
+
+
+def test_a_staged_copy_whose_promotion_failed_can_be_promoted_later(store: FilesystemBlobStore) -> None:
+    staged = store.stage(PDF)
+    assert store.promote_staged(staged.sha256)
+    assert store.get(staged.sha256) == PDF
+    assert store.promote_staged(staged.sha256)  # already stored
+    assert not store.promote_staged(sha256_hex(b"never uploaded"))
+
+
+def test_a_partial_staged_write_is_never_promoted(store: FilesystemBlobStore) -> None:
+    name = sha256_hex(PDF)
+    store.staging.mkdir(parents=True)
+    (store.staging / f"{name}-abc123.part").write_bytes(PDF[:5])  # a writer still at work, or crashed
+    assert not store.promote_staged(name)
+    assert not store.exists(name)
+
+
+# -- the sweeper ------------------------------------------------------------------------------
+
+HOUR = 3600
+
+
+def test_the_sweeper_deletes_old_unreferenced_blobs_and_keeps_referenced_and_recent_ones(
+    store: FilesystemBlobStore,
+) -> None:
+    referenced, orphan, recent = store.put(b"referenced"), store.put(b"orphan"), store.put(b"recent orphan")
+    for name in (referenced, orphan):
+        _age(store.path_of(name), 2 * HOUR)
+    summary = sweep_blobs(store, lambda: {referenced}, grace_seconds=HOUR)
+    assert summary.deleted == [orphan]
+    assert summary.bytes_freed == len(b"orphan")
+    assert (summary.blobs, summary.referenced, summary.kept_recent) == (3, 1, 1)
+    assert store.exists(referenced) and store.exists(recent) and not store.exists(orphan)
+    assert summary.missing == []
+    assert not list(store.list_quarantined())
+
+
+def test_a_dry_run_reports_and_changes_nothing(store: FilesystemBlobStore) -> None:
+    orphan = store.put(b"orphan")
+    _age(store.path_of(orphan), 2 * HOUR)
+    staged = store.stage(b"abandoned upload")
+    _age(store.root / staged.ref, 2 * HOUR)
+    before = _files(store.root)
+    summary = sweep_blobs(store, set, grace_seconds=HOUR, dry_run=True)
+    assert (summary.deleted, summary.bytes_freed, summary.staged_deleted) == ([orphan], 6, 1)
+    assert _files(store.root) == before
+    assert "akan dihapus / would delete" in "\n".join(summary.lines())
+
+
+def test_the_sweeper_handles_staged_uploads_by_age_and_reference(store: FilesystemBlobStore) -> None:
+    saved = store.stage(b"saved, promotion failed")
+    abandoned = store.stage(b"save failed, discard failed too")
+    duplicate = store.stage(b"already stored")
+    store.put(b"already stored")
+    under_way = store.stage(b"an upload still under way")
+    for old in (saved, abandoned, duplicate):
+        _age(store.root / old.ref, 2 * HOUR)
+    store.staging.joinpath(f"{'a' * 64}-crash.part").write_bytes(b"half")  # a writer killed mid-write
+    _age(store.staging / f"{'a' * 64}-crash.part", 2 * HOUR)
+    legacy_dir = store.path_of("b" * 64).parent
+    legacy_dir.mkdir(parents=True)
+    (legacy_dir / ".tmp-x1y2").write_bytes(b"older versions wrote here")
+    _age(legacy_dir / ".tmp-x1y2", 2 * HOUR)
+
+    names = {saved.sha256, duplicate.sha256, under_way.sha256}
+    summary = sweep_blobs(store, lambda: names, grace_seconds=HOUR)
+    assert summary.staged_promoted == [saved.sha256]
+    assert (summary.staged_deleted, summary.staged_recent) == (4, 1)
+    assert store.get(saved.sha256) == b"saved, promotion failed"
+    assert not store.exists(abandoned.sha256)
+    assert [s.ref for s in store.list_staged()] == [under_way.ref]
+    assert summary.missing == [under_way.sha256]  # its save is under way: not stored yet
+
+
+def test_an_upload_saved_while_the_sweeper_runs_keeps_its_blob(store: FilesystemBlobStore) -> None:
+    """The sweeper reads the references, an upload of the same content saves its event (and,
+    finding the blob stored, discards its staged copy), then the sweeper would delete."""
+    name = store.put(PDF)
+    _age(store.path_of(name), 2 * HOUR)
+    calls: list[int] = []
+
+    def references() -> set[str]:
+        calls.append(1)
+        if len(calls) == 1:
+            return set()  # as the sweeper first saw it
+        return {name}  # the upload's event, committed before the second look
+
+    summary = sweep_blobs(store, references, grace_seconds=HOUR)
+    assert len(calls) == 2
+    assert (summary.deleted, summary.restored) == ([], 1)
+    assert store.get(name) == PDF
+    assert not list(store.list_quarantined())
+
+
+def test_blobs_left_in_the_trash_by_an_interrupted_sweep_are_put_back_and_decided_again(
+    store: FilesystemBlobStore,
+) -> None:
+    referenced, orphan = store.put(b"referenced"), store.put(b"orphan")
+    for name in (referenced, orphan):
+        _age(store.path_of(name), 2 * HOUR)
+    assert store.quarantine(referenced) is not None and store.quarantine(orphan) is not None  # then a crash
+    summary = sweep_blobs(store, lambda: {referenced}, grace_seconds=HOUR)
+    assert summary.deleted == [orphan]
+    assert store.get(referenced) == b"referenced"
+    assert _files(store.root) == [store.path_of(referenced)]
+
+
+def test_the_sweeper_reports_referenced_blobs_that_are_missing(store: FilesystemBlobStore) -> None:
+    lost = sha256_hex(b"deleted by hand")
+    summary = sweep_blobs(store, lambda: {lost}, grace_seconds=HOUR)
+    assert summary.missing == [lost]
+    assert any("HILANG" in line and lost in line for line in summary.lines())
 
 
 # -- media types ------------------------------------------------------------------------------
