@@ -7,12 +7,11 @@ from typing import Annotated, Any, Literal
 
 import msgspec
 
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
-Name = Annotated[str, msgspec.Meta(min_length=1, max_length=300)]
-NonNegative = Annotated[float, msgspec.Meta(ge=0)]
-Rupiah = Annotated[int, msgspec.Meta(ge=0, le=10**16)]
-PeriodText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}(-S[12])?$", examples=["2026-S1"])]
-Sha256 = Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{64}$")]
+from shared import wire
+from shared.wire import Count, PeriodText, Quantity, Rupiah, Score, Sha256, Url
+
+Text = Annotated[wire.Text, msgspec.Meta(min_length=1)]
+Name = Annotated[wire.Name, msgspec.Meta(min_length=1)]
 
 
 class Activity(msgspec.Struct, forbid_unknown_fields=True):
@@ -24,9 +23,9 @@ class Indicator(msgspec.Struct, forbid_unknown_fields=True):
     """An output indicator: what was promised (target) and what was done (achieved)."""
 
     name: Name
-    unit: Annotated[str, msgspec.Meta(min_length=1, max_length=50)]
-    target: NonNegative
-    achieved: NonNegative
+    unit: Annotated[wire.Label, msgspec.Meta(min_length=1, description="the indicator's unit, e.g. ton")]
+    target: Quantity
+    achieved: Quantity
 
 
 class Budget(msgspec.Struct, forbid_unknown_fields=True):
@@ -35,7 +34,7 @@ class Budget(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class Beneficiaries(msgspec.Struct, forbid_unknown_fields=True):
-    count: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    count: Count | None = None
     description: Text | None = None
 
 
@@ -44,7 +43,7 @@ class Attachment(msgspec.Struct, forbid_unknown_fields=True):
 
     name: Name
     sha256: Sha256 | None = None
-    url: Annotated[str, msgspec.Meta(pattern=r"^https?://", max_length=2000)] | None = None
+    url: Url | None = None
 
 
 class ProgressReportIn(msgspec.Struct, forbid_unknown_fields=True):
@@ -68,7 +67,7 @@ class ProgressReportIn(msgspec.Struct, forbid_unknown_fields=True):
 class EvaluationIn(msgspec.Struct, forbid_unknown_fields=True):
     period: PeriodText
     findings: Text
-    score: Annotated[float, msgspec.Meta(ge=0, le=100)]
+    score: Score
     recommendation: Literal["dilanjutkan", "diperluas", "dihentikan"]
     evaluated_on: date
     follow_up: Text | None = None

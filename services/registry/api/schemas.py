@@ -11,6 +11,7 @@ import msgspec
 from services.registry.application import StartAgreement
 from services.registry.domain import commands as cmd
 from services.registry.domain.agreement import Agreement
+from shared.wire import Label, Name, Reference, RegionCode, Rupiah, Text, Title, UrusanCode
 
 FormName = Literal["KSDD", "KSDPK", "KSDPL", "KSDLL", "SINERGI"]
 StageName = Literal[
@@ -22,30 +23,28 @@ StageName = Literal[
     "berakhir",
     "dibatalkan",
 ]
-RegionCode = Annotated[str, msgspec.Meta(pattern=r"^\d{2}(\.\d{2})?$", examples=["32.04"])]
-UrusanCode = Annotated[str, msgspec.Meta(pattern=r"^[1-3]\.\d{2}$", examples=["2.11"])]
 
 
 class PartyIn(msgspec.Struct, forbid_unknown_fields=True, omit_defaults=True):
     """A region (`{"region": "32.04"}`) or another party (`name`, `type`, `country`)."""
 
     region: RegionCode | None = None
-    name: Annotated[str, msgspec.Meta(min_length=2, max_length=300)] | None = None
-    type: Annotated[str, msgspec.Meta(min_length=2, max_length=60)] | None = None
-    country: Annotated[str, msgspec.Meta(min_length=2, max_length=100)] | None = None
+    name: Annotated[Name, msgspec.Meta(min_length=2, description="the partner's name")] | None = None
+    type: Annotated[Label, msgspec.Meta(min_length=2, description="the partner's kind, e.g. badan_usaha")] | None = None
+    country: Annotated[Label, msgspec.Meta(min_length=2, description="the partner's country")] | None = None
 
 
 class AgreementCreate(msgspec.Struct, forbid_unknown_fields=True):
     form: FormName
-    title: Annotated[str, msgspec.Meta(min_length=3, max_length=300)]
-    object: Annotated[str, msgspec.Meta(min_length=3, max_length=4000, description="objek kerja sama")]
+    title: Title
+    object: Annotated[Text, msgspec.Meta(min_length=3, description="objek kerja sama")]
     urusan: Annotated[list[UrusanCode], msgspec.Meta(min_length=1, max_length=32)]
     parties: Annotated[
         list[PartyIn],
         msgspec.Meta(min_length=1, max_length=50, description="the partners; the caller's region is added as initiator"),
     ]
     category: Literal["wajib", "sukarela"] | None = None
-    value_idr: Annotated[int, msgspec.Meta(ge=0, description="nilai kerja sama, rupiah")] | None = None
+    value_idr: Annotated[Rupiah, msgspec.Meta(description="nilai kerja sama, rupiah")] | None = None
     burdens_community: bool = False
     budgeted_in_apbd: bool = False
     initiator: Annotated[RegionCode, msgspec.Meta(description="optional; must be the caller's region")] | None = None
@@ -260,16 +259,16 @@ class AgreementPage(msgspec.Struct):
 
 # -- action bodies ---------------------------------------------------------------------------
 
-Reference = Annotated[str, msgspec.Meta(min_length=1, max_length=200, description="nomor surat/naskah")]
-Note = Annotated[str, msgspec.Meta(max_length=4000)]
-DOCUMENT_PATTERN = r"^(framework|pks-\d+)$"
+Note = Text
+DOCUMENT_PATTERN = r"^(framework|pks-[0-9]{1,9})$"
 DocumentRef = Annotated[
     str,
-    msgspec.Meta(pattern=DOCUMENT_PATTERN, description="`framework` or a PKS id such as `pks-1`",
+    msgspec.Meta(pattern=DOCUMENT_PATTERN, max_length=13, description="`framework` or a PKS id such as `pks-1`",
                  examples=["framework", "pks-1"]),
 ]
-PksRef = Annotated[str, msgspec.Meta(pattern=r"^pks-\d+$", examples=["pks-1"])]
-Money = Annotated[int, msgspec.Meta(ge=0, description="rupiah")]
+PksRef = Annotated[str, msgspec.Meta(pattern=r"^pks-[0-9]{1,9}$", max_length=13, examples=["pks-1"],
+                                     description="a PKS id: `pks-1`, `pks-2`, ...")]
+Money = Rupiah
 GroundName = Literal[
     "para_pihak_sepakat", "tujuan_tercapai", "keadaan_kahar", "wanprestasi", "digantikan_perjanjian_baru",
     "perubahan_peraturan", "objek_hilang", "merugikan_kepentingan_nasional", "masa_berlaku_habis",
@@ -295,8 +294,8 @@ class OfferResponseIn(_Body):
     decision: Literal["accepted", "rejected"]
     reference: Reference
     responded_on: date
-    party: Annotated[str, msgspec.Meta(
-        max_length=300, description="a non-region partner's name (recorded by the initiator); "
+    party: Annotated[Name, msgspec.Meta(
+        description="a non-region partner's name (recorded by the initiator); "
         "a partner region records its own answer and may omit it")] | None = None
     note: Note | None = None
 
@@ -330,11 +329,11 @@ class ApprovalIn(_Body):
 
 
 class SignatoryIn(_Body):
-    party: Annotated[str, msgspec.Meta(max_length=300, description="a party region's code, or a partner's name")]
-    name: Annotated[str, msgspec.Meta(min_length=2, max_length=200)]
-    position: Annotated[str, msgspec.Meta(min_length=2, max_length=200, description="jabatan")]
+    party: Annotated[Name, msgspec.Meta(description="a party region's code, or a partner's name")]
+    name: Annotated[Name, msgspec.Meta(min_length=2, description="the signatory's name")]
+    position: Annotated[Name, msgspec.Meta(min_length=2, description="jabatan")]
     capacity: Literal["kepala_daerah", "pejabat_kuasa", "perwakilan_mitra"]
-    surat_kuasa: Annotated[str, msgspec.Meta(max_length=200, description="nomor surat kuasa")] | None = None
+    surat_kuasa: Annotated[Reference, msgspec.Meta(description="nomor surat kuasa")] | None = None
 
     def to_value(self) -> cmd.Signatory:
         return cmd.Signatory(party=self.party, name=self.name, position=self.position,
@@ -351,7 +350,7 @@ class SignFrameworkIn(_Body):
     valid_until: date
     signatories: Signatories
     document_type: Literal["kesepakatan_bersama", "mou", "loi", "nota_kesepakatan"] | None = None
-    rencana_kerja: Annotated[list[Annotated[str, msgspec.Meta(max_length=2000)]], msgspec.Meta(
+    rencana_kerja: Annotated[list[Text], msgspec.Meta(
         max_length=200, description="SINERGI only: the work plan of the Nota Kesepakatan")] = []
 
     def to_command(self) -> cmd.SignFramework:
@@ -369,9 +368,9 @@ class StartWorkPlanIn(_Body):
 
 
 class DraftPksIn(_Body):
-    title: Annotated[str, msgspec.Meta(min_length=3, max_length=300)]
-    object: Annotated[str, msgspec.Meta(min_length=3, max_length=4000)]
-    parties: Annotated[list[str], msgspec.Meta(
+    title: Title
+    object: Annotated[Text, msgspec.Meta(min_length=3, description="objek PKS")]
+    parties: Annotated[list[Name], msgspec.Meta(
         max_length=50, description="the PKS's parties (region codes or partner names); default: all")] = []
     value_idr: Money | None = None
     burdens_community: bool | None = None
@@ -390,8 +389,8 @@ class SignPksIn(_Body):
     start_on: date
     end_on: date
     signatories: Signatories
-    exception_reference: Annotated[str, msgspec.Meta(
-        max_length=300, description="sector law allowing a term beyond the limit")] | None = None
+    exception_reference: Annotated[Name, msgspec.Meta(
+        description="sector law allowing a term beyond the limit")] | None = None
 
     def to_command(self) -> cmd.SignPks:
         return cmd.SignPks(pks=self.pks, number=self.number, signed_on=self.signed_on, start_on=self.start_on,
@@ -403,7 +402,7 @@ class AmendIn(_Body):
     document: DocumentRef
     reference: Reference
     signed_on: date
-    changes: Annotated[str, msgspec.Meta(min_length=3, max_length=4000)]
+    changes: Annotated[Text, msgspec.Meta(min_length=3, description="what the addendum changes")]
     value_idr: Money | None = None
 
     def to_command(self) -> cmd.Amend:
@@ -416,7 +415,8 @@ class ExtendIn(_Body):
     reference: Reference
     signed_on: date
     new_end: date
-    exception_reference: Annotated[str, msgspec.Meta(max_length=300)] | None = None
+    exception_reference: Annotated[Name, msgspec.Meta(
+        description="sector law allowing a term beyond the limit")] | None = None
 
     def to_command(self) -> cmd.Extend:
         return cmd.Extend(document=self.document, reference=self.reference, signed_on=self.signed_on,
@@ -436,7 +436,7 @@ class TerminateIn(_Body):
 
 
 class CancelIn(_Body):
-    reason: Annotated[str, msgspec.Meta(min_length=3, max_length=4000)]
+    reason: Annotated[Text, msgspec.Meta(min_length=3, description="why it is cancelled")]
     document: Annotated[PksRef, msgspec.Meta(description="an unsigned PKS draft; omit to cancel the cooperation")] | None = None
     reference: Reference | None = None
 

@@ -6,9 +6,10 @@ from typing import Annotated, Literal
 
 import msgspec
 
-Narrative = Annotated[str, msgspec.Meta(max_length=20000)]
-Text = Annotated[str, msgspec.Meta(min_length=1, max_length=4000)]
-PeriodText = Annotated[str, msgspec.Meta(pattern=r"^\d{4}(-S[12])?$", examples=["2026-S1"])]
+from shared import wire
+from shared.wire import Narrative, PeriodText
+
+Text = Annotated[wire.Text, msgspec.Meta(min_length=1)]
 ExportFormat = Literal["xlsx", "csv", "pdf"]
 
 
