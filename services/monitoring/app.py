@@ -17,11 +17,12 @@ from services.monitoring.api.routes import AlertController, ProgressController
 from services.monitoring.application import Monitoring
 from services.monitoring.graphql import MonitoringContext, build_schema
 from services.monitoring.readmodel import MonitoringReadModel
-from services.monitoring.setup import LAG_QUERY, monitoring_env
+from services.monitoring.setup import FEEDS, LAG_QUERY, SCHEMA, monitoring_env
 from shared.assets import make_graphql_controller
 from shared.clock import Clock, SystemClock
 from shared.db import make_async_pool
-from shared.http import create_service_app, lag_readiness, service_database_url
+from shared.http import create_service_app, service_database_url
+from shared.readiness import worker_readiness
 from shared.regions import load_regions
 from shared.settings import Settings
 
@@ -65,7 +66,8 @@ def create_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[ProgressController, AlertController, graphql],
-        readiness=lag_readiness(SERVICE, LAG_QUERY, settings, lambda state: state.monitoring_reads.pool),
+        readiness=worker_readiness(SERVICE, schema=SCHEMA, feeds=FEEDS, lag_query=LAG_QUERY, settings=settings,
+                                   pool=lambda state: state.monitoring_reads.pool),
         lifespan=[lifespan],
         description="Pemantauan pelaksanaan, monev dan peringatan kerja sama daerah.",
     )

@@ -18,6 +18,7 @@ from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
 from shared.application import secure_event_store
 from shared.db import ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
+from shared.projection import Feed, install_worker_tables
 from shared.settings import Settings
 
 
@@ -40,6 +41,7 @@ def view_of(projection: Any, env: dict[str, str]) -> MonitoringView:
 
 def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
+    install_worker_tables(database_url, SCHEMA)  # dead letters and worker heartbeats
     app = Monitoring(monitoring_env(database_url, pool_size=1, create_tables=True))
     try:
         secure_event_store(database_url, SCHEMA, app)
@@ -53,6 +55,23 @@ def install(database_url: str) -> None:
         view.grant_reader()
         view.datastore.close()
 
+
+def _own_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
+    return monitoring_env(database_url, pool_size=pool_size)
+
+
+# The monitoring worker's feeds, both into one MonitoringView (configured with the settings
+# and clock by the worker: `Feed.view_class`).
+FEEDS = (
+    Feed("registry_feed", Registry, RegistryFeed, MonitoringView, registry_feed_env),
+    Feed("monitoring_feed", Monitoring, MonitoringFeed, MonitoringView, _own_env),
+)
+
+# Notification deliveries not yet made: new ones, and ones retried after a failure.
+BACKLOG_QUERY = (
+    f"SELECT count(*) FILTER (WHERE attempts = 0) AS pending, count(*) FILTER (WHERE attempts > 0) AS failing"  # noqa: S608
+    f" FROM {SCHEMA}.deliveries WHERE delivered_at IS NULL"
+)
 
 # Events recorded but not yet in the read model, per feed.
 LAG_QUERY = lag_query(SCHEMA, [

@@ -1,36 +1,39 @@
 """The monitoring worker (`ksd worker monitoring`): follows the registry's events and this
 service's own, keeps the read model and the alerts, re-evaluates every alert as time passes
 (each new day in WIB, and every `alert_refresh_seconds`), and delivers the notification
-outbox. A restart resumes from the tracking positions: nothing is lost or applied twice.
+outbox. A restart resumes from the tracking positions: nothing is lost or applied twice. An
+event the read model cannot hold becomes a dead letter; a lost database is waited for
+(shared.worker, shared.projection).
 """
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
 from collections.abc import Iterator
 from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass
+from typing import Any
 
+import psycopg
 import structlog
-from eventsourcing.projection import ProjectionRunner
 
-from services.monitoring.application import Monitoring
 from services.monitoring.notify import Notifier
-from services.monitoring.setup import LAG_QUERY, monitoring_env, registry_feed_env
-from services.monitoring.views import MonitoringFeed, MonitoringView, RegistryFeed
-from services.registry.application import Registry
+from services.monitoring.setup import BACKLOG_QUERY, FEEDS, LAG_QUERY
+from services.monitoring.views import SCHEMA, MonitoringView
 from shared.clock import Clock
+from shared.metrics import NOTIFICATION_BACKLOG
+from shared.projection import FeedRunner
 from shared.settings import Settings
+from shared.worker import FeedWorker, run_guarded
 
 log = structlog.get_logger("ksd.worker")
 
 
 @dataclass
 class Runners:
-    registry_feed: ProjectionRunner
-    monitoring_feed: ProjectionRunner
+    registry_feed: FeedRunner
+    monitoring_feed: FeedRunner
 
     @property
     def view(self) -> MonitoringView:
@@ -44,16 +47,13 @@ class Runners:
 
 @contextmanager
 def make_runners(database_url: str, settings: Settings, clock: Clock | None = None) -> Iterator[Runners]:
+    """Both feeds, as the worker runs them (tests drive them with `run_for`)."""
     view_class = MonitoringView.configured(settings, clock)  # configured before any event arrives
     with ExitStack() as stack:
-        registry_feed = stack.enter_context(ProjectionRunner(
-            application_class=Registry, projection_class=RegistryFeed, view_class=view_class,
-            env=registry_feed_env(database_url),
-        ))
-        monitoring_feed = stack.enter_context(ProjectionRunner(
-            application_class=Monitoring, projection_class=MonitoringFeed, view_class=view_class,
-            env=monitoring_env(database_url, pool_size=2),
-        ))
+        registry_feed, monitoring_feed = (
+            stack.enter_context(FeedRunner(MonitoringWorker.service, feed, database_url, view_class=view_class))
+            for feed in FEEDS
+        )
         yield Runners(registry_feed, monitoring_feed)
 
 
@@ -71,32 +71,51 @@ def _lag(view: MonitoringView) -> int:
         return sum(curs.fetchone().values())
 
 
+class MonitoringWorker(FeedWorker):
+    service = "monitoring"
+    schema = SCHEMA
+    feeds = FEEDS
+    lag_query = LAG_QUERY
+
+    def __init__(
+        self, settings: Settings, database_url: str, *, stop: threading.Event | None = None, clock: Clock | None = None,
+    ) -> None:
+        super().__init__(settings, database_url, stop=stop, clock=clock)
+        self._view_class = MonitoringView.configured(settings, clock)  # one class for both feeds
+        self.next_full = 0.0
+        self.last_review = time.monotonic()
+
+    def view_class(self, feed: Any) -> type:
+        return self._view_class
+
+    def start_session(self, stack: ExitStack, runners: list[FeedRunner]) -> None:
+        self.view: MonitoringView = runners[0].view  # type: ignore[assignment]
+        self.notifier = stack.enter_context(Notifier(self.database_url, self.settings, clock=self.clock))
+
+    def after_round(self, runners: list[FeedRunner]) -> None:
+        run_guarded("alert_review", self._review)  # retried next round; the feeds keep running
+        run_guarded("notification_delivery", self.notifier.deliver_due)  # the outbox keeps it
+
+    def _review(self) -> None:
+        view = self.view
+        if _lag(view) > LIVE_LAG and time.monotonic() - self.last_review <= REVIEW_AT_LEAST_EVERY:
+            return
+        while view.review_due() and not self.stop.is_set():
+            pass
+        self.last_review = time.monotonic()
+        force = time.monotonic() >= self.next_full
+        refreshed = view.refresh_all(force=force)  # also whenever the date changes
+        if force:
+            self.next_full = time.monotonic() + self.settings.alert_refresh_seconds
+        if refreshed:
+            log.info("alerts_refreshed", evaluated=refreshed)
+
+    def heartbeat_details(self, conn: psycopg.Connection) -> dict[str, Any]:
+        backlog = {k: int(v) for k, v in conn.execute(BACKLOG_QUERY).fetchone().items()}  # type: ignore[union-attr]
+        for state, value in backlog.items():
+            NOTIFICATION_BACKLOG.labels(service=self.service, state=state).set(value)
+        return {"notification_backlog": backlog}
+
+
 def run(settings: Settings, database_url: str, stop: threading.Event | None = None, clock: Clock | None = None) -> None:
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-    next_full = 0.0
-    last_review = time.monotonic()
-    with make_runners(database_url, settings, clock) as runners, Notifier(database_url, settings, clock=clock) as notifier:
-        log.info("monitoring_worker_started")
-        while not stop.is_set():
-            runners.run_for(0.5)  # re-raises a feed's error, ending the worker (restarted, it resumes)
-            try:
-                if _lag(runners.view) <= LIVE_LAG or time.monotonic() - last_review > REVIEW_AT_LEAST_EVERY:
-                    while runners.view.review_due():
-                        pass
-                    last_review = time.monotonic()
-                    force = time.monotonic() >= next_full
-                    refreshed = runners.view.refresh_all(force=force)  # also whenever the date changes
-                    if force:
-                        next_full = time.monotonic() + settings.alert_refresh_seconds
-                    if refreshed:
-                        log.info("alerts_refreshed", evaluated=refreshed)
-            except Exception:  # noqa: BLE001 - retried next round; the feeds keep running
-                log.exception("alert_review_failed")
-            try:
-                notifier.deliver_due()
-            except Exception:  # noqa: BLE001 - the outbox keeps it; retried next round
-                log.exception("notification_delivery_failed")
-    log.info("monitoring_worker_stopped")
+    MonitoringWorker(settings, database_url, stop=stop, clock=clock).run()

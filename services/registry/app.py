@@ -19,13 +19,14 @@ from services.registry.audit import Audit
 from services.registry.domain.commands import Policy
 from services.registry.graphql.schema import RegistryContext, build_schema
 from services.registry.projections.agreements import AgreementsReadModel
-from services.registry.setup import LAG_QUERY, SCHEMA, registry_env
+from services.registry.setup import FEEDS, LAG_QUERY, SCHEMA, registry_env
 from shared.assets import make_graphql_controller
 from shared.audit.signing import signing_key_from_settings
 from shared.blobs import make_blob_store
 from shared.clock import Clock
 from shared.db import make_async_pool
-from shared.http import create_service_app, lag_readiness, service_database_url
+from shared.http import create_service_app, service_database_url
+from shared.readiness import worker_readiness
 from shared.settings import Settings
 
 SERVICE = "registry"
@@ -77,7 +78,8 @@ def create_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[AgreementController, documents, AgreementAuditController, DigestController, graphql],
-        readiness=lag_readiness(SERVICE, LAG_QUERY, settings, lambda state: state.agreements.pool),
+        readiness=worker_readiness(SERVICE, schema=SCHEMA, feeds=FEEDS, lag_query=LAG_QUERY, settings=settings,
+                                   pool=lambda state: state.agreements.pool),
         lifespan=[lifespan],
         description="Registri kerja sama daerah: naskah dan siklus hukumnya.",
     )

@@ -14,6 +14,7 @@ from services.registry.projections.agreements import VIEW_VERSION, AgreementsPro
 from shared.application import secure_event_store
 from shared.audit.store import DigestStore
 from shared.db import ensure_schema, eventsourcing_env, lag_query
+from shared.projection import Feed, clear_dead_letters, install_worker_tables
 
 SCHEMA = "registry"
 
@@ -34,6 +35,7 @@ def agreements_view(env: dict[str, str]) -> PostgresAgreementsView:
 
 def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
+    install_worker_tables(database_url, SCHEMA)  # dead letters and worker heartbeats
     env = registry_env(database_url, pool_size=1, create_tables=True)
     app = Registry(env)  # creates the events, chain and snapshots tables
     try:
@@ -58,9 +60,17 @@ def rebuild_outdated_view(env: dict[str, str]) -> None:
         existing = view.view_version()
         if existing is not None and existing != VIEW_VERSION:
             view.drop_for_rebuild()
+            clear_dead_letters(view.datastore, AgreementsProjection.name)  # every event is tried again
     finally:
         view.datastore.close()
 
+
+def _feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
+    return registry_env(database_url, pool_size=pool_size)
+
+
+# The registry worker's one feed: its own events into the agreements read model.
+FEEDS = (Feed("agreements", Registry, AgreementsProjection, PostgresAgreementsView, _feed_env),)
 
 # Events recorded but not yet in the read model.
 LAG_QUERY = lag_query(SCHEMA, [("agreements", SCHEMA, Registry.name, AgreementsProjection.name)])

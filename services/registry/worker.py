@@ -1,62 +1,78 @@
 """The registry's projection worker: follows the event store and keeps the read model.
 
 Runs in its own process (`ksd worker registry`). It resumes from the tracking position
-committed with the last row it wrote, so a restart neither loses nor repeats an event.
+committed with the last row it wrote, so a restart neither loses nor repeats an event; an
+event the read model cannot hold becomes a dead letter instead of stopping it, and a lost
+database is waited for (shared.worker, shared.projection).
 """
 
 from __future__ import annotations
 
-import signal
 import threading
 import time
+from contextlib import ExitStack
+from typing import Any
 
 import structlog
-from eventsourcing.projection import ProjectionRunner
 
-from services.registry.application import Registry
 from services.registry.audit import Audit
-from services.registry.projections.agreements import AgreementsProjection, PostgresAgreementsView
-from services.registry.setup import registry_env
+from services.registry.setup import FEEDS, LAG_QUERY, SCHEMA
 from shared.audit.signing import signing_key_from_settings
+from shared.projection import FeedRunner
 from shared.settings import Settings
+from shared.worker import FeedWorker, run_guarded
 
 log = structlog.get_logger("ksd.worker")
 
 
-def make_runner(database_url: str) -> ProjectionRunner:
-    return ProjectionRunner(
-        application_class=Registry,
-        projection_class=AgreementsProjection,
-        view_class=PostgresAgreementsView,
-        env=registry_env(database_url, pool_size=2),
-    )
+def make_runner(database_url: str) -> FeedRunner:
+    """The agreements feed, as the worker runs it (tests drive it with `run_forever`)."""
+    return FeedRunner(RegistryWorker.service, FEEDS[0], database_url)
+
+
+class RegistryWorker(FeedWorker):
+    service = "registry"
+    schema = SCHEMA
+    feeds = FEEDS
+    lag_query = LAG_QUERY
+
+    def __init__(self, settings: Settings, database_url: str, *, stop: threading.Event | None = None) -> None:
+        super().__init__(settings, database_url, stop=stop)
+        self.key = signing_key_from_settings(settings)
+        self.next_digest = 0.0  # at start, then every audit_digest_interval_seconds
+        self.next_sweep = 0.0  # at start, then every blob_sweep_interval_seconds
+        self.blobs: Any = None
+
+    def start_session(self, stack: ExitStack, runners: list[FeedRunner]) -> None:
+        self.audit = Audit(runners[0].app, signing_key=self.key)  # the runner's own application and pool
+
+    def after_round(self, runners: list[FeedRunner]) -> None:
+        if time.monotonic() >= self.next_digest:
+            self.next_digest = time.monotonic() + self.settings.audit_digest_interval_seconds
+            run_guarded("digest", self._issue_digest)
+        if time.monotonic() >= self.next_sweep:
+            self.next_sweep = time.monotonic() + self.settings.blob_sweep_interval_seconds
+            run_guarded("blob_sweep", self._sweep_blobs)
+
+    def _issue_digest(self) -> None:
+        """Sign the national digest if anything was recorded since the last one. Several
+        workers may try at once; the store lets one sign at a time and the rest find nothing new."""
+        digest = self.audit.issue_digest()
+        if digest is not None:
+            log.info("digest_signed", sequence=digest.sequence, agreements=digest.tree_size, root=digest.root)
+
+
+    def _sweep_blobs(self) -> None:
+        """Delete documents no event references and abandoned uploads (`ksd sweep-blobs`)."""
+        from services.registry.application import sweep_orphan_blobs
+        from shared.blobs import make_blob_store
+
+        if self.blobs is None:
+            self.blobs = make_blob_store(self.settings)
+        swept = sweep_orphan_blobs(self.audit.registry, self.blobs, self.settings.blob_sweep_grace_seconds)
+        if swept.deleted or swept.staged_deleted or swept.staged_promoted or swept.missing:
+            log.info("blobs_swept", **swept.as_dict())
 
 
 def run(settings: Settings, database_url: str, stop: threading.Event | None = None) -> None:
-    stop = stop or threading.Event()
-    if threading.current_thread() is threading.main_thread():
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            signal.signal(sig, lambda *_: stop.set())
-    key = signing_key_from_settings(settings)
-    next_digest = 0.0  # at start, then every audit_digest_interval_seconds
-    with make_runner(database_url) as runner:
-        audit = Audit(runner.app, signing_key=key)  # the runner's own application and pool
-        log.info("projection_started", projection=AgreementsProjection.name)
-        while not stop.is_set() and not runner.is_interrupted.is_set():
-            runner.run_forever(timeout=0.5)  # re-raises a projection error, ending the worker
-            if time.monotonic() >= next_digest:
-                next_digest = time.monotonic() + settings.audit_digest_interval_seconds
-                _issue_digest(audit)
-    log.info("projection_stopped", projection=AgreementsProjection.name)
-
-
-def _issue_digest(audit: Audit) -> None:
-    """Sign the national digest if anything was recorded since the last one. Several
-    workers may try at once; the store lets one sign at a time and the rest find nothing new."""
-    try:
-        digest = audit.issue_digest()
-    except Exception:  # noqa: BLE001 - a failed digest must not stop the projection; retried next interval
-        log.exception("digest_failed")
-        return
-    if digest is not None:
-        log.info("digest_signed", sequence=digest.sequence, agreements=digest.tree_size, root=digest.root)
+    RegistryWorker(settings, database_url, stop=stop).run()

@@ -18,11 +18,12 @@ from services.reporting.application import Reporting
 from services.reporting.compiler import Compiler
 from services.reporting.graphql import ReportingContext, build_schema
 from services.reporting.readmodel import ReportingReadModel
-from services.reporting.setup import LAG_QUERY, reporting_env
+from services.reporting.setup import FEEDS, LAG_QUERY, SCHEMA, reporting_env
 from shared.assets import make_graphql_controller
 from shared.clock import Clock, SystemClock
 from shared.db import make_async_pool
-from shared.http import create_service_app, lag_readiness, service_database_url
+from shared.http import create_service_app, service_database_url
+from shared.readiness import worker_readiness
 from shared.regions import load_regions
 from shared.settings import Settings
 
@@ -68,7 +69,8 @@ def create_app(
         service=SERVICE,
         settings=settings,
         route_handlers=[ReportController, ConsolidationController, NationalController, graphql],
-        readiness=lag_readiness(SERVICE, LAG_QUERY, settings, lambda state: state.reporting_reads.pool),
+        readiness=worker_readiness(SERVICE, schema=SCHEMA, feeds=FEEDS, lag_query=LAG_QUERY, settings=settings,
+                                   pool=lambda state: state.reporting_reads.pool),
         lifespan=[lifespan],
         description="Pelaporan berkala daerah, konsolidasi provinsi dan rekap nasional.",
     )

@@ -23,6 +23,7 @@ from services.reporting.views import SCHEMA, RecordsFeed, RecordsView, ReportsFe
 from shared.application import secure_event_store
 from shared.db import READER_ROLE, ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
+from shared.projection import Feed, install_worker_tables
 
 
 def reporting_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
@@ -44,26 +45,31 @@ def monitoring_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, s
     return _feed_env(database_url, MONITORING_SCHEMA, RecordsFeed, pool_size)
 
 
-# (projection, view class, env factory): the worker runs one ProjectionRunner per feed.
+def _own_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
+    return reporting_env(database_url, pool_size=pool_size)
+
+
+# The worker runs one guarded ProjectionRunner per feed (shared.projection).
 FEEDS = (
-    (Registry, AgreementsProjection, PostgresAgreementsView, registry_feed_env),
-    (Monitoring, RecordsFeed, RecordsView, monitoring_feed_env),
-    (Reporting, ReportsFeed, ReportsView, lambda url, pool_size=2: reporting_env(url, pool_size=pool_size)),
+    Feed("registry_feed", Registry, AgreementsProjection, PostgresAgreementsView, registry_feed_env),
+    Feed("monitoring_feed", Monitoring, RecordsFeed, RecordsView, monitoring_feed_env),
+    Feed("reports_feed", Reporting, ReportsFeed, ReportsView, _own_env),
 )
 
 
 def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
+    install_worker_tables(database_url, SCHEMA)  # dead letters and worker heartbeats
     app = Reporting(reporting_env(database_url, pool_size=1, create_tables=True))
     try:
         secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
     rebuild_outdated_view(registry_feed_env(database_url, pool_size=1))  # the registry's shape, in this schema
-    for _app, projection, view_class, env_of in FEEDS:
-        env = {**env_of(database_url, pool_size=1), "CREATE_TABLE": "yes"}
-        factory = InfrastructureFactory.construct(env=Environment(projection.name, env))
-        view = factory.tracking_recorder(view_class)  # creates the tables and this feed's tracking table
+    for feed in FEEDS:
+        env = {**feed.env(database_url, pool_size=1), "CREATE_TABLE": "yes"}
+        factory = InfrastructureFactory.construct(env=Environment(feed.projection.name, env))
+        view = factory.tracking_recorder(feed.view)  # creates the tables and this feed's tracking table
         try:
             view.grant_reader()  # type: ignore[attr-defined]
             # Readers also see the positions: a compile's sources (POSITIONS_QUERY).

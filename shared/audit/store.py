@@ -200,12 +200,16 @@ class HashChainRecorder(PostgresApplicationRecorder):
 
     # -- reading -----------------------------------------------------------------------
 
-    def chain_entries(self, originator_id: UUID) -> list[dict[str, Any]]:
+    def chain_entries(self, originator_id: UUID, curs: Cursor[DictRow] | None = None) -> list[dict[str, Any]]:
         """Every stored event of one aggregate with its link, in version order, as
-        `chain.check_chain` reads them. A damaged event becomes an entry with an error."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._select_chain, {"id": originator_id})
-            rows = curs.fetchall()
+        `chain.check_chain` reads them. A damaged event becomes an entry with an error.
+        `curs`: read in the caller's transaction (a second connection from a small pool may
+        never come while the caller holds the first)."""
+        if curs is None:
+            with self.datastore.transaction(commit=False) as own:
+                return self.chain_entries(originator_id, own)
+        curs.execute(self._select_chain, {"id": originator_id})
+        rows = curs.fetchall()
         entries = []
         for row in rows:
             entry: dict[str, Any] = {
@@ -364,7 +368,7 @@ class DigestStore:
                     raise DigestRefused(f"the store no longer matches digest #{last['sequence']}")
             curs.execute(self._changed, (last["position"] if last else 0, position))
             for (changed,) in [tuple(r.values()) for r in curs.fetchall()]:
-                check = check_chain(self.recorder.chain_entries(changed))
+                check = check_chain(self.recorder.chain_entries(changed, curs))
                 if not check.valid:
                     raise DigestRefused(
                         f"agreement {changed} fails its chain at version {check.first_invalid_version} ({check.reason})"

@@ -12,6 +12,7 @@ from litestar.testing import TestClient
 from services.monitoring.app import create_app as create_monitoring
 from services.reporting.app import create_app as create_reporting
 from shared.settings import Settings
+from tests.e2e.workers import beating
 
 
 @pytest.fixture(scope="module")
@@ -19,6 +20,7 @@ def services(registry: TestClient, settings: Settings, migrated_url: str) -> Ite
     with (
         TestClient(create_monitoring(settings, database_url=migrated_url)) as monitoring,
         TestClient(create_reporting(settings, database_url=migrated_url)) as reporting,
+        beating(migrated_url),  # no worker processes here: their heartbeats, for /ready
     ):
         yield {"registry": registry, "monitoring": monitoring, "reporting": reporting}
 
@@ -69,10 +71,13 @@ def test_not_ready_while_a_feed_lags_beyond_the_limit(settings: Settings, migrat
                        parties=[{"region": "32.04"}]),
     )
     strict = msgspec.structs.replace(settings, ready_max_projection_lag=0)
-    with TestClient(create_reporting(strict, database_url=migrated_url)) as client:
+    with beating(migrated_url, "reporting"), TestClient(create_reporting(strict, database_url=migrated_url)) as client:
         response = client.get("/ready")
     assert response.status_code == 503
-    assert response.json()["status"] == "unavailable" and response.json()["projection_lag"]["registry_feed"] >= 1
+    body = response.json()
+    assert body["status"] == "unavailable" and body["projection_lag"]["registry_feed"] >= 1
+    assert body["workers"]["live"] >= 1  # a worker is alive: the lag alone makes it unready
+    assert any("tertinggal" in reason for reason in body["reasons"])
 
 
 @pytest.mark.parametrize("name", SERVICES)

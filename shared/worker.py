@@ -1,0 +1,351 @@
+"""What every projection worker does around its feeds: heal, beat, and be measured.
+
+`FeedWorker.run()` is a worker process's life (`ksd worker <service>`):
+
+- it builds a guarded `FeedRunner` per feed (shared.projection) and lets them run; when the
+  database goes away (a restart, a failover, a dropped connection, a pool timeout) the runners
+  fail, are closed, and are built again after an exponential backoff with jitter, capped at
+  `KSD_WORKER_RETRY_MAX_SECONDS`. Each resumes from its tracking position. No database error
+  ends the process; SIGTERM or SIGINT does, within a round (half a second).
+- a `Heartbeat` thread writes the instance's row in `<schema>.worker_heartbeats` every
+  `KSD_WORKER_HEARTBEAT_SECONDS` (status, last error, lag per feed, open dead letters): what
+  `/ready` and `ksd status` read.
+- its Prometheus metrics are served on `KSD_WORKER_METRICS_PORT` (+1 monitoring, +2
+  reporting; 0: none).
+"""
+
+from __future__ import annotations
+
+import hmac
+import os
+import random
+import signal
+import socket
+import threading
+from collections.abc import Callable, Sequence
+from contextlib import ExitStack
+from typing import Any, ClassVar
+from uuid import uuid4
+
+import psycopg
+import structlog
+from psycopg import sql
+from psycopg.rows import dict_row
+from psycopg.types.json import Jsonb
+
+from shared.db import feed_lag
+from shared.metrics import DEAD_LETTERS_OPEN, PROJECTION_LAG, WORKER_BATCHES, WORKER_ERRORS
+from shared.projection import (
+    APPLIED,
+    Feed,
+    FeedRunner,
+    dead_letters_by_feed,
+    is_transient,
+    open_dead_letters_query,
+    short_error,
+)
+
+log = structlog.get_logger("ksd.worker")
+
+# Each worker's metrics port: KSD_WORKER_METRICS_PORT plus this offset.
+METRICS_PORT_OFFSETS = {"registry": 0, "monitoring": 1, "reporting": 2}
+
+
+def metrics_port(settings: Any, service: str) -> int | None:
+    base = settings.worker_metrics_port
+    return base + METRICS_PORT_OFFSETS[service] if base else None
+
+
+def start_metrics_server(settings: Any, service: str) -> Any:
+    """Serve this process's Prometheus registry on the worker's port, behind the same rule as
+    the services' /metrics (`KSD_METRICS_TOKEN` as a bearer token when set; closed in
+    production unless `KSD_METRICS_PUBLIC`). None when disabled or the port is taken: the
+    worker's job matters more than its metrics, it logs and goes on."""
+    port = metrics_port(settings, service)
+    if port is None:
+        return None
+    from wsgiref.simple_server import WSGIRequestHandler, make_server
+
+    from prometheus_client import make_wsgi_app
+    from prometheus_client.exposition import ThreadingWSGIServer
+
+    metrics = make_wsgi_app()
+    token = getattr(settings, "metrics_token", None)
+    closed = settings.environment == "production" and not token and not getattr(settings, "metrics_public", False)
+
+    def app(environ: dict[str, Any], start_response: Any) -> Any:
+        scheme, _, given = environ.get("HTTP_AUTHORIZATION", "").partition(" ")
+        if closed or (token and not (scheme.lower() == "bearer"
+                                     and hmac.compare_digest(given.strip().encode(), token.encode()))):
+            start_response("403 Forbidden" if closed else "401 Unauthorized", [("Content-Type", "text/plain")])
+            return [b"metrics: KSD_METRICS_TOKEN required\n"]
+        return metrics(environ, start_response)
+
+    class Quiet(WSGIRequestHandler):
+        def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the library's name
+            pass
+
+    try:
+        server = make_server(settings.host, port, app, ThreadingWSGIServer, handler_class=Quiet)
+    except OSError as exc:
+        log.warning("metrics_port_unavailable", port=port, error=str(exc))
+        return None
+    threading.Thread(target=server.serve_forever, name=f"ksd-{service}-metrics", daemon=True).start()
+    log.info("metrics_serving", port=port)
+    return server
+
+
+def stop_on_signals(stop: threading.Event) -> None:
+    """SIGINT and SIGTERM set `stop` (only the main thread may install handlers)."""
+    if threading.current_thread() is threading.main_thread():
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, lambda *_: stop.set())
+
+
+class Backoff:
+    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to `cap`, each delay drawn
+    between half and all of its step, so restarted workers do not retry in lockstep."""
+
+    def __init__(self, cap: float, initial: float = 0.5) -> None:
+        self.cap, self.initial, self.attempt = cap, initial, 0
+
+    def next(self) -> float:
+        step = min(self.cap, self.initial * 2 ** min(self.attempt, 30))
+        self.attempt += 1
+        return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not cryptography
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
+_HEARTBEAT_UPSERT = """
+INSERT INTO {schema}.worker_heartbeats AS h (instance, worker, host, pid, started_at, beat_at, status,
+    last_error, last_error_at, projection_lag, details)
+VALUES (%(instance)s, %(worker)s, %(host)s, %(pid)s, now(), now(), %(status)s, %(error)s,
+    CASE WHEN %(error)s::text IS NULL THEN NULL ELSE now() END, %(lag)s, %(details)s)
+ON CONFLICT (instance) DO UPDATE SET beat_at = now(), status = excluded.status,
+    last_error = coalesce(excluded.last_error, h.last_error),
+    last_error_at = CASE WHEN excluded.last_error IS NULL OR excluded.last_error = h.last_error
+        THEN h.last_error_at ELSE now() END,
+    projection_lag = excluded.projection_lag, details = excluded.details
+"""
+
+
+class Heartbeat:
+    """A worker instance's liveness row, written from its own thread and connection every
+    `interval` seconds (and at once when the status changes), with the lag of each feed and
+    the open dead letters, which it also sets as this process's gauges."""
+
+    def __init__(
+        self, database_url: str, *, service: str, schema: str, lag_query: str, feeds: Sequence[Feed],
+        interval: float, details: Callable[[psycopg.Connection], dict[str, Any]] | None = None,
+    ) -> None:
+        self.database_url, self.service, self.schema = database_url, service, schema
+        self.lag_query, self.feeds, self.interval, self.details = lag_query, feeds, interval, details
+        self.host = socket.gethostname()
+        self.instance = f"{self.host}:{os.getpid()}:{uuid4().hex[:8]}"
+        self.status, self.error = "starting", None
+        self._conn: psycopg.Connection | None = None
+        self._lock = threading.Lock()
+        self._stop, self._wake = threading.Event(), threading.Event()
+        self._failing = False
+        self._thread = threading.Thread(target=self._loop, name=f"ksd-{service}-heartbeat", daemon=True)
+        self._upsert = sql.SQL(_HEARTBEAT_UPSERT).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
+        self._dead = open_dead_letters_query(schema)
+
+    def start(self) -> Heartbeat:
+        self._thread.start()
+        return self
+
+    def set(self, status: str, error: str | None = None) -> None:
+        changed = status != self.status or (error is not None and error != self.error)
+        self.status = status
+        if error is not None:
+            self.error = error
+        if changed:
+            self._wake.set()
+
+    def stop(self, status: str = "stopped") -> None:
+        self._stop.set()
+        self._wake.set()
+        self._thread.join(timeout=10)
+        self.status = status
+        self.beat()
+        with self._lock:
+            if self._conn is not None:
+                self._conn.close()
+                self._conn = None
+
+    def _loop(self) -> None:
+        with self._lock:
+            self._prune()
+        while not self._stop.is_set():
+            self.beat()
+            self._wake.wait(self.interval)
+            self._wake.clear()
+
+    def _connection(self) -> psycopg.Connection:
+        if self._conn is None or self._conn.closed or self._conn.broken:
+            if self._conn is not None:
+                self._conn.close()
+            self._conn = psycopg.connect(
+                self.database_url, autocommit=True, row_factory=dict_row, connect_timeout=3,
+                application_name=f"ksd-{self.service}-worker-heartbeat",
+            )
+        return self._conn
+
+    def _prune(self) -> None:
+        """Rows of worker runs gone for a day are history nobody reads."""
+        try:
+            self._connection().execute(sql.SQL(
+                "DELETE FROM {}.worker_heartbeats WHERE beat_at < now() - interval '1 day'"
+            ).format(sql.Identifier(self.schema)))
+        except psycopg.Error:
+            pass  # the first beat reports the trouble
+
+    def beat(self) -> bool:
+        """Write the row now; False when the database could not be reached."""
+        with self._lock:
+            try:
+                conn = self._connection()
+                lag = feed_lag(conn, self.lag_query)
+                dead = dead_letters_by_feed(conn.execute(self._dead).fetchall(), self.feeds)  # type: ignore[arg-type]
+                details = {"dead_letters": dead, **(self.details(conn) if self.details else {})}
+                conn.execute(self._upsert, {
+                    "instance": self.instance, "worker": self.service, "host": self.host, "pid": os.getpid(),
+                    "status": self.status, "error": self.error, "lag": Jsonb(lag), "details": Jsonb(details),
+                })
+            except psycopg.Error as exc:
+                if self._conn is not None:
+                    self._conn.close()
+                    self._conn = None
+                if not self._failing:
+                    log.warning("heartbeat_failed", error=short_error(exc, 300))
+                self._failing = True
+                return False
+        if self._failing:
+            log.info("heartbeat_restored")
+        self._failing = False
+        for label, value in lag.items():
+            PROJECTION_LAG.labels(service=self.service, projection=label).set(value)
+        for label, value in dead.items():
+            DEAD_LETTERS_OPEN.labels(service=self.service, projection=label).set(value)
+        return True
+
+
+class FeedWorker:
+    """A service's worker: its feeds (`feeds`, in `schema`), kept running whatever the
+    database does. Subclasses add their periodic work in `start_session` and `after_round`."""
+
+    service: ClassVar[str]
+    schema: ClassVar[str]
+    feeds: ClassVar[Sequence[Feed]]
+    lag_query: ClassVar[str]
+    round_seconds: ClassVar[float] = 0.5
+
+    def __init__(
+        self, settings: Any, database_url: str, *, stop: threading.Event | None = None, clock: Any = None,
+    ) -> None:
+        self.settings, self.database_url, self.clock = settings, database_url, clock
+        self.stop = stop or threading.Event()
+        self.heartbeat: Heartbeat | None = None
+
+    # -- hooks ---------------------------------------------------------------------------------
+
+    def view_class(self, feed: Feed) -> type:
+        return feed.view_class(self.settings, self.clock)
+
+    def start_session(self, stack: ExitStack, runners: list[FeedRunner]) -> None:
+        """After the runners are built (again): open what the periodic work needs."""
+
+    def after_round(self, runners: list[FeedRunner]) -> None:
+        """After each round of the feeds (about every `round_seconds`)."""
+
+    def heartbeat_details(self, conn: psycopg.Connection) -> dict[str, Any]:
+        """More for the heartbeat row (and this process's gauges), on the heartbeat's connection."""
+        return {}
+
+    # -- the loop ------------------------------------------------------------------------------
+
+    def open_runners(self, stack: ExitStack) -> list[FeedRunner]:
+        return [
+            stack.enter_context(FeedRunner(self.service, feed, self.database_url, view_class=self.view_class(feed)))
+            for feed in self.feeds
+        ]
+
+    def run(self) -> None:
+        stop_on_signals(self.stop)
+        server = start_metrics_server(self.settings, self.service)
+        self.heartbeat = Heartbeat(
+            self.database_url, service=self.service, schema=self.schema, lag_query=self.lag_query,
+            feeds=self.feeds, interval=self.settings.worker_heartbeat_seconds, details=self.heartbeat_details,
+        ).start()
+        backoff = Backoff(cap=self.settings.worker_retry_max_seconds)
+        log.info("worker_started", worker=self.service, instance=self.heartbeat.instance)
+        try:
+            while not self.stop.is_set():
+                try:
+                    self._session(backoff)
+                except Exception as exc:
+                    if self.stop.is_set():
+                        log.info("worker_stopping_after_error", error=short_error(exc, 300))
+                        break
+                    self._recover(exc, backoff)
+        finally:
+            self.heartbeat.stop()
+            if server is not None:
+                server.shutdown()
+                server.server_close()
+            log.info("worker_stopped", worker=self.service)
+
+    def _recover(self, exc: Exception, backoff: Backoff) -> None:
+        delay = backoff.next()
+        transient = is_transient(exc, follow_context=True)
+        error = f"{type(exc).__name__}: {short_error(exc, 300)}"
+        WORKER_ERRORS.labels(service=self.service, kind="database" if transient else "unexpected").inc()
+        assert self.heartbeat is not None
+        self.heartbeat.set("retrying", error)
+        fields = {"worker": self.service, "attempt": backoff.attempt, "retry_in_seconds": round(delay, 2)}
+        if transient:
+            log.warning("worker_database_unavailable", error=error, **fields)
+        elif backoff.attempt == 1:
+            log.error("worker_failed", exc_info=exc, **fields)  # a bug: its traceback, once
+        else:
+            log.warning("worker_failed", error=error, **fields)
+        self.stop.wait(delay)
+
+    def _session(self, backoff: Backoff) -> None:
+        """Build the runners, run them until stopped or until one fails (raises)."""
+        assert self.heartbeat is not None
+        # A cheap look first: while the server is away, do not build pools that would each
+        # retry for many seconds before failing.
+        psycopg.connect(self.database_url, connect_timeout=3).close()
+        with ExitStack() as stack:
+            runners = self.open_runners(stack)
+            self.start_session(stack, runners)
+            self.heartbeat.set("running")
+            if backoff.attempt:
+                log.info("worker_resumed", worker=self.service, after_attempts=backoff.attempt)
+            batches = WORKER_BATCHES.labels(service=self.service)
+            while not self.stop.is_set():
+                applied = APPLIED.get(self.service)
+                for runner in runners:
+                    runner.run_forever(timeout=self.round_seconds / len(runners))  # raises a feed's error
+                backoff.reset()
+                if APPLIED.get(self.service) > applied:
+                    batches.inc()
+                self.after_round(runners)
+
+
+def run_guarded(label: str, action: Callable[[], Any]) -> Any:
+    """Periodic work beside the feeds (alerts, digests, notifications): a failure is logged
+    (without a traceback when it is the database's) and retried at the next round."""
+    try:
+        return action()
+    except Exception as exc:  # noqa: BLE001 - retried next round; the feeds keep running
+        if is_transient(exc, follow_context=True):
+            log.warning(f"{label}_failed", error=short_error(exc, 300))
+        else:
+            log.exception(f"{label}_failed")
+        return None
+
