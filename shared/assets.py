@@ -7,11 +7,13 @@ external URL: the platform must stay usable on air-gapped government networks.
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from litestar import Controller, Router
+from cross_web import HTTPException as GraphQLHTTPException
+from litestar import Controller, Request, Router
 from litestar.datastructures import CacheControlHeader
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.plugins import SwaggerRenderPlugin
@@ -19,11 +21,16 @@ from litestar.openapi.spec import Components, SecurityScheme
 from litestar.static_files import create_static_files_router
 from strawberry.litestar import make_graphql_controller as _strawberry_controller
 
+from shared.errors import BadRequest, KsdError, UnsupportedMediaType
+from shared.hardening import check_json_depth, database_unavailable
+from shared.settings import Settings
+
 if TYPE_CHECKING:
     from collections.abc import Callable
 
     from litestar.connection import ASGIConnection
     from strawberry.schema import BaseSchema
+    from strawberry.types import ExecutionResult
 
 STATIC_DIR: Path = Path(__file__).resolve().parent / "static"
 STATIC_PATH = "/static"
@@ -44,6 +51,47 @@ _NO_FAVICON = "<link rel='icon' href='data:,'>"
 
 def _asset(path: str, version: str) -> str:
     return f"{STATIC_PATH}/{path}?v={version}"
+
+
+def _own_asset(path: str) -> str:
+    """A file of ours under ``shared/static``, versioned by its content."""
+    digest = hashlib.sha256((STATIC_DIR / path).read_bytes()).hexdigest()[:12]
+    return _asset(path, digest)
+
+
+def _json_data_block(element_id: str, data: bytes) -> str:
+    """JSON in a ``<script type="application/json">``: data, never executed, so the CSP needs
+    no inline script. ``</`` is escaped so nothing in the data can close the element."""
+    text = data.decode().replace("</", "<\\/")
+    return f'<script type="application/json" id="{element_id}">{text}</script>'
+
+
+class SwaggerPage(SwaggerRenderPlugin):
+    """Litestar's Swagger UI page without its inline script: the OpenAPI document travels in a
+    JSON data block and ``/static/swagger/ksd-swagger.js`` starts Swagger UI, so the page
+    works under a Content-Security-Policy with ``script-src 'self'``."""
+
+    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+        title = openapi_schema["info"]["title"].replace("&", "&amp;").replace("<", "&lt;")
+        return f"""<!DOCTYPE html>
+<html lang="id">
+  <head>
+    <meta charset="utf-8">
+    <meta name="viewport" content="width=device-width, initial-scale=1">
+    <title>{title}</title>
+    {self.favicon}
+    <link rel="stylesheet" href="{self.css_url}">
+    <link rel="stylesheet" href="{_own_asset("swagger/ksd-swagger.css")}">
+  </head>
+  <body>
+    <div id="swagger-container"></div>
+    {_json_data_block("openapi-spec", self.render_json(request, openapi_schema))}
+    <script src="{self.js_url}"></script>
+    <script src="{self.standalone_preset_js_url}"></script>
+    <script src="{_own_asset("swagger/ksd-swagger.js")}"></script>
+  </body>
+</html>
+""".encode()
 
 
 def static_files_router() -> Router:
@@ -72,7 +120,7 @@ def openapi_config(title: str, version: str, description: str = "") -> OpenAPICo
     are public (``exclude_from_auth``): otherwise a browser could never open
     the page to paste a token in the first place.
     """
-    swagger = SwaggerRenderPlugin(
+    swagger = SwaggerPage(
         js_url=_asset("swagger/swagger-ui-bundle.js", SWAGGER_UI_VERSION),
         css_url=_asset("swagger/swagger-ui.css", SWAGGER_UI_VERSION),
         standalone_preset_js_url=_asset("swagger/swagger-ui-standalone-preset.js", SWAGGER_UI_VERSION),
@@ -122,53 +170,32 @@ _GRAPHIQL_TEMPLATE = """\
     <title>Sinergi KSD — GraphiQL</title>
     <link rel="icon" href="data:,">
     <link rel="stylesheet" href="__CSS__">
-    <style>
-      body { margin: 0; height: 100vh; overflow: hidden; }
-      #graphiql { height: 100vh; }
-    </style>
+    <link rel="stylesheet" href="__OWN_CSS__">
   </head>
   <body>
     <div id="graphiql">Loading…</div>
+    __CONFIG__
     <script src="__REACT__"></script>
     <script src="__REACT_DOM__"></script>
     <script src="__GRAPHIQL__"></script>
-    <script>
-      const cfg = __CONFIG__;
-      const url = new URL(cfg.graphqlPath, window.location.href);
-      const wsUrl = new URL(url);
-      wsUrl.protocol = url.protocol === "https:" ? "wss:" : "ws:";
-      // "#token=XYZ" prefills the Authorization header. A fragment never
-      // reaches the server, so the token does not end up in access logs.
-      const token = new URLSearchParams(window.location.hash.slice(1)).get("token");
-      const props = {
-        fetcher: GraphiQL.createFetcher({ url: url.href, subscriptionUrl: wsUrl.href }),
-        defaultQuery: cfg.defaultQuery,
-        defaultEditorToolsVisibility: "headers",
-        isHeadersEditorEnabled: true,
-        // Never store tokens in localStorage.
-        shouldPersistHeaders: false,
-      };
-      if (token) {
-        props.headers = JSON.stringify({ Authorization: "Bearer " + token }, null, 2);
-      }
-      ReactDOM.createRoot(document.getElementById("graphiql"))
-        .render(React.createElement(GraphiQL, props));
-    </script>
+    <script src="__START__"></script>
   </body>
 </html>
 """
 
 
 def graphiql_html(graphql_path: str = "/graphql") -> str:
-    """The GraphiQL page for ``graphql_path``, using only vendored assets."""
-    # Dumped as JSON and with "</" escaped so nothing can close the <script>.
+    """The GraphiQL page for ``graphql_path``, using only vendored assets and no inline
+    script: ``ksd-graphiql.js`` starts GraphiQL with the settings of a JSON data block."""
     config = json.dumps({"graphqlPath": graphql_path, "defaultQuery": _DEFAULT_QUERY})
     replacements = {
         "__CSS__": _asset("graphiql/graphiql.min.css", GRAPHIQL_VERSION),
+        "__OWN_CSS__": _own_asset("graphiql/ksd-graphiql.css"),
         "__REACT__": _asset("graphiql/react.production.min.js", REACT_VERSION),
         "__REACT_DOM__": _asset("graphiql/react-dom.production.min.js", REACT_VERSION),
         "__GRAPHIQL__": _asset("graphiql/graphiql.min.js", GRAPHIQL_VERSION),
-        "__CONFIG__": config.replace("</", "<\\/"),
+        "__START__": _own_asset("graphiql/ksd-graphiql.js"),
+        "__CONFIG__": _json_data_block("graphiql-config", config.encode()),
     }
     html = _GRAPHIQL_TEMPLATE
     for marker, value in replacements.items():
@@ -216,8 +243,74 @@ def make_graphql_controller(
     page = graphiql_html(path)
 
     class GraphQLController(base):  # type: ignore[valid-type,misc]
+        # GraphQL documents itself (its schema, introspection); the OpenAPI is the REST API's.
+        include_in_schema = False
+
         @property
         def graphql_ide_html(self) -> str:
             return page
 
+        async def execute_request(self, request: Request, context: Any, root_value: Any) -> Any:
+            # strawberry's own, minus its plain-text English refusals: ours are problems.
+            limit = getattr(request.app.state, "settings", _DEFAULTS).max_json_depth
+            if request.method == "POST":
+                check_json_depth(await request.body(), limit)
+            elif variables := request.query_params.get("variables"):
+                check_json_depth(variables, limit)
+            try:
+                return await self.run(request, context=context, root_value=root_value)
+            except GraphQLHTTPException as exc:
+                raise _graphql_refusal(exc) from None
+
+        def decode_json(self, data: str | bytes) -> object:
+            try:
+                value = json.loads(data)
+            except ValueError:  # not JSON, or a number beyond Python's digit limit
+                raise BadRequest("Isi permintaan bukan JSON yang valid.", code="malformed_json") from None
+            if not isinstance(value, dict | list):
+                raise BadRequest("Permintaan GraphQL harus berupa objek JSON.", code="malformed_graphql_request")
+            return value
+
+        async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+            # A database outage anywhere in the answer: 503 with Retry-After, as on REST.
+            if any((error.extensions or {}).get("code") == "database_unavailable" for error in result.errors or ()):
+                raise database_unavailable()
+            return await super().process_result(request, result)
+
     return GraphQLController
+
+
+_DEFAULTS = Settings()  # for an app without settings in its state (the unit tests')
+
+
+# strawberry's refusals of a request it cannot run, as our problems (in Indonesian).
+_GRAPHQL_REFUSALS: dict[str, tuple[str, str]] = {
+    "Unable to parse request body as JSON": ("malformed_json", "Isi permintaan bukan JSON yang valid."),
+    "No GraphQL query found in the request": ("query_missing", "Permintaan GraphQL tidak berisi query."),
+    "Batching is not enabled": ("batching_not_supported", "Beberapa operasi dalam satu larik tidak didukung."),
+    "Too many operations": ("batching_not_supported", "Beberapa operasi dalam satu larik tidak didukung."),
+}
+
+
+def _graphql_refusal(exc: GraphQLHTTPException) -> KsdError:
+    reason = str(exc.reason)
+    if reason == "Unsupported content type":
+        refusal: KsdError = UnsupportedMediaType(
+            "GraphQL menerima POST dengan Content-Type application/json, atau GET dengan parameter query.",
+            code="unsupported_content_type",
+        )
+        refusal.title = "Jenis konten tidak didukung"
+        return refusal
+    if reason in _GRAPHQL_REFUSALS:
+        code, detail = _GRAPHQL_REFUSALS[reason]
+    elif reason.startswith("The GraphQL operation's"):
+        code, detail = "malformed_graphql_request", "query harus teks; variables dan extensions harus objek JSON."
+    elif "operation" in reason.lower() and ("unknown" in reason.lower() or "can't get" in reason.lower()):
+        code, detail = "unknown_operation", "operationName tidak menyebut operasi yang ada dalam dokumen."
+    elif "GET" in reason:
+        code, detail = "operation_not_allowed", "Operasi ini tidak boleh dikirim dengan GET; gunakan POST."
+    else:
+        code, detail = "bad_graphql_request", "Permintaan GraphQL tidak valid."
+    refusal = BadRequest(detail, code=code)
+    refusal.status = exc.status_code if 400 <= exc.status_code < 500 else 400
+    return refusal

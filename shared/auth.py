@@ -16,7 +16,7 @@ from typing import Any
 import jwt
 import msgspec
 
-from shared.errors import Forbidden, Unauthenticated
+from shared.errors import Forbidden, Unauthenticated, Unavailable
 from shared.regions import load_regions
 from shared.settings import Settings
 from shared.tenancy import NATIONAL, is_region_code
@@ -126,6 +126,8 @@ class TokenService:
         return jwt.encode(claims, self._sign_key, algorithm=self.algorithm)
 
     def verify(self, token: str) -> Identity:
+        """The identity a token proves. 401 when it proves nothing (one Indonesian message per
+        kind of failure, never the library's words); 403 when it names no role we know."""
         try:
             key = self._verify_key
             if self._jwks is not None:
@@ -140,16 +142,59 @@ class TokenService:
             )
             claims = msgspec.convert(payload, _Claims)
             check_tenant(claims.tenant)
-        except jwt.ExpiredSignatureError:
-            raise Unauthenticated("Token sudah kedaluwarsa.", code="token_expired") from None
+        except jwt.PyJWKClientConnectionError:
+            raise Unavailable(
+                "Penyedia identitas tidak dapat dihubungi untuk memeriksa token; coba lagi sebentar lagi.",
+                code="identity_provider_unavailable",
+                headers={"Retry-After": "5"},
+            ) from None
         except (jwt.PyJWTError, msgspec.ValidationError, ValueError) as exc:
-            raise Unauthenticated(f"Token tidak valid: {exc}", code="token_invalid") from None
-        return Identity(
-            sub=claims.sub,
-            name=claims.name or claims.sub,
-            tenant=claims.tenant,
-            roles=tuple(r for r in claims.roles if r in ROLES),
-        )
+            raise Unauthenticated(_TOKEN_ERRORS[_token_error_kind(exc)], code=_token_error_code(exc)) from None
+        roles = tuple(r for r in claims.roles if r in ROLES)
+        if not roles:
+            raise Forbidden(
+                f"Token tidak membawa peran yang dikenal ({', '.join(ROLES)}).", code="no_known_role"
+            )
+        return Identity(sub=claims.sub, name=claims.name or claims.sub, tenant=claims.tenant, roles=roles)
+
+
+# What a caller reads when a token proves nothing, by kind of failure. The library's own
+# message (PyJWT's, msgspec's) never reaches a client: it names internals.
+_TOKEN_ERRORS = {
+    "expired": "Token sudah kedaluwarsa.",
+    "not_yet_valid": "Token belum berlaku.",
+    "bad_signature": "Tanda tangan token tidak sah.",
+    "malformed": "Token tidak dapat dibaca: bukan JWT yang utuh.",
+    "wrong_issuer": "Token diterbitkan oleh penerbit (iss) yang tidak dikenal.",
+    "wrong_audience": "Token ini bukan untuk layanan ini (aud).",
+    "bad_claims": "Isi token tidak lengkap atau tidak valid (sub, tenant, roles, exp).",
+}
+
+
+def _token_error_kind(exc: Exception) -> str:
+    if isinstance(exc, jwt.ExpiredSignatureError):
+        return "expired"
+    if isinstance(exc, (jwt.ImmatureSignatureError, jwt.InvalidIssuedAtError)):
+        return "not_yet_valid"
+    if isinstance(exc, (jwt.InvalidSignatureError, jwt.InvalidAlgorithmError, jwt.PyJWKClientError,
+                        jwt.InvalidKeyError)):
+        return "bad_signature"
+    if isinstance(exc, jwt.InvalidIssuerError) or (
+        isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim == "iss"
+    ):
+        return "wrong_issuer"
+    if isinstance(exc, jwt.InvalidAudienceError) or (
+        isinstance(exc, jwt.MissingRequiredClaimError) and exc.claim == "aud"
+    ):
+        return "wrong_audience"
+    if isinstance(exc, jwt.DecodeError):
+        return "malformed"
+    return "bad_claims"
+
+
+def _token_error_code(exc: Exception) -> str:
+    # `token_expired` and `token_invalid` are the codes API.md documents; the detail says which.
+    return "token_expired" if isinstance(exc, jwt.ExpiredSignatureError) else "token_invalid"
 
 
 def require_roles(*roles: str) -> Callable[[Identity], None]:

@@ -18,6 +18,7 @@ class KsdError(Exception):
         *,
         code: str | None = None,
         errors: list[dict[str, str]] | None = None,
+        headers: dict[str, str] | None = None,
         **extra: Any,
     ) -> None:
         super().__init__(detail)
@@ -25,7 +26,15 @@ class KsdError(Exception):
         if code is not None:
             self.code = code
         self.errors = errors
+        # Response headers the answer must carry (e.g. `Retry-After`).
+        self.headers = headers
         self.extra = extra
+
+    @property
+    def extensions(self) -> dict[str, Any]:
+        """What a GraphQL error built from this one carries (graphql-core reads
+        `original_error.extensions`): the same `code` and `status` as the problem."""
+        return {"code": self.code or f"http-{self.status}", "status": self.status}
 
 
 class BadRequest(KsdError):
@@ -81,7 +90,19 @@ class PreconditionRequired(KsdError):
     status, title, code = 428, "Header If-Match diperlukan", "precondition_required"
 
 
+class TooManyRequests(KsdError):
+    """A rate limit is spent; `Retry-After` says when to come back."""
+
+    status, title, code = 429, "Terlalu banyak permintaan", "rate_limited"
+
+
 class Unavailable(KsdError):
     """Not now: a dependency is not ready (e.g. a read model still catching up); retry."""
 
     status, title, code = 503, "Layanan belum siap", "unavailable"
+
+
+class DatabaseUnavailable(Unavailable):
+    """The database cannot be reached (down, restarting, out of connections): retry soon."""
+
+    code = "database_unavailable"

@@ -4,28 +4,42 @@ identity of the caller in the context. Resolvers read views and reference data o
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import strawberry
+import structlog
+from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
+    MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
+    SchemaExtension,
     ValidationCache,
 )
 from strawberry.litestar import BaseContext
-from strawberry.types import Info
+from strawberry.types import ExecutionContext, Info
 
 from shared.auth import Identity
-from shared.errors import Unauthenticated
+from shared.errors import BadRequest, KsdError, Unauthenticated
+from shared.hardening import cause_chain, database_outage
 from shared.regions import Region, load_regions
 from shared.settings import Settings
 from shared.urusan import URUSAN, Urusan, get_urusan
 
 
+log = structlog.get_logger("ksd.graphql")
+
+INTERNAL_ERROR = "Terjadi kesalahan pada server; kejadian ini sudah dicatat."
+DATABASE_UNAVAILABLE = "Basis data sedang tidak dapat dihubungi; coba lagi sebentar lagi."
+TOO_DEEP = "Masukan bersarang terlalu dalam untuk diproses."
+
+
 def limit_extensions(settings: Settings) -> list[Any]:
-    """Bound a query's cost before it runs: depth, aliases and size."""
+    """Bound a query's cost before it runs (depth, aliases, size), insist on `operationName`
+    when a document holds several operations, and let no library's message out."""
     # Factories, so every request gets fresh extension instances. Parsing and validating
     # the same document again is most of a small query's cost, so both are cached.
     return [
@@ -34,7 +48,98 @@ def limit_extensions(settings: Settings) -> list[Any]:
         lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
         lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
+        OperationNameRequired,
+        lambda: OurMessagesOnly(should_mask_error=_should_mask, error_message=INTERNAL_ERROR),
     ]
+
+
+class OperationNameRequired(SchemaExtension):
+    """A document with several operations runs only the one `operationName` names; without
+    it strawberry would silently run the first. Refused as a GraphQL error (`data: null`,
+    HTTP 200, code `operation_name_required`), like every other refusal of a document."""
+
+    def on_validate(self) -> Iterator[None]:
+        context = self.execution_context
+        document = context.graphql_document
+        # strawberry's `operation_name` falls back to the first operation's name: what the
+        # client sent is kept apart.
+        named = getattr(context, "_provided_operation_name", None)
+        if document is not None and named is None:
+            operations = sum(isinstance(d, OperationDefinitionNode) for d in document.definitions)
+            if operations > 1:
+                raise BadRequest(
+                    f"Dokumen berisi {operations} operasi: sebutkan yang dijalankan dengan operationName.",
+                    code="operation_name_required",
+                )
+        yield
+
+
+def _original(error: GraphQLError) -> BaseException | None:
+    original = error.original_error
+    while isinstance(original, GraphQLError) and original.original_error is not None:
+        original = original.original_error
+    return original
+
+
+def _too_deep(original: BaseException | None) -> bool:
+    return original is not None and any(isinstance(e, RecursionError) for e in cause_chain(original))
+
+
+def _should_mask(error: GraphQLError) -> bool:
+    """Keep GraphQL's own messages about the document (syntax, validation, a variable a
+    scalar refuses: no original error but GraphQL's) and ours (KsdError, in Indonesian);
+    replace everything else (whatever a resolver or a library raised)."""
+    original = _original(error)
+    return original is not None and not isinstance(original, (KsdError, GraphQLError))
+
+
+class OurMessagesOnly(MaskErrors):
+    """strawberry's MaskErrors, telling a database outage (code `database_unavailable`, which
+    the controller answers with 503 and Retry-After) and input nested beyond what a recursive
+    walker copes with (the client's, `too_deep`) apart from an internal error."""
+
+    def anonymise_error(self, error: GraphQLError) -> GraphQLError:
+        original = _original(error)
+        if original is not None and database_outage(original) is not None:
+            message, code = DATABASE_UNAVAILABLE, "database_unavailable"
+        elif _too_deep(original):
+            message, code = TOO_DEEP, "too_deep"
+        else:
+            message, code = self.error_message, "internal_error"
+        return GraphQLError(
+            message=message,
+            nodes=error.nodes,
+            source=error.source,
+            positions=error.positions,
+            path=error.path,
+            original_error=None,
+            extensions={"code": code},
+        )
+
+
+class ServiceSchema(strawberry.Schema):
+    """strawberry's schema, logging as the REST side does: a client's mistake (GraphQL's own
+    errors, a KsdError below 500, a refused value) one line without a traceback; a database
+    outage one warning; anything else with its traceback."""
+
+    def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
+        for error in errors:
+            original = _original(error)
+            if original is None or isinstance(original, GraphQLError) or (
+                isinstance(original, KsdError) and original.status < 500
+            ):
+                code = original.code if isinstance(original, KsdError) else "graphql_error"
+                log.info("graphql_refused", code=code, message=error.message[:300])
+            elif _too_deep(original):
+                log.info("graphql_refused", code="too_deep", message=TOO_DEEP)
+            elif database_outage(original) is not None:
+                log.warning("database_unavailable", error_type=type(database_outage(original)).__name__,
+                            error=str(original)[:300])
+            elif isinstance(original, KsdError):
+                log.warning("graphql_unavailable", code=original.code, message=error.message[:300])
+            else:
+                log.error("graphql_unhandled_error", error_type=type(original).__name__, path=error.path,
+                          exc_info=original)
 
 
 def identity_from(info: Info) -> Identity:

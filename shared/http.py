@@ -21,6 +21,10 @@ from litestar.exceptions import (
     PermissionDeniedException,
 )
 from litestar.middleware import AbstractAuthenticationMiddleware, AuthenticationResult, DefineMiddleware
+
+# The middleware Litestar itself wraps every route in (litestar 2.25 exports no public name for
+# it); `problem_boundary` puts one more below the request log and the Prometheus middleware.
+from litestar.middleware._internal.exceptions import ExceptionHandlerMiddleware
 from litestar.params import HeaderParameter
 from litestar.plugins.prometheus import PrometheusConfig, PrometheusController
 from litestar.types import ASGIApp, Receive, Scope, Send
@@ -29,8 +33,21 @@ from shared import __version__
 from shared.assets import is_graphiql_request, openapi_config, static_files_router
 from shared.auth import Identity, TokenService
 from shared.errors import BadRequest, KsdError, PreconditionRequired, Unauthenticated
+from shared.hardening import (
+    DATABASE_RETRY_AFTER_SECONDS,
+    RateLimitMiddleware,
+    TokenBucket,
+    address_key,
+    caller_key,
+    check_json_depth,
+    database_outage,
+    database_unavailable,
+    metrics_guard,
+    security_headers,
+)
 from shared.logs import configure_logging
-from shared.metrics import PROJECTION_LAG
+from shared.openapi import ProblemResponses
+from shared.wire import explain
 
 log = structlog.get_logger("ksd.http")
 
@@ -87,7 +104,7 @@ def msgspec_field_error(exc: msgspec.ValidationError) -> dict[str, str]:
     match = _MSGSPEC_PATH.match(str(exc))
     assert match is not None
     path = (match.group("path") or "").lstrip(".")
-    message = match.group("message")
+    message = explain(match.group("message"))  # a broken pattern, as a person reads it
     unknown = re.match(r"Object contains unknown field `(?P<f>[^`]+)`", message)
     missing = re.match(r"Object missing required field `(?P<f>[^`]+)`", message)
     if unknown:
@@ -108,16 +125,20 @@ def _cause_chain(exc: BaseException) -> list[BaseException]:
 
 
 def _handle_ksd_error(request: Request, exc: KsdError) -> Response:
-    headers = {"WWW-Authenticate": 'Bearer realm="ksd"'} if exc.status == 401 else None
+    headers = {"WWW-Authenticate": 'Bearer realm="ksd"'} if exc.status == 401 else {}
+    headers.update(exc.headers or {})
     return problem(
         exc.status, exc.detail, code=exc.code, title=exc.title, errors=exc.errors,
-        headers=headers, **exc.extra,
+        headers=headers or None, **exc.extra,
     )
 
 
 def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
     chain = _cause_chain(exc)
     validation = next((e for e in chain if isinstance(e, msgspec.ValidationError)), None)
+    if validation is not None and "at `$[...]" in str(validation):
+        # The body's JSON, read before its type is known, holds a number no reader keeps (1e400).
+        return problem(400, "Isi permintaan bukan JSON yang valid: angka di luar jangkauan.", code="malformed_json")
     if validation is not None:
         error = msgspec_field_error(validation)
         # Litestar decodes the body as the `data` field of the handler's signature; any
@@ -133,8 +154,15 @@ def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
         return problem(401, "Token tidak ada atau tidak valid.", code="unauthenticated",
                        headers={"WWW-Authenticate": 'Bearer realm="ksd"'})
     if isinstance(exc, PermissionDeniedException):
-        return problem(403, exc.detail or "Akses ditolak.", code="forbidden")
-    detail = exc.detail or _TITLES.get(status, "Kesalahan")
+        return problem(403, "Akses ditolak.", code="forbidden")
+    if status == 413 or (status == 400 and exc.detail == "Request Entity Too Large"):
+        # Litestar's body limit; its multipart parser says the same (as a 400) when a form
+        # has too many parts.
+        limit = _body_limit(request)
+        detail = "Isi permintaan terlalu besar." + (f" Paling besar {_bytes(limit)} bita." if limit else "")
+        return problem(413, detail, code="request_too_large", **({"limit_bytes": limit} if limit else {}))
+    # Litestar's details are English ("Not Found", "Method Not Allowed"): ours instead.
+    detail = _LITESTAR_DETAILS.get(exc.detail, _DETAILS.get(status, _TITLES.get(status, "Kesalahan") + "."))
     errors = None
     if status == 400 and isinstance(exc.extra, list):
         # Litestar's parameter validation: name the offending query/path/header keys.
@@ -147,7 +175,39 @@ def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
     return problem(status, detail, errors=errors, headers=getattr(exc, "headers", None))
 
 
+_DETAILS = {
+    400: "Permintaan tidak valid.",
+    404: "Alamat ini tidak ada.",
+    405: "Metode ini tidak diizinkan untuk alamat ini.",
+    406: "Format jawaban yang diminta (Accept) tidak tersedia.",
+    415: "Jenis konten permintaan tidak didukung.",
+    429: "Terlalu banyak permintaan; coba lagi nanti.",
+}
+_LITESTAR_DETAILS = {
+    "Invalid multipart/form-data": "Isi multipart/form-data tidak valid.",
+}
+
+
+def _bytes(n: int) -> str:
+    return f"{n:,}".replace(",", ".")
+
+
+def _body_limit(request: Request) -> int | None:
+    try:
+        return request.route_handler.resolve_request_max_body_size() or None
+    except Exception:  # no route (the limit is a route's): say no number rather than fail
+        return None
+
+
 def _handle_unexpected(request: Request, exc: Exception) -> Response:
+    if (outage := database_outage(exc)) is not None:
+        # Not a bug of ours and not the client's: no traceback, and never the server's words.
+        log.warning("database_unavailable", error_type=type(outage).__name__, error=str(outage)[:300])
+        return _handle_ksd_error(request, database_unavailable())
+    if any(isinstance(e, RecursionError) for e in _cause_chain(exc)):
+        # Input nested beyond what a recursive decoder or walker copes with: the client's.
+        log.info("input_too_deep", error_type="RecursionError")
+        return problem(400, "Isi permintaan bersarang terlalu dalam untuk diproses.", code="too_deep")
     log.exception("unhandled_error", error_type=type(exc).__name__)
     return problem(500, "Terjadi kesalahan pada server; kejadian ini sudah dicatat.")
 
@@ -157,6 +217,22 @@ EXCEPTION_HANDLERS = {
     HTTPException: _handle_http_exception,
     Exception: _handle_unexpected,
 }
+
+
+class KsdRequest(Request):
+    """Litestar's request, refusing a JSON body nested deeper than `max_json_depth` before it
+    is decoded (a recursive decoder would otherwise meet `[[[[...]]]]` with a RecursionError)."""
+
+    async def json(self) -> Any:
+        check_json_depth(await self.body(), self.app.state.settings.max_json_depth)
+        return await super().json()
+
+
+def problem_boundary(app: ASGIApp) -> ASGIApp:
+    """Turns what the middleware below raises (401 and 403 of the auth middleware, 429 of the
+    rate limits) into its problem response right here, so that the request log and the
+    Prometheus middleware above see the real status instead of an exception (a 500)."""
+    return ExceptionHandlerMiddleware(app=app, debug=None)
 
 
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
@@ -236,9 +312,13 @@ def _ready_handler(readiness: ReadinessCheck) -> Any:
         try:
             report = await readiness(state)
         except Exception as exc:  # any failure to reach a dependency means "not ready"
+            # The probe is public: the reason names the kind of failure, the log the rest.
+            log.warning("not_ready", error_type=type(exc).__name__, error=str(exc)[:300])
+            outage = database_outage(exc) is not None
             return Response(
-                {"status": "unavailable", "reason": f"{type(exc).__name__}: {exc}"[:300]},
+                {"status": "unavailable", "reason": "database_unavailable" if outage else type(exc).__name__},
                 status_code=503,
+                headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)},
             )
         ok = report.pop("ok", True)
         return Response({"status": "ok" if ok else "unavailable", **report}, status_code=200 if ok else 503)
@@ -246,26 +326,11 @@ def _ready_handler(readiness: ReadinessCheck) -> Any:
     return ready
 
 
-def lag_readiness(service: str, lag_query: str, settings: Any, pool: Callable[[State], Any]) -> ReadinessCheck:
-    """Ready when every feed of the service's read model is within `ready_max_projection_lag`
-    events of its source log; the lag is exported as a metric too. On the app's own pool: a
-    probe every few seconds should not open connections."""
-
-    async def check(state: State) -> dict[str, Any]:
-        async with pool(state).connection() as conn:
-            cur = await conn.execute(lag_query)
-            lag = {k: int(v) for k, v in (await cur.fetchone()).items()}
-        for projection, value in lag.items():
-            PROJECTION_LAG.labels(service=service, projection=projection).set(value)
-        return {"ok": max(lag.values()) <= settings.ready_max_projection_lag, "projection_lag": lag}
-
-    return check
-
-
 class MetricsController(PrometheusController):
     path = "/metrics"
     opt = {"exclude_from_auth": True}
     include_in_schema = False
+    guards = [metrics_guard]  # KSD_METRICS_TOKEN / KSD_METRICS_PUBLIC
 
 
 def create_service_app(
@@ -295,11 +360,16 @@ def create_service_app(
         middleware=[
             RequestLogMiddleware,
             prometheus.middleware,
+            problem_boundary,
+            *_rate_limit(settings.rate_limit_per_address, address_key(settings.trusted_proxy_networks), "alamat"),
             DefineMiddleware(
                 BearerAuthMiddleware,
                 exclude=["^/health", "^/ready", "^/metrics", "^/schema", "^/static"],
             ),
+            *_rate_limit(settings.rate_limit_per_token, caller_key, "pengguna"),
         ],
+        before_send=[security_headers(settings)],
+        request_class=KsdRequest,
         exception_handlers=EXCEPTION_HANDLERS,  # type: ignore[arg-type]
         openapi_config=openapi_config(
             title=f"Sinergi KSD — {service}", version=__version__, description=description
@@ -307,9 +377,17 @@ def create_service_app(
         lifespan=list(lifespan),
         state=State({"service": service, "settings": settings, "tokens": TokenService(settings)}),
         request_max_body_size=settings.max_json_body_bytes,
+        plugins=[ProblemResponses()],  # every operation documents its problem responses
         logging_config=None,
         debug=False,
     )
+
+
+def _rate_limit(per_minute: int, key_of: Callable[[Any], str | None], who: str) -> list[DefineMiddleware]:
+    """A rate-limit middleware with its own buckets (one per app), or none when turned off."""
+    if per_minute <= 0:
+        return []
+    return [DefineMiddleware(RateLimitMiddleware, bucket=TokenBucket(per_minute), key_of=key_of, who=who)]
 
 
 def service_database_url(service: str, settings: Any, database_url: str | None) -> str:

@@ -13,11 +13,20 @@ from strawberry.types import Info
 from services.monitoring.domain.alerts import Kind, Severity
 from services.monitoring.readmodel import AlertFilter, MonitoringReadModel
 from shared.errors import BadRequest, NotFound
-from shared.graphql import ReferenceQuery, RegionType, ServiceContext, identity_from, limit_extensions, region_type
+from shared.graphql import (
+    ReferenceQuery,
+    RegionType,
+    ServiceContext,
+    ServiceSchema,
+    identity_from,
+    limit_extensions,
+    region_type,
+)
 from shared.periods import local_date
 from shared.regions import is_region_code, province_of
 from shared.settings import Settings
 from shared.tenancy import NATIONAL
+from shared.wire import refuse_unstorable_arguments
 
 AlertKind = strawberry.enum(Kind, name="AlertKind", description="Jenis peringatan")
 AlertSeverity = strawberry.enum(Severity, name="AlertSeverity", description="Tingkat peringatan")
@@ -203,4 +212,6 @@ class MonitoringQuery(ReferenceQuery):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(query=MonitoringQuery, extensions=limit_extensions(settings))
+    # Every string argument is checked like a REST text field before any resolver runs.
+    return ServiceSchema(query=MonitoringQuery,
+                         extensions=[*limit_extensions(settings), refuse_unstorable_arguments()])

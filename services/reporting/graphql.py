@@ -25,6 +25,7 @@ from shared.graphql import (
     ReferenceQuery,
     RegionType,
     ServiceContext,
+    ServiceSchema,
     UrusanType,
     identity_from,
     limit_extensions,
@@ -35,6 +36,7 @@ from shared.regions import Region, RegionCatalog, is_region_code, province_of
 from shared.settings import Settings
 from shared.tenancy import NATIONAL
 from shared.urusan import URUSAN, get_urusan
+from shared.wire import refuse_unstorable_arguments
 
 REGION_KINDS = ("provinsi", "kabupaten", "kota")
 NOT_FOUND = "Wilayah tidak ditemukan."
@@ -390,4 +392,6 @@ class ReportingQuery(ReferenceQuery):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(query=ReportingQuery, extensions=limit_extensions(settings))
+    # Every string argument is checked like a REST text field before any resolver runs.
+    return ServiceSchema(query=ReportingQuery,
+                         extensions=[*limit_extensions(settings), refuse_unstorable_arguments()])

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import re
 from collections.abc import Iterator
 
@@ -85,16 +87,35 @@ def test_graphiql_page_is_served_with_local_assets(client: TestClient[Litestar])
         "/static/graphiql/graphiql.min.js",
         "/static/graphiql/react.production.min.js",
         "/static/graphiql/react-dom.production.min.js",
+        "/static/graphiql/ksd-graphiql.css",
+        "/static/graphiql/ksd-graphiql.js",
     }
+
+
+def _inline_scripts(html: str) -> list[tuple[str, str]]:
+    return [(a, c) for a, c in re.findall(r"<script([^>]*)>(.*?)</script>", html, re.S) if "src=" not in a]
 
 
 def test_graphiql_html_prefills_token_from_fragment() -> None:
     html = graphiql_html("/api/graphql")
-    assert '"graphqlPath": "/api/graphql"' in html
-    assert 'window.location.hash' in html and '"Bearer " + token' in html
-    assert "isHeadersEditorEnabled: true" in html
+    # The settings travel in a JSON data block; the code that reads them is a static file.
+    (attributes, config), = _inline_scripts(html)
+    assert 'type="application/json"' in attributes and 'id="graphiql-config"' in attributes
+    assert json.loads(config)["graphqlPath"] == "/api/graphql"
+    start = (STATIC_DIR / "graphiql" / "ksd-graphiql.js").read_text()
+    assert "graphiql-config" in start
+    assert "window.location.hash" in start and '"Bearer " + token' in start
+    assert "isHeadersEditorEnabled: true" in start and "shouldPersistHeaders: false" in start
     # The path is embedded in a <script>: "</script>" in it must not end the script.
-    assert "</script><script>" not in graphiql_html("/x</script><script>")
+    hostile = graphiql_html("/x</script><script>")
+    assert "</script><script>" not in hostile
+    assert json.loads(_inline_scripts(hostile)[0][1].replace("<\\/", "</"))["graphqlPath"] == "/x</script><script>"
+
+
+def test_own_assets_are_versioned_by_their_content() -> None:
+    html = graphiql_html()
+    digest = hashlib.sha256((STATIC_DIR / "graphiql" / "ksd-graphiql.js").read_bytes()).hexdigest()[:12]
+    assert f"/static/graphiql/ksd-graphiql.js?v={digest}" in html
 
 
 def test_post_query(client: TestClient[Litestar]) -> None:
@@ -131,14 +152,21 @@ def test_swagger_ui_uses_local_assets(client: TestClient[Litestar], path: str) -
     response = client.get(path)
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/html")
-    assert "SwaggerUIBundle" in response.text
     assert "cdn.jsdelivr" not in response.text
     static = _assert_local_assets(client, response.text)
     assert {u.split("?")[0] for u in static} == {
         "/static/swagger/swagger-ui.css",
         "/static/swagger/swagger-ui-bundle.js",
         "/static/swagger/swagger-ui-standalone-preset.js",
+        "/static/swagger/ksd-swagger.css",
+        "/static/swagger/ksd-swagger.js",
     }
+    # No inline code: the OpenAPI document is a JSON data block that ksd-swagger.js reads.
+    (attributes, spec), = _inline_scripts(response.text)
+    assert 'type="application/json"' in attributes and 'id="openapi-spec"' in attributes
+    assert json.loads(spec.replace("<\\/", "</"))["info"]["title"] == "Test API"
+    start = (STATIC_DIR / "swagger" / "ksd-swagger.js").read_text()
+    assert "SwaggerUIBundle(" in start and "openapi-spec" in start and "validatorUrl: null" in start
 
 
 def _opts(client: TestClient[Litestar], path: str, method: str) -> dict:

@@ -134,3 +134,62 @@ def test_production_verifies_tokens_with_keys_from_a_jwks_url() -> None:
             tokens.verify(jwt.encode(claims, other, algorithm="RS256", headers={"kid": "k1"}))
     finally:
         server.shutdown()
+
+
+@pytest.mark.parametrize("roles", [[], ["superuser"], ["root", "owner"]])
+def test_a_signed_token_with_no_known_role_is_forbidden(roles: list[str]) -> None:
+    token = jwt.encode({"sub": "x", "tenant": "32", "roles": roles, "exp": int(time.time()) + 60}, SECRET)
+    with pytest.raises(Forbidden) as caught:
+        service().verify(token)
+    assert caught.value.code == "no_known_role"
+    assert caught.value.status == 403
+
+
+def test_unknown_roles_beside_a_known_one_are_dropped() -> None:
+    token = jwt.encode({"sub": "x", "tenant": "32", "roles": ["superuser", "auditor"], "exp": int(time.time()) + 60},
+                       SECRET)
+    assert service().verify(token).roles == ("auditor",)
+
+
+BAD_CLAIMS = "Isi token tidak lengkap atau tidak valid (sub, tenant, roles, exp)."
+
+
+def _claims(**extra: object) -> dict[str, object]:
+    return {"sub": "x", "tenant": "32", "roles": ["operator"], "exp": int(time.time()) + 60, **extra}
+
+
+@pytest.mark.parametrize(
+    ("token", "detail"),
+    [
+        ("not-a-jwt", "Token tidak dapat dibaca: bukan JWT yang utuh."),
+        ("a.b.c", "Token tidak dapat dibaca: bukan JWT yang utuh."),
+        (jwt.encode(_claims(), "another-secret-" * 3), "Tanda tangan token tidak sah."),
+        (jwt.encode(_claims(), None, algorithm="none"), "Tanda tangan token tidak sah."),
+        (jwt.encode(_claims(nbf=int(time.time()) + 3600), SECRET), "Token belum berlaku."),
+        (jwt.encode(_claims(tenant="jabar"), SECRET), BAD_CLAIMS),
+        (jwt.encode(_claims(roles="operator"), SECRET), BAD_CLAIMS),
+        (jwt.encode({k: v for k, v in _claims().items() if k != "exp"}, SECRET), BAD_CLAIMS),
+    ],
+    ids=["one-segment", "three-garbage-segments", "other-secret", "alg-none", "not-yet-valid", "bad-tenant",
+         "roles-not-a-list", "no-exp"],
+)
+def test_each_kind_of_bad_token_has_one_indonesian_message_and_no_library_words(token: str, detail: str) -> None:
+    with pytest.raises(Unauthenticated) as caught:
+        service().verify(token)
+    assert caught.value.detail == detail
+    assert caught.value.code == "token_invalid"
+
+
+def test_wrong_issuer_and_wrong_audience_are_told_apart() -> None:
+    tokens = service(jwt_issuer="https://sso.example.go.id", jwt_audience="ksd")
+    cases = {
+        "Token diterbitkan oleh penerbit (iss) yang tidak dikenal.": [
+            _claims(iss="https://evil.example", aud="ksd"), _claims(aud="ksd")],
+        "Token ini bukan untuk layanan ini (aud).": [
+            _claims(iss="https://sso.example.go.id", aud="other"), _claims(iss="https://sso.example.go.id")],
+    }
+    for detail, claims in cases.items():
+        for claim in claims:
+            with pytest.raises(Unauthenticated) as caught:
+                tokens.verify(jwt.encode(claim, SECRET))
+            assert caught.value.detail == detail, claim

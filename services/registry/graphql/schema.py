@@ -23,6 +23,7 @@ from shared.graphql import (
     ReferenceQuery,
     RegionType,
     ServiceContext,
+    ServiceSchema,
     UrusanType,
     identity_from,
     limit_extensions,
@@ -30,6 +31,7 @@ from shared.graphql import (
     urusan_types,
 )
 from shared.settings import Settings
+from shared.wire import refuse_unstorable_arguments
 
 FormEnum = strawberry.enum(Form, name="Form", description="Bentuk kerja sama")
 StageEnum = strawberry.enum(Stage, name="Stage", description="Tahap keluarga kerja sama")
@@ -368,7 +370,7 @@ class Query(ReferenceQuery):
         after: str | None = None,
     ) -> AgreementConnection:
         settings: Settings = info.context.settings
-        size = first or settings.page_size_default
+        size = settings.page_size_default if first is None else first  # first: 0 is refused
         if not 1 <= size <= settings.page_size_max:
             raise BadRequest(f"first harus antara 1 dan {settings.page_size_max}.")
         f = filter or AgreementFilterInput()
@@ -398,4 +400,6 @@ class Query(ReferenceQuery):
 
 
 def build_schema(settings: Settings) -> strawberry.Schema:
-    return strawberry.Schema(query=Query, extensions=limit_extensions(settings))
+    # Every string argument is checked like a REST text field before any resolver runs.
+    return ServiceSchema(query=Query,
+                         extensions=[*limit_extensions(settings), refuse_unstorable_arguments()])
