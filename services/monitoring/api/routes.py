@@ -18,6 +18,7 @@ from services.monitoring.domain.alerts import KIND_TITLES, Kind
 from services.monitoring.readmodel import AlertFilter, evaluation_summary, report_summary
 from shared.errors import NotFound
 from shared.http import IfMatch, identity_of, optional_version, page_size
+from shared.openapi import success_response
 from shared.periods import local_date
 
 SeverityName = Literal["info", "warning", "critical"]
@@ -73,6 +74,7 @@ class ProgressController(Controller):
 
     @post(
         "/progress-reports", operation_id="fileProgressReport", summary="File (or correct) a period's progress report",
+        responses={200: success_response("A correction: the report's new version.")},
         description="An operator of a party region reports for its region. The first filing of a period answers 201; "
         "filing the same period again is a correction (a new version, history kept) and needs `If-Match` with the "
         "report's version: 428 without it, 409 when stale. 422 `framework_not_signed` before the framework is "
@@ -108,6 +110,7 @@ class ProgressController(Controller):
 
     @post(
         "/evaluations", operation_id="recordEvaluation", summary="Record (or correct) a monev evaluation",
+        responses={200: success_response("A correction: the evaluation's new version.")},
         description="A monitor of the evaluating tenant: the province for cooperation among its own kab/kota, the "
         "national level for provinces' and cross-province cooperation (403 `not_the_evaluator` otherwise). One "
         "evaluation per period; recording the same period again is a correction and needs `If-Match`.",

@@ -38,9 +38,13 @@ from services.registry.api.schemas import (
 from services.registry.application import Registry
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
 from shared.errors import BadRequest, InvalidInput
-from shared.http import IdempotencyKey, IfMatch, expected_version, identity_of, page_size
+from shared.http import IdempotencyKey, IfMatch, identity_of, optional_version, page_size
+from shared.openapi import file_operation
+from shared.wire import SEARCH_MAX, TEXT_PATTERN, Label, Name, check_text
 
 AgreementId = FromPath[UUID]
+# What `shared.blobs.sniff_media_type` accepts, hence what a download can be.
+ATTACHMENT_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "image/tiff")
 
 
 def _etag(version: int) -> dict[str, str]:
@@ -49,14 +53,16 @@ def _etag(version: int) -> dict[str, str]:
 
 async def _act(request: Request, state: State, agreement_id: UUID, if_match: str | None, command: Any) -> Response:
     registry: Registry = state.registry
-    version = expected_version(if_match)
+    # Without If-Match the application answers 428 naming the agreement's current version.
+    version = optional_version(if_match)
     agreement = await anyio.to_thread.run_sync(registry.act, identity_of(request), agreement_id, version, command)
     return Response(AgreementRead.from_aggregate(agreement), headers=_etag(agreement.version))
 
 
 ACTION_RESPONSES = (
     "Answers the new state with its ETag. 404: not visible; 403 `not_a_party` or another role; 409 "
-    "`version_conflict` (stale If-Match, body holds `current_version`); 422 with a rule `code`; 428 without If-Match."
+    "`version_conflict` (stale If-Match, body holds `current_version`); 422 with a rule `code`; 428 without "
+    "If-Match (body holds `current_version`)."
 )
 
 
@@ -118,7 +124,8 @@ class AgreementController(Controller):
         region: Annotated[str | None, Parameter(pattern=r"^\d{2}(\.\d{2})?$", description="a party region")] = None,
         province: Annotated[str | None, Parameter(pattern=r"^\d{2}$")] = None,
         urusan: Annotated[str | None, Parameter(pattern=r"^[1-3]\.\d{2}$")] = None,
-        q: Annotated[str | None, Parameter(max_length=200, description="words in title or object")] = None,
+        q: Annotated[str | None, Parameter(max_length=SEARCH_MAX, pattern=TEXT_PATTERN,
+                                           description="words in title or object")] = None,
         signed_from: Annotated[date | None, Parameter(description="framework signed on or after")] = None,
         signed_to: Annotated[date | None, Parameter(description="framework signed on or before")] = None,
         expiring_from: Annotated[date | None, Parameter(description="a document in force ends on or after")] = None,
@@ -253,9 +260,9 @@ class AgreementController(Controller):
 @dataclass
 class AttachmentForm:
     file: UploadFile
-    kind: str
-    name: str | None = None
-    document: str | None = None
+    kind: Label
+    name: Name | None = None
+    document: Label | None = None
 
 
 class DocumentController(Controller):
@@ -277,7 +284,7 @@ class DocumentController(Controller):
         if_match: IfMatch = None,
     ) -> Response[AgreementRead]:
         registry: Registry = state.registry
-        version = expected_version(if_match)
+        version = optional_version(if_match)  # None: 428 naming the current version, from the application
         document = (data.document or "").strip() or None
         if document is not None and not re.match(DOCUMENT_PATTERN, document):
             raise InvalidInput("Data tidak valid.", errors=[{"field": "document", "message": "`framework` atau `pks-N`"}])
@@ -285,13 +292,15 @@ class DocumentController(Controller):
         agreement = await anyio.to_thread.run_sync(
             partial(
                 registry.attach_document, identity_of(request), agreement_id, version, content=content,
-                kind=data.kind.strip(), name=(data.name or data.file.filename or "").strip(), document=document,
+                kind=data.kind.strip(), name=(data.name or check_text(data.file.filename, "file") or "").strip(),
+                document=document,
             )
         )
         return Response(AgreementRead.from_aggregate(agreement), headers=_etag(agreement.version))
 
     @get("/{agreement_id:uuid}/documents/{sha256:str}", operation_id="downloadDocument",
-         summary="Download an attached file (anyone who can see the agreement)", media_type="application/octet-stream")
+         summary="Download an attached file (anyone who can see the agreement)", media_type="application/octet-stream",
+         operation_class=file_operation(*ATTACHMENT_MEDIA_TYPES, description="The file, as attached."))
     async def download(self, request: Request, state: State, agreement_id: AgreementId, sha256: FromPath[str]) -> Response[bytes]:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
             raise BadRequest("Alamat dokumen tidak valid.", code="invalid_parameter")

@@ -121,7 +121,8 @@ class DigestController(Controller):
         self,
         state: State,
         limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
-        before: Annotated[int | None, Parameter(ge=1, description="sequence: digests older than this")] = None,
+        before: Annotated[int | None, Parameter(ge=1, le=2**63 - 1,  # a PostgreSQL bigint
+                                                description="sequence: digests older than this")] = None,
     ) -> DigestPage:
         audit: Audit = state.audit
         if limit > 100:

@@ -25,11 +25,13 @@ from services.reporting.application import (
 from services.reporting.documents import consolidation_document, national_document, region_report_document
 from services.reporting.domain.compile import standing
 from services.reporting.domain.reports import Report, Status, Timeliness, check_period_open
-from services.reporting.exports import Document, render
+from services.reporting.exports import FORMATS, Document, render
 from services.reporting.readmodel import ReportFilter
+from shared.application import check_expected_version
 from shared.auth import Identity
 from shared.errors import NotFound
-from shared.http import IdempotencyKey, IfMatch, expected_version, identity_of, optional_version, page_size
+from shared.http import IdempotencyKey, IfMatch, identity_of, optional_version, page_size
+from shared.openapi import file_operation, problem_response, success_response
 from shared.periods import Period, local_date
 
 PeriodPath = Annotated[str, Parameter(pattern=r"^\d{4}(-S[12])?$", description="2026-S1, 2026-S2 or 2026")]
@@ -37,6 +39,12 @@ ProvincePath = Annotated[str, Parameter(pattern=r"^\d{2}$", description="provinc
 Revision = Annotated[int | None, Parameter(ge=1, description="a submitted revision (frozen)")]
 Live = Annotated[bool, Parameter(description="compile from the read models now, even after submission")]
 Format = Annotated[ExportFormat, Parameter(description="xlsx, csv or pdf")]
+
+# What the OpenAPI says beyond what `shared.openapi` reads off each handler.
+EXPORT = file_operation(*(media.partition(";")[0] for media in FORMATS.values()),
+                        description="The document, in the `format` asked for.")
+PERIOD_PROBLEMS = {422: problem_response(422, "The period is not one collected (`period_kind_not_collected`), has "
+                                              "not started (`period_not_started`) or does not exist.")}
 
 
 def _today(state: State) -> Any:
@@ -123,10 +131,22 @@ def _replayed(body: dict[str, Any], status: int = 200) -> Response[dict[str, Any
     return response
 
 
+def _version(report: Any, if_match: str | None) -> int:
+    """The `If-Match` version of a change to `report`; without it, 428 naming its current version."""
+    version = optional_version(if_match)
+    if version is None:
+        check_expected_version(report.version, None, f"Laporan {report.region} {report.period}")
+    assert version is not None
+    return version
+
+
 def _export(document: Document, fmt: str) -> Response[bytes]:
     exported = render(document, fmt)
+    # Litestar appends `; charset=utf-8` to every text/* media type itself: give it the bare
+    # type, or CSV goes out as `text/csv; charset=utf-8; charset=utf-8`.
+    media_type, _, _ = exported.media_type.partition(";")
     return Response(
-        exported.content, media_type=exported.media_type,
+        exported.content, media_type=media_type.strip(),
         headers={"Content-Disposition": f'attachment; filename="{exported.filename}"'},
     )
 
@@ -145,6 +165,9 @@ class ReportController(Controller):
     tags = ["reports"]  # noqa: RUF012
 
     @post("", operation_id="draftReport", summary="Start the caller's region's report for a period",
+          responses={200: success_response("The same request again: the report as it is."),
+                     409: problem_response(409, "`report_exists`: another text for an existing report."),
+                     **PERIOD_PROBLEMS},
           description="An operator of a region (a kab/kota, or a province for its own agreements). The report is "
           "compiled from the read models: every agreement the region is party to that was alive during the period, "
           "with its stage, documents, progress and realisation, evaluations and alerts. 201 with the draft; the same "
@@ -196,13 +219,14 @@ class ReportController(Controller):
         if_match: IfMatch = None,
     ) -> Response[dict[str, Any]]:
         identity = identity_of(request)
-        version = expected_version(if_match)
         current = await anyio.to_thread.run_sync(state.reporting.get_report, identity, report_id)
+        version = _version(current, if_match)
         report = await anyio.to_thread.run_sync(
             state.reporting.edit_report, identity, report_id, _text(current, data), version)
         return _with_etag(await _region_report_body(state, identity, report))
 
     @post("/{report_id:uuid}/submit", operation_id="submitReport", summary="Submit the report up the chain",
+          status_code=200,
           description="Compiles the report now and freezes it as the next revision, with the read models' positions "
           "(`sources`); later changes to the agreements never alter it. It first waits for the read model to hold "
           "every recorded event (503 `read_model_behind` after `KSD_REPORT_FRESH_WAIT_SECONDS`). `If-Match` "
@@ -218,7 +242,7 @@ class ReportController(Controller):
         current = await anyio.to_thread.run_sync(state.reporting.report_to_submit, identity, report_id)
         if current.is_retry(idempotency_key, reason, None):
             return _replayed(await _region_report_body(state, identity, current))
-        version = expected_version(if_match)
+        version = _version(current, if_match)
         compiled = await state.compiler.region_report(
             identity.tenant, current.region, Period.parse(current.period), _today(state), fresh=True)
         report = await anyio.to_thread.run_sync(partial(
@@ -227,6 +251,7 @@ class ReportController(Controller):
         return _with_etag(await _region_report_body(state, identity, report))
 
     @get("/{report_id:uuid}/export", operation_id="exportReport", summary="The report as XLSX, CSV or PDF",
+         operation_class=EXPORT,
          description="In Bahasa Indonesia, laid out for printing. Same `revision` and `live` as the report itself.")
     async def export(
         self, request: Request, state: State, report_id: FromPath[UUID], format: Format = "xlsx",  # noqa: A002
@@ -243,6 +268,7 @@ class ConsolidationController(Controller):
     tags = ["consolidations"]  # noqa: RUF012
 
     @get("", operation_id="getConsolidation", summary="A province's consolidation for a period",
+         responses=PERIOD_PROBLEMS,
          description="Every autonomous kab/kota of the province with its report's standing (`tepat_waktu`, "
          "`terlambat`, `belum_menyampaikan`) and figures, totals, the province-wide figures and the province's own "
          "agreements. Compiled now until submitted; then the submitted revision (`live=true` for now, `revision=N` "
@@ -257,6 +283,8 @@ class ConsolidationController(Controller):
                                                     revision=revision, live=live))
 
     @post("/submit", operation_id="submitConsolidation", summary="Send the consolidation to the ministry",
+          responses={200: success_response("A later revision (or a retry of one)."),
+                     **PERIOD_PROBLEMS},
           description="The province's consolidator. Allowed with kab/kota missing: they stay listed as "
           "`belum_menyampaikan`. The first submission answers 201; a later one is a new revision and needs `If-Match` "
           "and a `reason`. Like a report, it waits for the read model first (503 `read_model_behind`), and a retry "
@@ -280,7 +308,8 @@ class ConsolidationController(Controller):
         body = await _consolidation_body(state, identity, province, parsed)
         return _with_etag(body, 201 if saved.created else 200)
 
-    @get("/export", operation_id="exportConsolidation", summary="The consolidation as XLSX, CSV or PDF")
+    @get("/export", operation_id="exportConsolidation", summary="The consolidation as XLSX, CSV or PDF",
+         operation_class=EXPORT, responses=PERIOD_PROBLEMS)
     async def export(
         self, request: Request, state: State, province: ProvincePath, period: PeriodPath,
         format: Format = "xlsx", revision: Revision = None, live: Live = False,  # noqa: A002
@@ -297,6 +326,7 @@ class NationalController(Controller):
     tags = ["national"]  # noqa: RUF012
 
     @get("", operation_id="getNationalRollUp", summary="The national roll-up for a period",
+         responses=PERIOD_PROBLEMS,
          description="All 38 provinces: their kab/kota's completeness, their own report and their consolidation; "
          "national completeness; agreements alive in the period by form, stage and urusan; regions that have never "
          "submitted a report. The national level's monitors and auditors.")
@@ -306,7 +336,8 @@ class NationalController(Controller):
         compiled = await state.compiler.national(identity.tenant, _period(state, period), _today(state))
         return {"period": period, "sources": compiled.sources, "content": compiled.content}
 
-    @get("/export", operation_id="exportNationalRollUp", summary="The national roll-up as XLSX, CSV or PDF")
+    @get("/export", operation_id="exportNationalRollUp", summary="The national roll-up as XLSX, CSV or PDF",
+         operation_class=EXPORT, responses=PERIOD_PROBLEMS)
     async def export(
         self, request: Request, state: State, period: PeriodPath, format: Format = "xlsx",  # noqa: A002
     ) -> Response[bytes]:
