@@ -331,6 +331,62 @@ def status() -> None:
     typer.echo("status: sehat / healthy")
 
 
+@app.command("worker-alive")
+def worker_alive(
+    service: Annotated[str, typer.Argument(help="registry, monitoring or reporting")],
+    any_host: Annotated[bool, typer.Option(
+        "--any-host", help="a heartbeat from any machine counts (default: only this machine's, as a probe "
+                           "runs beside its worker)")] = False,
+    strict: Annotated[bool, typer.Option(
+        "--strict", help="exit 3 when the database cannot be reached (default: 0, cannot tell)")] = False,
+) -> None:
+    """Liveness of a worker, for a probe: exit 0 when its latest heartbeat from this machine is
+    fresh (younger than KSD_WORKER_STALE_AFTER_SECONDS and not `stopped`), 1 when it is stale,
+    stopped or missing. When the database cannot be reached (or is not migrated) this cannot
+    tell and exits 0 (3 with --strict): the worker waits for its database by itself, and a
+    restart would only delay its return."""
+    import importlib
+
+    import psycopg
+    from psycopg import sql
+
+    settings = _settings()
+    if service not in WORKERS:
+        typer.echo(f"no worker for {service!r}; workers: {', '.join(WORKERS)}", err=True)
+        raise typer.Exit(2)
+    schema = importlib.import_module(f"services.{service}.setup").SCHEMA
+    host = None if any_host else socket.gethostname()
+    query = sql.SQL(
+        "SELECT status, host, extract(epoch FROM now() - beat_at)::float8 AS age FROM {}.worker_heartbeats"
+        " WHERE worker = %(worker)s AND (%(host)s::text IS NULL OR host = %(host)s) ORDER BY beat_at DESC LIMIT 1"
+    ).format(sql.Identifier(schema))
+    url, server = _database(settings)
+    try:
+        with psycopg.connect(url, connect_timeout=3, autocommit=True,
+                             application_name=f"ksd-{service}-worker-alive") as conn:
+            row = conn.execute(query, {"worker": service, "host": host}).fetchone()
+    except (psycopg.OperationalError, psycopg.InterfaceError,
+            psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as exc:
+        typer.echo(f"worker {service}: tidak dapat diperiksa, basis data tidak terjangkau / cannot tell, "
+                   f"database unavailable: {_first_line(exc)}", err=True)
+        raise typer.Exit(3 if strict else 0) from None
+    finally:
+        if server is not None and server.started_here:
+            with contextlib.suppress(Exception):
+                server.stop()
+    where = "" if any_host else f" dari / from {host}"
+    if row is None:
+        typer.echo(f"worker {service} TIDAK HIDUP / not alive: tidak ada detak{where} / no heartbeat")
+        raise typer.Exit(1)
+    status, beat_host, age = row
+    limit = settings.worker_stale_after_seconds
+    detail = f"detak / beat {age:.0f} s lalu / ago, status {status}, host {beat_host}, batas / limit {limit:.0f} s"
+    if status == "stopped" or age > limit:
+        typer.echo(f"worker {service} TIDAK HIDUP / not alive: {detail}")
+        raise typer.Exit(1)
+    typer.echo(f"worker {service} hidup / alive: {detail}")
+
+
 @app.command()
 def migrate() -> None:
     """Create schemas and tables and load reference data, then exit."""

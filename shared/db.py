@@ -71,6 +71,9 @@ def eventsourcing_env(
         # A round trip per checkout, so a stale pooled connection never reaches a request.
         "POSTGRES_PRE_PING": "y",
         "POSTGRES_LOCK_TIMEOUT": "5",
+        # How long a save waits for a pooled connection: during an outage a request answers
+        # 503 (Retry-After) within seconds instead of holding the client for minutes.
+        "POSTGRES_CONNECT_TIMEOUT": "5",
         "POSTGRES_IDLE_IN_TRANSACTION_SESSION_TIMEOUT": "10",
         "CREATE_TABLE": "yes" if create_tables else "no",
         # Every event is stored with its class version and its link of the hash chain.
@@ -90,6 +93,8 @@ def make_async_pool(database_url: str, *, min_size: int, max_size: int, name: st
         open=False,
         name=name,
         check=AsyncConnectionPool.check_connection,
+        # Wait at most this long for a connection; then PoolTimeout, a 503 with Retry-After.
+        timeout=5.0,
         # No JIT: read queries are short, and a misestimated join (jsonb expansion) would
         # otherwise spend far longer compiling than running.
         kwargs={"autocommit": False, "row_factory": dict_row, "application_name": f"ksd-{name}",

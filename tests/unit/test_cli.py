@@ -187,3 +187,83 @@ def test_audit_digest_refused_says_why_in_one_line(tmp_path: Path, monkeypatch: 
     assert isinstance(result.exception, SystemExit)  # typer.Exit, not a crash
     assert "digest refused: the store no longer matches digest #3" in result.output
     assert "Traceback" not in result.output
+
+
+# -- `ksd worker-alive`: the workers' liveness probe ------------------------------------------------
+
+
+@pytest.fixture
+def beats(migrated_url: str):  # noqa: ANN201 - a function that writes one heartbeat row
+    """Write the reporting worker's heartbeat rows as a worker would; all removed afterwards."""
+    import psycopg
+
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("DELETE FROM reporting.worker_heartbeats")
+
+        def beat(*, age_seconds: float, status: str = "running", host: str | None = None) -> None:
+            conn.execute(
+                "INSERT INTO reporting.worker_heartbeats (instance, worker, host, pid, started_at, beat_at, status)"
+                " VALUES (%(host)s || ':1:' || md5(random()::text), 'reporting', %(host)s, 1, now(),"
+                " now() - make_interval(secs => %(age)s), %(status)s)",
+                {"host": host or socket.gethostname(), "age": age_seconds, "status": status},
+            )
+
+        yield beat
+        conn.execute("DELETE FROM reporting.worker_heartbeats")
+
+
+def _alive(url: str, *args: str):  # noqa: ANN202 - click's Result
+    env = {"DATABASE_URL": url, "KSD_WORKER_STALE_AFTER_SECONDS": "30"}
+    return CliRunner().invoke(app, ["worker-alive", "reporting", *args], env=env)
+
+
+def test_worker_alive_exits_0_while_this_machines_worker_beats(migrated_url: str, beats) -> None:  # noqa: ANN001
+    beats(age_seconds=2)
+    result = _alive(migrated_url)
+    assert result.exit_code == 0, result.output
+    assert "worker reporting hidup / alive" in result.output and socket.gethostname() in result.output
+
+
+def test_worker_alive_exits_1_when_the_heartbeat_is_older_than_the_stale_limit(
+    migrated_url: str, beats  # noqa: ANN001
+) -> None:
+    beats(age_seconds=90)
+    result = _alive(migrated_url)
+    assert result.exit_code == 1, result.output
+    assert "TIDAK HIDUP / not alive" in result.output and "batas / limit 30 s" in result.output
+
+
+def test_worker_alive_exits_1_when_the_worker_said_it_stopped(migrated_url: str, beats) -> None:  # noqa: ANN001
+    beats(age_seconds=0, status="stopped")
+    assert _alive(migrated_url).exit_code == 1
+
+
+def test_worker_alive_counts_a_retrying_worker_as_alive(migrated_url: str, beats) -> None:  # noqa: ANN001
+    # A worker waiting out a failure with backoff is alive: restarting it would not help.
+    beats(age_seconds=1, status="retrying")
+    assert _alive(migrated_url).exit_code == 0
+
+
+def test_worker_alive_reads_only_this_machines_heartbeat_unless_told_any_host(
+    migrated_url: str, beats  # noqa: ANN001
+) -> None:
+    beats(age_seconds=1, host="another-pod-7f9c")
+    mine = _alive(migrated_url)
+    assert mine.exit_code == 1 and "tidak ada detak" in mine.output, mine.output
+    assert _alive(migrated_url, "--any-host").exit_code == 0
+
+
+def test_worker_alive_cannot_tell_without_a_database_and_does_not_fail_the_probe(tmp_path: Path) -> None:
+    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    result = _ksd("worker-alive", "reporting", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert "cannot tell, database unavailable" in _one_clear_line(result)
+    strict = _ksd("worker-alive", "reporting", "--strict", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
+    assert strict.returncode == 3
+    assert "cannot tell" in _one_clear_line(strict)
+
+
+def test_worker_alive_refuses_an_unknown_worker() -> None:
+    result = CliRunner().invoke(app, ["worker-alive", "keuangan"], env={"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"})
+    assert result.exit_code == 2
+    assert "workers: registry, monitoring, reporting" in result.output

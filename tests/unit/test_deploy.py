@@ -1,14 +1,16 @@
 """The deployment files under deploy/ agree with the code they deploy.
 
 Static checks only: no cluster, no container engine, no network. The Kubernetes manifests are
-parsed with PyYAML and compared with `shared.cli` (which services and workers exist) and
-`shared.settings` (their default ports); the systemd units and the Containerfile are read as
+parsed with PyYAML and compared with `shared.cli` (which services, workers and commands exist),
+`shared.settings` (ports, every setting and its accepted values), `shared.worker` (the workers'
+metrics ports) and `shared.db` (connections); the systemd units and the Containerfile are read as
 text. Schema validation of the manifests (kubernetes-validate) is a manual step described in
 deploy/README.md, not part of this suite.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import re
 import shlex
@@ -19,10 +21,14 @@ from typing import Any
 import pytest
 import yaml
 
+import msgspec
+import typer
+
 from shared.audit.signing import generate_private_key, private_key_pem
-from shared.cli import SERVICES, WORKERS
+from shared.cli import SERVICES, WORKERS, app
 from shared.db import connection_budget
 from shared.settings import Settings
+from shared.worker import metrics_port
 
 REPO = Path(__file__).resolve().parents[2]
 DEPLOY = REPO / "deploy"
@@ -33,6 +39,9 @@ CONTAINERFILE = DEPLOY / "Containerfile"
 NAMESPACE = "sinergi-ksd"
 KUSTOMIZATION = "kustomization.yaml"
 EXAMPLE_SECRET = "secret.example.yaml"
+EXAMPLE_PODMONITOR = "podmonitor.example.yaml"
+# Examples to adapt and apply by hand: parsed and checked, never in the kustomization.
+EXAMPLE_SUFFIX = ".example.yaml"
 PLACEHOLDER = "CHANGE-ME"
 # Variables whose value is a credential: only ever from a Secret.
 SECRET_VARS = {
@@ -41,6 +50,9 @@ SECRET_VARS = {
     "KSD_JWT_PUBLIC_KEY",
     "KSD_S3_SECRET_ACCESS_KEY",
     "KSD_AUDIT_SIGNING_KEY",
+    "KSD_METRICS_TOKEN",
+    "KSD_ALERT_WEBHOOK_SECRET",
+    "KSD_SMTP_PASSWORD",
 }
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityClass", "StorageClass"}
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
@@ -62,10 +74,11 @@ def _load(path: Path) -> list[dict[str, Any]]:
 
 
 def _objects(*, include_example: bool = False) -> list[tuple[str, dict[str, Any]]]:
-    """(file name, object) for every Kubernetes object under deploy/k8s."""
+    """(file name, object) for every Kubernetes object under deploy/k8s (the examples too
+    with `include_example`)."""
     found = []
     for path in _manifest_files():
-        if path.name == KUSTOMIZATION or (path.name == EXAMPLE_SECRET and not include_example):
+        if path.name == KUSTOMIZATION or (path.name.endswith(EXAMPLE_SUFFIX) and not include_example):
             continue
         found += [(path.name, doc) for doc in _load(path)]
     return found
@@ -119,6 +132,35 @@ def _env_entries() -> Iterator[tuple[str, dict[str, Any]]]:
 
 def _deployments_by_role() -> dict[tuple[str, str], dict[str, Any]]:
     return {_role(d): d for d in _of_kind("Deployment")}
+
+
+# What production requires from the Secret, as valid stand-ins (the real ones are never here).
+SECRET_STAND_INS = {
+    "KSD_JWT_JWKS_URL": "https://idp.invalid/jwks.json",
+    "KSD_METRICS_TOKEN": "metrics-token-stand-in",
+}
+
+
+def _configmap_settings() -> Settings:
+    """The settings every pod runs with: the ConfigMap plus the Secret's keys."""
+    (config,) = _of_kind("ConfigMap")
+    return Settings.from_env({**config["data"], **SECRET_STAND_INS,
+                              "KSD_AUDIT_SIGNING_KEY": private_key_pem(generate_private_key())})
+
+
+def _secret_env(container: dict[str, Any], name: str) -> dict[str, Any] | None:
+    """The secretKeyRef a container's variable `name` comes from, if any."""
+    for entry in container.get("env", []):
+        if entry["name"] == name:
+            return entry.get("valueFrom", {}).get("secretKeyRef")
+    return None
+
+
+def _metrics_port_of(role: tuple[str, str], settings: Settings) -> int:
+    kind, service = role
+    port = settings.port_of(service) if kind == "serve" else metrics_port(settings, service)
+    assert port is not None, f"{service} worker: KSD_WORKER_METRICS_PORT is 0 in the ConfigMap"
+    return port
 
 
 # ---------------------------------------------------------------------------- Kubernetes
@@ -181,8 +223,7 @@ def test_replicas() -> None:
         else:
             # More would be safe but idle: they race for the same events.
             assert replicas == 1, f"{service} worker: keep exactly 1 replica"
-            container = _pod_spec(deployment)["containers"][0]
-            assert not container.get("ports"), "the worker serves no HTTP"
+            assert deployment["spec"]["strategy"]["type"] == "Recreate", f"{service} worker: no overlap in a rollout"
 
 
 def test_kubernetes_services_reach_the_service_ports() -> None:
@@ -245,11 +286,10 @@ DEFAULT_MAX_CONNECTIONS, DEFAULT_SUPERUSER_RESERVED = 100, 3
 
 
 def test_the_manifests_fit_a_default_postgresql_even_during_a_rolling_update() -> None:
-    (config,) = _of_kind("ConfigMap")
-    settings = Settings.from_env({**config["data"], "KSD_JWT_JWKS_URL": "https://idp.invalid/jwks.json",
-                                  "KSD_AUDIT_SIGNING_KEY": private_key_pem(generate_private_key())})
+    settings = _configmap_settings()
     budget = connection_budget(settings)
     total = MIGRATION_CONNECTIONS
+    probes = 0  # `ksd worker-alive` opens one connection for a moment, in each pod it probes
     for deployment in _of_kind("Deployment"):
         kind, service = _role(deployment)
         strategy = deployment["spec"].get("strategy", {})
@@ -257,11 +297,19 @@ def test_the_manifests_fit_a_default_postgresql_even_during_a_rolling_update() -
         assert isinstance(surge, int), f"{deployment['metadata']['name']}: give maxSurge as a number of pods"
         pods = deployment["spec"]["replicas"] + surge
         total += pods * budget[service if kind == "serve" else f"{service}-worker"]
+        container = _pod_spec(deployment)["containers"][0]
+        if any("worker-alive" in (container.get(kind) or {}).get("exec", {}).get("command", [])
+               for kind in ("livenessProbe", "startupProbe")):
+            probes += pods
     available = DEFAULT_MAX_CONNECTIONS - DEFAULT_SUPERUSER_RESERVED
     assert total + settings.db_connection_headroom <= available, (
         f"{total} connections at most (+ {settings.db_connection_headroom} headroom) > {available}: "
         "lower KSD_DB_POOL_MAX in the ConfigMap or document a larger server"
     )
+    # The probes' moments come out of the headroom (a `ksd` command is what it is kept for),
+    # leaving most of it to administrators.
+    assert probes == len(WORKERS)
+    assert probes <= settings.db_connection_headroom // 2, f"{probes} probe connections eat the headroom"
 
 
 def test_the_documented_connection_budgets_are_the_codes() -> None:
@@ -275,6 +323,21 @@ def test_the_documented_connection_budgets_are_the_codes() -> None:
         assert f"| {service} worker | {figure} |" in readme, f"README.md: {service} worker"
     assert f"**{sum(connection_budget(Settings()).values())}**" in readme, "README.md: the total with the defaults"
     assert "pool_mode = session" in deploy_readme and "LISTEN" in deploy_readme
+    connections = re.split(r"\n##+ ", deploy_readme.partition("### Connections")[2])[0]
+    assert "`ksd worker-alive`" in connections, "deploy/README.md, Connections: the liveness probes' connections"
+
+
+def test_every_operator_command_is_described_under_operations() -> None:
+    readme = (DEPLOY / "README.md").read_text(encoding="utf-8")
+    operations = re.split(r"\n## ", readme.partition("\n## Operations\n")[2])[0]
+    assert operations, "deploy/README.md has no Operations section"
+    development_only = {"run", "token"}  # `make run`; tokens come from the identity provider
+    runs_as_a_process = {"serve", "worker"}  # the units and Deployments
+    commands = set(typer.main.get_command(app).commands)  # type: ignore[attr-defined]
+    commands -= development_only | runs_as_a_process
+    assert {"status", "replay-dead-letters", "sweep-blobs", "worker-alive"} <= commands
+    for command in sorted(commands):
+        assert f"`ksd {command}" in operations, f"deploy/README.md, Operations: when to run `ksd {command}`"
     env_example = (SYSTEMD / "ksd.env.example").read_text(encoding="utf-8")
     assert f"KSD_DB_POOL_MAX={Settings().db_pool_max}" in env_example
 
@@ -299,6 +362,7 @@ def test_no_literal_secrets() -> None:
         if path.name == EXAMPLE_SECRET:
             continue
         text = path.read_text(encoding="utf-8")
+        assert PLACEHOLDER not in text or path.name.endswith(EXAMPLE_SUFFIX), f"{path.name}: a placeholder"
         assert not re.search(r"postgres(ql)?://", text), f"{path.name}: a database URL"
         assert "-----BEGIN" not in text, f"{path.name}: key material"
 
@@ -359,8 +423,173 @@ def test_kustomization_lists_every_manifest() -> None:
     assert kustomization.get("namespace") == NAMESPACE
     listed = kustomization.get("resources", [])
     assert len(listed) == len(set(listed)), "a resource is listed twice"
-    on_disk = {p.name for p in _manifest_files()} - {KUSTOMIZATION, EXAMPLE_SECRET}
+    on_disk = {p.name for p in _manifest_files() if not p.name.endswith(EXAMPLE_SUFFIX)} - {KUSTOMIZATION}
     assert set(listed) == on_disk
+    assert {EXAMPLE_SECRET, EXAMPLE_PODMONITOR} <= {p.name for p in _manifest_files()}
+
+
+# ---------------------------------------------------------------------------- metrics, workers, edge
+
+
+def test_every_pod_that_serves_metrics_requires_the_metrics_token_from_the_secret() -> None:
+    # Without a token /metrics is closed in production (403), so no scraper could read it.
+    assert _configmap_settings().metrics_public is False, "KSD_METRICS_PUBLIC opens /metrics to anyone"
+    for role, deployment in _deployments_by_role().items():
+        ref = _secret_env(_pod_spec(deployment)["containers"][0], "KSD_METRICS_TOKEN")
+        assert ref and ref["name"] == "ksd-secrets", f"{role}: KSD_METRICS_TOKEN not from the Secret"
+        assert not ref.get("optional", False), f"{role}: KSD_METRICS_TOKEN must be required"
+
+
+def test_workers_serve_metrics_on_their_port_and_are_probed_by_their_heartbeat() -> None:
+    settings = _configmap_settings()
+    commands = typer.main.get_command(app).commands  # type: ignore[attr-defined]
+    assert "worker-alive" in commands
+    for (kind, service), deployment in _deployments_by_role().items():
+        if kind != "worker":
+            continue
+        container = _pod_spec(deployment)["containers"][0]
+        ports = [(p.get("name"), p["containerPort"]) for p in container.get("ports", [])]
+        assert ports == [("metrics", metrics_port(settings, service))], f"{service} worker: ports {ports}"
+        assert not container.get("readinessProbe"), f"{service} worker: no Service sends it traffic"
+        for probe_kind in ("startupProbe", "livenessProbe"):
+            probe = container.get(probe_kind)
+            assert probe, f"{service} worker: {probe_kind} missing"
+            # Not HTTP: the metrics port wants a token a probe cannot send.
+            assert probe.get("exec", {}).get("command") == ["ksd", "worker-alive", service], probe
+            # Python's start plus the command's 3 s connect timeout.
+            assert probe.get("timeoutSeconds", 1) >= 5, f"{service} worker: {probe_kind} timeout"
+        startup = container["startupProbe"]
+        assert startup["periodSeconds"] * startup["failureThreshold"] >= settings.worker_stale_after_seconds
+
+
+def test_worker_alive_answers_for_every_worker_the_manifests_probe() -> None:
+    from typer.testing import CliRunner
+
+    for service in WORKERS:
+        result = CliRunner().invoke(app, ["worker-alive", service, "--help"])
+        assert result.exit_code == 0, result.output
+    assert CliRunner().invoke(app, ["worker-alive", "keuangan"], env={"DATABASE_URL": "postgresql://x@127.0.0.1:1/x"}
+                              ).exit_code == 2
+
+
+def test_prometheus_scrapes_every_metrics_port_with_the_token() -> None:
+    settings = _configmap_settings()
+    (monitor,) = _load(K8S / EXAMPLE_PODMONITOR)
+    assert monitor["kind"] == "PodMonitor" and monitor["metadata"]["namespace"] == NAMESPACE
+    selector = monitor["spec"]["selector"]["matchLabels"]
+    endpoints = {e["port"]: e for e in monitor["spec"]["podMetricsEndpoints"]}
+    scraped = set()
+    for role, deployment in _deployments_by_role().items():
+        template = deployment["spec"]["template"]
+        assert selector.items() <= template["metadata"]["labels"].items(), f"{role}: not selected by the PodMonitor"
+        container = template["spec"]["containers"][0]
+        port = _metrics_port_of(role, settings)
+        names = [p.get("name") for p in container.get("ports", []) if p["containerPort"] == port]
+        assert len(names) == 1 and names[0] in endpoints, f"{role}: metrics port {port} not scraped"
+        scraped.add(names[0])
+        endpoint = endpoints[names[0]]
+        assert endpoint.get("path", "/metrics") == "/metrics"
+        auth = endpoint.get("authorization", {})
+        token = _secret_env(container, "KSD_METRICS_TOKEN")
+        assert auth.get("type", "Bearer") == "Bearer" and token is not None
+        assert auth.get("credentials") == {"name": token["name"], "key": token["key"]}, f"{role}: no token sent"
+        # The annotations approach (a scrape job of your own) finds the same port.
+        annotations = template["metadata"].get("annotations", {})
+        assert annotations.get("prometheus.io/scrape") == "true", role
+        assert annotations.get("prometheus.io/port") == str(port), role
+        assert annotations.get("prometheus.io/path", "/metrics") == "/metrics", role
+    assert scraped == set(endpoints), f"endpoints for ports no pod has: {set(endpoints) - scraped}"
+
+
+def test_a_service_stays_in_its_service_through_a_worker_restart_as_short_as_the_stale_limit() -> None:
+    # /ready is 503 from the moment a worker stops until its successor beats: the readiness
+    # probe tolerates as long a gap as the code tolerates a missing heartbeat.
+    settings = _configmap_settings()
+    for (kind, service), deployment in _deployments_by_role().items():
+        if kind == "serve":
+            probe = _pod_spec(deployment)["containers"][0]["readinessProbe"]
+            window = probe.get("periodSeconds", 10) * probe.get("failureThreshold", 3)
+            assert window >= settings.worker_stale_after_seconds, f"{service}: out of the Service after {window} s"
+
+
+def test_forwarded_headers_are_believed_from_the_ingress_network_only() -> None:
+    networks = _configmap_settings().trusted_proxy_networks
+    assert networks, "KSD_TRUSTED_PROXIES unset: every client would share the ingress controller's address"
+    assert all(n.prefixlen > 0 for n in networks), "trusting every address lets any client forge X-Forwarded-For"
+
+
+def test_the_registry_worker_reaches_the_document_store_like_the_registry() -> None:
+    # It sweeps orphan documents (KSD_BLOB_SWEEP_INTERVAL_SECONDS), so it needs the same keys.
+    deployments = _deployments_by_role()
+
+    def s3(role: tuple[str, str]) -> dict[str, Any]:
+        container = _pod_spec(deployments[role])["containers"][0]
+        return {e["name"]: e.get("valueFrom") for e in container.get("env", []) if e["name"].startswith("KSD_S3_")}
+
+    assert s3(("serve", "registry")), "the registry service's S3 keys are gone: update this test"
+    assert s3(("worker", "registry")) == s3(("serve", "registry"))
+
+
+# Settings a deployment need not name: development only, or defaults that suit production
+# (README.md's configuration table describes each). Any other setting must be named where an
+# operator of that deployment sets things, so a new one cannot be forgotten here.
+DEVELOPMENT_ONLY = {"dev_token_ttl_hours", "db_connection_headroom", "pg_binaries"}
+PRODUCTION_DEFAULTS = {
+    "page_size_default", "page_size_max", "graphql_max_depth", "graphql_max_aliases", "graphql_max_tokens",
+    "max_json_body_bytes", "pks_max_years", "alert_refresh_seconds", "smtp_port", "smtp_starttls",
+    "notify_retry_base_seconds", "notify_retry_max_seconds", "notify_timeout_seconds", "report_period_kinds",
+    "report_deadline_days", "consolidation_deadline_days", "report_fresh_wait_seconds", "analysis_max_rows",
+    "analysis_timeout_ms", "s3_prefix", "s3_region",
+}
+PER_DEPLOYMENT_DEFAULTS = {
+    # Kubernetes: no blob directory (S3), a fixed data dir, digests at the default interval.
+    "k8s": {"blob_dir", "audit_digest_interval_seconds"},
+    # One machine: the filesystem store (the S3 settings are named in a comment), no probes.
+    "systemd": {"s3_bucket", "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", "alert_no_neighbour_scope",
+                "smtp_username", "smtp_password", "jwt_secret"},
+}
+
+
+def _named_settings(*paths: Path) -> set[str]:
+    text = "\n".join(p.read_text(encoding="utf-8") for p in paths)
+    named = {m.lower() for m in re.findall(r"\bKSD_([A-Z0-9_]+)\b", text)}
+    return named | ({"database_url"} if "DATABASE_URL" in text else set())
+
+
+@pytest.mark.parametrize("deployment", ["k8s", "systemd"])
+def test_every_setting_is_named_where_an_operator_sets_it(deployment: str) -> None:
+    fields = {f.name for f in msgspec.structs.fields(Settings)}
+    if deployment == "k8s":
+        named = _named_settings(K8S / "configmap.yaml", K8S / EXAMPLE_SECRET)
+    else:
+        named = _named_settings(SYSTEMD / "ksd.env.example", *SYSTEMD.glob("*.service"))
+    exempt = DEVELOPMENT_ONLY | PRODUCTION_DEFAULTS | PER_DEPLOYMENT_DEFAULTS[deployment]
+    missing = sorted(f"KSD_{f.upper()}" for f in fields - named - exempt)
+    assert not missing, f"{deployment}: name these settings (with their default and a comment): {missing}"
+    readme = (REPO / "README.md").read_text(encoding="utf-8")
+    for field in exempt & fields:
+        assert f"KSD_{field.upper()}" in readme, f"KSD_{field.upper()} is not in README.md's configuration table"
+    assert not exempt - fields, f"exempted settings that no longer exist: {sorted(exempt - fields)}"
+
+
+def _commented_configmap_settings() -> dict[str, str]:
+    """`# KSD_X: value` lines of the ConfigMap: settings shown for the operator to turn on."""
+    text = (K8S / "configmap.yaml").read_text(encoding="utf-8")
+    found = {}
+    for name, raw in re.findall(r"^\s*#\s*(KSD_[A-Z0-9_]+):\s*(\S.*?)\s*$", text, re.M):
+        value = yaml.safe_load(raw)
+        found[name] = str(value).lower() if isinstance(value, bool) else str(value)
+    return found
+
+
+def test_the_settings_commented_out_in_the_configmap_would_be_accepted() -> None:
+    (config,) = _of_kind("ConfigMap")
+    commented = _commented_configmap_settings()
+    assert commented, "no commented-out settings found: the pattern changed?"
+    base = {**config["data"], **SECRET_STAND_INS, "KSD_AUDIT_SIGNING_KEY": private_key_pem(generate_private_key())}
+    for name, value in commented.items():
+        assert name not in config["data"], f"{name} is both set and commented out"
+        Settings.from_env({**base, name: value})
 
 
 # ---------------------------------------------------------------------------- systemd
@@ -439,6 +668,41 @@ def test_systemd_target_and_env_file() -> None:
         assert any(Path(f).name == example.name.removesuffix(".example") for f in env_files)
 
 
+def _env_example() -> tuple[dict[str, str], dict[str, str]]:
+    """ksd.env.example's assignments: (set, commented out as `#KSD_X=value`)."""
+    active, commented = {}, {}
+    for line in (SYSTEMD / "ksd.env.example").read_text(encoding="utf-8").splitlines():
+        if m := re.fullmatch(r"((?:KSD|PG)[A-Z0-9_]*|DATABASE_URL)=(.*)", line):
+            active[m[1]] = m[2]
+        elif m := re.fullmatch(r"#(KSD_[A-Z0-9_]+)=(.*)", line):
+            commented[m[1]] = m[2]
+    return active, commented
+
+
+def test_the_env_file_is_accepted_with_its_placeholders_filled_in_and_so_is_every_commented_setting() -> None:
+    import base64
+
+    active, commented = _env_example()
+    filled = {k: v for k, v in active.items() if PLACEHOLDER not in v or k.startswith(("DATABASE_URL", "KSD_JWT_JWKS"))}
+    filled["KSD_AUDIT_SIGNING_KEY"] = base64.b64encode(bytes(range(32))).decode()  # a seed, as the comment says
+    filled["KSD_METRICS_TOKEN"] = "metrics-token-stand-in"
+    Settings.from_env(filled)
+    for name, value in commented.items():
+        assert name not in active, f"{name} is both set and commented out"
+        Settings.from_env({**filled, name: value})
+    # Production essentials of this wave: the metrics token (a placeholder to replace) and the
+    # proxy on the same machine, which connects from loopback.
+    assert PLACEHOLDER in active.get("KSD_METRICS_TOKEN", ""), "ksd.env.example: KSD_METRICS_TOKEN=CHANGE-ME"
+    settings = Settings.from_env(filled)
+    assert any(ipaddress.ip_address("127.0.0.1") in n for n in settings.trusted_proxy_networks), (
+        "KSD_TRUSTED_PROXIES: trust the reverse proxy on this machine"
+    )
+    # Each worker unit tells where its metrics are.
+    for service in WORKERS:
+        unit = (SYSTEMD / f"ksd-{service}-worker.service").read_text(encoding="utf-8")
+        assert f"127.0.0.1:{metrics_port(settings, service)}" in unit, f"ksd-{service}-worker.service: metrics port"
+
+
 # ---------------------------------------------------------------------------- Containerfile
 
 
@@ -474,4 +738,5 @@ def test_containerfile() -> None:
     (entrypoint,) = [rest for word, rest in instructions if word == "ENTRYPOINT"]
     assert json.loads(entrypoint) == ["ksd"]
     exposed = {int(p) for word, rest in instructions if word == "EXPOSE" for p in rest.split()}
-    assert exposed == set(DEFAULT_PORTS.values())
+    workers = {metrics_port(DEFAULTS, w) for w in WORKERS}
+    assert exposed == set(DEFAULT_PORTS.values()) | workers, "EXPOSE the services' ports and the workers' metrics ports"
