@@ -155,7 +155,7 @@ BAD_CLAIMS = "Isi token tidak lengkap atau tidak valid (sub, tenant, roles, exp)
 
 
 def _claims(**extra: object) -> dict[str, object]:
-    return {"sub": "x", "tenant": "32", "roles": ["operator"], "exp": int(time.time()) + 60, **extra}
+    return {"sub": "x", "tenant": "32", "roles": ["operator"], "exp": int(time.time()) + 86400, **extra}
 
 
 @pytest.mark.parametrize(
