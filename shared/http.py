@@ -100,17 +100,20 @@ _MSGSPEC_PATH = re.compile(r"^(?P<message>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", 
 
 
 def msgspec_field_error(exc: msgspec.ValidationError) -> dict[str, str]:
-    """`Expected str, got int - at $.parties[0].region` -> field `parties[0].region`."""
+    """`Expected `str`, got `int` - at `$.parties[0].region`` -> field `parties[0].region`, with
+    the message in Bahasa Indonesia."""
     match = _MSGSPEC_PATH.match(str(exc))
     assert match is not None
     path = (match.group("path") or "").lstrip(".")
-    message = explain(match.group("message"))  # a broken pattern, as a person reads it
+    message = match.group("message")
     unknown = re.match(r"Object contains unknown field `(?P<f>[^`]+)`", message)
     missing = re.match(r"Object missing required field `(?P<f>[^`]+)`", message)
     if unknown:
-        path, message = ".".join(p for p in (path, unknown["f"]) if p), "unknown field"
+        path, message = ".".join(p for p in (path, unknown["f"]) if p), "kolom tidak dikenal"
     elif missing:
-        path, message = ".".join(p for p in (path, missing["f"]) if p), "required field is missing"
+        path, message = ".".join(p for p in (path, missing["f"]) if p), "wajib diisi"
+    else:
+        message = explain(message)  # in Bahasa Indonesia, as a person reads it
     return {"field": path or "$", "message": message}
 
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from typing import Annotated, Any
 
 import msgspec
@@ -110,12 +110,47 @@ _PATTERN_MESSAGES = {
 }
 
 
+_TYPE_NAMES = {
+    "str": "teks", "int": "bilangan bulat", "float": "angka", "number": "angka", "decimal": "angka",
+    "bool": "benar/salah (true/false)", "array": "daftar", "object": "objek", "null": "null",
+    "date": "tanggal (TTTT-BB-HH)", "datetime": "waktu RFC 3339", "uuid": "UUID",
+}
+
+
+def _type_name(name: str) -> str:
+    return " atau ".join(_TYPE_NAMES.get(part.strip(" `"), part.strip(" `")) for part in name.split("|"))
+
+
+# msgspec's messages (English, with its type names) as an official reads them.
+_MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
+    (re.compile(r"Expected `(?P<t>[^`]+)` of length (?P<op><=|>=) (?P<n>\d+)"),
+     lambda m: f"paling {'panjang' if m['t'] == 'str' else 'banyak'} {m['n']} "
+               f"{'karakter' if m['t'] == 'str' else 'butir'}" if m["op"] == "<=" else
+               f"paling {'pendek' if m['t'] == 'str' else 'sedikit'} {m['n']} "
+               f"{'karakter' if m['t'] == 'str' else 'butir'}"),
+    (re.compile(r"Expected `(?P<t>[^`]+)` (?P<op><=|>=|<|>) (?P<n>[-\d.e+]+)"),
+     lambda m: {"<=": "paling besar", ">=": "paling kecil", "<": "harus kurang dari",
+                ">": "harus lebih dari"}[m["op"]] + f" {m['n']}"),
+    (re.compile(r"Expected `(?P<t>[^`]+)` matching regex"), lambda m: "tidak sesuai format yang diminta"),
+    (re.compile(r"Expected `(?P<t>[^`]+)`, got `(?P<g>[^`]+)`"),
+     lambda m: f"harus berupa {_type_name(m['t'])}, bukan {_type_name(m['g'])}"),
+    (re.compile(r"Invalid enum value (?P<v>.*)"), lambda m: f"nilai {m['v']} tidak dikenal"),
+    (re.compile(r"Invalid RFC3339 encoded datetime"), lambda m: "bukan waktu RFC 3339 yang sah"),
+    (re.compile(r"Invalid RFC3339 encoded date"), lambda m: "bukan tanggal yang sah (TTTT-BB-HH)"),
+    (re.compile(r"Invalid UUID"), lambda m: "bukan UUID yang sah"),
+    (re.compile(r"Expected `(?P<t>[^`]+)`$"), lambda m: f"harus berupa {_type_name(m['t'])}"),
+]
+
+
 def explain(message: str) -> str:
-    """msgspec's message for a broken pattern, as a person reads it: `Expected `str` matching
+    """msgspec's message as a person reads it, in Bahasa Indonesia: `Expected `str` matching
     regex '^[^\\x00-...]*$'` says nothing to an operator; `berisi karakter kendali` does."""
     for pattern, readable in _PATTERN_MESSAGES.items():
         if f"matching regex {pattern!r}" in message:
             return readable
+    for regex, readable_of in _MESSAGES:
+        if match := regex.match(message):
+            return readable_of(match)
     return message
 
 
