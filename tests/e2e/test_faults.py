@@ -32,18 +32,20 @@ from tests.e2e.test_registry_http import BANDUNG
 WORKERS = ("registry", "monitoring", "reporting")
 
 
-def worker_pids() -> dict[str, set[int]]:
-    """The pids of `ksd worker NAME` processes on this machine, by worker name."""
+def worker_pids(parent: int) -> dict[str, set[int]]:
+    """The pids of the `ksd worker NAME` processes that `parent` (one `ksd run`) started, by
+    worker name: never another platform's on the same machine (a developer's `make run`)."""
     found: dict[str, set[int]] = {name: set() for name in WORKERS}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
             argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
+            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, ValueError, IndexError):
             continue
         args = [a.decode(errors="replace") for a in argv if a]
-        if len(args) >= 2 and args[-2] == "worker" and "shared.cli" in args and args[-1] in found:
+        if ppid == parent and len(args) >= 2 and args[-2] == "worker" and args[-1] in found:
             found[args[-1]].add(int(entry.name))
     return found
 
@@ -123,14 +125,14 @@ def test_acknowledged_writes_survive_killed_workers_and_a_restarted_database(pri
     platform = Platform(platform_env(DATABASE_URL=server.url, KSD_DATA_DIR=str(private_cluster / "state")))
     kills = 0
     try:
-        before = worker_pids()
+        before = worker_pids(platform.proc.pid)
         assert all(before[name] for name in WORKERS), before
         with Writers(platform) as writers:
             time.sleep(3)
             # Every worker killed in the middle of its work (writes are flowing), twice.
             for _round in range(2):
                 for name in WORKERS:
-                    for pid in worker_pids()[name]:
+                    for pid in worker_pids(platform.proc.pid)[name]:
                         os.kill(pid, signal.SIGKILL)
                         kills += 1
                 time.sleep(3)
@@ -163,7 +165,7 @@ def test_acknowledged_writes_survive_killed_workers_and_a_restarted_database(pri
                 time.sleep(1)
         assert {t: len(m) for t, m in missing.items()} == dict.fromkeys(missing, 0)
 
-        after = worker_pids()
+        after = worker_pids(platform.proc.pid)
         for name in WORKERS:
             assert after[name] and not (after[name] & before[name]), f"{name} worker was not restarted"
         # And the services answer again: a new write is acknowledged and listed.
