@@ -442,16 +442,21 @@ class S3BlobStore:
             raise ValueError("a leftover of unknown content cannot be promoted")
         self._own(staged.ref, self.STAGING)
         final = self.key_of(staged.sha256)
+        if not self._move(staged.ref, final) and not self._head(final):  # else promoted meanwhile
+            raise BlobNotFound(staged.sha256)
+
+    def _move(self, ref: str, final: str) -> bool:
+        """Copy `ref` to `final` unless it is there already, then delete `ref`; False when
+        `ref` was gone (another process moved it meanwhile)."""
         if not self._head(final):
             try:
-                self._copy(staged.ref, final)
+                self._copy(ref, final)
             except self._client.exceptions.ClientError as exc:
                 if not _is_missing(exc):
                     raise
-                if self._head(final):  # promoted meanwhile
-                    return
-                raise BlobNotFound(staged.sha256) from None
-        self._client.delete_object(Bucket=self.bucket, Key=staged.ref)
+                return False
+        self._client.delete_object(Bucket=self.bucket, Key=ref)
+        return True
 
     def discard(self, staged: StagedBlob) -> None:
         self._own(staged.ref, self.STAGING)
@@ -494,15 +499,7 @@ class S3BlobStore:
 
     def restore(self, quarantined: Quarantined) -> None:
         self._own(quarantined.ref, self.TRASH)
-        final = self.key_of(quarantined.sha256)
-        if not self._head(final):
-            try:
-                self._copy(quarantined.ref, final)
-            except self._client.exceptions.ClientError as exc:
-                if not _is_missing(exc):
-                    raise
-                return
-        self._client.delete_object(Bucket=self.bucket, Key=quarantined.ref)
+        self._move(quarantined.ref, self.key_of(quarantined.sha256))
 
     def purge(self, quarantined: Quarantined) -> None:
         self._own(quarantined.ref, self.TRASH)

@@ -12,13 +12,42 @@ import psycopg
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg_pool import AsyncConnectionPool
+
+from shared.errors import cause_chain
 
 # The settings key RLS policies read; set per transaction with set_config(..., true).
 TENANT_SETTING = "ksd.tenant"
 # The role read transactions switch to: SELECT on read models only, so row-level security
 # applies even when the service connects as the tables' owner or a superuser.
 READER_ROLE = "ksd_reader"
+
+
+# -- which failures are the database's, not the request's or the event's --------------------------
+
+# A lost or refused connection, a pool timeout (psycopg_pool.PoolTimeout is an
+# OperationalError), a lock or statement timeout, a deadlock, a server shutting down:
+# eventsourcing wraps psycopg's errors in its own classes of the same names.
+TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
+    psycopg.OperationalError,
+    psycopg.InterfaceError,
+    StoreOperationalError,
+    StoreInterfaceError,
+)
+
+
+def database_outage(exc: BaseException, *, follow_context: bool = True) -> BaseException | None:
+    """The error in `exc`'s chain saying the database cannot be reached right now (worth a
+    503 with Retry-After, a worker's retry with backoff), if any; they arrive unchanged through
+    anyio's threads and eventsourcing's recorders. Not a "program limit exceeded" (SQLSTATE
+    class 54, an OperationalError to psycopg): a value too large for an index row or a
+    tsvector fails the same way every time."""
+    chain = cause_chain(exc, follow_context=follow_context)
+    if any(isinstance(e, psycopg.errors.ProgramLimitExceeded) for e in chain):
+        return None
+    return next((e for e in chain if isinstance(e, TRANSIENT_ERRORS)), None)
 
 
 # Who may read a row: its audience holds the reader's tenant (see shared.tenancy).

@@ -7,6 +7,19 @@ from __future__ import annotations
 from typing import Any
 
 
+def cause_chain(exc: BaseException, *, follow_context: bool = True) -> list[BaseException]:
+    """`exc`, then what caused it (`__cause__`, else, with `follow_context`, the exception
+    being handled when it was raised), and so on, each once."""
+    chain: list[BaseException] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or (current.__context__ if follow_context else None)
+    return chain
+
+
 class KsdError(Exception):
     status: int = 500
     title: str = "Kesalahan internal"

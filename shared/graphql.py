@@ -23,8 +23,8 @@ from strawberry.litestar import BaseContext
 from strawberry.types import ExecutionContext, Info
 
 from shared.auth import Identity
-from shared.errors import BadRequest, KsdError, Unauthenticated
-from shared.hardening import cause_chain, database_outage
+from shared.db import database_outage
+from shared.errors import BadRequest, KsdError, Unauthenticated, cause_chain
 from shared.regions import Region, load_regions
 from shared.settings import Settings
 from shared.urusan import URUSAN, Urusan, get_urusan
@@ -132,9 +132,8 @@ class ServiceSchema(strawberry.Schema):
                 log.info("graphql_refused", code=code, message=error.message[:300])
             elif _too_deep(original):
                 log.info("graphql_refused", code="too_deep", message=TOO_DEEP)
-            elif database_outage(original) is not None:
-                log.warning("database_unavailable", error_type=type(database_outage(original)).__name__,
-                            error=str(original)[:300])
+            elif (outage := database_outage(original)) is not None:
+                log.warning("database_unavailable", error_type=type(outage).__name__, error=str(original)[:300])
             elif isinstance(original, KsdError):
                 log.warning("graphql_unavailable", code=original.code, message=error.message[:300])
             else:

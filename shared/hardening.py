@@ -1,7 +1,7 @@
 """Limits and headers every service applies at its edge (see `shared.http.create_service_app`):
 JSON nesting depth, rate limits per caller and per client address, security headers, and the
-gate in front of `/metrics`; also which errors mean "the database cannot be reached" (503
-with Retry-After, never a 500).
+gate in front of `/metrics`; also the 503 with Retry-After a database outage answers
+(`shared.db.database_outage` tells one), never a 500.
 """
 
 from __future__ import annotations
@@ -11,17 +11,17 @@ import ipaddress
 import math
 import re
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from itertools import accumulate
 from typing import Any
 
-import psycopg
-from eventsourcing.persistence import InterfaceError, OperationalError
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
 from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from shared.db import database_outage  # noqa: F401 - the edge's name for it (shared.http, shared.graphql)
 from shared.errors import BadRequest, DatabaseUnavailable, Forbidden, TooManyRequests, Unauthenticated
 
 # -- JSON nesting depth ------------------------------------------------------------------------
@@ -59,31 +59,9 @@ def check_json_depth(data: bytes | str, limit: int) -> None:
 
 # -- database outages ------------------------------------------------------------------------
 
-def cause_chain(exc: BaseException) -> list[BaseException]:
-    """`exc`, then what caused it, and so on (each once)."""
-    chain, seen = [], set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
 # Retry-After of a 503 for a database outage: long enough for a restart or a failover to be
 # noticed, short enough that a client comes back as soon as it is likely to work.
 DATABASE_RETRY_AFTER_SECONDS = 5
-
-
-def database_outage(exc: BaseException) -> BaseException | None:
-    """The error in `exc`'s chain that says the database cannot be reached, if any: psycopg's
-    OperationalError (connection lost or refused, server shutting down, no free connection,
-    and PoolTimeout, its subclass), and eventsourcing's OperationalError and InterfaceError
-    (the same, raised through its recorders). They arrive unchanged through anyio's threads."""
-    return next(
-        (e for e in cause_chain(exc) if isinstance(e, (psycopg.OperationalError, OperationalError, InterfaceError))),
-        None,
-    )
 
 
 def database_unavailable() -> DatabaseUnavailable:
@@ -154,21 +132,22 @@ class TokenBucket:
         self.rate = per_minute / 60.0
         self.max_keys = max_keys
         self.clock = clock
-        self._buckets: dict[str, tuple[float, float]] = {}
+        self._buckets: OrderedDict[str, tuple[float, float]] = OrderedDict()  # least recently used first
 
     def take(self, key: str) -> float:
         """Spend one request of `key`: 0 when allowed, else the seconds until one is due."""
         now = self.clock()
-        tokens, stamp = self._buckets.pop(key, (self.capacity, now))
+        tokens, stamp = self._buckets.get(key, (self.capacity, now))
         tokens = min(self.capacity, tokens + (now - stamp) * self.rate)
         wait = 0.0
         if tokens >= 1.0:
             tokens -= 1.0
         else:
             wait = (1.0 - tokens) / self.rate
-        self._buckets[key] = (tokens, now)  # re-inserted: the dict's order is last use
-        while len(self._buckets) > self.max_keys:
-            del self._buckets[next(iter(self._buckets))]
+        self._buckets[key] = (tokens, now)
+        self._buckets.move_to_end(key)
+        if len(self._buckets) > self.max_keys:
+            self._buckets.popitem(last=False)
         return wait
 
 

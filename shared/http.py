@@ -32,7 +32,8 @@ from litestar.types import ASGIApp, Receive, Scope, Send
 from shared import __version__
 from shared.assets import is_graphiql_request, openapi_config, static_files_router
 from shared.auth import Identity, TokenService
-from shared.errors import BadRequest, KsdError, PreconditionRequired, Unauthenticated
+from shared.db import database_outage
+from shared.errors import BadRequest, KsdError, PreconditionRequired, Unauthenticated, cause_chain
 from shared.hardening import (
     DATABASE_RETRY_AFTER_SECONDS,
     RateLimitMiddleware,
@@ -40,7 +41,6 @@ from shared.hardening import (
     address_key,
     caller_key,
     check_json_depth,
-    database_outage,
     database_unavailable,
     metrics_guard,
     security_headers,
@@ -117,16 +117,6 @@ def msgspec_field_error(exc: msgspec.ValidationError) -> dict[str, str]:
     return {"field": path or "$", "message": message}
 
 
-def _cause_chain(exc: BaseException) -> list[BaseException]:
-    chain, seen = [], set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        chain.append(current)
-        current = current.__cause__ or current.__context__
-    return chain
-
-
 def _handle_ksd_error(request: Request, exc: KsdError) -> Response:
     headers = {"WWW-Authenticate": 'Bearer realm="ksd"'} if exc.status == 401 else {}
     headers.update(exc.headers or {})
@@ -137,7 +127,7 @@ def _handle_ksd_error(request: Request, exc: KsdError) -> Response:
 
 
 def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
-    chain = _cause_chain(exc)
+    chain = cause_chain(exc)
     validation = next((e for e in chain if isinstance(e, msgspec.ValidationError)), None)
     if validation is not None and "at `$[...]" in str(validation):
         # The body's JSON, read before its type is known, holds a number no reader keeps (1e400).
@@ -207,7 +197,7 @@ def _handle_unexpected(request: Request, exc: Exception) -> Response:
         # Not a bug of ours and not the client's: no traceback, and never the server's words.
         log.warning("database_unavailable", error_type=type(outage).__name__, error=str(outage)[:300])
         return _handle_ksd_error(request, database_unavailable())
-    if any(isinstance(e, RecursionError) for e in _cause_chain(exc)):
+    if any(isinstance(e, RecursionError) for e in cause_chain(exc)):
         # Input nested beyond what a recursive decoder or walker copes with: the client's.
         log.info("input_too_deep", error_type="RecursionError")
         return problem(400, "Isi permintaan bersarang terlalu dalam untuk diproses.", code="too_deep")

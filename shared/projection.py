@@ -32,14 +32,12 @@ import psycopg
 import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
-from eventsourcing.persistence import InterfaceError as StoreInterfaceError
-from eventsourcing.persistence import OperationalError as StoreOperationalError
 from eventsourcing.postgres import PostgresTrackingRecorder
 from eventsourcing.projection import Projection, ProjectionRunner
 from eventsourcing.utils import Environment, get_topic
 from psycopg import sql
 
-from shared.db import FEED_POOL_SIZE
+from shared.db import FEED_POOL_SIZE, database_outage
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS
 
 log = structlog.get_logger("ksd.projection")
@@ -101,33 +99,7 @@ def clear_dead_letters(datastore: Any, projection: str) -> None:
         )
 
 
-# -- which failures are the database's, not the event's -----------------------------------------
-
-# A lost or refused connection, a pool timeout (psycopg_pool.PoolTimeout is an
-# OperationalError), a lock or statement timeout, a deadlock, a server shutting down:
-# eventsourcing wraps psycopg's errors in its own classes of the same names.
-TRANSIENT_ERRORS: tuple[type[BaseException], ...] = (
-    psycopg.OperationalError,
-    psycopg.InterfaceError,
-    StoreOperationalError,
-    StoreInterfaceError,
-)
-
-
-def is_transient(exc: BaseException, *, follow_context: bool = False) -> bool:
-    """Whether `exc` (or what caused it) is an operational failure worth retrying. Not a
-    "program limit exceeded" (SQLSTATE class 54, an OperationalError to psycopg): a value
-    too large for an index row or a tsvector fails the same way every time."""
-    seen: set[int] = set()
-    chain: list[BaseException] = []
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        chain.append(current)
-        current = current.__cause__ or (current.__context__ if follow_context else None)
-    if any(isinstance(e, psycopg.errors.ProgramLimitExceeded) for e in chain):
-        return False
-    return any(isinstance(e, TRANSIENT_ERRORS) for e in chain)
+# -- failures ----------------------------------------------------------------------------------
 
 
 def short_error(exc: BaseException, limit: int = 1000) -> str:
@@ -325,7 +297,7 @@ class _DeadLetterGuard:
             try:
                 super().process_event(domain_event, tracking)  # type: ignore[misc]
             except Exception as exc:
-                if is_transient(exc):
+                if database_outage(exc, follow_context=False) is not None:
                     raise  # the connection's fault, not the event's: the worker reconnects and resumes
                 failure = exc
             else:
@@ -518,7 +490,7 @@ def _replay_feed(feed: Feed, database_url: str, settings: Any, clock: Any, repor
                     else:
                         outcome.applied = True  # another replay applied it meanwhile
                 except Exception as exc:
-                    if is_transient(exc):
+                    if database_outage(exc, follow_context=False) is not None:
                         raise
                     _still_failing(view, feed, after, exc, outcome, failed)
                 else:
@@ -555,13 +527,12 @@ def open_dead_letters_query(schema: str) -> str:
     return OPEN_DEAD_LETTERS.format(schema=schema)
 
 
-def dead_letters_by_feed(rows: Iterable[Any], feeds: Sequence[Feed]) -> dict[str, int]:
-    """Rows of `open_dead_letters_query` as {feed label: open dead letters}, every feed named."""
+def dead_letters_by_feed(rows: Iterable[dict[str, Any]], feeds: Sequence[Feed]) -> dict[str, int]:
+    """Rows of `open_dead_letters_query` (as dicts) as {feed label: open dead letters}, every
+    feed named."""
     labels = {(f.projection.name, f.application.name): f.label for f in feeds}
     counts = {f.label: 0 for f in feeds}
     for row in rows:
-        projection, application, count = (row["projection"], row["application_name"], row["open"]) \
-            if isinstance(row, dict) else row[:3]
-        label = labels.get((projection, application), projection)
-        counts[label] = counts.get(label, 0) + int(count)
+        label = labels.get((row["projection"], row["application_name"]), row["projection"])
+        counts[label] = counts.get(label, 0) + int(row["open"])
     return counts

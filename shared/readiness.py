@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from litestar.datastructures import State
+from psycopg.rows import dict_row
 
 from shared.metrics import DEAD_LETTERS_OPEN, PROJECTION_LAG, WORKER_HEARTBEAT_AGE
 from shared.projection import Feed, dead_letters_by_feed, open_dead_letters_query
@@ -106,10 +107,6 @@ class Health:
         return body
 
 
-def _as_dicts(cursor_rows: Sequence[Any], names: Sequence[str]) -> list[dict[str, Any]]:
-    return [row if isinstance(row, dict) else dict(zip(names, row, strict=True)) for row in cursor_rows]
-
-
 def worker_readiness(
     service: str, *, schema: str, feeds: Sequence[Feed], lag_query: str, settings: Any, pool: Callable[[State], Any],
 ) -> ReadinessCheck:
@@ -118,16 +115,10 @@ def worker_readiness(
     heartbeats, dead = heartbeats_query(schema), open_dead_letters_query(schema)
 
     async def check(state: State) -> dict[str, Any]:
-        async with pool(state).connection() as conn:
-            cur = await conn.execute(lag_query)
-            names = [c.name for c in cur.description or []]
-            row = await cur.fetchone()
-            lag = {n: int(v) for n, v in (row.items() if isinstance(row, dict) else zip(names, row, strict=True))}
-            cur = await conn.execute(heartbeats)
-            workers = _as_dicts(await cur.fetchall(), [c.name for c in cur.description or []])
-            cur = await conn.execute(dead)
-            letters = dead_letters_by_feed(_as_dicts(await cur.fetchall(), [c.name for c in cur.description or []]),
-                                           feeds)
+        async with pool(state).connection() as conn, conn.cursor(row_factory=dict_row) as cur:
+            lag = {k: int(v) for k, v in (await (await cur.execute(lag_query)).fetchone()).items()}
+            workers = await (await cur.execute(heartbeats)).fetchall()
+            letters = dead_letters_by_feed(await (await cur.execute(dead)).fetchall(), feeds)
         health = Health(service, lag, workers, letters, settings.worker_stale_after_seconds,
                         settings.ready_max_projection_lag)
         health.export()
@@ -139,8 +130,6 @@ def worker_readiness(
 def read_health(conn: Any, service: str, *, schema: str, feeds: Sequence[Feed], lag_query: str, settings: Any,
                 backlog_query: str | None = None) -> Health:
     """The same, synchronously (`ksd status`), on a psycopg connection."""
-    from psycopg.rows import dict_row
-
     with conn.cursor(row_factory=dict_row) as cur:
         lag = {k: int(v) for k, v in cur.execute(lag_query).fetchone().items()}
         workers = cur.execute(heartbeats_query(schema)).fetchall()

@@ -10,6 +10,7 @@ time. `stop()` (Ctrl-C, SIGTERM) sends SIGTERM to every child, waits, then kills
 
 from __future__ import annotations
 
+import random
 import signal
 import subprocess
 import time
@@ -23,6 +24,23 @@ STABLE_AFTER_S = 60.0
 STOP_TIMEOUT_S = 15.0
 
 
+class Backoff:
+    """Exponential backoff: `initial`, twice that, ... up to `cap`. With `jitter`, each delay
+    is drawn between half and all of its step, so processes failing together (workers losing
+    the same database) do not retry in lockstep."""
+
+    def __init__(self, cap: float, initial: float = BACKOFF_INITIAL_S, *, jitter: bool = False) -> None:
+        self.cap, self.initial, self.jitter, self.attempt = cap, initial, jitter, 0
+
+    def next(self) -> float:
+        step = min(self.cap, self.initial * 2 ** min(self.attempt, 30))
+        self.attempt += 1
+        return step / 2 + random.uniform(0, step / 2) if self.jitter else step  # noqa: S311 - not cryptography
+
+    def reset(self) -> None:
+        self.attempt = 0
+
+
 @dataclass
 class Child:
     """One supervised process: `argv` run with `env`, in a session of its own (Ctrl-C in the
@@ -33,7 +51,7 @@ class Child:
     env: dict[str, str]
     proc: subprocess.Popen[Any] | None = None
     started_at: float = 0.0
-    delay: float = BACKOFF_INITIAL_S
+    backoff: Backoff = field(default_factory=lambda: Backoff(BACKOFF_MAX_S))  # the supervisor's own
     restart_at: float | None = None
     restarts: int = 0
 
@@ -55,8 +73,13 @@ class Supervisor:
     stable_after: float = STABLE_AFTER_S
     clock: Callable[[], float] = time.monotonic
     stopping: bool = False  # set by the signal handler: leave the loop, then stop()
-    _server_delay: float = field(default=BACKOFF_INITIAL_S, init=False)
+    _server_backoff: Backoff = field(init=False)
     _server_retry_at: float | None = field(default=None, init=False)
+
+    def __post_init__(self) -> None:
+        for child in self.children:
+            child.backoff = Backoff(self.maximum, self.initial)
+        self._server_backoff = Backoff(self.maximum, self.initial)
 
     def start_all(self) -> None:
         for child in self.children:
@@ -74,13 +97,13 @@ class Supervisor:
         for child in self.children:
             if child.proc is not None and child.restart_at is None and (code := child.proc.poll()) is not None:
                 if now - child.started_at >= self.stable_after:
-                    child.delay = self.initial
-                child.restart_at = now + child.delay
+                    child.backoff.reset()
+                delay = child.backoff.next()
+                child.restart_at = now + delay
                 self.echo(
                     f"! {child.name} berhenti / stopped ({_describe_exit(code)}); "
-                    f"dimulai ulang dalam / restarting in {child.delay:g} s"
+                    f"dimulai ulang dalam / restarting in {delay:g} s"
                 )
-                child.delay = min(child.delay * 2, self.maximum)
             if child.restart_at is not None and now >= child.restart_at:
                 child.restarts += 1
                 self._start(child)
@@ -98,14 +121,14 @@ class Supervisor:
         try:
             self.restart_server()
         except Exception as exc:  # noqa: BLE001 - reported in one line, retried with backoff
+            delay = self._server_backoff.next()
             self.echo(f"! PostgreSQL belum dapat dimulai / cannot start yet: {exc}; "
-                      f"dicoba lagi dalam / retrying in {self._server_delay:g} s")
-            self._server_retry_at = now + self._server_delay
-            self._server_delay = min(self._server_delay * 2, self.maximum)
+                      f"dicoba lagi dalam / retrying in {delay:g} s")
+            self._server_retry_at = now + delay
             return
         self.echo("• PostgreSQL berjalan lagi / is running again")
         self._server_retry_at = None
-        self._server_delay = self.initial
+        self._server_backoff.reset()
 
     def any_restart_pending(self) -> bool:
         return any(c.restart_at is not None for c in self.children)

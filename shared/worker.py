@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hmac
 import os
-import random
 import signal
 import socket
 import threading
@@ -33,17 +32,17 @@ from psycopg import sql
 from psycopg.rows import dict_row
 from psycopg.types.json import Jsonb
 
-from shared.db import feed_lag
+from shared.db import database_outage, feed_lag
 from shared.metrics import DEAD_LETTERS_OPEN, PROJECTION_LAG, WORKER_BATCHES, WORKER_ERRORS
 from shared.projection import (
     APPLIED,
     Feed,
     FeedRunner,
     dead_letters_by_feed,
-    is_transient,
     open_dead_letters_query,
     short_error,
 )
+from shared.supervise import Backoff
 
 log = structlog.get_logger("ksd.worker")
 
@@ -100,22 +99,6 @@ def stop_on_signals(stop: threading.Event) -> None:
     if threading.current_thread() is threading.main_thread():
         for sig in (signal.SIGINT, signal.SIGTERM):
             signal.signal(sig, lambda *_: stop.set())
-
-
-class Backoff:
-    """Exponential backoff with jitter: 0.5 s, 1 s, 2 s ... up to `cap`, each delay drawn
-    between half and all of its step, so restarted workers do not retry in lockstep."""
-
-    def __init__(self, cap: float, initial: float = 0.5) -> None:
-        self.cap, self.initial, self.attempt = cap, initial, 0
-
-    def next(self) -> float:
-        step = min(self.cap, self.initial * 2 ** min(self.attempt, 30))
-        self.attempt += 1
-        return step / 2 + random.uniform(0, step / 2)  # noqa: S311 - jitter, not cryptography
-
-    def reset(self) -> None:
-        self.attempt = 0
 
 
 _HEARTBEAT_UPSERT = """
@@ -280,7 +263,7 @@ class FeedWorker:
             self.database_url, service=self.service, schema=self.schema, lag_query=self.lag_query,
             feeds=self.feeds, interval=self.settings.worker_heartbeat_seconds, details=self.heartbeat_details,
         ).start()
-        backoff = Backoff(cap=self.settings.worker_retry_max_seconds)
+        backoff = Backoff(self.settings.worker_retry_max_seconds, 0.5, jitter=True)
         log.info("worker_started", worker=self.service, instance=self.heartbeat.instance)
         try:
             while not self.stop.is_set():
@@ -300,7 +283,7 @@ class FeedWorker:
 
     def _recover(self, exc: Exception, backoff: Backoff) -> None:
         delay = backoff.next()
-        transient = is_transient(exc, follow_context=True)
+        transient = database_outage(exc) is not None
         error = f"{type(exc).__name__}: {short_error(exc, 300)}"
         WORKER_ERRORS.labels(service=self.service, kind="database" if transient else "unexpected").inc()
         assert self.heartbeat is not None
@@ -343,7 +326,7 @@ def run_guarded(label: str, action: Callable[[], Any]) -> Any:
     try:
         return action()
     except Exception as exc:  # noqa: BLE001 - retried next round; the feeds keep running
-        if is_transient(exc, follow_context=True):
+        if database_outage(exc) is not None:
             log.warning(f"{label}_failed", error=short_error(exc, 300))
         else:
             log.exception(f"{label}_failed")

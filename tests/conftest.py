@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import os
 import secrets
+import shutil
 import socket
+import tempfile
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -178,6 +180,55 @@ def pg_server_url() -> Iterator[str]:
         yield server.admin_url  # the superuser: the tests create databases
     finally:
         server.stop()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
+    """Poll `predicate` every 0.1 s until it holds; fail naming `what` after `timeout` seconds."""
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.1)
+
+
+def live_children(parent: int) -> dict[int, list[str]]:
+    """{pid: argv} of the live (not zombie) child processes of `parent`, from /proc."""
+    found: dict[int, list[str]] = {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            argv = (entry / "cmdline").read_bytes().split(b"\0")
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == parent and fields[0] != "Z":
+            found[int(entry.name)] = [a.decode(errors="replace") for a in argv if a]
+    return found
+
+
+@contextmanager
+def cluster_dir(prefix: str) -> Iterator[Path]:
+    """A base directory for a private cluster (shared.pgembed), stopped and removed after.
+
+    Not pytest's tmp_path: as root its base (/tmp/pytest-of-root) is mode 0700, which the
+    unprivileged user running PostgreSQL cannot enter. A 0755 directory under /tmp can be."""
+    path = Path(tempfile.mkdtemp(prefix=prefix, dir="/tmp"))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        try:
+            pgembed.stop_server(path)
+        finally:
+            shutil.rmtree(path, ignore_errors=True)
 
 
 @contextmanager

@@ -18,7 +18,7 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import Mapper, ProgrammingError, StoredEvent
+from eventsourcing.persistence import IntegrityError, Mapper, ProgrammingError, StoredEvent
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic
 from psycopg import Cursor
@@ -103,15 +103,35 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._heads_lock = threading.Lock()
         # Per saving thread: the links computed before the lock, inserted after the events.
         self._pending: dict[int, tuple[list[tuple[UUID, int, bytes]], tuple[list, ...]]] = {}
+        # Per saving thread: how many attempts of the current insert reached the database
+        # (eventsourcing retries an insert whose connection failed, up to ten times).
+        self._attempts: dict[int, int] = {}
+        self._select_stored = SQL(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state, e.notification_id "
+            "FROM {schema}.{events} e JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
+            "ON e.originator_id = w.id AND e.originator_version = w.version"
+        ).format(**ident)
 
     # -- writing -----------------------------------------------------------------------
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
+        me = threading.get_ident()
+        self._attempts[me] = 0
         try:
-            ids = super().insert_events(stored_events, **kwargs)
-            links = self._pending.get(threading.get_ident(), ([], ()))[0]
+            try:
+                ids = super().insert_events(stored_events, **kwargs)
+            except IntegrityError:
+                # A retry after a connection lost at commit: the commit may have happened
+                # (the server had it, the acknowledgement was lost). Then these very events
+                # are stored, and the save succeeded; anything else is a real conflict.
+                if self._attempts.get(me, 0) < 2 or (ids := self._already_stored(stored_events)) is None:
+                    raise
+                links = []  # the heads are looked up at the next save
+            else:
+                links = self._pending.get(me, ([], ()))[0]
         finally:
-            self._pending.pop(threading.get_ident(), None)
+            self._pending.pop(me, None)
+            self._attempts.pop(me, None)
         # Committed: remember each aggregate's head, so its next save needs no lookup.
         with self._heads_lock:
             for originator_id, version, digest in links:
@@ -121,7 +141,24 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 self._heads.popitem(last=False)
         return ids
 
+    def _already_stored(self, stored_events: Sequence[StoredEvent]) -> list[int] | None:
+        """The notification ids of `stored_events` when exactly they (same topic and state) are
+        in the store already, else None."""
+        with self.datastore.get_connection() as conn, conn.cursor() as curs:
+            curs.execute(self._select_stored, ([e.originator_id for e in stored_events],
+                                               [e.originator_version for e in stored_events]), prepare=False)
+            found = {(r["originator_id"], r["originator_version"]): r for r in curs.fetchall()}
+        ids = []
+        for e in stored_events:
+            row = found.get((e.originator_id, e.originator_version))
+            if row is None or row["topic"] != e.topic or bytes(row["state"]) != bytes(e.state):
+                return None
+            ids.append(row["notification_id"])
+        return ids
+
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
+        me = threading.get_ident()
+        self._attempts[me] = self._attempts.get(me, 0) + 1
         # In the insert's transaction, before the table lock: previous hashes are
         # committed and never change, so looking them up need not hold other writers.
         self._pending[threading.get_ident()] = self._links(curs, stored_events)

@@ -12,9 +12,7 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
-import tempfile
 import threading
 import time
 import urllib.error
@@ -26,6 +24,7 @@ import psycopg
 import pytest
 
 from shared import pgembed
+from tests.conftest import cluster_dir, live_children
 from tests.e2e.test_platform_processes import Platform, call, platform_env
 from tests.e2e.test_registry_http import BANDUNG
 
@@ -36,17 +35,9 @@ def worker_pids(parent: int) -> dict[str, set[int]]:
     """The pids of the `ksd worker NAME` processes that `parent` (one `ksd run`) started, by
     worker name: never another platform's on the same machine (a developer's `make run`)."""
     found: dict[str, set[int]] = {name: set() for name in WORKERS}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            ppid = int((entry / "stat").read_text().rsplit(")", 1)[1].split()[1])
-        except (OSError, ValueError, IndexError):
-            continue
-        args = [a.decode(errors="replace") for a in argv if a]
-        if ppid == parent and len(args) >= 2 and args[-2] == "worker" and args[-1] in found:
-            found[args[-1]].add(int(entry.name))
+    for pid, args in live_children(parent).items():
+        if len(args) >= 2 and args[-2] == "worker" and args[-1] in found:
+            found[args[-1]].add(pid)
     return found
 
 
@@ -103,16 +94,8 @@ class Writers:
 
 @pytest.fixture()
 def private_cluster() -> Iterator[Path]:
-    # Under /tmp and world-readable: as root, the cluster runs as an unprivileged user.
-    base = Path(tempfile.mkdtemp(prefix="ksd-faults-", dir="/tmp"))
-    base.chmod(0o755)
-    try:
+    with cluster_dir("ksd-faults-") as base:
         yield base
-    finally:
-        try:
-            pgembed.stop_server(base)
-        finally:
-            shutil.rmtree(base, ignore_errors=True)
 
 
 def _missing(conn: psycopg.Connection, table: str, ids: list[str]) -> list[str]:

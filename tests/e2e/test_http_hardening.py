@@ -8,7 +8,6 @@ from __future__ import annotations
 import json
 import re
 import shutil
-import socket
 import subprocess
 import threading
 import time
@@ -31,18 +30,11 @@ from shared.cli import migrate_all
 from shared.hardening import API_CSP, UI_CSP
 from shared.http import create_service_app
 from shared.settings import Settings
-from tests.conftest import fresh_database
+from tests.conftest import free_port, fresh_database, wait_for
+from tests.e2e.test_registry_http import BANDUNG
 
 SERVICES = ["registry", "monitoring", "reporting"]
 CREATE = {"registry": create_registry, "monitoring": create_monitoring, "reporting": create_reporting}
-AGREEMENT = {
-    "form": "KSDD",
-    "category": "wajib",
-    "title": "Pengelolaan sampah regional Bandung Raya",
-    "object": "Pengolahan sampah bersama di TPPAS Legok Nangka",
-    "urusan": ["1.03", "2.11"],
-    "parties": [{"region": "32.04"}],
-}
 # One JSON endpoint per service that takes a body.
 JSON_WRITE = {
     "registry": "/agreements",
@@ -262,26 +254,17 @@ def test_hsts_is_sent_over_tls_and_when_the_setting_asks(settings: Settings, mig
         assert "strict-transport-security" not in client.get("/health", headers={"X-Forwarded-Proto": "https"}).headers
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.skipif(not shutil.which("chromium"), reason="needs Debian's chromium (apt-get install chromium)")
 def test_graphiql_and_swagger_ui_work_in_a_browser_under_the_csp(settings: Settings, migrated_url: str, token) -> None:
     import uvicorn
 
     app = create_registry(msgspec.structs.replace(settings, db_pool_min=0, db_pool_max=1), database_url=migrated_url)
-    port = _free_port()
+    port = free_port()
     server = uvicorn.Server(uvicorn.Config(app, port=port, log_level="warning", lifespan="on"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     try:
-        deadline = time.monotonic() + 20
-        while not server.started:
-            assert time.monotonic() < deadline, "server did not start"
-            time.sleep(0.1)
+        wait_for(lambda: server.started, "the server to start", timeout=20)
         jwt_ = token("32.73")["Authorization"].removeprefix("Bearer ")
 
         def browse(path: str) -> tuple[str, str]:
@@ -530,7 +513,7 @@ def test_a_database_outage_answers_503_with_retry_after_on_rest_and_graphql(
         capfd.readouterr()
         answers = {
             "list": client.get("/agreements", headers=headers),
-            "create": client.post("/agreements", json=AGREEMENT, headers=headers),
+            "create": client.post("/agreements", json=BANDUNG, headers=headers),
             "graphql": client.post("/graphql", json={"query": "{ agreements { edges { cursor } } }"}, headers=headers),
         }
         ready = client.get("/ready")

@@ -6,12 +6,10 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import signal
 import socket
 import subprocess
 import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -21,15 +19,10 @@ from typing import Any
 
 import pytest
 
+from tests.conftest import cluster_dir, free_port
 from tests.e2e.test_registry_http import BANDUNG
 
 SERVICES = ("registry", "monitoring", "reporting")
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, Any]:
@@ -132,12 +125,8 @@ def test_ksd_run_serves_the_platform_and_stops_cleanly_on_ctrl_c(migrated_url: s
 
 @pytest.fixture()
 def data_dir() -> Iterator[Path]:
-    # Not pytest's tmp_path: as root it is private to root, and the embedded cluster runs
-    # as an unprivileged user who must be able to reach it.
-    path = Path(tempfile.mkdtemp(prefix="ksd-run-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with cluster_dir("ksd-run-") as path:
+        yield path
 
 
 def test_a_second_run_on_the_embedded_database_keeps_the_first_runs_data(data_dir: Path) -> None:

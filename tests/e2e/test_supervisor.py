@@ -6,11 +6,9 @@ before anything starts; SIGTERM still stops everything cleanly."""
 from __future__ import annotations
 
 import os
-import shutil
 import signal
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 import urllib.error
@@ -23,8 +21,8 @@ import pytest
 
 from shared.db import connection_budget
 from shared.settings import Settings
-from tests.conftest import fresh_database
-from tests.e2e.test_platform_processes import SERVICES, call, free_port
+from tests.conftest import cluster_dir, free_port, fresh_database, live_children
+from tests.e2e.test_platform_processes import SERVICES, call
 from tests.e2e.test_registry_http import BANDUNG
 
 POOL_MAX = 2
@@ -33,23 +31,12 @@ POOL_MAX = 2
 def child_processes(parent: int) -> dict[str, int]:
     """{process name as `ksd run` calls it: pid} of `parent`'s live children, from /proc."""
     found: dict[str, int] = {}
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            stat = (entry / "stat").read_text()
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        fields = stat.rsplit(")", 1)[1].split()
-        if int(fields[1]) != parent or fields[0] == "Z":
-            continue
-        words = [a.decode() for a in argv if a]
+    for pid, words in live_children(parent).items():
         if "worker" in words:
-            found[f"{words[words.index('worker') + 1]}-worker"] = int(entry.name)
+            found[f"{words[words.index('worker') + 1]}-worker"] = pid
         for service in SERVICES:
             if f"services.{service}.app:create_app" in words:
-                found[service] = int(entry.name)
+                found[service] = pid
     return found
 
 
@@ -190,12 +177,8 @@ def test_a_killed_worker_is_restarted_alone_and_every_process_stays_within_its_b
 
 @pytest.fixture
 def data_dir() -> Iterator[Path]:
-    # Not pytest's tmp_path: as root it is private to root, and the embedded cluster runs as an
-    # unprivileged user who must be able to reach it.
-    path = Path(tempfile.mkdtemp(prefix="ksd-supervised-", dir="/tmp"))
-    path.chmod(0o755)
-    yield path
-    shutil.rmtree(path, ignore_errors=True)
+    with cluster_dir("ksd-supervised-") as path:
+        yield path
 
 
 def test_under_the_embedded_default_a_dead_postgresql_is_started_again(data_dir: Path) -> None:

@@ -13,7 +13,7 @@ import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
@@ -28,17 +28,9 @@ from shared.auth import Identity
 from shared.cli import migrate_all
 from shared.metrics import WORKER_ERRORS
 from shared.settings import Settings
-from tests.conftest import fresh_database
+from tests.conftest import free_port, fresh_database, wait_for
 
 OPERATOR = Identity(sub="op-res", name="Operator", tenant="32.73", roles=("operator",))
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 class Proxy:
@@ -47,9 +39,7 @@ class Proxy:
 
     def __init__(self, host: str, port: int) -> None:
         self.target = (host, port)
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
+        self.port = free_port()
         self._sockets: list[socket.socket] = []
         self._lock = threading.Lock()
         self.up()

@@ -34,18 +34,10 @@ from shared.cli import app as cli
 from shared.cli import migrate_all
 from shared.periods import Period
 from shared.settings import Settings
-from tests.conftest import fresh_database
+from tests.conftest import fresh_database, wait_for
 
 OPERATOR = Identity(sub="op-dl", name="Operator", tenant="32.73", roles=("operator",))
 GIANT_TITLE = " ".join(f"kata{i}" for i in range(200_000))
-
-
-def wait_for(predicate: Callable[[], bool], what: str, timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.1)
 
 
 @pytest.fixture(scope="module")

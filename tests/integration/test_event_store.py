@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
 from uuid import uuid4
 
 import psycopg
 import pytest
-from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import IntegrityError, OperationalError
 
 from services.registry.application import Registry, StartAgreement
 from shared.auth import Identity
@@ -64,3 +66,38 @@ def test_unknown_ids_are_not_found(registry_app: Registry) -> None:
 
     with pytest.raises(NotFound):
         registry_app.get_agreement(OPERATOR, uuid4())
+
+
+def test_a_save_committed_just_before_its_connection_died_succeeds_once(
+    registry_app: Registry, migrated_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The server commits, the connection dies before the client hears it (a PostgreSQL
+    restart), eventsourcing retries the insert: the retry meets the events already stored.
+    That is the save succeeding, not a version conflict (a 500 for an acknowledged write)."""
+    recorder, datastore = registry_app.recorder, registry_app.recorder.datastore
+    real_connection, real_insert = datastore.get_connection, recorder._insert_events
+    inserting, lost = [], []
+
+    def insert(*args, **kwargs):  # noqa: ANN002, ANN003
+        inserting.append(True)
+        return real_insert(*args, **kwargs)
+
+    @contextmanager
+    def connection() -> Iterator[psycopg.Connection]:
+        with real_connection() as conn:
+            yield conn
+        if inserting and not lost:  # committed: now the acknowledgement is lost
+            lost.append(True)
+            raise OperationalError("server closed the connection unexpectedly")
+
+    monkeypatch.setattr(recorder, "_insert_events", insert)
+    monkeypatch.setattr(datastore, "get_connection", connection)
+    started = registry_app.start_agreement(OPERATOR, COMMAND).agreement
+    monkeypatch.undo()
+
+    assert lost, "the insert's connection was never cut"
+    assert [e.originator_version for e in registry_app.events.get(started.id)] == [1]
+    with psycopg.connect(migrated_url) as conn:
+        links = conn.execute("SELECT count(*) FROM registry.registry_events_chain WHERE originator_id = %s",
+                             (started.id,)).fetchone()[0]
+    assert links == 1

@@ -25,6 +25,7 @@ from shared import pgembed
 from shared.auth import TokenService
 from shared.cli import migrate_all
 from shared.settings import Settings
+from tests.conftest import cluster_dir
 from tests.e2e.test_registry_http import BANDUNG
 
 REPO = Path(__file__).resolve().parents[2]
@@ -32,18 +33,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture
 def base_dir() -> Iterator[Path]:
-    """A cluster base directory that an unprivileged `postgres` user can reach.
-
-    Not pytest's tmp_path: as root its base (/tmp/pytest-of-root) is mode 0700, which the user
-    running PostgreSQL cannot enter. A 0755 directory directly under /tmp can be.
-    """
-    path = Path(tempfile.mkdtemp(prefix="ksd-pgembed-"))
-    path.chmod(0o755)
-    try:
+    """A cluster base directory that an unprivileged `postgres` user can reach."""
+    with cluster_dir("ksd-pgembed-") as path:
         yield path
-    finally:
-        pgembed.stop_server(path)
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _answers(url: str) -> bool:

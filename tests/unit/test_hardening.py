@@ -128,6 +128,8 @@ def test_database_outages_are_recognised_directly_and_as_a_cause(error: Exceptio
 def test_other_errors_are_no_outage() -> None:
     assert database_outage(psycopg.errors.UniqueViolation("duplicate")) is None
     assert database_outage(ValueError("x")) is None
+    # An OperationalError to psycopg, but a value too large for an index row fails every time.
+    assert database_outage(psycopg.errors.ProgramLimitExceeded("index row size exceeds maximum")) is None
 
 
 # -- GraphQL: what reaches the client ----------------------------------------------------------

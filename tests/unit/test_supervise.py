@@ -8,7 +8,7 @@ import os
 import sys
 import time
 
-from shared.supervise import Child, Supervisor
+from shared.supervise import Backoff, Child, Supervisor
 
 ENV = dict(os.environ)
 DIES = [sys.executable, "-c", "raise SystemExit(3)"]
@@ -111,3 +111,12 @@ def test_a_dead_postgresql_is_started_again_with_backoff_while_it_fails() -> Non
     assert lines[0] == "! PostgreSQL berhenti / stopped; dimulai ulang / restarting"
     assert "cannot start yet: could not start PostgreSQL: lock file exists" in lines[1]
     assert lines[-1] == "• PostgreSQL berjalan lagi / is running again"
+
+
+def test_a_jittered_backoff_waits_between_half_and_all_of_each_doubling_step_up_to_its_cap() -> None:
+    backoff = Backoff(4, 0.5, jitter=True)
+    steps = [0.5, 1, 2, 4, 4]
+    delays = [backoff.next() for _ in steps]
+    assert all(step / 2 <= delay <= step for step, delay in zip(steps, delays, strict=True)), delays
+    backoff.reset()
+    assert backoff.next() <= 0.5
