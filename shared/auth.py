@@ -21,7 +21,9 @@ from shared.regions import load_regions
 from shared.settings import Settings
 from shared.tenancy import NATIONAL, is_region_code
 
-ROLES = ("operator", "consolidator", "monitor", "auditor", "admin")
+ROLES = ("operator", "consolidator", "monitor", "auditor", "admin", "approver")
+# Records the central government's decision (Mendagri, KSDPL/KSDLL) at the national level.
+CENTRAL_APPROVER = "approver"
 
 
 class Identity(msgspec.Struct, frozen=True):
@@ -111,6 +113,8 @@ class TokenService:
         unknown = sorted(set(roles) - set(ROLES))
         if unknown or not roles:
             raise ValueError(f"roles must be some of {', '.join(ROLES)}; got {roles}")
+        if CENTRAL_APPROVER in roles and tenant != NATIONAL:
+            raise ValueError(f"role {CENTRAL_APPROVER} is for the national tenant only")
         ttl = ttl_seconds if ttl_seconds is not None else self.settings.dev_token_ttl_hours * 3600
         claims: dict[str, Any] = {
             "sub": sub or f"dev-{roles[0]}@{tenant}",

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
@@ -46,6 +46,7 @@ class AgreementFacts:
     id: UUID
     stage: str
     party_regions: tuple[str, ...]
+    framework_signed_on: date | None = None
 
     @property
     def evaluator(self) -> str:
@@ -87,7 +88,8 @@ class Monitoring(ServiceApplication):
         return self._file_or_correct(
             identity, progress_report_id(agreement.id, identity.tenant, parsed),
             lambda at: ProgressReport.file(agreement_id=agreement.id, region=identity.tenant, period=parsed,
-                                           content=content, actor=identity.actor(), at=at),
+                                           content=content, actor=identity.actor(), at=at,
+                                           framework_signed_on=agreement.framework_signed_on),
             content=content, reason=correction_reason, expected_version=expected_version,
             what=f"Laporan {parsed} {identity.tenant}",
         )

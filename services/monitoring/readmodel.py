@@ -59,7 +59,8 @@ class MonitoringReadModel:
         row = await self.agreement(tenant, agreement_id)
         if row is None:
             return None
-        return AgreementFacts(id=row["id"], stage=row["stage"], party_regions=tuple(row["party_regions"]))
+        return AgreementFacts(id=row["id"], stage=row["stage"], party_regions=tuple(row["party_regions"]),
+                              framework_signed_on=row["framework_signed_on"])
 
     async def alerts(
         self, tenant: str, flt: AlertFilter, *, limit: int, cursor: str | None = None

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, fields, replace
+from datetime import date, datetime
 from typing import Any
 from uuid import UUID, uuid4, uuid5
 
@@ -18,10 +18,18 @@ from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
 
-from services.registry.domain.agreement import Agreement, Category, Form, OtherParty, Party, RegionParty
+from services.registry.domain.agreement import (
+    Agreement,
+    Category,
+    Form,
+    OtherParty,
+    Party,
+    RegionParty,
+    is_central_decision,
+)
 from services.registry.domain.commands import AttachDocument, Caller, Policy
 from shared.application import ServiceApplication
-from shared.auth import Identity, require_roles
+from shared.auth import CENTRAL_APPROVER, Identity, require_roles
 from shared.blobs import BlobNotFound, BlobStore, BlobSweep, sha256_hex, sniff_media_type, sweep_blobs
 from shared.clock import Clock, SystemClock
 from shared.errors import (
@@ -34,6 +42,7 @@ from shared.errors import (
     UnsupportedMediaType,
     VersionConflict,
 )
+from shared.periods import local_date
 from shared.regions import RegionCatalog, load_regions
 from shared.tenancy import can_see
 from shared.urusan import get_urusan
@@ -71,9 +80,12 @@ class StartAgreement:
     burdens_community: bool = False
     budgeted_in_apbd: bool = False
     initiator: str | None = None
+    drafted_on: date | None = None  # the day it was prepared; None: today (WIB)
 
     def fingerprint(self) -> str:
-        return hashlib.sha256(msgspec.json.encode(self.__dict__, order="sorted")).hexdigest()
+        # An unstated date leaves the fingerprint as it was before the field existed.
+        fields = {k: v for k, v in self.__dict__.items() if not (k == "drafted_on" and v is None)}
+        return hashlib.sha256(msgspec.json.encode(fields, order="sorted")).hexdigest()
 
 
 @dataclass(frozen=True)
@@ -137,10 +149,11 @@ class Registry(ServiceApplication):
             else uuid4()
         )
         # Decide first (pure, may raise): a rejected request stores nothing, not even its key.
+        now = self.clock.now()
         agreement = Agreement.start(
             id=agreement_id,
             actor=identity.actor(),
-            at=self.clock.now(),
+            at=now,
             form=Form(command.form),
             category=Category(command.category) if command.category else None,
             title=command.title.strip(),
@@ -151,6 +164,8 @@ class Registry(ServiceApplication):
             value_idr=command.value_idr,
             burdens_community=command.burdens_community,
             budgeted_in_apbd=command.budgeted_in_apbd,
+            adjacency=self.regions,
+            drafted_on=command.drafted_on or local_date(now),
         )
         if idempotency_key:
             self._claim_idempotency_key(identity, idempotency_key, command.fingerprint(), agreement_id)
@@ -305,7 +320,10 @@ class Registry(ServiceApplication):
     ) -> Agreement:
         """Load, check who and which version, and let the aggregate decide (nothing saved)."""
         agreement = self.get_agreement(identity, agreement_id)
-        require_roles("operator")(identity)
+        if identity.is_national and is_central_decision(command):
+            require_roles(CENTRAL_APPROVER)(identity)  # Kemendagri records the Minister's decision and its letter
+        else:
+            require_roles("operator")(identity)
         if expected_version is None:
             raise PreconditionRequired(
                 "Perubahan memerlukan header If-Match berisi versi terakhir yang Anda lihat; versi kerja sama "
@@ -318,8 +336,9 @@ class Registry(ServiceApplication):
                 "Ambil keadaan terbaru lalu ulangi.",
                 current_version=agreement.version,
             )
+        now = self.clock.now()
         agreement.execute(
-            command, by=Caller(identity.tenant, identity.actor()), at=self.clock.now(), policy=self.policy
+            _dated(command, local_date(now)), by=Caller(identity.tenant, identity.actor()), at=now, policy=self.policy
         )
         return agreement
 
@@ -342,6 +361,18 @@ class Registry(ServiceApplication):
                 "Idempotency-Key ini sudah dipakai untuk permintaan dengan isi yang berbeda.",
                 code="idempotency_key_reused",
             )
+
+
+# Legal dates a caller may leave out: they default to the day of recording, in WIB.
+DEFAULTED_DATES = ("drafted_on", "cancelled_on")
+
+
+def _dated(command: Any, today: Any) -> Any:
+    """`command` with each omitted legal date set to `today` (the edge applies the default;
+    the domain reads no clock)."""
+    names = {f.name for f in fields(command)} if hasattr(command, "__dataclass_fields__") else set()
+    missing = {n: today for n in DEFAULTED_DATES if n in names and getattr(command, n) is None}
+    return replace(command, **missing) if missing else command
 
 
 # -- orphan blobs --------------------------------------------------------------------------------

@@ -93,8 +93,10 @@ class Platform:
 
     def start(self, initiator: str, partners: list[str], *, form: str = "KSDD", category: str | None = "sukarela",
               title: str = "Kerja sama", budgeted: bool = True, **extra: Any) -> dict:
+        # Prepared long ago: the tests back-date the steps that follow.
         body = {"form": form, "title": title, "object": f"Objek {title}", "urusan": ["1.03"],
-                "parties": [{"region": r} for r in partners], "budgeted_in_apbd": budgeted, **extra}
+                "parties": [{"region": r} for r in partners], "budgeted_in_apbd": budgeted,
+                "drafted_on": "2023-01-02", **extra}
         if form == "KSDD":
             body["category"] = category
         response = self.registry.post("/agreements", json=body, headers=self.headers(initiator))
@@ -124,7 +126,9 @@ class Platform:
 
     def sign_pks(self, agreement: dict, *, signed_on: date, start_on: date, end_on: date) -> dict:
         regions = [p["region"] for p in agreement["parties"] if p["kind"] == "region"]
-        self.act(agreement, "draft-pks", {"title": "PKS", "object": "Pelaksanaan"}, regions[0])
+        # Drafted the day it is signed (the default, today, may be after a back-dated signature).
+        self.act(agreement, "draft-pks", {"title": "PKS", "object": "Pelaksanaan", "drafted_on": signed_on.isoformat()},
+                 regions[0])
         pks_id = agreement["pks"][-1]["id"]
         return self.act(agreement, "sign-pks", {
             "pks": pks_id, "number": f"PKS/{pks_id}", "signed_on": signed_on.isoformat(),

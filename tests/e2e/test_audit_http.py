@@ -76,7 +76,7 @@ def walked(client: TestClient, token: Callable[..., dict[str, str]], audit_clock
                                   "valid_until": "2030-11-30",
                                   "signatories": [kepala(KOTA, "Wali Kota"), kepala(KAB, "Bupati")]}),
         (KOTA, "draft-pks", {"title": "PKS angkutan sampah", "object": "Angkutan ke TPPAS", "value_idr": 1_000_000,
-                             "budgeted_in_apbd": True}),
+                             "budgeted_in_apbd": True, "drafted_on": "2025-12-05"}),
         (KOTA, "sign-pks", {"pks": "pks-1", "number": "PKS/01/2025", "signed_on": "2025-12-20",
                             "start_on": "2026-01-01", "end_on": "2027-12-31",
                             "signatories": [kepala(KOTA, "Wali Kota"), kepala(KAB, "Bupati")]}),

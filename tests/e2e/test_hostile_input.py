@@ -44,6 +44,7 @@ SAMPLES: dict[str, dict[str, Any]] = {
         "object": "Pengolahan sampah di TPPAS Legok Nangka", "urusan": ["1.03"],
         "parties": [{"region": KAB}, {"name": "PT Mitra Sampah", "type": "badan_usaha", "country": "Indonesia"}],
         "value_idr": 2_500_000_000, "burdens_community": False, "budgeted_in_apbd": True, "initiator": KOTA,
+        "drafted_on": "2026-06-20",
     },
     "submitOffer": {"reference": "005/KS/VII/2026", "sent_on": "2026-07-01", "direction": "sent",
                     "note": "Surat penawaran kerja sama"},
@@ -58,7 +59,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
                       "document_type": "kesepakatan_bersama", "rencana_kerja": ["Rapat koordinasi"]},
     "startWorkPlan": {"started_on": "2026-07-05", "note": "Rencana kerja dimulai"},
     "draftPks": {"title": "PKS angkutan sampah", "object": "Angkutan ke TPPAS", "parties": [KOTA, KAB],
-                 "value_idr": 1_000_000_000, "burdens_community": False, "budgeted_in_apbd": True},
+                 "value_idr": 1_000_000_000, "burdens_community": False, "budgeted_in_apbd": True,
+                 "drafted_on": "2026-07-05"},
     "signPks": {"pks": "pks-1", "number": "PKS/01/2026", "signed_on": "2026-07-06", "start_on": "2026-07-06",
                 "end_on": "2028-07-05", "signatories": [SIGNATORY], "exception_reference": "UU 23/2014 Pasal 363"},
     "amend": {"document": "pks-1", "reference": "ADD/01/2026", "signed_on": "2026-07-07",
@@ -67,7 +69,8 @@ SAMPLES: dict[str, dict[str, Any]] = {
                "exception_reference": "UU 23/2014 Pasal 363"},
     "terminate": {"document": "pks-1", "ground": "para_pihak_sepakat", "reference": "BA/01/2026",
                   "terminated_on": "2026-07-08", "note": "Para pihak sepakat"},
-    "cancel": {"reason": "Tidak jadi dilaksanakan", "document": "pks-1", "reference": "BA/02/2026"},
+    "cancel": {"reason": "Tidak jadi dilaksanakan", "document": "pks-1", "reference": "BA/02/2026",
+               "cancelled_on": "2026-07-08"},
     "fileProgressReport": {
         "period": PERIOD, "activities": [{"name": "Rapat koordinasi", "description": "Rapat para pihak"}],
         "indicators": [{"name": "Sampah terangkut", "unit": "ton", "target": 1200, "achieved": 950.5}],
@@ -359,7 +362,8 @@ def test_after_hostile_input_the_workers_still_project_every_service(
     p.sync()
     title = "Kerja sama\tair bersih 💧 Bandung–Cimahi"  # tab, emoji and dashes are text
     agreement = p.start(KOTA, ["32.77"], title=title)
-    p.sign_framework(agreement, signed_on=p.today, valid_until=date(2030, 12, 31))
+    # Signed within PERIOD: a progress report is for a period the framework was signed by.
+    p.sign_framework(agreement, signed_on=date(2026, 6, 1), valid_until=date(2030, 12, 31))
     p.sync()  # the monitoring service knows the agreement from its read model
     filed = p.report(agreement, KOTA, PERIOD, obstacles="Baris satu\nbaris dua\r\n")
     p.sync()

@@ -18,6 +18,7 @@ BANDUNG = {
     "urusan": ["1.03", "2.11"],
     "parties": [{"region": "32.04"}],
     "value_idr": 2_500_000_000,
+    "drafted_on": "2025-09-01",  # prepared before the back-dated steps the tests record
 }
 
 

@@ -37,7 +37,8 @@ class Officer:
         return f"/agreements/{self.agreement['id']}"
 
     def post(self, action: str, body: dict[str, Any], tenant: str = KOTA, *, version: int | None = None,
-             role: str = "operator", **kw: Any) -> Any:
+             role: str | None = None, **kw: Any) -> Any:
+        role = role or ("approver" if tenant == "national" else "operator")
         headers = {**self.token(tenant, role), "If-Match": f'"{self.agreement["version"] if version is None else version}"'}
         return self.client.post(f"{self.url}/actions/{action}", json=body, headers=headers, **kw)
 
@@ -106,7 +107,7 @@ def test_ksdd_bandung_walks_from_persiapan_to_berakhir_with_two_pks(
 
     # PKS 1: unbudgeted, so both DPRDs approve first; each region records its own.
     o.step("draft-pks", {"title": "PKS pengangkutan sampah", "object": "Angkutan ke TPPAS Legok Nangka",
-                         "value_idr": 12_000_000_000})
+                         "value_idr": 12_000_000_000, "drafted_on": "2025-12-02"})
     pks1 = {"pks": "pks-1", "number": "PKS/01/2025", "signed_on": "2025-12-20", "start_on": "2026-01-01",
             "end_on": "2028-12-31", "signatories": [kepala(KOTA, "Wali Kota Bandung"), kepala(KAB, "Bupati Bandung")]}
     problem = o.refused("sign-pks", pks1)
@@ -123,7 +124,8 @@ def test_ksdd_bandung_walks_from_persiapan_to_berakhir_with_two_pks(
     assert o.agreement["stage"] == "pelaksanaan"
 
     # PKS 2: budgeted and not burdening, signed by an official with a surat kuasa.
-    o.step("draft-pks", {"title": "PKS pemilahan sampah", "object": "Bank sampah", "budgeted_in_apbd": True})
+    o.step("draft-pks", {"title": "PKS pemilahan sampah", "object": "Bank sampah", "budgeted_in_apbd": True,
+                         "drafted_on": "2025-12-21"})
     pks2 = {"pks": "pks-2", "number": "PKS/02/2025", "signed_on": "2026-01-02", "start_on": "2026-01-05",
             "end_on": "2027-01-04",
             "signatories": [kepala(KOTA, "Wali Kota Bandung"),
@@ -241,7 +243,7 @@ def test_the_configured_limits_apply(officer, token, settings: Settings, migrate
         signatories = [kepala(KOTA, "Wali Kota Bandung"), kepala(KAB, "Bupati Bandung")]
         o.step("sign-framework", {"number": "KB/2", "signed_on": "2025-11-05", "valid_from": "2025-11-05",
                                   "valid_until": "2030-11-04", "signatories": signatories})
-        o.step("draft-pks", {"title": "PKS tiga tahun", "object": "Angkutan"})
+        o.step("draft-pks", {"title": "PKS tiga tahun", "object": "Angkutan", "drafted_on": "2025-11-05"})
         three_years = {"pks": "pks-1", "number": "PKS/3", "signed_on": "2025-11-06", "start_on": "2026-01-01",
                        "end_on": "2028-12-31", "signatories": signatories}
         problem = o.refused("sign-pks", three_years)
@@ -293,14 +295,15 @@ def test_every_other_form_walks_its_own_path_to_berakhir(officer, form: str, pro
     for kind, (asked, decided) in zip(path["approvals"], [("2025-11-12", "2025-11-18"), ("2025-11-19", "2025-11-25")]):
         assert o.refused("sign-framework", framework)["code"] == f"{kind}_approval_required"
         o.step("request-approval", {"kind": kind, "reference": f"mohon/{kind}", "requested_on": asked})
+        # The DPRD's decision is recorded by the region; the Minister's by the national level.
         o.step("record-approval", {"kind": kind, "decision": "approved", "reference": f"setuju/{kind}",
-                                   "decided_on": decided})
+                                   "decided_on": decided}, "national" if kind == "central" else KOTA)
     o.step("sign-framework", framework)
     if form == "SINERGI":
         assert o.refused("draft-pks", {"title": "PKS", "object": "Objek"})["code"] == "pks_not_allowed_for_form"
         o.step("start-work-plan", {"started_on": "2026-01-02"})
     else:
-        o.step("draft-pks", {"title": f"PKS {form}", "object": "Pelaksanaan"})
+        o.step("draft-pks", {"title": f"PKS {form}", "object": "Pelaksanaan", "drafted_on": "2025-12-02"})
         o.step("sign-pks", {"pks": "pks-1", "number": "PKS/1", "signed_on": "2025-12-15", "start_on": "2026-01-01",
                             "end_on": "2027-12-31", "signatories": framework["signatories"]})
         o.step("terminate", {"document": "pks-1", "ground": "tujuan_tercapai", "reference": "BA/1",

@@ -14,6 +14,7 @@ from services.registry.setup import agreements_view, projection_lag, registry_en
 from services.registry.worker import make_runner
 from shared.auth import Identity
 from shared.db import make_async_pool
+from shared.periods import local_date
 
 OPERATOR = Identity(sub="op-9", name="Operator", tenant="64.72", roles=("operator",))
 
@@ -152,7 +153,8 @@ def test_a_read_model_of_an_older_shape_is_rebuilt_from_the_events(pg_server_url
         app = Registry(registry_env(url, pool_size=1))
         try:
             started = app.start_agreement(OPERATOR, command("Mahakam lama")).agreement
-            app.act(OPERATOR, started.id, 1, c.SubmitOffer("005/1", started.created_on.date()))
+            # Sent the day it was prepared: a date in WIB, like every legal date.
+            app.act(OPERATOR, started.id, 1, c.SubmitOffer("005/1", local_date(started.created_on)))
             with make_runner(url) as runner:
                 catch_up(url, runner)
             with psycopg.connect(url, autocommit=True) as conn:

@@ -41,7 +41,7 @@ def long_history(migrated_url: str) -> Iterator[tuple[Registry, UUID, dict[int, 
     started = registry.start_agreement(
         operator(KOTA),
         StartAgreement(form="KSDD", category="wajib", title="Riwayat panjang", object="Uji perjalanan waktu",
-                       urusan=["2.11"], parties=[{"region": KAB}]),
+                       urusan=["2.11"], parties=[{"region": KAB}], drafted_on=DAY),
     )
     agreement_id = started.agreement.id
     times = {1: clock.now()}

@@ -29,7 +29,7 @@ from psycopg.types.json import Jsonb
 
 from services.registry.app import create_app as create_registry
 from services.registry.application import Registry, StartAgreement
-from services.registry.domain.agreement import Agreement, Category, Form, RegionParty
+from services.registry.domain.agreement import Agreement, Category, Form, RegionParty, wajib_pair_allowed
 from services.registry.domain.commands import SubmitOffer
 from services.registry.projections.agreements import COLUMNS, JSON_COLUMNS, ROW_COLUMNS, AgreementsProjection, row_of
 from services.registry.setup import SCHEMA, projection_lag, registry_env
@@ -257,7 +257,9 @@ def build_agreements(rng: random.Random, n: int, initiators: Sequence[str] = INI
                 actor=actors[initiator],
                 at=now,
                 form=Form.KSDD,
-                category=Category.WAJIB if i % 3 else Category.SUKARELA,
+                # wajib only between neighbours (and a province with its own kab/kota)
+                category=Category.WAJIB if i % 3 and wajib_pair_allowed(initiator, partner, regions)
+                else Category.SUKARELA,
                 title=f"Kerja sama pengelolaan sampah regional nomor {i}",
                 object="Pengolahan sampah bersama di TPPAS Legok Nangka",
                 urusan=rng.sample(URUSAN, 2),
@@ -266,6 +268,7 @@ def build_agreements(rng: random.Random, n: int, initiators: Sequence[str] = INI
                 value_idr=rng.randrange(1, 10_000) * 1_000_000,
                 burdens_community=bool(i % 2),
                 budgeted_in_apbd=bool(i % 5),
+                adjacency=regions,
             )
         )
     return out

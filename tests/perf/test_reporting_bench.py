@@ -45,6 +45,7 @@ from services.registry.domain.agreement import (
     RegionParty,
     Stage,
     add_years,
+    wajib_pair_allowed,
 )
 from services.registry.projections.agreements import ROW_COLUMNS, row_of
 from services.reporting.analysis import AnalysisFilter, AnalysisReadModel
@@ -197,7 +198,9 @@ def drive(agreement: Agreement, target: Stage, rng: random.Random, day: date) ->
             do(c.RequestApproval(kind, f"mohon/{kind}/{region}", day, document=document), region)
             if not step((7, 45)):
                 return False
-            do(c.RecordApproval(kind, "approved", f"setuju/{kind}/{region}", day, document=document), region)
+            # The central decision is recorded by the national level (Kemendagri).
+            do(c.RecordApproval(kind, "approved", f"setuju/{kind}/{region}", day, document=document),
+               "national" if kind == "central" else region)
         return True
 
     def cancelled(stage: Stage) -> bool:
@@ -265,14 +268,23 @@ def build_agreements(n: int, seed: int = 7) -> list[Agreement]:
         age = rng.randint(0, 365) if target in (Stage.PERSIAPAN, Stage.PENAWARAN) else rng.randint(60, span)
         start = TODAY - timedelta(days=age)
         urusan = list(dict.fromkeys(rng.choices(URUSAN_CODES, URUSAN_WEIGHTS, k=rng.choice((1, 1, 2, 2, 3)))))
+        agreement_id = uuid.UUID(int=rng.getrandbits(128), version=4)
+        category = (Category.WAJIB if rng.random() < 0.6 else Category.SUKARELA) if form is Form.KSDD else None
+        title = f"{rng.choice(TOPICS)} {nation.regions.get(initiator).display_name} nomor {i}"
+        partners = _partners(rng, nation, form, initiator, i)
+        regions = [initiator, *(p.region for p in partners if isinstance(p, RegionParty))]
+        if category is Category.WAJIB and not all(
+            wajib_pair_allowed(a, b, nation.regions) for j, a in enumerate(regions) for b in regions[j + 1:]
+        ):
+            category = Category.SUKARELA  # wajib is between neighbours only
         agreement = Agreement.start(
-            id=uuid.UUID(int=rng.getrandbits(128), version=4), actor=caller(initiator).actor, at=_at(start),
-            form=form, category=(Category.WAJIB if rng.random() < 0.6 else Category.SUKARELA) if form is Form.KSDD
-            else None, title=f"{rng.choice(TOPICS)} {nation.regions.get(initiator).display_name} nomor {i}",
+            id=agreement_id, actor=caller(initiator).actor, at=_at(start),
+            form=form, category=category, title=title,
             object="Kegiatan bersama sesuai kerangka acuan kerja", urusan=urusan, initiator=initiator,
-            partners=_partners(rng, nation, form, initiator, i),
+            partners=partners,
             value_idr=None if rng.random() < 0.25 else rng.randrange(50, 50_000) * 1_000_000,
             burdens_community=rng.random() < 0.3, budgeted_in_apbd=rng.random() < 0.8,
+            adjacency=nation.regions,
         )
         drive(agreement, target, rng, start)
         agreement.collect_events()

@@ -8,10 +8,13 @@ from uuid import uuid4
 
 from services.registry.domain import commands as c
 from services.registry.domain.agreement import Agreement, Category, Form, OtherParty, RegionParty
+from shared.regions import load_regions
 
 AT = datetime(2026, 6, 1, 9, 0, tzinfo=UTC)
 DAY = date(2026, 5, 20)
 KOTA, KAB, PROV, OUTSIDER = "32.73", "32.04", "32", "35.78"
+NATIONAL = "national"
+PREPARED = date(2025, 1, 2)  # the day every test family was prepared: before any step it takes
 
 
 def caller(region: str) -> c.Caller:
@@ -37,7 +40,8 @@ def start(
         category=Category.WAJIB if form is Form.KSDD else None, title="Pengelolaan sampah regional",
         object="TPPAS Legok Nangka", urusan=["2.11"], initiator=KOTA,
         partners=partners or [default_partner[form]], value_idr=1_000_000_000,
-        burdens_community=burdens_community, budgeted_in_apbd=budgeted_in_apbd,
+        burdens_community=burdens_community, budgeted_in_apbd=budgeted_in_apbd, adjacency=load_regions(),
+        drafted_on=PREPARED,
     )
     agreement.collect_events()
     return agreement
@@ -79,7 +83,9 @@ def accept_all(agreement: Agreement) -> None:
 
 def approve(agreement: Agreement, kind: str, document: str, region: str) -> None:
     act(agreement, c.RequestApproval(kind, f"mohon/{kind}/{region}", DAY, document=document), by=region)
-    act(agreement, c.RecordApproval(kind, "approved", f"setuju/{kind}/{region}", DAY, document=document), by=region)
+    # The DPRD's decision is recorded by its region; the central one by the national level.
+    act(agreement, c.RecordApproval(kind, "approved", f"setuju/{kind}/{region}", DAY, document=document),
+        by=NATIONAL if kind == "central" else region)
 
 
 def sign_framework(agreement: Agreement, **overrides: Any) -> list[Any]:
@@ -108,7 +114,8 @@ def to_signed(form: Form = Form.KSDD, **kw: Any) -> Agreement:
 
 
 def draft_pks(agreement: Agreement, **overrides: Any) -> str:
-    fields: dict[str, Any] = {"title": "PKS pengangkutan sampah", "object": "Angkutan sampah ke TPPAS"}
+    fields: dict[str, Any] = {"title": "PKS pengangkutan sampah", "object": "Angkutan sampah ke TPPAS",
+                              "drafted_on": DAY}
     fields.update(overrides)
     (event,) = act(agreement, c.DraftPks(**fields))
     return event.pks_id

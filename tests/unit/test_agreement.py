@@ -17,6 +17,7 @@ from services.registry.domain.agreement import (
     Stage,
 )
 from shared.errors import RuleViolation
+from shared.regions import load_regions
 
 AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = {"sub": "op-1", "tenant": "32.73", "roles": ["operator"]}
@@ -27,7 +28,7 @@ def start(form: Form = Form.KSDD, category: Category | None = Category.WAJIB, pa
         id=uuid4(), actor=ACTOR, at=AT, form=form, category=category, title="Legok Nangka",
         object="Pengolahan sampah", urusan=kw.pop("urusan", ["2.11"]), initiator="32.73", partners=list(partners),
         value_idr=kw.pop("value_idr", 1_000_000), burdens_community=kw.pop("burdens_community", False),
-        budgeted_in_apbd=kw.pop("budgeted_in_apbd", True),
+        budgeted_in_apbd=kw.pop("budgeted_in_apbd", True), adjacency=load_regions(),
     )
 
 

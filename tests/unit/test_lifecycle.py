@@ -12,6 +12,7 @@ import pytest
 from services.registry.domain import commands as c
 from services.registry.domain.agreement import Agreement, Form, OtherParty, RegionParty, Stage
 from shared.errors import Forbidden, RuleViolation
+from shared.regions import load_regions
 from tests.unit.lifecycle import (
     AT,
     DAY,
@@ -252,7 +253,8 @@ def test_a_dprd_rejection_sends_the_pks_back_to_drafting() -> None:
 
 
 def test_a_pks_lasts_at_most_five_years() -> None:
-    agreement = to_signed()
+    agreement = to_negotiation()
+    sign_framework(agreement, valid_until=date(2032, 12, 31))  # room for a full five-year PKS
     pks = draft_pks(agreement)
     too_long = c.SignPks(pks, "PKS/1", DAY, date(2026, 6, 1), date(2031, 6, 2), signatories(agreement))
     assert refused(agreement, too_long) == "duration_exceeds_limit"
@@ -371,14 +373,15 @@ def test_replaying_the_history_rebuilds_the_same_family() -> None:
     agreement = Agreement.start(
         id=uuid4(), actor={"sub": "op", "tenant": KOTA, "roles": ["operator"]}, at=AT, form=Form.KSDPK, category=None, title="T",
         object="O", urusan=["2.11"], initiator=KOTA, partners=[OtherParty("PT Air Bersih", "badan_usaha")],
-        value_idr=1, burdens_community=True, budgeted_in_apbd=True,
+        value_idr=1, burdens_community=True, budgeted_in_apbd=True, adjacency=load_regions(),
+        drafted_on=DAY,
     )
     recorded.extend(agreement.collect_events())
     for command, by in [
         (c.SubmitOffer("005", DAY), KOTA),
         (c.RecordOfferResponse("accepted", "jawab", DAY), KOTA),
         (c.SignFramework("KB/1", DAY, DAY, date(2030, 1, 1), signatories(agreement)), KOTA),
-        (c.DraftPks("PKS", "Objek"), KOTA),
+        (c.DraftPks("PKS", "Objek", drafted_on=DAY), KOTA),
         (c.RequestApproval("dprd", "mohon", DAY, document="pks-1"), KOTA),
         (c.RecordApproval("dprd", "approved", "SK", DAY, document="pks-1"), KOTA),
     ]:
@@ -394,7 +397,7 @@ def test_replaying_the_history_rebuilds_the_same_family() -> None:
 def test_no_signature_predates_the_approval_it_needs() -> None:
     agreement = to_signed(burdens_community=True)
     pks = draft_pks(agreement)
-    act(agreement, c.RequestApproval("dprd", "mohon/1", date(2026, 5, 1), document=pks))
+    act(agreement, c.RequestApproval("dprd", "mohon/1", date(2026, 5, 21), document=pks))
     act(agreement, c.RecordApproval("dprd", "approved", "SK/1", date(2026, 5, 25), document=pks))
     approve(agreement, "dprd", pks, KAB)
     early = c.SignPks(pks, "PKS/1", date(2026, 5, 24), date(2026, 6, 1), date(2027, 6, 1), signatories(agreement))

@@ -26,6 +26,9 @@ before:
    framework was signed; SINERGI never has a PKS.
 6. The history is the truth: replaying the recorded events, or reloading a snapshot,
    rebuilds the same family.
+7. Dates follow the law's order (answers after the offer, the framework after them, a PKS
+   drafted after its framework and signed after its draft, within the framework's validity
+   unless excepted), and only the national level records the central government's decision.
 
 The happy-path test drives every form to `berakhir` through the same checks, and the
 coverage test shows the random walk really signs, extends and ends families, and is
@@ -67,7 +70,21 @@ from services.registry.domain.agreement import (
     add_years,
 )
 from shared.errors import Forbidden, RuleViolation
-from tests.unit.lifecycle import AT, KOTA, OUTSIDER, act, caller, draft_pks, sign_pks, to_negotiation, to_signed
+from shared.regions import load_regions
+from tests.unit.lifecycle import (
+    AT,
+    DAY,
+    KOTA,
+    NATIONAL,
+    OUTSIDER,
+    PREPARED,
+    act,
+    caller,
+    draft_pks,
+    sign_pks,
+    to_negotiation,
+    to_signed,
+)
 
 TODAY = AT.date()
 FRAMEWORK = c.FRAMEWORK
@@ -130,7 +147,8 @@ def families(draw: Draw, forms: st.SearchStrategy[Form] = ANY_FORM) -> dict[str,
 def start_family(family: dict[str, Any]) -> tuple[Agreement, list[Any]]:
     agreement = Agreement.start(
         id=uuid4(), actor=caller(KOTA).actor, at=AT, title="Pengelolaan sampah regional",
-        object="TPPAS Legok Nangka", urusan=["2.11"], initiator=KOTA, value_idr=1_000_000_000, **family,
+        object="TPPAS Legok Nangka", urusan=["2.11"], initiator=KOTA, value_idr=1_000_000_000,
+        adjacency=load_regions(), drafted_on=PREPARED, **family,
     )
     return agreement, list(agreement.collect_events())
 
@@ -195,7 +213,8 @@ def approval_step(agreement: Agreement, document: str, draw: Draw) -> tuple[Any,
                 if (a["kind"], a["document"], a["region"]) == (kind, document, region)
             )
             decided_on = draw(st.dates(date.fromisoformat(pending["requested_on"]), TODAY))
-            return c.RecordApproval(kind, "approved", "SK/DPRD/2026", decided_on, document=document), region
+            recorder = NATIONAL if kind == "central" else region  # who decides records the decision
+            return c.RecordApproval(kind, "approved", "SK/DPRD/2026", decided_on, document=document), recorder
         requested_on = step_day_after(agreement, document, draw)
         return c.RequestApproval(kind, "mohon/2026", requested_on, document=document), region
     return None
@@ -203,14 +222,22 @@ def approval_step(agreement: Agreement, document: str, draw: Draw) -> tuple[Any,
 
 def earliest_step_day(agreement: Agreement, document: str) -> date | None:
     """The first day the next step on `document` may bear and keep its history in order: not
-    before the approvals it got nor, for a PKS, the framework's signature."""
+    before the approvals it got, nor the offer and its answers (the framework's draft) nor,
+    for a PKS, the framework's signature and the PKS's own draft; once signed, not before
+    its signature."""
     earlier = [
         date.fromisoformat(r["decided_on"])
         for r in agreement.approvals
         if r["document"] == document and r["decision"] == "approved"
     ]
-    if document != FRAMEWORK and agreement.framework is not None:
+    if agreement.offer is not None:
+        earlier.append(date.fromisoformat(agreement.offer["sent_on"]))
+    earlier.extend(date.fromisoformat(r["responded_on"]) for r in agreement.responses.values())
+    if agreement.framework is not None:
         earlier.append(date.fromisoformat(agreement.framework["signed_on"]))
+    pks = agreement.pks_by_id(document) if document != FRAMEWORK else None
+    if pks is not None:
+        earlier.extend(date.fromisoformat(d) for d in (pks["drafted_on"], pks["signed_on"]) if d)
     return max(earlier, default=None)
 
 
@@ -236,10 +263,16 @@ def framework_signature(agreement: Agreement, draw: Draw) -> c.SignFramework:
 
 
 def pks_signature(agreement: Agreement, pks: dict[str, Any], draw: Draw, policy: c.Policy) -> c.SignPks:
-    """A valid signature: within the limit, or longer under a sector-law exception."""
+    """A valid signature: within the limit and the framework's validity, or beyond them under
+    a sector-law exception."""
     start_on = draw(st.sampled_from(TERM_STARTS))
     limit = add_years(start_on, policy.pks_max_years)
+    framework = agreement.framework
     excepted = draw(st.booleans())
+    if not excepted and framework is not None:
+        start_on = max(start_on, date.fromisoformat(framework["valid_from"]))
+        limit = min(add_years(start_on, policy.pks_max_years), date.fromisoformat(framework["valid_until"]))
+        excepted = limit <= start_on  # no room inside the framework: only an exception allows it
     end_on = draw(st.dates(start_on + timedelta(days=1), add_years(limit, 2) if excepted else limit))
     return c.SignPks(
         pks["id"], f"PKS/{pks['id']}/2026", step_day_after(agreement, pks["id"], draw), start_on, end_on,
@@ -258,13 +291,14 @@ def happy_command(agreement: Agreement, draw: Draw, policy: c.Policy) -> tuple[A
         direction = draw(st.sampled_from(["sent", "received"])) if has_other else "sent"
         return c.SubmitOffer("005/KS/2026", draw(step_days), direction), initiator
     if stage is Stage.PENAWARAN:
+        answered_on = step_day_after(agreement, FRAMEWORK, draw)  # not before the offer
         partner = next(
             p for p, key in zip(agreement.parties, agreement.party_keys, strict=True)
             if p["role"] == "partner" and key not in agreement.responses
         )
         if partner["kind"] == "region":
-            return c.RecordOfferResponse("accepted", "jawab/2026", draw(step_days)), partner["region"]
-        return c.RecordOfferResponse("accepted", "jawab/2026", draw(step_days), party=partner["name"]), initiator
+            return c.RecordOfferResponse("accepted", "jawab/2026", answered_on), partner["region"]
+        return c.RecordOfferResponse("accepted", "jawab/2026", answered_on, party=partner["name"]), initiator
     if stage is Stage.PENYUSUNAN_KESEPAKATAN:
         step = approval_step(agreement, FRAMEWORK, draw)
         if step is not None:
@@ -272,10 +306,11 @@ def happy_command(agreement: Agreement, draw: Draw, policy: c.Policy) -> tuple[A
         return framework_signature(agreement, draw), draw(st.sampled_from(agreement.party_regions))
     if stage not in SIGNED:
         return None
-    ending = c.Terminate(FRAMEWORK, draw(st.sampled_from(c.Ground)), "akhir/2026", draw(step_days))
+    ending = c.Terminate(FRAMEWORK, draw(st.sampled_from(c.Ground)), "akhir/2026",
+                         step_day_after(agreement, FRAMEWORK, draw))
     if form is Form.SINERGI:
         if stage is Stage.KESEPAKATAN_DITANDATANGANI:
-            return c.StartWorkPlan(draw(step_days)), initiator
+            return c.StartWorkPlan(step_day_after(agreement, FRAMEWORK, draw)), initiator
         return ending, initiator
     open_pks = [p for p in agreement.pks if p["stage"] in PKS_OPEN]
     if open_pks:
@@ -284,7 +319,9 @@ def happy_command(agreement: Agreement, draw: Draw, policy: c.Policy) -> tuple[A
         if step is not None:
             return step
         return pks_signature(agreement, pks, draw, policy), draw(st.sampled_from(agreement.party_regions))
-    draft = c.DraftPks("PKS pengangkutan sampah", "Angkutan sampah ke TPPAS")
+    # Drafted on a day not before the framework's signature (the default, today, always is).
+    drafted_on = draw(st.sampled_from([None, step_day_after(agreement, FRAMEWORK, draw)]))
+    draft = c.DraftPks("PKS pengangkutan sampah", "Angkutan sampah ke TPPAS", drafted_on=drafted_on)
     if not any(p["signed_on"] for p in agreement.pks):
         return draft, initiator
     in_force = [p for p in agreement.pks if p["stage"] == PksStage.DITANDATANGANI]
@@ -296,11 +333,17 @@ def happy_command(agreement: Agreement, draw: Draw, policy: c.Policy) -> tuple[A
     pks = in_force[0]
     if choice == "extend" and len(pks["extensions"]) < 2:
         end = date.fromisoformat(pks["end_on"])
-        new_end = draw(st.dates(end + timedelta(days=1), add_years(end, policy.pks_max_years)))
-        return c.Extend(pks["id"], "perpanjangan/2026", draw(step_days), new_end), initiator
+        latest = min(add_years(end, policy.pks_max_years), date.fromisoformat(agreement.framework["valid_until"]))
+        # Beyond the framework's validity only under an exception.
+        exception = None if latest > end else "UU 23/2014 Pasal 363"
+        new_end = draw(st.dates(end + timedelta(days=1), latest if exception is None else add_years(end, 1)))
+        signed_on = step_day_after(agreement, pks["id"], draw)
+        return c.Extend(pks["id"], "perpanjangan/2026", signed_on, new_end, exception), initiator
     if choice == "amend" and len(pks["addenda"]) < 2:
-        return c.Amend(pks["id"], "addendum/2026", draw(step_days), "Pasal 5 diubah", value_idr=2_000), initiator
-    return c.Terminate(pks["id"], draw(st.sampled_from(c.Ground)), "akhir/2026", draw(step_days)), initiator
+        signed_on = step_day_after(agreement, pks["id"], draw)
+        return c.Amend(pks["id"], "addendum/2026", signed_on, "Pasal 5 diubah", value_idr=2_000), initiator
+    ended_on = step_day_after(agreement, pks["id"], draw)
+    return c.Terminate(pks["id"], draw(st.sampled_from(c.Ground)), "akhir/2026", ended_on), initiator
 
 
 # Each wrong signatory variant, and the code that must refuse it.
@@ -351,7 +394,10 @@ def near_misses(
             signing: Any = framework_signature(agreement, draw)
         else:
             signing = pks_signature(agreement, agreement.pks_by_id(document), draw, policy)
-        misses.append((signing, by, f"{kind}_approval_required"))
+        signer = agreement.initiator if by == NATIONAL else by  # the national level signs nothing
+        misses.append((signing, signer, f"{kind}_approval_required"))
+        if isinstance(command, c.RecordApproval) and command.kind == "central":  # the region records it itself
+            misses.append((command, agreement.initiator, "central_approval_recorded_by_national"))
         if (document, command.kind) == (FRAMEWORK, "dprd") and Form(agreement.form) in FOREIGN_FORMS:
             central = c.RequestApproval("central", "mohon/2026", TODAY, document=FRAMEWORK)
             misses.append((central, by, "dprd_approval_required"))
@@ -506,7 +552,39 @@ def assert_history_rebuilds_the_family(agreement: Agreement, history: list[Any])
     assert Agreement.from_state(copy.deepcopy(state)).to_state() == state
 
 
+def assert_dates_in_the_law_s_order(agreement: Agreement, history: list[Any]) -> None:
+    """7. The dates the documents state follow the law's order: answers after the offer, the
+    framework signed after them, a PKS drafted after the framework and signed after its
+    draft, within the framework's validity unless excepted; the central government's decision
+    recorded by the national level."""
+    offer = agreement.offer["sent_on"] if agreement.offer else None
+    for response in agreement.responses.values():
+        assert offer is not None and response["responded_on"] >= offer, "an answer predates its offer"
+    framework = agreement.framework
+    if framework is not None:
+        assert all(r["responded_on"] <= framework["signed_on"] for r in agreement.responses.values()), (
+            "the framework was signed before the offer was answered"
+        )
+    for pks in agreement.pks:
+        assert framework is not None and pks["drafted_on"] >= framework["signed_on"], f"{pks['id']} drafted early"
+        if pks["stage"] not in SIGNED_PKS:
+            continue
+        assert pks["signed_on"] >= pks["drafted_on"], f"{pks['id']} signed before it was drafted"
+        extensions = pks["extensions"]
+        signed_end = extensions[0]["previous_end"] if extensions else pks["end_on"]
+        if not pks["exception_reference"]:
+            assert framework["valid_from"] <= pks["start_on"], f"{pks['id']} starts before its framework"
+            assert signed_end <= framework["valid_until"], f"{pks['id']} outlives its framework"
+        for extension in extensions:
+            if not extension["exception_reference"]:
+                assert extension["new_end"] <= framework["valid_until"], f"{pks['id']} extended past its framework"
+    for recorded in history:
+        if type(recorded).__name__ == "ApprovalRecorded" and recorded.kind == "central":
+            assert recorded.actor["tenant"] == NATIONAL, "a region recorded the central government's decision"
+
+
 def assert_every_rule_holds(agreement: Agreement, policy: c.Policy, history: list[Any]) -> None:
+    assert_dates_in_the_law_s_order(agreement, history)
     assert_signed_documents_have_their_approvals(agreement)
     assert_pks_terms_within_policy(agreement, policy)
     assert_signatories_authorized(agreement)
@@ -582,7 +660,7 @@ class LifecycleMachine(RuleBasedStateMachine):
 
     def by(self, data: st.DataObject) -> str:
         regions = self.agreement.party_regions
-        return data.draw(st.sampled_from([*regions, *regions, *regions, OUTSIDER]), label="by")
+        return data.draw(st.sampled_from([*regions, *regions, *regions, OUTSIDER, NATIONAL]), label="by")
 
     def pks_id(self, data: st.DataObject) -> str:
         return data.draw(st.sampled_from([*(p["id"] for p in self.agreement.pks), "pks-9"]), label="pks")
@@ -817,7 +895,7 @@ def test_random_walks_sign_extend_and_end_families_and_meet_every_rule() -> None
         else:
             expected += ["accepted PksSigned", "PKS extended", "refused duration_exceeds_limit"]
         if form in FOREIGN_FORMS:
-            expected += ["refused central_approval_required"]
+            expected += ["refused central_approval_required", "refused central_approval_recorded_by_national"]
         missing += [f"{form}: {label}" for label in expected if labels[label] == 0]
     together = sum(reached.values(), Counter())
     missing += [
@@ -827,7 +905,8 @@ def test_random_walks_sign_extend_and_end_families_and_meet_every_rule() -> None
             "refused framework_already_signed", "refused framework_not_signed", "refused documents_still_open",
             "refused dprd_approval_required", "refused signed_before_approval", "refused surat_kuasa_required",
             "refused signatory_not_authorized", "refused duplicate_signatory", "refused unknown_party",
-            "refused signatory_incomplete", "refused not_initiator",
+            "refused signatory_incomplete", "refused not_initiator", "refused date_out_of_order",
+            "refused date_before_request", "refused pks_outside_framework_validity",
         ]
         if together[label] == 0
     ]
@@ -869,11 +948,11 @@ def test_every_form_reaches_berakhir_along_the_happy_path(form: Form, data: st.D
 
 
 @settings(max_examples=50, deadline=None)
-@given(decided_on=st.dates(date(2026, 1, 10), TODAY), signed_on=st.dates(date(2026, 1, 10), TODAY))
+@given(decided_on=st.dates(DAY, TODAY), signed_on=st.dates(DAY, TODAY))
 def test_a_pks_is_never_signed_on_a_day_before_its_dprd_approval_was_decided(decided_on: date, signed_on: date) -> None:
     agreement = to_signed(Form.KSDPK, budgeted_in_apbd=False)
     pks = draft_pks(agreement)
-    act(agreement, c.RequestApproval("dprd", "mohon/2026", date(2026, 1, 10), document=pks))
+    act(agreement, c.RequestApproval("dprd", "mohon/2026", DAY, document=pks))
     act(agreement, c.RecordApproval("dprd", "approved", "SK/DPRD/2026", decided_on, document=pks))
     try:
         sign_pks(agreement, pks, signed_on=signed_on)
@@ -883,12 +962,12 @@ def test_a_pks_is_never_signed_on_a_day_before_its_dprd_approval_was_decided(dec
 
 
 @settings(max_examples=50, deadline=None)
-@given(decided_on=st.dates(date(2026, 1, 10), TODAY), requested_on=st.dates(date(2026, 1, 10), TODAY))
+@given(decided_on=st.dates(DAY, TODAY), requested_on=st.dates(DAY, TODAY))
 def test_central_approval_is_never_requested_on_a_day_before_the_dprd_decided(
     decided_on: date, requested_on: date
 ) -> None:
     agreement = to_negotiation(Form.KSDPL)
-    act(agreement, c.RequestApproval("dprd", "mohon/DPRD/2026", date(2026, 1, 10)))
+    act(agreement, c.RequestApproval("dprd", "mohon/DPRD/2026", DAY))
     act(agreement, c.RecordApproval("dprd", "approved", "SK/DPRD/2026", decided_on))
     try:
         act(agreement, c.RequestApproval("central", "mohon/pusat/2026", requested_on))

@@ -60,6 +60,18 @@ def check_evaluation_content(content: dict[str, Any], today: date) -> None:
         raise RuleViolation("date_in_future", "Tanggal evaluasi tidak boleh di masa depan.")
 
 
+def check_period_after_framework(period: Period, framework_signed_on: date | None) -> None:
+    """Progress is reported on the cooperation the framework set up: no period that ended
+    before the framework was signed (DOMAIN.md, "Monitoring and evaluation")."""
+    if framework_signed_on is not None and period.end < framework_signed_on:
+        raise RuleViolation(
+            "period_before_framework",
+            f"Periode {period} berakhir ({period.end.isoformat()}) sebelum kesepakatannya ditandatangani "
+            f"({framework_signed_on.isoformat()}); laporkan kemajuan mulai periode penandatanganan.",
+            conflicts_with={"step": "sign-framework", "date": framework_signed_on.isoformat()},
+        )
+
+
 def check_period_started(period: Period, today: date, *, semester_only: bool) -> None:
     if semester_only and not period.is_semester:
         raise RuleViolation("period_not_a_semester", f"Laporan kemajuan disampaikan per semester (misalnya {period.year}-S1).")
@@ -115,9 +127,11 @@ class ProgressReport(Record):
 
     @classmethod
     def file(
-        cls, *, agreement_id: UUID, region: str, period: Period, content: dict, actor: dict, at: datetime
+        cls, *, agreement_id: UUID, region: str, period: Period, content: dict, actor: dict, at: datetime,
+        framework_signed_on: date | None = None,
     ) -> ProgressReport:
         check_period_started(period, local_date(at), semester_only=True)
+        check_period_after_framework(period, framework_signed_on)
         check_report_content(content)
         return cls._create(
             cls.Filed,

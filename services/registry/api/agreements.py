@@ -188,8 +188,11 @@ class AgreementController(Controller):
 
     @post("/{agreement_id:uuid}/actions/record-approval", operation_id="recordApproval", status_code=200,
           summary="Record the DPRD's or the central government's decision",
-          description=_doc("On the caller region's pending request. A rejected PKS returns to `penyusunan`. "
-                           "Code: `approval_not_requested`."))
+          description=_doc("`dprd`: by the region's operator, on its own pending request (attach the DPRD's "
+                           "letter with `attach-document`, kind `persetujuan_dprd`). `central` (KSDPL/KSDLL): by the "
+                           "national level with role `approver`, on the region's request. A rejected PKS returns to "
+                           "`penyusunan`. Codes: `approval_not_requested`, `date_before_request`, "
+                           "`central_approval_recorded_by_national` (403)."))
     async def record_approval(self, request: Request, state: State, agreement_id: AgreementId,
                               data: JSONBody[ApprovalIn], if_match: IfMatch = None) -> Response[AgreementRead]:
         return await _act(request, state, agreement_id, if_match, data.to_command())
@@ -220,9 +223,9 @@ class AgreementController(Controller):
     @post("/{agreement_id:uuid}/actions/sign-pks", operation_id="signPks", status_code=200,
           summary="PKS → ditandatangani (the family → pelaksanaan)",
           description=_doc("Signed by the kepala daerah or an official with a surat kuasa. At most the "
-                           "configured years (default 5) unless `exception_reference`. Codes: "
-                           "`dprd_approval_required`, `duration_exceeds_limit`, `surat_kuasa_required`, "
-                           "`signatory_missing`."))
+                           "configured years (default 5) and within the framework's validity unless `exception_reference`. "
+                           "Codes: `dprd_approval_required`, `duration_exceeds_limit`, `pks_outside_framework_validity`, "
+                           "`date_out_of_order`, `surat_kuasa_required`, `signatory_missing`."))
     async def sign_pks(self, request: Request, state: State, agreement_id: AgreementId,
                        data: JSONBody[SignPksIn], if_match: IfMatch = None) -> Response[AgreementRead]:
         return await _act(request, state, agreement_id, if_match, data.to_command())

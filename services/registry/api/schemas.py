@@ -48,6 +48,8 @@ class AgreementCreate(msgspec.Struct, forbid_unknown_fields=True):
     burdens_community: bool = False
     budgeted_in_apbd: bool = False
     initiator: Annotated[RegionCode, msgspec.Meta(description="optional; must be the caller's region")] | None = None
+    drafted_on: Annotated[date, msgspec.Meta(
+        description="the day the cooperation was prepared (persiapan); default today (WIB)")] | None = None
 
     def to_command(self) -> StartAgreement:
         return StartAgreement(
@@ -61,6 +63,7 @@ class AgreementCreate(msgspec.Struct, forbid_unknown_fields=True):
             burdens_community=self.burdens_community,
             budgeted_in_apbd=self.budgeted_in_apbd,
             initiator=self.initiator,
+            drafted_on=self.drafted_on,
         )
 
 
@@ -143,6 +146,7 @@ class Cancellation(msgspec.Struct):
     reason: str
     reference: str | None
     by: str
+    cancelled_on: date | None = None  # as stated; absent on cancellations recorded before it was
 
 
 class Framework(msgspec.Struct):
@@ -225,6 +229,7 @@ class AgreementRead(msgspec.Struct):
     documents: list[AttachmentOut]
     cancellation: Cancellation | None
     ended_on: date | None = None  # the day the family ended (berakhir or dibatalkan)
+    drafted_on: date | None = None  # the day it was prepared (persiapan); absent on older histories
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AgreementRead:
@@ -375,11 +380,12 @@ class DraftPksIn(_Body):
     value_idr: Money | None = None
     burdens_community: bool | None = None
     budgeted_in_apbd: bool | None = None
+    drafted_on: Annotated[date, msgspec.Meta(description="the day the draft was made; default today (WIB)")] | None = None
 
     def to_command(self) -> cmd.DraftPks:
         return cmd.DraftPks(title=self.title, object=self.object, parties=tuple(self.parties),
                             value_idr=self.value_idr, burdens_community=self.burdens_community,
-                            budgeted_in_apbd=self.budgeted_in_apbd)
+                            budgeted_in_apbd=self.budgeted_in_apbd, drafted_on=self.drafted_on)
 
 
 class SignPksIn(_Body):
@@ -439,6 +445,8 @@ class CancelIn(_Body):
     reason: Annotated[Text, msgspec.Meta(min_length=3, description="why it is cancelled")]
     document: Annotated[PksRef, msgspec.Meta(description="an unsigned PKS draft; omit to cancel the cooperation")] | None = None
     reference: Reference | None = None
+    cancelled_on: Annotated[date, msgspec.Meta(description="the day it was abandoned; default today (WIB)")] | None = None
 
     def to_command(self) -> cmd.Cancel:
-        return cmd.Cancel(reason=self.reason, document=self.document, reference=self.reference)
+        return cmd.Cancel(reason=self.reason, document=self.document, reference=self.reference,
+                          cancelled_on=self.cancelled_on)

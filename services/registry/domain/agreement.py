@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -39,6 +39,7 @@ from services.registry.domain.commands import (
 )
 from shared.errors import Forbidden, RuleViolation
 from shared.periods import local_date
+from shared.tenancy import NATIONAL  # the national level's tenant (a constant; no I/O)
 
 
 class Form(StrEnum):
@@ -117,7 +118,42 @@ def requires_dprd_approval(form: str, burdens_community: bool, budgeted_in_apbd:
     return burdens_community or not budgeted_in_apbd or Form(form) in FOREIGN_FORMS
 
 
-def check_parties(form: Form, category: Category | None, initiator: str, partners: Sequence[Party]) -> None:
+class Adjacency(Protocol):
+    """Which regions share a land border (the bundled reference data, passed in)."""
+
+    def are_adjacent(self, a: str, b: str) -> bool: ...
+
+
+def _is_province(code: str) -> bool:
+    return "." not in code
+
+
+def wajib_pair_allowed(a: str, b: str, adjacency: Adjacency) -> bool:
+    """DOMAIN.md, KSDD wajib pairings: two adjacent kab/kota (in one province or across
+    provinces), two adjacent provinces, or a province with a kab/kota inside it."""
+    if _is_province(a) != _is_province(b):
+        province, kabkota = (a, b) if _is_province(a) else (b, a)
+        return kabkota.startswith(province + ".")
+    return adjacency.are_adjacent(a, b)
+
+
+def check_wajib_adjacency(regions: Sequence[str], adjacency: Adjacency) -> None:
+    """A `wajib` KSDD is between neighbours (UU 23/2014 Pasal 363; DOMAIN.md): every pair
+    of its region parties must qualify; the first pair that does not is named."""
+    for i, a in enumerate(regions):
+        for b in regions[i + 1:]:
+            if not wajib_pair_allowed(a, b, adjacency):
+                raise RuleViolation(
+                    "wajib_requires_adjacency",
+                    f"KSDD wajib hanya antardaerah yang berbatasan (atau provinsi dengan kabupaten/kota di "
+                    f"wilayahnya): {a} dan {b} tidak berbatasan. Pilih kategori 'sukarela' bila tetap bekerja sama.",
+                    pair=[a, b],
+                )
+
+
+def check_parties(
+    form: Form, category: Category | None, initiator: str, partners: Sequence[Party], adjacency: Adjacency
+) -> None:
     """Party rules of each form (PP 28/2018 Pasal 2–4; Permendagri 22/2020, 25/2020)."""
     if not partners:
         raise RuleViolation("partner_required", "Kerja sama memerlukan sedikitnya satu mitra.")
@@ -150,6 +186,8 @@ def check_parties(form: Form, category: Category | None, initiator: str, partner
     names = [p.name.strip().casefold() for p in partners if isinstance(p, OtherParty)]
     if len(set(regions)) != len(regions) or len(set(names)) != len(names):
         raise RuleViolation("duplicate_party", "Setiap pihak hanya dapat tercatat satu kali.")
+    if form is Form.KSDD and category is Category.WAJIB:
+        check_wajib_adjacency(regions, adjacency)
 
 
 class PksStage(StrEnum):
@@ -260,6 +298,17 @@ def _require_reference(value: str | None, what: str) -> str:
     return text
 
 
+CENTRAL_APPROVAL_LETTER = "persetujuan_pemerintah_pusat"
+
+
+def is_central_decision(command: Any) -> bool:
+    """What the national level records on a cooperation: the central government's decision,
+    and its letter (DOMAIN.md: "recorded at the national level, not by the region")."""
+    if isinstance(command, RecordApproval):
+        return command.kind == "central"
+    return isinstance(command, AttachDocument) and command.kind == CENTRAL_APPROVAL_LETTER
+
+
 def _not_in_future(day: date, at: datetime, what: str) -> None:
     if day > (at + _LATEST_LOCAL_OFFSET).date():
         raise RuleViolation("date_in_future", f"Tanggal {what} ({day.isoformat()}) belum terjadi.")
@@ -267,6 +316,29 @@ def _not_in_future(day: date, at: datetime, what: str) -> None:
 
 def _iso(day: date) -> str:
     return day.isoformat()
+
+
+def _latest(*steps: tuple[str, str | None]) -> tuple[str, str] | None:
+    """The latest of (step, ISO date) pairs that have a date; the first of equal ones."""
+    dated = [(day, -i, step) for i, (step, day) in enumerate(steps) if day]
+    if not dated:
+        return None
+    day, _, step = max(dated)
+    return step, day
+
+
+def _not_before(day: date, what: str, earlier: tuple[str, str] | None, code: str = "date_out_of_order") -> None:
+    """The law's order on the dates the documents state: a step may not be dated before the
+    step it follows. The refusal names that step (`conflicts_with`: its action and date)."""
+    if earlier is None:
+        return
+    step, then = earlier
+    if day < date.fromisoformat(then):
+        raise RuleViolation(
+            code,
+            f"Tanggal {what} ({day.isoformat()}) mendahului langkah '{step}' yang harus lebih dulu ({then}).",
+            conflicts_with={"step": step, "date": then},
+        )
 
 
 class Agreement(Aggregate):
@@ -291,6 +363,9 @@ class Agreement(Aggregate):
         value_idr: int | None
         burdens_community: bool
         budgeted_in_apbd: bool
+        # The day the cooperation was prepared (persiapan), as stated; histories stored before
+        # it was recorded have none (a class default, so they replay unchanged).
+        drafted_on: str | None = None
 
     class OfferSubmitted(Aggregate.Event):
         actor: dict
@@ -524,12 +599,18 @@ class Agreement(Aggregate):
         reason: str
         reference: str | None
         stage: str
+        # The day it was abandoned, as stated; events stored before it was recorded have
+        # none (a class default, so they replay) and mean the day they were recorded.
+        cancelled_on: str | None = None
 
         def apply(self, agreement: Agreement) -> None:
+            day = self.cancelled_on or local_date(self.timestamp).isoformat()
             record = {"reason": self.reason, "reference": self.reference, "by": self.actor["tenant"]}
+            if self.cancelled_on is not None:  # states and snapshots of older histories stay as they were
+                record["cancelled_on"] = day
             if self.document is None:
                 agreement.cancellation = record
-                agreement.ended_on = local_date(self.timestamp).isoformat()  # abandoned the day it was recorded
+                agreement.ended_on = day
             else:
                 pks = agreement._pks(self.document)
                 pks["stage"] = PksStage.DIBATALKAN.value
@@ -567,7 +648,10 @@ class Agreement(Aggregate):
         value_idr: int | None,
         burdens_community: bool,
         budgeted_in_apbd: bool,
+        drafted_on: str | None = None,
     ) -> None:
+        if drafted_on is not None:  # states of histories recorded before it stay as they were
+            self.drafted_on = drafted_on
         self.form = Form(form).value
         self.category = Category(category).value if category else None
         self.title = title
@@ -604,9 +688,15 @@ class Agreement(Aggregate):
         value_idr: int | None,
         burdens_community: bool,
         budgeted_in_apbd: bool,
+        adjacency: Adjacency,
+        drafted_on: date | None = None,
     ) -> Agreement:
-        """Start a cooperation in `persiapan`; the initiator region is the first party."""
-        check_parties(form, category, initiator, partners)
+        """Start a cooperation in `persiapan`; the initiator region is the first party.
+        `adjacency`: the land borders, for the wajib KSDD rule; `drafted_on`: the day it was
+        prepared (none stated: the day it is recorded, in WIB)."""
+        check_parties(form, category, initiator, partners, adjacency)
+        drafted_on = drafted_on or local_date(at)
+        _not_in_future(drafted_on, at, "persiapan kerja sama")
         if not urusan:
             raise RuleViolation("urusan_required", "Sebutkan sedikitnya satu urusan pemerintahan.")
         if value_idr is not None and value_idr < 0:
@@ -629,6 +719,7 @@ class Agreement(Aggregate):
             value_idr=value_idr,
             burdens_community=burdens_community,
             budgeted_in_apbd=budgeted_in_apbd,
+            drafted_on=_iso(drafted_on),
         )
 
     # -- reading ----------------------------------------------------------------------------
@@ -712,7 +803,9 @@ class Agreement(Aggregate):
         handler = self._HANDLERS.get(type(command))
         if handler is None:
             raise TypeError(f"unknown command {type(command).__name__}")
-        if by.region not in self.party_regions:
+        if by.region == NATIONAL and is_central_decision(command):
+            pass  # the central government's decision is recorded by the national level (Permendagri 25/2020)
+        elif by.region not in self.party_regions:
             # Only operators of a party region drive a cooperation (PP 28/2018 Pasal 4).
             raise Forbidden(
                 f"Hanya daerah yang menjadi pihak kerja sama ini yang dapat mencatat langkahnya; {by.region} bukan pihak.",
@@ -737,6 +830,7 @@ class Agreement(Aggregate):
                 "invalid_direction", "Penawaran yang diterima dari pihak ketiga hanya berlaku bila ada mitra non-daerah."
             )
         _not_in_future(c.sent_on, at, "surat penawaran")
+        _not_before(c.sent_on, "surat penawaran", self._created_step())
         self.trigger_event(
             self.OfferSubmitted, timestamp=at, actor=by.actor,
             reference=_require_reference(c.reference, "Surat penawaran"), sent_on=_iso(c.sent_on),
@@ -771,6 +865,7 @@ class Agreement(Aggregate):
         if c.decision not in ("accepted", "rejected"):
             raise RuleViolation("invalid_decision", "Jawaban harus 'accepted' atau 'rejected'.")
         _not_in_future(c.responded_on, at, "jawaban penawaran")
+        _not_before(c.responded_on, "jawaban penawaran", self._offer_step())
         if c.decision == "rejected":
             stage = Stage.DIBATALKAN
         elif set(partners) <= {*self.responses, party}:
@@ -786,7 +881,7 @@ class Agreement(Aggregate):
     def _request_approval(self, c: RequestApproval, by: Caller, at: datetime, policy: Policy) -> None:
         """PP 28/2018 Pasal 9 and 12; Permendagri 25/2020: the region asks its DPRD (and,
         for the foreign forms, then the central government) to approve the draft."""
-        pks_stage = self._check_approval_target(c.kind, c.document, by)
+        pks_stage = self._check_approval_target(c.kind, c.document, by.region)
         status = self.approval_status(c.kind, c.document, by.region)
         if status == "pending":
             raise RuleViolation("approval_already_pending", "Permohonan persetujuan ini masih menunggu keputusan.")
@@ -804,8 +899,12 @@ class Agreement(Aggregate):
                     "date_out_of_order",
                     f"Permohonan ke pemerintah pusat ({c.requested_on.isoformat()}) mendahului persetujuan DPRD "
                     f"({dprd['decided_on']}).",
+                    conflicts_with={"step": "record-approval", "date": dprd["decided_on"]},
                 )
         _not_in_future(c.requested_on, at, "permohonan persetujuan")
+        # A draft is approved only once it exists: the PKS's draft, or the framework's,
+        # drafted once every partner accepted the offer.
+        _not_before(c.requested_on, "permohonan persetujuan", self._draft_step(c.document))
         reasons = next(r for k, region, r in self.required_approvals(c.document) if (k, region) == (c.kind, by.region))
         self.trigger_event(
             self.ApprovalRequested, timestamp=at, actor=by.actor, kind=c.kind, document=c.document,
@@ -815,10 +914,20 @@ class Agreement(Aggregate):
         )
 
     def _record_approval(self, c: RecordApproval, by: Caller, at: datetime, policy: Policy) -> None:
-        """The region records the decision on its own request (a counterpart region records
-        its own DPRD's). A rejected PKS goes back to drafting."""
-        pks_stage = self._check_approval_target(c.kind, c.document, by)
-        record = self._pending_approval(c.kind, c.document, by.region)
+        """Who decides records the decision: a region records its own DPRD's decision on its
+        own request (a counterpart region its own DPRD's); the central government's decision
+        (Mendagri, for KSDPL and KSDLL) is recorded by the national level, never by the
+        region it concerns (DOMAIN.md). A rejected PKS goes back to drafting."""
+        if c.kind == "central" and by.region != NATIONAL:
+            raise Forbidden(
+                "Keputusan persetujuan pemerintah pusat dicatat oleh tingkat nasional (Kemendagri), bukan oleh "
+                "daerah yang memohonnya; daerah mencatat permohonannya ('request-approval').",
+                code="central_approval_recorded_by_national",
+            )
+        # The central decision answers the initiator's request (the region that asked).
+        region = self.initiator if c.kind == "central" else by.region
+        pks_stage = self._check_approval_target(c.kind, c.document, region)
+        record = self._pending_approval(c.kind, c.document, region)
         if record is None:
             raise RuleViolation(
                 "approval_not_requested", "Belum ada permohonan persetujuan yang menunggu keputusan untuk naskah ini."
@@ -827,13 +936,18 @@ class Agreement(Aggregate):
             raise RuleViolation("invalid_decision", "Keputusan harus 'approved' atau 'rejected'.")
         _not_in_future(c.decided_on, at, "keputusan persetujuan")
         if c.decided_on < date.fromisoformat(record["requested_on"]):
-            raise RuleViolation("date_before_request", "Tanggal keputusan mendahului tanggal permohonan.")
+            raise RuleViolation(
+                "date_before_request",
+                f"Tanggal keputusan ({c.decided_on.isoformat()}) mendahului tanggal permohonan "
+                f"({record['requested_on']}).",
+                conflicts_with={"step": "request-approval", "date": record["requested_on"]},
+            )
         new_pks_stage = None
         if pks_stage is not None and c.decision == "rejected":
             new_pks_stage = PksStage.PENYUSUNAN.value
         self.trigger_event(
             self.ApprovalRecorded, timestamp=at, actor=by.actor, kind=c.kind, document=c.document,
-            region=by.region, decision=c.decision, reference=_require_reference(c.reference, "Keputusan persetujuan"),
+            region=region, decision=c.decision, reference=_require_reference(c.reference, "Keputusan persetujuan"),
             decided_on=_iso(c.decided_on), note=_text(c.note), pks_stage=new_pks_stage,
         )
 
@@ -842,6 +956,7 @@ class Agreement(Aggregate):
         the heads of region only (Permendagri 22/2020), after every approval it needs."""
         self._require_stage(Stage.PENYUSUNAN_KESEPAKATAN, "Penandatanganan kesepakatan")
         self._require_approvals(FRAMEWORK, c.signed_on)
+        _not_before(c.signed_on, "penandatanganan kesepakatan", self._draft_step(FRAMEWORK))
         form = Form(self.form)
         allowed = FRAMEWORK_TYPES[form]
         doc_type = c.document_type or ("mou" if form in FOREIGN_FORMS else next(iter(allowed)))
@@ -875,6 +990,7 @@ class Agreement(Aggregate):
             )
         self._require_stage(Stage.KESEPAKATAN_DITANDATANGANI, "Pelaksanaan rencana kerja")
         _not_in_future(c.started_on, at, "mulai pelaksanaan")
+        _not_before(c.started_on, "mulai pelaksanaan", self._signed_step(FRAMEWORK))
         self.trigger_event(
             self.WorkPlanStarted, timestamp=at, actor=by.actor, started_on=_iso(c.started_on),
             note=_text(c.note), stage=Stage.PELAKSANAAN.value,
@@ -904,10 +1020,13 @@ class Agreement(Aggregate):
             raise RuleViolation("pks_title_required", "PKS memerlukan judul dan objek.")
         burdens = self.burdens_community if c.burdens_community is None else c.burdens_community
         budgeted = self.budgeted_in_apbd if c.budgeted_in_apbd is None else c.budgeted_in_apbd
+        drafted_on = c.drafted_on or local_date(at)  # none stated: the day it is recorded, in WIB
+        _not_in_future(drafted_on, at, "penyusunan PKS")
+        _not_before(drafted_on, "penyusunan PKS", self._signed_step(FRAMEWORK))
         self.trigger_event(
             self.PksDrafted, timestamp=at, actor=by.actor, pks_id=f"pks-{len(self.pks) + 1}", title=title,
             object=obj, parties=tuple(parties), value_idr=c.value_idr, burdens_community=burdens,
-            budgeted_in_apbd=budgeted, drafted_on=at.date().isoformat(),
+            budgeted_in_apbd=budgeted, drafted_on=_iso(drafted_on),
             dprd_reasons=tuple(dprd_reasons(burdens, budgeted)),  # decided now, recorded for good
         )
 
@@ -924,9 +1043,12 @@ class Agreement(Aggregate):
                 "date_out_of_order",
                 f"PKS ({c.signed_on.isoformat()}) tidak dapat ditandatangani sebelum kesepakatannya "
                 f"({self.framework['signed_on']}).",
+                conflicts_with={"step": "sign-framework", "date": self.framework["signed_on"]},
             )
+        _not_before(c.signed_on, f"penandatanganan PKS {c.pks}", self._draft_step(c.pks))
         _not_in_future(c.signed_on, at, "penandatanganan")
         self._check_term(c.start_on, c.end_on, c.exception_reference, policy)
+        self._check_within_framework(c.pks, c.start_on, c.end_on, c.exception_reference)
         signatories = self._check_signatories(c.signatories, pks["parties"], framework=False)
         self.trigger_event(
             self.PksSigned, timestamp=at, actor=by.actor, pks_id=c.pks,
@@ -941,6 +1063,7 @@ class Agreement(Aggregate):
         addendum by mutual consent, with its number (DOMAIN.md)."""
         self._require_in_force(c.document, "Addendum")
         _not_in_future(c.signed_on, at, "addendum")
+        _not_before(c.signed_on, "addendum", self._signed_step(c.document))
         changes = _text(c.changes)
         if not changes:
             raise RuleViolation("changes_required", "Uraikan perubahan yang dimuat addendum.")
@@ -957,6 +1080,7 @@ class Agreement(Aggregate):
         number; a PKS's new term is again at most `pks_max_years` unless excepted."""
         doc = self._require_in_force(c.document, "Perpanjangan")
         _not_in_future(c.signed_on, at, "perpanjangan")
+        _not_before(c.signed_on, "perpanjangan", self._signed_step(c.document))
         current_end = date.fromisoformat(doc["valid_until" if c.document == FRAMEWORK else "end_on"])
         if c.new_end <= current_end:
             raise RuleViolation(
@@ -964,6 +1088,7 @@ class Agreement(Aggregate):
             )
         if c.document != FRAMEWORK:
             self._check_term(current_end, c.new_end, c.exception_reference, policy)
+            self._check_within_framework(c.document, None, c.new_end, c.exception_reference)
         self.trigger_event(
             self.Extended, timestamp=at, actor=by.actor, document=c.document,
             reference=_require_reference(c.reference, "Perpanjangan"), signed_on=_iso(c.signed_on),
@@ -976,6 +1101,7 @@ class Agreement(Aggregate):
         framework ends the family, once every PKS under it has ended."""
         self._require_in_force(c.document, "Pengakhiran")
         _not_in_future(c.terminated_on, at, "pengakhiran")
+        _not_before(c.terminated_on, "pengakhiran", self._signed_step(c.document))
         ending = PksStage.BERAKHIR if c.ground in NATURAL_ENDINGS else PksStage.DIPUTUS
         stage = Stage(self.stage)
         if c.document == FRAMEWORK:
@@ -1012,9 +1138,13 @@ class Agreement(Aggregate):
                     "document_already_signed", f"PKS {c.document} sudah {pks['stage']}; akhiri dengan 'terminate'."
                 )
             stage = Stage(self.stage)
+        cancelled_on = c.cancelled_on or local_date(at)  # none stated: the day it is recorded, in WIB
+        _not_in_future(cancelled_on, at, "pembatalan")
+        earlier = self._draft_step(c.document) if c.document else self._last_step_before_signature()
+        _not_before(cancelled_on, "pembatalan", earlier)
         self.trigger_event(
             self.Cancelled, timestamp=at, actor=by.actor, document=c.document, reason=reason,
-            reference=_text(c.reference), stage=stage.value,
+            reference=_text(c.reference), stage=stage.value, cancelled_on=_iso(cancelled_on),
         )
 
     def _attach_document(self, c: AttachDocument, by: Caller, at: datetime, policy: Policy) -> None:
@@ -1048,6 +1178,61 @@ class Agreement(Aggregate):
     }
 
     # -- rules shared by several commands ---------------------------------------------------
+
+    def _created_step(self) -> tuple[str, str] | None:
+        """The start (`POST /agreements`) with the day it was prepared, if recorded."""
+        drafted_on = getattr(self, "drafted_on", None)
+        return ("create", drafted_on) if drafted_on else None
+
+    def _offer_step(self) -> tuple[str, str] | None:
+        return ("submit-offer", self.offer["sent_on"]) if self.offer else None
+
+    def _draft_step(self, document: str) -> tuple[str, str] | None:
+        """The step that brought `document`'s draft into being, with its date: a PKS's
+        `draft-pks`; the framework's, the last partner's acceptance of the offer."""
+        if document == FRAMEWORK:
+            return _latest(self._offer_step() or ("submit-offer", None),
+                           *(("record-offer-response", r["responded_on"]) for r in self.responses.values()))
+        pks = self.pks_by_id(document)
+        return ("draft-pks", pks["drafted_on"]) if pks else None
+
+    def _signed_step(self, document: str) -> tuple[str, str] | None:
+        if document == FRAMEWORK:
+            return ("sign-framework", self.framework["signed_on"]) if self.framework else None
+        pks = self.pks_by_id(document)
+        return ("sign-pks", pks["signed_on"]) if pks and pks.get("signed_on") else None
+
+    def _last_step_before_signature(self) -> tuple[str, str] | None:
+        """The latest dated step of a family not yet signed (for its cancellation)."""
+        return _latest(
+            self._created_step() or ("create", None),
+            self._draft_step(FRAMEWORK) or ("submit-offer", None),
+            *(("request-approval", a["requested_on"]) for a in self.approvals if a["document"] == FRAMEWORK),
+            *(("record-approval", a["decided_on"]) for a in self.approvals if a["document"] == FRAMEWORK),
+        )
+
+    def _check_within_framework(
+        self, pks_id: str, start: date | None, end: date, exception_reference: str | None
+    ) -> None:
+        """A PKS implements its framework: it runs within the framework's validity, unless
+        the exception that allows it is referenced (`exception_reference`, as for the term)."""
+        if self.framework is None or _text(exception_reference):
+            return
+        valid_from, valid_until = self.framework["valid_from"], self.framework["valid_until"]
+        if start is not None and start < date.fromisoformat(valid_from):
+            edge, day, words = valid_from, start, "mulai sebelum"
+        elif end > date.fromisoformat(valid_until):
+            edge, day, words = valid_until, end, "berakhir sesudah"
+        else:
+            return
+        raise RuleViolation(
+            "pks_outside_framework_validity",
+            f"PKS {pks_id} {words} masa berlaku kesepakatannya ({day.isoformat()}; kesepakatan berlaku "
+            f"{valid_from} s.d. {valid_until}). Sebutkan dasar pengecualiannya ('exception_reference') bila "
+            "memang dibolehkan.",
+            conflicts_with={"step": "sign-framework", "date": edge},
+            valid_from=valid_from, valid_until=valid_until,
+        )
 
     def _require_stage(self, stage: Stage, what: str) -> None:
         """No stage can be skipped (DOMAIN.md, "Lifecycle")."""
@@ -1095,7 +1280,7 @@ class Agreement(Aggregate):
             raise RuleViolation("document_not_in_force", f"{what}: naskah ini sudah {doc['stage']}.")
         return doc
 
-    def _check_approval_target(self, kind: str, document: str, by: Caller) -> str | None:
+    def _check_approval_target(self, kind: str, document: str, region: str) -> str | None:
         """Where an approval may be asked or recorded; returns the PKS stage, if a PKS."""
         if kind not in ("dprd", "central"):
             raise RuleViolation("invalid_approval_kind", "Jenis persetujuan harus 'dprd' atau 'central'.")
@@ -1107,11 +1292,11 @@ class Agreement(Aggregate):
             if pks["stage"] not in PKS_OPEN:
                 raise RuleViolation("stage_transition_not_allowed", f"PKS {document} sudah {pks['stage']}.")
             pks_stage = pks["stage"]
-        if not any((k, r) == (kind, by.region) for k, r, _ in self.required_approvals(document)):
+        if not any((k, r) == (kind, region) for k, r, _ in self.required_approvals(document)):
             whose = "DPRD" if kind == "dprd" else "pemerintah pusat"
             raise RuleViolation(
                 "approval_not_required",
-                f"Naskah ini tidak memerlukan persetujuan {whose} untuk {by.region}.",
+                f"Naskah ini tidak memerlukan persetujuan {whose} untuk {region}.",
             )
         return pks_stage
 
@@ -1133,6 +1318,7 @@ class Agreement(Aggregate):
                     "signed_before_approval",
                     f"Tanggal penandatanganan ({signed_on.isoformat()}) mendahului persetujuan yang diperlukan "
                     f"({latest}).",
+                    conflicts_with={"step": "record-approval", "date": latest},
                 )
             return
         kind, region = missing[0]

@@ -110,6 +110,7 @@ class DraftPks:
     value_idr: int | None = None
     burdens_community: bool | None = None  # None: as the family
     budgeted_in_apbd: bool | None = None  # None: as the family
+    drafted_on: date | None = None  # None: the day it is recorded (WIB)
 
 
 @dataclass(frozen=True)
@@ -155,6 +156,7 @@ class Cancel:
     reason: str
     document: str | None = None  # None: the whole family; "pks-N": an unsigned PKS draft
     reference: str | None = None
+    cancelled_on: date | None = None  # None: the day it is recorded (WIB)
 
 
 @dataclass(frozen=True)

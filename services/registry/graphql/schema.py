@@ -149,6 +149,7 @@ class Cancellation:
     reason: str
     reference: str | None
     by: str
+    cancelled_on: date | None = None
 
 
 @strawberry.type(description="Kesepakatan Bersama, MoU/LoI, or Nota Kesepakatan")
@@ -251,6 +252,7 @@ class Agreement:
     documents: list[Document]
     cancellation: Cancellation | None
     ended_on: date | None = strawberry.field(default=None, description="The day the family ended, once it has")
+    drafted_on: date | None = strawberry.field(default=None, description="The day it was prepared (persiapan)")
 
     @strawberry.field
     def initiator(self) -> RegionType | None:
