@@ -9,6 +9,7 @@ from datetime import date
 from services.monitoring.domain.alerts import Thresholds
 from services.reporting.application import Compiled
 from services.reporting.domain.compile import Rules, compile_consolidation, compile_national, compile_region_report
+from services.reporting.domain.stages import judged_on
 from services.reporting.readmodel import ReportingReadModel, Snapshot
 from shared.errors import NotFound
 from shared.periods import Period
@@ -46,7 +47,7 @@ class Compiler:
             return await self._region_report(view, region, period, today)
 
     async def _region_report(self, view: Snapshot, region: str, period: Period, today: date) -> Compiled:
-        facts = await view.region_facts(region, period)
+        facts = await view.region_facts(region, period, judged_on(period, today))
         content = compile_region_report(self._region(region), period, today, facts, self.rules, self.regions)
         return Compiled(content, {**facts.sources, "compiled_on": today.isoformat()})
 
@@ -59,7 +60,7 @@ class Compiler:
         async with self.reads.snapshot(tenant) as view:
             reports = await view.report_rows("region", period, [province, *(r.code for r in regencies)])
             own = await self._region_report(view, province, period, today)
-            province_wide = await view.period_totals(period, province)
+            province_wide = await view.period_totals(period, judged_on(period, today), province)
         content = compile_consolidation(
             info, period, today, period.due(self.settings.report_deadline_days), regencies, reports, own.content,
             province_wide,
@@ -74,7 +75,7 @@ class Compiler:
         async with self.reads.snapshot(tenant) as view:
             reports = await view.report_rows("region", period, everyone)
             consolidations = await view.report_rows("consolidation", period, [p.code for p in provinces])
-            totals = await view.period_totals(period)
+            totals = await view.period_totals(period, judged_on(period, today))
             reported = await view.ever_reported(period)
             sources = await view.positions()
         never = [self._region(code) for code in everyone if code not in reported]

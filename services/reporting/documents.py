@@ -190,9 +190,17 @@ def _alerts_table(entries: list[Mapping[str, Any]], region_alerts: list[Mapping[
     )
 
 
-def _documents_table(entries: list[Mapping[str, Any]], compiled_on: date) -> Table:
+def _judged_on(content: Mapping[str, Any]) -> tuple[tuple[str, str], ...]:
+    """The day the period's agreements are counted by, when it is not the day compiled."""
+    judged = content.get("judged_on")
+    if not judged or judged == content["compiled_on"]:
+        return ()
+    return (("Tahap dan naskah per tanggal", tanggal(_day(judged))),)
+
+
+def _documents_table(entries: list[Mapping[str, Any]], on: date) -> Table:
     def status(d: Mapping[str, Any]) -> str:
-        if d["stage"] == "ditandatangani" and _day(d["valid_until"]) < compiled_on:
+        if d["stage"] == "ditandatangani" and _day(d["valid_until"]) < on:
             return "Lewat masa berlaku"
         return _label(DOCUMENT_STAGES, d["stage"])
 
@@ -247,7 +255,8 @@ def region_report_document(report: Mapping[str, Any], printed_on: date) -> Docum
         *([Text("Tindak lanjut", report["follow_up"])] if report.get("follow_up") else []),
         _summary_table(content["summary"]),
         agreements_table(entries),
-        _documents_table(entries, _day(content["compiled_on"])),
+        # Documents stand as they did on the day the period is judged by (older contents: compiled).
+        _documents_table(entries, _day(content.get("judged_on") or content["compiled_on"])),
         _indicators_table(entries),
         _obstacles_table(entries),
         _evaluations_table(entries),
@@ -264,6 +273,7 @@ def region_report_document(report: Mapping[str, Any], printed_on: date) -> Docum
             ("Status", _submission_status(report)),
             ("Batas waktu penyampaian", tanggal(_day(report["deadline"]))),
             ("Data per tanggal", tanggal(_day(content["compiled_on"]))),
+            *_judged_on(content),
             ("Sumber data", _sources(report.get("sources") or {})),
         ),
         sections=tuple(sections),
@@ -330,6 +340,7 @@ def consolidation_document(body: Mapping[str, Any], printed_on: date) -> Documen
                             f"({c['tepat_waktu']} tepat waktu, {c['terlambat']} terlambat); "
                             f"{c['belum_menyampaikan']} belum menyampaikan"),
             ("Data per tanggal", tanggal(_day(content["compiled_on"]))),
+            *_judged_on(content),
         ),
         sections=tuple(sections),
         printed_on=printed_on,
@@ -380,6 +391,7 @@ def national_document(content: Mapping[str, Any], printed_on: date) -> Document:
             ("Batas waktu", f"laporan daerah {tanggal(_day(content['deadlines']['report']))}; konsolidasi "
                             f"{tanggal(_day(content['deadlines']['consolidation']))}"),
             ("Data per tanggal", tanggal(_day(content["compiled_on"]))),
+            *_judged_on(content),
         ),
         sections=(provinces_table, *_totals_tables(totals, "Nasional"), never_table),
         printed_on=printed_on,

@@ -8,6 +8,7 @@ import time
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import anyio
@@ -32,8 +33,22 @@ from shared.urusan import URUSAN
 ALIVE = sql.SQL("began_on <= %(period_end)s AND (ended_on IS NULL OR ended_on >= %(period_start)s)")
 
 
-def period_params(period: Period) -> dict[str, Any]:
-    return {"period_start": period.start, "period_end": period.end}
+# An agreement's stage on a day (`%(on)s`; the agreements table aliased `a`): the stage of the
+# latest change (in the order they were recorded) that had legally happened by then; before
+# any, the first; an agreement without a stage history (rows copied in by hand) its stage
+# now. One look at the agreement's few rows (its primary key's prefix). The one statement of
+# this rule: reports judge a period by its end with it.
+STAGE_ON = sql.SQL(
+    "coalesce((SELECT h.stage FROM {s}.agreement_stages h WHERE h.agreement_id = a.id"
+    " ORDER BY h.since <= %(on)s DESC, CASE WHEN h.since <= %(on)s THEN h.version ELSE -h.version END DESC"
+    " LIMIT 1), a.stage)"
+)
+
+
+def period_params(period: Period, on: date | None = None) -> dict[str, Any]:
+    """The period's bounds and the day its agreements are judged by (`on`: its end, or
+    today while it runs; see domain.stages.judged_on)."""
+    return {"period_start": period.start, "period_end": period.end, "on": on or period.end}
 
 
 @dataclass(frozen=True)
@@ -57,18 +72,22 @@ class Snapshot:
     def _q(self, text: str, **parts: Any) -> sql.Composed:
         return sql.SQL(text).format(s=self.s, **parts)
 
+    def _stage_on(self) -> sql.Composed:
+        return STAGE_ON.format(s=self.s)
+
     async def _all(self, query: sql.Composable, params: Any = None) -> list[dict[str, Any]]:
         cur = await self.conn.execute(query, params)
         return await cur.fetchall()
 
-    async def region_facts(self, region: str, period: Period) -> Facts:
-        """Everything a region's report for `period` is compiled from. The agreements are
-        found once; their records by id (uuid equality stays indexable under row-level
-        security, where the array operators are not)."""
+    async def region_facts(self, region: str, period: Period, on: date | None = None) -> Facts:
+        """Everything a region's report for `period` is compiled from, each agreement with
+        its stage `on` the day the period is judged by. The agreements are found once; their
+        records by id (uuid equality stays indexable under row-level security, where the
+        array operators are not)."""
         agreements = await self._all(self._q(
-            "SELECT id, state FROM {s}.agreements WHERE visible_to @> ARRAY[%(tenant)s]"
-            " AND party_regions @> ARRAY[%(region)s] AND {alive}", alive=ALIVE),
-            {"tenant": self.tenant, "region": region, **period_params(period)})
+            "SELECT a.id, a.state, {stage_on} AS stage_on FROM {s}.agreements a WHERE visible_to @> ARRAY[%(tenant)s]"
+            " AND party_regions @> ARRAY[%(region)s] AND {alive}", alive=ALIVE, stage_on=self._stage_on()),
+            {"tenant": self.tenant, "region": region, **period_params(period, on)})
         ids = {"ids": [r["id"] for r in agreements]}
         progress = await self._all(self._q(
             "SELECT agreement_id::text, region, period, version, content, filed_at FROM {s}.progress_reports"
@@ -78,6 +97,7 @@ class Snapshot:
             " WHERE agreement_id = ANY(%(ids)s)"), ids)
         return Facts(
             agreements=[r["state"] for r in agreements],
+            stages={str(r["id"]): r["stage_on"] for r in agreements},
             progress=[{**r, "filed_at": r["filed_at"].isoformat()} for r in progress],
             evaluations=[{**r, "recorded_at": r["recorded_at"].isoformat()} for r in evaluations],
             sources=await self.positions(),
@@ -95,18 +115,22 @@ class Snapshot:
             " AND visible_to @> ARRAY[%s]"), (kind, str(period), list(subjects), self.tenant))
         return {r["subject"]: r for r in rows}
 
-    async def period_totals(self, period: Period, province: str | None = None) -> dict[str, Any]:
+    async def period_totals(
+        self, period: Period, on: date | None = None, province: str | None = None
+    ) -> dict[str, Any]:
         """Agreements alive in the period (each once), with their value: in all, and by
-        form, stage and urusan. `province`: those with a party in it."""
+        form, stage (`on` the day the period is judged by) and urusan. `province`: those
+        with a party in it."""
         scope = sql.SQL(" AND provinces @> ARRAY[%(province)s]" if province else "")
         rows = await self._all(self._q(
-            "WITH alive AS (SELECT form, stage, urusan, coalesce(value_idr, 0) AS value FROM {s}.agreements"
-            " WHERE visible_to @> ARRAY[%(tenant)s]{scope} AND {alive})"
+            "WITH alive AS (SELECT form, {stage_on} AS stage, urusan, coalesce(value_idr, 0) AS value"
+            " FROM {s}.agreements a WHERE visible_to @> ARRAY[%(tenant)s]{scope} AND {alive})"
             " SELECT 'all' AS dim, '' AS code, count(*) AS n, coalesce(sum(value), 0) AS value FROM alive"
             " UNION ALL SELECT 'form', form, count(*), sum(value) FROM alive GROUP BY form"
             " UNION ALL SELECT 'stage', stage, count(*), sum(value) FROM alive GROUP BY stage"
             " UNION ALL SELECT 'urusan', u, count(*), sum(value) FROM alive, unnest(urusan) AS u GROUP BY u",
-            scope=scope, alive=ALIVE), {"tenant": self.tenant, "province": province, **period_params(period)})
+            scope=scope, alive=ALIVE, stage_on=self._stage_on()),
+            {"tenant": self.tenant, "province": province, **period_params(period, on)})
         totals: dict[str, Any] = {"agreements": 0, "value_idr": 0, "by_form": [], "by_stage": [], "by_urusan": []}
         for row in rows:
             if row["dim"] == "all":

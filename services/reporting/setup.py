@@ -15,15 +15,14 @@ from psycopg import sql
 from services.monitoring.application import Monitoring
 from services.monitoring.setup import SCHEMA as MONITORING_SCHEMA
 from services.registry.application import Registry
-from services.registry.projections.agreements import AgreementsProjection, PostgresAgreementsView
+from services.registry.projections.agreements import AgreementsProjection
 from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
-from services.registry.setup import rebuild_outdated_view
 from services.reporting.application import Reporting
-from services.reporting.views import SCHEMA, RecordsFeed, RecordsView, ReportsFeed, ReportsView
+from services.reporting.views import SCHEMA, AgreementsView, RecordsFeed, RecordsView, ReportsFeed, ReportsView
 from shared.application import secure_event_store
 from shared.db import READER_ROLE, ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
-from shared.projection import Feed, install_worker_tables
+from shared.projection import Feed, clear_dead_letters, install_worker_tables
 
 
 def reporting_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
@@ -51,10 +50,26 @@ def _own_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
 
 # The worker runs one guarded ProjectionRunner per feed (shared.projection).
 FEEDS = (
-    Feed("registry_feed", Registry, AgreementsProjection, PostgresAgreementsView, registry_feed_env),
+    # The registry's projection, into this schema's AgreementsView (its rows and the stage history).
+    Feed("registry_feed", Registry, AgreementsProjection, AgreementsView, registry_feed_env),
     Feed("monitoring_feed", Monitoring, RecordsFeed, RecordsView, monitoring_feed_env),
     Feed("reports_feed", Reporting, ReportsFeed, ReportsView, _own_env),
 )
+
+
+def rebuild_outdated_agreements(database_url: str) -> None:
+    """The agreements and their stage history, when older code built them (another shape of
+    the registry's rows, or no stage history yet), are dropped with their positions; the
+    worker then replays the registry's events into both."""
+    env = registry_feed_env(database_url, pool_size=1)
+    factory = InfrastructureFactory.construct(env=Environment(AgreementsProjection.name, env))
+    view: AgreementsView = factory.tracking_recorder(AgreementsView)  # type: ignore[assignment]
+    try:
+        if view.outdated():
+            view.drop_for_rebuild()
+            clear_dead_letters(view.datastore, AgreementsProjection.name)  # every event is tried again
+    finally:
+        view.datastore.close()
 
 
 def install(database_url: str) -> None:
@@ -65,7 +80,7 @@ def install(database_url: str) -> None:
         secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
-    rebuild_outdated_view(registry_feed_env(database_url, pool_size=1))  # the registry's shape, in this schema
+    rebuild_outdated_agreements(database_url)  # the registry's shape and the stage history, in this schema
     for feed in FEEDS:
         env = {**feed.env(database_url, pool_size=1), "CREATE_TABLE": "yes"}
         factory = InfrastructureFactory.construct(env=Environment(feed.projection.name, env))

@@ -5,6 +5,8 @@ schema `reporting`:
 
 - the registry's events -> `agreements`, by the registry's own published projection
   (`AgreementsProjection`) pointed at this schema: the same shape, one place for the rules;
+  its view here (`AgreementsView`) also keeps `agreement_stages`, when each agreement
+  entered each stage, in the same transaction: what reports judge a past period by;
 - the monitoring service's events -> `progress_reports` and `evaluations` (`RecordsFeed`);
 - this service's events -> `reports`, one row per region report or consolidation
   (`ReportsFeed`): what consolidation and the national roll-up count.
@@ -24,9 +26,12 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from services.monitoring.domain.reports import Evaluation, ProgressReport
+from services.registry.domain.agreement import Agreement
+from services.registry.projections.agreements import VIEW_VERSION, PostgresAgreementsView, row_of
 from services.reporting.domain.reports import Consolidation, RegionReport, Report
+from services.reporting.domain.stages import legal_date, stage_dates
 from shared.db import READER_ROLE, reader_policy
-from shared.periods import Period
+from shared.periods import Period, local_date
 from shared.regions import province_of
 from shared.tenancy import NATIONAL, audience_of
 
@@ -99,6 +104,25 @@ _REPORT_TABLES = [
     *reader_policy("reports", schema="{s}"),
 ]
 
+# Bump when `agreement_stages` changes shape or meaning: `ksd migrate` then drops it with
+# the agreements view and their positions, and the worker rebuilds both from the events.
+STAGES_VERSION = 1
+
+_STAGE_TABLES = [
+    """
+    CREATE TABLE IF NOT EXISTS {s}.agreement_stages (
+        agreement_id uuid NOT NULL,
+        version integer NOT NULL,          -- the event that moved the agreement into this stage
+        stage text NOT NULL,
+        since date NOT NULL,               -- the day it legally did (services/reporting/domain/stages.py)
+        recorded_at timestamptz NOT NULL,  -- when that event was recorded
+        PRIMARY KEY (agreement_id, version)
+    )
+    """,
+    "COMMENT ON TABLE {s}.agreement_stages IS 'ksd view version " + str(STAGES_VERSION) + "'",
+    *reader_policy("agreement_stages", _VIA_AGREEMENT, schema="{s}"),
+]
+
 KINDS = {RegionReport: "region", Consolidation: "consolidation"}
 
 
@@ -136,6 +160,87 @@ class _View(PostgresTrackingRecorder):
             curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.s, reader))
             for table in self.readable:
                 curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(self.s, sql.Identifier(table), reader))
+
+
+class AgreementsView(PostgresAgreementsView):
+    """The registry's agreements view in this schema (the same rows, by the same rules), plus
+    `agreement_stages`: a row each time an agreement's stage changed, written in the
+    transaction that records the event's position (exactly once, like the rows)."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.s = sql.Identifier(self.datastore.schema)
+        self.sql_create_statements.extend(sql.SQL(t).format(s=self.s) for t in _STAGE_TABLES)
+        self._insert_stage = sql.SQL(
+            "INSERT INTO {s}.agreement_stages (agreement_id, version, stage, since, recorded_at)"
+            " VALUES (%s, %s, %s, %s, %s)").format(s=self.s)
+        # The facts may have been corrected since: each stage's day follows them.
+        self._redate_stages = sql.SQL(
+            "UPDATE {s}.agreement_stages h SET since = v.since FROM unnest(%s::text[], %s::date[]) AS v(stage, since)"
+            " WHERE h.agreement_id = %s AND h.stage = v.stage AND h.since <> v.since").format(s=self.s)
+
+    def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(self._insert, {**row_of(agreement), "position": tracking.notification_id})
+            curs.execute(self._insert_stage, (agreement.id, agreement.version, agreement.stage,
+                                              local_date(agreement.created_on), agreement.created_on))
+
+    def apply_event(self, event: Agreement.Event, tracking: Tracking) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            self._insert_tracking(curs, tracking)
+            curs.execute(self._select_state, (event.originator_id,))
+            row = curs.fetchone()
+            if row is None:
+                raise LookupError(f"agreement {event.originator_id} is not in the read model")
+            agreement = Agreement.from_state(row["state"])
+            before = agreement.stage
+            event.mutate(agreement)  # the domain's own `apply`, as the registry's view does
+            curs.execute(self._update, row_of(agreement))
+            dates = stage_dates(agreement.to_state())
+            if agreement.stage != before:
+                curs.execute(self._insert_stage, (
+                    agreement.id, agreement.version, agreement.stage,
+                    dates.get(agreement.stage) or legal_date(event), event.timestamp))
+            if dates:
+                curs.execute(self._redate_stages, (list(dates), list(dates.values()), agreement.id))
+
+    def stages_version(self) -> int | None:
+        """The shape version of `agreement_stages`: None without the table."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
+                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
+                {"t": f"{self.datastore.schema}.agreement_stages"},
+            )
+            row = curs.fetchone()
+        if not row["present"]:
+            return None
+        comment = (row["comment"] or "").removeprefix("ksd view version ")
+        return int(comment) if comment.isdigit() else 0
+
+    def outdated(self) -> bool:
+        """Built by older code: the agreements' shape differs, or there are agreements but no
+        stage history of this version (a read model from before it existed)."""
+        agreements = self.view_version()
+        if agreements is None:
+            return False
+        return agreements != VIEW_VERSION or self.stages_version() != STAGES_VERSION
+
+    def drop_for_rebuild(self) -> None:
+        """Also the stage history; and the policies of the monitoring records, which read the
+        agreements (CASCADE: `ksd migrate` creates them again right after, and until then
+        row-level security shows readers nothing)."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("DROP TABLE IF EXISTS {s}.agreement_stages").format(s=self.s))
+            curs.execute(sql.SQL("DROP TABLE IF EXISTS {s}.agreements CASCADE").format(s=self.s))
+        super().drop_for_rebuild()
+
+    def grant_reader(self) -> None:
+        super().grant_reader()
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("GRANT SELECT ON {s}.agreement_stages TO {reader}").format(
+                s=self.s, reader=sql.Identifier(READER_ROLE)))
 
 
 class RecordsView(_View):

@@ -40,7 +40,8 @@ def jawa_barat(p: ReportingPlatform) -> dict[str, Any]:
     the cross-border Cirebon–Brebes and a Bekasi cooperation with a company; progress for
     2026-S1 in early July; then 18 kab/kota report on time, 4 in August (late), 5 never."""
     p.advance_to(date(2025, 12, 10))
-    legok = p.start(JABAR, ["32.73", "32.04", "32.17", "32.77", "32.11", "32.05"], category="wajib",
+    # Sukarela: not every pair of these kab/kota shares a border (wajib requires that).
+    legok = p.start(JABAR, ["32.73", "32.04", "32.17", "32.77", "32.11", "32.05"], category="sukarela",
                     title="TPPAS Legok Nangka: pengolahan sampah regional", value_idr=12_500_000_000)
     p.sign_framework(legok, signed_on=p.today, valid_until=date(2030, 12, 31))
     p.sign_pks(legok, signed_on=p.today, start_on=date(2026, 1, 1), end_on=date(2027, 12, 31))

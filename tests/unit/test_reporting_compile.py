@@ -24,7 +24,7 @@ from services.reporting.domain.compile import (
 )
 from shared.periods import Period
 from shared.regions import load_regions
-from tests.unit.lifecycle import KAB, KOTA, draft_pks, sign_pks, to_signed
+from tests.unit.lifecycle import DAY, KAB, KOTA, draft_pks, sign_pks, to_signed
 
 REGIONS = load_regions()
 RULES = Rules(Thresholds())
@@ -33,8 +33,9 @@ S1, S2, YEAR = Period(2026, 1), Period(2026, 2), Period(2026)
 
 def implemented(start_on: date = date(2026, 1, 1), end_on: date = date(2027, 12, 31)) -> dict[str, Any]:
     agreement = to_signed()
-    pks = draft_pks(agreement)
-    sign_pks(agreement, pks, start_on=start_on, end_on=end_on)
+    pks = draft_pks(agreement, drafted_on=DAY)
+    # The PKS may start before its framework (signed on DAY) only on an exception's ground.
+    sign_pks(agreement, pks, start_on=start_on, end_on=end_on, exception_reference="Pengecualian/1")
     return agreement.to_state()
 
 
@@ -170,8 +171,9 @@ def test_documents_are_judged_in_force_during_the_period_not_on_the_day_of_compi
 
 def test_a_pks_terminated_after_the_period_still_owed_its_report() -> None:
     agreement = to_signed()
-    pks = draft_pks(agreement)
-    sign_pks(agreement, pks, start_on=date(2026, 1, 1), end_on=date(2027, 12, 31))
+    pks = draft_pks(agreement, drafted_on=DAY)
+    sign_pks(agreement, pks, start_on=date(2026, 1, 1), end_on=date(2027, 12, 31),
+             exception_reference="Pengecualian/1")
     from datetime import UTC, datetime
 
     from services.registry.domain import commands as c

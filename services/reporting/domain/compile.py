@@ -3,6 +3,10 @@
 the monitoring service's events recorded them), the period and the day. The same facts
 always compile to the same content, so a submission can be checked against its sources.
 
+A period is judged by the period: each agreement counts by the stage it was in, and each
+document by whether it was signed and in force, on the period's last day (or today while the
+period runs: `judged_on`), never by what became of them since.
+
 Content is JSON primitives only (dates as ISO strings): it goes into a `Submitted` event.
 """
 
@@ -23,6 +27,7 @@ from services.monitoring.domain.alerts import (
     region_finding,
 )
 from services.reporting.domain.reports import TIMELINESS_LABELS, Timeliness
+from services.reporting.domain.stages import judged_on
 from shared.periods import Period, semesters_within
 from shared.regions import Region, RegionCatalog
 
@@ -34,9 +39,12 @@ class Facts:
     `agreements`: the state (`Agreement.to_state()`) of every agreement the region is party
     to that was alive during the period; `progress` and `evaluations`: the monitoring rows
     of those agreements (`agreement_id` as text; every period and region, since the alert
-    rules need them all); `sources`: the event-log positions the read models had reached."""
+    rules need them all); `sources`: the event-log positions the read models had reached;
+    `stages`: each agreement's stage (by id) on the day the period is judged by (absent: its
+    stage now)."""
 
     agreements: list[dict[str, Any]]
+    stages: dict[str, str] = field(default_factory=dict)
     progress: list[dict[str, Any]] = field(default_factory=list)
     evaluations: list[dict[str, Any]] = field(default_factory=list)
     sources: dict[str, int] = field(default_factory=dict)
@@ -68,24 +76,40 @@ def _ends(doc: Mapping[str, Any], valid_until: str) -> date:
     return date.fromisoformat((doc.get("termination") or {}).get("terminated_on") or doc[valid_until])
 
 
-def _documents(state: Mapping[str, Any], period: Period) -> list[dict[str, Any]]:
-    """The framework and every PKS that was signed, with whether it was in force at any
-    time during the period (signed, begun and not yet ended)."""
+def _document_on(doc: Mapping[str, Any], valid_until: str, on: date) -> tuple[str, str, date]:
+    """A signed document as it stood on `on`: its stage, the end of its validity then (an
+    extension signed later had not moved it yet) and its last day (its termination, if it
+    had been terminated by then)."""
+    until = doc[valid_until]
+    later = [e for e in doc.get("extensions") or [] if date.fromisoformat(e["signed_on"]) > on]
+    if later:
+        until = min(later, key=lambda e: e["signed_on"])["previous_end"]
+    terminated = (doc.get("termination") or {}).get("terminated_on")
+    if terminated and date.fromisoformat(terminated) <= on:
+        return doc["stage"], until, date.fromisoformat(terminated)
+    return "ditandatangani", until, date.fromisoformat(until)
+
+
+def _documents(state: Mapping[str, Any], period: Period, on: date) -> list[dict[str, Any]]:
+    """The framework and every PKS signed by `on` (the day the period is judged by), as they
+    stood then, with whether each was in force at any time during the period (signed, begun
+    and not yet ended)."""
     docs = []
     framework = state.get("framework")
-    if framework:
+    if framework and date.fromisoformat(framework["signed_on"]) <= on:
+        stage, until, last_day = _document_on(framework, "valid_until", on)
         docs.append({
             "document": "framework", "type": framework["type"], "number": framework["number"],
             "signed_on": framework["signed_on"], "valid_from": framework["valid_from"],
-            "valid_until": framework["valid_until"], "stage": framework["stage"],
-            "last_day": _ends(framework, "valid_until"),
+            "valid_until": until, "stage": stage, "last_day": last_day,
         })
     for pks in state.get("pks", []):
-        if pks.get("signed_on"):
+        if pks.get("signed_on") and date.fromisoformat(pks["signed_on"]) <= on:
+            stage, until, last_day = _document_on(pks, "end_on", on)
             docs.append({
                 "document": pks["id"], "type": "perjanjian_kerja_sama", "number": pks["number"],
-                "signed_on": pks["signed_on"], "valid_from": pks["start_on"], "valid_until": pks["end_on"],
-                "stage": pks["stage"], "last_day": _ends(pks, "end_on"),
+                "signed_on": pks["signed_on"], "valid_from": pks["start_on"], "valid_until": until,
+                "stage": stage, "last_day": last_day,
             })
     for doc in docs:
         began = max(date.fromisoformat(doc["signed_on"]), date.fromisoformat(doc["valid_from"]))
@@ -157,11 +181,11 @@ def _share(part: float, whole: float) -> float | None:
 
 def agreement_entry(
     state: Mapping[str, Any], region: str, period: Period, today: date, progress: list[dict[str, Any]],
-    evaluations: list[dict[str, Any]], rules: Rules, catalog: RegionCatalog,
+    evaluations: list[dict[str, Any]], rules: Rules, catalog: RegionCatalog, stage: str | None = None,
 ) -> dict[str, Any]:
-    """One agreement as a region reports it for a period: its standing today, the region's
-    progress in the period, the evaluations covering it, and the alerts the monitoring
-    rules raise today."""
+    """One agreement as a region reports it for a period: its stage (`stage`, on the day the
+    period is judged by; None: its stage now) and documents then, the region's progress in
+    the period, the evaluations covering it, and the alerts the monitoring rules raise today."""
     semesters = {str(p) for p in period.semesters()}
     mine = sorted((r for r in progress if r["region"] == region and r["period"] in semesters),
                   key=lambda r: r["period"])
@@ -175,12 +199,12 @@ def agreement_entry(
         "object": state["object"],
         "form": state["form"],
         "category": state.get("category"),
-        "stage": state["stage"],
+        "stage": stage or state["stage"],
         "urusan": list(state["urusan"]),
         "value_idr": state.get("value_idr"),
         "initiator": state["parties"][0].get("region"),
         "partners": _partners(state, region, catalog),
-        "documents": _documents(state, period),
+        "documents": _documents(state, period, judged_on(period, today)),
         "progress": entries,
         "progress_due": due,
         "progress_missing": [p for p in due if p not in reported],
@@ -229,7 +253,8 @@ def summarise(entries: Iterable[Mapping[str, Any]], region_alerts: int = 0) -> d
 def compile_region_report(
     region: Region, period: Period, today: date, facts: Facts, rules: Rules, catalog: RegionCatalog,
 ) -> dict[str, Any]:
-    """A region's report for a period, as of `today`."""
+    """A region's report for a period, compiled on `today`: each agreement by its stage on
+    the period's last day (or today while the period runs)."""
     progress: dict[str, list[dict[str, Any]]] = {}
     for row in facts.progress:
         progress.setdefault(str(row["agreement_id"]), []).append(row)
@@ -237,14 +262,15 @@ def compile_region_report(
     for row in facts.evaluations:
         evaluations.setdefault(str(row["agreement_id"]), []).append(row)
     states = sorted(facts.agreements, key=lambda s: (s["title"].lower(), s["_id"]))
+    stage = {s["_id"]: facts.stages.get(s["_id"]) or s["stage"] for s in states}
     entries = [
         agreement_entry(s, region.code, period, today, progress.get(s["_id"], []), evaluations.get(s["_id"], []),
-                        rules, catalog)
+                        rules, catalog, stage[s["_id"]])
         for s in states
     ]
     region_alerts = []
-    if rules.no_neighbour_scope == "all" or any(s["stage"] != "dibatalkan" for s in states):
-        partners = {p["region"] for s in states if s["stage"] in ACTIVE_STAGES
+    if rules.no_neighbour_scope == "all" or any(stage[s["_id"]] != "dibatalkan" for s in states):
+        partners = {p["region"] for s in states if stage[s["_id"]] in ACTIVE_STAGES
                     for p in s["parties"] if p["kind"] == "region"} - {region.code}
         finding = region_finding(region.code, region.display_name, catalog.neighbours(region.code), partners, today)
         region_alerts = [_alert(finding)] if finding else []
@@ -253,6 +279,7 @@ def compile_region_report(
         "region": region_info(region),
         "period": period_info(period),
         "compiled_on": today.isoformat(),
+        "judged_on": judged_on(period, today).isoformat(),
         "summary": summarise(entries, len(region_alerts)),
         "agreements": entries,
         "region_alerts": region_alerts,
@@ -321,6 +348,7 @@ def compile_consolidation(
         "province": region_info(province),
         "period": period_info(period),
         "compiled_on": today.isoformat(),
+        "judged_on": judged_on(period, today).isoformat(),
         "report_deadline": deadline.isoformat(),
         "completeness": completeness(r["status"] for r in regions),
         "regions": regions,
@@ -354,6 +382,7 @@ def compile_national(
         "kind": "national",
         "period": period_info(period),
         "compiled_on": today.isoformat(),
+        "judged_on": judged_on(period, today).isoformat(),
         "completeness": completeness(s for p in provinces for s in (
             standing(reports.get(r.code))["status"] for r in regencies.get(p.code, []))),
         "consolidations": completeness(p["consolidation"]["status"] for p in rows if p["consolidation"]),

@@ -1,0 +1,81 @@
+"""When each stage of a cooperation began: what a report needs to judge a period by the
+period (an agreement counts by the stage it was in at the period's end, not by today's).
+
+The reporting read model keeps one row per stage an agreement entered (services/reporting/
+views.py, `agreement_stages`): which stage, the version of the event that moved it there, and
+the day it legally did. The day comes from the agreement's own facts as its state holds them
+now (`stage_dates`), so a correction of a recorded date moves the row too; failing that, from
+the event's own legal date (`legal_date`), and failing that, the day it was recorded (WIB).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import date, datetime
+from typing import Any
+
+from shared.periods import Period, local_date
+
+# An event's fields that date the step it records, most telling first.
+STEP_DATES = ("signed_on", "terminated_on", "cancelled_on", "responded_on", "sent_on", "started_on", "decided_on",
+              "requested_on", "drafted_on")
+# Dates that bound a document's validity rather than date a step.
+VALIDITY_DATES = frozenset({"valid_from", "valid_until", "start_on", "end_on"})
+
+
+def _day(value: Any) -> date | None:
+    if isinstance(value, datetime):
+        return local_date(value)
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
+def legal_date(event: Any) -> date:
+    """The day the step an event records legally happened: its step date (`signed_on`,
+    `terminated_on`, ...; any other `*_on` field that is not a validity bound), else the day
+    it was recorded, in WIB."""
+    fields = vars(event)
+    for name in STEP_DATES:
+        day = _day(fields.get(name))
+        if day is not None:
+            return day
+    for name, value in fields.items():
+        if name.endswith("_on") and name not in VALIDITY_DATES:
+            day = _day(value)
+            if day is not None:
+                return day
+    return local_date(event.timestamp)
+
+
+def stage_dates(state: Mapping[str, Any]) -> dict[str, date]:
+    """The day the family entered each stage, as its facts say now (corrections included):
+    penawaran when the offer was sent, penyusunan_kesepakatan when the last partner accepted,
+    kesepakatan_ditandatangani when the framework was signed, pelaksanaan when the work plan
+    started or the first PKS was signed, berakhir and dibatalkan when the family ended.
+    Stages the facts do not date (persiapan) are absent."""
+    dates: dict[str, date | None] = {}
+    offer = state.get("offer") or {}
+    dates["penawaran"] = _day(offer.get("sent_on"))
+    accepted = [_day(r.get("responded_on")) for r in (state.get("responses") or {}).values()
+                if r.get("decision") == "accepted"]
+    dates["penyusunan_kesepakatan"] = max((d for d in accepted if d), default=None)
+    framework = state.get("framework") or {}
+    dates["kesepakatan_ditandatangani"] = _day(framework.get("signed_on"))
+    began = [_day(framework.get("work_plan_started_on")),
+             *(_day(p.get("signed_on")) for p in state.get("pks") or [])]
+    dates["pelaksanaan"] = min((d for d in began if d), default=None)
+    ended = _day(state.get("ended_on"))
+    dates["berakhir"] = dates["dibatalkan"] = ended
+    return {stage: day for stage, day in dates.items() if day is not None}
+
+
+def judged_on(period: Period, today: date) -> date:
+    """The day a report judges the agreements by: the period's last day, or today while the
+    period is still running."""
+    return min(period.end, today)

@@ -1,0 +1,203 @@
+"""Reports judge a period by the period (issue 13, requirement 3): a region report, the
+province's consolidation and the national roll-up for 2026-S1 count each agreement by the
+stage it was in, and each document by how it stood, on 30 June 2026, never by what became of
+them in 2026-S2; live and submitted alike. The stage's day is the step's legal date, not the
+day it was typed in.
+
+Kota Bandung (32.73) in Jawa Barat (32), four cooperations:
+
+- Angkutan sampah (with Kab. Bandung): framework February, PKS March; both ended in August;
+- Air bersih (with Kota Cimahi): framework March; its PKS signed in August;
+- Promosi wisata (with Kab. Bandung Barat): offer sent in March; abandoned in August;
+- Penerangan jalan (with Kab. Bandung): framework and PKS signed early, both ended on
+  20 June (in 2026-S1), but recorded only on 6 July.
+
+On 30 June: pelaksanaan, kesepakatan_ditandatangani, penawaran, berakhir. Today's stages
+(berakhir, pelaksanaan, dibatalkan, berakhir: "Berakhir 2") were the defect.
+"""
+
+from __future__ import annotations
+
+import io
+import time
+from collections.abc import Iterator
+from datetime import date
+from typing import Any
+
+import openpyxl
+import psycopg
+import pytest
+
+from services.reporting.setup import FEEDS, feed_lag, install
+from services.reporting.worker import ReportingWorker
+from shared.projection import FeedRunner
+from tests.e2e.reporting_platform import ReportingPlatform, reporting_platform
+
+JABAR, KOTA_BANDUNG, KAB_BANDUNG, CIMAHI, BANDUNG_BARAT = "32", "32.73", "32.04", "32.77", "32.17"
+
+AT_PERIOD_END = {"pelaksanaan": 1, "kesepakatan_ditandatangani": 1, "penawaran": 1, "berakhir": 1}
+TODAY = {"berakhir": 1, "pelaksanaan": 1, "dibatalkan": 1}  # 2026-S2 (Penerangan jalan ended in S1)
+
+
+@pytest.fixture(scope="module")
+def p(pg_server_url: str) -> Iterator[ReportingPlatform]:
+    with reporting_platform(pg_server_url, start=date(2026, 1, 5)) as running:
+        yield running
+
+
+def end(p: ReportingPlatform, agreement: dict, on: date) -> None:
+    """Every signed PKS, then the framework, ended on `on` (recorded today)."""
+    initiator = agreement["parties"][0]["region"]
+    for pks in [x for x in agreement["pks"] if x["stage"] == "ditandatangani"]:
+        p.act(agreement, "terminate", {"document": pks["id"], "ground": "tujuan_tercapai",
+                                       "reference": f"BA/{pks['id']}/selesai", "terminated_on": on.isoformat()},
+              initiator)
+    p.act(agreement, "terminate", {"document": "framework", "ground": "tujuan_tercapai",
+                                   "reference": "BA/KB/selesai", "terminated_on": on.isoformat()}, initiator)
+
+
+@pytest.fixture(scope="module")
+def scenario(p: ReportingPlatform) -> dict[str, Any]:
+    p.advance_to(date(2026, 2, 2))
+    waste = p.start(KOTA_BANDUNG, [KAB_BANDUNG], title="Angkutan sampah", value_idr=900_000_000)
+    p.sign_framework(waste, signed_on=p.today, valid_until=date(2030, 12, 31))
+    lights = p.start(KOTA_BANDUNG, [KAB_BANDUNG], title="Penerangan jalan", value_idr=300_000_000)
+    p.sign_framework(lights, signed_on=p.today, valid_until=date(2030, 12, 31))
+
+    p.advance_to(date(2026, 3, 2))
+    p.sign_pks(waste, signed_on=p.today, start_on=p.today, end_on=date(2027, 12, 31))
+    p.sign_pks(lights, signed_on=p.today, start_on=p.today, end_on=date(2027, 12, 31))
+    water = p.start(KOTA_BANDUNG, [CIMAHI], title="Air bersih", value_idr=500_000_000)
+    p.sign_framework(water, signed_on=p.today, valid_until=date(2030, 12, 31))
+    tourism = p.start(KOTA_BANDUNG, [BANDUNG_BARAT], title="Promosi wisata", value_idr=100_000_000)
+    p.act(tourism, "submit-offer", {"reference": "005/WIS", "sent_on": p.today.isoformat()}, KOTA_BANDUNG)
+
+    # Recorded in July, happened in June: the report goes by the day it happened.
+    p.advance_to(date(2026, 7, 6))
+    end(p, lights, date(2026, 6, 20))
+
+    p.advance_to(date(2026, 8, 10))
+    end(p, waste, p.today)
+    p.sign_pks(water, signed_on=p.today, start_on=p.today, end_on=date(2028, 12, 31))
+    p.act(tourism, "cancel", {"reason": "Anggaran dialihkan"}, KOTA_BANDUNG)
+    assert [a["stage"] for a in (waste, water, tourism, lights)] == [
+        "berakhir", "pelaksanaan", "dibatalkan", "berakhir"]
+    return {"waste": waste, "water": water, "tourism": tourism, "lights": lights}
+
+
+def stages(content: dict) -> dict[str, str]:
+    return {e["title"]: e["stage"] for e in content["agreements"]}
+
+
+def by_stage(totals: dict) -> dict[str, int]:
+    return {g["code"]: g["count"] for g in totals["by_stage"]}
+
+
+S1_STAGES = {"Angkutan sampah": "pelaksanaan", "Air bersih": "kesepakatan_ditandatangani",
+             "Promosi wisata": "penawaran", "Penerangan jalan": "berakhir"}
+
+
+def test_a_live_region_report_counts_each_agreement_by_its_stage_at_the_periods_end(
+    p: ReportingPlatform, scenario: dict
+) -> None:
+    draft = p.draft(KOTA_BANDUNG, "2026-S1", narrative="Laporan semester I 2026.")
+    body = p.reporting.get(f"/reports/{draft['id']}", params={"live": "true"}, headers=p.headers(KOTA_BANDUNG)).json()
+    content = body["content"]
+    assert body["content_source"] == "live"
+    assert (content["compiled_on"], content["judged_on"]) == ("2026-08-10", "2026-06-30")
+    assert stages(content) == S1_STAGES
+    assert content["summary"]["by_stage"] == AT_PERIOD_END
+
+    docs = {e["title"]: {d["type"]: (d["stage"], d["in_force"]) for d in e["documents"]} for e in content["agreements"]}
+    # Ended in August: on 30 June both were signed and in force.
+    assert docs["Angkutan sampah"] == {"kesepakatan_bersama": ("ditandatangani", True),
+                                       "perjanjian_kerja_sama": ("ditandatangani", True)}
+    # Its PKS was signed in August: not yet a document of 2026-S1.
+    assert docs["Air bersih"] == {"kesepakatan_bersama": ("ditandatangani", True)}
+    assert docs["Promosi wisata"] == {}
+    # Ended on 20 June: ended by the period's end, and in force during part of it.
+    assert docs["Penerangan jalan"] == {"kesepakatan_bersama": ("berakhir", True),
+                                        "perjanjian_kerja_sama": ("berakhir", True)}
+    assert content["summary"]["pks_in_force"] == 2
+
+
+def test_a_submitted_region_report_keeps_the_stages_at_the_periods_end(p: ReportingPlatform, scenario: dict) -> None:
+    [listed] = p.reporting.get("/reports", params={"period": "2026-S1", "region": KOTA_BANDUNG},
+                               headers=p.headers(KOTA_BANDUNG)).json()["items"]
+    sent = p.submit(p.reporting.get(f"/reports/{listed['id']}", headers=p.headers(KOTA_BANDUNG)).json())
+    assert sent["content_source"] == "submitted" and sent["revision"] == 1
+    assert stages(sent["content"]) == S1_STAGES
+    assert sent["content"]["summary"]["by_stage"] == AT_PERIOD_END
+
+
+def test_the_consolidation_counts_the_province_by_the_periods_end_live_and_submitted(
+    p: ReportingPlatform, scenario: dict
+) -> None:
+    live = p.consolidation(JABAR, "2026-S1")
+    assert live["content_source"] == "live" and live["content"]["judged_on"] == "2026-06-30"
+    assert by_stage(live["content"]["province_wide"]) == AT_PERIOD_END
+    kota = next(r for r in live["content"]["regions"] if r["code"] == KOTA_BANDUNG)
+    assert kota["figures"]["agreements"] == 4
+
+    response = p.reporting.post(f"/consolidations/{JABAR}/2026-S1/submit", json={"narrative": "Semester I."},
+                                headers=p.headers(JABAR, "consolidator"))
+    assert response.status_code == 201, response.text
+    assert by_stage(response.json()["content"]["province_wide"]) == AT_PERIOD_END
+    submitted = p.consolidation(JABAR, "2026-S1")
+    assert submitted["content_source"] == "submitted"
+    assert by_stage(submitted["content"]["province_wide"]) == AT_PERIOD_END
+
+
+def test_the_national_roll_up_counts_by_the_periods_end(p: ReportingPlatform, scenario: dict) -> None:
+    national = p.national("2026-S1")
+    assert national["judged_on"] == "2026-06-30"
+    assert by_stage(national["totals"]) == AT_PERIOD_END
+    assert national["totals"]["agreements"] == 4
+
+
+def test_the_running_period_is_judged_by_today(p: ReportingPlatform, scenario: dict) -> None:
+    live = p.consolidation(JABAR, "2026-S2")
+    assert live["content"]["judged_on"] == "2026-08-10"
+    assert by_stage(live["content"]["province_wide"]) == TODAY
+    national = p.national("2026-S2")
+    assert by_stage(national["totals"]) == TODAY
+    own = p.draft(KOTA_BANDUNG, "2026-S2")
+    assert stages(own["content"]) == {"Angkutan sampah": "berakhir", "Air bersih": "pelaksanaan",
+                                      "Promosi wisata": "dibatalkan"}
+
+
+def test_the_printed_roll_ups_say_which_day_the_stages_are_counted_by(p: ReportingPlatform, scenario: dict) -> None:
+    for url, roles in ((f"/consolidations/{JABAR}/2026-S1/export", (JABAR, "consolidator")),
+                       ("/national/2026-S1/export", ("national", "monitor"))):
+        response = p.reporting.get(url, params={"format": "xlsx"}, headers=p.headers(*roles))
+        assert response.status_code == 200, response.text
+        book = openpyxl.load_workbook(io.BytesIO(response.content))
+        flat = " ".join(str(v) for row in book["Ringkasan"].iter_rows(values_only=True) for v in row if v is not None)
+        assert "Tahap dan naskah per tanggal 30 Juni 2026" in flat, flat
+
+
+def test_a_read_model_built_before_the_stage_history_is_rebuilt_by_migrate(
+    p: ReportingPlatform, scenario: dict
+) -> None:
+    """Last in the module: it replaces the reporting read model of the registry's events."""
+    p.sync()
+    with psycopg.connect(p.url, autocommit=True) as conn:
+        conn.execute("DROP TABLE reporting.agreement_stages")  # as the code before this change left it
+    install(p.url)  # `ksd migrate`
+    with psycopg.connect(p.url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM reporting.agreements").fetchone()[0] == 0
+        # The monitoring records' policies read the agreements: dropped with them, created again.
+        policies = conn.execute("SELECT tablename FROM pg_policies WHERE schemaname = 'reporting'"
+                                " AND tablename IN ('progress_reports', 'evaluations')").fetchall()
+        assert len(policies) == 2
+        [registry_feed] = [f for f in FEEDS if f.label == "registry_feed"]
+        # The worker's registry feed, restarted after the migration, replays the registry's events.
+        with FeedRunner(ReportingWorker.service, registry_feed, p.url) as runner:
+            deadline = time.monotonic() + 30
+            while any(feed_lag(conn).values()) and time.monotonic() < deadline:
+                runner.run_forever(timeout=0.1)
+        assert not any(feed_lag(conn).values())
+        assert conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_stages").fetchone()[0] == 4
+    live = p.reporting.get(f"/consolidations/{JABAR}/2026-S1", params={"live": "true"},
+                           headers=p.headers(JABAR, "consolidator")).json()
+    assert by_stage(live["content"]["province_wide"]) == AT_PERIOD_END
