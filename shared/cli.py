@@ -28,7 +28,7 @@ SAMPLE_TOKENS = (
     ("32.04", ("operator",), "Operator Kabupaten Bandung"),
     ("32", ("operator", "consolidator", "monitor"), "Biro Pemerintahan Jawa Barat"),
     ("35.78", ("operator",), "Operator Kota Surabaya"),
-    ("national", ("monitor", "auditor"), "Ditjen Bina Adwil Kemendagri"),
+    ("national", ("monitor", "auditor", "approver"), "Ditjen Bina Adwil Kemendagri"),
 )
 
 
@@ -59,14 +59,16 @@ def _database_errors(server=None) -> Iterator[None]:  # noqa: ANN001 - an Embedd
     """An unreachable or unprepared database is an expected failure: one line, exit 3, no
     traceback. Stops the embedded server if this command started it, whatever happens."""
     import psycopg
-    from eventsourcing.persistence import InterfaceError, OperationalError, ProgrammingError
+    from eventsourcing.persistence import ProgrammingError
+
+    from shared.db import TRANSIENT_ERRORS
 
     try:
         yield
     except KeyboardInterrupt:
         typer.echo("dibatalkan / interrupted", err=True)
         raise typer.Exit(130) from None
-    except (psycopg.OperationalError, psycopg.InterfaceError, OperationalError, InterfaceError) as exc:
+    except TRANSIENT_ERRORS as exc:
         typer.echo(f"PostgreSQL tidak dapat dihubungi / cannot reach PostgreSQL: {_first_line(exc)}", err=True)
         raise typer.Exit(3) from None
     except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName, ProgrammingError) as exc:
@@ -112,7 +114,8 @@ def migrate_all(database_url: str) -> dict[str, int]:
 @app.command()
 def token(
     tenant: Annotated[str, typer.Option(help="region code (32.73) or 'national'")],
-    role: Annotated[list[str], typer.Option(help="operator, consolidator, monitor, auditor, admin")],
+    role: Annotated[list[str], typer.Option(
+        help="operator, consolidator, monitor, auditor, admin, approver (national only: records the central approval)")],
     sub: Annotated[str | None, typer.Option(help="subject (user id)")] = None,
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     ttl_hours: Annotated[int | None, typer.Option(help="validity in hours")] = None,
@@ -239,6 +242,56 @@ def sweep_blobs(
             server.stop()
     typer.echo("\n".join(summary.lines()))
     if summary.missing:
+        raise typer.Exit(1)
+
+
+@app.command("import")
+def import_agreements(
+    file: Annotated[str, typer.Argument(help="XLSX or CSV made from the template (GET /imports/template.xlsx)")],
+    tenant: Annotated[str, typer.Option(help="the importing region, e.g. 32.73 (the initiator of every row)")],
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="check every row, store nothing")] = False,
+    officer: Annotated[str | None, typer.Option(help="who imports (recorded on every event; default: the OS user)")]
+    = None,
+) -> None:
+    """Import legacy agreements from a filled-in template, as `POST /imports` does; prints the
+    row-by-row report. Exit 1 when a row was refused, 2 when the file is not the template."""
+    import getpass
+    from pathlib import Path
+
+    from services.registry.imports import import_file
+    from services.registry.setup import open_registry
+    from shared.auth import Identity
+    from shared.errors import KsdError
+
+    settings = _settings()
+    path = Path(file)
+    if not path.is_file():
+        typer.echo(f"Berkas tidak ditemukan / file not found: {file}", err=True)
+        raise typer.Exit(2)
+    identity = Identity(sub=officer or f"cli:{getpass.getuser()}", name="", tenant=tenant, roles=("operator",))
+    url, server = _database(settings)
+    with _database_errors(server):
+        _probe(url)
+        registry = open_registry(url, pool_size=1)
+        try:
+            report = import_file(registry, identity, path.read_bytes(), path.name, dry_run=dry_run,
+                                 max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
+                                 batch_size=settings.import_batch_size)
+        except KsdError as exc:
+            typer.echo(f"Berkas ditolak / file refused: {exc.detail}", err=True)
+            for error in exc.errors or []:
+                typer.echo(f"  - {error.get('message')}", err=True)
+            raise typer.Exit(2) from None
+        finally:
+            registry.close()
+    rows = [(str(r.row), r.kind, (r.reference or "")[:30], r.status, r.message) for r in sorted(report.rows, key=lambda r: r.row)]
+    cols = ("baris", "jenis", "nomor", "status", "keterangan")
+    widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols[:-1])]
+    typer.echo("  ".join(c.ljust(w) for c, w in zip(cols, [*widths, 0], strict=True)).rstrip())
+    for row in rows:
+        typer.echo("  ".join(cell.ljust(w) for cell, w in zip(row, [*widths, 0], strict=True)).rstrip())
+    typer.echo(f"{report.message} SHA-256 {report.file_sha256}")
+    if any(r.status == "ditolak" for r in report.rows):
         raise typer.Exit(1)
 
 

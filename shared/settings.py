@@ -115,6 +115,11 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     blob_store: Literal["filesystem", "s3"] = "filesystem"
     blob_dir: str | None = None
     max_document_bytes: PositiveInt = 20_000_000
+    # Legacy import (`POST /imports`, `ksd import`): the largest XLSX/CSV file accepted, the
+    # most data rows in one file, and how many agreement families are saved per transaction.
+    import_max_bytes: PositiveInt = 10_000_000
+    import_max_rows: PositiveInt = 20_000
+    import_batch_size: PositiveInt = 2_000
     s3_bucket: str | None = None
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None

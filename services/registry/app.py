@@ -14,6 +14,7 @@ from litestar import Litestar, Request
 
 from services.registry.api.agreements import AgreementController, DocumentController
 from services.registry.api.audit import AgreementAuditController, DigestController
+from services.registry.api.imports import ImportController
 from services.registry.application import Registry
 from services.registry.audit import Audit
 from services.registry.domain.commands import Policy
@@ -54,6 +55,7 @@ def create_app(
         app.state.registry = registry
         app.state.audit = Audit(registry, signing_key=signing_key_from_settings(settings))
         app.state.agreements = AgreementsReadModel(pool, schema=SCHEMA)
+        app.state.import_settings = settings
         try:
             yield
         finally:
@@ -74,10 +76,12 @@ def create_app(
     documents = type(
         "DocumentController", (DocumentController,), {"request_max_body_size": settings.max_document_bytes + 65_536}
     )
+    imports = type("ImportController", (ImportController,), {"request_max_body_size": settings.import_max_bytes + 65_536})
     return create_service_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[AgreementController, documents, AgreementAuditController, DigestController, graphql],
+        route_handlers=[AgreementController, documents, AgreementAuditController, DigestController, imports,
+                       graphql],
         readiness=worker_readiness(SERVICE, schema=SCHEMA, feeds=FEEDS, lag_query=LAG_QUERY, settings=settings,
                                    pool=lambda state: state.agreements.pool),
         lifespan=[lifespan],

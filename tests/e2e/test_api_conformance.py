@@ -295,6 +295,13 @@ def _walk(p: ReportingPlatform, walk: Walk) -> dict[str, dict[str, list[str]]]:
     _step(reg, "GET", f"{url}/verify", kota, 200)
     _step(reg, "GET", f"{url}/export", auditor, 200)
     _step(reg, "GET", "/audit/digests", kota, 200)
+    # Legacy import: the template, imported empty (a dry run), and a file that is not the template.
+    template = reg.get("/imports/template.xlsx", headers=p.headers(*kota))
+    assert template.status_code == 200
+    xlsx = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+    _step(reg, "POST", "/imports", kota, 200, files={"file": ("templat.xlsx", template.content, xlsx)},
+          data={"dry_run": "true"})
+    _step(reg, "POST", "/imports", kota, 422, files={"file": ("catatan.csv", b"a;b\n1;2\n", "text/csv")})
 
     plan = p.start(KOTA_BANDUNG, [], form="SINERGI", parties=[{"name": "Kementerian PUPR", "type": "kementerian"}],
                    title="Sinergi jalan akses")

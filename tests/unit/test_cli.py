@@ -14,6 +14,7 @@ from shared.audit.store import DigestRefused
 from shared.auth import TokenService
 from shared.cli import app
 from shared.settings import Settings
+from tests.conftest import free_port
 
 ENV = {"KSD_JWT_SECRET": "c" * 40}
 
@@ -89,16 +90,10 @@ def test_token_refuses_when_no_secret_exists_instead_of_making_one_no_service_kn
 # -- expected failures: one line, no traceback ----------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _ksd(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`ksd ARGS` in a fresh process, as a user types it."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("KSD_") and k != "DATABASE_URL"}
-    ports = {f"KSD_{s.upper()}_PORT": str(_free_port()) for s in ("registry", "monitoring", "reporting")}
+    ports = {f"KSD_{s.upper()}_PORT": str(free_port()) for s in ("registry", "monitoring", "reporting")}
     return subprocess.run(
         [sys.executable, "-m", "shared.cli", *args], env={**base, **ports, **env},
         capture_output=True, text=True, timeout=timeout, cwd=REPO,
@@ -113,7 +108,7 @@ def _one_clear_line(result: subprocess.CompletedProcess[str]) -> str:
 
 
 def test_run_without_a_reachable_database_says_so_in_one_line(tmp_path: Path) -> None:
-    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    nowhere = f"postgresql://ksd@127.0.0.1:{free_port()}/ksd"
     result = _ksd("run", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
     assert result.returncode == 3
     line = _one_clear_line(result)
@@ -125,7 +120,7 @@ def test_run_with_a_port_in_use_names_the_port_and_its_setting(tmp_path: Path) -
         taken.bind(("127.0.0.1", 0))
         taken.listen()
         port = taken.getsockname()[1]
-        nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+        nowhere = f"postgresql://ksd@127.0.0.1:{free_port()}/ksd"
         result = _ksd("run", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path),
                                   "KSD_MONITORING_PORT": str(port)})
     assert result.returncode == 4
@@ -149,14 +144,14 @@ def test_run_when_the_embedded_database_cannot_start_says_why_in_one_line(tmp_pa
 
 
 def test_migrate_without_a_reachable_database_says_so_in_one_line(tmp_path: Path) -> None:
-    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    nowhere = f"postgresql://ksd@127.0.0.1:{free_port()}/ksd"
     result = _ksd("migrate", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
     assert result.returncode == 3
     assert "cannot reach PostgreSQL" in _one_clear_line(result)
 
 
 def test_audit_digest_without_a_reachable_database_says_so_in_one_line(tmp_path: Path) -> None:
-    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    nowhere = f"postgresql://ksd@127.0.0.1:{free_port()}/ksd"
     result = _ksd("audit", "digest", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
     assert result.returncode == 3
     assert "cannot reach PostgreSQL" in _one_clear_line(result)
@@ -254,7 +249,7 @@ def test_worker_alive_reads_only_this_machines_heartbeat_unless_told_any_host(
 
 
 def test_worker_alive_cannot_tell_without_a_database_and_does_not_fail_the_probe(tmp_path: Path) -> None:
-    nowhere = f"postgresql://ksd@127.0.0.1:{_free_port()}/ksd"
+    nowhere = f"postgresql://ksd@127.0.0.1:{free_port()}/ksd"
     result = _ksd("worker-alive", "reporting", env={"DATABASE_URL": nowhere, "KSD_DATA_DIR": str(tmp_path)})
     assert result.returncode == 0, result.stderr
     assert "cannot tell, database unavailable" in _one_clear_line(result)

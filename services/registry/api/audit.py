@@ -16,10 +16,19 @@ from shared.errors import BadRequest
 from shared.http import identity_of
 
 
-class Actor(msgspec.Struct):
+class ImportMark(msgspec.Struct):
+    """Set on the steps of a legacy import (`POST /imports`): which file, which row, who."""
+
+    file_sha256: str
+    row: int
+    sub: str
+
+
+class Actor(msgspec.Struct, omit_defaults=True):
     sub: str
     tenant: str
     roles: list[str]
+    imported: ImportMark | None = None
 
 
 class HistoryEvent(msgspec.Struct, omit_defaults=True):

@@ -1,0 +1,935 @@
+"""Legacy import: agreements a region already holds in a spreadsheet, loaded as the events
+their history implies (`POST /imports`, `ksd import`).
+
+The template (`template_xlsx()`, `GET /imports/template.xlsx`) has one row per framework
+(Kesepakatan) or PKS, with the real dates, numbers, parties, values and current stage. Each
+row is turned into the lifecycle commands that lead to its stage and run through the
+aggregate (`Agreement.start`, `Agreement.execute`), so every rule of the lifecycle applies to
+imported history as it does to history typed in. Every event of an imported row carries, in
+its `actor`, an `imported` mark (the file's SHA-256, the row, the importing officer's sub):
+the legal dates are the document's, the transaction time is the import's, and an auditor can
+tell imported steps from steps recorded live.
+
+Idempotent: a family's id is derived from its natural key (the framework's number and its
+parties), so importing the same file again, or a corrected copy of it, finds the family
+already present and creates nothing; a PKS already present in the family (same number, or
+the same title while unsigned) is skipped too. New families are appended in large batches
+(`save(*aggregates)` of many aggregates in one transaction).
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import re
+import zipfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import TYPE_CHECKING, Any
+from uuid import UUID, uuid5
+
+from eventsourcing.persistence import IntegrityError
+from psycopg import sql
+
+from services.registry.domain.agreement import (
+    NATIONAL,
+    PARTNER_TYPES,
+    Agreement,
+    Category,
+    Form,
+    OtherParty,
+    PksStage,
+    RegionParty,
+    Stage,
+)
+from services.registry.domain.commands import (
+    FRAMEWORK,
+    Cancel,
+    Caller,
+    Capacity,
+    DraftPks,
+    Ground,
+    RecordApproval,
+    RecordOfferResponse,
+    RequestApproval,
+    Signatory,
+    SignFramework,
+    SignPks,
+    StartWorkPlan,
+    SubmitOffer,
+    Terminate,
+)
+from shared.auth import Identity, require_roles
+from shared.errors import Forbidden, InvalidInput, KsdError, PayloadTooLarge
+from shared.urusan import URUSAN, get_urusan
+from shared.wire import MAX_RUPIAH, NAME_MAX, REFERENCE_MAX, TEXT_MAX, text_problem
+
+if TYPE_CHECKING:
+    from services.registry.application import Registry
+
+# Ids of imported families: uuid5 of their natural key (framework number and parties).
+IMPORT_NAMESPACE = UUID("0f6c7d1a-3b2e-4c8d-9a51-6e2d4b7f1c93")
+
+DATA_SHEET = "Kerja Sama"
+INSTRUCTIONS_SHEET = "Petunjuk"
+LISTS_SHEET = "Referensi"
+
+KIND_FRAMEWORK = "Kesepakatan"
+KIND_PKS = "PKS"
+YES, NO = "Ya", "Tidak"
+
+# Statuses of a row in the report (values a person reads; stable, documented).
+IMPORTED = "diimpor"
+PRESENT = "sudah_ada"
+REFUSED = "ditolak"
+
+
+@dataclass(frozen=True)
+class Column:
+    key: str
+    header: str
+    kind: str  # text | long | ref | date | rupiah | bool | choice
+    help: str
+    choices: tuple[str, ...] = ()
+    strict: bool = True  # the drop-down refuses other values (False: a hint only)
+
+
+FAMILY_STAGES = tuple(s.value for s in Stage)
+PKS_STAGES = tuple(s.value for s in PksStage)
+PARTNER_TYPE_CHOICES = tuple(sorted({t for types in PARTNER_TYPES.values() for t in types}))
+URUSAN_CHOICES = tuple(f"{u.code} {u.name}" for u in URUSAN)
+
+COLUMNS: tuple[Column, ...] = (
+    Column("kind", "Jenis Baris", "choice", "Kesepakatan (naskah kerangka: KB, MoU/LoI, NK) atau PKS.",
+           (KIND_FRAMEWORK, KIND_PKS)),
+    Column("framework_number", "Nomor Kesepakatan", "ref",
+           "Nomor naskah kesepakatan. Pada baris PKS: nomor kesepakatan induknya (harus ada di berkas yang sama)."),
+    Column("form", "Bentuk", "choice", "Bentuk kerja sama (baris Kesepakatan).", tuple(f.value for f in Form)),
+    Column("category", "Kategori", "choice", "Khusus KSDD: wajib (daerah berbatasan) atau sukarela.",
+           tuple(c.value for c in Category)),
+    Column("title", "Judul", "text", "Judul kerja sama (baris Kesepakatan) atau judul PKS (baris PKS)."),
+    Column("object", "Objek", "long", "Objek kerja sama atau objek PKS."),
+    Column("urusan", "Urusan", "choice",
+           "Kode urusan pemerintahan (mis. 2.11); beberapa dipisah titik koma (2.11; 1.03).", URUSAN_CHOICES,
+           strict=False),
+    Column("partner_regions", "Mitra Daerah", "text",
+           "Kode wilayah daerah mitra (mis. 32.04); beberapa dipisah titik koma. Pemrakarsa adalah daerah pengimpor."),
+    Column("other_name", "Mitra Lain", "text", "Nama mitra selain daerah (badan usaha, lembaga luar negeri, ...)."),
+    Column("other_type", "Jenis Mitra Lain", "choice", "Jenis mitra selain daerah.", PARTNER_TYPE_CHOICES),
+    Column("other_country", "Negara Mitra Lain", "text", "Negara mitra (wajib untuk KSDPL dan KSDLL)."),
+    Column("value", "Nilai (Rp)", "rupiah", "Nilai kerja sama dalam rupiah, bilangan bulat."),
+    Column("burdens", "Membebani Masyarakat", "bool",
+           "Ya bila membebani masyarakat dan daerah (memerlukan persetujuan DPRD).", (YES, NO)),
+    Column("budgeted", "Dianggarkan APBD", "bool",
+           "Ya bila sudah dianggarkan dalam APBD; Tidak memerlukan persetujuan DPRD.", (YES, NO)),
+    Column("stage", "Tahap", "choice",
+           "Tahap sekarang. Kesepakatan: " + ", ".join(FAMILY_STAGES) + ". PKS: " + ", ".join(PKS_STAGES) + ".",
+           tuple(dict.fromkeys((*FAMILY_STAGES, *PKS_STAGES)))),
+    Column("offer_ref", "Nomor Surat Penawaran", "ref", "Nomor surat penawaran (tahap penawaran dan sesudahnya)."),
+    Column("offer_date", "Tanggal Penawaran", "date", "Tanggal surat penawaran."),
+    Column("response_ref", "Nomor Surat Jawaban", "ref", "Nomor surat jawaban (penerimaan) mitra."),
+    Column("response_date", "Tanggal Jawaban", "date", "Tanggal surat jawaban mitra."),
+    Column("dprd_ref", "Nomor Persetujuan DPRD", "ref",
+           "Nomor keputusan DPRD bila persetujuan DPRD diperlukan (dipakai pula sebagai nomor permohonannya)."),
+    Column("dprd_date", "Tanggal Persetujuan DPRD", "date", "Tanggal keputusan DPRD."),
+    Column("central_ref", "Nomor Persetujuan Pusat", "ref", "KSDPL/KSDLL: nomor persetujuan Menteri Dalam Negeri."),
+    Column("central_date", "Tanggal Persetujuan Pusat", "date", "KSDPL/KSDLL: tanggal persetujuan pusat."),
+    Column("document_type", "Jenis Naskah", "choice", "KSDPL/KSDLL: mou atau loi (kosong: mou).", ("mou", "loi")),
+    Column("number", "Nomor PKS", "ref", "Baris PKS: nomor PKS (wajib bila sudah ditandatangani)."),
+    Column("drafted_on", "Tanggal Penyusunan PKS", "date", "Baris PKS: tanggal rancangan PKS disusun."),
+    Column("signed_on", "Tanggal Tanda Tangan", "date", "Tanggal penandatanganan naskah."),
+    Column("valid_from", "Berlaku Mulai", "date", "Awal masa berlaku naskah."),
+    Column("valid_until", "Berlaku Sampai", "date", "Akhir masa berlaku naskah."),
+    Column("signatories", "Penanda Tangan", "long",
+           "Satu per pihak, urut pemrakarsa lalu mitra, dipisah titik koma: 'Nama / Jabatan'; untuk PKS yang "
+           "ditandatangani pejabat dengan surat kuasa: 'Nama / Jabatan / Nomor Surat Kuasa'."),
+    Column("exception_ref", "Dasar Pengecualian", "ref",
+           "Baris PKS: dasar hukum bila PKS lebih dari 5 tahun atau di luar masa berlaku kesepakatan."),
+    Column("work_plan", "Rencana Kerja", "long", "Khusus SINERGI: butir rencana kerja NK, dipisah titik koma."),
+    Column("work_started_on", "Tanggal Mulai Pelaksanaan", "date", "Khusus SINERGI: mulai pelaksanaan rencana kerja."),
+    Column("ended_on", "Tanggal Berakhir/Batal", "date", "Tahap berakhir/diputus/dibatalkan: tanggalnya."),
+    Column("end_ref", "Nomor Pengakhiran", "ref", "Tahap berakhir/diputus: nomor naskah pengakhiran."),
+    Column("ground", "Alasan Berakhir", "choice", "Tahap berakhir/diputus: dasar pengakhiran (PP 28/2018 Pasal 29).",
+           tuple(g.value for g in Ground)),
+    Column("cancel_reason", "Alasan Batal", "text", "Tahap dibatalkan: alasan pembatalan."),
+)
+HEADERS = tuple(c.header for c in COLUMNS)
+BY_KEY = {c.key: c for c in COLUMNS}
+_BY_HEADER = {c.header.casefold(): c for c in COLUMNS}
+
+_FAMILY_ORDER = {s: i for i, s in enumerate(
+    (Stage.PERSIAPAN, Stage.PENAWARAN, Stage.PENYUSUNAN_KESEPAKATAN, Stage.KESEPAKATAN_DITANDATANGANI,
+     Stage.PELAKSANAAN, Stage.BERAKHIR))}
+
+INSTRUCTIONS = (
+    "Petunjuk pengisian templat impor kerja sama daerah (Sinergi KSD)",
+    "",
+    "1. Isi lembar 'Kerja Sama': satu baris per naskah kesepakatan (Jenis Baris = Kesepakatan) atau per PKS "
+    "(Jenis Baris = PKS). Jangan mengubah judul kolom di baris pertama.",
+    "2. Pemrakarsa setiap kerja sama adalah daerah yang mengimpor (pemilik token / --tenant); isi mitra di "
+    "'Mitra Daerah' (kode wilayah) dan/atau 'Mitra Lain'.",
+    "3. Baris PKS menyebut nomor kesepakatan induknya di 'Nomor Kesepakatan'; kesepakatan itu harus ada di berkas "
+    "yang sama (boleh yang sudah pernah diimpor).",
+    "4. Tanggal ditulis TTTT-BB-HH (2025-03-17) atau HH/BB/TTTT (17/03/2025), atau sebagai sel tanggal Excel. "
+    "Tanggal adalah tanggal pada naskahnya (tanggal hukum), bukan tanggal pengetikan.",
+    "5. Isi kolom yang diperlukan tahapnya: penawaran memerlukan surat penawaran; penyusunan_kesepakatan juga "
+    "surat jawaban; kesepakatan_ditandatangani juga persetujuan yang diperlukan, tanggal tanda tangan, masa "
+    "berlaku dan penanda tangan; pelaksanaan memerlukan sedikitnya satu PKS yang ditandatangani (SINERGI: "
+    "tanggal mulai pelaksanaan); berakhir/diputus memerlukan tanggal, nomor dan alasan berakhir; dibatalkan "
+    "memerlukan tanggal dan alasan batal.",
+    "6. Setiap baris diperiksa dengan aturan siklus kerja sama yang sama dengan pencatatan biasa. Baris yang "
+    "salah ditolak dengan alasan dan kolomnya; baris lain tetap diimpor.",
+    "7. Setiap langkah yang diimpor ditandai sebagai impor (SHA-256 berkas, nomor baris, petugas pengimpor).",
+    "8. Mengimpor berkas yang sama lagi tidak membuat apa pun yang baru: kerja sama dikenali dari nomor "
+    "kesepakatan dan para pihaknya; PKS dari nomornya (atau judulnya bila belum ditandatangani).",
+    "9. Gunakan uji coba (dry run) untuk memeriksa berkas tanpa menyimpan apa pun.",
+    "",
+    "Kolom:",
+)
+
+
+# -- the template ------------------------------------------------------------------------------
+
+
+def template_xlsx() -> bytes:
+    """The import template: the data sheet with its headers and drop-downs, the instructions
+    ("Petunjuk") and the lists the drop-downs read ("Referensi")."""
+    import xlsxwriter
+
+    buffer = io.BytesIO()
+    workbook = xlsxwriter.Workbook(buffer, {"in_memory": True, "strings_to_formulas": False})
+    bold = workbook.add_format({"bold": True, "bg_color": "#DDEBF7", "border": 1, "text_wrap": True})
+    data = workbook.add_worksheet(DATA_SHEET)
+    instructions = workbook.add_worksheet(INSTRUCTIONS_SHEET)
+    lists = workbook.add_worksheet(LISTS_SHEET)
+    data.freeze_panes(1, 0)
+    for i, column in enumerate(COLUMNS):
+        data.write(0, i, column.header, bold)
+        data.set_column(i, i, max(14, min(40, len(column.header) + 4)))
+        if column.choices:
+            lists.write(0, i, column.header, bold)
+            for j, choice in enumerate(column.choices):
+                lists.write(j + 1, i, choice)
+            letter = xlsxwriter.utility.xl_col_to_name(i)
+            data.data_validation(1, i, 20_000, i, {
+                "validate": "list",
+                "source": f"='{LISTS_SHEET}'!${letter}$2:${letter}${len(column.choices) + 1}",
+                "input_title": column.header[:32],
+                "input_message": column.help[:255],
+                "error_title": "Nilai tidak dikenal",
+                "error_message": f"Pilih salah satu nilai {column.header} dari daftar."[:255],
+                "show_error": column.strict,
+            })
+    lists.hide()
+    instructions.set_column(0, 0, 30)
+    instructions.set_column(1, 1, 110)
+    row = 0
+    for line in INSTRUCTIONS:
+        instructions.write(row, 0, line, bold if row == 0 else None)
+        row += 1
+    for column in COLUMNS:
+        instructions.write(row, 0, column.header, bold)
+        instructions.write(row, 1, column.help)
+        row += 1
+    workbook.close()
+    return buffer.getvalue()
+
+
+# -- reading a file ------------------------------------------------------------------------------
+
+
+class InvalidTemplate(InvalidInput):
+    """The file is not a filled-in copy of the template: refused whole."""
+
+    code = "invalid_template"
+
+
+@dataclass
+class RawRow:
+    number: int  # the spreadsheet's row number (the header is row 1)
+    cells: dict[str, Any]  # column key -> cell value as read
+
+
+XLSX_MAGIC = b"PK\x03\x04"
+# A zip bomb: an XLSX whose parts would inflate beyond this many times the file's limit.
+_MAX_INFLATION = 20
+
+
+def read_rows(content: bytes, filename: str | None, *, max_bytes: int, max_rows: int) -> list[RawRow]:
+    """The data rows of an XLSX or CSV file made from the template; refuses the whole file
+    (413, 415, 422 `invalid_template`) when it is too large, of another kind, or has other
+    headers."""
+    if len(content) > max_bytes:
+        raise PayloadTooLarge(f"Berkas impor paling besar {max_bytes:,} bita.".replace(",", "."))
+    if not content:
+        raise InvalidTemplate("Berkas impor kosong.", errors=[{"field": "file", "message": "berkas kosong"}])
+    if content.startswith(XLSX_MAGIC):
+        header, rows = _read_xlsx(content, max_bytes=max_bytes, max_rows=max_rows)
+    elif b"\x00" in content[:4096] or content.startswith(b"%PDF"):
+        raise InvalidTemplate("Berkas impor harus XLSX atau CSV dari templat (GET /imports/template.xlsx).",
+                              errors=[{"field": "file", "message": "bukan XLSX atau CSV"}])
+    else:
+        header, rows = _read_csv(content, max_rows=max_rows)
+    keys = _check_header(header)
+    out = []
+    for number, values in rows:
+        cells = {key: values[i] if i < len(values) else None for i, key in enumerate(keys) if key}
+        if any(_blank(v) is not None for v in cells.values()):
+            out.append(RawRow(number, cells))
+    return out
+
+
+def _rows_limit(max_rows: int) -> InvalidTemplate:
+    return InvalidTemplate(f"Berkas impor paling banyak {max_rows:,} baris data; bagi berkasnya.".replace(",", "."),
+                           code="too_many_rows", errors=[{"field": "file", "message": f"lebih dari {max_rows} baris"}])
+
+
+def _read_xlsx(content: bytes, *, max_bytes: int, max_rows: int) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+    import openpyxl
+
+    try:
+        with zipfile.ZipFile(io.BytesIO(content)) as archive:
+            if sum(i.file_size for i in archive.infolist()) > max_bytes * _MAX_INFLATION:
+                raise InvalidTemplate("Isi berkas XLSX terlalu besar setelah dibuka.",
+                                      errors=[{"field": "file", "message": "terlalu besar"}])
+        workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
+    except InvalidTemplate:
+        raise
+    except Exception:  # noqa: BLE001 - any unreadable workbook is the same answer
+        raise InvalidTemplate("Berkas bukan XLSX yang dapat dibaca.",
+                              errors=[{"field": "file", "message": "bukan XLSX yang sah"}]) from None
+    try:
+        sheet = workbook[DATA_SHEET] if DATA_SHEET in workbook.sheetnames else workbook.worksheets[0]
+        iterator = sheet.iter_rows(values_only=True)
+        header = list(next(iterator, ()))
+        rows = []
+        for number, values in enumerate(iterator, start=2):
+            if len(rows) >= max_rows and any(_blank(v) is not None for v in values):
+                raise _rows_limit(max_rows)
+            rows.append((number, list(values)))
+        return header, rows
+    finally:
+        workbook.close()
+
+
+def _read_csv(content: bytes, *, max_rows: int) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
+    try:
+        text = content.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        raise InvalidTemplate("Berkas CSV harus berenkode UTF-8.",
+                              errors=[{"field": "file", "message": "bukan UTF-8"}]) from None
+    first = text.split("\n", 1)[0]
+    delimiter = max((";", ",", "\t"), key=first.count)
+    try:
+        reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+        header = next(reader, [])
+        rows = []
+        for number, values in enumerate(reader, start=2):
+            if len(rows) >= max_rows and any(v.strip() for v in values):
+                raise _rows_limit(max_rows)
+            rows.append((number, values))
+    except csv.Error as exc:
+        raise InvalidTemplate(f"Berkas CSV tidak dapat dibaca: {exc}.",
+                              errors=[{"field": "file", "message": "CSV tidak sah"}]) from None
+    return header, rows
+
+
+def _check_header(header: list[Any]) -> list[str | None]:
+    names = [str(h).strip() if h is not None else "" for h in header]
+    while names and not names[-1]:
+        names.pop()
+    keys: list[str | None] = []
+    unknown = []
+    for name in names:
+        column = _BY_HEADER.get(name.casefold())
+        if column is None and name:
+            unknown.append(name)
+        keys.append(column.key if column else None)
+    missing = [c.header for c in COLUMNS if c.key not in keys]
+    if missing or unknown or len(set(k for k in keys if k)) != len([k for k in keys if k]):
+        errors = [{"field": "file", "message": f"kolom tidak ada: {h}"} for h in missing[:10]]
+        errors += [{"field": "file", "message": f"kolom tidak dikenal: {h[:100]}"} for h in unknown[:10]]
+        raise InvalidTemplate(
+            "Berkas bukan templat impor kerja sama: judul kolom di baris pertama harus sama dengan templat "
+            "(unduh GET /imports/template.xlsx)." + (f" Kolom yang tidak ada: {', '.join(missing[:10])}."
+                                                      if missing else ""),
+            errors=errors or [{"field": "file", "message": "kolom ganda"}],
+        )
+    return keys
+
+
+def _blank(value: Any) -> Any:
+    if value is None:
+        return None
+    if isinstance(value, str):
+        value = value.strip()
+        return value or None
+    return value
+
+
+# -- checking cells ------------------------------------------------------------------------------
+
+
+class RowRefused(Exception):
+    def __init__(self, column: str | None, message: str, code: str = "invalid_value") -> None:
+        super().__init__(message)
+        self.column = column
+        self.message = message
+        self.code = code
+
+
+_DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
+_MAX_LEN = {"text": NAME_MAX, "long": TEXT_MAX, "ref": REFERENCE_MAX, "choice": NAME_MAX}
+
+
+def _cell(row: RawRow, key: str) -> Any:
+    """A cell's value, checked by the wire rules and converted to its column's type."""
+    column = BY_KEY[key]
+    raw = _blank(row.cells.get(key))
+    if raw is None:
+        return None
+    refuse = partial_refuse(column)
+    if column.kind == "date":
+        if isinstance(raw, datetime):
+            return raw.date()
+        if isinstance(raw, date):
+            return raw
+        for fmt in _DATE_FORMATS:
+            try:
+                return datetime.strptime(str(raw), fmt).date()
+            except ValueError:
+                continue
+        refuse(f"bukan tanggal yang sah: '{str(raw)[:40]}' (TTTT-BB-HH atau HH/BB/TTTT)")
+    if column.kind == "rupiah":
+        if isinstance(raw, bool):
+            refuse("harus berupa bilangan bulat rupiah")
+        if isinstance(raw, float):
+            if not raw.is_integer():
+                refuse("harus berupa bilangan bulat rupiah")
+            raw = int(raw)
+        if isinstance(raw, str):
+            digits = re.sub(r"^Rp\.?\s*", "", raw, flags=re.IGNORECASE).replace(".", "").replace(",", "").replace(" ", "")
+            if not digits.isdigit() or len(digits) > 20:
+                refuse(f"bukan bilangan bulat rupiah: '{raw[:40]}'")
+            raw = int(digits)
+        if not isinstance(raw, int) or not 0 <= raw <= MAX_RUPIAH:
+            refuse(f"harus bilangan bulat 0 sampai {MAX_RUPIAH}")
+        return raw
+    text = raw.isoformat() if isinstance(raw, date) else str(raw).strip()
+    if isinstance(raw, float) and raw.is_integer():
+        text = str(int(raw))
+    if problem := text_problem(text, _MAX_LEN.get(column.kind, NAME_MAX)):
+        refuse(problem)
+    if column.kind == "bool":
+        folded = text.casefold()
+        if folded in ("ya", "y", "true", "1", "yes"):
+            return True
+        if folded in ("tidak", "t", "false", "0", "no"):
+            return False
+        refuse("isi Ya atau Tidak")
+    if column.kind == "choice" and column.strict:
+        match = next((c for c in column.choices if c.casefold() == text.casefold()), None)
+        if match is None:
+            refuse(f"nilai tidak dikenal: '{text[:60]}'; pilih dari daftar")
+        return match
+    return text
+
+
+def partial_refuse(column: Column) -> Callable[[str], Any]:
+    def refuse(message: str) -> Any:
+        raise RowRefused(column.header, message)
+
+    return refuse
+
+
+def _need(row: RawRow, key: str, why: str) -> Any:
+    value = _cell(row, key)
+    if value is None:
+        raise RowRefused(BY_KEY[key].header, f"wajib diisi {why}", code="value_required")
+    return value
+
+
+def _split(text: str | None) -> list[str]:
+    return [part.strip() for part in (text or "").split(";") if part.strip()]
+
+
+# -- the report -----------------------------------------------------------------------------------
+
+
+@dataclass
+class RowResult:
+    row: int
+    kind: str
+    reference: str | None
+    status: str
+    message: str
+    agreement_id: str | None = None
+    events: int = 0
+    column: str | None = None
+    code: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items()}
+
+
+@dataclass
+class ImportReport:
+    file_name: str | None
+    file_sha256: str
+    dry_run: bool
+    rows: list[RowResult] = field(default_factory=list)
+    saved_events: int = 0
+
+    @property
+    def counts(self) -> dict[str, int]:
+        return {status: sum(1 for r in self.rows if r.status == status) for status in (IMPORTED, PRESENT, REFUSED)}
+
+    @property
+    def message(self) -> str:
+        c = self.counts
+        verb = "dapat diimpor (uji coba, tidak ada yang disimpan)" if self.dry_run else "diimpor"
+        return (f"{c[IMPORTED]} baris {verb}, {c[PRESENT]} baris sudah ada (dilewati), "
+                f"{c[REFUSED]} baris ditolak, dari {len(self.rows)} baris.")
+
+    def as_dict(self) -> dict[str, Any]:
+        c = self.counts
+        return {
+            "file_name": self.file_name, "file_sha256": self.file_sha256, "dry_run": self.dry_run,
+            "message": self.message,
+            "summary": {"rows": len(self.rows), "imported": c[IMPORTED], "skipped": c[PRESENT],
+                        "refused": c[REFUSED], "events": sum(r.events for r in self.rows if r.status == IMPORTED),
+                        "saved_events": self.saved_events},
+            "rows": [r.as_dict() for r in sorted(self.rows, key=lambda r: r.row)],
+        }
+
+
+# -- planning and executing --------------------------------------------------------------------
+
+
+@dataclass
+class Family:
+    row: RawRow
+    key: str
+    id: UUID
+    pks_rows: list[RawRow] = field(default_factory=list)
+    form: Form | None = None
+    start: dict[str, Any] = field(default_factory=dict)
+
+
+# The column a refusal of each step points at (its date, where the order rules bite).
+_STEP_COLUMN = {
+    SubmitOffer: "offer_date", RecordOfferResponse: "response_date", RequestApproval: "dprd_date",
+    RecordApproval: "dprd_date", SignFramework: "signed_on", StartWorkPlan: "work_started_on", DraftPks: "drafted_on",
+    SignPks: "signed_on", Terminate: "ended_on", Cancel: "ended_on",
+}
+_CODE_COLUMN = {
+    "wajib_requires_adjacency": "category", "category_required": "category", "category_not_allowed": "category",
+    "partner_required": "partner_regions", "party_not_allowed_for_form": "other_type",
+    "country_required": "other_country", "duplicate_party": "partner_regions", "urusan_required": "urusan",
+    "signatory_missing": "signatories", "signatory_not_authorized": "signatories",
+    "surat_kuasa_required": "signatories", "signatory_incomplete": "signatories", "duplicate_signatory": "signatories",
+    "invalid_period": "valid_until", "duration_exceeds_limit": "valid_until",
+    "pks_outside_framework_validity": "valid_until", "rencana_kerja_required": "work_plan",
+    "rencana_kerja_not_allowed": "work_plan", "document_type_not_allowed": "document_type",
+    "dprd_approval_required": "dprd_ref", "central_approval_required": "central_ref",
+    "date_in_future": None, "reference_required": None,
+}
+
+
+class Importer:
+    """One import of one file by one operator (a region)."""
+
+    def __init__(self, registry: Registry, identity: Identity, *, batch_size: int = 2_000) -> None:
+        require_roles("operator")(identity)
+        if identity.is_national:
+            raise Forbidden("Tingkat nasional bukan daerah dan tidak dapat mengimpor kerja sama daerah.",
+                            code="tenant_not_a_region")
+        if not registry.regions.is_party_eligible(identity.tenant):
+            raise Forbidden(f"{identity.tenant} bukan daerah otonom yang dapat menjadi pihak kerja sama.",
+                            code="tenant_not_a_region")
+        self.registry = registry
+        self.identity = identity
+        self.batch_size = batch_size
+        self.now = registry.clock.now()
+        self.policy = registry.policy
+
+    # -- entry point -------------------------------------------------------------------------
+
+    def run(self, content: bytes, filename: str | None, *, dry_run: bool, max_bytes: int,
+            max_rows: int) -> ImportReport:
+        sha = hashlib.sha256(content).hexdigest()
+        rows = read_rows(content, filename, max_bytes=max_bytes, max_rows=max_rows)
+        report = ImportReport(filename, sha, dry_run)
+        self.sha = sha
+        families = self._group(rows, report)
+        present = self._present([f.id for f in families])
+        changed: list[tuple[Agreement, Family, list[RowResult]]] = []
+        for family in families:
+            results = self._build(family, report, existing=family.id in present)
+            if results is not None:
+                changed.append(results)
+        if not dry_run:
+            self._save(changed, report)
+        return report
+
+    # -- grouping -----------------------------------------------------------------------------
+
+    def _group(self, rows: Iterable[RawRow], report: ImportReport) -> list[Family]:
+        families: dict[str, Family] = {}
+        pks_rows: list[RawRow] = []
+        for row in rows:
+            try:
+                kind = _need(row, "kind", "(Kesepakatan atau PKS)")
+                number = _need(row, "framework_number", "(nomor naskah kesepakatan)")
+                if kind == KIND_PKS:
+                    pks_rows.append(row)
+                    continue
+                start = self._start_args(row)
+                parties = sorted([self.identity.tenant, *(p.region if isinstance(p, RegionParty)
+                                                          else p.name.casefold() for p in start["partners"])])
+                key = _number_key(number)
+                if key in families:
+                    raise RowRefused(BY_KEY["framework_number"].header,
+                                     f"nomor kesepakatan yang sama sudah ada di baris {families[key].row.number}",
+                                     code="duplicate_row")
+                family_id = uuid5(IMPORT_NAMESPACE, "\x1f".join([key, *parties]))
+                families[key] = Family(row, key, family_id, start=start)
+            except RowRefused as refused:
+                report.rows.append(_refused(row, refused))
+        for row in pks_rows:
+            number = _cell(row, "framework_number")
+            family = families.get(_number_key(number))
+            if family is None:
+                report.rows.append(_refused(row, RowRefused(
+                    BY_KEY["framework_number"].header,
+                    f"kesepakatan induk '{number}' tidak ada (atau ditolak) di berkas ini; sertakan barisnya",
+                    code="framework_row_missing")))
+            else:
+                family.pks_rows.append(row)
+        return list(families.values())
+
+    def _start_args(self, row: RawRow) -> dict[str, Any]:
+        regions = self.registry.regions
+        form = Form(_need(row, "form", "pada baris Kesepakatan"))
+        category = _cell(row, "category")
+        partners: list[Any] = []
+        for code in _split(_cell(row, "partner_regions")):
+            if not re.fullmatch(r"[0-9]{2}(\.[0-9]{2})?", code) or code not in regions:
+                raise RowRefused(BY_KEY["partner_regions"].header, f"kode wilayah tidak dikenal: {code[:20]}",
+                                 code="unknown_region")
+            if not regions.is_party_eligible(code):
+                raise RowRefused(BY_KEY["partner_regions"].header,
+                                 f"{code} adalah wilayah administratif, bukan daerah otonom", code="unknown_region")
+            partners.append(RegionParty(code))
+        other = _cell(row, "other_name")
+        if other:
+            kind = _need(row, "other_type", "bila ada Mitra Lain")
+            partners.append(OtherParty(name=other, type=kind, country=_cell(row, "other_country")))
+        urusan = []
+        for part in _split(_cell(row, "urusan")):
+            code = part.split()[0]
+            if get_urusan(code) is None:
+                raise RowRefused(BY_KEY["urusan"].header, f"kode urusan tidak dikenal: {code[:20]}",
+                                 code="unknown_urusan")
+            urusan.append(code)
+        stage = _need(row, "stage", "(tahap sekarang)")
+        if stage not in FAMILY_STAGES:
+            raise RowRefused(BY_KEY["stage"].header, f"'{stage}' adalah tahap PKS, bukan tahap kesepakatan",
+                             code="invalid_stage")
+        return {
+            "form": form, "category": Category(category) if category else None,
+            "title": _need(row, "title", "(judul kerja sama)"), "object": _need(row, "object", "(objek kerja sama)"),
+            "urusan": urusan, "partners": partners, "value_idr": _cell(row, "value"),
+            "burdens_community": bool(_cell(row, "burdens")), "budgeted_in_apbd": bool(_cell(row, "budgeted")),
+            "stage": Stage(stage),
+        }
+
+    def _present(self, ids: list[UUID]) -> set[UUID]:
+        """Which of these families the store holds already (one query)."""
+        if not ids:
+            return set()
+        recorder = self.registry.recorder
+        datastore = recorder.datastore  # type: ignore[attr-defined]
+        table = sql.Identifier(datastore.schema, recorder.events_table_name)  # type: ignore[attr-defined]
+        query = sql.SQL("SELECT originator_id FROM {} WHERE originator_id = ANY(%s) AND originator_version = 1")
+        with datastore.transaction(commit=False) as curs:
+            curs.execute(query.format(table), (ids,))
+            return {row["originator_id"] for row in curs.fetchall()}
+
+    # -- one family ------------------------------------------------------------------------------
+
+    def _build(self, family: Family, report: ImportReport, *, existing: bool
+               ) -> tuple[Agreement, Family, list[RowResult]] | None:
+        """The family's aggregate with the events its rows imply, or None when nothing is new.
+        A refused PKS row is left out and the family built again without it."""
+        excluded: dict[int, RowRefused] = {}
+        while True:
+            try:
+                agreement, results = self._attempt(family, existing=existing, excluded=excluded)
+            except _PksFailed as failed:
+                excluded[failed.row.number] = failed.refused
+                continue
+            except RowRefused as refused:
+                report.rows.append(_refused(family.row, refused))
+                for row in family.pks_rows:
+                    report.rows.append(_refused(row, RowRefused(
+                        BY_KEY["framework_number"].header,
+                        f"kesepakatan induknya (baris {family.row.number}) ditolak", code="framework_refused")))
+                return None
+            for row in family.pks_rows:
+                if row.number in excluded:
+                    report.rows.append(_refused(row, excluded[row.number]))
+            report.rows.extend(results)
+            if agreement is None or not any(r.status == IMPORTED for r in results):
+                return None
+            return agreement, family, results
+
+    def _attempt(self, family: Family, *, existing: bool, excluded: dict[int, RowRefused]
+                 ) -> tuple[Agreement | None, list[RowResult]]:
+        results: list[RowResult] = []
+        row = family.row
+        number = str(_cell(row, "framework_number"))
+        if existing:
+            agreement = self.registry.repository.get(family.id)
+            results.append(RowResult(row.number, "kesepakatan", number, PRESENT,
+                                     "Kesepakatan ini sudah tercatat; tidak ada yang dibuat.",
+                                     agreement_id=str(family.id)))
+        else:
+            agreement = self._start(family)
+            self._framework_steps(agreement, family)
+        for pks_row in family.pks_rows:
+            if pks_row.number in excluded:
+                continue
+            pks_number = _cell(pks_row, "number")
+            title = _cell(pks_row, "title")
+            found = next((p for p in agreement.pks if (pks_number and p.get("number") == pks_number)
+                          or (not pks_number and not p.get("number") and p.get("title") == title)), None)
+            if found is not None:
+                results.append(RowResult(pks_row.number, "pks", pks_number or title, PRESENT,
+                                         f"PKS ini sudah tercatat ({found['id']}); tidak ada yang dibuat.",
+                                         agreement_id=str(family.id)))
+                continue
+            before = len(agreement.pending_events)
+            try:
+                self._pks_steps(agreement, pks_row)
+            except RowRefused as refused:
+                raise _PksFailed(pks_row, refused) from None
+            added = len(agreement.pending_events) - before
+            results.append(RowResult(pks_row.number, "pks", pks_number or title, IMPORTED,
+                                     f"PKS diimpor dengan tahap {agreement.pks[-1]['stage']} ({added} peristiwa).",
+                                     agreement_id=str(family.id), events=added))
+        if not existing:
+            self._framework_ending(agreement, family)
+            framework_events = len(agreement.pending_events) - sum(r.events for r in results)
+            declared = family.start["stage"]
+            if agreement.stage != declared.value:
+                hint = (" Tahap pelaksanaan memerlukan sedikitnya satu baris PKS yang ditandatangani."
+                        if declared is Stage.PELAKSANAAN and Form(agreement.form) is not Form.SINERGI else "")
+                raise RowRefused(BY_KEY["stage"].header,
+                                 f"riwayat pada baris ini berakhir pada tahap {agreement.stage}, bukan {declared.value}."
+                                 + hint, code="stage_mismatch")
+            results.insert(0, RowResult(row.number, "kesepakatan", number, IMPORTED,
+                                        f"Kesepakatan diimpor dengan tahap {agreement.stage} "
+                                        f"({framework_events} peristiwa).",
+                                        agreement_id=str(family.id), events=framework_events))
+        return agreement, results
+
+    # -- steps ----------------------------------------------------------------------------------
+
+    def _actor(self, row: RawRow) -> dict[str, Any]:
+        return {**self.identity.actor(),
+                "imported": {"file_sha256": self.sha, "row": row.number, "sub": self.identity.sub}}
+
+    def _do(self, agreement: Agreement, row: RawRow, command: Any, region: str | None = None,
+            column: str | None = None) -> None:
+        caller = Caller(region or self.identity.tenant, self._actor(row))
+        try:
+            agreement.execute(command, by=caller, at=self.now, policy=self.policy)
+        except KsdError as exc:
+            key = _CODE_COLUMN.get(exc.code or "", column or _STEP_COLUMN.get(type(command)))
+            if isinstance(command, RecordApproval | RequestApproval) and command.kind == "central" and key == "dprd_date":
+                key = "central_date"
+            raise RowRefused(BY_KEY[key].header if key else None, exc.detail, code=exc.code or "rule_violation") from None
+
+    def _start(self, family: Family) -> Agreement:
+        a = family.start
+        try:
+            return Agreement.start(
+                id=family.id, actor=self._actor(family.row), at=self.now, form=a["form"], category=a["category"],
+                title=a["title"], object=a["object"], urusan=a["urusan"], initiator=self.identity.tenant,
+                partners=a["partners"], value_idr=a["value_idr"], burdens_community=a["burdens_community"],
+                budgeted_in_apbd=a["budgeted_in_apbd"], adjacency=self.registry.regions,
+                # Prepared no later than its first recorded step (none: the day it is imported).
+                drafted_on=min(filter(None, (_cell(family.row, k) for k in (
+                    "offer_date", "response_date", "dprd_date", "central_date", "signed_on", "ended_on"))),
+                    default=None),
+            )
+        except KsdError as exc:
+            key = _CODE_COLUMN.get(exc.code or "", "partner_regions")
+            raise RowRefused(BY_KEY[key].header if key else None, exc.detail,
+                             code=exc.code or "rule_violation") from None
+
+    def _framework_steps(self, agreement: Agreement, family: Family) -> None:
+        row, target = family.row, family.start["stage"]
+        cancelled = target is Stage.DIBATALKAN
+        reach = _FAMILY_ORDER.get(target, 0)
+        why = f"untuk tahap {target.value}"
+        if reach >= 1 or (cancelled and _cell(row, "offer_date")):
+            self._do(agreement, row, SubmitOffer(reference=_need(row, "offer_ref", why),
+                                                 sent_on=_need(row, "offer_date", why)))
+        if reach >= 2 or (cancelled and _cell(row, "response_date")):
+            reference, day = _need(row, "response_ref", why), _need(row, "response_date", why)
+            for party in agreement.parties:
+                if party["role"] != "partner":
+                    continue
+                if party["kind"] == "region":
+                    self._do(agreement, row, RecordOfferResponse("accepted", reference, day), region=party["region"])
+                else:
+                    self._do(agreement, row, RecordOfferResponse("accepted", reference, day, party=party["name"]))
+        if reach >= 3 or (cancelled and (_cell(row, "dprd_date") or _cell(row, "central_date"))):
+            self._approvals(agreement, row, FRAMEWORK, why, decide=True)
+        if reach >= 3:
+            plan = tuple(_split(_cell(row, "work_plan")))
+            self._do(agreement, row, SignFramework(
+                number=_need(row, "framework_number", why), signed_on=_need(row, "signed_on", why),
+                valid_from=_need(row, "valid_from", why), valid_until=_need(row, "valid_until", why),
+                signatories=self._signatories(row, agreement.party_keys, framework=True, why=why),
+                document_type=_cell(row, "document_type"), rencana_kerja=plan,
+            ))
+        if reach >= 4 and Form(agreement.form) is Form.SINERGI:
+            self._do(agreement, row, StartWorkPlan(started_on=_need(row, "work_started_on", why)))
+        if cancelled:
+            self._do(agreement, row, Cancel(reason=_need(row, "cancel_reason", why), document=None,
+                                            cancelled_on=_need(row, "ended_on", why)))
+
+    def _framework_ending(self, agreement: Agreement, family: Family) -> None:
+        row, target = family.row, family.start["stage"]
+        if target is Stage.BERAKHIR:
+            why = "untuk tahap berakhir"
+            self._do(agreement, row, Terminate(
+                document=FRAMEWORK, ground=Ground(_need(row, "ground", why)), reference=_need(row, "end_ref", why),
+                terminated_on=_need(row, "ended_on", why)))
+
+    def _approvals(self, agreement: Agreement, row: RawRow, document: str, why: str, *, decide: bool) -> None:
+        for kind, region, _ in agreement.required_approvals(document):
+            prefix = "dprd" if kind == "dprd" else "central"
+            reference = _need(row, f"{prefix}_ref", f"{why} (persetujuan {'DPRD' if kind == 'dprd' else 'pusat'} "
+                                                    "diperlukan)")
+            day = _need(row, f"{prefix}_date", why)
+            column = f"{prefix}_date"
+            self._do(agreement, row, RequestApproval(kind, reference, day, document=document), region=region,
+                     column=column)
+            if decide:
+                recorder = NATIONAL if kind == "central" else region
+                self._do(agreement, row, RecordApproval(kind, "approved", reference, day, document=document),
+                         region=recorder, column=column)
+
+    def _signatories(self, row: RawRow, parties: list[str], *, framework: bool, why: str) -> tuple[Signatory, ...]:
+        header = BY_KEY["signatories"].header
+        entries = _split(_need(row, "signatories", why))
+        if len(entries) != len(parties):
+            raise RowRefused(header, f"perlu {len(parties)} penanda tangan (satu per pihak: "
+                                     f"{', '.join(parties)}), tertulis {len(entries)}", code="signatory_missing")
+        regions = {p for p in parties if p in self.registry.regions}
+        out = []
+        for party, entry in zip(parties, entries, strict=True):
+            parts = [p.strip() for p in entry.split("/")]
+            if len(parts) < 2 or not parts[0] or not parts[1]:
+                raise RowRefused(header, f"tulis 'Nama / Jabatan' untuk {party}: '{entry[:60]}'",
+                                 code="signatory_incomplete")
+            kuasa = parts[2] if len(parts) > 2 and parts[2] else None
+            if party not in regions:
+                capacity = Capacity.PERWAKILAN_MITRA
+            else:
+                capacity = Capacity.PEJABAT_KUASA if kuasa and not framework else Capacity.KEPALA_DAERAH
+            out.append(Signatory(party=party, name=parts[0], position=parts[1], capacity=capacity, surat_kuasa=kuasa))
+        return tuple(out)
+
+    def _pks_steps(self, agreement: Agreement, row: RawRow) -> None:
+        stage = _need(row, "stage", "(tahap PKS)")
+        if stage not in PKS_STAGES:
+            raise RowRefused(BY_KEY["stage"].header, f"'{stage}' bukan tahap PKS ({', '.join(PKS_STAGES)})",
+                             code="invalid_stage")
+        target = PksStage(stage)
+        why = f"untuk PKS tahap {stage}"
+        burdens, budgeted = _cell(row, "burdens"), _cell(row, "budgeted")
+        self._do(agreement, row, DraftPks(
+            title=_need(row, "title", "(judul PKS)"), object=_need(row, "object", "(objek PKS)"),
+            value_idr=_cell(row, "value"), burdens_community=burdens, budgeted_in_apbd=budgeted,
+            drafted_on=_need(row, "drafted_on", why)))
+        pks_id = agreement.pks[-1]["id"]
+        if target is not PksStage.PENYUSUNAN and target is not PksStage.DIBATALKAN or _cell(row, "dprd_date"):
+            self._approvals(agreement, row, pks_id, why, decide=target is not PksStage.MENUNGGU_PERSETUJUAN_DPRD)
+        if target in (PksStage.DITANDATANGANI, PksStage.BERAKHIR, PksStage.DIPUTUS):
+            self._do(agreement, row, SignPks(
+                pks=pks_id, number=_need(row, "number", why), signed_on=_need(row, "signed_on", why),
+                start_on=_need(row, "valid_from", why), end_on=_need(row, "valid_until", why),
+                signatories=self._signatories(row, agreement.pks[-1]["parties"], framework=False, why=why),
+                exception_reference=_cell(row, "exception_ref")))
+        if target in (PksStage.BERAKHIR, PksStage.DIPUTUS):
+            self._do(agreement, row, Terminate(
+                document=pks_id, ground=Ground(_need(row, "ground", why)), reference=_need(row, "end_ref", why),
+                terminated_on=_need(row, "ended_on", why)))
+        if target is PksStage.DIBATALKAN:
+            self._do(agreement, row, Cancel(reason=_need(row, "cancel_reason", why), document=pks_id,
+                                            cancelled_on=_need(row, "ended_on", why)))
+        if agreement.pks[-1]["stage"] != target.value:
+            raise RowRefused(BY_KEY["stage"].header if target in (PksStage.BERAKHIR, PksStage.DIPUTUS) else None,
+                             f"riwayat PKS berakhir pada tahap {agreement.pks[-1]['stage']}, bukan {target.value} "
+                             "(alasan berakhir menentukan: berakhir atau diputus)", code="stage_mismatch")
+
+    # -- saving ---------------------------------------------------------------------------------
+
+    def _save(self, changed: list[tuple[Agreement, Family, list[RowResult]]], report: ImportReport) -> None:
+        """Append in large batches: many aggregates in one `save` (one transaction). A batch
+        that loses a race with another import of the same rows is saved one family at a time,
+        and the families already saved are reported present."""
+        for chunk in _chunks(changed, self.batch_size):
+            try:
+                self.registry.save(*(agreement for agreement, _, _ in chunk))
+                report.saved_events += sum(r.events for _, _, results in chunk for r in results)
+            except IntegrityError:
+                for agreement, _family, results in chunk:
+                    try:
+                        self.registry.save(agreement)
+                        report.saved_events += sum(r.events for r in results)
+                    except IntegrityError:
+                        for result in results:
+                            if result.status == IMPORTED:
+                                result.status, result.events = PRESENT, 0
+                                result.message = "Baris ini baru saja tercatat oleh impor lain; tidak ada yang dibuat."
+
+
+class _PksFailed(Exception):
+    def __init__(self, row: RawRow, refused: RowRefused) -> None:
+        super().__init__(refused.message)
+        self.row = row
+        self.refused = refused
+
+
+def _refused(row: RawRow, refused: RowRefused) -> RowResult:
+    kind = _blank(row.cells.get("kind"))
+    reference = _blank(row.cells.get("number")) or _blank(row.cells.get("framework_number"))
+    where = f" (kolom {refused.column})" if refused.column else ""
+    return RowResult(row.number, "pks" if str(kind).casefold() == "pks" else "kesepakatan",
+                     str(reference)[:REFERENCE_MAX] if reference is not None else None, REFUSED,
+                     f"Ditolak{where}: {refused.message}", column=refused.column, code=refused.code)
+
+
+def _number_key(number: Any) -> str:
+    return " ".join(str(number).split()).casefold()
+
+
+def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:
+    for i in range(0, len(items), size):
+        yield items[i:i + size]
+
+
+def import_file(registry: Registry, identity: Identity, content: bytes, filename: str | None, *, dry_run: bool,
+                max_bytes: int, max_rows: int, batch_size: int = 2_000) -> ImportReport:
+    """Import one file for `identity`'s region (an operator); see the module's docstring."""
+    return Importer(registry, identity, batch_size=batch_size).run(
+        content, filename, dry_run=dry_run, max_bytes=max_bytes, max_rows=max_rows)
+
