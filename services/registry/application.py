@@ -6,7 +6,7 @@ Synchronous, like eventsourcing itself: HTTP handlers call it in a worker thread
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
 from typing import Any
@@ -27,7 +27,9 @@ from services.registry.domain.agreement import (
     RegionParty,
     is_central_decision,
 )
-from services.registry.domain.commands import AttachDocument, Caller, Policy
+from services.registry.domain.commands import AttachDocument, Caller, Correct, Policy
+from services.registry.domain.valid_time import state_on
+from services.registry.projections.agreements import AgreementFilter, row_of
 from shared.application import ServiceApplication
 from shared.auth import CENTRAL_APPROVER, Identity, require_roles
 from shared.blobs import BlobNotFound, BlobStore, BlobSweep, sha256_hex, sniff_media_type, sweep_blobs
@@ -183,11 +185,19 @@ class Registry(ServiceApplication):
         return Started(agreement, replayed=False)
 
     def get_agreement(
-        self, identity: Identity, agreement_id: UUID, *, version: int | None = None, as_of: datetime | None = None
+        self,
+        identity: Identity,
+        agreement_id: UUID,
+        *,
+        version: int | None = None,
+        as_of: datetime | None = None,
+        on: date | None = None,
     ) -> Agreement:
         """The state now, or as it was at a version or a moment (replayed from the events,
-        from the nearest snapshot), if the caller's tenant may see it (else: not found)."""
-        if version is None and as_of is None:
+        from the nearest snapshot), if the caller's tenant may see it (else: not found).
+        `on` (valid time): what was legally in force that day, from the events recorded up to
+        the version or moment (default: all, as known now) whose legal date is on or before it."""
+        if version is None and as_of is None and on is None:
             return self._visible(identity, agreement_id, None)
         # Parties never change after the start, so version 1 tells who may look (cheaply).
         self._visible(identity, agreement_id, 1)
@@ -198,11 +208,37 @@ class Registry(ServiceApplication):
             version = self.recorder.version_at(agreement_id, as_of)  # type: ignore[attr-defined]
             if version is None:
                 raise NotFound(f"Kerja sama ini belum ada pada {as_of.isoformat()}.", code="not_yet_recorded")
+        if on is not None:
+            return self._in_force_on(agreement_id, on, version)
         assert version is not None
         then = self.repository.get(agreement_id, version=version) if version >= 1 else None
         if then is None or then.version != version:  # past the head, the store answers the head
             raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
         return then
+
+    def _in_force_on(self, agreement_id: UUID, on: date, version: int | None) -> Agreement:
+        """Replay every event recorded up to `version` (None: all), keeping the steps whose
+        legal date is on or before `on` (no snapshot: one holds every step, in force or not)."""
+        if version is not None and version < 1:
+            raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
+        events = list(self.events.get(agreement_id, lte=version))
+        if version is not None and (not events or events[-1].originator_version != version):
+            raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
+        then = state_on(events, on)
+        if then is None:
+            raise NotFound(f"Kerja sama ini belum ada pada tanggal {on.isoformat()}.", code="not_yet_in_force")
+        return then
+
+    def listed_on(self, agreement_ids: Sequence[UUID], on: date, flt: AgreementFilter) -> list[Agreement]:
+        """A list's rows (ids the read model already found visible to the caller, in its
+        order) as in force on `on`: those not yet started that day left out, and the filters
+        that describe a state (stage, signing, expiry) judged on the state of that day."""
+        found = []
+        for agreement_id in agreement_ids:
+            then = state_on(self.events.get(agreement_id), on)
+            if then is not None and matches_state(row_of(then), flt):
+                found.append(then)
+        return found
 
     def _visible(self, identity: Identity, agreement_id: UUID, version: int | None) -> Agreement:
         try:
@@ -320,6 +356,8 @@ class Registry(ServiceApplication):
     ) -> Agreement:
         """Load, check who and which version, and let the aggregate decide (nothing saved)."""
         agreement = self.get_agreement(identity, agreement_id)
+        if isinstance(command, Correct):  # a correction is decided on the recorded history
+            command = replace(command, history=tuple(self.events.get(agreement_id, lte=agreement.version)))
         if identity.is_national and is_central_decision(command):
             require_roles(CENTRAL_APPROVER)(identity)  # Kemendagri records the Minister's decision and its letter
         else:
@@ -361,6 +399,27 @@ class Registry(ServiceApplication):
                 "Idempotency-Key ini sudah dipakai untuk permintaan dengan isi yang berbeda.",
                 code="idempotency_key_reused",
             )
+
+
+def without_state_filters(flt: AgreementFilter) -> AgreementFilter:
+    """The filters on facts that never change (form, parties, urusan, words), for the read
+    model to apply when a list asks about another day (`on`): the rest describe a state."""
+    return replace(flt, stage=(), signed_from=None, signed_to=None, expiring_from=None, expiring_to=None)
+
+
+def matches_state(row: dict[str, Any], flt: AgreementFilter) -> bool:
+    """The read model's state filters, on a row as `row_of` shapes it."""
+    signed = date.fromisoformat(row["framework_signed_on"]) if row["framework_signed_on"] else None
+    if flt.stage and row["stage"] not in flt.stage:
+        return False
+    if (flt.signed_from or flt.signed_to) and (
+        signed is None or signed < (flt.signed_from or date.min) or signed > (flt.signed_to or date.max)
+    ):
+        return False
+    if flt.expiring_from or flt.expiring_to:
+        low, high = flt.expiring_from or date.min, flt.expiring_to or date.max
+        return any(low <= date.fromisoformat(d) <= high for d in row["in_force_until"])
+    return True
 
 
 # Legal dates a caller may leave out: they default to the day of recording, in WIB.

@@ -273,6 +273,8 @@ def _walk(p: ReportingPlatform, walk: Walk) -> dict[str, dict[str, list[str]]]:
               json={"document": "pks-1", "reference": "ADD/01", "signed_on": day, "changes": "Tambahan ritase"})
     a = _step(reg, "POST", f"{url}/actions/extend", kota, 200, version=a["version"],
               json={"document": "pks-1", "reference": "EXT/01", "signed_on": day, "new_end": "2028-06-30"})
+    a = _step(reg, "POST", f"{url}/actions/correct", kota, 200, version=a["version"],
+              json={"version": a["version"], "changes": {"reference": "EXT/01/REV"}, "reason": "Nomor keliru"})
     a = _step(reg, "POST", f"{url}/actions/draft-pks", kota, 200, version=a["version"],
               json={"title": "PKS pemilahan", "object": "Bank sampah", "value_idr": 50_000_000,
                     "budgeted_in_apbd": False})

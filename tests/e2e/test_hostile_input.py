@@ -71,6 +71,12 @@ SAMPLES: dict[str, dict[str, Any]] = {
                   "terminated_on": "2026-07-08", "note": "Para pihak sepakat"},
     "cancel": {"reason": "Tidak jadi dilaksanakan", "document": "pks-1", "reference": "BA/02/2026",
                "cancelled_on": "2026-07-08"},
+    "correct": {"version": 5, "reason": "Salah ketik pada pencatatan", "changes": {
+        "drafted_on": "2026-06-21", "sent_on": "2026-07-01", "responded_on": "2026-07-02", "requested_on": "2026-07-02",
+        "decided_on": "2026-07-03", "signed_on": "2026-07-04", "started_on": "2026-07-05", "terminated_on": "2026-07-08",
+        "cancelled_on": "2026-07-08", "valid_from": "2026-07-04", "valid_until": "2030-07-03", "start_on": "2026-07-06",
+        "end_on": "2028-07-05", "new_end": "2029-07-05", "reference": "005/KS/VII/2026", "number": "KB/01/2026",
+        "value_idr": 1_000_000_000, "signatories": [SIGNATORY]}},
     "fileProgressReport": {
         "period": PERIOD, "activities": [{"name": "Rapat koordinasi", "description": "Rapat para pihak"}],
         "indicators": [{"name": "Sampah terangkut", "unit": "ton", "target": 1200, "achieved": 950.5}],

@@ -24,6 +24,7 @@ from services.registry.api.schemas import (
     ApprovalIn,
     ApprovalRequestIn,
     CancelIn,
+    CorrectIn,
     DraftPksIn,
     ExtendIn,
     FormName,
@@ -35,7 +36,7 @@ from services.registry.api.schemas import (
     SubmitOfferIn,
     TerminateIn,
 )
-from services.registry.application import Registry
+from services.registry.application import Registry, without_state_filters
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
 from shared.errors import BadRequest, InvalidInput
 from shared.http import IdempotencyKey, IfMatch, identity_of, optional_version, page_size
@@ -90,22 +91,31 @@ class AgreementController(Controller):
 
     @get("/{agreement_id:uuid}", operation_id="getAgreement", summary="State of a cooperation, now or then",
          description="Current state. `version=N` gives the state right after version N, `as_of` (RFC 3339, with a "
-                     "zone) the state at that moment; both replay the event store. 404 `version_not_found` past the "
-                     "head, 404 `not_yet_recorded` before the cooperation existed.")
+                     "zone) the state at that moment (transaction time: as recorded then); both replay the event "
+                     "store. `on` (a date, valid time) gives what was legally in force that day as known now: every "
+                     "step whose legal date (`signed_on`, `terminated_on`, ...; the day it was recorded, in WIB, for a "
+                     "step without one) is on or before it; with `as_of` or `version`, as known then. `version` is "
+                     "then the last step it includes. 404 `version_not_found` past the head, 404 `not_yet_recorded` "
+                     "before the cooperation existed, 404 `not_yet_in_force` when it was prepared after `on`.")
     async def get_one(
         self,
         request: Request,
         state: State,
         agreement_id: FromPath[UUID],
         version: Annotated[int | None, Parameter(ge=1, description="a past version")] = None,
-        as_of: Annotated[datetime | None, Parameter(description="a moment, RFC 3339 with zone")] = None,
+        as_of: Annotated[datetime | None, Parameter(description="a moment, RFC 3339 with zone (transaction time)")] = None,
+        on: Annotated[date | None, Parameter(description="a day, YYYY-MM-DD: what was legally in force then "
+                                                         "(valid time)")] = None,
     ) -> Response[AgreementRead]:
         if version is not None and as_of is not None:
             raise BadRequest("Pilih salah satu: version atau as_of.", code="invalid_parameter")
         registry: Registry = state.registry
         agreement = await anyio.to_thread.run_sync(
-            partial(registry.get_agreement, identity_of(request), agreement_id, version=version, as_of=as_of)
+            partial(registry.get_agreement, identity_of(request), agreement_id, version=version, as_of=as_of, on=on)
         )
+        if on is not None and version is None and as_of is None:
+            # As known now: a step recorded later (with an earlier legal date) changes the answer.
+            return Response(AgreementRead.from_aggregate(agreement), headers={"Cache-Control": "private, no-cache"})
         if version is not None or as_of is not None:
             return Response(AgreementRead.from_aggregate(agreement), headers={"Cache-Control": "private, max-age=86400"})
         etag = _etag(agreement.version)
@@ -132,28 +142,34 @@ class AgreementController(Controller):
         expiring_to: Annotated[date | None, Parameter(description="a document in force ends on or before")] = None,
         limit: Annotated[int | None, Parameter(ge=1)] = None,
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
+        on: Annotated[date | None, Parameter(description="a day: each cooperation as legally in force then, as "
+                                                         "known now; stage, signed_* and expiring_* judge that "
+                                                         "state; a page may then hold fewer than `limit` items")] = None,
     ) -> AgreementPage:
         settings = state.settings
         size = page_size(settings, limit)
         read_model: AgreementsReadModel = state.agreements
-        page = await read_model.list(
-            identity_of(request).tenant,
-            AgreementFilter(
-                stage=stage or (),
-                form=form or (),
-                category=category,
-                region=region,
-                province=province,
-                urusan=urusan,
-                q=q,
-                signed_from=signed_from,
-                signed_to=signed_to,
-                expiring_from=expiring_from,
-                expiring_to=expiring_to,
-            ),
-            limit=size,
-            cursor=cursor,
+        flt = AgreementFilter(
+            stage=stage or (),
+            form=form or (),
+            category=category,
+            region=region,
+            province=province,
+            urusan=urusan,
+            q=q,
+            signed_from=signed_from,
+            signed_to=signed_to,
+            expiring_from=expiring_from,
+            expiring_to=expiring_to,
         )
+        tenant = identity_of(request).tenant
+        if on is not None:
+            page = await read_model.list(tenant, without_state_filters(flt), limit=size, cursor=cursor)
+            registry: Registry = state.registry
+            found = await anyio.to_thread.run_sync(registry.listed_on, [r["id"] for r in page.rows], on, flt)
+            return AgreementPage(items=[AgreementRead.from_aggregate(a) for a in found],
+                                 next_cursor=page.next_cursor, limit=size)
+        page = await read_model.list(tenant, flt, limit=size, cursor=cursor)
         return AgreementPage(
             items=[AgreementRead.from_row(r) for r in page.rows], next_cursor=page.next_cursor, limit=size
         )
@@ -257,6 +273,20 @@ class AgreementController(Controller):
           description=_doc("Codes: `framework_already_signed`, `document_already_signed`."))
     async def cancel(self, request: Request, state: State, agreement_id: AgreementId,
                      data: JSONBody[CancelIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+        return await _act(request, state, agreement_id, if_match, data.to_command())
+
+    @post("/{agreement_id:uuid}/actions/correct", operation_id="correct", status_code=200,
+          summary="Correct (ralat) the facts a recorded step stated: a date, a number, a value, the signatories",
+          description=_doc("`version`: the step's version in the history (or an earlier correction's); `changes`: "
+                           "the corrected facts, named as that step recorded them; `reason`. Recorded as a new "
+                           "event (`Corrected`) naming the version; the original stays in the history. Decided as "
+                           "if the step had stated the corrected facts: a rule they break refuses it with that "
+                           "rule's code (e.g. `date_out_of_order`, `pks_outside_framework_validity`). By an operator "
+                           "of a party (a DPRD's decision: its region); the central decision's facts: the national "
+                           "level with role `approver`. Codes: `field_not_recorded`, `step_not_correctable`, "
+                           "`unknown_version`, `nothing_to_correct`, `reason_required`."))
+    async def correct(self, request: Request, state: State, agreement_id: AgreementId,
+                      data: JSONBody[CorrectIn], if_match: IfMatch = None) -> Response[AgreementRead]:
         return await _act(request, state, agreement_id, if_match, data.to_command())
 
 

@@ -450,3 +450,48 @@ class CancelIn(_Body):
     def to_command(self) -> cmd.Cancel:
         return cmd.Cancel(reason=self.reason, document=self.document, reference=self.reference,
                           cancelled_on=self.cancelled_on)
+
+
+class CorrectionChanges(_Body, omit_defaults=True):
+    """The corrected facts, named as the step recorded them; state only those that change.
+    Each step records its own: `create` drafted_on, value_idr; `submit-offer` reference,
+    sent_on; `record-offer-response` reference, responded_on; `request-approval` reference,
+    requested_on; `record-approval` reference, decided_on; `sign-framework` number, signed_on,
+    valid_from, valid_until, signatories; `start-work-plan` started_on; `draft-pks` drafted_on,
+    value_idr; `sign-pks` number, signed_on, start_on, end_on, signatories; `amend` reference,
+    signed_on, value_idr; `extend` reference, signed_on, new_end; `terminate` reference,
+    terminated_on; `cancel` reference, cancelled_on."""
+
+    drafted_on: date | None = None
+    sent_on: date | None = None
+    responded_on: date | None = None
+    requested_on: date | None = None
+    decided_on: date | None = None
+    signed_on: date | None = None
+    started_on: date | None = None
+    terminated_on: date | None = None
+    cancelled_on: date | None = None
+    valid_from: date | None = None
+    valid_until: date | None = None
+    start_on: date | None = None
+    end_on: date | None = None
+    new_end: date | None = None
+    reference: Reference | None = None
+    number: Reference | None = None
+    value_idr: Money | None = None
+    signatories: Signatories | None = None
+
+
+class CorrectIn(_Body):
+    version: Annotated[int, msgspec.Meta(
+        ge=1, le=2_147_483_647, description="the version of the recorded step (or of a correction) to correct")]
+    changes: CorrectionChanges
+    reason: Annotated[Text, msgspec.Meta(min_length=3, description="why (alasan ralat)")]
+
+    def to_command(self) -> cmd.Correct:
+        changes: dict[str, Any] = {
+            name: value for name, value in msgspec.structs.asdict(self.changes).items() if value is not None
+        }
+        if "signatories" in changes:
+            changes["signatories"] = tuple(s.to_value() for s in self.changes.signatories or ())
+        return cmd.Correct(version=self.version, changes=changes, reason=self.reason)

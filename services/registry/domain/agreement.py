@@ -7,7 +7,8 @@ today's rules). Events hold primitives only: they are a stored contract.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import copy
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
@@ -24,8 +25,10 @@ from services.registry.domain.commands import (
     Caller,
     Cancel,
     Capacity,
+    Correct,
     DraftPks,
     Extend,
+    Ground,
     Policy,
     RecordApproval,
     RecordOfferResponse,
@@ -37,7 +40,7 @@ from services.registry.domain.commands import (
     SubmitOffer,
     Terminate,
 )
-from shared.errors import Forbidden, RuleViolation
+from shared.errors import Forbidden, KsdError, RuleViolation
 from shared.periods import local_date
 from shared.tenancy import NATIONAL  # the national level's tenant (a constant; no I/O)
 
@@ -306,7 +309,155 @@ def is_central_decision(command: Any) -> bool:
     and its letter (DOMAIN.md: "recorded at the national level, not by the region")."""
     if isinstance(command, RecordApproval):
         return command.kind == "central"
+    if isinstance(command, Correct):  # a correction of the central decision's facts
+        step = corrected_step(command.history, command.version)
+        return isinstance(step, Agreement.ApprovalRecorded) and step.kind == "central"
     return isinstance(command, AttachDocument) and command.kind == CENTRAL_APPROVAL_LETTER
+
+
+# -- corrections (ralat) -----------------------------------------------------------------------
+
+# The facts each step's event records that a correction may change (a date, a number, a
+# value, the signatories), by the event's name; the fields are named as the event names them.
+CORRECTABLE_FACTS: dict[str, frozenset[str]] = {
+    "Started": frozenset({"drafted_on", "value_idr"}),
+    "OfferSubmitted": frozenset({"reference", "sent_on"}),
+    "OfferResponseRecorded": frozenset({"reference", "responded_on"}),
+    "ApprovalRequested": frozenset({"reference", "requested_on"}),
+    "ApprovalRecorded": frozenset({"reference", "decided_on"}),
+    "FrameworkSigned": frozenset({"number", "signed_on", "valid_from", "valid_until", "signatories"}),
+    "WorkPlanStarted": frozenset({"started_on"}),
+    "PksDrafted": frozenset({"drafted_on", "value_idr"}),
+    "PksSigned": frozenset({"number", "signed_on", "start_on", "end_on", "signatories"}),
+    "Amended": frozenset({"reference", "signed_on", "value_idr"}),
+    "Extended": frozenset({"reference", "signed_on", "new_end"}),
+    "Terminated": frozenset({"reference", "terminated_on"}),
+    "Cancelled": frozenset({"reference", "cancelled_on"}),
+}
+REFERENCE_FACTS = frozenset({"reference", "number"})
+
+
+def corrected_step(history: Sequence[Any], version: int) -> Any | None:
+    """The recorded step the event at `version` states the facts of: that event, or for a
+    correction, the step it corrected. None: no such version."""
+    if not 1 <= version <= len(history):
+        return None
+    event = history[version - 1]
+    while type(event).__name__ == "Corrected":
+        event = history[event.step_version - 1]
+    return event
+
+
+def corrections_of(history: Iterable[Any]) -> dict[int, dict[str, Any]]:
+    """The corrected facts of each step (its version -> field -> value), the latest
+    correction of a field winning."""
+    facts: dict[int, dict[str, Any]] = {}
+    for event in history:
+        if type(event).__name__ == "Corrected":
+            facts.setdefault(event.step_version, {}).update(event.changes)
+    return facts
+
+
+def effective_events(history: Iterable[Any]) -> list[Any]:
+    """The history as its facts stand now: each corrected step's event carries its corrected
+    facts, and the corrections themselves are left out (their effect is in those events).
+    For readers that filter steps by their facts, e.g. by legal date; versions keep their
+    gaps where a correction was."""
+    events = list(history)
+    facts = corrections_of(events)
+    return [_with_facts(e, facts.get(e.originator_version)) for e in events if type(e).__name__ != "Corrected"]
+
+
+def _with_facts(event: Any, facts: Mapping[str, Any] | None) -> Any:
+    if not facts:
+        return event
+    return type(event)(**{**vars(event), **copy.deepcopy(dict(facts))})
+
+
+def _signatory(record: Mapping[str, Any]) -> Signatory:
+    return Signatory(party=record["party"], name=record["name"], position=record["position"],
+                     capacity=Capacity(record["capacity"]), surat_kuasa=record.get("surat_kuasa"))
+
+
+def _day_of(value: str) -> date:
+    return date.fromisoformat(value)
+
+
+def _command_of(kind: str, f: Mapping[str, Any], recorded: datetime) -> Any | None:
+    """The command that would have recorded a step with facts `f` (its event's fields), so
+    the step's rules can be decided again; None for a step no rule governs."""
+    sigs = tuple(_signatory(s) for s in f.get("signatories") or ())
+    match kind:
+        case "OfferSubmitted":
+            return SubmitOffer(reference=f["reference"], sent_on=_day_of(f["sent_on"]), direction=f["direction"],
+                               note=f["note"])
+        case "OfferResponseRecorded":
+            return RecordOfferResponse(decision=f["decision"], reference=f["reference"],
+                                       responded_on=_day_of(f["responded_on"]), party=f["party"], note=f["note"])
+        case "ApprovalRequested":
+            return RequestApproval(kind=f["kind"], reference=f["reference"], requested_on=_day_of(f["requested_on"]),
+                                   document=f["document"])
+        case "ApprovalRecorded":
+            return RecordApproval(kind=f["kind"], decision=f["decision"], reference=f["reference"],
+                                  decided_on=_day_of(f["decided_on"]), document=f["document"], note=f["note"])
+        case "FrameworkSigned":
+            return SignFramework(number=f["number"], signed_on=_day_of(f["signed_on"]),
+                                 valid_from=_day_of(f["valid_from"]), valid_until=_day_of(f["valid_until"]),
+                                 signatories=sigs, document_type=f["document_type"],
+                                 rencana_kerja=tuple(f["rencana_kerja"]))
+        case "WorkPlanStarted":
+            return StartWorkPlan(started_on=_day_of(f["started_on"]), note=f["note"])
+        case "PksDrafted":
+            return DraftPks(title=f["title"], object=f["object"], parties=tuple(f["parties"]), value_idr=f["value_idr"],
+                            burdens_community=f["burdens_community"], budgeted_in_apbd=f["budgeted_in_apbd"],
+                            drafted_on=_day_of(f["drafted_on"]))
+        case "PksSigned":
+            return SignPks(pks=f["pks_id"], number=f["number"], signed_on=_day_of(f["signed_on"]),
+                           start_on=_day_of(f["start_on"]), end_on=_day_of(f["end_on"]), signatories=sigs,
+                           exception_reference=f["exception_reference"])
+        case "Amended":
+            return Amend(document=f["document"], reference=f["reference"], signed_on=_day_of(f["signed_on"]),
+                         changes=f["changes"], value_idr=f["value_idr"])
+        case "Extended":
+            return Extend(document=f["document"], reference=f["reference"], signed_on=_day_of(f["signed_on"]),
+                          new_end=_day_of(f["new_end"]), exception_reference=f["exception_reference"])
+        case "Terminated":
+            return Terminate(document=f["document"], ground=Ground(f["ground"]), reference=f["reference"],
+                             terminated_on=_day_of(f["terminated_on"]), note=f["note"])
+        case "Cancelled":
+            return Cancel(reason=f["reason"], document=f["document"], reference=f["reference"],
+                          cancelled_on=_day_of(f["cancelled_on"]) if f.get("cancelled_on") else local_date(recorded))
+    return None
+
+
+def _state_diff(old: Any, new: Any, path: tuple = ()) -> list[dict[str, Any]]:
+    """What turns state `old` into `new`: a list of {path, value} (set) and {path, remove}."""
+    if isinstance(old, dict) and isinstance(new, dict):
+        out = []
+        for key in [*old, *(k for k in new if k not in old)]:
+            if key not in new:
+                out.append({"path": [*path, key], "remove": True})
+            elif key not in old:
+                out.append({"path": [*path, key], "value": new[key]})
+            else:
+                out.extend(_state_diff(old[key], new[key], (*path, key)))
+        return out
+    if isinstance(old, list) and isinstance(new, list) and len(old) == len(new):
+        return [d for i, (a, b) in enumerate(zip(old, new, strict=True)) for d in _state_diff(a, b, (*path, i))]
+    return [] if old == new else [{"path": list(path), "value": new}]
+
+
+def _facts_state(agreement: Any) -> dict[str, Any]:
+    """An aggregate's state without its bookkeeping (id, version, times)."""
+    return {k: v for k, v in agreement.to_state().items() if not k.startswith("_")}
+
+
+def _child(container: Any, key: Any) -> Any:
+    if isinstance(container, dict):
+        return container.get(key)
+    if isinstance(container, list) and isinstance(key, int) and 0 <= key < len(container):
+        return container[key]
+    return None
 
 
 def _not_in_future(day: date, at: datetime, what: str) -> None:
@@ -633,6 +784,46 @@ class Agreement(Aggregate):
                  "attached_at": self.timestamp.isoformat(), "attached_by": self.actor["tenant"]}
             )
 
+    class Corrected(Aggregate.Event):
+        """A correction (ralat) of the facts a recorded step stated. Nothing is rewritten:
+        the step's event stays as recorded, and this one names it (`corrects_version`; the
+        step itself: `step_version`, `step`), the facts it changes (`changes`, field -> new
+        value; `previous`: what they were), and why (`reason`). `effects` is what the
+        corrected facts change in the state, decided when it was recorded by replaying the
+        history with them ({path, value} or {path, remove}), so applying it never re-decides."""
+
+        actor: dict
+        corrects_version: int
+        step_version: int
+        step: str
+        changes: dict
+        previous: dict
+        reason: str
+        effects: list
+
+        def apply(self, agreement: Agreement) -> None:
+            for effect in self.effects:
+                head, *rest = effect["path"]
+                if not rest:
+                    if effect.get("remove"):
+                        agreement.__dict__.pop(head, None)
+                    else:
+                        setattr(agreement, head, copy.deepcopy(effect["value"]))
+                    continue
+                container = getattr(agreement, head, None)
+                for key in rest[:-1]:
+                    container = _child(container, key)
+                last = rest[-1]
+                if isinstance(container, dict):
+                    if effect.get("remove"):
+                        container.pop(last, None)
+                    else:
+                        container[last] = copy.deepcopy(effect["value"])
+                elif isinstance(container, list) and isinstance(last, int) and 0 <= last < len(container):
+                    container[last] = copy.deepcopy(effect["value"])
+                # else: a state that lacks the step (one replayed in part, e.g. as in force on
+                # a day before it): the correction has nothing to change there.
+
     # -- construction -----------------------------------------------------------------------
 
     def __init__(
@@ -811,7 +1002,7 @@ class Agreement(Aggregate):
                 f"Hanya daerah yang menjadi pihak kerja sama ini yang dapat mencatat langkahnya; {by.region} bukan pihak.",
                 code="not_a_party",
             )
-        if Stage(self.stage) in CLOSED and not isinstance(command, AttachDocument):
+        if Stage(self.stage) in CLOSED and not isinstance(command, AttachDocument | Correct):
             raise RuleViolation(
                 "agreement_closed", f"Kerja sama ini sudah {self.stage}; tidak ada langkah lagi yang dapat dicatat."
             )
@@ -1161,6 +1352,149 @@ class Agreement(Aggregate):
             name=name, size=c.size, media_type=c.media_type, sha256=c.sha256,
         )
 
+    def _correct(self, c: Correct, by: Caller, at: datetime, policy: Policy) -> None:
+        """A correction (ralat): the facts a step stated (a date, a number, a value, the
+        signatories) were mistyped. It is decided as if the step had stated the corrected
+        facts from the start: the history is replayed with them, each step's rules decided
+        again, and the first rule they break refuses the correction with that rule's code.
+        Corrected: the state becomes what that replay gives. Who may: an operator of a party
+        (of the region whose DPRD decided, for a DPRD decision); for the central
+        government's decision, the national level."""
+        history = list(c.history)
+        if len(history) != self.version:
+            raise ValueError("a correction needs the family's whole recorded history")
+        reason = _text(c.reason)
+        if not reason:
+            raise RuleViolation("reason_required", "Sebutkan alasan ralat.")
+        target = history[c.version - 1] if 1 <= c.version <= len(history) else None
+        if target is None:
+            raise RuleViolation(
+                "unknown_version", f"Tidak ada langkah tercatat dengan versi {c.version} pada kerja sama ini.",
+                current_version=self.version,
+            )
+        if isinstance(target, Agreement.Corrected):
+            step_version, allowed = target.step_version, frozenset(target.changes)
+        else:
+            step_version, allowed = c.version, CORRECTABLE_FACTS.get(type(target).__name__, frozenset())
+        step = history[step_version - 1]
+        kind = type(step).__name__
+        if not allowed:
+            raise RuleViolation(
+                "step_not_correctable", f"Langkah versi {c.version} ({kind}) tidak memuat fakta yang dapat diralat."
+            )
+        if not c.changes:
+            raise RuleViolation("changes_required", "Sebutkan fakta yang diralat beserta nilai barunya ('changes').")
+        unknown = sorted(set(c.changes) - allowed)
+        if unknown:
+            raise RuleViolation(
+                "field_not_recorded",
+                f"Langkah versi {c.version} ({kind}) tidak mencatat {', '.join(unknown)}; yang dapat diralat: "
+                f"{', '.join(sorted(allowed))}.",
+                allowed=sorted(allowed),
+            )
+        if isinstance(step, Agreement.ApprovalRecorded) and step.kind == "central":
+            if by.region != NATIONAL:
+                raise Forbidden(
+                    "Keputusan persetujuan pemerintah pusat diralat oleh tingkat nasional (Kemendagri), yang "
+                    "mencatatnya.",
+                    code="central_approval_recorded_by_national",
+                )
+        elif isinstance(step, Agreement.ApprovalRequested | Agreement.ApprovalRecorded) and by.region != step.region:
+            raise Forbidden(
+                f"Permohonan dan keputusan persetujuan DPRD {step.region} diralat oleh daerah itu sendiri.",
+                code="not_the_deciding_region",
+            )
+        corrected = corrections_of(history)
+        now = {**vars(step), **corrected.get(step_version, {})}
+        changes = {name: self._fact(name, value) for name, value in c.changes.items()}
+        changes = {name: value for name, value in changes.items() if now.get(name) != value}
+        if not changes:
+            raise RuleViolation("nothing_to_correct", "Nilai yang disebutkan sama dengan yang sudah tercatat.")
+        before, broken = self._replay(history, corrected, policy)
+        # What the history already broke (one recorded before a rule existed) is no reason to
+        # refuse; any other refusal is the correction's.
+        after, _ = self._replay(
+            history, {**corrected, step_version: {**corrected.get(step_version, {}), **changes}}, policy,
+            tolerated={(v, e.code) for v, e in broken},
+        )
+        self.trigger_event(
+            self.Corrected, timestamp=at, actor=by.actor, corrects_version=c.version, step_version=step_version,
+            step=kind, changes=changes, previous={name: now.get(name) for name in changes}, reason=reason,
+            effects=_state_diff(_facts_state(before), _facts_state(after)),
+        )
+
+    @staticmethod
+    def _fact(name: str, value: Any) -> Any:
+        """A corrected fact as the step's event records it."""
+        if name in REFERENCE_FACTS:
+            return _require_reference(value if isinstance(value, str) else None, "Ralat nomor")
+        if name == "value_idr":
+            if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                raise RuleViolation("negative_value", "Nilai kerja sama tidak boleh negatif.")
+            return value
+        if name == "signatories":
+            return [
+                {"party": s.party, "name": s.name.strip(), "position": s.position.strip(),
+                 "capacity": Capacity(s.capacity).value, "surat_kuasa": _text(s.surat_kuasa)}
+                for s in value
+            ]
+        if not isinstance(value, date):
+            raise RuleViolation("invalid_fact", f"{name} harus berupa tanggal.")
+        return _iso(value)
+
+    @classmethod
+    def _replay(
+        cls, history: Sequence[Any], facts: Mapping[int, Mapping[str, Any]], policy: Policy,
+        tolerated: set[tuple[int, str | None]] | None = None,
+    ) -> tuple[Agreement, list[tuple[int, KsdError]]]:
+        """The family rebuilt from `history` with each step stating `facts` (its version ->
+        field -> value), every step's rules decided again on the way (as its recorder, at the
+        moment it was recorded). Answers the state and each step a rule refused (version,
+        error); with `tolerated`, raises the first refusal not in it (version, code).
+        Corrections are left out: their facts are in `facts`."""
+        agreement: Agreement | None = None
+        refused: list[tuple[int, KsdError]] = []
+        for event in history:
+            version = event.originator_version
+            if isinstance(event, Agreement.Corrected):
+                continue
+            f = {**vars(event), **copy.deepcopy(dict(facts.get(version, {})))}
+            kind = type(event).__name__
+            if isinstance(event, Agreement.Started):
+                try:
+                    if f.get("drafted_on"):
+                        _not_in_future(_day_of(f["drafted_on"]), event.timestamp, "persiapan kerja sama")
+                    if f.get("value_idr") is not None and f["value_idr"] < 0:
+                        raise RuleViolation("negative_value", "Nilai kerja sama tidak boleh negatif.")
+                except KsdError as error:
+                    if tolerated is not None and (version, error.code) not in tolerated:
+                        raise
+                    refused.append((version, error))
+                agreement = type(event)(**f).mutate(None)
+                continue
+            assert agreement is not None
+            if isinstance(event, Agreement.Extended):  # the end it extended, as the facts now say
+                doc = agreement._document(f["document"])
+                f["previous_end"] = doc["valid_until" if f["document"] == FRAMEWORK else "end_on"]
+            command = _command_of(kind, f, event.timestamp)
+            if command is not None:
+                trial = cls.from_state(copy.deepcopy(agreement.to_state()))
+                try:
+                    trial.execute(command, by=Caller(f["actor"]["tenant"], f["actor"]), at=event.timestamp,
+                                  policy=policy)
+                except KsdError as error:
+                    if tolerated is not None and (version, error.code) not in tolerated:
+                        raise
+                    refused.append((version, error))
+            agreement.version = version - 1  # over the corrections left out
+            try:
+                type(event)(**f).mutate(agreement)
+            except (AssertionError, LookupError, TypeError):
+                agreement.version = version  # a step of a history already broken: as it stands
+
+        assert agreement is not None
+        return agreement, refused
+
     _HANDLERS = {  # noqa: RUF012 - a class constant; an annotation would make it a dataclass field
         SubmitOffer: _submit_offer,
         RecordOfferResponse: _record_offer_response,
@@ -1175,6 +1509,7 @@ class Agreement(Aggregate):
         Terminate: _terminate,
         Cancel: _cancel,
         AttachDocument: _attach_document,
+        Correct: _correct,
     }
 
     # -- rules shared by several commands ---------------------------------------------------

@@ -7,9 +7,11 @@ them (`date`); the time an action is recorded comes from the clock (`at`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from datetime import date
 from enum import StrEnum
+from typing import Any
 
 
 class Capacity(StrEnum):
@@ -157,6 +159,21 @@ class Cancel:
     document: str | None = None  # None: the whole family; "pks-N": an unsigned PKS draft
     reference: str | None = None
     cancelled_on: date | None = None  # None: the day it is recorded (WIB)
+
+
+@dataclass(frozen=True)
+class Correct:
+    """A correction (ralat) of the facts a recorded step stated: its date, number, value or
+    signatories, with the reason. `version`: the event that recorded the step (or an earlier
+    correction of it); `changes`: field -> new value (`date`, `str`, `int`, or a tuple of
+    `Signatory`), named as the step's event names them."""
+
+    version: int
+    changes: Mapping[str, Any]
+    reason: str
+    # The family's recorded events (version 1 first), supplied by the application, never by
+    # the caller: the rules are re-checked on them with the corrected facts.
+    history: tuple = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 from functools import partial
@@ -16,6 +16,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.registry.api.schemas import AgreementRead
+from services.registry.application import without_state_filters
 from services.registry.domain.agreement import Form, Stage
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel, encode_cursor
 from shared.errors import BadRequest, NotFound
@@ -328,13 +329,18 @@ class AgreementFilterInput:
     signed_to: date | None = strawberry.field(default=None, description="framework signed on or before")
     expiring_from: date | None = strawberry.field(default=None, description="a document in force ends on or after")
     expiring_to: date | None = strawberry.field(default=None, description="a document in force ends on or before")
+    on: date | None = strawberry.field(
+        default=None, description="a day: each cooperation as legally in force then, as known now; stage, signed* "
+        "and expiring* judge that state (a page may then hold fewer than `first`)")
 
 
 @strawberry.type
 class Query(ReferenceQuery):
     @strawberry.field(
         description="One cooperation, if the caller's tenant may see it: now, or as it was at `version` or at "
-        "`asOf` (replayed from the event store; null past the head or before it existed)."
+        "`asOf` (transaction time: as recorded then; replayed from the event store; null past the head or before "
+        "it existed). `on` (valid time): what was legally in force that day, as known now or, with `asOf` or "
+        "`version`, as known then (null when it was prepared after `on`)."
     )
     async def agreement(
         self,
@@ -342,12 +348,14 @@ class Query(ReferenceQuery):
         id: strawberry.ID,  # noqa: A002
         version: int | None = None,
         as_of: datetime | None = None,
+        on: Annotated[date | None, strawberry.argument(
+            description="a day: the steps whose legal date is on or before it (valid time)")] = None,
     ) -> Agreement | None:
         try:
             agreement_id = UUID(str(id))
         except ValueError:
             return None
-        if version is None and as_of is None:
+        if version is None and as_of is None and on is None:
             row = await info.context.agreements.get(identity_from(info).tenant, agreement_id)
             return Agreement.from_row(row) if row else None
         if version is not None and as_of is not None:
@@ -357,7 +365,8 @@ class Query(ReferenceQuery):
         registry = info.context.registry
         try:
             then = await anyio.to_thread.run_sync(
-                partial(registry.get_agreement, identity_from(info), agreement_id, version=version, as_of=as_of)
+                partial(registry.get_agreement, identity_from(info), agreement_id, version=version, as_of=as_of,
+                        on=on)
             )
         except NotFound:
             return None
@@ -376,25 +385,31 @@ class Query(ReferenceQuery):
         if not 1 <= size <= settings.page_size_max:
             raise BadRequest(f"first harus antara 1 dan {settings.page_size_max}.")
         f = filter or AgreementFilterInput()
-        page = await info.context.agreements.list(
-            identity_from(info).tenant,
-            AgreementFilter(
-                stage=[s.value for s in f.stage or ()],
-                form=[x.value for x in f.form or ()],
-                category=f.category,
-                region=f.region,
-                province=f.province,
-                urusan=f.urusan,
-                q=f.q,
-                signed_from=f.signed_from,
-                signed_to=f.signed_to,
-                expiring_from=f.expiring_from,
-                expiring_to=f.expiring_to,
-            ),
-            limit=size,
-            cursor=after,
+        flt = AgreementFilter(
+            stage=[s.value for s in f.stage or ()],
+            form=[x.value for x in f.form or ()],
+            category=f.category,
+            region=f.region,
+            province=f.province,
+            urusan=f.urusan,
+            q=f.q,
+            signed_from=f.signed_from,
+            signed_to=f.signed_to,
+            expiring_from=f.expiring_from,
+            expiring_to=f.expiring_to,
         )
-        edges = [AgreementEdge(cursor=encode_cursor(r["position"]), node=Agreement.from_row(r)) for r in page.rows]
+        tenant = identity_from(info).tenant
+        if f.on is None:
+            page = await info.context.agreements.list(tenant, flt, limit=size, cursor=after)
+            edges = [AgreementEdge(cursor=encode_cursor(r["position"]), node=Agreement.from_row(r))
+                     for r in page.rows]
+        else:
+            page = await info.context.agreements.list(tenant, without_state_filters(flt), limit=size, cursor=after)
+            positions = {r["id"]: r["position"] for r in page.rows}
+            found = await anyio.to_thread.run_sync(
+                info.context.registry.listed_on, list(positions), f.on, flt)
+            edges = [AgreementEdge(cursor=encode_cursor(positions[a.id]),
+                                   node=Agreement.from_read(AgreementRead.from_aggregate(a))) for a in found]
         return AgreementConnection(
             edges=edges,
             page_info=PageInfo(has_next_page=page.next_cursor is not None, end_cursor=page.next_cursor),
