@@ -295,6 +295,38 @@ def import_agreements(
         raise typer.Exit(1)
 
 
+@app.command("seed")
+def seed_dataset(
+    scale: Annotated[str, typer.Option(help="small (a few hundred families, a demo) or national (100,000 families)")]
+    = "small",
+    seed: Annotated[int, typer.Option(help="the same seed gives the same dataset")] = 1,
+) -> None:
+    """Build a realistic, reproducible dataset through the services' applications: every
+    autonomous region active, agreements of every form through their lifecycles with legal
+    dates over 2023-2026, progress reports, evaluations and region reports. Prints progress
+    every few seconds and its speed at the end."""
+    from services.registry.seed import SCALES
+    from services.registry.seed import seed as run_seed
+
+    if scale not in SCALES:
+        typer.echo(f"Skala tidak dikenal / unknown scale: {scale} (pilih / choose: {', '.join(SCALES)})", err=True)
+        raise typer.Exit(2)
+    settings = _settings()
+    url, server = _database(settings)
+
+    def progress(report) -> None:  # noqa: ANN001 - a SeedReport
+        typer.echo(f"  {report.families:,} kerja sama, {report.total_events:,} peristiwa, "
+                   f"{report.rate:,.0f} peristiwa/detik")
+
+    with _database_errors(server):
+        _probe(url)
+        report = run_seed(url, scale=scale, seed=seed, progress=progress)
+    typer.echo("\n".join(report.lines()))
+    if report.refused:
+        typer.echo(f"{len(report.refused)} langkah ditolak aturan / steps refused: {report.refused[:3]}", err=True)
+        raise typer.Exit(1)
+
+
 def _service_setups(service: str | None) -> list[tuple[str, object]]:
     """(name, services.<name>.setup) for one service or all of them."""
     import importlib
@@ -667,6 +699,8 @@ def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with 
         "\"parties\":[{\"region\":\"32.04\"}],\"value_idr\":2500000000}'",
         f"  curl -s {reg}/agreements -H \"Authorization: Bearer $TOKEN\"",
         f"  GraphiQL: {reg}/graphql#token={sample['32.73']}",
+        "",
+        "Data contoh / demo data: ksd seed --scale small",
         "",
         "Tekan Ctrl-C untuk berhenti / press Ctrl-C to stop.",
         "",
