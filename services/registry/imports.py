@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from eventsourcing.persistence import IntegrityError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg import sql
 
 from services.registry.domain.agreement import (
@@ -887,13 +888,18 @@ class Importer:
         that loses a race with another import of the same rows is saved one family at a time,
         and the families already saved are reported present."""
         for chunk in _chunks(changed, self.batch_size):
+            # The pending events, taken once: a failed `save` has already emptied the
+            # aggregates, so the one-by-one fallback must save these, not the aggregates.
+            pending = [(agreement.collect_events(), results) for agreement, _, results in chunk]
             try:
-                self.registry.save(*(agreement for agreement, _, _ in chunk))
-                report.saved_events += sum(r.events for _, _, results in chunk for r in results)
-            except IntegrityError:
-                for agreement, _family, results in chunk:
+                self.registry.save(*(event for events, _ in pending for event in events))
+                report.saved_events += sum(r.events for _, results in pending for r in results)
+            except (IntegrityError, StoreOperationalError):
+                # A duplicate in a large batch may surface as an aborted pipeline (operational);
+                # a real outage fails the one-by-one saves below too, and propagates.
+                for events, results in pending:
                     try:
-                        self.registry.save(agreement)
+                        self.registry.save(*events)
                         report.saved_events += sum(r.events for r in results)
                     except IntegrityError:
                         for result in results:
