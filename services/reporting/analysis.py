@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import date
 from typing import Any
 
 import psycopg
@@ -17,7 +18,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.monitoring.domain.alerts import ACTIVE_STAGES
 from services.reporting.domain.labels import FORMS, STAGES
-from services.reporting.readmodel import ALIVE, period_params
+from services.reporting.readmodel import ALIVE, STAGE_ON, period_params
 from services.reporting.views import SCHEMA
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
@@ -48,9 +49,19 @@ class AnalysisFilter:
     year_to: int | None = None
     period: Period | None = None  # alive during the period (readmodel.ALIVE)
     active_only: bool = False  # framework signed and not ended
+    # A day: each agreement by its stage then (readmodel.STAGE_ON), those not yet begun left
+    # out; `stage` and `active_only` judge that stage. None: today's stage.
+    on: date | None = None
 
 
-def _where(tenant: str, flt: AnalysisFilter) -> tuple[sql.Composable, dict[str, Any]]:
+def _stage(schema: sql.Identifier, on: date | None) -> sql.Composable:
+    """The stage an analysis counts an agreement by (the agreements table aliased `a`):
+    today's, or its stage `on` a day."""
+    return sql.SQL("a.stage") if on is None else STAGE_ON.format(s=schema)
+
+
+def _where(tenant: str, flt: AnalysisFilter, schema: sql.Identifier) -> tuple[sql.Composable, dict[str, Any]]:
+    stage = _stage(schema, flt.on)
     clauses: list[sql.Composable] = [sql.SQL("visible_to @> ARRAY[%(tenant)s]")]
     params: dict[str, Any] = {"tenant": tenant}
     for value, name, clause in (
@@ -59,19 +70,22 @@ def _where(tenant: str, flt: AnalysisFilter) -> tuple[sql.Composable, dict[str, 
         (list(flt.form), "form", "form = ANY(%(form)s)"),
         (flt.category, "category", "category = %(category)s"),
         (list(flt.urusan), "urusan", "urusan && %(urusan)s::text[]"),
-        (list(flt.stage), "stage", "stage = ANY(%(stage)s)"),
+        (list(flt.stage), "stage", "{stage} = ANY(%(stage)s)"),
         (flt.year_from, "year_from", YEAR + " >= %(year_from)s"),
         (flt.year_to, "year_to", YEAR + " <= %(year_to)s"),
     ):
         if value not in (None, [], ""):
-            clauses.append(sql.SQL(clause))
+            clauses.append(sql.SQL(clause).format(stage=stage))
             params[name] = value
     if flt.active_only:
-        clauses.append(sql.SQL("stage = ANY(%(active)s)"))
+        clauses.append(sql.SQL("{} = ANY(%(active)s)").format(stage))
         params["active"] = sorted(ACTIVE_STAGES)
     if flt.period is not None:
         clauses.append(sql.SQL("({})").format(ALIVE))
         params.update(period_params(flt.period))
+    if flt.on is not None:
+        clauses.append(sql.SQL("began_on <= %(on)s"))
+        params["on"] = flt.on
     return sql.SQL(" AND ").join(clauses), params
 
 
@@ -136,7 +150,7 @@ class AnalysisReadModel:
         unknown = set(dimensions) - set(DIMENSIONS)
         if unknown or len(set(dimensions)) != len(dimensions):
             raise ValueError(f"dimensions: {dimensions}")
-        where, params = _where(tenant, flt)
+        where, params = _where(tenant, flt, self.s)
         keys, laterals = _group_expressions(dimensions)
         names = [sql.Identifier(d) for d in dimensions]
         if dimensions:
@@ -147,14 +161,14 @@ class AnalysisReadModel:
         else:
             grouped = sql.SQL("SELECT count(*) AS n, coalesce(sum(g.value), 0) AS value, 1 AS ord FROM g")
         query = sql.SQL(
-            "WITH f AS (SELECT id, form, category, stage, urusan, party_regions, provinces,"
-            " coalesce(value_idr, 0) AS value, {year} AS year FROM {s}.agreements WHERE {where}),"
+            "WITH f AS (SELECT id, form, category, {stage} AS stage, urusan, party_regions, provinces,"
+            " coalesce(value_idr, 0) AS value, {year} AS year FROM {s}.agreements a WHERE {where}),"
             " g AS (SELECT DISTINCT f.id, f.value{keys} FROM f {laterals}),"
             " t AS (SELECT count(*) AS n, coalesce(sum(value), 0) AS value FROM f)"
             " SELECT t.n AS total_count, t.value AS total_value, grp.* FROM t LEFT JOIN LATERAL ({grouped}) grp ON true"
             " ORDER BY grp.ord"
         ).format(
-            year=sql.SQL(YEAR), s=self.s, where=where, grouped=grouped,
+            year=sql.SQL(YEAR), s=self.s, where=where, grouped=grouped, stage=_stage(self.s, flt.on),
             keys=sql.SQL("").join(sql.SQL(", {} AS {}").format(k, n) for k, n in zip(keys, names, strict=True)),
             laterals=sql.SQL(" ").join(laterals),
         )
@@ -173,9 +187,9 @@ class AnalysisReadModel:
         """Who cooperates with whom: the pairs of parties (regions, and third parties by
         kind: `mitra:<type>`) that share agreements, heaviest first (at most `limit`), with
         each endpoint's own count and value within the filter."""
-        where, params = _where(tenant, flt)
+        where, params = _where(tenant, flt, self.s)
         query = sql.SQL(
-            "WITH f AS (SELECT id, coalesce(value_idr, 0) AS value, parties FROM {s}.agreements WHERE {where}),"
+            "WITH f AS (SELECT id, coalesce(value_idr, 0) AS value, parties FROM {s}.agreements a WHERE {where}),"
             " p AS (SELECT DISTINCT f.id, f.value, (CASE WHEN e->>'kind' = 'region' THEN e->>'region'"
             " ELSE 'mitra:' || coalesce(e->>'type', 'lainnya') END) COLLATE \"C\" AS node"
             " FROM f CROSS JOIN LATERAL jsonb_array_elements(f.parties) AS e),"
@@ -202,13 +216,16 @@ class AnalysisReadModel:
             "truncated": len(rows) > limit,
         }
 
-    async def active_pairs(self, tenant: str, regions: Sequence[str]) -> set[tuple[str, str]]:
+    async def active_pairs(
+        self, tenant: str, regions: Sequence[str], on: date | None = None
+    ) -> set[tuple[str, str]]:
         """(region, urusan) of every active cooperation (framework signed, not ended) of
-        `regions` that the tenant sees."""
+        `regions` that the tenant sees: active now, or by its stage `on` a day."""
         query = sql.SQL(
-            "SELECT DISTINCT r, u FROM {s}.agreements, unnest(party_regions) AS r, unnest(urusan) AS u"
-            " WHERE visible_to @> ARRAY[%(tenant)s] AND stage = ANY(%(active)s) AND r = ANY(%(regions)s)"
-        ).format(s=self.s)
+            "SELECT DISTINCT r, u FROM {s}.agreements a, unnest(party_regions) AS r, unnest(urusan) AS u"
+            " WHERE visible_to @> ARRAY[%(tenant)s] AND {stage} = ANY(%(active)s) AND r = ANY(%(regions)s){begun}"
+        ).format(s=self.s, stage=_stage(self.s, on),
+                 begun=sql.SQL(" AND began_on <= %(on)s" if on is not None else ""))
         rows = await self._fetch(tenant, query, {"tenant": tenant, "active": sorted(ACTIVE_STAGES),
-                                                 "regions": list(regions)})
+                                                 "regions": list(regions), "on": on})
         return {(row["r"], row["u"]) for row in rows}

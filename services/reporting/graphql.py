@@ -72,6 +72,9 @@ class CooperationFilter:
     year_to: int | None = strawberry.field(default=None, description="year signed (else recorded, WIB) to")
     period: str | None = strawberry.field(default=None, description="alive during the period: 2026-S1 or 2026")
     active_only: bool = strawberry.field(default=False, description="framework signed and not ended")
+    on: date | None = strawberry.field(
+        default=None, description="a day: each cooperation by its stage then (legal dates, as known now); those not "
+        "yet begun are left out; stage and activeOnly judge that stage")
 
 
 @strawberry.input(description="Cakupan: wilayah yang ditinjau")
@@ -79,6 +82,8 @@ class CoverageFilter:
     province: str | None = strawberry.field(default=None, description="one province and its kab/kota")
     urusan: list[str] | None = strawberry.field(default=None, description="default: all 32")
     kind: list[str] | None = strawberry.field(default=None, description="provinsi, kabupaten, kota")
+    on: date | None = strawberry.field(
+        default=None, description="a day: active by each cooperation's stage then (legal dates, as known now)")
 
 
 @strawberry.type(description="One group of cooperationStats: its keys (null when not grouped by it)")
@@ -262,6 +267,7 @@ def analysis_filter(f: CooperationFilter | None, catalog: RegionCatalog, tenant:
         year_to=year_to,
         period=period,
         active_only=f.active_only,
+        on=f.on,
     )
 
 
@@ -353,7 +359,7 @@ class ReportingQuery(ReferenceQuery):
         )
 
     @strawberry.field(description="Regions in scope without an active cooperation (framework signed, not ended): "
-                                  "at all, and per urusan.")
+                                  "at all, and per urusan; today, or by each cooperation's stage on `filter.on`.")
     async def coverage(self, info: Info, filter: CoverageFilter | None = None) -> Coverage:  # noqa: A002
         identity = identity_from(info)
         ctx: ReportingContext = info.context
@@ -362,7 +368,7 @@ class ReportingQuery(ReferenceQuery):
         known = {u.code: u for u in URUSAN}
         urusan = _codes(f.urusan, known, "urusan", "kode urusan") or tuple(known)
         codes = [r.code for r in scope]
-        pairs = await _analysis(ctx).active_pairs(identity.tenant, codes) if codes else set()
+        pairs = await _analysis(ctx).active_pairs(identity.tenant, codes, f.on) if codes else set()
         active = {r for r, _ in pairs}
         by_urusan = []
         for code in urusan:
