@@ -18,6 +18,21 @@ def local_date(moment: datetime) -> date:
     return moment.astimezone(WIB).date()
 
 
+def day_of(value: object) -> date | None:
+    """A stored fact as a day: a date as is, a moment as its WIB date, an ISO string by its
+    first ten characters; None for anything else (absent, empty, malformed)."""
+    if isinstance(value, datetime):
+        return local_date(value)
+    if isinstance(value, date):
+        return value
+    if isinstance(value, str) and value:
+        try:
+            return date.fromisoformat(value[:10])
+        except ValueError:
+            return None
+    return None
+
+
 _PATTERN = re.compile(r"^(?P<year>\d{4})(?:-S(?P<half>[12]))?$")
 
 

@@ -27,7 +27,7 @@ from psycopg.types.json import Jsonb
 
 from services.monitoring.domain.reports import Evaluation, ProgressReport
 from services.registry.domain.agreement import Agreement
-from services.registry.projections.agreements import VIEW_VERSION, PostgresAgreementsView, row_of
+from services.registry.projections.agreements import VIEW_VERSION, PostgresAgreementsView
 from services.reporting.domain.reports import Consolidation, RegionReport, Report
 from services.reporting.domain.stages import legal_date, stage_dates
 from shared.db import READER_ROLE, reader_policy
@@ -179,31 +179,18 @@ class AgreementsView(PostgresAgreementsView):
             "UPDATE {s}.agreement_stages h SET since = v.since FROM unnest(%s::text[], %s::date[]) AS v(stage, since)"
             " WHERE h.agreement_id = %s AND h.stage = v.stage AND h.since <> v.since").format(s=self.s)
 
-    def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
-            curs.execute(self._insert, {**row_of(agreement), "position": tracking.notification_id})
-            curs.execute(self._insert_stage, (agreement.id, agreement.version, agreement.stage,
-                                              local_date(agreement.created_on), agreement.created_on))
+    def inserted(self, curs: Any, agreement: Agreement) -> None:
+        curs.execute(self._insert_stage, (agreement.id, agreement.version, agreement.stage,
+                                          local_date(agreement.created_on), agreement.created_on))
 
-    def apply_event(self, event: Agreement.Event, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
-            curs.execute(self._select_state, (event.originator_id,))
-            row = curs.fetchone()
-            if row is None:
-                raise LookupError(f"agreement {event.originator_id} is not in the read model")
-            agreement = Agreement.from_state(row["state"])
-            before = agreement.stage
-            event.mutate(agreement)  # the domain's own `apply`, as the registry's view does
-            curs.execute(self._update, row_of(agreement))
-            dates = stage_dates(agreement.to_state())
-            if agreement.stage != before:
-                curs.execute(self._insert_stage, (
-                    agreement.id, agreement.version, agreement.stage,
-                    dates.get(agreement.stage) or legal_date(event), event.timestamp))
-            if dates:
-                curs.execute(self._redate_stages, (list(dates), list(dates.values()), agreement.id))
+    def applied(self, curs: Any, agreement: Agreement, event: Agreement.Event, stage_before: str) -> None:
+        dates = stage_dates(agreement.to_state())
+        if agreement.stage != stage_before:
+            curs.execute(self._insert_stage, (
+                agreement.id, agreement.version, agreement.stage,
+                dates.get(agreement.stage) or legal_date(event), event.timestamp))
+        if dates:
+            curs.execute(self._redate_stages, (list(dates), list(dates.values()), agreement.id))
 
     def stages_version(self) -> int | None:
         """The shape version of `agreement_stages`: None without the table."""

@@ -11,15 +11,12 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import openpyxl
-import psycopg
 import pytest
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
 from services.registry.app import create_app as create_registry
 from services.registry.imports import HEADERS
-from services.registry.setup import projection_lag
-from services.registry.worker import make_runner
 from shared.cli import app as cli
 from shared.cli import migrate_all
 from shared.clock import ManualClock
@@ -45,21 +42,6 @@ def registry(settings, migrated_url: str) -> Iterator[TestClient]:
     with TestClient(create_registry(settings, database_url=migrated_url, clock=ManualClock()),
                     raise_server_exceptions=False) as client:
         yield client
-
-
-@pytest.fixture(scope="module")
-def projection(migrated_url: str) -> Iterator[Callable[[], None]]:
-    with make_runner(migrated_url) as runner:
-
-        def caught_up(timeout: float = 30.0) -> None:
-            deadline = time.monotonic() + timeout
-            with psycopg.connect(migrated_url) as conn:
-                while projection_lag(conn) > 0:
-                    if time.monotonic() > deadline:
-                        raise AssertionError("projection did not catch up")
-                    runner.run_forever(timeout=0.05)
-
-        yield caught_up
 
 
 def template(registry: TestClient, token: Callable[..., dict[str, str]]) -> bytes:
@@ -231,7 +213,7 @@ def test_a_filled_template_imports_with_a_row_by_row_report(
     assert event_count(migrated_url) == before + report["summary"]["saved_events"] > before
     assert "baris diimpor" in report["message"]
 
-    projection()
+    projection(timeout=30.0)
     listed = registry.get("/agreements", params={"q": "impor uji", "limit": 100}, headers=token(KOTA, "operator"))
     assert listed.status_code == 200, listed.text
     by_title = {a["title"]: a for a in listed.json()["items"]}
@@ -277,7 +259,7 @@ def test_the_partner_sees_the_imported_agreements_and_another_region_does_not(
 ) -> None:
     content, _, _ = workbook
     post_import(registry, token(KOTA, "operator"), content)
-    projection()
+    projection(timeout=30.0)
     mine = registry.get("/agreements", params={"q": "impor uji A0003"}, headers=token(KOTA, "operator")).json()
     assert len(mine["items"]) == 1
     agreement_id = mine["items"][0]["id"]

@@ -9,10 +9,10 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.e2e.monitoring_platform import Platform, platform
+from tests.e2e.test_registry_http import event_count
 
 KOTA, KAB = "32.73", "32.04"
 
@@ -21,11 +21,6 @@ KOTA, KAB = "32.73", "32.04"
 def p(pg_server_url: str) -> Iterator[Platform]:
     with platform(pg_server_url, start=date(2026, 7, 10)) as running:
         yield running
-
-
-def events(p: Platform) -> int:
-    with psycopg.connect(p.url) as conn:
-        return conn.execute("SELECT count(*) FROM registry.registry_events").fetchone()[0]
 
 
 def history(p: Platform, agreement: dict) -> list[dict[str, Any]]:
@@ -97,14 +92,14 @@ def test_a_stale_if_match_is_a_409_and_nothing_is_recorded(p: Platform) -> None:
     # Given a signed framework, and a caller who saw an earlier version
     agreement = signed(p, date(2026, 3, 2), "Ralat versi usang")
     step = version_of(p, agreement, "FrameworkSigned")
-    before = events(p)
+    before = event_count(p.url)
     # When the correction is sent with that earlier version
     response = correct(p, agreement, {"version": step, "changes": {"number": "KB/REV"}, "reason": "Nomor keliru"},
                        version=agreement["version"] - 1)
     # Then it is a version conflict, naming the current version, and nothing is recorded
     assert response.status_code == 409, response.text
     assert response.json()["current_version"] == agreement["version"]
-    assert events(p) == before
+    assert event_count(p.url) == before
 
 
 def test_a_correction_that_breaks_a_rule_is_refused_with_that_rules_code(p: Platform) -> None:
@@ -112,7 +107,7 @@ def test_a_correction_that_breaks_a_rule_is_refused_with_that_rules_code(p: Plat
     agreement = signed(p, date(2026, 3, 2), "Ralat melanggar aturan")
     p.sign_pks(agreement, signed_on=date(2026, 4, 1), start_on=date(2026, 4, 1), end_on=date(2028, 3, 31))
     step = version_of(p, agreement, "FrameworkSigned")
-    before = events(p)
+    before = event_count(p.url)
     # When the framework's signature is corrected to a day after the PKS's draft
     response = correct(p, agreement, {"version": step, "changes": {"signed_on": "2026-04-10"},
                                       "reason": "Salah tanggal"})
@@ -125,7 +120,7 @@ def test_a_correction_that_breaks_a_rule_is_refused_with_that_rules_code(p: Plat
     assert (wrong_field.status_code, wrong_field.json()["code"]) == (422, "field_not_recorded")
     no_reason = correct(p, agreement, {"version": step, "changes": {"number": "KB/X"}})
     assert no_reason.status_code == 422 and no_reason.json()["code"] == "validation_failed"
-    assert events(p) == before
+    assert event_count(p.url) == before
 
 
 def test_a_national_token_cannot_correct_a_regions_step(p: Platform) -> None:

@@ -8,10 +8,10 @@ from collections.abc import Iterator
 from datetime import date
 from typing import Any
 
-import psycopg
 import pytest
 
 from tests.e2e.monitoring_platform import Platform, platform
+from tests.e2e.test_registry_http import event_count
 
 KOTA, KAB, SURABAYA = "32.73", "32.04", "35.78"
 
@@ -22,11 +22,6 @@ def p(pg_server_url: str) -> Iterator[Platform]:
         yield running
 
 
-def events(p: Platform) -> int:
-    with psycopg.connect(p.url) as conn:
-        return conn.execute("SELECT count(*) FROM registry.registry_events").fetchone()[0]
-
-
 def post(p: Platform, agreement: dict, action: str, body: dict, tenant: str, *roles: str) -> Any:
     return p.registry.post(f"/agreements/{agreement['id']}/actions/{action}", json=body,
                            headers=p.headers(tenant, *roles, version=agreement["version"]))
@@ -35,11 +30,11 @@ def post(p: Platform, agreement: dict, action: str, body: dict, tenant: str, *ro
 def refused(p: Platform, agreement: dict, action: str, body: dict, tenant: str = KOTA, *roles: str,
             status: int = 422) -> dict:
     """Refused as problem+json, and nothing appended."""
-    before = events(p)
+    before = event_count(p.url)
     response = post(p, agreement, action, body, tenant, *roles)
     assert response.status_code == status, response.text
     assert response.headers["content-type"].startswith("application/problem+json")
-    assert events(p) == before
+    assert event_count(p.url) == before
     return response.json()
 
 
@@ -203,12 +198,12 @@ def test_a_wajib_ksdd_between_bandung_and_surabaya_is_refused_and_sukarela_is_no
     # The defect: a wajib KSDD was accepted between Kota Bandung and Kota Surabaya, which share no border.
     body = {"form": "KSDD", "category": "wajib", "title": "Kerja sama kota besar", "object": "Tukar pengalaman",
             "urusan": ["2.11"], "parties": [{"region": SURABAYA}]}
-    before = events(p)
+    before = event_count(p.url)
     response = p.registry.post("/agreements", json=body, headers=p.headers(KOTA))
     assert response.status_code == 422, response.text
     problem = response.json()
     assert (problem["code"], problem["pair"]) == ("wajib_requires_adjacency", [KOTA, SURABAYA])
-    assert events(p) == before
+    assert event_count(p.url) == before
     ok = p.registry.post("/agreements", json={**body, "category": "sukarela"}, headers=p.headers(KOTA))
     assert ok.status_code == 201, ok.text
 

@@ -17,12 +17,12 @@ Pure: no clock, no I/O.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
 from services.registry.domain import agreement as _domain
 from services.registry.domain.agreement import Agreement
-from shared.periods import local_date
+from shared.periods import day_of, local_date
 
 # Corrections (ralat): the history as its facts stand now, each corrected step carrying its
 # corrected facts (its date included) and the corrections left out, so a step counts at its
@@ -52,19 +52,6 @@ STEP_DATE = {
 VALIDITY_BOUNDS = frozenset({"valid_from", "valid_until", "start_on", "end_on"})
 
 
-def _day(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return local_date(value)
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
 def recorded_on(event: Any) -> date:
     """The day an event was recorded (transaction time), in WIB."""
     return local_date(event.timestamp)
@@ -75,13 +62,13 @@ def legal_date(event: Any) -> date:
     field, else the day it was recorded, in WIB."""
     name = STEP_DATE.get(type(event).__name__)
     if name is not None:
-        day = _day(getattr(event, name, None))
+        day = day_of(getattr(event, name, None))
         if day is not None:
             return day
     elif type(event).__name__ != "DocumentAttached":
         for field, value in vars(event).items():
             if field.endswith("_on") and field not in VALIDITY_BOUNDS:
-                day = _day(value)
+                day = day_of(value)
                 if day is not None:
                     return day
     return recorded_on(event)

@@ -172,6 +172,7 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
         with self.datastore.transaction(commit=True) as curs:
             self._insert_tracking(curs, tracking)
             curs.execute(self._insert, {**row_of(agreement), "position": tracking.notification_id})
+            self.inserted(curs, agreement)
 
     def apply_event(self, event: Agreement.Event, tracking: Tracking) -> None:
         """Apply one later event to the stored state with the domain's own `apply` (one
@@ -183,8 +184,18 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
             if row is None:
                 raise LookupError(f"agreement {event.originator_id} is not in the read model")
             agreement = Agreement.from_state(row["state"])
+            before = agreement.stage
             event.mutate(agreement)  # checks the version sequence: no gap, no repeat
             curs.execute(self._update, row_of(agreement))
+            self.applied(curs, agreement, event, before)
+
+    # Hooks for a view that keeps more from the same events (the reporting service's stage
+    # history), written in the same transaction; nothing here.
+    def inserted(self, curs: Any, agreement: Agreement) -> None:
+        """After a new agreement's row was written."""
+
+    def applied(self, curs: Any, agreement: Agreement, event: Agreement.Event, stage_before: str) -> None:
+        """After a later event was applied to the row."""
 
     def skip(self, tracking: Tracking) -> None:
         """Record the position of an event this view does not use (keeps lag honest)."""

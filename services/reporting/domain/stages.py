@@ -11,10 +11,10 @@ the event's own legal date (`legal_date`), and failing that, the day it was reco
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import date, datetime
+from datetime import date
 from typing import Any
 
-from shared.periods import Period, local_date
+from shared.periods import Period, day_of, local_date
 
 # An event's fields that date the step it records, most telling first.
 STEP_DATES = ("signed_on", "terminated_on", "cancelled_on", "responded_on", "sent_on", "started_on", "decided_on",
@@ -23,31 +23,18 @@ STEP_DATES = ("signed_on", "terminated_on", "cancelled_on", "responded_on", "sen
 VALIDITY_DATES = frozenset({"valid_from", "valid_until", "start_on", "end_on"})
 
 
-def _day(value: Any) -> date | None:
-    if isinstance(value, datetime):
-        return local_date(value)
-    if isinstance(value, date):
-        return value
-    if isinstance(value, str) and value:
-        try:
-            return date.fromisoformat(value[:10])
-        except ValueError:
-            return None
-    return None
-
-
 def legal_date(event: Any) -> date:
     """The day the step an event records legally happened: its step date (`signed_on`,
     `terminated_on`, ...; any other `*_on` field that is not a validity bound), else the day
     it was recorded, in WIB."""
     fields = vars(event)
     for name in STEP_DATES:
-        day = _day(fields.get(name))
+        day = day_of(fields.get(name))
         if day is not None:
             return day
     for name, value in fields.items():
         if name.endswith("_on") and name not in VALIDITY_DATES:
-            day = _day(value)
+            day = day_of(value)
             if day is not None:
                 return day
     return local_date(event.timestamp)
@@ -61,16 +48,16 @@ def stage_dates(state: Mapping[str, Any]) -> dict[str, date]:
     Stages the facts do not date (persiapan) are absent."""
     dates: dict[str, date | None] = {}
     offer = state.get("offer") or {}
-    dates["penawaran"] = _day(offer.get("sent_on"))
-    accepted = [_day(r.get("responded_on")) for r in (state.get("responses") or {}).values()
+    dates["penawaran"] = day_of(offer.get("sent_on"))
+    accepted = [day_of(r.get("responded_on")) for r in (state.get("responses") or {}).values()
                 if r.get("decision") == "accepted"]
     dates["penyusunan_kesepakatan"] = max((d for d in accepted if d), default=None)
     framework = state.get("framework") or {}
-    dates["kesepakatan_ditandatangani"] = _day(framework.get("signed_on"))
-    began = [_day(framework.get("work_plan_started_on")),
-             *(_day(p.get("signed_on")) for p in state.get("pks") or [])]
+    dates["kesepakatan_ditandatangani"] = day_of(framework.get("signed_on"))
+    began = [day_of(framework.get("work_plan_started_on")),
+             *(day_of(p.get("signed_on")) for p in state.get("pks") or [])]
     dates["pelaksanaan"] = min((d for d in began if d), default=None)
-    ended = _day(state.get("ended_on"))
+    ended = day_of(state.get("ended_on"))
     dates["berakhir"] = dates["dibatalkan"] = ended
     return {stage: day for stage, day in dates.items() if day is not None}
 
