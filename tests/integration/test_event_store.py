@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import timedelta
 from uuid import uuid4
 
 import psycopg
@@ -53,8 +54,12 @@ def test_the_database_refuses_to_change_or_delete_events(migrated_url: str, stor
 def test_a_concurrent_writer_of_the_same_version_is_refused(registry_app: Registry, stored) -> None:
     copy_a, copy_b = registry_app.repository.get(stored.id), registry_app.repository.get(stored.id)
     # Two writers both append version 2: the second must fail, not overwrite.
-    copy_a.trigger_event(type(copy_a).Event, timestamp=registry_app.clock.now())
-    copy_b.trigger_event(type(copy_b).Event, timestamp=registry_app.clock.now())
+    # Two writers' events always differ (their moment, their actor); byte-identical events
+    # would be indistinguishable from this writer's own commit whose acknowledgement was lost
+    # (HashChainRecorder treats that retry as success), so the moments differ here too.
+    now = registry_app.clock.now()
+    copy_a.trigger_event(type(copy_a).Event, timestamp=now)
+    copy_b.trigger_event(type(copy_b).Event, timestamp=now + timedelta(microseconds=1))
     registry_app.save(copy_a)
     with pytest.raises(IntegrityError):
         registry_app.save(copy_b)
