@@ -19,6 +19,8 @@ from shared.settings import Settings, SettingsError
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Sinergi KSD platform commands.")
 
 SERVICES = ("registry", "monitoring", "reporting")
+# The web application: a client of the three services' APIs, with no database connection.
+WEB = "web"
 WORKERS = ("registry", "monitoring", "reporting")
 JWT_SECRET_FILE = "jwt-secret"  # shared.auth.dev_secret's file under the data dir
 
@@ -518,13 +520,15 @@ def _serve_command(service: str, settings: Settings) -> list[str]:
 
 
 @app.command()
-def serve(service: Annotated[str, typer.Argument(help="registry, monitoring or reporting")]) -> None:
+def serve(service: Annotated[str, typer.Argument(help="registry, monitoring, reporting or web")]) -> None:
     """Run one service's HTTP server in the foreground (granian, uvloop)."""
     settings = _settings()
-    if service not in SERVICES:
-        typer.echo(f"unknown service {service!r}; services: {', '.join(SERVICES)}", err=True)
+    if service not in (*SERVICES, WEB):
+        typer.echo(f"unknown service {service!r}; services: {', '.join((*SERVICES, WEB))}", err=True)
         raise typer.Exit(2)
     _check_ports(settings, (service,))
+    if service == WEB:  # a client of the services' APIs: no database of its own
+        os.execv(sys.executable, _serve_command(service, settings))
     url, _server = _database(settings)
     os.environ["DATABASE_URL"] = url
     os.execv(sys.executable, _serve_command(service, settings))
@@ -572,7 +576,7 @@ def run() -> None:
     from shared.supervise import Child, Supervisor
 
     settings = _settings()
-    _check_ports(settings, SERVICES)
+    _check_ports(settings, (WEB, *SERVICES))
     url, server = _database(settings)
     with _database_errors(server):
         _check_connection_budget(url, settings)
@@ -584,6 +588,8 @@ def run() -> None:
         children = [
             Child(service, _serve_command(service, settings), {**env, "PGAPPNAME": f"ksd-{service}"})
             for service in SERVICES
+        ] + [
+            Child(WEB, _serve_command(WEB, settings), {**env, "PGAPPNAME": "ksd-web"}),
         ] + [
             Child(f"{name}-worker", [sys.executable, "-m", "shared.cli", "worker", name],
                   {**env, "PGAPPNAME": f"ksd-{name}-worker"})
@@ -611,7 +617,7 @@ def run() -> None:
         supervisor.start_all()
         try:
             bases = {s: f"http://{settings.host}:{settings.port_of(s)}" for s in SERVICES}
-            late = _wait_ready(bases, supervisor)
+            late = _wait_ready({**bases, WEB: f"http://{settings.host}:{settings.port_of(WEB)}"}, supervisor)
             if late and not supervisor.stopping:
                 typer.echo(f"! belum siap / not ready yet: {', '.join(late)}", err=True)
             if not supervisor.stopping:
@@ -675,6 +681,8 @@ def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with 
     lines = [
         "",
         "Sinergi KSD berjalan / is running",
+        f"  aplikasi    http://{settings.host}:{settings.port_of(WEB)}/   (buka di peramban / open in a browser;"
+        " masuk sebagai pengguna contoh / sign in as a sample user)",
         f"  database    postgresql://{db.get('user', '')}@{db.get('host', '')}:{db.get('port', '')}/{db.get('dbname', '')}  ({where})",
     ]
     if embedded and getattr(embedded, "admin_url", ""):

@@ -34,6 +34,31 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     registry_port: Port = 8001
     monitoring_port: Port = 8002
     reporting_port: Port = 8003
+    # The web application officials use (services/web): a client of the three services' APIs.
+    web_port: Port = 8000
+    # Where the web application reaches the services (default: http://<host>:<port> of each,
+    # 127.0.0.1 when host is a wildcard address).
+    web_registry_url: str | None = None
+    web_monitoring_url: str | None = None
+    web_reporting_url: str | None = None
+    # The web session cookie is encrypted and signed with this secret (at least 32 characters;
+    # development: generated once under data_dir). A session ends after web_session_hours.
+    web_session_secret: str | None = None
+    web_session_hours: PositiveInt = 8
+    # Send the session cookie only over HTTPS (default: in production).
+    web_cookie_secure: bool | None = None
+    # Sign-in with the ministry's identity provider (OpenID Connect, authorization code flow with
+    # PKCE). Unset in development: /masuk offers sample users instead. The ID token's claims
+    # named here give the user's tenant and roles; the access token is what the web app sends to
+    # the services (they verify it with KSD_JWT_JWKS_URL).
+    oidc_issuer: str | None = None
+    oidc_client_id: str | None = None
+    oidc_client_secret: str | None = None
+    oidc_scopes: str = "openid profile"
+    oidc_tenant_claim: str = "tenant"
+    oidc_roles_claim: str = "roles"
+    # The web application's public address (for the OIDC redirect URI), e.g. https://ksd.kemendagri.go.id
+    web_public_url: str | None = None
 
     # Logging: "auto" is JSON when stdout is not a terminal, readable text otherwise.
     log_format: Literal["auto", "json", "console"] = "auto"
@@ -229,7 +254,25 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             "registry": self.registry_port,
             "monitoring": self.monitoring_port,
             "reporting": self.reporting_port,
+            "web": self.web_port,
         }[service]
+
+    def api_base(self, service: str) -> str:
+        """Where the web application reaches one service's public API."""
+        configured = {
+            "registry": self.web_registry_url,
+            "monitoring": self.web_monitoring_url,
+            "reporting": self.web_reporting_url,
+        }[service]
+        if configured:
+            return configured.rstrip("/")
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        host = f"[{host}]" if ":" in host else host
+        return f"http://{host}:{self.port_of(service)}"
+
+    @property
+    def web_secure_cookie(self) -> bool:
+        return self.environment == "production" if self.web_cookie_secure is None else self.web_cookie_secure
 
     @classmethod
     def from_env(
@@ -282,6 +325,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             raise SettingsError("KSD_ALERT_WEBHOOK_URL must be an http:// or https:// URL")
         if not self.report_periods or self.report_periods - {"semester", "annual"}:
             raise SettingsError("KSD_REPORT_PERIOD_KINDS must be semester, annual or both, e.g. semester,annual")
+        if self.web_session_secret is not None and len(self.web_session_secret) < 32:
+            raise SettingsError("KSD_WEB_SESSION_SECRET must be at least 32 characters")
+        if self.oidc_issuer and not self.oidc_client_id:
+            raise SettingsError("KSD_OIDC_CLIENT_ID is required with KSD_OIDC_ISSUER")
         if self.page_size_default > self.page_size_max:
             raise SettingsError("KSD_PAGE_SIZE_DEFAULT must not exceed KSD_PAGE_SIZE_MAX")
         if self.db_pool_min > self.db_pool_max:

@@ -23,6 +23,8 @@ from tests.conftest import cluster_dir, free_port
 from tests.e2e.test_registry_http import BANDUNG
 
 SERVICES = ("registry", "monitoring", "reporting")
+# Every HTTP process `ksd run` starts: the services and the web application.
+PORTS = (*SERVICES, "web")
 
 
 def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[int, Any]:
@@ -43,7 +45,7 @@ class Platform:
     """One `ksd run` process, read up to its banner; `stop()` is Ctrl-C."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.ports = {name: int(env[f"KSD_{name.upper()}_PORT"]) for name in SERVICES}
+        self.ports = {name: int(env[f"KSD_{name.upper()}_PORT"]) for name in PORTS}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "run"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -82,7 +84,7 @@ class Platform:
 
 def platform_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"}
-    env.update({f"KSD_{name.upper()}_PORT": str(free_port()) for name in SERVICES})
+    env.update({f"KSD_{name.upper()}_PORT": str(free_port()) for name in PORTS})
     # Small pools: the suite's connections stay bounded (tests/README.md).
     env.update(KSD_LOG_LEVEL="warning", KSD_DB_POOL_MAX="2", **extra)
     return env

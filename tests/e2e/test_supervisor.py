@@ -22,7 +22,7 @@ import pytest
 from shared.db import connection_budget
 from shared.settings import Settings
 from tests.conftest import cluster_dir, free_port, fresh_database, live_children
-from tests.e2e.test_platform_processes import SERVICES, call
+from tests.e2e.test_platform_processes import PORTS, SERVICES, call
 from tests.e2e.test_registry_http import BANDUNG
 
 POOL_MAX = 2
@@ -34,7 +34,7 @@ def child_processes(parent: int) -> dict[str, int]:
     for pid, words in live_children(parent).items():
         if "worker" in words:
             found[f"{words[words.index('worker') + 1]}-worker"] = pid
-        for service in SERVICES:
+        for service in PORTS:
             if f"services.{service}.app:create_app" in words:
                 found[service] = pid
     return found
@@ -44,7 +44,7 @@ class Run:
     """One `ksd run`, its output read by a thread (so the pipe never fills)."""
 
     def __init__(self, env: dict[str, str]) -> None:
-        self.ports = {name: int(env[f"KSD_{name.upper()}_PORT"]) for name in SERVICES}
+        self.ports = {name: int(env[f"KSD_{name.upper()}_PORT"]) for name in PORTS}
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "shared.cli", "run"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
@@ -117,7 +117,7 @@ class Run:
 
 def run_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSD_") and k != "DATABASE_URL"}
-    env.update({f"KSD_{name.upper()}_PORT": str(free_port()) for name in SERVICES})
+    env.update({f"KSD_{name.upper()}_PORT": str(free_port()) for name in PORTS})
     env.update({"KSD_LOG_LEVEL": "warning", "KSD_DB_POOL_MAX": str(POOL_MAX), "KSD_WORKER_METRICS_PORT": "0", **extra})
     return env
 
@@ -150,7 +150,7 @@ def test_a_killed_worker_is_restarted_alone_and_every_process_stays_within_its_b
     run = Run(run_env(DATABASE_URL=own_database, KSD_DATA_DIR=str(tmp_path)))
     try:
         before = run.children()
-        assert set(before) == {*SERVICES, *(f"{s}-worker" for s in SERVICES)}, before
+        assert set(before) == {*PORTS, *(f"{s}-worker" for s in SERVICES)}, before
         assert run.find("x-nothing-yet", timeout=0.5) == []
 
         os.kill(before["registry-worker"], signal.SIGKILL)

@@ -93,7 +93,7 @@ def test_token_refuses_when_no_secret_exists_instead_of_making_one_no_service_kn
 def _ksd(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.CompletedProcess[str]:
     """`ksd ARGS` in a fresh process, as a user types it."""
     base = {k: v for k, v in os.environ.items() if not k.startswith("KSD_") and k != "DATABASE_URL"}
-    ports = {f"KSD_{s.upper()}_PORT": str(free_port()) for s in ("registry", "monitoring", "reporting")}
+    ports = {f"KSD_{s.upper()}_PORT": str(free_port()) for s in ("registry", "monitoring", "reporting", "web")}
     return subprocess.run(
         [sys.executable, "-m", "shared.cli", *args], env={**base, **ports, **env},
         capture_output=True, text=True, timeout=timeout, cwd=REPO,
