@@ -25,7 +25,7 @@ import msgspec
 import typer
 
 from shared.audit.signing import generate_private_key, private_key_pem
-from shared.cli import SERVICES, WORKERS, app
+from shared.cli import SERVICES, WEB, WORKERS, app
 from shared.db import connection_budget
 from shared.settings import Settings
 from shared.worker import metrics_port
@@ -58,7 +58,7 @@ CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding", "PriorityCla
 WORKLOAD_KINDS = {"Deployment", "StatefulSet", "DaemonSet", "Job"}
 
 DEFAULTS = Settings()
-DEFAULT_PORTS = {service: DEFAULTS.port_of(service) for service in SERVICES}
+DEFAULT_PORTS = {service: DEFAULTS.port_of(service) for service in (*SERVICES, WEB)}
 
 
 # ---------------------------------------------------------------------------- helpers
@@ -185,7 +185,7 @@ def test_a_deployment_for_every_service_and_worker_and_nothing_else() -> None:
     deployments = _of_kind("Deployment")
     roles = [_role(d) for d in deployments]
     assert len(roles) == len(set(roles)), f"two Deployments run the same command: {roles}"
-    expected = {("serve", s) for s in SERVICES} | {("worker", w) for w in WORKERS}
+    expected = {("serve", s) for s in (*SERVICES, WEB)} | {("worker", w) for w in WORKERS}
     assert set(roles) == expected
     for _kind, service in roles:
         assert (REPO / "services" / service / "app.py").is_file(), f"no services/{service}/app.py"
@@ -244,7 +244,7 @@ def test_kubernetes_services_reach_the_service_ports() -> None:
         for port in svc["spec"]["ports"]:
             target = port.get("targetPort", port["port"])
             assert _resolve_port(target, container) == DEFAULT_PORTS[service]
-    assert targeted == set(SERVICES)
+    assert targeted == {*SERVICES, WEB}
 
 
 def test_deployment_selectors_match_their_pods() -> None:
@@ -296,7 +296,8 @@ def test_the_manifests_fit_a_default_postgresql_even_during_a_rolling_update() -
         surge = strategy.get("rollingUpdate", {}).get("maxSurge", 0) if strategy.get("type") == "RollingUpdate" else 0
         assert isinstance(surge, int), f"{deployment['metadata']['name']}: give maxSurge as a number of pods"
         pods = deployment["spec"]["replicas"] + surge
-        total += pods * budget[service if kind == "serve" else f"{service}-worker"]
+        # The web application holds no database connection.
+        total += pods * budget.get(service if kind == "serve" else f"{service}-worker", 0)
         container = _pod_spec(deployment)["containers"][0]
         if any("worker-alive" in (container.get(kind) or {}).get("exec", {}).get("command", [])
                for kind in ("livenessProbe", "startupProbe")):
@@ -435,6 +436,8 @@ def test_every_pod_that_serves_metrics_requires_the_metrics_token_from_the_secre
     # Without a token /metrics is closed in production (403), so no scraper could read it.
     assert _configmap_settings().metrics_public is False, "KSD_METRICS_PUBLIC opens /metrics to anyone"
     for role, deployment in _deployments_by_role().items():
+        if role == ("serve", WEB):  # no /metrics: a client of the services, whose metrics count its calls
+            continue
         ref = _secret_env(_pod_spec(deployment)["containers"][0], "KSD_METRICS_TOKEN")
         assert ref and ref["name"] == "ksd-secrets", f"{role}: KSD_METRICS_TOKEN not from the Secret"
         assert not ref.get("optional", False), f"{role}: KSD_METRICS_TOKEN must be required"
@@ -481,6 +484,8 @@ def test_prometheus_scrapes_every_metrics_port_with_the_token() -> None:
     scraped = set()
     for role, deployment in _deployments_by_role().items():
         template = deployment["spec"]["template"]
+        if role == ("serve", WEB):
+            continue
         assert selector.items() <= template["metadata"]["labels"].items(), f"{role}: not selected by the PodMonitor"
         container = template["spec"]["containers"][0]
         port = _metrics_port_of(role, settings)
@@ -632,7 +637,7 @@ def test_systemd_units_cover_every_service_worker_and_the_migration() -> None:
     commands = {name: _exec_start(unit) for name, unit in _units().items()}
     expected = (
         [["ksd", "migrate"]]
-        + [["ksd", "serve", s] for s in SERVICES]
+        + [["ksd", "serve", s] for s in (*SERVICES, WEB)]
         + [["ksd", "worker", w] for w in WORKERS]
     )
     assert sorted(commands.values()) == sorted(expected), commands
@@ -643,7 +648,7 @@ def test_systemd_migration_runs_first() -> None:
     (migrate,) = [n for n, u in units.items() if _exec_start(u) == ["ksd", "migrate"]]
     assert units[migrate]["Service"]["Type"] == ["oneshot"]
     for name, unit in units.items():
-        if name == migrate:
+        if name == migrate or _exec_start(unit) == ["ksd", "serve", WEB]:  # the web app has no schema
             continue
         pre = [shlex.split(v)[1:] for v in unit["Service"].get("ExecStartPre", []) if "ksd" in v]
         ordered = migrate in _words(unit, "Unit", "Requires") and migrate in _words(unit, "Unit", "After")
