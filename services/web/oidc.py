@@ -7,6 +7,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
+import httpx
 from authlib.common.security import generate_token
 from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
@@ -44,7 +45,7 @@ class Oidc:
 
     async def metadata(self) -> dict[str, Any]:
         if self._metadata is None or time.monotonic() - self._metadata_at > 3600:
-            async with self._client("") as client:
+            async with httpx.AsyncClient(timeout=10) as client:
                 response = await client.get(f"{self.issuer}/.well-known/openid-configuration")
                 response.raise_for_status()
                 self._metadata = response.json()
@@ -74,7 +75,8 @@ class Oidc:
                 )
             except Exception as exc:  # noqa: BLE001 - the provider refused; the user reads why in words
                 raise OidcError("Penyedia identitas menolak kode masuk; silakan masuk kembali.") from exc
-            jwks = (await client.get(meta["jwks_uri"])).json()
+        async with httpx.AsyncClient(timeout=10) as http:
+            jwks = (await http.get(meta["jwks_uri"])).json()
         id_token = token.get("id_token")
         if not id_token:
             raise OidcError("Penyedia identitas tidak mengirim ID token.")
