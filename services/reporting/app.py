@@ -13,7 +13,12 @@ from contextlib import asynccontextmanager
 import anyio.to_thread
 from litestar import Litestar, Request
 
-from services.reporting.api.routes import ConsolidationController, NationalController, ReportController
+from services.reporting.api.routes import (
+    ConsolidationController,
+    NationalController,
+    ProfileController,
+    ReportController,
+)
 from services.reporting.application import Reporting
 from services.reporting.compiler import Compiler
 from services.reporting.graphql import ReportingContext, build_schema
@@ -68,7 +73,7 @@ def create_app(
     return create_service_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[ReportController, ConsolidationController, NationalController, graphql],
+        route_handlers=[ReportController, ConsolidationController, NationalController, ProfileController, graphql],
         readiness=worker_readiness(SERVICE, schema=SCHEMA, feeds=FEEDS, lag_query=LAG_QUERY, settings=settings,
                                    pool=lambda state: state.reporting_reads.pool),
         lifespan=[lifespan],

@@ -15,6 +15,12 @@ from uuid import UUID
 
 from eventsourcing.application import AggregateNotFoundError
 
+from services.reporting.domain.profiles import (
+    ProfileFields,
+    RegionProfile,
+    default_profile,
+    profile_id,
+)
 from services.reporting.domain.reports import (
     Consolidation,
     RegionReport,
@@ -25,7 +31,7 @@ from services.reporting.domain.reports import (
 from shared.application import ServiceApplication, check_expected_version
 from shared.auth import Identity, require_roles
 from shared.clock import Clock, SystemClock
-from shared.errors import Conflict, Forbidden, InvalidInput, NotFound
+from shared.errors import Conflict, Forbidden, InvalidInput, NotFound, VersionConflict
 from shared.periods import Period
 from shared.regions import RegionCatalog, load_regions
 from shared.tenancy import NATIONAL, can_see
@@ -55,6 +61,17 @@ class Compiled:
 class Saved:
     report: Report
     created: bool
+
+
+@dataclass(frozen=True)
+class Profile:
+    """A tenant's letter profile: as its admin configured it, or the default (`configured` false)."""
+
+    tenant: str
+    fields: ProfileFields
+    configured: bool
+    version: int | None = None
+    updated_at: str | None = None
 
 
 def parse_period(text: str, field: str = "period") -> Period:
@@ -197,6 +214,66 @@ class Reporting(ServiceApplication):
                              narrative=narrative, actor=identity.actor(), at=now, request_key=request_key)
         self.save_or_conflict(consolidation)
         return Saved(consolidation, created=created)
+
+    # -- region profiles (the letter parts of every export) ----------------------------------------
+
+    def _profile_tenant(self, tenant: str) -> Any:
+        """The region a profile is for (None for the national level); unknown or not
+        autonomous: 404."""
+        if tenant == NATIONAL:
+            return None
+        region = self.regions.get(tenant)
+        if region is None or not region.autonomous:
+            raise NotFound("Profil daerah tidak ditemukan.")
+        return region
+
+    def profile(self, tenant: str) -> Profile:
+        """The profile letters are printed with (no caller check: the export already made it)."""
+        region = self._profile_tenant(tenant)
+        aggregate = self.get_or_none(profile_id(tenant))
+        if aggregate is None:
+            return Profile(tenant, default_profile(tenant, region), configured=False)
+        return Profile(tenant, aggregate.fields(), configured=True, version=aggregate.version,
+                       updated_at=aggregate.modified_on.isoformat())
+
+    def read_profile(self, identity: Identity, tenant: str) -> Profile:
+        """Readable by the region itself, its province and the national level."""
+        self._profile_tenant(tenant)
+        visible = identity.is_national or (tenant != NATIONAL and can_see(identity.tenant, [tenant]))
+        if not visible:
+            raise NotFound("Profil daerah tidak ditemukan.")
+        return self.profile(tenant)
+
+    def save_profile(
+        self, identity: Identity, tenant: str, fields: ProfileFields, expected_version: int | None,
+    ) -> Profile:
+        """The tenant's own `admin` keeps its profile; `expected_version` is the version it
+        read (None or 0 for a first save)."""
+        self._profile_tenant(tenant)
+        require_roles("admin")(identity)
+        if identity.tenant != tenant:
+            raise Forbidden("Profil daerah diubah oleh admin daerahnya sendiri.", code="not_the_region")
+        aggregate = self.get_or_none(profile_id(tenant))
+        if aggregate is None:
+            if expected_version:
+                raise VersionConflict(f"Profil {tenant} belum pernah disimpan (versi 0), bukan versi "
+                                      f"{expected_version}.", current_version=0)
+            aggregate = RegionProfile.configure(tenant=tenant, fields=fields, actor=identity.actor())
+        else:
+            check_expected_version(aggregate.version, expected_version, f"Profil {tenant}")
+            aggregate.change(fields=fields, actor=identity.actor())
+        self.save_or_conflict(aggregate)
+        return self.profile(tenant)
+
+    def submitted_contents(self, period: Period, revisions: dict[str, int]) -> dict[str, dict[str, Any]]:
+        """Each region's report content as of the revision named (what a consolidation counted);
+        for the caller's consolidation, already checked."""
+        contents = {}
+        for code, revision in revisions.items():
+            report = self.get_or_none(region_report_id(code, period)) if revision else None
+            if isinstance(report, RegionReport) and len(report.submissions) >= revision:
+                contents[code] = report.submissions[revision - 1]["content"]
+        return contents
 
     # -- helpers ---------------------------------------------------------------------------------
 

@@ -1,10 +1,16 @@
 """Reports as an official prints them: compiled content laid out as a `Document` (title,
 region, period, tables with Indonesian headers), rendered to XLSX, CSV or PDF by
-`exports.render`. Everything a person reads here is Bahasa Indonesia."""
+`exports.render`. Everything a person reads here is Bahasa Indonesia.
+
+Each document is also a letter (`exports.Letter`) from the sender's region profile: kop
+surat, nomor, addressee up the reporting chain, the substance first (figures, findings, monev
+recommendations), the signature, and the long lists as its LAMPIRAN (`Document.annex`)."""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
@@ -12,7 +18,8 @@ from services.monitoring.domain.alerts import SEVERITY_LABELS, Severity
 from services.reporting.domain.labels import DOCUMENT_STAGES, DOCUMENTS, FORMS, PARTNER_TYPES, RECOMMENDATIONS, STAGES
 from services.reporting.domain.labels import label as _label
 from services.reporting.domain.reports import TIMELINESS_LABELS
-from services.reporting.exports import Column, Document, Table, Text, persen, rupiah
+from services.reporting.domain.profiles import ProfileFields, head_title
+from services.reporting.exports import Column, Document, Letter, Signatory, Table, Text, persen, rupiah
 from shared.periods import Period, tanggal
 from shared.regions import load_regions
 from shared.urusan import get_urusan
@@ -66,19 +73,86 @@ def _sources(sources: Mapping[str, Any]) -> str:
             f"#{sources.get('monitoring', 0)}")
 
 
-def _closing(position: str, printed_on: date) -> tuple[str, ...]:
-    """Where the official signs: place (written in by hand) and date, position, name, NIP."""
-    return (f"................, {tanggal(printed_on)}", position, "", "", "",
-            "(........................................)", "NIP ........................................")
+@dataclass(frozen=True)
+class LetterParts:
+    """What an export is printed as a letter with: the sender's profile, the addressee's
+    profile (the province, for a kab/kota's report: its city of signing), and the nomor surat
+    given with the request (None: a draft number from the sender's pattern)."""
+
+    profile: ProfileFields
+    parent: ProfileFields | None = None
+    number: str | None = None
 
 
-def _head_of(region: Mapping[str, Any]) -> str:
-    """The head of a region, who reports up the chain: Bupati, Wali Kota or Gubernur."""
-    name = region["name"]
-    for prefix, title in (("Kabupaten ", "Bupati "), ("Kota ", "Wali Kota ")):
-        if region["kind"] != "provinsi" and name.startswith(prefix):
-            return title + name[len(prefix):]
-    return f"Gubernur {name}"
+MENDAGRI = ("Yth. Menteri Dalam Negeri", "c.q. Direktur Jenderal Bina Administrasi Kewilayahan", "di", "Jakarta")
+DIRJEN = "Direktur Jenderal Bina Administrasi Kewilayahan"
+_BASIS = ("Dalam rangka pelaporan pelaksanaan kerja sama daerah sebagaimana diamanatkan Peraturan Pemerintah "
+          "Nomor 28 Tahun 2018 tentang Kerja Sama Daerah, ")
+_BLANK_CITY = "................"
+
+
+def _number(parts: LetterParts, printed_on: date) -> str:
+    """The nomor surat: as given, else a draft from the profile's pattern, with dots where
+    the secretariat writes the running number."""
+    if parts.number:
+        return parts.number
+    return (parts.profile.letter_number_pattern.replace("{nomor}", ".......")
+            .replace("{tahun}", str(printed_on.year)))
+
+
+def _letterhead(profile: ProfileFields) -> tuple[str, ...]:
+    contacts = [f"{label} {value}" for label, value in (("Telepon", profile.phone), ("Pos-el", profile.email),
+                                                         ("Laman", profile.website)) if value]
+    return (*profile.address_lines, *(["; ".join(contacts)] if contacts else []))
+
+
+def _letter(parts: LetterParts, printed_on: date, *, addressee: tuple[str, ...], subject: str, opening: str,
+            kind: str = "surat") -> Letter:
+    profile = parts.profile
+    return Letter(
+        government=profile.government_name, letterhead=_letterhead(profile), number=_number(parts, printed_on),
+        place_date=f"{profile.city or _BLANK_CITY}, {tanggal(printed_on)}",
+        addressee=profile.addressee or addressee, subject=subject, opening=opening,
+        signatory=Signatory(title=profile.signatory_title, name=profile.signatory_name,
+                            civil_servant=profile.signatory_is_civil_servant,
+                            nip=profile.nip if profile.signatory_is_civil_servant else None,
+                            rank=profile.rank if profile.signatory_is_civil_servant else None),
+        kind=kind,  # type: ignore[arg-type]
+        sender=profile.signatory_title if kind == "nota_dinas" else None,
+    )
+
+
+def _recommendation_counts(entries: Iterable[Mapping[str, Any]]) -> str:
+    counts = Counter(v["recommendation"] for e in entries for v in e["evaluations"])
+    return ", ".join(f"{n} {_label(RECOMMENDATIONS, code).lower()}" for code, n in sorted(counts.items()))
+
+
+def _evaluations_text(e: Mapping[str, Any]) -> str:
+    """An agreement's monev recommendations, each with its period and findings."""
+    return "; ".join(f"{_label(RECOMMENDATIONS, v['recommendation'])} ({_period_label(v['period'])}): "
+                     f"{v['findings']}" for v in e["evaluations"]) or "Belum dievaluasi"
+
+
+def _findings(entries: list[Mapping[str, Any]], summary: Mapping[str, Any], region_alerts: int = 0) -> Text:
+    """The substance a reader needs first: the figures in words, what the alerts say, and the
+    monev recommendations."""
+    lines = [
+        f"1. Kerja sama pada periode ini: {summary['agreements']} kerja sama, nilai {rupiah(summary['value_idr'])}; "
+        f"{summary['pks_in_force']} PKS berlaku.",
+        f"2. Laporan kemajuan: {summary['progress_reported']} dari {summary['progress_expected']} yang wajib "
+        f"disampaikan; realisasi anggaran {rupiah(summary['budget_realised_idr'])} dari "
+        f"{rupiah(summary['budget_planned_idr'])} ({persen(summary['realisation_share'])}).",
+    ]
+    titles = sorted({a["title"] for e in entries for a in e["alerts"]})
+    lines.append(f"3. Peringatan aktif: {summary['alerts']}" + (f" ({'; '.join(titles)})." if titles else "."))
+    counts = _recommendation_counts(entries)
+    lines.append(f"4. Rekomendasi monitoring dan evaluasi: {counts}." if counts
+                 else "4. Belum ada monitoring dan evaluasi pada periode ini.")
+    evaluated = [e for e in entries if e["evaluations"]]
+    lines += [f"   - {e['title']}: {_evaluations_text(e)}" for e in evaluated[:8]]
+    if len(evaluated) > 8:
+        lines.append(f"   - dan {len(evaluated) - 8} kerja sama lainnya (lihat Lampiran).")
+    return Text("Temuan dan Rekomendasi", "\n".join(lines))
 
 
 # -- the tables -------------------------------------------------------------------------------------
@@ -245,8 +319,9 @@ def _totals_tables(totals: Mapping[str, Any], what: str) -> list[Table]:
 # -- the documents ----------------------------------------------------------------------------------
 
 
-def region_report_document(report: Mapping[str, Any], printed_on: date) -> Document:
-    """`report`: the API's body of a region report (with its `content`)."""
+def region_report_document(report: Mapping[str, Any], printed_on: date, parts: LetterParts) -> Document:
+    """`report`: the API's body of a region report (with its `content`). A kab/kota writes to
+    its governor (c.q. the Biro Pemerintahan); a province's own report goes to the Minister."""
     content = report["content"]
     entries = content["agreements"]
     sections: list[Any] = [
@@ -254,6 +329,9 @@ def region_report_document(report: Mapping[str, Any], printed_on: date) -> Docum
         *([Text("Kendala umum", report["obstacles"])] if report.get("obstacles") else []),
         *([Text("Tindak lanjut", report["follow_up"])] if report.get("follow_up") else []),
         _summary_table(content["summary"]),
+        _findings(entries, content["summary"]),
+    ]
+    annex: list[Any] = [
         agreements_table(entries),
         # Documents stand as they did on the day the period is judged by (older contents: compiled).
         _documents_table(entries, _day(content.get("judged_on") or content["compiled_on"])),
@@ -264,12 +342,25 @@ def region_report_document(report: Mapping[str, Any], printed_on: date) -> Docum
     ]
     region = content["region"]
     province = f" — Provinsi {_province_name(region['province'])}" if region["kind"] != "provinsi" else ""
+    period = content["period"]
+    if region["kind"] == "provinsi":
+        addressee = MENDAGRI
+    else:
+        known = load_regions().get(region["province"])
+        governor = head_title(known) if known else f"Gubernur {_province_name(region['province'])}"
+        city = parts.parent.city if parts.parent and parts.parent.city else "Tempat"
+        addressee = (f"Yth. {governor}", "c.q. Kepala Biro Pemerintahan", "di", city)
+    subject = f"Laporan Pelaksanaan Kerja Sama Daerah {period['label']}"
+    letter = _letter(parts, printed_on, addressee=addressee, subject=subject, opening=(
+        f"{_BASIS}bersama ini kami sampaikan Laporan Pelaksanaan Kerja Sama Daerah {region['name']} "
+        f"periode {_period(period)}, dengan pokok-pokok sebagai berikut. Daftar kerja sama, naskah, indikator, "
+        f"hasil monitoring dan evaluasi serta peringatan selengkapnya tercantum dalam Lampiran."))
     return Document(
         title="LAPORAN PELAKSANAAN KERJA SAMA DAERAH",
         subtitle=f"{region['name']}{province}",
         meta=(
             ("Daerah", _region(region)),
-            ("Periode", _period(content["period"])),
+            ("Periode", _period(period)),
             ("Status", _submission_status(report)),
             ("Batas waktu penyampaian", tanggal(_day(report["deadline"]))),
             ("Data per tanggal", tanggal(_day(content["compiled_on"]))),
@@ -277,13 +368,45 @@ def region_report_document(report: Mapping[str, Any], printed_on: date) -> Docum
             ("Sumber data", _sources(report.get("sources") or {})),
         ),
         sections=tuple(sections),
+        annex=tuple(annex),
         printed_on=printed_on,
-        filename=f"laporan-ksd-{region['code']}-{content['period']['code']}",
-        closing=_closing(_head_of(region), printed_on),
+        filename=f"laporan-ksd-{region['code']}-{period['code']}",
+        letter=letter,
     )
 
 
-def consolidation_document(body: Mapping[str, Any], printed_on: date) -> Document:
+def _regency_agreements_table(regions: list[Mapping[str, Any]], contents: Mapping[str, Mapping[str, Any]]) -> Table:
+    """Per kab/kota: each agreement of its report (the revision the consolidation counted)
+    with its stage and its monev recommendations."""
+    rows: list[tuple[Any, ...]] = []
+    for r in regions:
+        content = contents.get(r["code"])
+        if content is None:
+            rows.append((r["name"], "Belum menyampaikan laporan" if not r["revision"] else "-", None, None, None,
+                         None, None))
+            continue
+        entries = content.get("agreements") or []
+        if not entries:
+            rows.append((r["name"], "Tidak ada kerja sama pada periode ini", None, None, None, None, None))
+        for e in entries:
+            rows.append((r["name"], e["title"], e["form"], "; ".join(_partner(p) for p in e["partners"]) or "-",
+                         _label(STAGES, e["stage"]), e["value_idr"], _evaluations_text(e)))
+    return Table(
+        title="Kerja Sama dan Rekomendasi Monev per Kabupaten/Kota", sheet="Kerja Sama Kab-Kota",
+        columns=(Column("Kabupaten/Kota", width=20), Column("Judul kerja sama", width=30),
+                 Column("Bentuk", width=8), Column("Mitra", width=24), Column("Tahap", width=14),
+                 Column("Nilai kerja sama (Rp)", "rupiah", 16), Column("Rekomendasi monev", width=36)),
+        rows=tuple(rows), note=None if rows else "Tidak ada kabupaten/kota otonom.",
+    )
+
+
+def consolidation_document(body: Mapping[str, Any], printed_on: date, parts: LetterParts,
+                           regency_contents: Mapping[str, Mapping[str, Any]] | None = None) -> Document:
+    """The province's consolidation as its letter to the Minister (c.q. the Direktur Jenderal
+    Bina Administrasi Kewilayahan). `regency_contents`: each kab/kota's report content, as of
+    the revision the consolidation counted, for the list of their agreements and monev
+    recommendations."""
+    contents = regency_contents or {}
     content = body["content"]
     c = content["completeness"]
     regions = content["regions"]
@@ -319,20 +442,51 @@ def consolidation_document(body: Mapping[str, Any], printed_on: date) -> Documen
     )
     own = content["own_report"]
     province = content["province"]
+    missing = [r["name"] for r in regions if not r["revision"]]
+    late = [r["name"] for r in regions if r["status"] == "terlambat"]
+    # An agreement shared by several kab/kota is in each one's report: its evaluations count once.
+    reported = list({e["id"]: e for c_ in contents.values() for e in c_.get("agreements") or []}.values())
+    wide = content["province_wide"]
+    counts = _recommendation_counts(reported)
+    findings = [
+        f"1. Kelengkapan: {c['submitted']} dari {c['regions']} kabupaten/kota menyampaikan laporan "
+        f"({c['tepat_waktu']} tepat waktu, {c['terlambat']} terlambat).",
+        "2. Belum menyampaikan laporan: " + (", ".join(missing) if missing else "tidak ada") + ".",
+        "3. Terlambat: " + (", ".join(late) if late else "tidak ada") + ".",
+        f"4. Kerja sama se-provinsi pada periode ini: {wide['agreements']} kerja sama, nilai "
+        f"{rupiah(wide['value_idr'])}; realisasi anggaran yang dilaporkan kabupaten/kota "
+        f"{rupiah(totals['budget_realised_idr'])} dari {rupiah(totals['budget_planned_idr'])}.",
+        f"5. Rekomendasi monitoring dan evaluasi pada laporan kabupaten/kota: {counts}." if counts
+        else "5. Belum ada rekomendasi monitoring dan evaluasi pada laporan kabupaten/kota.",
+    ]
+    if missing:
+        findings.append(f"6. Rekomendasi: kabupaten/kota yang belum menyampaikan laporan ({len(missing)}) "
+                        "agar segera menyampaikannya.")
     sections: list[Any] = [
         *([Text("Catatan provinsi", body["narrative"])] if body.get("narrative") else []),
         standing_table,
+        Text("Temuan dan Rekomendasi", "\n".join(findings)),
+    ]
+    by_form, by_stage, by_urusan = _totals_tables(wide, "se-Provinsi")
+    annex: list[Any] = [
         completeness_table,
-        *_totals_tables(content["province_wide"], "se-Provinsi"),
+        _regency_agreements_table(regions, contents),
+        by_form, by_stage, by_urusan,
         agreements_table(own["agreements"], title=f"Kerja Sama {province['name']} (laporan provinsi: "
                                                   f"{own['status_label'].lower()})", sheet="Kerja Sama Provinsi"),
     ]
+    period = content["period"]
+    subject = f"Rekapitulasi Laporan Kerja Sama Daerah Kabupaten/Kota {period['label']}"
+    letter = _letter(parts, printed_on, addressee=MENDAGRI, subject=subject, opening=(
+        f"{_BASIS}bersama ini kami sampaikan Rekapitulasi Laporan Kerja Sama Daerah Kabupaten/Kota se-"
+        f"{province['name']} periode {_period(period)}, dengan pokok-pokok sebagai berikut. Kelengkapan laporan, "
+        f"kerja sama dan rekomendasi monitoring dan evaluasi per kabupaten/kota tercantum dalam Lampiran."))
     return Document(
         title="REKAPITULASI LAPORAN KERJA SAMA DAERAH KABUPATEN/KOTA",
         subtitle=province["name"],
         meta=(
             ("Provinsi", _region(province)),
-            ("Periode", _period(content["period"])),
+            ("Periode", _period(period)),
             ("Status konsolidasi", _submission_status(body)),
             ("Batas waktu laporan kab/kota", tanggal(_day(content["report_deadline"]))),
             ("Batas waktu konsolidasi", tanggal(_day(content["consolidation_deadline"]))),
@@ -343,13 +497,17 @@ def consolidation_document(body: Mapping[str, Any], printed_on: date) -> Documen
             *_judged_on(content),
         ),
         sections=tuple(sections),
+        annex=tuple(annex),
         printed_on=printed_on,
-        filename=f"konsolidasi-ksd-{province['code']}-{content['period']['code']}",
-        closing=_closing(_head_of(province), printed_on),
+        filename=f"konsolidasi-ksd-{province['code']}-{period['code']}",
+        letter=letter,
     )
 
 
-def national_document(content: Mapping[str, Any], printed_on: date) -> Document:
+def national_document(content: Mapping[str, Any], printed_on: date, parts: LetterParts) -> Document:
+    """The roll-up as the Direktorat's nota dinas to the Direktur Jenderal: the figures and
+    findings first; the provinces, the breakdowns and the regions that never reported (a
+    compact table in small print) as its LAMPIRAN."""
     c, k = content["completeness"], content["consolidations"]
     rows = []
     for i, p in enumerate(content["provinces"], 1):
@@ -359,7 +517,7 @@ def national_document(content: Mapping[str, Any], printed_on: date) -> Document:
                      cons["status_label"] if cons else "Tidak ada kab/kota otonom",
                      _day(cons["first_submitted_on"]) if cons else None))
     provinces_table = Table(
-        title="Kelengkapan Laporan per Provinsi", sheet="Provinsi",
+        title="Lampiran I: Kelengkapan Laporan per Provinsi", sheet="Provinsi",
         columns=(Column("No", "number", 4), Column("Kode", width=6), Column("Provinsi", width=24),
                  Column("Kab/kota", "number", 9), Column("Tepat waktu", "number", 9), Column("Terlambat", "number", 9),
                  Column("Belum", "number", 9), Column("Kelengkapan (%)", "percent", 11),
@@ -371,18 +529,52 @@ def national_document(content: Mapping[str, Any], printed_on: date) -> Document:
     )
     never = content["never_reporting"]
     never_table = Table(
-        title="Daerah yang Belum Pernah Menyampaikan Laporan", sheet="Belum Pernah Melapor",
+        title="Lampiran II: Daerah yang Belum Pernah Menyampaikan Laporan", sheet="Belum Pernah Melapor",
         columns=(Column("No", "number", 4), Column("Kode", width=7), Column("Daerah", width=30),
                  Column("Provinsi", width=24)),
         rows=tuple((i, r["code"], r["name"], _province_name(r["province"])) for i, r in enumerate(never, 1)),
         note=None if never else "Semua daerah pernah menyampaikan laporan.",
+        compact=3,
     )
     totals = content["totals"]
+    period = content["period"]
+    behind = sorted((p for p in content["provinces"] if p["consolidation"]),
+                    key=lambda p: (p["completeness"]["share_submitted"] or 0, p["code"]))[:5]
+    summary = Table(
+        title="Ringkasan",
+        columns=(Column("Uraian", width=50), Column("Jumlah", "number", 12), Column("Dari", "number", 12),
+                 Column("Persentase", "percent", 12)),
+        rows=(
+            ("Kab/kota yang menyampaikan laporan", c["submitted"], c["regions"], c["share_submitted"]),
+            ("  tepat waktu", c["tepat_waktu"], c["regions"], c["share_on_time"]),
+            ("  terlambat", c["terlambat"], c["regions"], None),
+            ("Provinsi yang menyampaikan konsolidasi", k["submitted"], k["regions"], k["share_submitted"]),
+            ("Daerah yang belum pernah menyampaikan laporan", len(never), None, None),
+            ("Kerja sama pada periode", totals["agreements"], None, None),
+        ),
+    )
+    findings = [
+        f"1. Kelengkapan laporan kab/kota {persen(c['share_submitted'])} ({c['submitted']} dari {c['regions']}); "
+        f"{c['belum_menyampaikan']} kab/kota belum menyampaikan laporan periode ini.",
+        f"2. Konsolidasi provinsi: {k['submitted']} dari {k['regions']} provinsi telah menyampaikan.",
+        "3. Kelengkapan terendah: " + ("; ".join(
+            f"{p['name']} {persen(p['completeness']['share_submitted'])}" for p in behind) or "-") + ".",
+        f"4. {len(never)} daerah belum pernah menyampaikan laporan (Lampiran II).",
+        f"5. Kerja sama pada periode: {totals['agreements']} kerja sama, nilai {rupiah(totals['value_idr'])}.",
+        "6. Rekomendasi: provinsi dengan kelengkapan rendah diminta membina kabupaten/kota yang belum "
+        "menyampaikan laporan, dan konsolidasi yang belum disampaikan agar segera disampaikan.",
+    ]
+    by_form, by_stage, by_urusan = _totals_tables(totals, "Nasional")
+    letter = _letter(parts, printed_on, addressee=(f"Yth. {DIRJEN}",), kind="nota_dinas",
+                     subject=f"Laporan Rekapitulasi Nasional Kerja Sama Daerah {period['label']}", opening=(
+                         f"{_BASIS}bersama ini kami laporkan rekapitulasi nasional laporan kerja sama daerah periode "
+                         f"{_period(period)}, dengan pokok-pokok sebagai berikut. Kelengkapan per provinsi dan "
+                         f"daftar daerah yang belum pernah menyampaikan laporan tercantum dalam Lampiran."))
     return Document(
         title="REKAPITULASI NASIONAL LAPORAN KERJA SAMA DAERAH",
         subtitle="Kementerian Dalam Negeri — Direktorat Jenderal Bina Administrasi Kewilayahan",
         meta=(
-            ("Periode", _period(content["period"])),
+            ("Periode", _period(period)),
             ("Kelengkapan kab/kota", f"{c['submitted']} dari {c['regions']} kab/kota menyampaikan laporan "
                                      f"({persen(c['share_submitted'])}); {c['tepat_waktu']} tepat waktu, "
                                      f"{c['terlambat']} terlambat"),
@@ -393,8 +585,9 @@ def national_document(content: Mapping[str, Any], printed_on: date) -> Document:
             ("Data per tanggal", tanggal(_day(content["compiled_on"]))),
             *_judged_on(content),
         ),
-        sections=(provinces_table, *_totals_tables(totals, "Nasional"), never_table),
+        sections=(summary, Text("Temuan dan Rekomendasi", "\n".join(findings)), by_form),
+        annex=(provinces_table, never_table, by_stage, by_urusan),
         printed_on=printed_on,
-        filename=f"rekap-nasional-ksd-{content['period']['code']}",
-        closing=_closing("Direktur Jenderal Bina Administrasi Kewilayahan", printed_on),
+        filename=f"rekap-nasional-ksd-{period['code']}",
+        letter=letter,
     )

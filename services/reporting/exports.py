@@ -20,13 +20,27 @@ from xml.sax.saxutils import escape
 
 import xlsxwriter
 from reportlab.lib import colors
-from reportlab.lib.enums import TA_CENTER, TA_RIGHT
+from reportlab.lib.enums import TA_CENTER, TA_JUSTIFY, TA_RIGHT
 from reportlab.lib.pagesizes import A4, landscape
 from reportlab.lib.styles import ParagraphStyle
 from reportlab.lib.units import mm
 from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen.canvas import Canvas
-from reportlab.platypus import Flowable, KeepTogether, Paragraph, SimpleDocTemplate, Spacer, TableStyle
+from reportlab.platypus import (
+    BaseDocTemplate,
+    CondPageBreak,
+    Flowable,
+    Frame,
+    HRFlowable,
+    KeepTogether,
+    NextPageTemplate,
+    PageBreak,
+    PageTemplate,
+    Paragraph,
+    SimpleDocTemplate,
+    Spacer,
+    TableStyle,
+)
 from reportlab.platypus import Table as PdfTable
 from xlsxwriter.format import Format
 from xlsxwriter.worksheet import Worksheet
@@ -60,12 +74,48 @@ class Table:
     total: tuple[Any, ...] | None = None  # the "Jumlah" row, same length as columns (None cells blank)
     sheet: str | None = None  # XLSX: the worksheet for this table; None: the first sheet
     note: str | None = None  # a line under the table, e.g. "Belum ada data."
+    # PDF only: the rows flowed into this many side-by-side groups, in a small font, so a long
+    # list of short rows (regions that never reported) takes a page, not twenty.
+    compact: int = 1
 
 
 @dataclass(frozen=True)
 class Text:
     title: str
     body: str  # plain text; newlines are kept
+
+
+@dataclass(frozen=True)
+class Signatory:
+    """Who signs: the title (position) always; the name when known; the NIP and pangkat only
+    for a civil servant (an elected head has none)."""
+
+    title: str
+    name: str | None = None
+    civil_servant: bool = False
+    nip: str | None = None
+    rank: str | None = None
+
+
+@dataclass(frozen=True)
+class Letter:
+    """What makes a report a letter an official signs and sends (tata naskah dinas): the kop
+    surat, nomor, sifat, lampiran and hal, the place and date, the addressee, an opening,
+    and the signature block. `kind` "nota_dinas": a memorandum inside one ministry (Yth./Dari
+    lines instead of an addressee block)."""
+
+    government: str  # first line of the kop: "Pemerintah Kota Bandung" (printed in capitals)
+    letterhead: tuple[str, ...]  # the lines under it: address, phone, e-mail, website
+    number: str
+    place_date: str  # "Bandung, 22 November 2026"
+    addressee: tuple[str, ...]  # "Yth. Gubernur Jawa Barat", "c.q. ...", "di", "Bandung"
+    subject: str  # hal
+    opening: str
+    signatory: Signatory
+    closing: str = "Demikian disampaikan, atas perhatian dan kerja samanya diucapkan terima kasih."
+    nature: str = "Biasa"  # sifat
+    kind: Literal["surat", "nota_dinas"] = "surat"
+    sender: str | None = None  # nota dinas: "Dari"
 
 
 @dataclass(frozen=True)
@@ -79,6 +129,15 @@ class Document:
     # Printed at the end for a signature: place and date, position, blank lines to sign on,
     # name and NIP ("" is a blank line).
     closing: tuple[str, ...] = ()
+    # A letter: the PDF is printed as one (kop, nomor, addressee, substance, signature), with
+    # `annex` after the signature as its LAMPIRAN. XLSX and CSV stay data: they carry the annex
+    # as more tables, and the letter's number in the header block.
+    letter: Letter | None = None
+    annex: tuple[Table | Text, ...] = ()
+
+    @property
+    def all_sections(self) -> tuple[Table | Text, ...]:
+        return (*self.sections, *self.annex)
 
 
 @dataclass(frozen=True)
@@ -165,6 +224,12 @@ def _printed(document: Document) -> tuple[str, str]:
     return "Dicetak", tanggal(document.printed_on)
 
 
+def _letter_meta(document: Document) -> tuple[tuple[str, str], ...]:
+    """The letter's number in a data export's header block, so the file matches the letter."""
+    letter = document.letter
+    return (("Nomor surat", letter.number),) if letter is not None else ()
+
+
 _DEFAULT_WIDTHS: dict[str, float] = {"text": 30, "number": 12, "rupiah": 20, "date": 18, "percent": 10}
 
 
@@ -225,7 +290,7 @@ def _render_xlsx(document: Document) -> bytes:
     styles = _XlsxStyles(workbook)
     # Tables naming the same sheet share it; everything else goes on the summary sheet, in order.
     sheets: dict[str | None, list[Table | Text]] = {None: []}
-    for section in document.sections:
+    for section in document.all_sections:
         sheets.setdefault(section.sheet if isinstance(section, Table) else None, []).append(section)
     taken: set[str] = set()
     for wanted, sections in sheets.items():
@@ -254,13 +319,17 @@ def _write_xlsx_sheet(worksheet: Worksheet, document: Document, sections: list[T
         worksheet.set_column(index, index, width)
 
     # Every sheet names the report, so each printed page can be told apart from another report's.
-    worksheet.write_string(0, 0, document.title, styles.title)
-    row = 1
+    row = 0
+    if document.letter is not None:  # whose document it is, above its title
+        worksheet.write_string(row, 0, document.letter.government.upper(), styles.label)
+        row += 1
+    worksheet.write_string(row, 0, document.title, styles.title)
+    row += 1
     if document.subtitle:
         worksheet.write_string(row, 0, document.subtitle, styles.subtitle)
         row += 1
     row += 1
-    for label, value in (*document.meta, _printed(document)):
+    for label, value in (*_letter_meta(document), *document.meta, _printed(document)):
         worksheet.write_string(row, 0, label, styles.label)
         worksheet.write_string(row, 1, value)
         row += 1
@@ -294,7 +363,8 @@ def _sheet_widths(document: Document, sections: list[Table | Text]) -> list[floa
     tables = [section for section in sections if isinstance(section, Table)]
     span = max((len(table.columns) for table in tables), default=0)
     widths = [max(_width(t.columns[i]) for t in tables if i < len(t.columns)) for i in range(span)] or [0.0]
-    widths[0] = max(widths[0], *(len(label) + 2 for label, _ in (*document.meta, _printed(document))))
+    widths[0] = max(widths[0], *(len(label) + 2 for label, _ in (*_letter_meta(document), *document.meta,
+                                                                  _printed(document))))
     if len(widths) == 1:
         widths.append(_NARRATIVE_WIDTH)
     return widths
@@ -393,11 +463,14 @@ class _SafeWriter:
 def _render_csv(document: Document) -> bytes:
     buffer = io.StringIO()
     writer = _SafeWriter(buffer)
+    if document.letter is not None:
+        writer.writerow([document.letter.government.upper()])
     writer.writerow([document.title])
     if document.subtitle:
         writer.writerow([document.subtitle])
-    writer.writerows([label, value] for label, value in (*document.meta, _printed(document)))
-    for section in document.sections:
+    writer.writerows([label, value] for label, value in (*_letter_meta(document), *document.meta,
+                                                         _printed(document)))
+    for section in document.all_sections:
         writer.writerow([])
         writer.writerow([section.title])
         if isinstance(section, Text):
@@ -484,6 +557,8 @@ class _FooterCanvas(Canvas):
 
 
 def _render_pdf(document: Document) -> bytes:
+    if document.letter is not None:
+        return _render_letter_pdf(document, document.letter)
     buffer = io.BytesIO()
     template = SimpleDocTemplate(
         buffer,
@@ -521,6 +596,184 @@ def _render_pdf(document: Document) -> bytes:
     footer = f"{_APP} · {document.title} · Dicetak {tanggal(document.printed_on)}"
     template.build(story, canvasmaker=partial(_FooterCanvas, footer=footer))
     return buffer.getvalue()
+
+
+# --- PDF as a letter (tata naskah dinas) -------------------------------------------------------------
+
+_LETTER_MARGIN = 20 * mm
+_LETTER_STYLES = {
+    "kop": _style("kop", fontName="Helvetica-Bold", fontSize=14, leading=17, alignment=TA_CENTER),
+    "kop-line": _style("kop-line", fontSize=8.5, leading=10.5, alignment=TA_CENTER),
+    "body": _style("letter-body", fontSize=10, leading=13.5, alignment=TA_JUSTIFY),
+    "plain": _style("letter-plain", fontSize=10, leading=13),
+    "title": _style("letter-title", fontName="Helvetica-Bold", fontSize=11, leading=14, alignment=TA_CENTER,
+                    spaceBefore=6),
+    "subtitle": _style("letter-subtitle", fontSize=10, leading=13, alignment=TA_CENTER),
+    "heading": _style("letter-heading", fontName="Helvetica-Bold", fontSize=10, leading=13, spaceBefore=8,
+                      spaceAfter=3, keepWithNext=1),
+    "sign": _style("letter-sign", fontSize=10, leading=13, alignment=TA_CENTER),
+    "sign-name": _style("letter-sign-name", fontName="Helvetica-Bold", fontSize=10, leading=13,
+                        alignment=TA_CENTER),
+    "annex": _style("annex", fontSize=9, leading=11.5),
+    "annex-title": _style("annex-title", fontName="Helvetica-Bold", fontSize=9, leading=11.5),
+}
+_COMPACT_FONT_SIZE = 6.5
+
+
+def _nip(nip: str) -> str:
+    """An 18-digit NIP as it is printed: birth date, appointment month, sex, number."""
+    return f"{nip[:8]} {nip[8:14]} {nip[14]} {nip[15:]}" if len(nip) == 18 and nip.isdigit() else nip
+
+
+def _kop(letter: Letter, width: float) -> list[Flowable]:
+    """The kop surat: the government's name, its address block, and the double rule line."""
+    story: list[Flowable] = [Paragraph(_markup(letter.government.upper()), _LETTER_STYLES["kop"])]
+    story += [Paragraph(_markup(line), _LETTER_STYLES["kop-line"]) for line in letter.letterhead if line]
+    story += [Spacer(1, 2 * mm), HRFlowable(width="100%", thickness=2, color=colors.black, spaceAfter=1),
+              HRFlowable(width="100%", thickness=0.6, color=colors.black, spaceAfter=5 * mm)]
+    return story
+
+
+def _lines_table(rows: list[tuple[str, str]], label_width: float, width: float) -> PdfTable:
+    plain = _LETTER_STYLES["plain"]
+    table = PdfTable([[Paragraph(_markup(label), plain), Paragraph(":", plain), Paragraph(_markup(value), plain)]
+                      for label, value in rows],
+                     colWidths=[label_width, 4 * mm, width - label_width - 4 * mm], hAlign="LEFT")
+    table.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                               ("RIGHTPADDING", (0, 0), (-1, -1), 2), ("TOPPADDING", (0, 0), (-1, -1), 0),
+                               ("BOTTOMPADDING", (0, 0), (-1, -1), 1)]))
+    return table
+
+
+def _letter_opening(letter: Letter, lampiran: str, width: float) -> list[Flowable]:
+    plain = _LETTER_STYLES["plain"]
+    if letter.kind == "nota_dinas":
+        rows = [("Yth.", "; ".join(line.removeprefix("Yth. ") for line in letter.addressee)),
+                ("Dari", letter.sender or letter.signatory.title), ("Tanggal", letter.place_date),
+                ("Nomor", letter.number), ("Sifat", letter.nature), ("Lampiran", lampiran), ("Hal", letter.subject)]
+        return [Paragraph("<u><b>NOTA DINAS</b></u>", _LETTER_STYLES["title"]), Spacer(1, 4 * mm),
+                _lines_table(rows, 22 * mm, width),
+                HRFlowable(width="100%", thickness=0.6, color=colors.black, spaceBefore=3 * mm, spaceAfter=4 * mm)]
+    head = PdfTable([[_lines_table([("Nomor", letter.number), ("Sifat", letter.nature), ("Lampiran", lampiran),
+                                    ("Hal", letter.subject)], 20 * mm, width * 0.6),
+                      Paragraph(_markup(letter.place_date), _style("date", fontSize=10, leading=13,
+                                                                   alignment=TA_RIGHT))]],
+                    colWidths=[width * 0.6, width * 0.4], hAlign="LEFT")
+    head.setStyle(TableStyle([("VALIGN", (0, 0), (-1, -1), "TOP"), ("LEFTPADDING", (0, 0), (-1, -1), 0),
+                              ("RIGHTPADDING", (0, 0), (-1, -1), 0)]))
+    addressee = [Paragraph(_markup(line), plain) for line in letter.addressee]
+    return [head, Spacer(1, 6 * mm), *addressee, Spacer(1, 6 * mm)]
+
+
+def _signature(letter: Letter, width: float) -> Flowable:
+    """On the right: the position, room to sign, the name (or a blank to write it in), and,
+    for a civil servant only, the pangkat and NIP."""
+    who = letter.signatory
+    lines: list[Flowable] = [Paragraph(_markup(who.title + ","), _LETTER_STYLES["sign"]), Spacer(1, 20 * mm),
+                             Paragraph(_markup(who.name if who.name else
+                                               "(........................................)"),
+                                       _LETTER_STYLES["sign-name"])]
+    if who.civil_servant:
+        if who.rank:
+            lines.append(Paragraph(_markup(who.rank), _LETTER_STYLES["sign"]))
+        lines.append(Paragraph(_markup(f"NIP {_nip(who.nip)}" if who.nip else "NIP ........................"),
+                               _LETTER_STYLES["sign"]))
+    block = PdfTable([[line] for line in lines], colWidths=[80 * mm], hAlign="RIGHT")
+    block.setStyle(TableStyle([("LEFTPADDING", (0, 0), (-1, -1), 0), ("RIGHTPADDING", (0, 0), (-1, -1), 0),
+                               ("TOPPADDING", (0, 0), (-1, -1), 0), ("BOTTOMPADDING", (0, 0), (-1, -1), 0)]))
+    return KeepTogether([Spacer(1, 8 * mm), block])
+
+
+def _sections_story(sections: tuple[Table | Text, ...], width: float, heading: ParagraphStyle,
+                    body: ParagraphStyle, page_height: float) -> list[Flowable]:
+    story: list[Flowable] = []
+    for section in sections:
+        if isinstance(section, Text):
+            story.append(Paragraph(_markup(section.title), heading))
+            story += [Paragraph(_markup(line), body) if line.strip() else Spacer(1, 2 * mm)
+                      for line in section.body.splitlines()]
+            continue
+        table = _pdf_compact_table(section, width) if section.compact > 1 else _pdf_table(section, width)
+        # A long table starts under its heading where it is, unless the page is nearly full
+        # (ReportLab's keepWithNext would move a table taller than the space left to a new page).
+        title = Paragraph(_markup(section.title), ParagraphStyle(f"{heading.name}-table", heading, keepWithNext=0))
+        story += [CondPageBreak(page_height / 5), title, table]
+        if section.note:
+            story.append(Paragraph(_markup(section.note), _PDF_STYLES["note"]))
+    return story
+
+
+def _render_letter_pdf(document: Document, letter: Letter) -> bytes:
+    """A4 portrait for the letter; its LAMPIRAN, after the signature, on landscape pages for
+    the wide tables."""
+    buffer = io.BytesIO()
+    portrait, wide = A4, landscape(A4)
+    template = BaseDocTemplate(
+        buffer, pagesize=portrait, leftMargin=_LETTER_MARGIN, rightMargin=_LETTER_MARGIN - 5 * mm,
+        topMargin=_PDF_MARGIN, bottomMargin=_PDF_MARGIN + 5 * mm, title=document.title,
+        subject=letter.subject, author=_APP, creator=_APP, lang="id-ID",
+    )
+    letter_width = portrait[0] - _LETTER_MARGIN - (_LETTER_MARGIN - 5 * mm)
+    annex_width = wide[0] - 2 * _PDF_MARGIN
+    template.addPageTemplates([
+        PageTemplate("surat", [Frame(_LETTER_MARGIN, _PDF_MARGIN + 5 * mm, letter_width,
+                                     portrait[1] - 2 * _PDF_MARGIN - 5 * mm, id="surat")], pagesize=portrait),
+        PageTemplate("lampiran", [Frame(_PDF_MARGIN, _PDF_MARGIN + 5 * mm, annex_width,
+                                        wide[1] - 2 * _PDF_MARGIN - 5 * mm, id="lampiran")], pagesize=wide),
+    ])
+    lampiran = "1 (satu) berkas" if document.annex else "-"
+    story: list[Flowable] = [*_kop(letter, letter_width), *_letter_opening(letter, lampiran, letter_width),
+                             Paragraph(_markup(letter.opening), _LETTER_STYLES["body"]),
+                             Paragraph(_markup(document.title), _LETTER_STYLES["title"])]
+    if document.subtitle:
+        story.append(Paragraph(_markup(document.subtitle), _LETTER_STYLES["subtitle"]))
+    story += [Spacer(1, 3 * mm), _pdf_meta(document, letter_width)]
+    story += _sections_story(document.sections, letter_width, _LETTER_STYLES["heading"], _PDF_STYLES["body"],
+                             portrait[1])
+    story += [Spacer(1, 4 * mm), Paragraph(_markup(letter.closing), _LETTER_STYLES["body"]),
+              _signature(letter, letter_width)]
+    if document.annex:
+        what = "NOTA DINAS" if letter.kind == "nota_dinas" else "SURAT " + letter.government.upper()
+        story += [NextPageTemplate("lampiran"), PageBreak(),
+                  _lines_table([("LAMPIRAN", what), ("NOMOR", letter.number),
+                                ("TANGGAL", letter.place_date.rpartition(", ")[2]), ("HAL", letter.subject)],
+                               24 * mm, annex_width * 0.55),
+                  Spacer(1, 2 * mm)]
+        story[-2].hAlign = "RIGHT"
+        story += _sections_story(document.annex, annex_width, _PDF_STYLES["heading"], _PDF_STYLES["body"], wide[1])
+    footer = f"{_APP} · {letter.number} · {document.title} · Dicetak {tanggal(document.printed_on)}"
+    template.build(story, canvasmaker=partial(_FooterCanvas, footer=footer))
+    return buffer.getvalue()
+
+
+def _pdf_compact_table(table: Table, width: float) -> PdfTable:
+    """A long list of short rows, flowed down `table.compact` side-by-side groups of its
+    columns, in a small font."""
+    groups = table.compact
+    texts = [cells for cells, _ in _row_texts(table)]
+    per_group = math.ceil(len(texts) / groups) if texts else 0
+    small = _style("compact", fontSize=_COMPACT_FONT_SIZE, leading=_COMPACT_FONT_SIZE + 1.5)
+    small_bold = _style("compact-bold", fontName="Helvetica-Bold", fontSize=_COMPACT_FONT_SIZE,
+                        leading=_COMPACT_FONT_SIZE + 1.5)
+    header = [Paragraph(_markup(c.header), small_bold) for c in table.columns] * groups
+    rows = [header]
+    for i in range(per_group):
+        row: list[Any] = []
+        for g in range(groups):
+            index = g * per_group + i
+            cells = texts[index] if index < len(texts) else [""] * len(table.columns)
+            row += [Paragraph(_markup(text), small) for text in cells]
+        rows.append(row)
+    hints = [_width(c) for c in table.columns]
+    unit = width / groups / sum(hints)
+    result = PdfTable(rows, colWidths=[h * unit for h in hints] * groups, repeatRows=1, hAlign="LEFT")
+    result.setStyle(TableStyle([
+        ("GRID", (0, 0), (-1, -1), 0.3, _PDF_GREY), ("BACKGROUND", (0, 0), (-1, 0), _PDF_HEADER_FILL),
+        ("VALIGN", (0, 0), (-1, -1), "TOP"), ("TOPPADDING", (0, 0), (-1, -1), 1),
+        ("BOTTOMPADDING", (0, 0), (-1, -1), 1), ("LEFTPADDING", (0, 0), (-1, -1), 2),
+        ("RIGHTPADDING", (0, 0), (-1, -1), 2),
+    ]))
+    return result
 
 
 def _pdf_meta(document: Document, width: float) -> PdfTable:

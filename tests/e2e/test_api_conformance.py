@@ -377,6 +377,11 @@ def _walk(p: ReportingPlatform, walk: Walk) -> dict[str, dict[str, list[str]]]:
     _step(rep, "GET", f"{consolidation_url}/export", consolidator, 200, params={"format": "csv"})
     _step(rep, "GET", "/national/2026-S1", national_monitor, 200)
     _step(rep, "GET", "/national/2026-S1/export", national_monitor, 200, params={"format": "pdf"})
+    profile_url, admin = f"/profiles/{KOTA_BANDUNG}", (KOTA_BANDUNG, "admin")
+    _step(rep, "GET", profile_url, kota, 200)
+    profile = {"government_name": "Pemerintah Kota Bandung", "signatory_title": "Wali Kota Bandung", "city": "Bandung"}
+    saved = _step(rep, "PUT", profile_url, admin, 200, json=profile)
+    _step(rep, "PUT", profile_url, admin, 200, json={**profile, "version": saved["version"]})
     p.sync()
     agreement_ids = [a["id"], plan["id"], dropped["id"]]
     return {
@@ -384,7 +389,7 @@ def _walk(p: ReportingPlatform, walk: Walk) -> dict[str, dict[str, list[str]]]:
         "monitoring": {"agreement_id": agreement_ids, "report_id": [progress["id"]],
                        "evaluation_id": [evaluated["id"]]},
         "reporting": {"report_id": [report["id"], other["id"]], "province": [JABAR, "33"],
-                      "period": ["2026-S1", "2026", "2026-S2"]},
+                      "period": ["2026-S1", "2026", "2026-S2"], "region": [KOTA_BANDUNG, JABAR, "national"]},
     }
 
 

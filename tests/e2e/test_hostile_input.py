@@ -94,10 +94,19 @@ SAMPLES: dict[str, dict[str, Any]] = {
     "editReport": {"narrative": "Uraian yang diperbaiki.", "obstacles": "Armada kurang", "follow_up": "Pengadaan"},
     "submitReport": {"reason": "Perbaikan angka"},
     "submitConsolidation": {"narrative": "Catatan provinsi untuk kementerian.", "reason": "Perbaikan angka"},
+    "putRegionProfile": {
+        "government_name": "Pemerintah Kota Bandung", "address_lines": ["Jalan Wastukancana Nomor 2"],
+        "phone": "(022) 4232338", "email": "setda@bandung.go.id", "website": "https://www.bandung.go.id",
+        "city": "Bandung", "signatory_name": "Ema Sumarna", "signatory_title": "Sekretaris Daerah",
+        "signatory_is_civil_servant": True, "nip": "196805121990031004", "rank": "Pembina Utama Madya (IV/d)",
+        "letter_number_pattern": "000.5.3/{nomor}/Pem/{tahun}", "addressee": ["Yth. Gubernur Jawa Barat"],
+        "version": 0,
+    },
 }
 
 # Who may call each service's write endpoints (a refused body must not be a 403 first).
-CALLERS = {"recordEvaluation": (PROVINCE, "monitor"), "submitConsolidation": (PROVINCE, "consolidator")}
+CALLERS = {"recordEvaluation": (PROVINCE, "monitor"), "submitConsolidation": (PROVINCE, "consolidator"),
+           "putRegionProfile": (KOTA, "admin")}
 
 LONE_SURROGATE = "\ud800"  # sent as the JSON escape `"\ud800"`
 FORBIDDEN = [chr(c) for c in (*range(0x00, 0x09), 0x0B, 0x0C, *range(0x0E, 0x20), *range(0x7F, 0xA0))]
@@ -143,7 +152,8 @@ def world(p: ReportingPlatform) -> dict[str, str]:
     agreement = p.start(KOTA, [KAB], title="Air bersih Bandung Raya")
     p.sign_framework(agreement, signed_on=p.today, valid_until=date(2030, 12, 31))
     report = p.draft(KOTA, PERIOD, narrative="Uraian awal.")
-    return {"agreement_id": agreement["id"], "report_id": report["id"], "province": PROVINCE, "period": PERIOD}
+    return {"agreement_id": agreement["id"], "report_id": report["id"], "province": PROVINCE, "period": PERIOD,
+            "region": KOTA}
 
 
 def _clients(p: ReportingPlatform) -> dict[str, TestClient]:

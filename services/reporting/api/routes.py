@@ -10,19 +10,34 @@ from uuid import UUID
 
 import anyio.to_thread
 import msgspec
-from litestar import Controller, Request, Response, get, patch, post
+from litestar import Controller, Request, Response, get, patch, post, put
 from litestar.datastructures import State
 from litestar.params import Body, FromPath, JSONBody, Parameter
 
-from services.reporting.api.schemas import ConsolidationSubmit, ExportFormat, ReportCreate, ReportEdit, ReportSubmit
+from services.reporting.api.schemas import (
+    ConsolidationSubmit,
+    ExportFormat,
+    ProfileWrite,
+    ReportCreate,
+    ReportEdit,
+    ReportSubmit,
+)
 from services.reporting.application import (
     Compiled,
+    Profile,
     ReportText,
     check_consolidation_reader,
     check_national_reader,
     parse_period,
 )
-from services.reporting.documents import consolidation_document, national_document, region_report_document
+from services.reporting.documents import (
+    LetterParts,
+    consolidation_document,
+    national_document,
+    region_report_document,
+)
+from services.reporting.domain.profiles import NATIONAL as NATIONAL_PROFILE
+from services.reporting.domain.profiles import ProfileFields
 from services.reporting.domain.compile import standing
 from services.reporting.domain.reports import Report, Status, Timeliness, check_period_open
 from services.reporting.exports import FORMATS, Document, render
@@ -39,6 +54,12 @@ ProvincePath = Annotated[str, Parameter(pattern=r"^\d{2}$", description="provinc
 Revision = Annotated[int | None, Parameter(ge=1, description="a submitted revision (frozen)")]
 Live = Annotated[bool, Parameter(description="compile from the read models now, even after submission")]
 Format = Annotated[ExportFormat, Parameter(description="xlsx, csv or pdf")]
+Nomor = Annotated[str | None, Parameter(
+    min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f-\x9f]+$",
+    description="nomor surat as the secretariat gave it (e.g. 000.5.3/123/Pem/2026); without it the PDF "
+                "carries a draft number from the region's profile pattern")]
+ProfileTenant = Annotated[str, Parameter(pattern=r"^(\d{2}(\.\d{2})?|national)$",
+                                         description="a region code (32, 32.73) or `national`")]
 
 # What the OpenAPI says beyond what `shared.openapi` reads off each handler.
 EXPORT = file_operation(*(media.partition(";")[0] for media in FORMATS.values()),
@@ -151,6 +172,13 @@ def _export(document: Document, fmt: str) -> Response[bytes]:
     )
 
 
+async def _letter_parts(state: State, tenant: str, nomor: str | None, parent: str | None = None) -> LetterParts:
+    """The sender's profile (and the addressee's, for a kab/kota writing to its province)."""
+    own = await anyio.to_thread.run_sync(state.reporting.profile, tenant)
+    above = await anyio.to_thread.run_sync(state.reporting.profile, parent) if parent else None
+    return LetterParts(profile=own.fields, parent=above.fields if above else None, number=nomor)
+
+
 def _text(report: Any, edit: ReportEdit) -> ReportText:
     def pick(value: Any, current: Any) -> Any:
         return current if value is msgspec.UNSET else value
@@ -255,12 +283,15 @@ class ReportController(Controller):
          description="In Bahasa Indonesia, laid out for printing. Same `revision` and `live` as the report itself.")
     async def export(
         self, request: Request, state: State, report_id: FromPath[UUID], format: Format = "xlsx",  # noqa: A002
-        revision: Revision = None, live: Live = False,
+        revision: Revision = None, live: Live = False, nomor: Nomor = None,
     ) -> Response[bytes]:
         identity = identity_of(request)
         report = await anyio.to_thread.run_sync(state.reporting.get_report, identity, report_id)
         body = await _region_report_body(state, identity, report, revision=revision, live=live)
-        return _export(region_report_document(body, _today(state)), format)
+        region = body["content"]["region"]
+        parts = await _letter_parts(state, region["code"], nomor,
+                                    region["province"] if region["kind"] != "provinsi" else None)
+        return _export(region_report_document(body, _today(state), parts), format)
 
 
 class ConsolidationController(Controller):
@@ -313,12 +344,16 @@ class ConsolidationController(Controller):
     async def export(
         self, request: Request, state: State, province: ProvincePath, period: PeriodPath,
         format: Format = "xlsx", revision: Revision = None, live: Live = False,  # noqa: A002
+        nomor: Nomor = None,
     ) -> Response[bytes]:
         identity = identity_of(request)
         check_consolidation_reader(identity, province)
-        body = await _consolidation_body(state, identity, province, _period(state, period), revision=revision,
-                                         live=live)
-        return _export(consolidation_document(body, _today(state)), format)
+        parsed = _period(state, period)
+        body = await _consolidation_body(state, identity, province, parsed, revision=revision, live=live)
+        counted = {r["code"]: r["revision"] for r in body["content"]["regions"] if r["revision"]}
+        contents = await anyio.to_thread.run_sync(state.reporting.submitted_contents, parsed, counted)
+        parts = await _letter_parts(state, province, nomor)
+        return _export(consolidation_document(body, _today(state), parts, contents), format)
 
 
 class NationalController(Controller):
@@ -340,11 +375,69 @@ class NationalController(Controller):
          operation_class=EXPORT, responses=PERIOD_PROBLEMS)
     async def export(
         self, request: Request, state: State, period: PeriodPath, format: Format = "xlsx",  # noqa: A002
+        nomor: Nomor = None,
     ) -> Response[bytes]:
         identity = identity_of(request)
         check_national_reader(identity)
         compiled = await state.compiler.national(identity.tenant, _period(state, period), _today(state))
-        return _export(national_document(compiled.content, _today(state)), format)
+        parts = await _letter_parts(state, NATIONAL_PROFILE, nomor)
+        return _export(national_document(compiled.content, _today(state), parts), format)
+
+
+def profile_body(profile: Profile) -> dict[str, Any]:
+    f = profile.fields
+    return {
+        "region": profile.tenant, "configured": profile.configured, "version": profile.version,
+        "updated_at": profile.updated_at, "government_name": f.government_name,
+        "address_lines": list(f.address_lines), "phone": f.phone, "email": f.email, "website": f.website,
+        "city": f.city, "signatory_name": f.signatory_name, "signatory_title": f.signatory_title,
+        "signatory_is_civil_servant": f.signatory_is_civil_servant, "nip": f.nip, "rank": f.rank,
+        "letter_number_pattern": f.letter_number_pattern, "addressee": list(f.addressee),
+    }
+
+
+class ProfileController(Controller):
+    """A region's letter profile: the kop surat, the signatory and the nomor surat pattern every
+    exported PDF is printed with. Kept by the region's own `admin`."""
+
+    path = "/profiles/{region:str}"
+    tags = ["profiles"]  # noqa: RUF012
+
+    @get("", operation_id="getRegionProfile", summary="A region's letter profile",
+         description="Readable by the region, its province and the national level (404 for others, and for a "
+         "code that is no autonomous region). Before the region's admin has saved one: a default derived from the "
+         "region's name and kind (`Pemerintah Kota Bandung`, signed by `Wali Kota Bandung`, no NIP) with "
+         "`configured: false` and `version: null`. `national`: the Direktorat Jenderal Bina Administrasi "
+         "Kewilayahan's profile for the national roll-up.")
+    async def get_profile(self, request: Request, state: State, region: ProfileTenant) -> Response[dict[str, Any]]:
+        profile = await anyio.to_thread.run_sync(state.reporting.read_profile, identity_of(request), region)
+        return _with_etag(profile_body(profile))
+
+    @put("", operation_id="putRegionProfile", summary="Set the region's letter profile",
+         responses={403: problem_response(403, "`role_required` (not an admin) or `not_the_region`."),
+                    409: problem_response(409, "`version_conflict`: `version` is not the current one."),
+                    422: problem_response(422, "`nip_not_for_elected_official`, `rank_not_for_elected_official`, "
+                                               "`nip_invalid`, `letter_number_pattern_invalid`, or a field rule.")},
+         description="The region's own `admin` (403 for any other role or tenant). The whole profile: fields left "
+         "out take their empty value. `version` (or `If-Match`): the version read (absent or 0 for the first save; "
+         "428 when absent on a later one; 409 when stale). A NIP (18 digits) and a rank only when `signatory_is_civil_servant`: an "
+         "elected bupati, wali kota or gubernur has none (422 `nip_not_for_elected_official`). "
+         "`letter_number_pattern` holds `{nomor}` (the running number, dots in a draft) and may hold `{tahun}`.")
+    async def put_profile(
+        self, request: Request, state: State, region: ProfileTenant, data: JSONBody[ProfileWrite],
+        if_match: IfMatch = None,
+    ) -> Response[dict[str, Any]]:
+        fields = ProfileFields(
+            government_name=data.government_name, address_lines=tuple(data.address_lines), phone=data.phone,
+            email=data.email, website=data.website, city=data.city, signatory_name=data.signatory_name,
+            signatory_title=data.signatory_title, signatory_is_civil_servant=data.signatory_is_civil_servant,
+            nip=data.nip, rank=data.rank, letter_number_pattern=data.letter_number_pattern,
+            addressee=tuple(data.addressee),
+        )
+        profile = await anyio.to_thread.run_sync(
+            state.reporting.save_profile, identity_of(request), region, fields,
+            data.version if data.version is not None else optional_version(if_match))
+        return _with_etag(profile_body(profile))
 
 
 def report_row(row: dict[str, Any]) -> dict[str, Any]:
