@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -11,7 +11,8 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.monitoring.domain.alerts import Kind, Severity
-from services.monitoring.readmodel import AlertFilter, MonitoringReadModel
+from services.monitoring.domain.valid_time import past_day
+from services.monitoring.readmodel import AlertFilter, MonitoringReadModel, NotYetInForce
 from shared.errors import BadRequest, NotFound
 from shared.graphql import (
     ReferenceQuery,
@@ -27,6 +28,11 @@ from shared.regions import is_region_code, province_of
 from shared.settings import Settings
 from shared.tenancy import NATIONAL
 from shared.wire import refuse_unstorable_arguments
+
+# Valid time (API.md "Two times"), as the registry's and reporting's `on`.
+ON_DAY = ("a past day (valid time, as known now): as legally on that day: each agreement by its stage then (those "
+          "not yet begun left out), its documents as they stood then, the reports filed by then, the alerts open "
+          "then; today or later: now")
 
 AlertKind = strawberry.enum(Kind, name="AlertKind", description="Jenis peringatan")
 AlertSeverity = strawberry.enum(Severity, name="AlertSeverity", description="Tingkat peringatan")
@@ -77,6 +83,9 @@ class AlertFilterInput:
     province: str | None = None
     agreement_id: strawberry.ID | None = None
     state: str = strawberry.field(default="open", description="open, cleared or all")
+    on: date | None = strawberry.field(
+        default=None, description="a past day (valid time, as known now): the alerts open then (cause begun, not yet "
+        "cleared by its end); with state cleared those cleared by then, all those begun by then; today or later: now")
 
 
 @strawberry.type
@@ -160,19 +169,28 @@ class MonitoringQuery(ReferenceQuery):
         items, cursor = await info.context.reads.alerts(
             identity.tenant,
             AlertFilter(kind=f.kind.value if f.kind else None, severity=f.severity.value if f.severity else None,
-                        region=f.region, province=f.province, agreement_id=agreement, state=f.state),
+                        region=f.region, province=f.province, agreement_id=agreement, state=f.state,
+                        on=past_day(f.on, local_date(info.context.clock.now()))),
             limit=size, cursor=after,
         )
         return AlertPage(items=[Alert.of(a) for a in items], next_cursor=cursor)
 
-    @strawberry.field(description="Health of one agreement (null when not visible)")
-    async def agreement_health(self, info: Info, id: strawberry.ID) -> AgreementHealth | None:  # noqa: A002
+    @strawberry.field(description="Health of one agreement (null when not visible, or with `on` when it began "
+                                  "after that day)")
+    async def agreement_health(
+        self, info: Info, id: strawberry.ID,  # noqa: A002
+        on: Annotated[date | None, strawberry.argument(description=ON_DAY)] = None,
+    ) -> AgreementHealth | None:
         identity = identity_from(info)
         try:
             agreement_id = UUID(str(id))
         except ValueError:
             return None
-        s = await info.context.reads.status(identity.tenant, agreement_id, local_date(info.context.clock.now()))
+        today = local_date(info.context.clock.now())
+        try:
+            s = await info.context.reads.status(identity.tenant, agreement_id, today, on=past_day(on, today))
+        except NotYetInForce:
+            return None
         if s is None:
             return None
         return AgreementHealth(
@@ -189,16 +207,19 @@ class MonitoringQuery(ReferenceQuery):
 
     @strawberry.field(description="Health of a region's cooperation: a province includes its kab/kota; "
                                   "'national' (national tenant only) covers everything")
-    async def region_health(self, info: Info, code: str) -> RegionHealth:
+    async def region_health(
+        self, info: Info, code: str, on: Annotated[date | None, strawberry.argument(description=ON_DAY)] = None,
+    ) -> RegionHealth:
         identity = identity_from(info)
         if code != NATIONAL and not is_region_code(code):
             raise BadRequest("code: kode wilayah (32 atau 32.73) atau 'national'.")
         if not _may_see_region(identity.tenant, code):
             raise NotFound("Wilayah tidak ditemukan.")
         settings: Settings = info.context.settings
+        today = local_date(info.context.clock.now())
         h = await info.context.reads.region_health(
-            identity.tenant, None if code == NATIONAL else code, local_date(info.context.clock.now()),
-            settings.alert_progress_grace_days,
+            identity.tenant, None if code == NATIONAL else code, today, settings.alert_progress_grace_days,
+            on=past_day(on, today),
         )
         return RegionHealth(
             code=code, agreements=h["agreements"],

@@ -16,13 +16,29 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.monitoring.application import AgreementFacts
 from services.monitoring.domain.alerts import expected_reports
+from services.monitoring.domain.valid_time import end_of_day, state_on
 from services.monitoring.views import SCHEMA, alert_payload
 from services.registry.projections.agreements import decode_cursor, encode_cursor
 from shared.db import tenant_transaction
+from shared.errors import NotFound
 from shared.periods import Period, local_date
 from shared.regions import kind_of
 
 SEVERITY_ORDER = ("info", "warning", "critical")
+
+# An agreement's stage on a day (`%(on)s`; the agreements table aliased `a`): the stage of the
+# latest change (in the order they were recorded) that had legally happened by then. NULL:
+# the agreement had not yet begun that day (its Started event's legal date is later).
+STAGE_ON = (
+    "(SELECT h.stage FROM {s}.agreement_stages h WHERE h.agreement_id = a.id AND h.since <= %(on)s"
+    " ORDER BY h.version DESC LIMIT 1)"
+)
+
+# An alert open on a day (`%(on)s`, `%(before)s` the first moment after it, WIB): its cause
+# had begun (the `since` it opened with) and it was not yet cleared by the end of that day.
+ALERT_OPEN_ON = "coalesce(began_on, since) <= %(on)s AND (cleared_at IS NULL OR cleared_at >= %(before)s)"
+ALERT_CLEARED_BY = "coalesce(began_on, since) <= %(on)s AND cleared_at < %(before)s"
+ALERT_BEGUN_BY = "coalesce(began_on, since) <= %(on)s"
 
 
 @dataclass(frozen=True)
@@ -33,6 +49,7 @@ class AlertFilter:
     province: str | None = None
     agreement_id: UUID | None = None
     state: str = "open"  # open | cleared | all
+    on: date | None = None  # open / cleared / begun as of that day (valid time), not now
 
 
 class MonitoringReadModel:
@@ -65,31 +82,34 @@ class MonitoringReadModel:
     async def alerts(
         self, tenant: str, flt: AlertFilter, *, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        where = ["visible_to @> ARRAY[%s]"]
-        params: list[Any] = [tenant]
-        if flt.state == "open":
+        where = ["visible_to @> ARRAY[%(tenant)s]"]
+        params: dict[str, Any] = {"tenant": tenant}
+        if flt.on is not None:
+            where.append({"open": ALERT_OPEN_ON, "cleared": ALERT_CLEARED_BY}.get(flt.state, ALERT_BEGUN_BY))
+            params |= {"on": flt.on, "before": end_of_day(flt.on)}
+        elif flt.state == "open":
             where.append("cleared_at IS NULL")
         elif flt.state == "cleared":
             where.append("cleared_at IS NOT NULL")
-        for value, clause in (
-            (flt.kind, "kind = %s"),
-            (flt.region, "regions @> ARRAY[%s]"),
-            (flt.province, "provinces @> ARRAY[%s]"),
-            (flt.agreement_id, "agreement_id = %s"),
+        for name, value, clause in (
+            ("kind", flt.kind, "kind = %(kind)s"),
+            ("region", flt.region, "regions @> ARRAY[%(region)s]"),
+            ("province", flt.province, "provinces @> ARRAY[%(province)s]"),
+            ("agreement", flt.agreement_id, "agreement_id = %(agreement)s"),
         ):
             if value is not None:
                 where.append(clause)
-                params.append(value)
+                params[name] = value
         if flt.severity:
-            where.append("severity = ANY(%s)")
-            params.append(list(SEVERITY_ORDER[SEVERITY_ORDER.index(flt.severity):]))
+            where.append("severity = ANY(%(severities)s)")
+            params["severities"] = list(SEVERITY_ORDER[SEVERITY_ORDER.index(flt.severity):])
         if cursor:
-            where.append("seq < %s")
-            params.append(decode_cursor(cursor))
-        params.append(limit + 1)
+            where.append("seq < %(after)s")
+            params["after"] = decode_cursor(cursor)
+        params["limit"] = limit + 1
         rows = await self._all(
             tenant,
-            sql.SQL("SELECT * FROM {s}.alerts WHERE {w} ORDER BY seq DESC LIMIT %s").format(
+            sql.SQL("SELECT * FROM {s}.alerts WHERE {w} ORDER BY seq DESC LIMIT %(limit)s").format(
                 s=self.s, w=sql.SQL(" AND ".join(where))
             ),
             params,
@@ -99,10 +119,13 @@ class MonitoringReadModel:
         return [alert_payload(r) for r in rows], (encode_cursor(rows[-1]["seq"]) if more and rows else None)
 
     async def reports(
-        self, tenant: str, agreement_id: UUID, *, period: str | None = None, region: str | None = None
+        self, tenant: str, agreement_id: UUID, *, period: str | None = None, region: str | None = None,
+        on: date | None = None,
     ) -> list[dict[str, Any]]:
+        """`on`: only the reports filed by the end of that day (WIB)."""
         where, params = ["agreement_id = %s", "visible_to @> ARRAY[%s]"], [agreement_id, tenant]
-        for value, clause in ((period, "period = %s"), (region, "region = %s")):
+        for value, clause in ((period, "period = %s"), (region, "region = %s"),
+                              (end_of_day(on) if on else None, "filed_at < %s")):
             if value:
                 where.append(clause)
                 params.append(value)
@@ -113,11 +136,18 @@ class MonitoringReadModel:
             params,
         )
 
-    async def evaluations(self, tenant: str, agreement_id: UUID) -> list[dict[str, Any]]:
+    async def evaluations(self, tenant: str, agreement_id: UUID, *, on: date | None = None) -> list[dict[str, Any]]:
+        """`on`: only the evaluations made by that day (their legal date, `evaluated_on`), as
+        known now."""
+        where, params = "", [agreement_id, tenant]
+        if on is not None:
+            where = " AND (content->>'evaluated_on')::date <= %s"
+            params.append(on)
         return await self._all(
             tenant,
-            self._q("SELECT * FROM {s}.evaluations WHERE agreement_id = %s AND visible_to @> ARRAY[%s] ORDER BY period"),
-            (agreement_id, tenant),
+            self._q("SELECT * FROM {s}.evaluations WHERE agreement_id = %s AND visible_to @> ARRAY[%s]" + where
+                    + " ORDER BY period"),
+            params,
         )
 
     async def notifications(
@@ -146,15 +176,35 @@ class MonitoringReadModel:
 
     # -- health ---------------------------------------------------------------------------------
 
-    async def status(self, tenant: str, agreement_id: UUID, today: date) -> dict[str, Any] | None:
-        """An agreement's health: stage, documents in force, reporting, evaluations, alerts."""
+    async def stage_on(self, tenant: str, agreement_id: UUID, on: date) -> str | None:
+        """An agreement's stage on a day; None: not yet begun then (or not visible)."""
+        rows = await self._all(
+            tenant, sql.SQL("SELECT " + STAGE_ON + " AS stage FROM {s}.agreements a WHERE a.id = %(id)s"
+                            " AND a.visible_to @> ARRAY[%(tenant)s]").format(s=self.s),
+            {"on": on, "id": agreement_id, "tenant": tenant},
+        )
+        return rows[0]["stage"] if rows else None
+
+    async def status(
+        self, tenant: str, agreement_id: UUID, today: date, on: date | None = None
+    ) -> dict[str, Any] | None:
+        """An agreement's health: stage, documents in force, reporting, evaluations, alerts.
+        `on` (a day up to today): as legally on that day (raises `NotYetInForce` when it had
+        not begun then)."""
         row = await self.agreement(tenant, agreement_id)
         if row is None:
             return None
         state = row["state"]
-        reports = await self.reports(tenant, agreement_id)
-        evaluations = await self.evaluations(tenant, agreement_id)
-        alerts, _ = await self.alerts(tenant, AlertFilter(agreement_id=agreement_id), limit=100)
+        if on is not None:
+            stage = await self.stage_on(tenant, agreement_id, on)
+            if stage is None:
+                raise NotYetInForce(on)
+            state = state_on(state, stage, on)
+            row = {**row, "stage": stage}
+            today = on
+        reports = await self.reports(tenant, agreement_id, on=on)
+        evaluations = await self.evaluations(tenant, agreement_id, on=on)
+        alerts, _ = await self.alerts(tenant, AlertFilter(agreement_id=agreement_id, on=on), limit=100)
         framework = state.get("framework") or {}
         documents = []
         if framework.get("stage") == "ditandatangani":
@@ -182,30 +232,48 @@ class MonitoringReadModel:
             "latest_evaluation": evaluation_summary(latest_evaluation) if latest_evaluation else None,
             "open_alerts": alerts,
             "as_of": today.isoformat(),
+            "on": on.isoformat() if on else None,
         }
 
-    async def region_health(self, tenant: str, code: str | None, today: date, grace_days: int) -> dict[str, Any]:
+    async def region_health(
+        self, tenant: str, code: str | None, today: date, grace_days: int, on: date | None = None
+    ) -> dict[str, Any]:
         """Counts by stage, the share of frameworks followed by a PKS, the share of due
         progress reports filed on time, and the median days from framework to first PKS,
-        over the agreements a region is party to (a province: also its kab/kota's)."""
+        over the agreements a region is party to (a province: also its kab/kota's).
+        `on` (a day up to today): as legally on that day: each agreement by its stage then
+        (those not yet begun left out), its documents as they stood then, the reports filed
+        by then and the alerts open then."""
         # Agreements have `party_regions`, alerts `regions`; both have `provinces`.
         scope = "" if not code else "provinces" if kind_of(code) == "provinsi" else "{regions}"
-        where = "visible_to @> ARRAY[%s]" + (f" AND {scope} @> ARRAY[%s]" if scope else "")
-        params = [tenant, code] if code else [tenant]
+        where = "visible_to @> ARRAY[%(tenant)s]" + (f" AND {scope} @> ARRAY[%(code)s]" if scope else "")
+        params: dict[str, Any] = {"tenant": tenant, "code": code, "on": on,
+                                  "before": end_of_day(on) if on else None}
         agreements_where = sql.SQL(where.format(regions="party_regions"))
+        stage = sql.SQL(STAGE_ON if on else "a.stage").format(s=self.s)
+        alerts_open = sql.SQL(ALERT_OPEN_ON if on else "cleared_at IS NULL")
+        filed_by = sql.SQL(" AND filed_at < %(before)s" if on else "")
         async with tenant_transaction(self.pool, tenant) as conn:  # one snapshot for all three
             cur = await conn.execute(
-                sql.SQL("SELECT id, stage, form, state, framework_signed_on, first_pks_signed_on FROM {s}.agreements"
-                        " WHERE {w}").format(s=self.s, w=agreements_where), params)
+                sql.SQL("SELECT * FROM (SELECT a.id, {stage} AS stage, a.form, a.state, a.framework_signed_on,"
+                        " a.first_pks_signed_on FROM {s}.agreements a WHERE {w}) x WHERE stage IS NOT NULL").format(
+                    s=self.s, w=agreements_where, stage=stage), params)
             agreements = await cur.fetchall()
             cur = await conn.execute(
                 sql.SQL("SELECT agreement_id, period, region, filed_at FROM {s}.progress_reports WHERE agreement_id IN"
-                        " (SELECT id FROM {s}.agreements WHERE {w})").format(s=self.s, w=agreements_where), params)
+                        " (SELECT id FROM {s}.agreements WHERE {w}){filed_by}").format(
+                    s=self.s, w=agreements_where, filed_by=filed_by), params)
             filed = await cur.fetchall()
             cur = await conn.execute(
-                sql.SQL("SELECT kind, count(*) AS n FROM {s}.alerts WHERE cleared_at IS NULL AND {w}"
-                        " GROUP BY kind").format(s=self.s, w=sql.SQL(where.format(regions="regions"))), params)
+                sql.SQL("SELECT kind, count(*) AS n FROM {s}.alerts WHERE {open} AND {w}"
+                        " GROUP BY kind").format(s=self.s, open=alerts_open, w=sql.SQL(where.format(regions="regions"))),
+                params)
             open_alerts = await cur.fetchall()
+        if on is not None:
+            today = on
+            agreements = [{**a, "state": state_on(a["state"], a["stage"], on),
+                           "framework_signed_on": _by(a["framework_signed_on"], on),
+                           "first_pks_signed_on": _by(a["first_pks_signed_on"], on)} for a in agreements]
         first_filed = {(r["agreement_id"], r["period"], r["region"]): r["filed_at"] for r in filed}
         with_framework = [a for a in agreements if a["framework_signed_on"] and a["form"] != "SINERGI"]
         followed = [a for a in with_framework if a["first_pks_signed_on"]]
@@ -230,7 +298,20 @@ class MonitoringReadModel:
             "median_days_framework_to_first_pks": statistics.median(days) if days else None,
             "open_alerts": {r["kind"]: r["n"] for r in open_alerts},
             "as_of": today.isoformat(),
+            "on": on.isoformat() if on else None,
         }
+
+
+class NotYetInForce(NotFound):
+    """Asked about a day before the agreement began (the registry's `not_yet_in_force`)."""
+
+    def __init__(self, on: date) -> None:
+        super().__init__(f"Kerja sama ini belum ada pada tanggal {on.isoformat()}.", code="not_yet_in_force")
+
+
+def _by(day: date | None, on: date) -> date | None:
+    """A fact's day, if it had happened by `on`."""
+    return day if day is not None and day <= on else None
 
 
 def report_summary(row: dict[str, Any]) -> dict[str, Any]:

@@ -18,7 +18,7 @@ from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
 from shared.application import secure_event_store
 from shared.db import ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
-from shared.projection import Feed, install_worker_tables
+from shared.projection import Feed, clear_dead_letters, install_worker_tables
 from shared.settings import Settings
 
 
@@ -39,6 +39,19 @@ def view_of(projection: Any, env: dict[str, str]) -> MonitoringView:
     return factory.tracking_recorder(view_class)  # type: ignore[return-value]
 
 
+def rebuild_outdated_agreements(database_url: str) -> None:
+    """Agreements kept by older code, without the stage history `on` reads (or another
+    version of it), are dropped with the registry feed's position; the worker then replays
+    the registry's events into both."""
+    view = view_of(RegistryFeed, {**registry_feed_env(database_url, pool_size=1), "CREATE_TABLE": "no"})
+    try:
+        if view.stages_outdated():
+            view.drop_agreements_for_rebuild()
+            clear_dead_letters(view.datastore, RegistryFeed.name)  # every event is tried again
+    finally:
+        view.datastore.close()
+
+
 def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
     install_worker_tables(database_url, SCHEMA)  # dead letters and worker heartbeats
@@ -47,6 +60,7 @@ def install(database_url: str) -> None:
         secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
+    rebuild_outdated_agreements(database_url)
     for projection, env in (
         (RegistryFeed, {**registry_feed_env(database_url, pool_size=1), "CREATE_TABLE": "yes"}),
         (MonitoringFeed, monitoring_env(database_url, pool_size=1, create_tables=True)),

@@ -4,7 +4,9 @@ Two projections feed one set of tables in schema `monitoring`, each with its own
 table, each row change committed with its tracking position (exactly once):
 
 - `RegistryFeed` follows the registry's events (its notification log, never its tables) and
-  keeps `agreements`: every agreement's state, folded with the registry domain's own `apply`.
+  keeps `agreements`: every agreement's state, folded with the registry domain's own `apply`;
+  and `agreement_stages`: a row each time an agreement's stage changed, dated by the event's
+  legal date (the registry's valid time), what `on` reads;
 - `MonitoringFeed` follows this service's events and keeps `progress_reports` and
   `evaluations`.
 
@@ -40,8 +42,10 @@ from services.monitoring.domain.alerts import (
     region_finding,
 )
 from services.monitoring.domain.reports import Evaluation, ProgressReport
+from services.monitoring.domain.valid_time import corrected_step_date
 from services.monitoring.notify import NOTIFICATION_TABLES, channels_for, enqueue
 from services.registry.domain.agreement import Agreement
+from services.registry.domain.valid_time import legal_date
 from shared.clock import Clock, SystemClock
 from shared.db import AUDIENCE_POLICY, READER_ROLE, reader_policy
 from shared.periods import local_date
@@ -132,8 +136,32 @@ _TABLES = [
     "CREATE INDEX IF NOT EXISTS alerts_region ON {schema}.alerts (region) WHERE cleared_at IS NULL",
     "CREATE INDEX IF NOT EXISTS alerts_visible_to ON {schema}.alerts USING gin (visible_to)",
     "CREATE TABLE IF NOT EXISTS {schema}.alert_refresh (id integer PRIMARY KEY, day date NOT NULL, at timestamptz NOT NULL)",
+    # The day an alert's cause first began (its `since` when it opened; `since` moves when it
+    # escalates): with `cleared_at`, whether it was open on a day (`on`). Absent on alerts
+    # opened before the column existed: their `since` stands for it.
+    "ALTER TABLE {schema}.alerts ADD COLUMN IF NOT EXISTS began_on date",
     *NOTIFICATION_TABLES,
 ]
+
+# Bump when `agreement_stages` changes shape or meaning: `ksd migrate` then drops it with the
+# agreements and the registry feed's position, and the worker replays the registry's events
+# into both (`MonitoringView.stages_outdated`, setup.install).
+STAGES_VERSION = 1
+
+_STAGE_TABLES = [
+    """
+    CREATE TABLE IF NOT EXISTS {schema}.agreement_stages (
+        agreement_id uuid NOT NULL,
+        version integer NOT NULL,          -- the event that moved the agreement into this stage
+        stage text NOT NULL,
+        since date NOT NULL,               -- the day it legally did (the registry's legal dates)
+        recorded_at timestamptz NOT NULL,  -- when that event was recorded
+        PRIMARY KEY (agreement_id, version)
+    )
+    """,
+    "COMMENT ON TABLE {schema}.agreement_stages IS 'ksd view version " + str(STAGES_VERSION) + "'",
+]
+_TABLES += _STAGE_TABLES
 
 # Readers switch to the SELECT-only role with their tenant set; these policies are the
 # second wall behind each query's own tenant filter.
@@ -145,6 +173,9 @@ _RLS = {
     "notifications": "tenant = current_setting('ksd.tenant', true)",
     "deliveries": "EXISTS (SELECT 1 FROM {schema}.notifications n WHERE n.id = notification_id"
                   " AND n.tenant = current_setting('ksd.tenant', true))",
+    # A stage history is visible to whoever sees its agreement (whose own policy applies inside).
+    "agreement_stages": "EXISTS (SELECT 1 FROM {schema}.agreements a WHERE a.id = agreement_id"
+                        " AND a.visible_to @> ARRAY[current_setting('ksd.tenant', true)])",
 }
 for _table, _using in _RLS.items():
     _TABLES += reader_policy(_table, _using)
@@ -211,10 +242,13 @@ class MonitoringView(PostgresTrackingRecorder):
 
     # -- registry events ---------------------------------------------------------------------
 
-    def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
+    def insert_agreement(self, agreement: Agreement, tracking: Tracking, began_on: date | None = None) -> None:
+        """A new agreement; `began_on`: the day it legally began (its Started event's legal
+        date), the first row of its stage history."""
         row = agreement_row(agreement)
         with self.datastore.transaction(commit=True) as curs:
             self._insert_tracking(curs, tracking)
+            self._insert_stage(curs, agreement, began_on or local_date(agreement.created_on), agreement.created_on)
             curs.execute(
                 sql.SQL("INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
                     s=self.schema,
@@ -237,7 +271,16 @@ class MonitoringView(PostgresTrackingRecorder):
             if found is None:
                 raise LookupError(f"agreement {event.originator_id} is not in the monitoring read model")
             agreement = Agreement.from_state(found["state"])
+            stage_before = agreement.stage
             event.mutate(agreement)  # checks the version sequence: no gap, no repeat
+            if type(event).__name__ == "Corrected":
+                # A corrected legal date moves the stage change its step made.
+                day = corrected_step_date(event.step, event.changes)
+                if day is not None:
+                    curs.execute(self._q("UPDATE {s}.agreement_stages SET since = %s WHERE agreement_id = %s"
+                                         " AND version = %s"), (day, agreement.id, event.step_version))
+            if agreement.stage != stage_before:
+                self._insert_stage(curs, agreement, legal_date(event), event.timestamp)
             row = agreement_row(agreement)
             updated = [c for c in _AGREEMENT_COLUMNS if c != "id"]
             curs.execute(
@@ -250,6 +293,43 @@ class MonitoringView(PostgresTrackingRecorder):
                 row,
             )
             self._mark(curs, agreement.id, row["party_regions"])
+
+    def _insert_stage(self, curs: Any, agreement: Agreement, since: date, recorded_at: datetime) -> None:
+        curs.execute(
+            self._q("INSERT INTO {s}.agreement_stages (agreement_id, version, stage, since, recorded_at)"
+                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
+            (agreement.id, agreement.version, agreement.stage, since, recorded_at),
+        )
+
+    def stages_version(self) -> int | None:
+        """The shape version of `agreement_stages`: None without the table."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(
+                "SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
+                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
+                {"t": f"{self.datastore.schema}.agreement_stages"},
+            )
+            row = curs.fetchone()
+        if not row["present"]:
+            return None
+        comment = (row["comment"] or "").removeprefix("ksd view version ")
+        return int(comment) if comment.isdigit() else 0
+
+    def stages_outdated(self) -> bool:
+        """Agreements held, but no stage history of this version (built by older code)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.datastore.schema}.agreements",))
+            if not curs.fetchone()["present"]:
+                return False
+        return self.stages_version() != STAGES_VERSION
+
+    def drop_agreements_for_rebuild(self) -> None:
+        """Forget the agreements, their stage history and the registry feed's position: the
+        worker replays the registry's events into them (reports and evaluations get their
+        audience back as their agreements arrive; every agreement's alerts are reviewed)."""
+        with self.datastore.transaction(commit=True) as curs:
+            for table in ("agreement_stages", "agreements", f"{RegistryFeed.name}_tracking"):
+                curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(self.schema, sql.Identifier(table)))
 
     # -- monitoring events -------------------------------------------------------------------
 
@@ -420,10 +500,10 @@ class MonitoringView(PostgresTrackingRecorder):
                 curs.execute(
                     self._q(
                         "INSERT INTO {s}.alerts (id, key, kind, subject, agreement_id, region, severity, level, since,"
-                        " regions, provinces, visible_to, message, details, opened_at, updated_at) VALUES (%(id)s,"
-                        " %(key)s, %(kind)s, %(subject)s, %(agreement_id)s, %(region)s, %(severity)s, %(level)s,"
-                        " %(since)s, %(regions)s, %(provinces)s, %(visible_to)s, %(message)s, %(details)s, %(now)s,"
-                        " %(now)s) RETURNING *"
+                        " began_on, regions, provinces, visible_to, message, details, opened_at, updated_at) VALUES"
+                        " (%(id)s, %(key)s, %(kind)s, %(subject)s, %(agreement_id)s, %(region)s, %(severity)s,"
+                        " %(level)s, %(since)s, %(since)s, %(regions)s, %(provinces)s, %(visible_to)s, %(message)s,"
+                        " %(details)s, %(now)s, %(now)s) RETURNING *"
                     ),
                     {**values, "id": uuid4(), "key": key, "kind": f.kind.value, "subject": f.subject,
                      "agreement_id": agreement_id, "region": region},
@@ -556,7 +636,7 @@ class RegistryFeed(Projection[MonitoringView]):
 
     @process_event.register
     def _(self, domain_event: Agreement.Started, tracking: Tracking) -> None:
-        self.view.insert_agreement(domain_event.mutate(None), tracking)
+        self.view.insert_agreement(domain_event.mutate(None), tracking, began_on=legal_date(domain_event))
 
 
 class MonitoringFeed(Projection[MonitoringView]):

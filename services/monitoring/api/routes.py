@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from functools import partial
+from datetime import date
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -15,6 +16,7 @@ from litestar.params import FromPath, JSONBody, Parameter, QueryParameter
 from services.monitoring.api.schemas import EvaluationIn, ProgressReportIn
 from services.monitoring.application import AgreementFacts, Saved
 from services.monitoring.domain.alerts import KIND_TITLES, Kind
+from services.monitoring.domain.valid_time import past_day
 from services.monitoring.readmodel import AlertFilter, evaluation_summary, report_summary
 from shared.errors import NotFound
 from shared.http import IfMatch, identity_of, optional_version, page_size
@@ -22,10 +24,18 @@ from shared.openapi import success_response
 from shared.periods import local_date
 
 SeverityName = Literal["info", "warning", "critical"]
+# Valid time (DOMAIN.md, API.md "Two times"): a past day, answered as legally then, as known now;
+# today or later is now. Malformed: 400 `invalid_parameter`.
+OnDay = Annotated[date | None, Parameter(description="a day, YYYY-MM-DD: as legally on that day (valid time), as "
+                                                     "known now; today or later: now")]
 KindName = Literal[
     "kb_without_pks", "pks_without_progress", "expiring", "expired_still_active", "approval_pending",
     "no_neighbour_cooperation",
 ]
+
+
+def _past(state: State, on: date | None) -> date | None:
+    return past_day(on, local_date(state.clock.now()))
 
 
 async def _facts(request: Request, state: State, agreement_id: UUID) -> AgreementFacts:
@@ -92,9 +102,11 @@ class ProgressController(Controller):
         self, request: Request, state: State, agreement_id: FromPath[UUID],
         period: Annotated[str | None, Parameter(pattern=r"^\d{4}(-S[12])?$")] = None,
         region: Annotated[str | None, Parameter(pattern=r"^\d{2}(\.\d{2})?$")] = None,
+        on: OnDay = None,
     ) -> dict[str, Any]:
         await _facts(request, state, agreement_id)
-        rows = await state.monitoring_reads.reports(identity_of(request).tenant, agreement_id, period=period, region=region)
+        rows = await state.monitoring_reads.reports(identity_of(request).tenant, agreement_id, period=period,
+                                                    region=region, on=_past(state, on))
         return {"items": [report_summary(r) for r in rows]}
 
     @get("/progress-reports/{report_id:uuid}", operation_id="getProgressReport",
@@ -123,9 +135,12 @@ class ProgressController(Controller):
                            "evaluations", "evaluation")
 
     @get("/evaluations", operation_id="listEvaluations", summary="Evaluations (monev) of an agreement")
-    async def list_evaluations(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> dict[str, Any]:
+    async def list_evaluations(
+        self, request: Request, state: State, agreement_id: FromPath[UUID], on: OnDay = None,
+    ) -> dict[str, Any]:
         await _facts(request, state, agreement_id)
-        rows = await state.monitoring_reads.evaluations(identity_of(request).tenant, agreement_id)
+        rows = await state.monitoring_reads.evaluations(identity_of(request).tenant, agreement_id,
+                                                        on=_past(state, on))
         return {"items": [evaluation_summary(r) for r in rows]}
 
     @get("/evaluations/{evaluation_id:uuid}", operation_id="getEvaluation", summary="One evaluation, now or at a version")
@@ -140,10 +155,15 @@ class ProgressController(Controller):
 
     @get("/status", operation_id="agreementStatus", summary="Health of an agreement",
          description="Stage, documents in force with days left, progress reports, the latest evaluation and the "
-         "open alerts.")
-    async def status(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> dict[str, Any]:
+         "open alerts. `on` (a past day): as legally on that day: the stage then, the documents as they stood then, "
+         "the reports filed and evaluations made by then, the alerts open then; 404 `not_yet_in_force` when the "
+         "cooperation began after it.")
+    async def status(
+        self, request: Request, state: State, agreement_id: FromPath[UUID], on: OnDay = None,
+    ) -> dict[str, Any]:
         today = local_date(state.clock.now())
-        status = await state.monitoring_reads.status(identity_of(request).tenant, agreement_id, today)
+        status = await state.monitoring_reads.status(identity_of(request).tenant, agreement_id, today,
+                                                     on=past_day(on, today))
         if status is None:
             raise NotFound("Kerja sama tidak ditemukan.")
         return status
@@ -154,7 +174,9 @@ class AlertController(Controller):
 
     @get("/alerts", operation_id="listAlerts", summary="Alerts the caller's tenant may see",
          description="Open alerts by default (`state=cleared` or `all` for the others), newest first; filters "
-         "`kind`, `severity` (this level or higher), `region`, `province`, `agreement`; cursor pagination.")
+         "`kind`, `severity` (this level or higher), `region`, `province`, `agreement`; cursor pagination. `on` (a "
+         "past day): the alerts open on that day (their cause begun by then, not yet cleared by its end); with "
+         "`state=cleared` those cleared by then, `all` those begun by then.")
     async def alerts(
         self, request: Request, state: State,
         kind: Annotated[KindName | None, Parameter(description="one alert kind")] = None,
@@ -165,12 +187,13 @@ class AlertController(Controller):
         alert_state: Annotated[Literal["open", "cleared", "all"], QueryParameter(name="state")] = "open",
         limit: Annotated[int | None, Parameter(ge=1)] = None,
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
+        on: OnDay = None,
     ) -> dict[str, Any]:
         size = page_size(state.settings, limit)
         items, next_cursor = await state.monitoring_reads.alerts(
             identity_of(request).tenant,
             AlertFilter(kind=kind, severity=severity, region=region, province=province, agreement_id=agreement,
-                        state=alert_state),
+                        state=alert_state, on=_past(state, on)),
             limit=size, cursor=cursor,
         )
         return {"items": items, "next_cursor": next_cursor}
