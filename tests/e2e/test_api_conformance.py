@@ -295,6 +295,7 @@ def _walk(p: ReportingPlatform, walk: Walk) -> dict[str, dict[str, list[str]]]:
     _step(reg, "GET", "/agreements", kota, 200, params={"stage": "pelaksanaan"})
     _step(reg, "GET", f"{url}/history", kota, 200)
     _step(reg, "GET", f"{url}/verify", kota, 200)
+    _step(reg, "GET", f"{url}/actions", kota, 200)
     _step(reg, "GET", f"{url}/export", auditor, 200)
     _step(reg, "GET", "/audit/digests", kota, 200)
     # Legacy import: the template, imported empty (a dry run), and a file that is not the template.

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 from uuid import UUID
 
 import anyio.to_thread
+import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
@@ -37,6 +38,7 @@ from services.registry.api.schemas import (
     TerminateIn,
 )
 from services.registry.application import Registry, without_state_filters
+from services.registry.domain.next_steps import next_steps
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
 from shared.errors import BadRequest, InvalidInput
 from shared.http import IdempotencyKey, IfMatch, identity_of, optional_version, page_size
@@ -46,6 +48,18 @@ from shared.wire import SEARCH_MAX, TEXT_PATTERN, Label, Name, check_text
 AgreementId = FromPath[UUID]
 # What `shared.blobs.sniff_media_type` accepts, hence what a download can be.
 ATTACHMENT_MEDIA_TYPES = ("application/pdf", "image/png", "image/jpeg", "image/webp", "image/tiff")
+
+
+class AllowedAction(msgspec.Struct, omit_defaults=True):
+    action: str
+    documents: list[str] = []
+    kinds: list[str] = []
+    attachment_kind: str | None = None
+
+
+class AllowedActions(msgspec.Struct):
+    version: int
+    actions: list[AllowedAction]
 
 
 def _etag(version: int) -> dict[str, str]:
@@ -173,6 +187,23 @@ class AgreementController(Controller):
         return AgreementPage(
             items=[AgreementRead.from_row(r) for r in page.rows], next_cursor=page.next_cursor, limit=size
         )
+
+    @get("/{agreement_id:uuid}/actions", operation_id="allowedActions",
+         summary="The lifecycle actions the caller may take now (the buttons a client offers)",
+         description="For the current version (`version`, also the ETag): each action with the documents it may "
+                     "act on (`framework`, `pks-N`) and, for approvals, the `kinds` (`dprd`, `central`). A guide: "
+                     "each action is still decided on its facts and may be refused by a rule of its own. Empty for "
+                     "a caller who may only read (not a party, or no `operator` role).")
+    async def allowed_actions(self, request: Request, state: State, agreement_id: AgreementId) -> Response[AllowedActions]:
+        registry: Registry = state.registry
+        identity = identity_of(request)
+        agreement = await anyio.to_thread.run_sync(registry.get_agreement, identity, agreement_id)
+        steps = next_steps(agreement, identity.tenant, identity.roles)
+        body = AllowedActions(version=agreement.version, actions=[
+            AllowedAction(action=s.action, documents=list(s.documents), kinds=list(s.kinds),
+                          attachment_kind=s.extra.get("kind")) for s in steps
+        ])
+        return Response(body, headers={**_etag(agreement.version), "Cache-Control": "private, no-cache"})
 
     # -- lifecycle actions (one per step; API.md "Actions") --------------------------------------
 
