@@ -31,7 +31,7 @@ class ApiError(Exception):
     def field_errors(self) -> dict[str, str]:
         """The fields a 422 names (the services' `errors` member: field -> message)."""
         errors = self.problem.get("errors") or {}
-        if isinstance(errors, Mapping):
+        if isinstance(errors, Mapping) and errors:
             return {str(k): str(v) for k, v in errors.items()}
         out: dict[str, str] = {}
         if self.problem.get("field"):
