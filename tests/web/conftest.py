@@ -80,7 +80,9 @@ def _answers(url: str) -> bool:
         return False
 
 
-@pytest.fixture(scope="session")
+# Package scope: the platform stops when the last test of tests/web has run, so its
+# connections never add to those of the other packages' platforms (tests/README.md).
+@pytest.fixture(scope="package")
 def live(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
     """The whole platform (`ksd run`) on a fresh database. While developing, set
     KSD_TEST_SERVICES (registry,monitoring,reporting base URLs, comma-separated) and
@@ -162,7 +164,7 @@ def web(live: LivePlatform) -> Iterator[Any]:
         client.close()
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Any]:
     from playwright.sync_api import sync_playwright
 

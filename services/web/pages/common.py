@@ -31,6 +31,8 @@ def nav_for(user: User | None) -> list[tuple[str, str]]:
         items.append(("/nasional", "Nasional"))
     items.append(("/peringatan", "Peringatan"))
     items.append(("/analisis", "Analisis"))
+    if user.has("auditor", "monitor"):
+        items.append(("/audit", "Audit"))
     if user.has("operator"):
         items.append(("/impor", "Impor"))
     if user.has("admin"):
