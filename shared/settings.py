@@ -45,6 +45,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # development: generated once under data_dir). A session ends after web_session_hours.
     web_session_secret: str | None = None
     web_session_hours: PositiveInt = 8
+    # The dashboards' and analyses' aggregates (national, provincial) are kept this many seconds
+    # per audience (tenant and roles) by each web process; 0 asks the services every time.
+    web_cache_seconds: Annotated[float, msgspec.Meta(ge=0)] = 60.0
     # Send the session cookie only over HTTPS (default: in production).
     web_cookie_secure: bool | None = None
     # Sign-in with the ministry's identity provider (OpenID Connect, authorization code flow with
@@ -164,6 +167,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     # How often the registry worker signs a national digest (seconds), when events were
     # recorded since the last.
     audit_digest_interval_seconds: PositiveInt = 3600
+    # How often the registry worker signs a tree head of the transparency log (seconds), when
+    # the log grew since the last.
+    audit_head_interval_seconds: PositiveInt = 10
 
     # Monitoring alerts (DOMAIN.md, "Monitoring and evaluation"). Days are calendar days in
     # WIB (Asia/Jakarta), the date the ministry works in.

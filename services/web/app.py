@@ -169,7 +169,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        api = Api(bases, transport=transport)
+        api = Api(bases, transport=transport, cache_seconds=settings.web_cache_seconds)
         app.state.api = api
         try:
             yield

@@ -3,7 +3,10 @@ always with the signed-in user's own bearer token."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import json
+import time
+from collections import OrderedDict
+from collections.abc import Hashable, Mapping
 from typing import Any
 
 import httpx
@@ -50,9 +53,15 @@ class Api:
     """One client per web process; each call carries the caller's token."""
 
     def __init__(self, bases: Mapping[str, str], *, transport: httpx.AsyncBaseTransport | None = None,
-                 timeout: float = 15.0) -> None:
+                 timeout: float = 15.0, cache_seconds: float = 60.0) -> None:
         self.bases = dict(bases)
         self._http = httpx.AsyncClient(timeout=timeout, transport=transport, follow_redirects=False)
+        # Answers of the national and provincial analyses (the dashboards' aggregates), kept for
+        # a short while per audience: the same tenant and roles get the same answer from the
+        # service, so caching by them shows nobody what the service would not.
+        self._answers: OrderedDict[Hashable, tuple[float, Any]] = OrderedDict()
+        self.answers_max = 256
+        self.cache_seconds = cache_seconds
 
     async def close(self) -> None:
         await self._http.aclose()
@@ -93,7 +102,26 @@ class Api:
     async def post(self, service: str, path: str, token: str, body: Any = None, **kwargs: Any) -> Any:
         return await self.request(service, "POST", path, token, json=body, **kwargs)
 
-    async def graphql(self, service: str, token: str, query: str, variables: Mapping[str, Any] | None = None) -> Any:
+    async def graphql(self, service: str, token: str, query: str, variables: Mapping[str, Any] | None = None, *,
+                      audience: Hashable | None = None) -> Any:
+        """`audience` (e.g. the user's tenant and roles): keep the answer `cache_seconds` for
+        everyone with the same audience (aggregates only: a dashboard a minute old is fine)."""
+        key = None
+        ttl = self.cache_seconds
+        if audience is not None and ttl > 0:
+            key = (service, audience, query, json.dumps(variables or {}, sort_keys=True, default=str))
+            hit = self._answers.get(key)
+            if hit is not None and hit[0] > time.monotonic():
+                return hit[1]
+        data = await self._graphql(service, token, query, variables)
+        if key is not None:
+            self._answers[key] = (time.monotonic() + ttl, data)
+            self._answers.move_to_end(key)
+            while len(self._answers) > self.answers_max:
+                self._answers.popitem(last=False)
+        return data
+
+    async def _graphql(self, service: str, token: str, query: str, variables: Mapping[str, Any] | None) -> Any:
         body = await self.request(service, "POST", "/graphql", token, json={"query": query, "variables": variables or {}})
         if body.get("errors"):
             first = body["errors"][0]

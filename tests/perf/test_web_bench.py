@@ -27,7 +27,10 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.perf.test_registry_bench import REPO_ROOT, Report, Result
-from tests.web.conftest import REPO, LivePlatform, WebClient, live  # noqa: F401 - the `live` fixture
+# The web app as deployed: dashboard and analysis aggregates cached per audience for
+# KSD_WEB_CACHE_SECONDS (60 s; the warm-up requests fill it). The functional tests use 0.
+os.environ.setdefault("KSD_TEST_WEB_CACHE_SECONDS", "60")
+from tests.web.conftest import REPO, LivePlatform, WebClient, live  # noqa: E402, F401 - the `live` fixture
 
 pytestmark = pytest.mark.perf
 

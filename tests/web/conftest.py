@@ -22,6 +22,9 @@ from tests.e2e.test_platform_processes import Platform, platform_env
 
 REPO = Path(__file__).resolve().parents[2]
 SCREENSHOTS = REPO / "shared" / "docs" / "screenshots"
+# Tests read what they just wrote, so the web app asks the services every time; the page-speed
+# bench (tests/perf/test_web_bench.py) measures with the default cache instead.
+WEB_CACHE_SECONDS = os.environ.get("KSD_TEST_WEB_CACHE_SECONDS", "0")
 CHROMIUM = os.environ.get("KSD_CHROMIUM") or shutil.which("chromium") or "/usr/bin/chromium"
 
 # The sample users of `GET /masuk` (services/web/session.py SAMPLE_USERS), by a short name.
@@ -60,6 +63,7 @@ def _web_only(services: dict[str, str], data_dir: Path) -> Iterator[str]:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSD_") and k != "DATABASE_URL"}
     env.update(KSD_WEB_PORT=str(port), KSD_DATA_DIR=str(data_dir), KSD_LOG_LEVEL="warning",
+               KSD_WEB_CACHE_SECONDS=WEB_CACHE_SECONDS,
                KSD_RATE_LIMIT_PER_ADDRESS="0",
                **{f"KSD_WEB_{name.upper()}_URL": base for name, base in services.items()})
     proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "web"], env=env, cwd=REPO,
@@ -97,7 +101,8 @@ def live(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterat
     with fresh_database(pg_server_url, prefix="ksd_web") as url:
         data = tmp_path_factory.mktemp("web-platform")
         platform = Platform(platform_env(DATABASE_URL=url, KSD_DATA_DIR=str(data), KSD_WORKER_METRICS_PORT="0",
-                                         KSD_RATE_LIMIT_PER_ADDRESS="0", KSD_RATE_LIMIT_PER_TOKEN="0"))
+                                         KSD_RATE_LIMIT_PER_ADDRESS="0", KSD_RATE_LIMIT_PER_TOKEN="0",
+                                         KSD_WEB_CACHE_SECONDS=WEB_CACHE_SECONDS))
         try:
             yield LivePlatform(
                 f"http://127.0.0.1:{platform.ports['web']}",

@@ -166,10 +166,15 @@ def province_map(province: str, by_region: list[dict[str, Any]], *, href: bool =
     return {"svg": svg, "legend": [(maps.swatch(i.colour), i.label) for i in legend], "rows": rows}
 
 
+def audience(user: User) -> tuple[str, tuple[str, ...]]:
+    """Who sees the same aggregates: the services scope them by tenant and roles only."""
+    return (user.tenant, tuple(sorted(user.roles)))
+
+
 async def _health(client: Api, user: User, code: str, on: date | None = None) -> dict[str, Any] | None:
     try:
         data = await client.graphql("monitoring", user.token, HEALTH_QUERY,
-                                    {"code": code, "on": on.isoformat() if on else None})
+                                    {"code": code, "on": on.isoformat() if on else None}, audience=audience(user))
     except ApiError:
         return None
     return data["regionHealth"]
@@ -180,7 +185,7 @@ async def _health(client: Api, user: User, code: str, on: date | None = None) ->
 
 async def national_dashboard(client: Api, user: User) -> dict[str, Any]:
     stats, health = await asyncio.gather(
-        client.graphql("reporting", user.token, NATIONAL_QUERY, {"f": None}),
+        client.graphql("reporting", user.token, NATIONAL_QUERY, {"f": None}, audience=audience(user)),
         _health(client, user, "national"),
     )
     built = stats_charts(stats, "nasional", drill=True)
@@ -195,7 +200,7 @@ async def national_dashboard(client: Api, user: User) -> dict[str, Any]:
 
 async def province_drilldown(client: Api, user: User, province: str) -> dict[str, Any]:
     stats, health = await asyncio.gather(
-        client.graphql("reporting", user.token, REGIONS_QUERY, {"f": {"province": province}}),
+        client.graphql("reporting", user.token, REGIONS_QUERY, {"f": {"province": province}}, audience=audience(user)),
         _health(client, user, province),
     )
     by_region = _groups(stats, "byRegion", "region")
@@ -357,7 +362,7 @@ async def analysis_page(
             flt["form"] = [bentuk]
         try:
             data = await api(state).graphql("reporting", user.token, ANALYSIS_QUERY,
-                                            {"f": flt or None, "c": cov or None, "first": 25})
+                                            {"f": flt or None, "c": cov or None, "first": 25}, audience=audience(user))
             result = analysis_view(data, drill=user.is_national)
         except ApiError as exc:
             if exc.status == 401:
