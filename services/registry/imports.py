@@ -20,11 +20,13 @@ the same title while unsigned) is skipped too. New families are appended in larg
 from __future__ import annotations
 
 import csv
+import gc
 import hashlib
 import io
 import re
 import zipfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import TYPE_CHECKING, Any
@@ -539,6 +541,14 @@ _CODE_COLUMN = {
 }
 
 
+@dataclass
+class Plan:
+    """A decided import: the report so far and the aggregates with new events, not yet saved."""
+
+    report: ImportReport
+    changed: list[tuple[Agreement, Family, list[RowResult]]]
+
+
 class Importer:
     """One import of one file by one operator (a region)."""
 
@@ -560,20 +570,32 @@ class Importer:
 
     def run(self, content: bytes, filename: str | None, *, dry_run: bool, max_bytes: int,
             max_rows: int) -> ImportReport:
+        plan = self.decide(content, filename, dry_run=dry_run, max_bytes=max_bytes, max_rows=max_rows)
+        if not dry_run:
+            self.save(plan)
+        return plan.report
+
+    def decide(self, content: bytes, filename: str | None, *, dry_run: bool, max_bytes: int,
+               max_rows: int) -> Plan:
+        """Read the file and decide every row through the aggregate; nothing is stored."""
         sha = hashlib.sha256(content).hexdigest()
         rows = read_rows(content, filename, max_bytes=max_bytes, max_rows=max_rows)
         report = ImportReport(filename, sha, dry_run)
         self.sha = sha
-        families = self._group(rows, report)
-        present = self._present([f.id for f in families])
-        changed: list[tuple[Agreement, Family, list[RowResult]]] = []
-        for family in families:
-            results = self._build(family, report, existing=family.id in present)
-            if results is not None:
-                changed.append(results)
-        if not dry_run:
-            self._save(changed, report)
-        return report
+        with _cyclic_gc_paused():
+            families = self._group(rows, report)
+            present = self._present([f.id for f in families])
+            changed: list[tuple[Agreement, Family, list[RowResult]]] = []
+            for family in families:
+                results = self._build(family, report, existing=family.id in present)
+                if results is not None:
+                    changed.append(results)
+        return Plan(report, changed)
+
+    def save(self, plan: Plan) -> None:
+        """Append what `decide` decided (see `_save`); the report counts what was stored."""
+        with _cyclic_gc_paused():
+            self._save(plan.changed, plan.report)
 
     # -- grouping -----------------------------------------------------------------------------
 
@@ -926,6 +948,24 @@ def _refused(row: RawRow, refused: RowRefused) -> RowResult:
 
 def _number_key(number: Any) -> str:
     return " ".join(str(number).split()).casefold()
+
+
+@contextmanager
+def _cyclic_gc_paused() -> Iterator[None]:
+    """Python's cyclic garbage collector paused while an import decides and appends its
+    rows. Those phases build tens of thousands of objects that all stay alive, and each full
+    collection the growing heap triggers walks every one of them again: measured, that
+    was about a third of the append's time. Memory is still freed by reference counting; any
+    cycles wait for the next collection once this ends (a file is bounded by `max_rows`). A
+    pause already in force (another import's) is left to whoever started it."""
+    if not gc.isenabled():
+        yield
+        return
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.enable()
 
 
 def _chunks(items: list[Any], size: int) -> Iterator[list[Any]]:

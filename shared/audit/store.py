@@ -6,53 +6,150 @@ event in `<events table>_chain` (version, recorded_at, prev_hash, hash), inserte
 same transaction as the event: an event is never stored without its hash. Both tables
 refuse UPDATE and DELETE (`shared.db.protect_events_table`); the chain exists to show
 when someone with the power to bypass that (a superuser) rewrote history anyway.
+
+Large saves (a legacy import's batches, `BULK_MIN_EVENTS` events or more) take a bulk path:
+the same transaction protocol as eventsourcing's insert (table lock, NOTIFY, one commit),
+with the events and their links written by binary `COPY` instead of array parameters.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
+from json import encoder as json_encoder
+from operator import attrgetter
 from typing import Any
 from uuid import UUID
 
-from eventsourcing.persistence import IntegrityError, Mapper, ProgrammingError, StoredEvent
+import msgspec
+from eventsourcing.persistence import (
+    IntegrityError,
+    InterfaceError,
+    JSONTranscoder,
+    Mapper,
+    OperationalError,
+    ProgrammingError,
+    StoredEvent,
+)
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
-from eventsourcing.utils import get_topic
+from eventsourcing.utils import get_topic, retry
 from psycopg import Cursor
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
+from psycopg.types.string import BytesBinaryDumper
 
 from shared.audit import merkle
 from shared.audit.bundle import DIGEST_FORMAT, leaf_data
-from shared.audit.chain import GENESIS, RecordError, canonical_json, chain_hash, check_chain, record_of
+from shared.audit.chain import (
+    GENESIS,
+    RecordError,
+    canonical_json,
+    chain_hash,
+    check_chain,
+    event_type,
+    record_of,
+)
 
 # One writer of digests at a time, whichever instance runs the worker.
 DIGEST_LOCK = 7_300_001
+
+# A save of at least this many events is written by COPY (one round trip per table instead
+# of adapting every row as an array parameter); smaller ones keep eventsourcing's pipeline.
+BULK_MIN_EVENTS = 200
+
+
+class _NotPlain(ValueError):
+    """A stored state the fast hashing path leaves to the reference one (it holds a float)."""
+
+
+def _refuse_float(_: str) -> Any:
+    raise _NotPlain
+
+
+_DECODE_STATE = msgspec.json.Decoder(float_hook=_refuse_float)
+_EVENT_TYPES: dict[str, str] = {}  # topic -> its short name (a few dozen event classes)
+_ENCODE_CANONICAL = msgspec.json.Encoder(order="sorted")
+
+
+def link_hash(prev: bytes, originator: str, version: int, topic: str, state: bytes) -> tuple[bytes, str]:
+    """One new event's hash and its `recorded_at`: exactly `chain_hash(prev, record_of(...,
+    strict=False))` (`shared.audit.chain`), computed with msgspec, several times faster than
+    the json module. msgspec's sorted compact JSON is byte for byte `canonical_json` for the
+    values decoded here (strings, integers, booleans, null, arrays, objects; tests check it
+    over every code point); a state with a float, or anything else out of the ordinary,
+    takes the reference path (which also raises its `RecordError`s)."""
+    try:
+        stored = _DECODE_STATE.decode(state)
+    except (msgspec.MsgspecError, ValueError):
+        stored = None
+    stamp = stored.pop("timestamp", None) if type(stored) is dict else None
+    if type(stamp) is dict and stamp.get("_type_") == "datetime_iso" and stamp.keys() == {"_type_", "_data_"}:
+        stamp = stamp["_data_"]
+    if type(stamp) is not str:
+        record = record_of(originator, version, topic, state, strict=False)
+        return bytes.fromhex(chain_hash(prev.hex(), record)), record["recorded_at"]
+    kind = _EVENT_TYPES.get(topic)
+    if kind is None:
+        kind = _EVENT_TYPES[topic] = event_type(topic)
+    record = {
+        "originator": originator,
+        "version": int(version),
+        "type": kind,
+        "topic": topic,
+        "recorded_at": stamp,
+        "actor": stored.pop("actor", None),
+        "data": stored,
+        "state_sha256": hashlib.sha256(state).hexdigest(),
+    }
+    return hashlib.sha256(prev + _ENCODE_CANONICAL.encode(record)).digest(), stamp
+
+
+def _compact_json(transcoder: Any) -> Callable[[Any], bytes] | None:
+    """eventsourcing's `JSONTranscoder.encode` without its set-up on every call (the json
+    module builds a new C encoder per `encode`): the same C encoder with the same options,
+    built once, so the same bytes. None when the transcoder is another kind."""
+    make = json_encoder.c_make_encoder
+    encoder = getattr(transcoder, "encoder", None)
+    if type(transcoder) is not JSONTranscoder or make is None or type(encoder) is not json.JSONEncoder:
+        return None
+    if (encoder.indent, encoder.key_separator, encoder.item_separator, encoder.sort_keys, encoder.skipkeys,
+            encoder.ensure_ascii) != (None, ":", ",", False, False, False):
+        return None
+    # No `markers` (circular check): event states are trees.
+    iterencode = make(None, encoder.default, json_encoder.encode_basestring, None, ":", ",", False, False,
+                      encoder.allow_nan)
+
+    def encode(obj: Any) -> bytes:
+        return "".join(iterencode(obj, 0)).encode("utf8")
+
+    return encode
 
 
 class RecordedVersionMapper(Mapper):
     """eventsourcing's mapper, but every stored event carries its `class_version` (the
     library writes it only from version 2): a record says which schema it was written in."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._encode = _compact_json(self.transcoder) or self.transcoder.encode
+
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        cls = type(domain_event)
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
-        state["class_version"] = getattr(type(domain_event), "class_version", 1)
-        stored = self.transcoder.encode(state)
+        state["class_version"] = getattr(cls, "class_version", 1)
+        stored = self._encode(state)
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
-        return StoredEvent(
-            originator_id=originator_id,
-            originator_version=originator_version,
-            topic=get_topic(type(domain_event)),
-            state=stored,
-        )
+        return StoredEvent(originator_id, originator_version, get_topic(cls), stored)
 
 
 class HashChainRecorder(PostgresApplicationRecorder):
@@ -106,6 +203,23 @@ class HashChainRecorder(PostgresApplicationRecorder):
         # Per saving thread: how many attempts of the current insert reached the database
         # (eventsourcing retries an insert whose connection failed, up to ten times).
         self._attempts: dict[int, int] = {}
+        self._max_notification_id = SQL(
+            "SELECT coalesce(max(notification_id), 0) AS last FROM {schema}.{events}"
+        ).format(**ident)
+        self._copy_stored = SQL(
+            "COPY {schema}.{events} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
+        ).format(**ident)
+        self._copy_chain = SQL(
+            "COPY {schema}.{chain} (originator_id, originator_version, recorded_at, prev_hash, hash) "
+            "FROM STDIN (FORMAT BINARY)"
+        ).format(**ident)
+        self._new_ids_range = SQL(
+            "SELECT count(*) AS n, min(notification_id) AS first, max(notification_id) AS last "
+            "FROM {schema}.{events} WHERE notification_id > %s"
+        ).format(**ident)
+        self._select_new_ids = SQL(
+            "SELECT notification_id FROM {schema}.{events} WHERE notification_id > %s ORDER BY notification_id"
+        ).format(**ident)
         self._select_stored = SQL(
             "SELECT e.originator_id, e.originator_version, e.topic, e.state, e.notification_id "
             "FROM {schema}.{events} e JOIN unnest(%s::uuid[], %s::bigint[]) AS w(id, version) "
@@ -117,9 +231,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
         me = threading.get_ident()
         self._attempts[me] = 0
+        # (eventsourcing passes `tracking=None` for an application's own saves; a process
+        # application's tracking record keeps the library's path.)
+        bulk = len(stored_events) >= BULK_MIN_EVENTS and not any(v is not None for v in kwargs.values())
         try:
             try:
-                ids = super().insert_events(stored_events, **kwargs)
+                ids = (self._copy_events(stored_events) if bulk
+                       else super().insert_events(stored_events, **kwargs))
             except IntegrityError:
                 # A retry after a connection lost at commit: the commit may have happened
                 # (the server had it, the acknowledgement was lost). Then these very events
@@ -156,6 +274,86 @@ class HashChainRecorder(PostgresApplicationRecorder):
             ids.append(row["notification_id"])
         return ids
 
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _copy_events(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+        """The bulk path: eventsourcing's protocol (previous hashes looked up first, then
+        `LOCK TABLE ... IN EXCLUSIVE MODE` with its lock timeout, NOTIFY, insert, one commit),
+        the events and their links written by binary COPY. Each link is hashed as its event
+        is written, so the server stores rows while Python hashes the next ones. Under the
+        lock no other writer takes notification ids: this save's ids are those above the
+        highest before it, in COPY's row order (the order given, as eventsourcing's insert).
+        A version already stored fails the COPY's primary key, which the datastore raises as
+        eventsourcing's IntegrityError, and nothing is written."""
+        me = threading.get_ident()
+        self._attempts[me] = self._attempts.get(me, 0) + 1
+        id_type = self.datastore.originator_id_type
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            # bytea by psycopg's C dumper (the default for the oid is the DB-API `Binary`
+            # wrapper's, in Python): this cursor only.
+            curs.adapters.register_dumper(bytes, BytesBinaryDumper)
+            by_aggregate, heads, in_order = self._previous_heads(curs, stored_events)
+            if not in_order:  # an aggregate's events out of version order: link them sorted, first
+                links, columns = self._links(curs, stored_events)
+                chain_rows = list(zip(*columns, strict=True))
+            for statement in self.lock_table_statements:
+                curs.execute(statement, prepare=False)
+            self._notify_channel(curs)
+            curs.execute(self._max_notification_id, prepare=False)
+            last = curs.fetchone()["last"]
+            with curs.copy(self._copy_stored) as copy:
+                copy.set_types([id_type, "int8", "text", "bytea"])
+                write = copy.write_row
+                if in_order:
+                    chain_rows = self._link_rows(stored_events, heads, write)
+                    links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
+                else:
+                    for e in stored_events:
+                        write((e.originator_id, e.originator_version, e.topic, e.state))
+            with curs.copy(self._copy_chain) as copy:
+                copy.set_types([id_type, "int8", "timestamptz", "bytea", "bytea"])
+                write = copy.write_row
+                for row in chain_rows:
+                    write(row)
+            self._pending[me] = (links, ())
+            # Every id above `last` is this COPY's, increasing in row order: when they are
+            # consecutive numbers (nothing else advanced the sequence meanwhile), they need
+            # not be read back.
+            curs.execute(self._new_ids_range, (last,), prepare=False)
+            span = curs.fetchone()
+            n = len(stored_events)
+            if span["n"] == n and span["last"] - span["first"] + 1 == n:
+                return list(range(span["first"], span["last"] + 1))
+            curs.execute(self._select_new_ids, (last,), prepare=False)
+            ids = [r["notification_id"] for r in curs.fetchall()]
+            if len(ids) != n:
+                raise ProgrammingError(f"bulk insert: {len(ids)} notification ids for {n} events")
+        return ids
+
+    @staticmethod
+    def _link_rows(
+        stored_events: Sequence[StoredEvent], heads: dict[UUID, bytes], write: Callable[[tuple], Any]
+    ) -> list[tuple]:
+        """Hash each event's link in the order given (every aggregate's events in version
+        order), handing each event to `write` as it goes; returns the chain rows, and leaves
+        in `heads` each aggregate's new head."""
+        rows = []
+        names: dict[UUID, str] = {}
+        parsed: dict[str, datetime] = {}  # a batch's events mostly share their moment
+        for e in stored_events:
+            originator_id, version = e.originator_id, e.originator_version
+            prev = heads[originator_id]
+            name = names.get(originator_id)
+            if name is None:
+                name = names[originator_id] = str(originator_id)
+            digest, recorded_at = link_hash(prev, name, version, e.topic, e.state)
+            heads[originator_id] = digest
+            moment = parsed.get(recorded_at)
+            if moment is None:
+                moment = parsed[recorded_at] = datetime.fromisoformat(recorded_at)
+            rows.append((originator_id, version, moment, prev, digest))
+            write((originator_id, version, e.topic, e.state))
+        return rows
+
     def _insert_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **_: Any) -> None:
         me = threading.get_ident()
         self._attempts[me] = self._attempts.get(me, 0) + 1
@@ -172,20 +370,32 @@ class HashChainRecorder(PostgresApplicationRecorder):
         with curs.connection.cursor() as chain:
             chain.execute(self._insert_chain, self._pending[threading.get_ident()][1], prepare=False)
 
-    def _links(
+    def _previous_heads(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
-    ) -> tuple[list[tuple[UUID, int, bytes]], tuple[list, ...]]:
-        """Compute every new event's link; the previous head comes from the cache or one query."""
-        events = sorted(stored_events, key=lambda e: (str(e.originator_id), e.originator_version))
-        firsts: dict[UUID, int] = {}
-        for e in events:
-            firsts.setdefault(e.originator_id, e.originator_version)
+    ) -> tuple[dict[UUID, list[StoredEvent]], dict[UUID, bytes], bool]:
+        """Each aggregate's events (in version order) and the hash its first new event links
+        to, from the genesis, the cache or one query; and whether `stored_events` already
+        gives every aggregate's events in version order."""
+        by_aggregate: dict[UUID, list[StoredEvent]] = {}
+        for e in stored_events:
+            events = by_aggregate.get(e.originator_id)
+            if events is None:
+                by_aggregate[e.originator_id] = [e]
+            else:
+                events.append(e)
+        in_order = True
         heads: dict[UUID, bytes] = {}
         wanted: list[tuple[UUID, int]] = []
+        genesis = bytes.fromhex(GENESIS)
         with self._heads_lock:
-            for originator_id, first in firsts.items():
+            for originator_id, events in by_aggregate.items():
+                if len(events) > 1 and any(a.originator_version > b.originator_version
+                                           for a, b in zip(events, events[1:], strict=False)):
+                    events.sort(key=attrgetter("originator_version"))
+                    in_order = False
+                first = events[0].originator_version
                 if first == 1:
-                    heads[originator_id] = bytes.fromhex(GENESIS)
+                    heads[originator_id] = genesis
                     continue
                 cached = self._heads.get(originator_id)
                 if cached is not None and cached[0] == first - 1:
@@ -201,18 +411,33 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 raise ProgrammingError(
                     f"hash chain has no link for {lost[0][0]} version {lost[0][1]}: run `ksd migrate`"
                 )
+        return by_aggregate, heads, in_order
+
+    def _links(
+        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
+    ) -> tuple[list[tuple[UUID, int, bytes]], tuple[list, ...]]:
+        """Compute every new event's link; the previous head comes from the cache or one query.
+        Returns each aggregate's new head (id, version, hash) and the chain rows' columns."""
+        by_aggregate, heads, _ = self._previous_heads(curs, stored_events)
         columns: tuple[list, ...] = ([], [], [], [], [])
+        ids, versions, moments, prevs, digests = columns
         links = []
-        for e in events:
-            prev = heads[e.originator_id]
-            record = record_of(str(e.originator_id), e.originator_version, e.topic, e.state, strict=False)
-            digest = bytes.fromhex(chain_hash(prev.hex(), record))
-            for column, value in zip(columns, (e.originator_id, e.originator_version,
-                                               datetime.fromisoformat(record["recorded_at"]), prev, digest),
-                                     strict=True):
-                column.append(value)
-            heads[e.originator_id] = digest
-            links.append((e.originator_id, e.originator_version, digest))
+        parsed: dict[str, datetime] = {}  # a batch's events mostly share their moment
+        for originator_id, events in by_aggregate.items():
+            name = str(originator_id)
+            digest = heads[originator_id]
+            for e in events:
+                prev = digest
+                digest, recorded_at = link_hash(prev, name, e.originator_version, e.topic, e.state)
+                moment = parsed.get(recorded_at)
+                if moment is None:
+                    moment = parsed[recorded_at] = datetime.fromisoformat(recorded_at)
+                ids.append(originator_id)
+                versions.append(e.originator_version)
+                moments.append(moment)
+                prevs.append(prev)
+                digests.append(digest)
+            links.append((originator_id, events[-1].originator_version, digest))
         return links, columns
 
     def backfill(self) -> int:
