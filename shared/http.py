@@ -47,7 +47,7 @@ from shared.hardening import (
 )
 from shared.logs import configure_logging
 from shared.openapi import ProblemResponses
-from shared.wire import explain
+from shared.wire import INVALID_DATE, explain
 
 log = structlog.get_logger("ksd.http")
 
@@ -138,8 +138,8 @@ def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
         # other field is a query, path or header parameter: a malformed request (400).
         if error["field"] == "data" or error["field"].startswith(("data.", "data[")):
             error["field"] = re.sub(r"^data\.?", "", error["field"]) or "$"
-            return problem(422, "Data yang dikirim tidak sesuai skema.", code="validation_failed", errors=[error])
-        return problem(400, "Parameter permintaan tidak valid.", code="invalid_parameter", errors=[error])
+            return problem(422, "Isian tidak sesuai ketentuan.", code="validation_failed", errors=[error])
+        return problem(400, _parameter_detail([error]), code="invalid_parameter", errors=[error])
     if any(isinstance(e, msgspec.DecodeError) for e in chain):
         return problem(400, "Isi permintaan bukan JSON yang valid.", code="malformed_json")
     status = exc.status_code
@@ -164,8 +164,16 @@ def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
             for item in exc.extra
             if isinstance(item, dict)
         ] or None
-        detail = "Parameter permintaan tidak valid." if errors else detail
+        detail = _parameter_detail(errors) if errors else detail
     return problem(status, detail, errors=errors, headers=getattr(exc, "headers", None))
+
+
+def _parameter_detail(errors: list[dict[str, str]]) -> str:
+    """A malformed query, path or header parameter as a person reads it: a bad date names
+    the parameter and the format to use."""
+    if len(errors) == 1 and errors[0]["message"] == INVALID_DATE:
+        return f"Tanggal ({errors[0]['field']}) tidak sah: gunakan format TTTT-BB-HH."
+    return "Parameter permintaan tidak valid."
 
 
 _DETAILS = {
@@ -276,6 +284,11 @@ class RequestLogMiddleware:
 
         try:
             await self.app(scope, receive, send_wrapper)
+        except Exception as exc:
+            # Raised before any answer started (e.g. a refused CSRF token, answered 403 by the
+            # exception handler outside this middleware): log the status it will get, not 500.
+            status_holder["status"] = getattr(exc, "status_code", 500)
+            raise
         finally:
             path = scope["path"]
             if not path.startswith(("/static", "/metrics", "/health", "/ready")):

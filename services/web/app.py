@@ -17,7 +17,7 @@ import jinja2
 import structlog
 from litestar import Litestar, MediaType, Request, Response, get
 from litestar.config.csrf import CSRFConfig
-from litestar.datastructures import State
+from litestar.datastructures import MutableScopeHeaders, State
 from litestar.di import Provide
 from litestar.exceptions import HTTPException, NotFoundException
 from litestar.middleware import DefineMiddleware
@@ -133,6 +133,13 @@ async def ready(state: State) -> Response[dict[str, Any]]:
     return Response({"status": "ready" if not down else "not_ready", "unreachable": down}, status_code=status)
 
 
+async def no_store(message: Any, scope: Any) -> None:
+    """Pages show one signed-in user's data: never kept by the browser (the back button after
+    "Keluar" on a shared office computer must not show them) nor by a proxy."""
+    if message["type"] == "http.response.start" and not scope.get("path", "").startswith("/static/"):
+        MutableScopeHeaders(message)["Cache-Control"] = "no-store"
+
+
 def template_engine() -> JinjaTemplateEngine:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATE_DIR),
@@ -194,7 +201,7 @@ def create_app(settings: Settings | None = None, *, transport: httpx.AsyncBaseTr
         ],
         csrf_config=csrf,
         template_config=TemplateConfig(instance=template_engine()),
-        before_send=[security_headers(settings, html_csp=WEB_CSP)],
+        before_send=[security_headers(settings, html_csp=WEB_CSP), no_store],
         exception_handlers={
             NotSignedIn: _not_signed_in,
             ApiError: _api_error,

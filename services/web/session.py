@@ -28,7 +28,7 @@ SAMPLE_USERS: tuple[tuple[str, tuple[str, ...], str], ...] = (
     ("32.73", ("operator",), "Operator Kota Bandung"),
     ("32.73", ("admin",), "Admin Kota Bandung"),
     ("32.04", ("operator",), "Operator Kabupaten Bandung"),
-    ("32", ("operator", "consolidator"), "Biro Pemerintahan Jawa Barat"),
+    ("32", ("operator", "consolidator", "monitor"), "Biro Pemerintahan Jawa Barat"),
     ("32", ("admin",), "Admin Provinsi Jawa Barat"),
     ("35.78", ("operator",), "Operator Kota Surabaya"),
     ("national", ("monitor",), "Direktorat Kerja Sama, Kemendagri"),

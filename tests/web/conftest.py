@@ -32,7 +32,7 @@ USERS: dict[str, tuple[str, tuple[str, ...]]] = {
     "bandung": ("32.73", ("operator",)),
     "bandung_admin": ("32.73", ("admin",)),
     "kab_bandung": ("32.04", ("operator",)),
-    "jabar": ("32", ("operator", "consolidator")),
+    "jabar": ("32", ("operator", "consolidator", "monitor")),
     "surabaya": ("35.78", ("operator",)),
     "monitor": ("national", ("monitor",)),
     "approver": ("national", ("approver",)),

@@ -46,7 +46,8 @@ def test_auditor_reads_history_and_verdict_and_downloads_the_bundle(live, web) -
     assert "Audit riwayat kerja sama" in seen and title in seen
     assert "Riwayat utuh: 1 peristiwa, tidak ada yang diubah." in seen
     assert "Versi 1: Kerja sama dimulai (persiapan)" in seen
-    assert f"\u201c{title}\u201d dimulai pada tahap persiapan dengan para pihak Kota Bandung, Kabupaten Bandung" in seen
+    assert (f"Kerja sama \u201c{title}\u201d (Kerja Sama Daerah dengan Daerah Lain) dimulai pada tahap persiapan "
+            "dengan para pihak Kota Bandung, Kabupaten Bandung") in seen
     assert "oleh Operator · Kota Bandung" in seen  # who recorded it, by role and region
 
     again = auditor.get(f"/audit/{agreement['id']}/verifikasi", headers={"HX-Request": "true"})
@@ -97,6 +98,13 @@ def test_another_region_cannot_audit_the_agreement(live, web) -> None:
      ["Riwayat TIDAK utuh: Isi peristiwa tidak cocok dengan hash-nya.", "mulai versi 3 dari 5 peristiwa"]),
     ({"valid": True, "events": 2, "first_invalid_version": None, "digest": None},
      ["Riwayat utuh: 2 peristiwa, tidak ada yang diubah.", "Belum ada digest nasional"]),
+    # A digest signed before the agreement existed covers none of it (QA: the page said it did).
+    ({"valid": True, "events": 2, "digest": {"sequence": 2, "anchored_version": None, "matches": True}},
+     ["Belum tercakup digest nasional bertanda tangan (digest nomor 2"]),
+    ({"valid": True, "events": 5, "digest": {"sequence": 3, "anchored_version": 4, "matches": True}},
+     ["Versi 1–4 sesuai dengan digest nasional bertanda tangan nomor 3; 1 peristiwa sesudahnya"]),
+    ({"valid": True, "events": 4, "digest": {"sequence": 3, "anchored_version": 4, "matches": True}},
+     ["Seluruh 4 peristiwa sesuai dengan digest nasional bertanda tangan nomor 3."]),
 ])
 def test_verdict_in_words(result: dict[str, Any], words: list[str]) -> None:
     said = verdict(result)

@@ -47,3 +47,17 @@ def test_sign_out_ends_the_session(web) -> None:  # noqa: ANN001
     out = client.post("/keluar")
     assert out.status_code == 303 and out.headers["location"] == "/masuk"
     assert client.get("/").status_code == 302
+
+
+def test_a_refused_csrf_token_is_logged_with_its_status(tmp_path) -> None:  # noqa: ANN001
+    """QA: a POST refused for its CSRF token (403) was logged as status 500, a false alarm."""
+    from litestar.testing import TestClient
+    from structlog.testing import capture_logs
+
+    from services.web.app import create_app
+    from shared.settings import Settings
+
+    with TestClient(create_app(Settings.from_env({}, data_dir=str(tmp_path)))) as client, capture_logs() as logs:
+        assert client.post("/masuk", data={"tenant": "32.73", "role": "operator"}).status_code == 403
+    (line,) = [entry for entry in logs if entry.get("event") == "request" and entry.get("path") == "/masuk"]
+    assert line["status"] == 403

@@ -200,3 +200,20 @@ def test_a_session_cookie_past_its_age_is_not_honoured(live: LivePlatform) -> No
     response = httpx.get(f"{live.web}/", cookies={"ksd_sesi": cookie})
     assert response.status_code in (302, 303)
     assert response.headers["location"].startswith("/masuk")
+
+
+def test_signed_in_pages_are_never_kept_by_the_browser(web) -> None:  # noqa: ANN001
+    """QA: after "Keluar", the back button showed the previous user's list from the cache."""
+    client = web("bandung")
+    for path in ("/", "/kerja-sama", "/masuk"):
+        assert client.get(path).headers["cache-control"] == "no-store", path
+    assert "no-store" not in client.get("/static/app.css").headers.get("cache-control", "")
+
+
+def test_the_menu_offers_only_pages_the_role_may_open(web) -> None:  # noqa: ANN001
+    """QA: the national approver's menu offered "Nasional", which answered 403."""
+    approver = web("approver")
+    home = approver.get("/")
+    assert 'href="/nasional"' not in home.text
+    monitor = web("monitor")
+    assert 'href="/nasional"' in monitor.get("/").text

@@ -45,8 +45,16 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
     digest = result.get("digest")
     if result.get("valid"):
         headline = f"Riwayat utuh: {events} peristiwa, tidak ada yang diubah."
-        if digest:
-            details.append(f"Sesuai dengan digest nasional bertanda tangan nomor {digest['sequence']}.")
+        anchored = digest.get("anchored_version") if digest else None
+        if digest and anchored is None:
+            details.append(f"Belum tercakup digest nasional bertanda tangan (digest nomor {digest['sequence']} terbit "
+                           "sebelum riwayat ini); digest berikutnya akan mencakupnya.")
+        elif digest and int(anchored) < events:
+            details.append(f"Versi 1–{anchored} sesuai dengan digest nasional bertanda tangan nomor "
+                           f"{digest['sequence']}; {events - int(anchored)} peristiwa sesudahnya menunggu digest berikutnya.")
+        elif digest:
+            details.append(f"Seluruh {events} peristiwa sesuai dengan digest nasional bertanda tangan nomor "
+                           f"{digest['sequence']}.")
         else:
             details.append("Belum ada digest nasional bertanda tangan untuk dicocokkan.")
     else:

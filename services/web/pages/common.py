@@ -27,7 +27,7 @@ def nav_for(user: User | None) -> list[tuple[str, str]]:
         items.append(("/laporan", "Laporan"))
     if user.has("consolidator") and user.is_province:
         items.append((f"/konsolidasi/{user.tenant}", "Konsolidasi"))
-    if user.is_national and user.has("monitor", "auditor", "approver"):
+    if user.is_national and user.has("monitor", "auditor"):  # what GET /national/{period} admits
         items.append(("/nasional", "Nasional"))
     items.append(("/peringatan", "Peringatan"))
     items.append(("/analisis", "Analisis"))
