@@ -122,6 +122,7 @@ def _type_name(name: str) -> str:
 
 
 # msgspec's messages (English, with its type names) as an official reads them.
+INVALID_DATE = "bukan tanggal yang sah (TTTT-BB-HH)"
 _MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
     (re.compile(r"Expected `(?P<t>[^`]+)` of length (?P<op><=|>=) (?P<n>\d+)"),
      lambda m: f"paling {'panjang' if m['t'] == 'str' else 'banyak'} {m['n']} "
@@ -136,7 +137,7 @@ _MESSAGES: list[tuple[re.Pattern[str], Callable[[re.Match[str]], str]]] = [
      lambda m: f"harus berupa {_type_name(m['t'])}, bukan {_type_name(m['g'])}"),
     (re.compile(r"Invalid enum value (?P<v>.*)"), lambda m: f"nilai {m['v']} tidak dikenal"),
     (re.compile(r"Invalid RFC3339 encoded datetime"), lambda m: "bukan waktu RFC 3339 yang sah"),
-    (re.compile(r"Invalid RFC3339 encoded date"), lambda m: "bukan tanggal yang sah (TTTT-BB-HH)"),
+    (re.compile(r"Invalid RFC3339 encoded date"), lambda m: INVALID_DATE),
     (re.compile(r"Invalid UUID"), lambda m: "bukan UUID yang sah"),
     (re.compile(r"Expected `(?P<t>[^`]+)`$"), lambda m: f"harus berupa {_type_name(m['t'])}"),
 ]
@@ -167,7 +168,7 @@ def check_text(value: str | None, field: str, max_length: int = NAME_MAX) -> str
     """A text that arrives outside a JSON body (a multipart field, a file name): 422 naming
     `field` when it could not be stored, as a body field would be refused."""
     if value is not None and (problem := text_problem(value, max_length)):
-        raise InvalidInput("Data yang dikirim tidak sesuai skema.", errors=[{"field": field, "message": problem}])
+        raise InvalidInput("Isian tidak sesuai ketentuan.", errors=[{"field": field, "message": problem}])
     return value
 
 
