@@ -51,8 +51,29 @@ def fmt(value: float) -> str:
     return f"{round(value):,}".replace(",", ".")
 
 
-def _short(text: str, limit: int) -> str:
-    return text if len(text) <= limit else text[: limit - 1].rstrip() + "…"
+# Advance widths in em of a wide sans-serif (DejaVu Sans, what system-ui falls back to on Linux;
+# Segoe UI, Roboto and Helvetica are narrower): measuring with it, a label never overflows.
+_NARROW = dict.fromkeys(" .,:;!|'il", 0.32) | dict.fromkeys("ftjrI()[]-/", 0.40)
+_WIDE = dict.fromkeys("mwMW", 0.98) | dict.fromkeys("ABCDEFGHJKLNOPQRSTUVXYZ", 0.74) | {"…": 1.0, "–": 0.5}
+_DEFAULT_EM = 0.64  # other lower-case letters and digits
+
+
+def text_width(text: str, size: float) -> float:
+    """The width in px that `text` takes at font size `size` (an upper estimate)."""
+    return sum(_NARROW.get(ch, _WIDE.get(ch, _DEFAULT_EM)) for ch in text) * size
+
+
+def fit(text: str, width: float, size: float) -> str:
+    """`text`, or as much of it as fits in `width` px followed by an ellipsis."""
+    if text_width(text, size) <= width:
+        return text
+    room = width - text_width("…", size)
+    cut = ""
+    for ch in text:
+        if text_width(cut + ch, size) > room:
+            break
+        cut += ch
+    return cut.rstrip() + "…"
 
 
 def axis_step(value: float, most: int = 5) -> int:
@@ -78,10 +99,19 @@ def _open(svg_id: str, width: int, height: int, title: str, desc: str, *, links:
     ).format(w=width, h=height, id=svg_id, t=title, d=desc, font=Markup(FONT), role="group" if links else "img")
 
 
+LABEL_SIZE = 12
+
+
 def bar_chart(bars: Sequence[Bar], *, title: str, desc: str, svg_id: str, label_header: str,
-              value_header: str = "Jumlah", note_header: str = "", label_chars: int = 28) -> Chart:
-    """Horizontal bars, one per item, in the order given, with the value at the end of each."""
-    width, label_w, value_w, row_h, top = 480, 200, 56, 22, 6
+              value_header: str = "Jumlah", note_header: str = "", max_label_w: int = 240) -> Chart:
+    """Horizontal bars, one per item, in the order given, with the value at the end of each.
+    The label column is as wide as its longest label (measured, at most `max_label_w` px); a
+    longer label ends with an ellipsis inside the column and the whole name is in the bar's
+    <title> and in the table."""
+    row_h, top, pad = 22, 6, 6
+    label_w = math.ceil(min(max((text_width(b.label, LABEL_SIZE) for b in bars), default=0), max_label_w)) + 2 * pad
+    value_w = math.ceil(max((text_width(fmt(b.value), LABEL_SIZE) for b in bars), default=0)) + 2 * pad
+    width = max(label_w + 240 + value_w, 320)
     bar_w = width - label_w - value_w
     height = top * 2 + row_h * max(len(bars), 1)
     top_value = max((b.value for b in bars), default=0)
@@ -93,8 +123,8 @@ def bar_chart(bars: Sequence[Bar], *, title: str, desc: str, svg_id: str, label_
     for i, bar in enumerate(bars):
         y = top + i * row_h
         length = max(bar.value / maximum * bar_w, 1 if bar.value > 0 else 0)
-        label = Markup('<text x="{x}" y="{ty}" text-anchor="end" fill="{c}" font-size="12">{t}</text>').format(
-            x=label_w - 6, ty=y + 15, c=TEXT, t=_short(bar.label, label_chars))
+        label = Markup('<text x="{x}" y="{ty}" text-anchor="end" fill="{c}" font-size="{s}">{t}</text>').format(
+            x=label_w - pad, ty=y + 15, c=TEXT, s=LABEL_SIZE, t=fit(bar.label, label_w - 2 * pad, LABEL_SIZE))
         if bar.href:
             label = Markup('<a href="{h}">{l}</a>').format(h=bar.href, l=label)
         out.append(Markup('<g><title>{full}: {v}</title>').format(full=bar.name, v=fmt(bar.value)))
@@ -158,7 +188,7 @@ def stacked_columns(categories: Sequence[str], series: Sequence[tuple[str, Seque
         ly = base + axis_h + 8 + (s // 3) * 18
         out.append(Markup('<rect x="{x}" y="{y}" width="12" height="12" fill="{c}"/>'
                           '<text x="{tx}" y="{ty}" fill="{t}" font-size="11">{n}</text>').format(
-            x=lx, y=ly, c=SERIES[s % len(SERIES)], tx=lx + 16, ty=ly + 10, t=TEXT, n=_short(name, 24)))
+            x=lx, y=ly, c=SERIES[s % len(SERIES)], tx=lx + 16, ty=ly + 10, t=TEXT, n=fit(name, 138, 11)))
     out.append(Markup("</svg>"))
     headers = [category_header, *(name for name, _ in series), "Jumlah"]
     rows = [[c, *(fmt(values[i]) for _, values in series), fmt(totals[i])] for i, c in enumerate(categories)]

@@ -156,7 +156,7 @@ def fact_value(name: str, value: Any) -> str:
 
 def _started(d: Mapping[str, Any]) -> str:
     parties = ", ".join(party_name(p.get("region") or p.get("name")) for p in d.get("parties") or [])
-    text = f"Kerja sama {form_name(d.get('form'))} \u201c{d.get('title')}\u201d dimulai pada tahap persiapan"
+    text = f"Kerja sama \u201c{d.get('title')}\u201d ({form_name(d.get('form'))}) dimulai pada tahap persiapan"
     text += f" dengan para pihak {parties}" if parties else ""
     if d.get("drafted_on"):
         text += f"; disiapkan {tanggal(d['drafted_on'])}"

@@ -72,9 +72,21 @@ def region(code: Any) -> str:
     return found.name if found is not None else str(code)
 
 
+def capital(text: Any) -> str:
+    """The first letter upper case, the rest as written (`lingkungan hidup` -> `Lingkungan hidup`;
+    `UMKM` stays `UMKM`)."""
+    text = str(text or "")
+    return text[:1].upper() + text[1:]
+
+
+def urusan_label(code: Any, name: Any) -> str:
+    """An urusan as people read it: `2.11 Lingkungan hidup`."""
+    return f"{code} {capital(name)}" if name else str(code or "-")
+
+
 def urusan(code: Any) -> str:
     found = get_urusan(str(code)) if code else None
-    return f"{code} {found.name}" if found is not None else str(code or "-")
+    return urusan_label(code, found.name) if found is not None else str(code or "-")
 
 
 def stage(code: Any) -> str:
@@ -105,6 +117,7 @@ FILTERS = {
     "persen": persen,
     "region": region,
     "urusan": urusan,
+    "capital": capital,
     "stage": stage,
     "form_name": form_name,
     "document_kind": document_kind,

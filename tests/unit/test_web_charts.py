@@ -157,3 +157,43 @@ def test_stacked_columns_total_each_category_on_a_round_axis() -> None:
 @pytest.mark.parametrize(("value", "step"), [(0, 1), (3, 1), (7, 2), (218, 50), (1001, 500), (40, 10)])
 def test_axis_steps_are_round(value: int, step: int) -> None:
     assert charts.axis_step(value) == step
+
+
+def _label_texts(svg: str) -> list[ET.Element]:
+    ns = "{http://www.w3.org/2000/svg}"
+    return [t for t in ET.fromstring(svg).iter(f"{ns}text") if t.get("text-anchor") == "end"]
+
+
+def test_bar_labels_fit_inside_the_chart_whole_when_they_can() -> None:
+    names = ["1.03 Pekerjaan umum dan penataan ruang", "Kesepakatan Bersama ditandatangani", "Bali"]
+    chart = charts.bar_chart([charts.Bar(n, v) for n, v in zip(names, (30, 20, 1), strict=True)],
+                             title="T", desc="D", svg_id="lebar", label_header="Urusan", max_label_w=320)
+    texts = _label_texts(str(chart.svg))
+    assert [t.text for t in texts] == names  # none cut: the column is as wide as the longest
+    for t in texts:  # each label, right-aligned at x, starts inside the picture
+        assert float(t.get("x")) - charts.text_width(t.text, charts.LABEL_SIZE) >= 0
+    rect = next(ET.fromstring(str(chart.svg)).iter("{http://www.w3.org/2000/svg}rect"))
+    assert float(rect.get("x")) >= charts.text_width(names[0], charts.LABEL_SIZE)  # bars start after the labels
+
+
+def test_a_too_long_label_ends_with_an_ellipsis_and_keeps_its_whole_name_in_the_title() -> None:
+    long = "1.05 Ketenteraman, ketertiban umum dan pelindungan masyarakat di seluruh wilayah provinsi"
+    chart = charts.bar_chart([charts.Bar(long, 12_500_000)], title="T", desc="D", svg_id="panjang",
+                             label_header="Urusan", max_label_w=200)
+    (text,) = _label_texts(str(chart.svg))
+    assert text.text.endswith("…") and long.startswith(text.text[:-1])
+    assert text.text.startswith("1.05 Ketenteraman")  # cut at the end, never at the start
+    assert charts.text_width(text.text, charts.LABEL_SIZE) <= 200
+    assert float(text.get("x")) - charts.text_width(text.text, charts.LABEL_SIZE) >= 0
+    ns = "{http://www.w3.org/2000/svg}"
+    titles = [t.text for t in ET.fromstring(str(chart.svg)).iter(f"{ns}title")]
+    assert f"{long}: 12.500.000" in titles
+    root = ET.fromstring(str(chart.svg))
+    value = [t for t in root.iter(f"{ns}text") if t.text == "12.500.000"][0]  # the value fits on the right too
+    assert float(value.get("x")) + charts.text_width("12.500.000", 12) <= float(root.get("width"))
+
+
+def test_fit_measures_wide_letters_wider_than_narrow_ones() -> None:
+    assert charts.text_width("MMMM", 12) > charts.text_width("iiii", 12)
+    assert charts.fit("Bandung", 500, 12) == "Bandung"
+    assert charts.fit("Kesepakatan Bersama", 60, 12).endswith("…")

@@ -201,3 +201,103 @@ def test_the_page_as_it_was_on_an_earlier_day(live: Any, web: Any) -> None:
     now = text_of(bandung.get(f"/kerja-sama/{agreement['id']}").text)
     assert "Keadaan per tanggal" not in now
     assert "Surat penawaran nomor 005/PNW/2026" in now
+
+
+def kepala(region: str) -> dict[str, str]:
+    return {"party": region, "name": f"Kepala {region}", "position": f"Kepala Daerah {region}",
+            "capacity": "kepala_daerah"}
+
+
+def summary_of(page: str) -> str:
+    match = re.search(r'<div class="galat-ringkas".*?</div>', page, re.S)
+    assert match, page
+    return re.sub(r" :", ":", text_of(match.group(0)))
+
+
+def test_a_stale_form_whose_step_is_no_longer_possible_offers_no_resubmit(live: Any, web: Any) -> None:
+    agreement = start(live, "Sampah Bandung Raya (dua tab)")
+    bandung = web("bandung")
+    # "Batalkan" opened in two tabs: both forms at version 1.
+    for _tab in range(2):
+        assert value_of(bandung.get(f"/kerja-sama/{agreement['id']}/aksi/cancel").text, "_versi") == "1"
+    typed = {"_versi": "1", "reason": "Tidak jadi bekerja sama", "cancelled_on": "2026-02-01"}
+    first = bandung.post(f"/kerja-sama/{agreement['id']}/aksi/cancel", typed)
+    assert first.status_code == 303, first.text
+    second = bandung.post(f"/kerja-sama/{agreement['id']}/aksi/cancel", typed)
+    assert second.status_code == 409
+    words = text_of(second.text)
+    assert "telah diubah oleh pengguna lain" in words
+    assert "tidak lagi dapat dilakukan pada tahap sekarang" in words
+    assert "Dibatalkan" in words  # the new stage
+    assert "Kirim ulang" not in words and "Isian Anda tidak hilang" not in words
+    assert 'action="/kerja-sama/' not in second.text  # no form to send again
+    assert re.search(rf'<a href="/kerja-sama/{agreement["id"]}"[^>]*>Kembali ke kerja sama</a>', second.text)
+
+
+def test_a_stale_form_whose_step_is_still_possible_offers_to_resubmit(live: Any, web: Any) -> None:
+    agreement = start(live, "Sampah Bandung Raya (masih boleh)")
+    bandung = web("bandung")
+    attach(live, agreement, "kak-dua-tab.pdf")
+    stale = bandung.post(f"/kerja-sama/{agreement['id']}/aksi/cancel",
+                         {"_versi": "1", "reason": "Tidak jadi", "cancelled_on": "2026-02-01"})
+    assert stale.status_code == 409
+    words = text_of(stale.text)
+    assert "Kirim ulang" in words and "tidak lagi dapat dilakukan" not in words
+
+
+def test_the_error_summary_names_the_forms_labels_not_the_api_fields(live: Any, web: Any) -> None:
+    agreement = start(live, "Sampah Bandung Raya (label)")
+    bandung = web("bandung")
+    refused = bandung.post(f"/kerja-sama/{agreement['id']}/aksi/submit-offer",
+                           {"_versi": "1", "reference": "X" * 500, "sent_on": "2026-02-01"})
+    assert refused.status_code == 422
+    summary = summary_of(refused.text)
+    assert "Nomor surat:" in summary
+    assert "reference" not in summary
+    early = bandung.post(f"/kerja-sama/{agreement['id']}/aksi/submit-offer",
+                         {"_versi": "1", "reference": "005/PNW/2026", "sent_on": "2025-12-01"})
+    summary = summary_of(early.text)
+    assert "Tanggal surat penawaran:" in summary and "sent_on" not in summary
+
+
+def test_a_day_before_the_cooperation_existed_stays_on_its_page_with_a_notice(live: Any, web: Any) -> None:
+    agreement = start(live, "Sampah Bandung Raya (belum ada)")
+    page = web("bandung").get(f"/kerja-sama/{agreement['id']}?on=2026-01-01")
+    assert page.status_code == 200
+    words = text_of(page.text)
+    assert "Pada 1 Januari 2026 kerja sama ini belum disiapkan." in words
+    assert "disiapkan sejak 5 Januari 2026" in words
+    assert agreement["title"] in words  # its page, as it is now
+    assert value_of(page.text, "on") == "2026-01-01"  # the date field, to choose another day
+    assert "2026-01-01" not in words and "Tidak ditemukan" not in words
+
+
+def test_another_regions_monitoring_fragment_is_not_found(live: Any, web: Any) -> None:
+    agreement = start(live, "Sampah Bandung Raya (pemantauan)")
+    other = web("surabaya").get(f"/kerja-sama/{agreement['id']}/pemantauan")
+    assert other.status_code == 404
+    assert "Kerja sama tidak ditemukan" in text_of(other.text)
+    own = web("bandung").get(f"/kerja-sama/{agreement['id']}/pemantauan")
+    assert own.status_code == 200
+
+
+def test_the_draft_pks_form_offers_one_default_and_the_started_step_reads_well(live: Any, web: Any) -> None:
+    agreement = start(live, "Sampah Bandung Raya (PKS)")
+    agreement = act(live, agreement, "submit-offer", {"reference": "005/PNW/2026", "sent_on": "2026-02-02"})
+    agreement = act(live, agreement, "record-offer-response",
+                    {"decision": "accepted", "reference": "jawab/32.04", "responded_on": "2026-02-10"},
+                    who="kab_bandung")
+    act(live, agreement, "sign-framework", {
+        "number": f"KB/{agreement['id'][:8]}", "signed_on": "2026-03-01", "valid_from": "2026-03-01",
+        "valid_until": "2027-03-01", "signatories": [kepala("32.73"), kepala("32.04")]})
+    bandung = web("bandung")
+    form = bandung.get(f"/kerja-sama/{agreement['id']}/aksi/draft-pks")
+    assert form.status_code == 200, form.text
+    select = re.search(r'<select id="f-burdens_community".*?</select>', form.text, re.S)
+    assert select
+    options = [text_of(o).strip() for o in re.findall(r"<option[^>]*>[^<]*</option>", select.group(0))]
+    assert options == ["Sama dengan kerja sama", "Ya", "Tidak"]
+    assert "persetujuan DPRD sebelum ditandatangani" in text_of(form.text)
+    words = text_of(bandung.get(f"/kerja-sama/{agreement['id']}").text)
+    assert "Kerja sama “" in words and "” (Kerja Sama Daerah dengan Daerah Lain) dimulai pada tahap persiapan" in words
+    assert "1.03 Pekerjaan umum dan penataan ruang" in words  # urusan names start with a capital

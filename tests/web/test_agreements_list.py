@@ -70,7 +70,7 @@ def test_the_list_shows_each_cooperation_with_its_parties_stage_dates_and_value(
     text = page.text
     assert f'href="/kerja-sama/{bandung_three["kab"]["id"]}"' in text
     for seen in ("Kabupaten Bandung", "Kota Surabaya", "PT Tirta Uji", "Kota Bandung", "Persiapan",
-                 "Rp 1.250.000.000", "KSDPK", "Sukarela", "2.11 lingkungan hidup"):
+                 "Rp 1.250.000.000", "KSDPK", "Sukarela", "2.11 Lingkungan hidup"):
         assert seen in text, seen
     assert re.search(r"Disiapkan \d{1,2} (Januari|Februari|Maret|April|Mei|Juni|Juli|Agustus|September|Oktober|"
                      r"November|Desember) \d{4}", text)
@@ -178,7 +178,7 @@ def test_pickers_find_regions_and_urusan_by_name(web) -> None:  # noqa: ANN001
     options = client.get("/cari/daerah?bentuk=opsi&region=sidoarjo")
     assert '<option value="35.15">' in options.text
     urusan = client.get("/cari/urusan?q=sampah")
-    assert 'value="2.11"' in urusan.text and "lingkungan hidup" in urusan.text
+    assert 'value="2.11"' in urusan.text and "2.11 Lingkungan hidup" in urusan.text
     assert 'value="1.02"' in client.get("/cari/urusan?q=kesehatan").text
     assert re.search(r'value="1.01" checked', client.get("/cari/urusan?q=sampah&urusan=1.01").text)
 
@@ -322,7 +322,7 @@ def test_in_a_browser_the_region_picker_keeps_what_was_chosen(page_as) -> None: 
     assert page.get_by_role("checkbox", name=re.compile("Kabupaten Sumedang")).is_checked()
     page.get_by_label("Cari urusan").fill("sampah")
     expect(page.locator("#pilihan-urusan input")).to_have_count(1)
-    assert page.get_by_role("checkbox", name=re.compile("2.11 lingkungan hidup")).is_visible()
+    assert page.get_by_role("checkbox", name=re.compile("2.11 Lingkungan hidup")).is_visible()
 
 
 def test_the_list_and_the_form_pass_axe_core_also_with_errors_shown(page_as, bandung_three) -> None:  # noqa: ANN001
@@ -346,3 +346,25 @@ def test_the_list_and_the_form_pass_axe_core_also_with_errors_shown(page_as, ban
     page.locator("#f-category-galat").wait_for()
     check_page(page)
     assert page.evaluate("document.activeElement.id") == "ringkasan-galat"  # focus moves to what to fix
+
+
+def test_the_lists_error_summary_names_each_filter_by_its_label(web) -> None:  # noqa: ANN001
+    client: WebClient = web("bandung")
+    for query, label, field in (("on=2026-02-30", "Keadaan per tanggal", "on"),
+                                ("signed_from=2026-13-45", "Ditandatangani sejak", "signed_from")):
+        page = client.get(f"/kerja-sama?{query}")
+        summary = re.search(r'<div class="galat-ringkas".*?</div>', page.text, re.S)
+        assert summary, page.text
+        words = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", "", summary.group(0))))
+        assert f"{label}:" in words, words
+        assert f"{field}:" not in words and f">{field}<" not in summary.group(0)
+        assert f'href="#f-{field}"' in summary.group(0)  # the label links to its control
+
+
+def test_the_new_agreement_form_says_when_dprd_approval_is_asked(web) -> None:  # noqa: ANN001
+    page = web("bandung").get("/kerja-sama/baru")
+    assert page.status_code == 200
+    words = re.sub(r"\s+", " ", html.unescape(re.sub(r"<[^>]+>", " ", page.text)))
+    assert "setiap PKS memerlukan persetujuan DPRD sebelum ditandatangani" in words
+    assert "KSDPL dan KSDLL selalu memerlukan persetujuan DPRD dan pemerintah pusat" in words
+    assert "penandatanganan memerlukan persetujuan DPRD" not in words

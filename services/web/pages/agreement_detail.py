@@ -39,7 +39,8 @@ DATE_FACTS = {"drafted_on", "sent_on", "responded_on", "requested_on", "decided_
               "terminated_on", "cancelled_on", "valid_from", "valid_until", "start_on", "end_on", "new_end"}
 CAPACITIES = [("kepala_daerah", "Kepala daerah"), ("pejabat_kuasa", "Pejabat dengan surat kuasa"),
               ("perwakilan_mitra", "Perwakilan mitra")]
-YES_NO = [("", "Sama dengan kerja sama"), ("true", "Ya"), ("false", "Tidak")]
+YES_NO = [("true", "Ya"), ("false", "Tidak")]
+AS_FAMILY = "Sama dengan kerja sama"  # the blank choice: the value recorded for the cooperation
 MAX_SIGNATORY_ROWS = 20
 
 
@@ -92,7 +93,15 @@ def _correctable() -> dict[str, frozenset[str]]:
 async def detail(request: Request[Any, Any, Any], state: State, user: User, agreement_id: UUID,
                  on: str | None = None, berhasil: str | None = None) -> Template:
     day = _on(on)
-    loaded = await _load(state, user, agreement_id, day)
+    not_yet = None
+    try:
+        loaded = await _load(state, user, agreement_id, day)
+    except ApiError as exc:
+        if day is None or exc.status != 404 or exc.code != "not_yet_in_force":
+            raise
+        # Before the cooperation was prepared: stay on its page (as it is now), say so in words.
+        not_yet, day = day, None
+        loaded = await _load(state, user, agreement_id)
     entries = timeline(loaded["history"], _correctable())
     if day is not None:  # the history up to that day's state: the steps it includes
         shown = loaded["agreement"]["version"]
@@ -101,7 +110,7 @@ async def detail(request: Request[Any, Any, Any], state: State, user: User, agre
                 verify=loaded["verify"], allowed=loaded["allowed"] if day is None else {}, actions=ACTIONS,
                 on=day, on_invalid=bool(on) and day is None, done=ACTIONS.get(berhasil or ""),
                 kinds=ATTACHMENT_KINDS, document_name=document_name, party_name=party_name, today=today(),
-                head_version=loaded["head_version"])
+                head_version=loaded["head_version"], not_yet=not_yet)
 
 
 @get("/kerja-sama/{agreement_id:uuid}/pemantauan")
@@ -116,17 +125,32 @@ async def monitoring(request: Request[Any, Any, Any], state: State, user: User, 
         return_exceptions=True,
     )
     problem = None
+    code = 200
     if isinstance(status, ApiError):
         if status.status == 401:
             raise status
         problem = status.detail
+        if status.status == 404 and status.code != "not_yet_in_force" and not await _visible(state, user, agreement_id):
+            code = 404  # not this tenant's (or no such) cooperation: not merely not yet monitored
         status = None
     elif isinstance(status, BaseException):
         raise status
     if isinstance(evaluations, BaseException):
         evaluations = {"items": []}
-    return page("kerja_sama/_pemantauan.html", user, request=request, health=status, problem=problem,
+    return page("kerja_sama/_pemantauan.html", user, request=request, status=code, health=status, problem=problem,
                 evaluations=(evaluations or {}).get("items", []), on=day)
+
+
+async def _visible(state: State, user: User, agreement_id: UUID) -> bool:
+    """Whether the registry shows the cooperation to the user (the monitoring service may not
+    have seen a new one yet)."""
+    try:
+        await api(state).get("registry", _path(agreement_id), user.token)
+    except ApiError as exc:
+        if exc.status == 404:
+            return False
+        raise
+    return True
 
 
 @get("/kerja-sama/{agreement_id:uuid}/dokumen/{sha256:str}")
@@ -230,8 +254,11 @@ def fields_for(action: str, a: dict[str, Any], allowed: dict[str, Any] | None, u
                 _field("parties", "Para pihak PKS", "checkboxes", options=[(k, party_name(k)) for k in _party_keys(a)],
                        hint="Kosongkan untuk semua pihak kerja sama."),
                 _field("value_idr", "Nilai (rupiah)", "number", attrs={"min": "0", "step": "1"}),
-                _field("burdens_community", "Membebani masyarakat dan daerah?", "select", options=YES_NO),
-                _field("budgeted_in_apbd", "Sudah dianggarkan dalam APBD?", "select", options=YES_NO),
+                _field("burdens_community", "Membebani masyarakat dan daerah?", "select", options=YES_NO,
+                       blank=AS_FAMILY),
+                _field("budgeted_in_apbd", "Sudah dianggarkan dalam APBD?", "select", options=YES_NO, blank=AS_FAMILY,
+                       hint="Bila PKS membebani masyarakat dan daerah atau belum dianggarkan, PKS memerlukan "
+                            "persetujuan DPRD sebelum ditandatangani."),
                 _field("drafted_on", "Tanggal penyusunan", "date", required=True)]
     if action == "sign-pks":
         docs = (allowed or {}).get("documents") or []
@@ -434,11 +461,29 @@ async def _form_context(state: State, user: User, agreement_id: UUID, action: st
     return {**loaded, "action": action, "allowed_action": allowed, "fields": fields, "step": step}
 
 
+SIGNATORY_LABELS = {"name": "Nama penandatangan", "position": "Jabatan", "capacity": "Kapasitas",
+                    "surat_kuasa": "Nomor surat kuasa", "party": "Pihak"}
+
+
+def field_labels(fields: list[dict[str, Any]]) -> dict[str, str]:
+    """What the error summary calls each field the API may name: the form's own labels."""
+    labels = {**FACTS, "version": "Versi", "changes": "Perubahan", "file": "Berkas"}
+    for f in fields:
+        labels[f["name"]] = f["label"]
+        if f["kind"] == "signatories":
+            for i, row in enumerate(f["rows"]):
+                labels[f"signatories[{i}]"] = f"Penandatangan {row['label']}"
+                labels.update({f"signatories[{i}].{key}": f"{text} ({row['label']})"
+                               for key, text in SIGNATORY_LABELS.items()})
+    return labels
+
+
 def _render(request: Request[Any, Any, Any], user: User, ctx: dict[str, Any], form: dict[str, Any],
             errors: dict[str, str], *, version: int, status: int = 200, conflict: dict[str, Any] | None = None) -> Template:
     return page("kerja_sama/aksi.html", user, request=request, status=status, a=ctx["agreement"], action=ctx["action"],
                 title=ACTIONS.get(ctx["action"], ctx["action"]), fields=ctx["fields"], allowed=ctx["allowed_action"],
                 form=form, errors=errors, version=version, step=ctx["step"], conflict=conflict,
+                field_labels=field_labels(ctx["fields"]),
                 history=ctx["history"], multipart=ctx["action"] == "attach-document", capacities=CAPACITIES)
 
 
@@ -505,12 +550,15 @@ async def action_submit(
         if exc.status == 401 or exc.status == 404:
             raise
         if exc.status in (409, 428):
-            new = ctx["agreement"]["version"]
+            # The state now (it may have changed again since the form was loaded above).
+            fresh = await _form_context(state, user, agreement_id, action, versi)
+            fresh["fields"] = fresh["fields"] or fields
+            new = fresh["agreement"]["version"]
             since = [{"version": e.get("version"), "sentence": sentence(e), "who": actor_words(e.get("actor")),
-                      "when": e.get("recorded_at")} for e in ctx["history"] if (e.get("version") or 0) > version]
-            return _render(request, user, ctx, form, {}, version=new, status=409,
+                      "when": e.get("recorded_at")} for e in fresh["history"] if (e.get("version") or 0) > version]
+            return _render(request, user, fresh, form, {}, version=new, status=409,
                            conflict={"from": version, "to": new, "since": since,
-                                     "still_allowed": bool(ctx["allowed_action"])})
+                                     "still_allowed": bool(fresh["allowed_action"])})
         return _render(request, user, ctx, form, _errors(action, exc, rows_sent), version=version,
                        status=exc.status if exc.status in (400, 403, 413, 415, 422) else 422)
     return Redirect(f"/kerja-sama/{agreement_id}?berhasil={action}#linimasa", status_code=303)

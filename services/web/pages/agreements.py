@@ -14,6 +14,7 @@ from litestar.response import Redirect, Template
 
 from services.reporting.domain import labels
 from services.web.client import ApiError
+from services.web.format import urusan_label
 from services.web.pages.common import api, as_list, form_data, form_errors, page
 from services.web.pages.lookup import region_label, resolve_region, search_regions, search_urusan
 from services.web.session import User
@@ -61,6 +62,13 @@ FIELD_LABELS = {
     "budgeted_in_apbd": "Sudah dianggarkan", "initiator": "Daerah pemrakarsa",
     **{f"parties[{i}].{k}": f"{t} mitra {i + 1}" for i in range(3)
        for k, t in (("name", "Nama"), ("type", "Jenis"), ("country", "Negara"))},
+}
+# What the list's error summary calls each filter (the filter form's labels).
+FILTER_LABELS = {
+    "q": "Cari judul atau objek", "stage": "Tahap", "form": "Bentuk", "category": "Kategori (KSDD)",
+    "region": "Daerah pihak", "province": "Provinsi", "urusan": "Urusan", "signed_from": "Ditandatangani sejak",
+    "signed_to": "Ditandatangani sampai", "expiring_from": "Berakhir sejak", "expiring_to": "Berakhir sampai",
+    "on": "Keadaan per tanggal", "limit": "Baris per halaman",
 }
 _INDEXED = re.compile(r"^(parties|urusan)\[(\d+)\](?:\.(\w+))?$")
 
@@ -152,13 +160,14 @@ async def agreement_list(request: Request[Any, Any, Any], user: User) -> Templat
                 errors["_"] = "Tautan halaman ini sudah tidak berlaku; mulai lagi dari halaman pertama."
     rows = [{**a, "party_names": party_names(a)} for a in result.get("items") or []]
     context = {
-        "rows": rows, "filters": filters, "errors": errors, "paging": _paging(filters, result.get("next_cursor")),
+        "rows": rows, "filters": filters, "errors": errors, "field_labels": FILTER_LABELS,
+        "paging": _paging(filters, result.get("next_cursor")),
         "on": params.get("on"), "limit": params["limit"],
         "region_chosen": region_label(r) if filters["region"] and (r := resolve_region(filters["region"])) else None,
         "forms": FORMS, "stages": STAGES, "categories": CATEGORIES,
         "page_sizes": [(str(n), str(n)) for n in PAGE_SIZES],
         "provinces": [(p.code, p.display_name) for p in load_regions().provinces()],
-        "urusan_options": [(u.code, f"{u.code} {u.name}") for u in URUSAN],
+        "urusan_options": [(u.code, urusan_label(u.code, u.name)) for u in URUSAN],
         "can_create": user.has("operator") and not user.is_national, "search_max": SEARCH_MAX,
     }
     htmx_fragment = (request.headers.get("hx-request") and request.headers.get("hx-target") == "hasil"
@@ -193,8 +202,8 @@ def _form_context(user: User, form: dict[str, Any], errors: dict[str, str]) -> d
             "matches": [(r.code, region_label(r)) for r in region_matches], "q": region_q, "options": False,
         },
         "urusan": {
-            "chosen": [(c, f"{c} {get_urusan(c).name}") for c in chosen_urusan],  # type: ignore[union-attr]
-            "matches": [(u.code, f"{u.code} {u.name}") for u in urusan_matches], "q": urusan_q,
+            "chosen": [(c, urusan_label(c, get_urusan(c).name)) for c in chosen_urusan],  # type: ignore[union-attr]
+            "matches": [(u.code, urusan_label(u.code, u.name)) for u in urusan_matches], "q": urusan_q,
         },
         "initiator": region_label(catalog.get(user.tenant)) if catalog.get(user.tenant) else user.tenant,
         "today": datetime.now(WIB).date().isoformat(),

@@ -17,7 +17,7 @@ from services.monitoring.domain.alerts import KIND_TITLES, SEVERITY_LABELS, Kind
 from services.reporting.domain.labels import FORMS, STAGES
 from services.web import charts, maps
 from services.web.client import Api, ApiError
-from services.web.format import region, rupiah
+from services.web.format import region, rupiah, urusan_label
 from services.web.pages.common import api, page
 from services.web.session import User
 from shared.periods import Period, local_date
@@ -114,7 +114,7 @@ def stats_charts(data: dict[str, Any], prefix: str, *, drill: bool) -> dict[str,
         desc="Jumlah kerja sama menurut bentuknya (KSDD, KSDPK, KSDPL, KSDLL, Sinergi).", note_header="Nilai")
     urusan = sorted(_groups(data, "byUrusan", "urusan"), key=lambda g: (-g["count"], g["urusan"]["code"]))
     by_urusan = charts.bar_chart(
-        [charts.Bar(f"{g['urusan']['code']} {g['urusan']['name']}", g["count"]) for g in urusan],
+        [charts.Bar(urusan_label(g['urusan']['code'], g['urusan']['name']), g["count"]) for g in urusan],
         title="Kerja sama per urusan", svg_id=f"{prefix}-urusan", label_header="Urusan",
         desc="Jumlah kerja sama menurut urusan pemerintahan; satu kerja sama dapat mencakup beberapa urusan.")
     stages = {g["stage"]: g["count"] for g in _groups(data, "byStage", "stage")}
@@ -394,7 +394,7 @@ def analysis_view(data: dict[str, Any], *, drill: bool) -> dict[str, Any]:
     regions = coverage.get("regions") or 0
     best = sorted(by_urusan, key=lambda u: (-u["covered"], u["urusan"]["code"]))[:15]
     coverage_chart = charts.bar_chart(
-        [charts.Bar(f"{u['urusan']['code']} {u['urusan']['name']}", u["covered"], None,
+        [charts.Bar(urusan_label(u['urusan']['code'], u['urusan']['name']), u["covered"], None,
                     f"{round(u['covered'] / regions * 100) if regions else 0}%") for u in best if u["covered"]],
         title="Daerah dengan kerja sama aktif per urusan", svg_id="analisis-cakupan", label_header="Urusan",
         value_header="Daerah dengan kerja sama aktif", note_header="Bagian dari daerah",

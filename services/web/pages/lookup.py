@@ -11,6 +11,7 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Template
 
+from services.web.format import urusan_label
 from services.web.pages.common import as_list
 from services.web.session import User
 from shared.regions import Region, load_regions
@@ -143,8 +144,8 @@ def find_urusan(request: Request[Any, Any, Any], user: User, q: str | None = Non
     return Template(
         template_name="kerja_sama/_cari_urusan.html",
         context={
-            "chosen": [(c, f"{c} {get_urusan(c).name}") for c in chosen],  # type: ignore[union-attr]
-            "matches": [(u.code, f"{u.code} {u.name}") for u in matches],
+            "chosen": [(c, urusan_label(c, get_urusan(c).name)) for c in chosen],  # type: ignore[union-attr]
+            "matches": [(u.code, urusan_label(u.code, u.name)) for u in matches],
             "q": q or "",
         },
     )
