@@ -4,9 +4,12 @@ Built through the application, never with SQL behind its back: every agreement f
 started and driven through its lifecycle by the aggregate (`Agreement.start`,
 `Agreement.execute`, so every rule of the law applies, legal dates included), its progress
 reports and evaluations are the monitoring service's aggregates (`ProgressReport.file`,
-`Evaluation.record`), the region reports the reporting service's (`RegionReport.start`), and
-all of them are stored by the services' applications (`save`, many aggregates per
-transaction, through the audit hash chain).
+`Evaluation.record`), the region reports the reporting service's (`RegionReport.start`, then
+`submit` with the figures `compile_region_report` compiles from the families, as a region's
+operator does: most on time, some late, some never sent), and all of them are stored by the
+services' applications (`save`, many aggregates per transaction, through the audit hash chain).
+The regions' reports are submitted on past days (their moments are those days, in WIB): the
+moment is what makes a report on time or late.
 
 Reproducible: the same seed (and scale) gives the same families, ids and legal facts; the
 `digest` over every event's content (all but the moment it was recorded) says so. Every
@@ -25,6 +28,8 @@ from __future__ import annotations
 import hashlib
 import random
 import time
+import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -67,30 +72,38 @@ from services.registry.domain.commands import (
     SubmitOffer,
     Terminate,
 )
+from services.monitoring.domain.alerts import Thresholds
+from services.registry.domain.valid_time import legal_date
+from services.reporting.domain.compile import Facts, Rules, compile_region_report
 from services.reporting.domain.reports import RegionReport, region_report_id
+from services.reporting.domain.stages import stage_dates
 from shared.clock import Clock, SystemClock
 from shared.errors import KsdError
-from shared.periods import Period, local_date
+from shared.periods import WIB, Period, local_date
 from shared.regions import RegionCatalog, load_regions
 
 SEED_NAMESPACE = UUID("7d3f0b52-96c4-4e0b-8a3e-1f5c2a9d6e40")
 SCALES = {"small": 600, "national": 100_000}
 FIRST_DAY = date(2023, 1, 1)
+# How the regions' semester reports went up the chain (the rest never sent, still a draft).
+REPORT_ON_TIME, REPORT_LATE = 0.72, 0.16
+REPORT_BATCH = 50
 LAST_DAY = date(2026, 11, 30)  # the last legal date (earlier if today is earlier)
 
 # Plausible shares of the forms (most cooperation is between regions or with third parties).
 FORM_SHARES = ((Form.KSDD, 0.46), (Form.KSDPK, 0.36), (Form.SINERGI, 0.08), (Form.KSDPL, 0.05), (Form.KSDLL, 0.05))
-URUSAN = ("1.01", "1.02", "1.03", "1.04", "1.05", "1.06", "2.01", "2.02", "2.03", "2.05", "2.06", "2.07", "2.08",
-          "2.09", "2.10", "2.11", "2.12", "2.15", "2.16", "2.17", "3.01", "3.02", "3.03", "3.04", "3.05", "3.06")
+# Urusan codes as in `shared.urusan` (Permendagri 90/2019): those a cooperation plausibly has.
+URUSAN = ("1.01", "1.02", "1.03", "1.04", "1.05", "1.06", "2.07", "2.08", "2.09", "2.10", "2.11", "2.12", "2.13",
+          "2.15", "2.16", "2.17", "2.18", "2.22", "3.25", "3.26", "3.27", "3.28", "3.29", "3.30")
 TOPICS = (
     ("Pengelolaan sampah regional", "Pengolahan sampah di tempat pemrosesan akhir bersama", ("1.03", "2.11")),
     ("Penyediaan air minum", "Pemanfaatan sumber air baku dan jaringan SPAM lintas wilayah", ("1.03",)),
-    ("Pengembangan pariwisata terpadu", "Promosi dan paket wisata bersama", ("3.02",)),
+    ("Pengembangan pariwisata terpadu", "Promosi dan paket wisata bersama", ("3.26",)),
     ("Peningkatan layanan kesehatan rujukan", "Rujukan pasien dan berbagi tenaga kesehatan", ("1.02",)),
-    ("Pendidikan vokasi", "Magang, beasiswa dan sertifikasi kompetensi", ("1.01", "2.01")),
+    ("Pendidikan vokasi", "Magang, beasiswa dan sertifikasi kompetensi", ("1.01", "2.07")),
     ("Penanggulangan bencana", "Kesiapsiagaan dan tanggap darurat bersama", ("1.05",)),
     ("Transportasi antarwilayah", "Layanan angkutan umum yang melintasi batas daerah", ("2.15",)),
-    ("Ketahanan pangan", "Distribusi dan cadangan pangan daerah", ("2.03", "3.03")),
+    ("Ketahanan pangan", "Distribusi dan cadangan pangan daerah", ("2.09", "3.27")),
     ("Pengembangan UMKM", "Pelatihan, pemasaran dan pembiayaan usaha mikro", ("2.17",)),
     ("Digitalisasi layanan publik", "Integrasi sistem informasi pemerintahan", ("2.16",)),
     ("Pengelolaan daerah aliran sungai", "Konservasi dan pengendalian banjir di DAS bersama", ("1.03", "2.11")),
@@ -130,6 +143,7 @@ class SeedReport:
     initiators: set[str] = field(default_factory=set)
     regions: set[str] = field(default_factory=set)
     refused: list[str] = field(default_factory=list)  # steps the aggregate refused (a seed bug)
+    reports: dict[str, int] = field(default_factory=dict)  # the regions' reports by timeliness
     seconds: float = 0.0
     digest: str = ""
 
@@ -148,6 +162,7 @@ class SeedReport:
             "  bentuk: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.forms.items())),
             "  tahap: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.stages.items())),
             "  peristiwa: " + ", ".join(f"{k} {v:,}" for k, v in self.events.items()),
+            "  laporan daerah: " + ", ".join(f"{k} {v:,}" for k, v in sorted(self.reports.items())),
             f"  daerah aktif: {len(self.regions)} (pemrakarsa {len(self.initiators)}); digest {self.digest}",
         ]
 
@@ -347,6 +362,40 @@ class _Family:
         self.do(agreement, Terminate(FRAMEWORK, ground, self.ref("AKH-KB", day), day))
 
 
+@dataclass
+class _Compiled:
+    """A family as a region's report reads it: its state now, its stage history (since,
+    version, stage; as the reporting read model's `agreement_stages`) and monitoring rows."""
+
+    # The state as the read model stores it (JSON) and the monitoring rows, compressed: a
+    # national seed holds 100,000 of them.
+    packed: bytes
+    stages: list[tuple[date, int, str]]
+
+    def unpack(self) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        state, progress, evaluations = msgspec.json.decode(zlib.decompress(self.packed))
+        return state, progress, evaluations
+
+    def stage_on(self, day: date) -> str:
+        """The stage of the latest change that had legally happened by `day`; before any, the first."""
+        happened = [(version, stage) for since, version, stage in self.stages if since <= day]
+        return max(happened)[1] if happened else self.stages[0][2]
+
+
+def _report_periods(last_day: date) -> list[Period]:
+    """The semesters a region reports on: from the first legal day, those ended before `last_day`."""
+    periods, period = [], Period.semester_of(FIRST_DAY)
+    while period.end < last_day:
+        periods.append(period)
+        period = period.next()
+    return periods
+
+
+def _working_hours(day: date, hour: int) -> datetime:
+    """A moment of `day` in the ministry's zone (WIB), during office hours."""
+    return datetime(day.year, day.month, day.day, hour, tzinfo=WIB)
+
+
 def _choose(rng: random.Random, shares: tuple[tuple[Any, float], ...]) -> Any:
     x = rng.random()
     for value, share in shares:
@@ -366,7 +415,8 @@ class Seeder:
 
     def __init__(self, *, seed: int, scale: str, registry: Any = None, monitoring: Any = None, reporting: Any = None,
                  clock: Clock | None = None, regions: RegionCatalog | None = None, batch_size: int = 500,
-                 progress: Callable[[SeedReport], None] | None = None, progress_seconds: float = 3.0, count: int | None = None) -> None:
+                 progress: Callable[[SeedReport], None] | None = None, progress_seconds: float = 3.0,
+                 count: int | None = None, report_deadline_days: int = 30) -> None:
         if scale not in SCALES:
             raise ValueError(f"unknown scale {scale!r}")
         self.seed, self.scale, self.count = seed, scale, count or SCALES[scale]
@@ -383,6 +433,12 @@ class Seeder:
         self.report = SeedReport(scale, seed)
         self._digest = hashlib.sha256()
         self._actors: dict[str, dict] = {}
+        # What the regions' reports are compiled from: each family alive in a report period
+        # (its state, stage history and monitoring rows), by region and period.
+        self.deadline_days = getattr(reporting, "report_deadline_days", report_deadline_days)
+        self.report_periods = _report_periods(self.last_day)
+        self._families: list[_Compiled] = []
+        self._alive: dict[tuple[str, Period], list[int]] = {}
 
     def actor(self, tenant: str) -> dict:
         actor = self._actors.get(tenant)
@@ -415,6 +471,7 @@ class Seeder:
                 self.report.refused.append(f"{i}: {exc.code}: {exc.detail}")
                 continue
             records = self.records(agreement, rng)
+            self.remember(agreement, records)
             chunk.append((agreement, records))
             if len(chunk) >= self.batch_size:
                 self.save(chunk)
@@ -474,25 +531,105 @@ class Seeder:
             period = period.next()
         return out
 
+    def remember(self, agreement: Agreement, records: list[Any]) -> None:
+        """Keep what the regions' reports will be compiled from: the family as the read model
+        holds it (its state, when it began and ended, its stage history) and its monitoring
+        rows, for each report period it was alive in."""
+        began = min([local_date(self.at)] + [date.fromisoformat(d) for d in (
+            (agreement.framework or {}).get("signed_on"), (agreement.offer or {}).get("sent_on")) if d])
+        ended = getattr(agreement, "ended_on", None)
+        ended = date.fromisoformat(ended) if ended else None
+        periods = [p for p in self.report_periods if began <= p.end and (ended is None or ended >= p.start)]
+        if not periods:
+            return
+        state = agreement.to_state()
+        stages = [(local_date(self.at), 1, Stage.PERSIAPAN.value)]
+        for event in agreement.pending_events[1:]:
+            stage = getattr(event, "stage", None)
+            if isinstance(stage, str) and stage != stages[-1][2]:
+                stages.append((legal_date(event), event.originator_version, stage))
+        dates = stage_dates(state)
+        stages = [(dates.get(stage, since), version, stage) for since, version, stage in stages]
+        # The monitoring rows as the reports read them; each as filed the day after its period
+        # (they are recorded now: their moment would make the dataset differ run to run).
+        progress, evaluations = [], []
+        for record in records:
+            filed = _working_hours(Period.parse(str(record.period)).end + timedelta(days=1), 10).isoformat()
+            if isinstance(record, ProgressReport):
+                progress.append({"agreement_id": str(agreement.id), "region": record.region,
+                                 "period": str(record.period), "version": record.version,
+                                 "content": record.content, "filed_at": filed})
+            else:
+                evaluations.append({"agreement_id": str(agreement.id), "period": str(record.period),
+                                    "evaluator": record.evaluator, "version": record.version,
+                                    "content": record.content, "recorded_at": filed})
+        index = len(self._families)
+        packed = zlib.compress(msgspec.json.encode((state, progress, evaluations)), 1)
+        self._families.append(_Compiled(packed, stages))
+        for region in agreement.party_regions:
+            for period in periods:
+                self._alive.setdefault((region, period), []).append(index)
+
     def save_region_reports(self) -> None:
-        """Each active region's report for every semester that has ended (drafted; the region
-        submits it with its compiled figures through `POST /reports/{id}/submit`)."""
-        reports = []
+        """Each active region's report for every semester that has ended: drafted by the
+        region after the semester, and most submitted with the figures compiled from its
+        families (on time, within `deadline_days` of the semester's end, or late); some never
+        sent (a draft, "belum menyampaikan"). Reproducible: the days come from the seed."""
+        rules = Rules(Thresholds())
+        reports: list[RegionReport] = []
+        timeliness: Counter[str] = Counter()
         for region in sorted(self.report.regions):
-            period = Period.semester_of(FIRST_DAY)
-            while period.end < self.last_day:
-                reports.append(RegionReport.start(
+            for period in self.report_periods:
+                rng = random.Random(f"{self.seed}/report/{region}/{period}")
+                fate, deadline = rng.random(), period.due(self.deadline_days)
+                if fate < REPORT_ON_TIME:
+                    sent = period.end + timedelta(days=rng.randint(5, self.deadline_days))
+                elif fate < REPORT_ON_TIME + REPORT_LATE:
+                    sent = deadline + timedelta(days=rng.randint(1, 75))
+                else:
+                    sent = None
+                if sent is not None and sent > self.last_day:
+                    sent = None  # not yet sent
+                drafted = period.end + timedelta(days=rng.randint(1, 4))
+                if sent is not None:
+                    drafted = min(drafted, sent)
+                report = RegionReport.start(
                     id=region_report_id(region, period), subject=region, period=period,
-                    kinds=frozenset({"semester", "annual"}), actor=self.actor(region), at=self.at,
-                    narrative=f"Laporan kerja sama daerah {region} periode {period}."))
-                period = period.next()
+                    kinds=frozenset({"semester", "annual"}), actor=self.actor(region),
+                    at=_working_hours(drafted, 9) if sent is not None else self.at,
+                    narrative=f"Laporan kerja sama daerah {region} periode {period}.")
+                if sent is not None:
+                    report.submit(content=self.compile(region, period, sent, rules), sources={}, deadline=deadline,
+                                  reason=None, actor=self.actor(region), at=_working_hours(sent, 14))
+                timeliness[report.timeliness.value] += 1
+                reports.append(report)
+                if len(reports) >= REPORT_BATCH:  # a compiled report is large: save as they come
+                    self._save_reports(reports)
+                    reports = []
+        self._save_reports(reports)
+        self.report.reports = dict(timeliness)
+
+    def _save_reports(self, reports: list[RegionReport]) -> None:
         for report in reports:
             self._hash(report)
         if self.reporting is not None:
-            for i in range(0, len(reports), self.batch_size):
-                self.report.events["reporting"] += _save_new(self.reporting, reports[i:i + self.batch_size])
+            self.report.events["reporting"] += _save_new(self.reporting, reports)
         else:
-            self.report.events["reporting"] += len(reports)
+            self.report.events["reporting"] += sum(len(r.pending_events) for r in reports)
+
+    def compile(self, region: str, period: Period, today: date, rules: Rules) -> dict[str, Any]:
+        """The region's report for `period` as the reporting service compiles it on `today`:
+        each family it was party to, by its stage on the period's last day."""
+        families = [self._families[i] for i in self._alive.get((region, period), [])]
+        unpacked = [f.unpack() for f in families]
+        facts = Facts(
+            agreements=[state for state, _, _ in unpacked],
+            stages={u[0]["_id"]: f.stage_on(period.end) for u, f in zip(unpacked, families, strict=True)},
+            progress=[r for _, rows, _ in unpacked for r in rows],
+            evaluations=[r for _, _, rows in unpacked for r in rows],
+        )
+        content = compile_region_report(self.regions.get(region), period, today, facts, rules, self.regions)
+        return msgspec.json.decode(msgspec.json.encode(content))  # as stored: JSON values only
 
     # -- saving ------------------------------------------------------------------------------
 

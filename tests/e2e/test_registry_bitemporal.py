@@ -213,6 +213,10 @@ def test_a_list_with_a_malformed_on_is_a_400_problem(story: Story) -> None:
     response = story.client.get("/agreements", params={"on": "2026-02-30"}, headers=story.headers())
     assert response.status_code == 400
     assert response.headers["content-type"].startswith("application/problem+json")
+    body = response.json()
+    assert body["code"] == "invalid_parameter"
+    assert body["detail"] == "Tanggal (on) tidak sah: gunakan format TTTT-BB-HH."
+    assert [e["field"] for e in body["errors"]] == ["on"]
 
 
 def test_graphql_lists_accept_on(story: Story) -> None:

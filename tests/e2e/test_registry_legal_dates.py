@@ -61,7 +61,10 @@ def test_a_framework_signed_before_its_offer_is_refused_naming_the_offer(p: Plat
     assert problem["code"] == "date_out_of_order"
     assert problem["conflicts_with"]["date"] == "2026-01-12"
     assert problem["conflicts_with"]["step"] in ("submit-offer", "record-offer-response")
-    assert problem["conflicts_with"]["step"] in problem["detail"]
+    # The detail names the step and the dates in words, never the action's code or an ISO date.
+    assert "pengiriman penawaran" in problem["detail"] or "jawaban atas penawaran" in problem["detail"]
+    assert "1 Desember 2025" in problem["detail"] and "12 Januari 2026" in problem["detail"]
+    assert problem["conflicts_with"]["step"] not in problem["detail"] and "2026-01-12" not in problem["detail"]
 
 
 def test_an_offer_response_before_its_offer_is_refused_naming_the_offer(p: Platform) -> None:

@@ -4,6 +4,7 @@ applications, on a database of the test server, projected by the read models."""
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,10 +14,14 @@ from litestar.testing import TestClient
 from typer.testing import CliRunner
 
 from services.registry.app import create_app as create_registry
-from services.registry.seed import SCALES, Seeder
+from services.registry.seed import SCALES, TOPICS, URUSAN, Seeder
+from services.reporting.app import create_app as create_reporting
+from services.reporting.setup import feed_lag
+from services.reporting.worker import make_runners, run_for
 from shared.cli import app as cli
 from shared.cli import migrate_all
 from shared.regions import load_regions
+from shared.urusan import get_urusan
 from tests.conftest import fresh_database
 
 SEED = 7
@@ -127,3 +132,60 @@ def test_an_unknown_scale_is_refused() -> None:
     result = CliRunner().invoke(cli, ["seed", "--scale", "huge"])
     assert result.exit_code == 2
     assert "Skala tidak dikenal" in result.output
+
+
+def test_every_urusan_the_seed_can_use_is_in_the_reference_list() -> None:
+    codes = {*URUSAN, *(code for _, _, urusan in TOPICS for code in urusan)}
+    assert sorted(c for c in codes if get_urusan(c) is None) == []
+
+
+def test_every_seeded_agreement_names_only_urusan_of_the_reference_list(
+    seeded: dict[str, Any], migrated_url: str, projection
+) -> None:
+    projection(timeout=120)
+    used = {r[0] for r in _rows(migrated_url, "SELECT DISTINCT unnest(urusan) FROM registry.agreements")}
+    assert used and sorted(u for u in used if get_urusan(u) is None) == []
+
+
+def _reporting_caught_up(url: str, timeout: float = 240.0) -> None:
+    deadline = time.monotonic() + timeout
+    with make_runners(url) as runners, psycopg.connect(url) as conn:
+        while max(feed_lag(conn).values()) > 0:
+            assert time.monotonic() < deadline, feed_lag(conn)
+            run_for(runners, 0.5)
+            conn.commit()
+
+
+def test_the_regions_submitted_most_past_reports_some_late_some_never_and_a_province_consolidates_them(
+    seeded: dict[str, Any], migrated_url: str, settings, token
+) -> None:
+    # The seed's summary counts the regions' reports by timeliness.
+    counts = re.search(r"laporan daerah: belum_menyampaikan ([\d,]+), tepat_waktu ([\d,]+), terlambat ([\d,]+)",
+                       seeded["output"])
+    assert counts, seeded["output"]
+    missing, on_time, late = (int(n.replace(",", "")) for n in counts.groups())
+    assert on_time > late > 0 and missing > 0 and on_time + late > 0.75 * (on_time + late + missing)
+    _reporting_caught_up(migrated_url)
+    # The reporting read model holds them as the regions' submissions.
+    standings = dict(_rows(migrated_url, "SELECT CASE WHEN revision = 0 THEN 'belum_menyampaikan' WHEN first_on_time "
+                                         "THEN 'tepat_waktu' ELSE 'terlambat' END, count(*) FROM reporting.reports "
+                                         "WHERE kind = 'region' GROUP BY 1"))
+    assert standings == {"belum_menyampaikan": missing, "tepat_waktu": on_time, "terlambat": late}
+    late_after, deadline = _rows(migrated_url, "SELECT min(first_submitted_on), min(deadline) FROM reporting.reports "
+                                               "WHERE kind = 'region' AND revision > 0 AND NOT first_on_time")[0]
+    assert late_after > deadline
+    # A province's consolidation of a past semester shows its kab/kota on time, late and missing.
+    regions = load_regions()
+    province = max((r for r in regions.all() if "." not in r.code),
+                   key=lambda r: sum(1 for k in regions.all() if k.code.startswith(r.code + ".")))
+    with TestClient(create_reporting(settings, database_url=migrated_url), raise_server_exceptions=False) as client:
+        response = client.get(f"/consolidations/{province.code}/2025-S2",
+                              headers=token(province.code, "consolidator"))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    content = body.get("content", body)
+    completeness = content["completeness"]
+    assert completeness["tepat_waktu"] > 0 and completeness["submitted"] > completeness["belum_menyampaikan"]
+    submitted = [r for r in content["regions"] if r["status"] != "belum_menyampaikan"]
+    assert submitted and all(r["figures"] is not None for r in submitted)
+    assert {r["status"] for r in content["regions"]} <= {"tepat_waktu", "terlambat", "belum_menyampaikan"}

@@ -147,9 +147,16 @@ def test_a_field_the_step_did_not_record_is_refused() -> None:
     error = refusal(agreement, offered, signed_on=date(2026, 5, 21))
     # Then it is refused, naming what may be corrected
     assert error.code == "field_not_recorded" and error.extra["allowed"] == ["reference", "sent_on"]
+    # in words: the step and its facts as a person names them, not the event's or fields' codes
+    assert error.detail == (
+        f"Langkah ke-{offered} (pengiriman penawaran) tidak mencatat tanggal penandatanganan; yang dapat "
+        "diralat: nomor surat, tanggal surat penawaran."
+    )
     # And an unknown version, an empty correction, an unchanged value are refused too
     assert refusal(agreement, 999, sent_on=DAY).code == "unknown_version"
-    assert refusal(agreement, offered).code == "changes_required"
+    empty = refusal(agreement, offered)
+    assert empty.code == "changes_required"
+    assert empty.detail == "Sebutkan fakta yang diralat beserta nilai barunya."
     assert refusal(agreement, offered, sent_on=DAY).code == "nothing_to_correct"
 
 

@@ -66,9 +66,12 @@ def test_an_offer_response_dated_before_its_offer_is_refused_naming_the_offer() 
     act(agreement, c.SubmitOffer("005/KS/2026", date(2026, 6, 1)))
     # When the partner's answer is dated 2026-05-01
     error = refusal(agreement, c.RecordOfferResponse("accepted", "jawab/1", date(2026, 5, 1)), by=KAB)
-    # Then it is refused, naming the offer and its date
+    # Then it is refused, naming the offer and both dates as an official writes them
     assert conflict(error) == ("date_out_of_order", {"step": "submit-offer", "date": "2026-06-01"})
-    assert "2026-05-01" in error.detail and "submit-offer" in error.detail
+    assert error.detail == (
+        "Tanggal jawaban penawaran (1 Mei 2026) mendahului pengiriman penawaran (1 Juni 2026), "
+        "yang harus lebih dulu."
+    )
 
 
 def test_a_framework_signed_before_its_offer_was_answered_is_refused_naming_the_answer() -> None:
@@ -94,8 +97,12 @@ def test_an_offer_sent_before_the_cooperation_was_prepared_is_refused_naming_its
     assert agreement.drafted_on == "2026-03-01"
     # When its offer is dated 2026-02-01
     error = refusal(agreement, c.SubmitOffer("005/KS/2026", date(2026, 2, 1)))
-    # Then it is refused, naming the start
+    # Then it is refused, naming the start in words and both dates as an official writes them
     assert conflict(error) == ("date_out_of_order", {"step": "create", "date": "2026-03-01"})
+    assert error.detail == (
+        "Tanggal surat penawaran (1 Februari 2026) mendahului penyiapan kerja sama (1 Maret 2026), "
+        "yang harus lebih dulu."
+    )
 
 
 def test_a_cooperation_without_a_stated_preparation_day_was_prepared_the_day_it_is_recorded() -> None:
@@ -188,6 +195,8 @@ def test_a_pks_ending_after_its_framework_is_refused_unless_an_exception_is_refe
     # Then it is refused, naming the framework and its end
     assert conflict(error) == ("pks_outside_framework_validity", {"step": "sign-framework", "date": "2031-02-15"})
     assert error.extra["valid_until"] == "2031-02-15"
+    assert "berakhir sesudah masa berlaku Kesepakatan Bersama-nya (31 Desember 2031;" in error.detail
+    assert "sampai dengan 15 Februari 2031" in error.detail and "exception_reference" not in error.detail
     # And with the exception's reference it is accepted
     (event,) = act(agreement, c.SignPks(pks, "PKS/1", DAY, date(2027, 1, 1), date(2031, 12, 31),
                                         signatories(agreement), exception_reference="UU 23/2014 Pasal 363"))

@@ -40,6 +40,16 @@ from services.registry.domain.commands import (
     SubmitOffer,
     Terminate,
 )
+from services.registry.domain.wording import (
+    FRAMEWORK_DOCUMENTS,
+    day_words,
+    document_stage_words,
+    event_step_words,
+    fact_words,
+    framework_words,
+    stage_words,
+    step_words,
+)
 from shared.errors import Forbidden, KsdError, RuleViolation
 from shared.periods import local_date
 from shared.tenancy import NATIONAL  # the national level's tenant (a constant; no I/O)
@@ -462,7 +472,7 @@ def _child(container: Any, key: Any) -> Any:
 
 def _not_in_future(day: date, at: datetime, what: str) -> None:
     if day > (at + _LATEST_LOCAL_OFFSET).date():
-        raise RuleViolation("date_in_future", f"Tanggal {what} ({day.isoformat()}) belum terjadi.")
+        raise RuleViolation("date_in_future", f"Tanggal {what} ({day_words(day)}) belum terjadi.")
 
 
 def _iso(day: date) -> str:
@@ -478,16 +488,21 @@ def _latest(*steps: tuple[str, str | None]) -> tuple[str, str] | None:
     return step, day
 
 
-def _not_before(day: date, what: str, earlier: tuple[str, str] | None, code: str = "date_out_of_order") -> None:
+def _not_before(
+    day: date, what: str, earlier: tuple[str, str] | None, code: str = "date_out_of_order",
+    framework: str = "Kesepakatan Bersama",
+) -> None:
     """The law's order on the dates the documents state: a step may not be dated before the
-    step it follows. The refusal names that step (`conflicts_with`: its action and date)."""
+    step it follows. The refusal names that step: in words in its detail, by its action and
+    ISO date in `conflicts_with`."""
     if earlier is None:
         return
     step, then = earlier
     if day < date.fromisoformat(then):
         raise RuleViolation(
             code,
-            f"Tanggal {what} ({day.isoformat()}) mendahului langkah '{step}' yang harus lebih dulu ({then}).",
+            f"Tanggal {what} ({day_words(day)}) mendahului {step_words(step, framework)} "
+            f"({day_words(then)}), yang harus lebih dulu.",
             conflicts_with={"step": step, "date": then},
         )
 
@@ -1004,7 +1019,8 @@ class Agreement(Aggregate):
             )
         if Stage(self.stage) in CLOSED and not isinstance(command, AttachDocument | Correct):
             raise RuleViolation(
-                "agreement_closed", f"Kerja sama ini sudah {self.stage}; tidak ada langkah lagi yang dapat dicatat."
+                "agreement_closed",
+                f"Kerja sama ini sudah {stage_words(self.stage)}; tidak ada langkah lagi yang dapat dicatat.",
             )
         handler(self, command, by, at, policy or Policy())
 
@@ -1021,7 +1037,7 @@ class Agreement(Aggregate):
                 "invalid_direction", "Penawaran yang diterima dari pihak ketiga hanya berlaku bila ada mitra non-daerah."
             )
         _not_in_future(c.sent_on, at, "surat penawaran")
-        _not_before(c.sent_on, "surat penawaran", self._created_step())
+        self._not_before(c.sent_on, "surat penawaran", self._created_step())
         self.trigger_event(
             self.OfferSubmitted, timestamp=at, actor=by.actor,
             reference=_require_reference(c.reference, "Surat penawaran"), sent_on=_iso(c.sent_on),
@@ -1056,7 +1072,7 @@ class Agreement(Aggregate):
         if c.decision not in ("accepted", "rejected"):
             raise RuleViolation("invalid_decision", "Jawaban harus 'accepted' atau 'rejected'.")
         _not_in_future(c.responded_on, at, "jawaban penawaran")
-        _not_before(c.responded_on, "jawaban penawaran", self._offer_step())
+        self._not_before(c.responded_on, "jawaban penawaran", self._offer_step())
         if c.decision == "rejected":
             stage = Stage.DIBATALKAN
         elif set(partners) <= {*self.responses, party}:
@@ -1088,14 +1104,14 @@ class Agreement(Aggregate):
             if dprd is not None and c.requested_on < date.fromisoformat(dprd["decided_on"]):
                 raise RuleViolation(
                     "date_out_of_order",
-                    f"Permohonan ke pemerintah pusat ({c.requested_on.isoformat()}) mendahului persetujuan DPRD "
-                    f"({dprd['decided_on']}).",
+                    f"Permohonan ke pemerintah pusat ({day_words(c.requested_on)}) mendahului persetujuan DPRD "
+                    f"({day_words(dprd['decided_on'])}).",
                     conflicts_with={"step": "record-approval", "date": dprd["decided_on"]},
                 )
         _not_in_future(c.requested_on, at, "permohonan persetujuan")
         # A draft is approved only once it exists: the PKS's draft, or the framework's,
         # drafted once every partner accepted the offer.
-        _not_before(c.requested_on, "permohonan persetujuan", self._draft_step(c.document))
+        self._not_before(c.requested_on, "permohonan persetujuan", self._draft_step(c.document))
         reasons = next(r for k, region, r in self.required_approvals(c.document) if (k, region) == (c.kind, by.region))
         self.trigger_event(
             self.ApprovalRequested, timestamp=at, actor=by.actor, kind=c.kind, document=c.document,
@@ -1112,7 +1128,7 @@ class Agreement(Aggregate):
         if c.kind == "central" and by.region != NATIONAL:
             raise Forbidden(
                 "Keputusan persetujuan pemerintah pusat dicatat oleh tingkat nasional (Kemendagri), bukan oleh "
-                "daerah yang memohonnya; daerah mencatat permohonannya ('request-approval').",
+                "daerah yang memohonnya; daerah mencatat permohonannya.",
                 code="central_approval_recorded_by_national",
             )
         # The central decision answers the initiator's request (the region that asked).
@@ -1129,8 +1145,8 @@ class Agreement(Aggregate):
         if c.decided_on < date.fromisoformat(record["requested_on"]):
             raise RuleViolation(
                 "date_before_request",
-                f"Tanggal keputusan ({c.decided_on.isoformat()}) mendahului tanggal permohonan "
-                f"({record['requested_on']}).",
+                f"Tanggal keputusan ({day_words(c.decided_on)}) mendahului tanggal permohonan "
+                f"({day_words(record['requested_on'])}).",
                 conflicts_with={"step": "request-approval", "date": record["requested_on"]},
             )
         new_pks_stage = None
@@ -1147,14 +1163,16 @@ class Agreement(Aggregate):
         the heads of region only (Permendagri 22/2020), after every approval it needs."""
         self._require_stage(Stage.PENYUSUNAN_KESEPAKATAN, "Penandatanganan kesepakatan")
         self._require_approvals(FRAMEWORK, c.signed_on)
-        _not_before(c.signed_on, "penandatanganan kesepakatan", self._draft_step(FRAMEWORK))
+        self._not_before(c.signed_on, f"penandatanganan {self._framework_words()}", self._draft_step(FRAMEWORK))
         form = Form(self.form)
         allowed = FRAMEWORK_TYPES[form]
         doc_type = c.document_type or ("mou" if form in FOREIGN_FORMS else next(iter(allowed)))
         if doc_type not in allowed:
             raise RuleViolation(
                 "document_type_not_allowed",
-                f"Naskah kesepakatan {form.value} berjenis {', '.join(sorted(allowed))}, bukan {doc_type}.",
+                f"Naskah kesepakatan {form.value} berjenis "
+                f"{' atau '.join(sorted(FRAMEWORK_DOCUMENTS.get(t, t) for t in allowed))}, "
+                f"bukan {FRAMEWORK_DOCUMENTS.get(doc_type, doc_type)}.",
             )
         plan = tuple(t for t in (_text(x) for x in c.rencana_kerja) if t)
         if form is Form.SINERGI and not plan:
@@ -1181,7 +1199,7 @@ class Agreement(Aggregate):
             )
         self._require_stage(Stage.KESEPAKATAN_DITANDATANGANI, "Pelaksanaan rencana kerja")
         _not_in_future(c.started_on, at, "mulai pelaksanaan")
-        _not_before(c.started_on, "mulai pelaksanaan", self._signed_step(FRAMEWORK))
+        self._not_before(c.started_on, "mulai pelaksanaan", self._signed_step(FRAMEWORK))
         self.trigger_event(
             self.WorkPlanStarted, timestamp=at, actor=by.actor, started_on=_iso(c.started_on),
             note=_text(c.note), stage=Stage.PELAKSANAAN.value,
@@ -1213,7 +1231,7 @@ class Agreement(Aggregate):
         budgeted = self.budgeted_in_apbd if c.budgeted_in_apbd is None else c.budgeted_in_apbd
         drafted_on = c.drafted_on or local_date(at)  # none stated: the day it is recorded, in WIB
         _not_in_future(drafted_on, at, "penyusunan PKS")
-        _not_before(drafted_on, "penyusunan PKS", self._signed_step(FRAMEWORK))
+        self._not_before(drafted_on, "penyusunan PKS", self._signed_step(FRAMEWORK))
         self.trigger_event(
             self.PksDrafted, timestamp=at, actor=by.actor, pks_id=f"pks-{len(self.pks) + 1}", title=title,
             object=obj, parties=tuple(parties), value_idr=c.value_idr, burdens_community=burdens,
@@ -1227,16 +1245,18 @@ class Agreement(Aggregate):
         sector law allows more (the exception is referenced)."""
         pks = self._require_pks(c.pks)
         if pks["stage"] not in PKS_OPEN:
-            raise RuleViolation("stage_transition_not_allowed", f"PKS {c.pks} sudah {pks['stage']}.")
+            raise RuleViolation(
+                "stage_transition_not_allowed", f"PKS {c.pks} sudah {document_stage_words(pks['stage'])}."
+            )
         self._require_approvals(c.pks, c.signed_on)
         if self.framework and c.signed_on < date.fromisoformat(self.framework["signed_on"]):
             raise RuleViolation(
                 "date_out_of_order",
-                f"PKS ({c.signed_on.isoformat()}) tidak dapat ditandatangani sebelum kesepakatannya "
-                f"({self.framework['signed_on']}).",
+                f"PKS {c.pks} ({day_words(c.signed_on)}) tidak dapat ditandatangani sebelum "
+                f"{self._framework_words()}-nya ({day_words(self.framework['signed_on'])}).",
                 conflicts_with={"step": "sign-framework", "date": self.framework["signed_on"]},
             )
-        _not_before(c.signed_on, f"penandatanganan PKS {c.pks}", self._draft_step(c.pks))
+        self._not_before(c.signed_on, f"penandatanganan PKS {c.pks}", self._draft_step(c.pks))
         _not_in_future(c.signed_on, at, "penandatanganan")
         self._check_term(c.start_on, c.end_on, c.exception_reference, policy)
         self._check_within_framework(c.pks, c.start_on, c.end_on, c.exception_reference)
@@ -1254,7 +1274,7 @@ class Agreement(Aggregate):
         addendum by mutual consent, with its number (DOMAIN.md)."""
         self._require_in_force(c.document, "Addendum")
         _not_in_future(c.signed_on, at, "addendum")
-        _not_before(c.signed_on, "addendum", self._signed_step(c.document))
+        self._not_before(c.signed_on, "addendum", self._signed_step(c.document))
         changes = _text(c.changes)
         if not changes:
             raise RuleViolation("changes_required", "Uraikan perubahan yang dimuat addendum.")
@@ -1271,11 +1291,11 @@ class Agreement(Aggregate):
         number; a PKS's new term is again at most `pks_max_years` unless excepted."""
         doc = self._require_in_force(c.document, "Perpanjangan")
         _not_in_future(c.signed_on, at, "perpanjangan")
-        _not_before(c.signed_on, "perpanjangan", self._signed_step(c.document))
+        self._not_before(c.signed_on, "perpanjangan", self._signed_step(c.document))
         current_end = date.fromisoformat(doc["valid_until" if c.document == FRAMEWORK else "end_on"])
         if c.new_end <= current_end:
             raise RuleViolation(
-                "extension_not_later", f"Perpanjangan harus berakhir sesudah {current_end.isoformat()}."
+                "extension_not_later", f"Perpanjangan harus berakhir sesudah {day_words(current_end)}."
             )
         if c.document != FRAMEWORK:
             self._check_term(current_end, c.new_end, c.exception_reference, policy)
@@ -1292,7 +1312,7 @@ class Agreement(Aggregate):
         framework ends the family, once every PKS under it has ended."""
         self._require_in_force(c.document, "Pengakhiran")
         _not_in_future(c.terminated_on, at, "pengakhiran")
-        _not_before(c.terminated_on, "pengakhiran", self._signed_step(c.document))
+        self._not_before(c.terminated_on, "pengakhiran", self._signed_step(c.document))
         ending = PksStage.BERAKHIR if c.ground in NATURAL_ENDINGS else PksStage.DIPUTUS
         stage = Stage(self.stage)
         if c.document == FRAMEWORK:
@@ -1319,20 +1339,22 @@ class Agreement(Aggregate):
             if Stage(self.stage) in SIGNED:
                 raise RuleViolation(
                     "framework_already_signed",
-                    "Kesepakatan sudah ditandatangani: kerja sama diakhiri dengan 'terminate', bukan dibatalkan.",
+                    "Kesepakatan sudah ditandatangani: kerja sama diakhiri dengan pengakhiran, bukan dibatalkan.",
                 )
             stage = Stage.DIBATALKAN
         else:
             pks = self._require_pks(c.document)
             if pks["stage"] not in PKS_OPEN:
                 raise RuleViolation(
-                    "document_already_signed", f"PKS {c.document} sudah {pks['stage']}; akhiri dengan 'terminate'."
+                    "document_already_signed",
+                    f"PKS {c.document} sudah {document_stage_words(pks['stage'])}; akhiri dengan pengakhiran, "
+                    "bukan pembatalan.",
                 )
             stage = Stage(self.stage)
         cancelled_on = c.cancelled_on or local_date(at)  # none stated: the day it is recorded, in WIB
         _not_in_future(cancelled_on, at, "pembatalan")
         earlier = self._draft_step(c.document) if c.document else self._last_step_before_signature()
-        _not_before(cancelled_on, "pembatalan", earlier)
+        self._not_before(cancelled_on, "pembatalan", earlier)
         self.trigger_event(
             self.Cancelled, timestamp=at, actor=by.actor, document=c.document, reason=reason,
             reference=_text(c.reference), stage=stage.value, cancelled_on=_iso(cancelled_on),
@@ -1378,18 +1400,19 @@ class Agreement(Aggregate):
             step_version, allowed = c.version, CORRECTABLE_FACTS.get(type(target).__name__, frozenset())
         step = history[step_version - 1]
         kind = type(step).__name__
+        named = f"Langkah ke-{c.version} ({event_step_words(kind, self._framework_words())})"
         if not allowed:
             raise RuleViolation(
-                "step_not_correctable", f"Langkah versi {c.version} ({kind}) tidak memuat fakta yang dapat diralat."
+                "step_not_correctable", f"{named} tidak memuat fakta yang dapat diralat."
             )
         if not c.changes:
-            raise RuleViolation("changes_required", "Sebutkan fakta yang diralat beserta nilai barunya ('changes').")
+            raise RuleViolation("changes_required", "Sebutkan fakta yang diralat beserta nilai barunya.")
         unknown = sorted(set(c.changes) - allowed)
         if unknown:
             raise RuleViolation(
                 "field_not_recorded",
-                f"Langkah versi {c.version} ({kind}) tidak mencatat {', '.join(unknown)}; yang dapat diralat: "
-                f"{', '.join(sorted(allowed))}.",
+                f"{named} tidak mencatat {', '.join(fact_words(u) for u in unknown)}; yang dapat diralat: "
+                f"{', '.join(sorted(fact_words(a) for a in allowed))}.",
                 allowed=sorted(allowed),
             )
         if isinstance(step, Agreement.ApprovalRecorded) and step.kind == "central":
@@ -1439,7 +1462,7 @@ class Agreement(Aggregate):
                 for s in value
             ]
         if not isinstance(value, date):
-            raise RuleViolation("invalid_fact", f"{name} harus berupa tanggal.")
+            raise RuleViolation("invalid_fact", f"{fact_words(name).capitalize()} harus berupa tanggal.")
         return _iso(value)
 
     @classmethod
@@ -1514,6 +1537,16 @@ class Agreement(Aggregate):
 
     # -- rules shared by several commands ---------------------------------------------------
 
+    def _framework_words(self) -> str:
+        """The framework document's name, as the refusals write it (`Kesepakatan Bersama`)."""
+        form = Form(self.form)
+        return framework_words((self.framework or {}).get("type"), form in FOREIGN_FORMS, form is Form.SINERGI)
+
+    def _not_before(
+        self, day: date, what: str, earlier: tuple[str, str] | None, code: str = "date_out_of_order"
+    ) -> None:
+        _not_before(day, what, earlier, code, framework=self._framework_words())
+
     def _created_step(self) -> tuple[str, str] | None:
         """The start (`POST /agreements`) with the day it was prepared, if recorded."""
         drafted_on = getattr(self, "drafted_on", None)
@@ -1562,9 +1595,9 @@ class Agreement(Aggregate):
             return
         raise RuleViolation(
             "pks_outside_framework_validity",
-            f"PKS {pks_id} {words} masa berlaku kesepakatannya ({day.isoformat()}; kesepakatan berlaku "
-            f"{valid_from} s.d. {valid_until}). Sebutkan dasar pengecualiannya ('exception_reference') bila "
-            "memang dibolehkan.",
+            f"PKS {pks_id} {words} masa berlaku {self._framework_words()}-nya ({day_words(day)}; "
+            f"{self._framework_words()} berlaku {day_words(valid_from)} sampai dengan {day_words(valid_until)}). "
+            "Sebutkan dasar hukum pengecualiannya bila memang dibolehkan.",
             conflicts_with={"step": "sign-framework", "date": edge},
             valid_from=valid_from, valid_until=valid_until,
         )
@@ -1574,7 +1607,8 @@ class Agreement(Aggregate):
         if self.stage != stage.value:
             raise RuleViolation(
                 "stage_transition_not_allowed",
-                f"{what} hanya dapat dicatat pada tahap {stage.value}; kerja sama ini pada tahap {self.stage}.",
+                f"{what} hanya dapat dicatat pada tahap {stage_words(stage.value)}; kerja sama ini pada tahap "
+                f"{stage_words(self.stage)}.",
             )
 
     def _require_pks(self, pks_id: str) -> dict:
@@ -1612,7 +1646,9 @@ class Agreement(Aggregate):
             if doc["stage"] in PKS_OPEN:
                 raise RuleViolation("document_not_signed", f"{what}: PKS {document} belum ditandatangani.")
         if doc["stage"] != "ditandatangani":
-            raise RuleViolation("document_not_in_force", f"{what}: naskah ini sudah {doc['stage']}.")
+            raise RuleViolation(
+                "document_not_in_force", f"{what}: naskah ini sudah {document_stage_words(doc['stage'])}."
+            )
         return doc
 
     def _check_approval_target(self, kind: str, document: str, region: str) -> str | None:
@@ -1625,7 +1661,9 @@ class Agreement(Aggregate):
         else:
             pks = self._require_pks(document)
             if pks["stage"] not in PKS_OPEN:
-                raise RuleViolation("stage_transition_not_allowed", f"PKS {document} sudah {pks['stage']}.")
+                raise RuleViolation(
+                    "stage_transition_not_allowed", f"PKS {document} sudah {document_stage_words(pks['stage'])}."
+                )
             pks_stage = pks["stage"]
         if not any((k, r) == (kind, region) for k, r, _ in self.required_approvals(document)):
             whose = "DPRD" if kind == "dprd" else "pemerintah pusat"
@@ -1651,8 +1689,8 @@ class Agreement(Aggregate):
             if latest is not None and signed_on < date.fromisoformat(latest):
                 raise RuleViolation(
                     "signed_before_approval",
-                    f"Tanggal penandatanganan ({signed_on.isoformat()}) mendahului persetujuan yang diperlukan "
-                    f"({latest}).",
+                    f"Tanggal penandatanganan ({day_words(signed_on)}) mendahului persetujuan yang diperlukan "
+                    f"({day_words(latest)}).",
                     conflicts_with={"step": "record-approval", "date": latest},
                 )
             return
@@ -1679,7 +1717,7 @@ class Agreement(Aggregate):
             raise RuleViolation(
                 "duration_exceeds_limit",
                 f"Jangka waktu PKS paling lama {policy.pks_max_years} tahun; sebutkan dasar hukum "
-                "pengecualiannya ('exception_reference') bila peraturan sektoral membolehkan lebih lama.",
+                "pengecualiannya bila peraturan sektoral membolehkan lebih lama.",
                 max_years=policy.pks_max_years,
             )
 
