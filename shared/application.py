@@ -19,12 +19,17 @@ from shared.errors import PreconditionRequired, VersionConflict
 def secure_event_store(database_url: str, schema: str, app: Application, *more_tables: str) -> None:
     """After an application has created its tables (`ksd migrate`): its events, their hash
     chain and `more_tables` refuse UPDATE, DELETE and TRUNCATE; the read-only role exists;
-    events stored before the chain existed get their links."""
+    events stored before the chain existed get their links; the global transparency log
+    (schema `audit`) exists and holds a leaf for every event of this service."""
+    from shared.audit import log_store
+
     with psycopg.connect(database_url, autocommit=True) as conn:
         for table in (f"{app.name}_events", app.recorder.chain_table_name, *more_tables):  # type: ignore[attr-defined]
             protect_events_table(conn, schema, table)
         ensure_reader_role(conn)
+        log_store.install(conn)
     app.recorder.backfill()  # type: ignore[attr-defined]
+    log_store.backfill(app.recorder, schema)
 
 
 def check_expected_version(current: int, expected: int | None, what: str) -> None:

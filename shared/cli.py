@@ -10,6 +10,7 @@ import sys
 import time
 import urllib.request
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -147,7 +148,8 @@ def token(
     typer.echo(jwt)
 
 
-audit_app = typer.Typer(no_args_is_help=True, help="Audit: verify bundles offline, sign national digests.")
+audit_app = typer.Typer(no_args_is_help=True, help="Audit: verify bundles and the transparency log offline, mirror "
+                                                  "the log, sign national digests.")
 app.add_typer(audit_app, name="audit")
 
 
@@ -187,6 +189,82 @@ def audit_verify(
     if verdict.reason == "format":
         raise typer.Exit(2)
     raise typer.Exit((0 if verdict.key_trusted else 3) if verdict.valid else 1)
+
+
+@audit_app.command("mirror")
+def audit_mirror(
+    url: Annotated[str, typer.Argument(help="the registry's base URL, e.g. https://ksd.example.go.id/registry")],
+    directory: Annotated[str, typer.Argument(help="the mirror's directory (created; later runs add to it)")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="the trusted Ed25519 public key: base64 of its 32 bytes, or a PEM file",
+                     envvar="KSD_AUDIT_PUBLIC_KEY"),
+    ] = None,
+) -> None:
+    """Fetch the transparency log's new signed tree heads and leaves into DIRECTORY, checking
+    each head's signature, its consistency with the heads already mirrored and that the
+    leaves rebuild its root. Exit 0: mirrored; 1: the log served is not consistent with the
+    mirror or not signed by its key (nothing written); 2: the server or the key cannot be read."""
+    from pathlib import Path
+
+    import httpx
+
+    from shared.audit.mirror import MirrorError, mirror
+
+    trusted = _trusted_key(public_key)
+    try:
+        with httpx.Client(timeout=60.0, follow_redirects=True) as client:
+            result = mirror(client, url, Path(directory), trusted_public_key=trusted)
+    except MirrorError as exc:
+        typer.echo(f"Log TIDAK KONSISTEN, tidak ada yang ditulis / log INCONSISTENT, nothing written: {exc}", err=True)
+        raise typer.Exit(1) from None
+    except (httpx.HTTPError, OSError, ValueError, KeyError) as exc:
+        typer.echo(f"Log tidak dapat diambil / cannot fetch the log: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo(f"kepala baru / new heads: {result.new_heads}, daun baru / new leaves: {result.new_leaves}, "
+               f"ukuran / size {result.size}, akar / root {result.root}")
+
+
+@audit_app.command("verify-log")
+def audit_verify_log(
+    directory: Annotated[str, typer.Argument(help="a directory made by `ksd audit mirror`")],
+    public_key: Annotated[
+        str | None,
+        typer.Option(help="the trusted Ed25519 public key: base64 of its 32 bytes, or a PEM file",
+                     envvar="KSD_AUDIT_PUBLIC_KEY"),
+    ] = None,
+) -> None:
+    """Check a mirrored log end to end, offline: every leaf, every tree head's signature and
+    every consistency proof. Exit 0: intact, signed by the trusted key; 1: not intact;
+    2: the directory or key cannot be read; 3: intact if the mirror's own key is genuine."""
+    from pathlib import Path
+
+    from shared.audit.mirror import verify_log
+
+    trusted = _trusted_key(public_key)
+    path = Path(directory)
+    if not path.is_dir():
+        typer.echo(f"Direktori tidak ada / no such directory: {directory}", err=True)
+        raise typer.Exit(2)
+    try:
+        check = verify_log(path, trusted_public_key=trusted)
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        typer.echo(f"Mirror tidak dapat dibaca / cannot read the mirror: {exc}", err=True)
+        raise typer.Exit(2) from None
+    typer.echo("\n".join(check.lines()))
+    raise typer.Exit((0 if check.key_trusted else 3) if check.valid else 1)
+
+
+def _trusted_key(public_key: str | None) -> bytes | None:
+    if not public_key:
+        return None
+    from shared.audit.signing import load_public_key
+
+    try:
+        return load_public_key(public_key)
+    except ValueError as exc:
+        typer.echo(f"Kunci publik tidak dapat dibaca / cannot read the public key: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 @audit_app.command("digest")
@@ -666,6 +744,20 @@ def _ensure_dev_keys(settings: Settings) -> None:
     signing_key_from_settings(settings)
 
 
+def _ksd_command() -> str:
+    """How to type `ksd` here: the path of the running one when it is not on PATH (`make run`
+    installs it into .venv/bin)."""
+    import shutil
+
+    here = Path(sys.argv[0]) if sys.argv and sys.argv[0].endswith("ksd") else Path(sys.executable).with_name("ksd")
+    if shutil.which("ksd") and Path(shutil.which("ksd") or "").resolve() == here.resolve():
+        return "ksd"
+    try:
+        return os.path.relpath(here) if not os.path.relpath(here).startswith("..") else str(here)
+    except ValueError:
+        return str(here)
+
+
 def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with DATABASE_URL
     settings: Settings, url: str, bases: dict[str, str], embedded
 ) -> None:
@@ -708,7 +800,7 @@ def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with 
         f"  curl -s {reg}/agreements -H \"Authorization: Bearer $TOKEN\"",
         f"  GraphiQL: {reg}/graphql#token={sample['32.73']}",
         "",
-        "Data contoh / demo data: ksd seed --scale small",
+        f"Data contoh / demo data: {_ksd_command()} seed --scale small",
         "",
         "Tekan Ctrl-C untuk berhenti / press Ctrl-C to stop.",
         "",

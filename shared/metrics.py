@@ -56,3 +56,8 @@ NOTIFICATION_BACKLOG = Gauge(
     "Notification deliveries not yet made (state: pending, failing = retried after a failure)",
     ["service", "state"],
 )
+
+AUDIT_HEAD_REFUSED = Counter(
+    "ksd_audit_head_refused",
+    "Tree heads the signer refused because the stored transparency log no longer agrees with the last signed head",
+)

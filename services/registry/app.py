@@ -13,7 +13,7 @@ import anyio.to_thread
 from litestar import Litestar, Request
 
 from services.registry.api.agreements import AgreementController, DocumentController
-from services.registry.api.audit import AgreementAuditController, DigestController
+from services.registry.api.audit import AgreementAuditController, DigestController, TransparencyLogController
 from services.registry.api.imports import ImportController
 from services.registry.application import Registry
 from services.registry.audit import Audit
@@ -80,8 +80,8 @@ def create_app(
     return create_service_app(
         service=SERVICE,
         settings=settings,
-        route_handlers=[AgreementController, documents, AgreementAuditController, DigestController, imports,
-                       graphql],
+        route_handlers=[AgreementController, documents, AgreementAuditController, DigestController,
+                       TransparencyLogController, imports, graphql],
         readiness=worker_readiness(SERVICE, schema=SCHEMA, feeds=FEEDS, lag_query=LAG_QUERY, settings=settings,
                                    pool=lambda state: state.agreements.pool),
         lifespan=[lifespan],

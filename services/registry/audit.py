@@ -1,47 +1,39 @@
-"""Audit use cases: history, verification, national digests and export bundles.
+"""Audit use cases: history, verification against the transparency log, export bundles,
+signed tree heads and their proofs (and the older national digests).
 
-The hash chain is written by the event store itself (`shared.audit.store`); this module
-reads it back for a caller, and signs and proves the national digests.
+The hash chain and the log's leaves are written by the event store itself
+(`shared.audit.store`, `shared.audit.log_store`); this module reads them back for a caller,
+signs tree heads and proves inclusion and consistency.
 """
 
 from __future__ import annotations
 
 import base64
-import threading
-from dataclasses import dataclass
+import time
 from typing import Any
 from uuid import UUID
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+from psycopg.sql import SQL, Identifier
 
 from services.registry.application import Registry
-from shared.audit import merkle, signing
+from shared.audit import signing, translog
 from shared.audit.bundle import (
-    BUNDLE_FORMAT,
+    BUNDLE_FORMAT_V2,
     BUNDLE_REASONS,
-    anchor_problem,
-    digest_payload,
     history_entry,
 )
-from shared.audit.chain import check_chain
-from shared.audit.store import Digest, DigestRefused, DigestStore, HashChainRecorder, tree_leaves
+from shared.audit.chain import RecordError, chain_hash, check_chain, record_of
+from shared.audit.log_store import MAX_LEAVES_PER_HEAD, LogInconsistent, TransparencyLog, TreeHead
+from shared.audit.store import Digest, DigestStore, HashChainRecorder
 from shared.auth import Identity, require_roles
-from shared.errors import NotFound
+from shared.errors import BadRequest, NotFound
 from shared.tenancy import can_see
 
 EXPORT_ROLES = ("auditor", "monitor")
-
-
-@dataclass(frozen=True)
-class _Tree:
-    """A digest's Merkle tree, rebuilt from the stored chain (cached per digest)."""
-
-    digest: Digest
-    public_key: bytes
-    heads: list[tuple[str, int, str]]
-    index: dict[str, int]
-    leaves: list[bytes]
-    matches: bool  # the rebuilt root is the signed one
+SERVICE = "registry"
+# Sign heads for at most this long per worker round, in cycles of bounded work.
+SIGNING_BUDGET_SECONDS = 5.0
 
 
 class Audit:
@@ -49,9 +41,12 @@ class Audit:
         self.registry = registry
         self.recorder: HashChainRecorder = registry.recorder  # type: ignore[assignment]
         self.digests = DigestStore(self.recorder)
+        self.log = TransparencyLog(self.recorder.datastore)
         self.signing_key = signing_key
-        self._tree: _Tree | None = None
-        self._tree_lock = threading.Lock()
+        self._signed_ok: dict[tuple[int, bytes], bool] = {}  # head (size, root) -> signature verified
+        self._select_events = SQL("SELECT originator_version, topic, state FROM {schema}.{events} "
+                                  "WHERE originator_id = %s").format(
+            schema=Identifier(self.recorder.datastore.schema), events=Identifier(self.recorder.events_table_name))
 
     # -- reading one agreement -----------------------------------------------------------
 
@@ -74,80 +69,244 @@ class Audit:
         return [_shown(e) for e in self._entries(identity, agreement_id)]
 
     def verify(self, identity: Identity, agreement_id: UUID) -> dict[str, Any]:
-        """Recompute the chain from the stored events, and hold its head against the
-        latest signed digest (which catches a history cut short, hashes and all)."""
-        entries = self._entries(identity, agreement_id)
-        check = check_chain(entries)
-        result: dict[str, Any] = {
-            "valid": check.valid,
-            "events": len(entries),
+        """Check the agreement against the transparency log: every stored event's leaf
+        recomputed and held against the log's leaf at its position (an edited, removed or
+        reordered event is named at its version), the hash chain, and the inclusion of its
+        leaves in the latest signed tree head. Other agreements are never involved."""
+        self._entries(identity, agreement_id)  # visibility
+        return self.check(agreement_id)
+
+    def check(self, agreement_id: UUID) -> dict[str, Any]:
+        """`verify` without the visibility check (the caller has made it)."""
+        with self.recorder.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
+            # One snapshot: an event and its leaf are committed together, so they are seen together.
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            with conn.cursor() as curs:
+                entries = self.recorder.chain_entries(agreement_id, curs)
+                curs.execute(self._select_events, (agreement_id,))
+                events = {r["originator_version"]: (r["topic"], bytes(r["state"])) for r in curs.fetchall()}
+                leaves = self.log.aggregate_leaves(agreement_id, curs)
+                head = self.log.latest(curs)
+                proofs: dict[int, list[bytes]] | None = {}
+                if head is not None:
+                    try:
+                        proofs = self.log.inclusion_proofs([s for s, *_ in leaves if s < head.size], head.size, curs)
+                    except LogInconsistent:
+                        proofs = None
+        return self._judge(str(agreement_id), entries, events, leaves, head, proofs)
+
+    def _judge(self, agreement: str, entries: list[dict[str, Any]], events: dict[int, tuple[str, bytes]],
+               leaves: list[tuple[int, str, int, bytes]], head: TreeHead | None,
+               proofs: dict[int, list[bytes]] | None) -> dict[str, Any]:
+        """Each event's leaf is recomputed from the event and its stored link to the one
+        before (`hash = SHA-256(prev_hash || record)`), so an event changed is named alone;
+        the chain's own check names a broken link."""
+        problems: list[tuple[int, int, str]] = []  # (version, rank: the log's findings first, reason)
+        chain = check_chain(entries)
+        if not chain.valid and chain.first_invalid_version is not None:
+            problems.append((chain.first_invalid_version, 1, chain.reason or "unreadable"))
+        by_version = {e["version"]: e for e in entries}
+        logged = {version: (seq, service, leaf) for seq, service, version, leaf in leaves}
+        # The log's order: an aggregate's versions take increasing positions.
+        for (_, _, before, _), (_, _, after, _) in zip(leaves, leaves[1:], strict=False):
+            if after <= before:
+                problems.append((min(before, after), 0, "events_reordered"))
+                break
+
+        def leaf_of(event: tuple[str, bytes], version: int, service: str) -> bytes | None:
+            """The leaf of a stored event had it stood at `version`, linked as that version's."""
+            place = by_version.get(version)
+            prev = place.get("prev_hash") if place else None
+            if prev is None:
+                return None
+            try:
+                link = chain_hash(prev, record_of(agreement, version, *event))
+            except RecordError:
+                return None
+            return translog.event_leaf(service, agreement, version, link)
+
+        changed = []
+        for version, (_, service, leaf) in sorted(logged.items()):
+            event = events.get(version)
+            if event is None:
+                problems.append((version, 0, "event_missing"))
+            elif leaf_of(event, version, service) != leaf:
+                changed.append((version, event, service))
+        for version, event, service in changed:
+            # An event moved to another version: it is that version's leaf, where it stood.
+            moved = any(other != version and leaf_of(event, other, service) == leaf
+                        for other, (_, _, leaf) in logged.items())
+            # The event is what the signed head holds, and the log's row was edited instead.
+            seq, own = logged[version][0], leaf_of(event, version, service)
+            proof = (proofs or {}).get(seq)
+            log_edited = (own is not None and head is not None and proof is not None
+                          and translog.verify_inclusion(own, seq, head.size, proof, head.root))
+            problems.append((version, 0, "events_reordered" if moved else "log_changed" if log_edited
+                             else "event_changed"))
+        for version in events:
+            if version not in logged:
+                problems.append((version, 0, "event_unlogged"))
+
+        anchored = None
+        if head is not None:
+            if not self._head_signed(head):
+                problems.append((min(logged) if logged else 1, 0, "head_signature_invalid"))
+            else:
+                covered = sorted((v, seq, leaf) for v, (seq, _, leaf) in logged.items() if seq < head.size)
+                for version, seq, leaf in covered:
+                    proof = proofs.get(seq) if proofs is not None else None
+                    if proof is None or not translog.verify_inclusion(leaf, seq, head.size, proof, head.root):
+                        problems.append((version, 0, "not_in_log"))
+                        break
+                    anchored = version
+
+        problems.sort()
+        first = problems[0] if problems else None
+        return {
+            "valid": first is None,
+            "events": len(events),
             "head_hash": entries[-1]["hash"] if entries else None,
-            "first_invalid_version": check.first_invalid_version,
-            "reason": check.reason,
-            "reason_text": _reason_text(check.reason),
+            "first_invalid_version": first[0] if first else None,
+            "reason": first[2] if first else None,
+            "reason_text": _reason_text(first[2]) if first else None,
             "digest": None,
+            "log": {
+                "tree_size": head.size if head else None,
+                "signed_at": head.signed_at if head else None,
+                "root": head.root.hex() if head else None,
+                "anchored_version": anchored,
+                "leaves": len(leaves),
+                "positions": [seq for seq, *_ in leaves],
+            },
         }
-        tree = self._current_tree()
-        if tree is None:
-            return result
-        anchored = self._anchor(tree, str(agreement_id))
-        result["digest"] = {
-            "sequence": tree.digest.sequence,
-            "issued_at": tree.digest.issued_at,
-            "anchored_version": anchored[1] if anchored else None,
-            "matches": tree.matches,
-        }
-        if not check.valid:
-            return result
-        if not tree.matches:
-            return {**result, "valid": False, "reason": "store_changed", "reason_text": _reason_text("store_changed")}
-        problem = anchor_problem([e["hash"] for e in entries], anchored[1], anchored[2]) if anchored else None
-        if problem is not None:
-            reason, version = problem
-            return {**result, "valid": False, "first_invalid_version": version, "reason": reason,
-                    "reason_text": _reason_text(reason)}
-        return result
+
+    def _head_signed(self, head: TreeHead) -> bool:
+        key = (head.size, head.root)
+        ok = self._signed_ok.get(key)
+        if ok is None:
+            trusted = self.signing_key is None or signing.public_key_raw(self.signing_key) == head.public_key
+            ok = trusted and signing.key_id(head.public_key) == head.key_id and signing.verify(
+                head.public_key, head.payload(), head.signature)
+            if len(self._signed_ok) > 1000:
+                self._signed_ok.clear()
+            self._signed_ok[key] = ok
+        return ok
+
+    def integrity_warning(self, agreement_id: UUID) -> dict[str, Any] | None:
+        """For a read of a past state: None when the agreement verifies, else the warning
+        its answer carries (`X-KSD-Integrity: failed`)."""
+        result = self.check(agreement_id)
+        if result["valid"]:
+            return None
+        return {"code": "integrity_failed", "first_invalid_version": result["first_invalid_version"],
+                "reason": result["reason"], "reason_text": result["reason_text"],
+                "message": "Riwayat kerja sama ini gagal diverifikasi; isi versi lampau mungkin telah diubah. / "
+                           "This agreement's history failed verification; past content may have been altered."}
 
     def export(self, identity: Identity, agreement_id: UUID) -> dict[str, Any]:
-        """A self-contained bundle: events, chain, the latest digest covering the whole
-        history (signed now if the last one does not), its inclusion proof and the key."""
+        """A self-contained bundle: the events with their chain, each leaf's inclusion proof
+        in the first signed head covering them all (signed now if none does), that head,
+        the latest head and the consistency proof between them, and the public key."""
         require_roles(*EXPORT_ROLES)(identity)
         entries = self._entries(identity, agreement_id)
-        agreement = str(agreement_id)
-        tree = self._current_tree()
-        anchored = self._anchor(tree, agreement) if tree else None
-        if anchored is None or anchored[1] < len(entries):
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            leaves = self.log.aggregate_leaves(agreement_id, curs)
+            latest = self.log.latest(curs)
+        last_seq = max((seq for seq, *_ in leaves), default=-1)
+        if (latest is None or latest.size <= last_seq) and self.signing_key is not None:
             try:
-                self.issue_digest()
-            except DigestRefused:
-                pass  # the store changed behind our back; the bundle shows it against the last digest
-            tree = self._current_tree()
-            anchored = self._anchor(tree, agreement) if tree else None
-        inclusion = None
-        if tree is not None and anchored is not None:
-            index = tree.index[agreement]
-            inclusion = {
-                "leaf": {"id": anchored[0], "version": anchored[1], "hash": anchored[2]},
-                "index": index,
-                "tree_size": len(tree.leaves),
-                "path": [p.hex() for p in merkle.inclusion_proof(tree.leaves, index)],
-            }
+                self.sign_heads(budget_seconds=30.0)
+            except LogInconsistent:
+                pass  # the log itself was edited: the bundle shows it against the last head
+        log: dict[str, Any] | None = None
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            latest = self.log.latest(curs)
+            anchor = self.log.first_head_covering(last_seq, curs)
+            if anchor is not None and latest is not None:
+                try:
+                    proofs = self.log.inclusion_proofs([s for s, *_ in leaves], anchor.size, curs)
+                    consistency = self.log.consistency_proof(anchor.size, latest.size, curs)
+                except LogInconsistent:
+                    proofs, consistency = {}, []
+                log = {
+                    "service": SERVICE,
+                    "head": anchor.to_dict(),
+                    "latest": latest.to_dict(),
+                    "consistency": [p.hex() for p in consistency],
+                    "leaves": [{"seq": seq, "version": version, "leaf_hash": leaf.hex(),
+                                "proof": [p.hex() for p in proofs.get(seq, [])]}
+                               for seq, _, version, leaf in leaves],
+                }
+        public = (anchor.public_key if log else None)  # type: ignore[union-attr]
         return {
-            "format": BUNDLE_FORMAT,
+            "format": BUNDLE_FORMAT_V2,
             "agreement": str(agreement_id),
             "exported_at": self.registry.clock.now().isoformat(),
             "exported_by": {"sub": identity.sub, "tenant": identity.tenant},
             "events": [_shown(e) for e in entries],
-            "digest": tree.digest.to_dict() if tree else None,
-            "inclusion": inclusion,
+            "log": log,
             "public_key": {
                 "algorithm": "Ed25519",
-                "key_id": tree.digest.key_id,
-                "base64": base64.b64encode(tree.public_key).decode(),
-            } if tree else None,
+                "key_id": signing.key_id(public),
+                "base64": base64.b64encode(public).decode(),
+            } if public else None,
         }
 
-    # -- national digests ------------------------------------------------------------------
+    # -- the transparency log's heads and proofs ---------------------------------------------
+
+    def sign_heads(self, *, budget_seconds: float = SIGNING_BUDGET_SECONDS,
+                   max_leaves: int = MAX_LEAVES_PER_HEAD) -> list[TreeHead]:
+        """Sign tree heads until the log is covered or the time budget is spent (each
+        cycle bounded, each in short transactions). Raises LogInconsistent: nothing signed."""
+        if self.signing_key is None:
+            raise RuntimeError("no audit signing key configured")
+        key = self.signing_key
+        public = signing.public_key_raw(key)
+        signed: list[TreeHead] = []
+        deadline = time.monotonic() + budget_seconds
+        while True:
+            head = self.log.sign_next(signed_at=self.registry.clock.now().isoformat(), key_id=signing.key_id(public),
+                                      public_key=public, sign=lambda payload: signing.sign(key, payload),
+                                      max_leaves=max_leaves)
+            if head is None:
+                return signed
+            signed.append(head)
+            if time.monotonic() >= deadline:
+                return signed
+
+    def list_heads(self, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+        return [h.to_dict() for h in self.log.heads(limit, before)]
+
+    def get_head(self, size: int) -> dict[str, Any]:
+        head = self.log.head(size)
+        if head is None:
+            raise NotFound("Tidak ada kepala pohon bertanda tangan dengan ukuran ini.", code="head_not_found")
+        return head.to_dict()
+
+    def inclusion(self, seq: int, size: int) -> dict[str, Any]:
+        latest = self.log.latest()
+        if latest is None or size > latest.size or not 0 <= seq < size:
+            raise BadRequest("seq harus < size, dan size paling besar ukuran kepala pohon terakhir.",
+                             code="proof_out_of_range")
+        with self.recorder.datastore.transaction(commit=False) as curs:
+            proof = self.log.inclusion_proofs([seq], size, curs)[seq]
+            curs.execute("SELECT leaf_hash FROM audit.log_leaves WHERE seq = %s", (seq,))
+            row = curs.fetchone()
+        return {"seq": seq, "size": size, "leaf_hash": bytes(row["leaf_hash"]).hex() if row else None,
+                "proof": [p.hex() for p in proof]}
+
+    def consistency(self, first: int, second: int) -> dict[str, Any]:
+        latest = self.log.latest()
+        if latest is None or second > latest.size or not 0 <= first <= second:
+            raise BadRequest("from harus <= to, dan to paling besar ukuran kepala pohon terakhir.",
+                             code="proof_out_of_range")
+        return {"from": first, "to": second, "proof": [p.hex() for p in self.log.consistency_proof(first, second)]}
+
+    def leaves(self, start: int, end: int) -> list[dict[str, Any]]:
+        """Leaf hashes only (public: no agreement ids), positions [start, end)."""
+        return [{"seq": leaf["seq"], "leaf_hash": leaf["leaf_hash"]} for leaf in self.log.leaves(start, end)]
+
+    # -- national digests (superseded by the log's tree heads; kept while in use) -------------
 
     def issue_digest(self, *, force: bool = False) -> Digest | None:
         """Sign the Merkle root over every agreement's head hash (None: nothing new)."""
@@ -168,36 +327,6 @@ class Audit:
             for digest, public in self.digests.page(limit, before)
         ]
 
-    def _current_tree(self) -> _Tree | None:
-        latest = self.digests.latest()
-        if latest is None:
-            return None
-        digest, public = latest
-        with self._tree_lock:
-            if self._tree is not None and self._tree.digest.sequence == digest.sequence:
-                return self._tree
-            heads = self.recorder.heads(digest.position)
-            leaves = tree_leaves(heads)
-            signed = signing.verify(public, digest_payload(digest.to_dict()), digest.signature)
-            tree = _Tree(
-                digest=digest,
-                public_key=public,
-                heads=heads,
-                index={h[0]: i for i, h in enumerate(heads)},
-                leaves=leaves,
-                # A digest row nobody signed, or a tree that no longer rebuilds: the store changed.
-                matches=signed and len(leaves) == digest.tree_size and merkle.root(leaves).hex() == digest.root,
-            )
-            # Kept only while it matches: a store found changed is looked at afresh each time.
-            self._tree = tree if tree.matches else None
-            return tree
-
-    @staticmethod
-    def _anchor(tree: _Tree, agreement: str) -> tuple[str, int, str] | None:
-        index = tree.index.get(agreement)
-        return tree.heads[index] if index is not None else None
-
-
 
 def _shown(entry: dict[str, Any]) -> dict[str, Any]:
     if "record" in entry:
@@ -209,5 +338,5 @@ def _shown(entry: dict[str, Any]) -> dict[str, Any]:
 def _reason_text(reason: str | None) -> dict[str, str] | None:
     if reason is None:
         return None
-    indonesian, english = BUNDLE_REASONS[reason]
+    indonesian, english = BUNDLE_REASONS.get(reason, (reason, reason))
     return {"id": indonesian, "en": english}

@@ -17,7 +17,9 @@ import structlog
 
 from services.registry.audit import Audit
 from services.registry.setup import FEEDS, LAG_QUERY, SCHEMA
+from shared.audit.log_store import LogInconsistent
 from shared.audit.signing import signing_key_from_settings
+from shared.metrics import AUDIT_HEAD_REFUSED
 from shared.projection import FeedRunner
 from shared.settings import Settings
 from shared.worker import FeedWorker, run_guarded
@@ -40,6 +42,7 @@ class RegistryWorker(FeedWorker):
         super().__init__(settings, database_url, stop=stop)
         self.key = signing_key_from_settings(settings)
         self.next_digest = 0.0  # at start, then every audit_digest_interval_seconds
+        self.next_head = 0.0  # at start, then every audit_head_interval_seconds
         self.next_sweep = 0.0  # at start, then every blob_sweep_interval_seconds
         self.blobs: Any = None
 
@@ -47,6 +50,9 @@ class RegistryWorker(FeedWorker):
         self.audit = Audit(runners[0].app, signing_key=self.key)  # the runner's own application and pool
 
     def after_round(self, runners: list[FeedRunner]) -> None:
+        if time.monotonic() >= self.next_head:
+            self.next_head = time.monotonic() + self.settings.audit_head_interval_seconds
+            run_guarded("tree_head", self._sign_heads)
         if time.monotonic() >= self.next_digest:
             self.next_digest = time.monotonic() + self.settings.audit_digest_interval_seconds
             run_guarded("digest", self._issue_digest)
@@ -60,6 +66,19 @@ class RegistryWorker(FeedWorker):
         digest = self.audit.issue_digest()
         if digest is not None:
             log.info("digest_signed", sequence=digest.sequence, agreements=digest.tree_size, root=digest.root)
+
+    def _sign_heads(self) -> None:
+        """Sign tree heads of the transparency log if it grew (bounded work per round). A log
+        edited behind the platform's back is never signed over: a critical alert and a
+        metric, and the worker keeps serving."""
+        try:
+            heads = self.audit.sign_heads(budget_seconds=max(1.0, self.settings.audit_head_interval_seconds / 2))
+        except LogInconsistent as exc:
+            AUDIT_HEAD_REFUSED.inc()
+            log.critical("audit_head_refused", error=str(exc))
+            return
+        if heads:
+            log.info("tree_head_signed", size=heads[-1].size, root=heads[-1].root.hex(), heads=len(heads))
 
 
     def _sweep_blobs(self) -> None:

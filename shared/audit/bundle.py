@@ -1,6 +1,15 @@
 """The audit bundle: one agreement's whole history with the proof that it is intact, in
 one JSON file an auditor checks offline (`ksd audit verify FILE`).
 
+Format v2 (`sinergi-ksd/audit-bundle/v2`, what the platform exports) proves the history
+against the transparency log (`shared.audit.translog`): every event's leaf is recomputed
+from the event and shown, by its inclusion proof, in a signed tree head; that head is shown
+consistent with the latest signed head. Verification checks, in order: the hash chain; the
+key and the heads' Ed25519 signatures; each event's leaf at its log position (an event
+changed, moved or left out is named at its version); the consistency proof.
+
+Format v1 (below) proved an agreement's head against a national digest; it is still read.
+
 Pure (standard library and `cryptography`): no database, no network, no platform code.
 
 A bundle holds the events (each with the record fields that are hashed, `prev_hash` and
@@ -23,16 +32,17 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from shared.audit import merkle, signing
+from shared.audit import merkle, signing, translog
 from shared.audit.chain import REASONS, canonical_json, check_chain
 
 BUNDLE_FORMAT = "sinergi-ksd/audit-bundle/v1"
+BUNDLE_FORMAT_V2 = "sinergi-ksd/audit-bundle/v2"
 DIGEST_FORMAT = "sinergi-ksd/national-digest/v1"
 RECORD_FIELDS = ("type", "topic", "recorded_at", "actor", "data", "state_sha256")
 DIGEST_FIELDS = ("format", "sequence", "previous_root", "issued_at", "position", "tree_size", "root", "key_id")
 
 # Verdicts that do not show tampering, only that intactness cannot be proven.
-UNPROVEN = frozenset({"no_digest", "not_anchored"})
+UNPROVEN = frozenset({"no_digest", "not_anchored", "no_head"})
 # Bundle-level reasons, beside the chain's own (chain.REASONS).
 BUNDLE_REASONS: dict[str, tuple[str, str]] = {
     **REASONS,
@@ -59,6 +69,24 @@ BUNDLE_REASONS: dict[str, tuple[str, str]] = {
         "bukti inklusi tidak cocok dengan akar Merkle digest",
         "the inclusion proof does not match the digest's Merkle root",
     ),
+    # The transparency log's findings.
+    "event_changed": ("isi peristiwa tidak cocok dengan daunnya di log transparansi",
+                      "the event does not match its leaf in the transparency log"),
+    "event_missing": ("peristiwa tercatat di log transparansi tetapi hilang dari penyimpanan",
+                      "the event is recorded in the transparency log but gone from the store"),
+    "events_reordered": ("urutan peristiwa tidak sama dengan urutannya di log transparansi",
+                         "the events are not in the order the transparency log recorded"),
+    "event_unlogged": ("peristiwa tidak tercatat di log transparansi",
+                       "the event is not recorded in the transparency log"),
+    "log_changed": ("daun log transparansi diubah; peristiwanya sama dengan yang ditandatangani",
+                    "the transparency log's leaf was edited; the event is the one signed"),
+    "not_in_log": ("bukti inklusi tidak cocok dengan akar pohon log yang ditandatangani",
+                   "the inclusion proof does not match the signed tree head's root"),
+    "head_signature_invalid": ("tanda tangan kepala pohon log tidak sah", "the tree head's signature is invalid"),
+    "inconsistent": ("log tidak konsisten dengan kepala pohon terbaru (riwayat log ditulis ulang)",
+                     "the log is not consistent with the latest tree head (its history was rewritten)"),
+    "no_head": ("belum ada kepala pohon log bertanda tangan yang mencakup kerja sama ini",
+                "no signed tree head of the log covers this agreement yet"),
 }
 
 
@@ -108,16 +136,33 @@ class Verdict:
     key_fingerprint: str | None = None
     key_trusted: bool = False
     notes: list[str] = field(default_factory=list)
+    proven: int | None = None  # v2: events whose leaf is proven in the signed tree head
+    tree_size: int | None = None
+    tree_signed_at: str | None = None
+    latest_size: int | None = None
 
     def lines(self) -> list[str]:
         """The verdict for a person, in Bahasa Indonesia then English."""
         out = [f"Kerja sama / agreement: {self.agreement or '-'}", f"Peristiwa / events: {self.events}"]
+        if self.tree_size is not None:
+            out.append(f"Kepala pohon log / log tree head: ukuran / size {self.tree_size} ({self.tree_signed_at}), "
+                       f"kunci / key {self.key_id}")
+            if self.latest_size is not None:
+                out.append(f"Konsisten dengan kepala terbaru / consistent with the latest head: ukuran / size "
+                           f"{self.latest_size}")
+        if self.proven is not None:
+            out.append(f"Terbukti di log / proven in the log: {self.proven} dari / of {self.events} peristiwa / events")
         if self.digest_sequence is not None:
-            out.append(
-                f"Digest nasional / national digest: #{self.digest_sequence} ({self.digest_issued_at}), "
-                f"kunci / key {self.key_id}, mencakup sampai versi / covers up to version {self.anchored_version}"
-            )
-        if self.valid and self.key_trusted:
+            covers = (f", mencakup sampai versi / covers up to version {self.anchored_version}"
+                      if self.anchored_version is not None else "")
+            out.append(f"Digest nasional / national digest: #{self.digest_sequence} ({self.digest_issued_at}), "
+                       f"kunci / key {self.key_id}{covers}")
+        if self.valid and self.key_trusted and self.tree_size is not None:
+            out.append("HASIL: UTUH. Riwayat lengkap, tidak diubah, dan tercatat di log transparansi "
+                       "yang ditandatangani.")
+            out.append("RESULT: INTACT. The history is complete, unaltered, and recorded in the signed "
+                       "transparency log.")
+        elif self.valid and self.key_trusted:
             out.append("HASIL: UTUH. Riwayat lengkap, tidak diubah, dan tercakup digest nasional yang ditandatangani.")
             out.append("RESULT: INTACT. The history is complete, unaltered, and covered by the signed national digest.")
         elif self.valid:
@@ -177,6 +222,8 @@ def _int(value: Any) -> int:
 
 
 def _verify(bundle: Any, trusted_public_key: bytes | None) -> Verdict:
+    if isinstance(bundle, Mapping) and bundle.get("format") == BUNDLE_FORMAT_V2:
+        return _verify_v2(bundle, trusted_public_key)
     if not isinstance(bundle, Mapping) or bundle.get("format") != BUNDLE_FORMAT:
         return Verdict(False, reason="format")
     agreement = str(bundle.get("agreement"))
@@ -184,7 +231,7 @@ def _verify(bundle: Any, trusted_public_key: bytes | None) -> Verdict:
     if not isinstance(events, list):
         return Verdict(False, agreement, reason="format", detail="no events list")
     chain = check_chain(_entries(agreement, events))
-    verdict = Verdict(chain.valid, agreement, chain.events, chain.head_hash, chain.first_invalid_version,
+    verdict = Verdict(chain.valid, agreement, len(events), chain.head_hash, chain.first_invalid_version,
                       chain.reason, chain.detail)
     if not chain.valid:
         return verdict
@@ -229,9 +276,102 @@ def _verify(bundle: Any, trusted_public_key: bytes | None) -> Verdict:
     return verdict
 
 
-def _fail(verdict: Verdict, reason: str, detail: str | None = None, *, first_invalid_version: int | None = None) -> Verdict:
+def _fail(verdict: Verdict, reason: str, detail: str | None = None, *, first_invalid_version: int | None = None,
+          keep_chain: bool = False) -> Verdict:
+    """`keep_chain`: a broken chain's finding stands (it names the version) before this one."""
+    if keep_chain and not verdict.valid and verdict.first_invalid_version is not None:
+        return verdict
     verdict.valid = False
     verdict.reason = reason
     verdict.detail = detail
     verdict.first_invalid_version = first_invalid_version
+    return verdict
+
+
+def _head_signed(head: Mapping[str, Any], public: bytes) -> bool:
+    payload = translog.head_payload(_int(head["size"]), str(head["root"]), str(head["signed_at"]), str(head["key_id"]))
+    return signing.key_id(public) == head["key_id"] and signing.verify(public, payload, str(head.get("signature")))
+
+
+def _verify_v2(bundle: Mapping[str, Any], trusted_public_key: bytes | None) -> Verdict:
+    agreement = str(bundle.get("agreement"))
+    events = bundle.get("events")
+    if not isinstance(events, list):
+        return Verdict(False, agreement, reason="format", detail="no events list")
+    chain = check_chain(_entries(agreement, events))
+    verdict = Verdict(chain.valid, agreement, len(events), chain.head_hash, chain.first_invalid_version,
+                      chain.reason, chain.detail)
+    log, key = bundle.get("log"), bundle.get("public_key")
+    if not log or not key:
+        return verdict if not chain.valid else _fail(verdict, "no_head")
+    try:
+        public = base64.b64decode(key["base64"], validate=True)
+        head, latest = log["head"], log["latest"]
+        size, root = _int(head["size"]), bytes.fromhex(head["root"])
+        latest_size, latest_root = _int(latest["size"]), bytes.fromhex(latest["root"])
+        consistency = [bytes.fromhex(p) for p in log["consistency"]]
+        service = str(log["service"])
+        leaves = {}
+        for leaf in log["leaves"]:
+            leaves[_int(leaf["version"])] = (_int(leaf["seq"]), bytes.fromhex(leaf["leaf_hash"]),
+                                             [bytes.fromhex(p) for p in leaf["proof"]])
+    except (KeyError, TypeError, ValueError) as exc:
+        return _fail(verdict, "format", f"log or proof unreadable: {exc}")
+    verdict.key_id, verdict.tree_size, verdict.tree_signed_at = head.get("key_id"), size, head.get("signed_at")
+    verdict.latest_size = latest_size
+    verdict.proven = 0
+    if trusted_public_key is not None and public != trusted_public_key:
+        return _fail(verdict, "key_mismatch", keep_chain=True)
+    if not (_head_signed(head, public) and _head_signed(latest, public)):
+        return _fail(verdict, "head_signature_invalid", keep_chain=True)
+    if not translog.verify_consistency(size, latest_size, root, latest_root, consistency):
+        return _fail(verdict, "inconsistent", keep_chain=True)
+
+    problems: list[tuple[int, str]] = []
+    if not chain.valid and chain.first_invalid_version is not None:
+        problems.append((chain.first_invalid_version, chain.reason or "unreadable"))
+    order = sorted(leaves.items(), key=lambda item: item[1][0])
+    for (before, _), (after, _) in zip(order, order[1:], strict=False):
+        if after <= before:
+            problems.append((min(before, after), "events_reordered"))
+            break
+    proven, last_proven = 0, None
+    for event in events:
+        if not isinstance(event, Mapping) or type(event.get("version")) is not int:
+            continue
+        version = event["version"]
+        found = leaves.get(version)
+        if found is None:
+            if not all(k in event for k in RECORD_FIELDS):
+                continue  # an unreadable event: the chain has named it
+            # After every logged version: recorded later than the bundle's head, or invented.
+            problems.append((version, "not_anchored" if version > max(leaves, default=0) else "event_unlogged"))
+            continue
+        seq, logged, proof = found
+        if event.get("error") or not all(k in event for k in RECORD_FIELDS):
+            problems.append((version, "event_changed"))
+            continue
+        # The event's link (checked above against its content) is what its leaf commits to.
+        if translog.leaf_hash(translog.leaf_data(service, agreement, version, str(event.get("hash")))) != logged:
+            problems.append((version, "event_changed"))
+        elif seq >= size:
+            problems.append((version, "not_anchored"))
+        elif not translog.verify_inclusion(logged, seq, size, proof, root):
+            problems.append((version, "not_in_log"))
+        elif chain.valid or version < (chain.first_invalid_version or 0):
+            proven += 1  # its leaf proven, and its link recomputed from its content
+            last_proven = version
+    shown = {e.get("version") for e in events if isinstance(e, Mapping)}
+    for version in leaves:
+        if version not in shown:
+            problems.append((version, "event_missing"))
+    verdict.proven = proven
+    verdict.anchored_version = last_proven
+    if problems:
+        version, reason = min(problems)
+        return _fail(verdict, reason, first_invalid_version=version)
+    verdict.valid = True
+    verdict.reason = verdict.detail = verdict.first_invalid_version = None
+    verdict.key_fingerprint = hashlib.sha256(public).hexdigest()
+    verdict.key_trusted = trusted_public_key is not None
     return verdict

@@ -54,6 +54,7 @@ from shared.audit.chain import (
     event_type,
     record_of,
 )
+from shared.audit.log_store import LogWriter
 
 # One writer of digests at a time, whichever instance runs the worker.
 DIGEST_LOCK = 7_300_001
@@ -203,6 +204,10 @@ class HashChainRecorder(PostgresApplicationRecorder):
         # Per saving thread: how many attempts of the current insert reached the database
         # (eventsourcing retries an insert whose connection failed, up to ten times).
         self._attempts: dict[int, int] = {}
+        # The transparency log (shared.audit.log_store): every event's leaf, appended in its
+        # transaction; per saving thread, the leaves computed before the lock.
+        self._log = LogWriter(datastore.schema)
+        self._log_pending: dict[int, tuple[list, list, list]] = {}
         self._max_notification_id = SQL(
             "SELECT coalesce(max(notification_id), 0) AS last FROM {schema}.{events}"
         ).format(**ident)
@@ -249,6 +254,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 links = self._pending.get(me, ([], ()))[0]
         finally:
             self._pending.pop(me, None)
+            self._log_pending.pop(me, None)
             self._attempts.pop(me, None)
         # Committed: remember each aggregate's head, so its next save needs no lookup.
         with self._heads_lock:
@@ -295,6 +301,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             if not in_order:  # an aggregate's events out of version order: link them sorted, first
                 links, columns = self._links(curs, stored_events)
                 chain_rows = list(zip(*columns, strict=True))
+                leaves = self._log.leaves_in_store_order(stored_events, chain_rows)
             for statement in self.lock_table_statements:
                 curs.execute(statement, prepare=False)
             self._notify_channel(curs)
@@ -306,6 +313,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 if in_order:
                     chain_rows = self._link_rows(stored_events, heads, write)
                     links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
+                    leaves = self._log.leaves(chain_rows)  # the log's, while the server stores the events
                 else:
                     for e in stored_events:
                         write((e.originator_id, e.originator_version, e.topic, e.state))
@@ -314,6 +322,8 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 write = copy.write_row
                 for row in chain_rows:
                     write(row)
+            # The events' leaves of the transparency log, in the order the events were stored.
+            self._log.copy(curs, leaves, id_type)
             self._pending[me] = (links, ())
             # Every id above `last` is this COPY's, increasing in row order: when they are
             # consecutive numbers (nothing else advanced the sequence meanwhile), they need
@@ -359,7 +369,9 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._attempts[me] = self._attempts.get(me, 0) + 1
         # In the insert's transaction, before the table lock: previous hashes are
         # committed and never change, so looking them up need not hold other writers.
-        self._pending[threading.get_ident()] = self._links(curs, stored_events)
+        self._pending[me] = links = self._links(curs, stored_events)
+        ids, versions, _, _, digests = links[1]
+        self._log_pending[me] = self._log.leaves_in_store_order(stored_events, zip(ids, versions, digests))
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
         super()._insert_stored_events(curs, stored_events, **kwargs)
@@ -369,6 +381,8 @@ class HashChainRecorder(PostgresApplicationRecorder):
         # and the connection's next save would fail ("prepared statement does not exist").
         with curs.connection.cursor() as chain:
             chain.execute(self._insert_chain, self._pending[threading.get_ident()][1], prepare=False)
+            # The events' leaves, at the log's next positions (one statement, same transaction).
+            self._log.append(chain, self._log_pending[threading.get_ident()])
 
     def _previous_heads(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]

@@ -298,6 +298,12 @@ def _walk(p: ReportingPlatform, walk: Walk) -> dict[str, dict[str, list[str]]]:
     _step(reg, "GET", f"{url}/actions", kota, 200)
     _step(reg, "GET", f"{url}/export", auditor, 200)
     _step(reg, "GET", "/audit/digests", kota, 200)
+    # The transparency log (the export above signed a head over the walk's events).
+    head = _step(reg, "GET", "/audit/heads", kota, 200)["items"][0]
+    _step(reg, "GET", f"/audit/heads/{head['size']}", kota, 200)
+    _step(reg, "GET", "/audit/proofs/inclusion", kota, 200, params={"seq": 0, "size": head["size"]})
+    _step(reg, "GET", "/audit/proofs/consistency", kota, 200, params={"from": 1, "to": head["size"]})
+    _step(reg, "GET", "/audit/leaves", kota, 200, params={"from": 0, "to": head["size"]})
     # Legacy import: the template, imported empty (a dry run), and a file that is not the template.
     template = reg.get("/imports/template.xlsx", headers=p.headers(*kota))
     assert template.status_code == 200
@@ -466,6 +472,10 @@ def test_every_operation_documents_the_problems_it_can_answer(service: str) -> N
 def test_the_national_digests_are_public_and_say_so() -> None:
     digests = DOCUMENTS["registry"]["paths"]["/audit/digests"]["get"]
     assert digests["security"] == [] and "401" not in digests["responses"]
+    for path in ("/audit/heads", "/audit/heads/{size}", "/audit/proofs/inclusion", "/audit/proofs/consistency",
+                 "/audit/leaves"):  # the transparency log: hashes only, public
+        operation = DOCUMENTS["registry"]["paths"][path]["get"]
+        assert operation["security"] == [] and "401" not in operation["responses"], path
 
 
 def test_every_operation_succeeds_once_with_an_answer_the_openapi_documents(fuzz: Fuzz) -> None:

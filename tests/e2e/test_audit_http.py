@@ -215,13 +215,15 @@ def test_untouched_history_verifies_online_and_offline(client: TestClient, token
     assert response.status_code == 200, response.text
     assert "attachment" in response.headers["content-disposition"]
     bundle = response.json()
-    assert bundle["inclusion"]["leaf"] == {"id": walked["id"], "version": 6, "hash": result["head_hash"]}
+    assert [leaf["version"] for leaf in bundle["log"]["leaves"]] == [1, 2, 3, 4, 5, 6]
+    assert bundle["events"][-1]["hash"] == result["head_hash"]
 
-    digests = client.get("/audit/digests")  # published: no token needed
-    assert digests.status_code == 200
-    latest = digests.json()["items"][0]
-    assert latest["root"] == bundle["digest"]["root"] and latest["public_key"] == bundle["public_key"]["base64"]
-    assert verify(client, token, walked["url"])["digest"]["anchored_version"] == 6
+    heads = client.get("/audit/heads")  # published: no token needed
+    assert heads.status_code == 200
+    latest = heads.json()["items"][0]
+    assert latest == bundle["log"]["latest"] and latest["public_key"] == bundle["public_key"]["base64"]
+    assert verify(client, token, walked["url"])["log"]["anchored_version"] == 6
+    assert client.get("/audit/digests").status_code == 200  # the older national digests stay published
 
     run = offline(bundle, tmp_path, "--public-key", latest["public_key"])
     assert run.returncode == 0, run.stdout + run.stderr
@@ -272,7 +274,7 @@ def test_tampering_is_caught_by_verify_and_by_the_offline_cli(
                      (forged, walked["id"]))
         try:
             result = verify(client, token, walked["url"])
-            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 4, "content_changed")
+            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 4, "event_changed")
         finally:
             conn.execute(f"UPDATE {EVENTS} SET state = %s WHERE originator_id = %s AND originator_version = 4",
                          (state, walked["id"]))
@@ -299,7 +301,7 @@ def test_a_deleted_or_reordered_event_is_detected(client: TestClient, token, wal
             # A middle event deleted (its hash left behind): missing at 3.
             conn.execute(f"DELETE FROM {EVENTS} WHERE originator_id = %s AND originator_version = 3", (agreement,))
             result = verify(client, token, walked["url"])
-            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 3, "missing")
+            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 3, "event_missing")
             # ...and its hash too: a gap in the versions.
             conn.execute(f"DELETE FROM {CHAIN} WHERE originator_id = %s AND originator_version = 3", (agreement,))
             result = verify(client, token, walked["url"])
@@ -314,15 +316,14 @@ def test_a_deleted_or_reordered_event_is_detected(client: TestClient, token, wal
             conn.execute(f"UPDATE {EVENTS} SET originator_version = 3 WHERE originator_id = %s AND originator_version = -1",
                          (agreement,))
             result = verify(client, token, walked["url"])
-            assert (result["valid"], result["first_invalid_version"]) == (False, 2)
+            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 2, "events_reordered")
             restore()
 
-            # The last event cut off with its hash: only the signed digest remembers it.
+            # The last event cut off with its hash: the transparency log remembers it, at its version.
             conn.execute(f"DELETE FROM {EVENTS} WHERE originator_id = %s AND originator_version = 6", (agreement,))
             conn.execute(f"DELETE FROM {CHAIN} WHERE originator_id = %s AND originator_version = 6", (agreement,))
             result = verify(client, token, walked["url"])
-            assert result["valid"] is False
-            assert result["reason"] in ("missing", "store_changed")
+            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 6, "event_missing")
         finally:
             restore()
     assert verify(client, token, walked["url"])["valid"] is True
@@ -346,7 +347,7 @@ def test_an_edited_bundle_fails_offline_at_the_edited_version(client: TestClient
     assert run.returncode == 1 and "BELUM TERBUKTI pada versi 7" in run.stdout and "NOT PROVEN" in run.stdout
 
     broken = json.loads(json.dumps(bundle))
-    broken["inclusion"]["tree_size"] = "x"
+    broken["log"]["head"]["size"] = "x"
     assert offline(broken, tmp_path, *trusted).returncode == 2
 
     edited = json.loads(json.dumps(bundle))
@@ -355,12 +356,12 @@ def test_an_edited_bundle_fails_offline_at_the_edited_version(client: TestClient
     assert run.returncode == 1 and "versi 5" in run.stdout and "version 5" in run.stdout
 
     cut = json.loads(json.dumps(bundle))
-    cut["events"] = cut["events"][:-1]  # the head dropped: chain fine, the digest knows better
+    cut["events"] = cut["events"][:-1]  # the head dropped: chain fine, the log knows better
     run = offline(cut, tmp_path, *trusted)
     assert run.returncode == 1 and "versi 6" in run.stdout
 
     resigned = json.loads(json.dumps(bundle))
-    resigned["digest"]["root"] = "00" * 32
+    resigned["log"]["head"]["root"] = "00" * 32
     run = offline(resigned, tmp_path, *trusted)
     assert run.returncode == 1 and "tanda tangan" in run.stdout
 
@@ -394,9 +395,11 @@ def test_a_rewrite_with_recomputed_hashes_is_never_signed(client: TestClient, to
             prev = digest
         try:
             result = verify(client, token, walked["url"])
-            assert result["valid"] is False and result["reason"] in ("store_changed", "head_mismatch")
+            # The log's leaf of version 4 no longer matches: named at 4, where the rewrite began.
+            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 4, "event_changed")
             with pytest.raises(DigestRefused):
-                audit.issue_digest(force=True)
+                audit.issue_digest(force=True)  # the older national digest refuses the whole store
+            audit.sign_heads()  # the log itself is intact: its heads are still signed
         finally:
             conn.execute(f"UPDATE {EVENTS} SET state = %s WHERE originator_id = %s AND originator_version = 4",
                          (events[3][2], agreement))
@@ -431,7 +434,7 @@ def test_the_worker_signs_digests_on_its_own(settings: Settings, client: TestCli
         worker.join(timeout=30)
     sequence, position = latest()
     assert sequence == before[0] + 1 and position > head
-    assert verify(client, token, walked["url"])["digest"]["sequence"] == sequence
+    assert verify(client, token, walked["url"])["log"]["anchored_version"] == 6  # the worker signs tree heads too
 
 
 # -- helpers --------------------------------------------------------------------------------------

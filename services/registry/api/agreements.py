@@ -131,6 +131,12 @@ class AgreementController(Controller):
             # As known now: a step recorded later (with an earlier legal date) changes the answer.
             return Response(AgreementRead.from_aggregate(agreement), headers={"Cache-Control": "private, no-cache"})
         if version is not None or as_of is not None:
+            # A past state replays stored events: say so when this agreement fails verification.
+            warning = await anyio.to_thread.run_sync(state.audit.integrity_warning, agreement_id)
+            if warning is not None:
+                body = {**msgspec.to_builtins(AgreementRead.from_aggregate(agreement)), "integrity_warning": warning}
+                return Response(body, headers={"X-KSD-Integrity": "failed",  # type: ignore[arg-type]
+                                               "Cache-Control": "private, no-store"})
             return Response(AgreementRead.from_aggregate(agreement), headers={"Cache-Control": "private, max-age=86400"})
         etag = _etag(agreement.version)
         if request.headers.get("if-none-match") == etag["ETag"]:

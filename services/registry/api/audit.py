@@ -1,4 +1,5 @@
-"""REST for auditors: history, verification, export bundles and the national digests."""
+"""REST for auditors: history, verification, export bundles, the transparency log's signed tree
+heads and proofs, and the national digests."""
 
 from __future__ import annotations
 
@@ -9,11 +10,14 @@ import anyio.to_thread
 import msgspec
 from litestar import Controller, Request, Response, get
 from litestar.datastructures import State
-from litestar.params import FromPath, Parameter
+from litestar.params import FromPath, Parameter, QueryParameter
 
 from services.registry.audit import Audit
 from shared.errors import BadRequest
 from shared.http import identity_of
+
+# On a read of an agreement whose verification fails (history, `?version`, `?as_of`).
+INTEGRITY_HEADER = "X-KSD-Integrity"
 
 
 class ImportMark(msgspec.Struct):
@@ -60,6 +64,18 @@ class DigestAnchor(msgspec.Struct):
     matches: bool
 
 
+class LogAnchor(msgspec.Struct):
+    """Where the agreement stands in the transparency log: the latest signed tree head, the
+    last version whose leaf is proven in it, and the positions of its leaves."""
+
+    tree_size: int | None
+    signed_at: str | None
+    root: str | None
+    anchored_version: int | None
+    leaves: int
+    positions: list[int]
+
+
 class Verification(msgspec.Struct):
     valid: bool
     events: int
@@ -67,7 +83,55 @@ class Verification(msgspec.Struct):
     first_invalid_version: int | None
     reason: str | None
     reason_text: ReasonText | None
-    digest: DigestAnchor | None
+    digest: DigestAnchor | None  # always null now: the log (below) replaced the national digest here
+    log: LogAnchor | None = None
+
+
+class Consistency(msgspec.Struct):
+    from_: int | None = msgspec.field(name="from")
+    proof: list[str]
+
+
+class TreeHead(msgspec.Struct):
+    """A signed tree head of the transparency log: Ed25519 (`signature`, base64) over the RFC
+    8785 canonical JSON of {format, size, root, signed_at, key_id}; `consistency`: the proof
+    (RFC 9162 2.1.4) from the previous head's size (null for the first head)."""
+
+    format: str
+    size: int
+    root: str
+    signed_at: str
+    key_id: str
+    signature: str
+    public_key: str
+    consistency: Consistency
+
+
+class TreeHeadPage(msgspec.Struct):
+    items: list[TreeHead]
+    next_before: int | None
+
+
+class InclusionProof(msgspec.Struct):
+    seq: int
+    size: int
+    leaf_hash: str | None
+    proof: list[str]
+
+
+class ConsistencyProof(msgspec.Struct):
+    from_: int = msgspec.field(name="from")
+    to: int
+    proof: list[str]
+
+
+class LogLeaf(msgspec.Struct):
+    seq: int
+    leaf_hash: str
+
+
+class LeafPage(msgspec.Struct):
+    items: list[LogLeaf]
 
 
 class NationalDigest(msgspec.Struct):
@@ -97,10 +161,14 @@ class AgreementAuditController(Controller):
     tags = ["audit"]  # noqa: RUF012
 
     @get("/history", operation_id="agreementHistory", summary="Every event in order, with its hash chain")
-    async def history(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> list[HistoryEvent]:
+    async def history(
+        self, request: Request, state: State, agreement_id: FromPath[UUID]
+    ) -> Response[list[HistoryEvent]]:
         audit: Audit = state.audit
         events = await anyio.to_thread.run_sync(audit.history, identity_of(request), agreement_id)
-        return msgspec.convert(events, list[HistoryEvent])
+        warning = await anyio.to_thread.run_sync(audit.integrity_warning, agreement_id)
+        return Response(msgspec.convert(events, list[HistoryEvent]),
+                        headers={INTEGRITY_HEADER: "failed"} if warning else {})
 
     @get("/verify", operation_id="verifyAgreement", summary="Recompute the hash chain and check it against the digest")
     async def verify(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> Verification:
@@ -139,3 +207,71 @@ class DigestController(Controller):
         items = await anyio.to_thread.run_sync(audit.list_digests, limit + 1, before)
         page = msgspec.convert(items[:limit], list[NationalDigest])
         return DigestPage(items=page, next_before=page[-1].sequence if len(items) > limit else None)
+
+
+class TransparencyLogController(Controller):
+    """The transparency log, public like the digests: heads and proofs are hashes only, and
+    the leaves are served as hashes (no agreement ids), enough to mirror and check the log."""
+
+    path = "/audit"
+    tags = ["audit"]  # noqa: RUF012
+
+    @get("/heads", operation_id="listTreeHeads", summary="Signed tree heads, largest first (public)",
+         opt={"exclude_from_auth": True})
+    async def list_heads(
+        self,
+        state: State,
+        limit: Annotated[int, Parameter(ge=1, le=100)] = 20,
+        before: Annotated[int | None, Parameter(ge=1, le=2**63 - 1,
+                                                description="size: heads smaller than this")] = None,
+    ) -> TreeHeadPage:
+        audit: Audit = state.audit
+        items = await anyio.to_thread.run_sync(audit.list_heads, limit + 1, before)
+        page = msgspec.convert(items[:limit], list[TreeHead])
+        return TreeHeadPage(items=page, next_before=page[-1].size if len(items) > limit else None)
+
+    @get("/heads/{size:int}", operation_id="getTreeHead", summary="The signed tree head of this size (public)",
+         opt={"exclude_from_auth": True})
+    async def get_head(self, state: State, size: FromPath[int]) -> TreeHead:
+        audit: Audit = state.audit
+        return msgspec.convert(await anyio.to_thread.run_sync(audit.get_head, size), TreeHead)
+
+    @get("/proofs/inclusion", operation_id="inclusionProof", summary="RFC 9162 inclusion proof (public)",
+         opt={"exclude_from_auth": True})
+    async def inclusion(
+        self,
+        state: State,
+        seq: Annotated[int, Parameter(ge=0, le=2**63 - 1)],
+        size: Annotated[int, Parameter(ge=1, le=2**63 - 1)],
+    ) -> InclusionProof:
+        audit: Audit = state.audit
+        return msgspec.convert(await anyio.to_thread.run_sync(audit.inclusion, seq, size), InclusionProof)
+
+    @get("/proofs/consistency", operation_id="consistencyProof", summary="RFC 9162 consistency proof (public)",
+         opt={"exclude_from_auth": True})
+    async def consistency(
+        self,
+        state: State,
+        first: Annotated[int, QueryParameter(name="from", ge=0, le=2**63 - 1)],
+        second: Annotated[int, QueryParameter(name="to", ge=0, le=2**63 - 1)],
+    ) -> ConsistencyProof:
+        audit: Audit = state.audit
+        return msgspec.convert(await anyio.to_thread.run_sync(audit.consistency, first, second), ConsistencyProof)
+
+    @get("/leaves", operation_id="listLogLeaves", summary="Leaf hashes at positions [from, to) (public)",
+         opt={"exclude_from_auth": True})
+    async def leaves(
+        self,
+        state: State,
+        first: Annotated[int, QueryParameter(name="from", ge=0, le=2**63 - 1)],
+        second: Annotated[int, QueryParameter(name="to", ge=1, le=2**63 - 1)],
+    ) -> LeafPage:
+        if second <= first or second - first > MAX_LEAVES_PAGE:
+            raise BadRequest(f"to harus > from, paling banyak {MAX_LEAVES_PAGE} daun sekali minta.",
+                             code="invalid_range")
+        audit: Audit = state.audit
+        return LeafPage(items=msgspec.convert(await anyio.to_thread.run_sync(audit.leaves, first, second),
+                                              list[LogLeaf]))
+
+
+MAX_LEAVES_PAGE = 10_000
