@@ -95,9 +95,19 @@ def test_another_region_cannot_audit_the_agreement(live, web) -> None:
 @pytest.mark.parametrize(("result", "words"), [
     ({"valid": False, "events": 5, "first_invalid_version": 3, "reason": "hash_mismatch",
       "reason_text": {"id": "Isi peristiwa tidak cocok dengan hash-nya.", "en": "x"}, "digest": None},
-     ["Riwayat TIDAK utuh: Isi peristiwa tidak cocok dengan hash-nya.", "mulai versi 3 dari 5 peristiwa"]),
+     ["Riwayat TIDAK utuh: Isi peristiwa tidak cocok dengan hash-nya.", "pada versi 3 dari 5 peristiwa"]),
     ({"valid": True, "events": 2, "first_invalid_version": None, "digest": None},
-     ["Riwayat utuh: 2 peristiwa, tidak ada yang diubah.", "Belum ada digest nasional"]),
+     ["Riwayat utuh: 2 peristiwa, tidak ada yang diubah.", "Belum ada kepala log bertanda tangan"]),
+    # The transparency log: how much a signed tree head already vouches for.
+    ({"valid": True, "events": 3, "digest": None,
+      "log": {"tree_size": 40, "signed_at": None, "anchored_version": None}},
+     ["Belum tercakup kepala log bertanda tangan terbaru (ukuran 40)"]),
+    ({"valid": True, "events": 3, "digest": None,
+      "log": {"tree_size": 40, "signed_at": "2026-12-05T20:00:00+00:00", "anchored_version": 2}},
+     ["Versi 1–2 terbukti tercatat di log transparansi (kepala log ukuran 40, ditandatangani 6 Desember 2026 03.00 WIB)",
+      "1 peristiwa sesudahnya"]),
+    ({"valid": True, "events": 3, "digest": None, "log": {"tree_size": 41, "anchored_version": 3}},
+     ["Seluruh 3 peristiwa terbukti tercatat di log transparansi"]),
     # A digest signed before the agreement existed covers none of it (QA: the page said it did).
     ({"valid": True, "events": 2, "digest": {"sequence": 2, "anchored_version": None, "matches": True}},
      ["Belum tercakup digest nasional bertanda tangan (digest nomor 2"]),

@@ -12,6 +12,7 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.response import Template
 
+from services.web.format import waktu
 from services.web.events import actor_words, sentence
 from services.web.pages.common import api, page
 from services.web.session import User
@@ -42,30 +43,46 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
     """The verification answer in words: a headline, details, and whether it is intact."""
     events = int(result.get("events") or 0)
     details: list[str] = []
+    log = result.get("log") or {}
     digest = result.get("digest")
     if result.get("valid"):
         headline = f"Riwayat utuh: {events} peristiwa, tidak ada yang diubah."
-        anchored = digest.get("anchored_version") if digest else None
-        if digest and anchored is None:
-            details.append(f"Belum tercakup digest nasional bertanda tangan (digest nomor {digest['sequence']} terbit "
-                           "sebelum riwayat ini); digest berikutnya akan mencakupnya.")
-        elif digest and int(anchored) < events:
-            details.append(f"Versi 1–{anchored} sesuai dengan digest nasional bertanda tangan nomor "
-                           f"{digest['sequence']}; {events - int(anchored)} peristiwa sesudahnya menunggu digest berikutnya.")
-        elif digest:
-            details.append(f"Seluruh {events} peristiwa sesuai dengan digest nasional bertanda tangan nomor "
-                           f"{digest['sequence']}.")
-        else:
-            details.append("Belum ada digest nasional bertanda tangan untuk dicocokkan.")
+        details.append(_anchored_words(log, digest, events))
     else:
         reason = (result.get("reason_text") or {}).get("id") or "Rantai hash tidak cocok."
         headline = f"Riwayat TIDAK utuh: {reason}"
         if result.get("first_invalid_version"):
-            details.append(f"Perubahan terdeteksi mulai versi {result['first_invalid_version']} dari {events} peristiwa.")
+            details.append(f"Masalah pertama pada versi {result['first_invalid_version']} dari {events} peristiwa.")
         else:
             details.append(f"Jumlah peristiwa yang tersimpan: {events}.")
     return {"valid": bool(result.get("valid")), "headline": headline, "details": details,
-            "head_hash": result.get("head_hash"), "digest": digest}
+            "head_hash": result.get("head_hash"), "digest": digest, "log": log}
+
+
+def _anchored_words(log: dict[str, Any], digest: dict[str, Any] | None, events: int) -> str:
+    """How much of the history a signed tree head of the transparency log (or, in an older
+    answer, a national digest) already vouches for."""
+    if log.get("tree_size"):
+        anchored = log.get("anchored_version")
+        size, signed = log["tree_size"], log.get("signed_at")
+        when = f", ditandatangani {waktu(signed)}" if signed else ""
+        if anchored is None:
+            return (f"Belum tercakup kepala log bertanda tangan terbaru (ukuran {size}{when}); "
+                    "kepala berikutnya akan mencakupnya dalam beberapa detik.")
+        if int(anchored) < events:
+            return (f"Versi 1–{anchored} terbukti tercatat di log transparansi (kepala log ukuran {size}{when}); "
+                    f"{events - int(anchored)} peristiwa sesudahnya menunggu kepala berikutnya.")
+        return f"Seluruh {events} peristiwa terbukti tercatat di log transparansi (kepala log ukuran {size}{when})."
+    anchored = digest.get("anchored_version") if digest else None
+    if digest and anchored is None:
+        return (f"Belum tercakup digest nasional bertanda tangan (digest nomor {digest['sequence']} terbit "
+                "sebelum riwayat ini); digest berikutnya akan mencakupnya.")
+    if digest and int(anchored) < events:
+        return (f"Versi 1–{anchored} sesuai dengan digest nasional bertanda tangan nomor "
+                f"{digest['sequence']}; {events - int(anchored)} peristiwa sesudahnya menunggu digest berikutnya.")
+    if digest:
+        return f"Seluruh {events} peristiwa sesuai dengan digest nasional bertanda tangan nomor {digest['sequence']}."
+    return "Belum ada kepala log bertanda tangan untuk dicocokkan."
 
 
 async def _load(state: State, user: User, agreement_id: UUID) -> dict[str, Any]:
