@@ -149,7 +149,7 @@ def token(
 
 
 audit_app = typer.Typer(no_args_is_help=True, help="Audit: verify bundles and the transparency log offline, mirror "
-                                                  "the log, sign national digests.")
+                                                  "the log, sign a tree head now.")
 app.add_typer(audit_app, name="audit")
 
 
@@ -268,32 +268,48 @@ def _trusted_key(public_key: str | None) -> bytes | None:
 
 
 @audit_app.command("digest")
-def audit_digest(force: Annotated[bool, typer.Option(help="sign even if nothing was recorded since")] = False) -> None:
-    """Sign a national digest now (the registry worker does it periodically). Exit 1: refused
-    (the store changed behind the platform's back); 3: no database."""
+def audit_digest(
+    force: Annotated[bool, typer.Option(help="sign until the whole log is covered, however long it takes")] = False,
+) -> None:
+    """Sign a tree head of the transparency log now (the registry worker signs one every
+    KSD_AUDIT_HEAD_INTERVAL_SECONDS; the national digests this command signed before are
+    retired, those already signed stay at GET /audit/digests). Without --force, signs for at
+    most a minute and says how much is left. Exit 0: signed, or nothing recorded since the
+    last head; 1: refused (the stored log no longer agrees with its last signed head); 3: no
+    database."""
     settings = _settings()
     url, server = _database(settings)
     from services.registry.audit import Audit
     from services.registry.setup import open_registry
+    from shared.audit.log_store import LogInconsistent
     from shared.audit.signing import signing_key_from_settings
-    from shared.audit.store import DigestRefused
 
     with _database_errors(server):
         _probe(url)  # fail in seconds, not after the event store's pool timeout
         registry = open_registry(url)
         try:
-            digest = Audit(registry, signing_key=signing_key_from_settings(settings)).issue_digest(force=force)
-        except DigestRefused as exc:
-            typer.echo(f"Digest ditolak: isi penyimpanan peristiwa berubah di luar platform / digest refused: {exc}",
-                       err=True)
-            raise typer.Exit(1) from None
+            audit = Audit(registry, signing_key=signing_key_from_settings(settings))
+            try:
+                heads = audit.sign_heads(budget_seconds=float("inf") if force else 60.0)
+            except LogInconsistent as exc:
+                typer.echo(f"Kepala pohon ditolak: log transparansi diubah di luar platform / tree head refused: {exc}",
+                           err=True)
+                raise typer.Exit(1) from None
+            latest, size = audit.log.latest(), audit.log.size()
         finally:
             registry.close()
-    if digest is None:
-        typer.echo("tidak ada peristiwa baru sejak digest terakhir / nothing recorded since the last digest")
+    if latest is None:
+        typer.echo("log transparansi masih kosong / the transparency log is empty")
+        return
+    described = f"ukuran / size {latest.size}, akar / root {latest.root.hex()}, kunci / key {latest.key_id}"
+    if heads:
+        typer.echo(f"kepala pohon ditandatangani / tree heads signed: {len(heads)}; terakhir / latest: {described}")
     else:
-        typer.echo(f"digest #{digest.sequence}: {digest.tree_size} kerja sama / agreements, root {digest.root}, "
-                   f"key {digest.key_id}")
+        typer.echo(f"tidak ada peristiwa baru sejak kepala pohon terakhir / nothing recorded since the last tree "
+                   f"head: {described}")
+    if size > latest.size:
+        typer.echo(f"{size - latest.size} daun belum tercakup; jalankan lagi atau pakai --force / "
+                   f"{size - latest.size} leaves not yet covered; run again or use --force")
 
 
 @app.command("sweep-blobs")

@@ -161,12 +161,10 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     blob_sweep_grace_seconds: PositiveInt = 3600
     blob_sweep_interval_seconds: PositiveInt = 3600
 
-    # Audit: national digests are signed with this Ed25519 key (PEM PKCS#8, or base64 of the
-    # 32-byte seed). Development: a key generated once under data_dir. Production: required.
+    # Audit: the transparency log's tree heads are signed with this Ed25519 key (PEM PKCS#8,
+    # or base64 of the 32-byte seed). Development: a key generated once under data_dir.
+    # Production: required.
     audit_signing_key: str | None = None
-    # How often the registry worker signs a national digest (seconds), when events were
-    # recorded since the last.
-    audit_digest_interval_seconds: PositiveInt = 3600
     # How often the registry worker signs a tree head of the transparency log (seconds), when
     # the log grew since the last.
     audit_head_interval_seconds: PositiveInt = 10

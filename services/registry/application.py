@@ -134,14 +134,16 @@ class Registry(ServiceApplication):
         """eventsourcing's `save`; a batch of domain events already collected (the legacy
         import's appends, thousands at a time) is taken as it is, without eventsourcing's
         per-object check against its runtime protocols (a noticeable share of a bulk save),
-        then recorded, snapshotted and notified exactly as `Application.save` does."""
+        then recorded and notified exactly as `Application.save` does (snapshots are taken of
+        aggregates given to `save`: none here)."""
         if len(objs) < 2 or not all(isinstance(obj, DomainEvent) for obj in objs):
             return super().save(*objs, **kwargs)
         processing_event: ProcessingEvent[UUID] = ProcessingEvent()
         processing_event.events.extend(objs)
         processing_event.saved_kwargs.update(kwargs)
         recordings = self._record(processing_event)
-        self._take_snapshots(processing_event)
+        # No `_take_snapshots`: it snapshots only the aggregates it was given (none here), yet
+        # would look each event's aggregate up (a KeyError per event).
         self._notify(recordings)
         self.notify(processing_event.events)  # eventsourcing's deprecated hook, as its save calls it
         return recordings

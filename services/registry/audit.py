@@ -1,15 +1,24 @@
 """Audit use cases: history, verification against the transparency log, export bundles,
-signed tree heads and their proofs (and the older national digests).
+signed tree heads and their proofs, and the national digests signed before the log (read only).
 
 The hash chain and the log's leaves are written by the event store itself
 (`shared.audit.store`, `shared.audit.log_store`); this module reads them back for a caller,
 signs tree heads and proves inclusion and consistency.
+
+`/verify` at national size: an agreement's check re-hashes each of its events (O(events of
+that agreement)), and proves its leaves in the latest signed head. Each `Audit` remembers, per
+agreement, the leaves it last proved and the head it proved them in (`Verified`): the next
+check proves only the leaves added since, plus one consistency proof (O(log n)) from that head
+to the latest, instead of one inclusion proof per leaf.
 """
 
 from __future__ import annotations
 
 import base64
+import threading
 import time
+from collections import OrderedDict
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -21,11 +30,13 @@ from shared.audit import signing, translog
 from shared.audit.bundle import (
     BUNDLE_FORMAT_V2,
     BUNDLE_REASONS,
+    DIGEST_FIELDS,
+    DIGEST_FORMAT,
     history_entry,
 )
 from shared.audit.chain import RecordError, chain_hash, check_chain, record_of
 from shared.audit.log_store import MAX_LEAVES_PER_HEAD, LogInconsistent, TransparencyLog, TreeHead
-from shared.audit.store import Digest, DigestStore, HashChainRecorder
+from shared.audit.store import HashChainRecorder
 from shared.auth import Identity, require_roles
 from shared.errors import BadRequest, NotFound
 from shared.tenancy import can_see
@@ -34,16 +45,67 @@ EXPORT_ROLES = ("auditor", "monitor")
 SERVICE = "registry"
 # Sign heads for at most this long per worker round, in cycles of bounded work.
 SIGNING_BUDGET_SECONDS = 5.0
+# Agreements whose last proven leaves are remembered (`Verified`), least recently checked dropped.
+VERIFIED_CACHE_SIZE = 20_000
+
+
+@dataclass(frozen=True)
+class Verified:
+    """What a check of one agreement proved: its leaves (seq -> leaf hash) are in the signed
+    head of `size` leaves with `root` (whose signature was verified)."""
+
+    size: int
+    root: bytes
+    leaves: dict[int, bytes]
+
+
+class HistoricalDigests:
+    """The national digests signed before the transparency log replaced them (issue 15), one
+    row each in `registry.audit_digests`: still published (`GET /audit/digests`), never
+    written again. Bundles of format v1 prove a history against one of them."""
+
+    table = "audit_digests"
+    COLUMNS = "sequence, issued_at, position, tree_size, root, previous_root, key_id, public_key, signature"
+
+    def __init__(self, recorder: HashChainRecorder) -> None:
+        self.datastore = recorder.datastore
+        schema = Identifier(self.datastore.schema)
+        self._create = SQL(
+            "CREATE TABLE IF NOT EXISTS {schema}.audit_digests ("
+            "sequence bigint PRIMARY KEY, issued_at text NOT NULL, position bigint NOT NULL, "
+            "tree_size integer NOT NULL, root text NOT NULL, previous_root text, key_id text NOT NULL, "
+            "public_key bytea NOT NULL, signature text NOT NULL)"
+        ).format(schema=schema)
+        self._list = SQL(
+            "SELECT " + self.COLUMNS + " FROM {schema}.audit_digests "
+            "WHERE (%(before)s::bigint IS NULL OR sequence < %(before)s) ORDER BY sequence DESC LIMIT %(limit)s"
+        ).format(schema=schema)
+
+    def create_table(self) -> None:
+        """Kept so that every installation has the (protected, possibly empty) table it serves."""
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._create)
+
+    def page(self, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+        """Newest first, each as published (`format` and `public_key` base64 included)."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(self._list, {"limit": limit, "before": before})
+            rows = curs.fetchall()
+        return [{"format": DIGEST_FORMAT, **{k: r[k] for k in DIGEST_FIELDS if k != "format"},
+                 "signature": r["signature"], "public_key": base64.b64encode(bytes(r["public_key"])).decode()}
+                for r in rows]
 
 
 class Audit:
     def __init__(self, registry: Registry, *, signing_key: Ed25519PrivateKey | None = None) -> None:
         self.registry = registry
         self.recorder: HashChainRecorder = registry.recorder  # type: ignore[assignment]
-        self.digests = DigestStore(self.recorder)
+        self.digests = HistoricalDigests(self.recorder)
         self.log = TransparencyLog(self.recorder.datastore)
         self.signing_key = signing_key
         self._signed_ok: dict[tuple[int, bytes], bool] = {}  # head (size, root) -> signature verified
+        self._verified: OrderedDict[UUID, Verified] = OrderedDict()  # per agreement, least recent first
+        self._verified_lock = threading.Lock()
         self._select_events = SQL("SELECT originator_version, topic, state FROM {schema}.{events} "
                                   "WHERE originator_id = %s").format(
             schema=Identifier(self.recorder.datastore.schema), events=Identifier(self.recorder.events_table_name))
@@ -77,7 +139,12 @@ class Audit:
         return self.check(agreement_id)
 
     def check(self, agreement_id: UUID) -> dict[str, Any]:
-        """`verify` without the visibility check (the caller has made it)."""
+        """`verify` without the visibility check (the caller has made it). Leaves proven in an
+        earlier check (`Verified`) are not proven again: one consistency proof from that
+        head to the latest shows they are still in it."""
+        with self._verified_lock:
+            known = self._verified.get(agreement_id)
+        consistency: list[bytes] | None = None
         with self.recorder.datastore.get_connection() as conn, conn.transaction(force_rollback=True):
             # One snapshot: an event and its leaf are committed together, so they are seen together.
             conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
@@ -88,16 +155,44 @@ class Audit:
                 leaves = self.log.aggregate_leaves(agreement_id, curs)
                 head = self.log.latest(curs)
                 proofs: dict[int, list[bytes]] | None = {}
+                if known is not None and (head is None or known.size > head.size):
+                    known = None
                 if head is not None:
                     try:
-                        proofs = self.log.inclusion_proofs([s for s, *_ in leaves if s < head.size], head.size, curs)
+                        proofs = self.log.inclusion_proofs(
+                            [s for s, _, _, leaf in leaves
+                             if s < head.size and (known is None or known.leaves.get(s) != leaf)], head.size, curs)
+                        if known is not None and known.size < head.size:
+                            consistency = self.log.consistency_proof(known.size, head.size, curs)
                     except LogInconsistent:
                         proofs = None
-        return self._judge(str(agreement_id), entries, events, leaves, head, proofs)
+        if known is not None and head is not None and not (
+            (known.size, known.root) == (head.size, head.root)
+            or (consistency is not None
+                and translog.verify_consistency(known.size, head.size, known.root, head.root, consistency))
+        ):
+            return self._forget_and_check(agreement_id)  # not a prefix of the latest: prove everything again
+        result = self._judge(str(agreement_id), entries, events, leaves, head, proofs, known)
+        if head is not None:
+            with self._verified_lock:
+                if result["valid"]:
+                    self._verified[agreement_id] = Verified(
+                        head.size, head.root, {s: leaf for s, _, _, leaf in leaves if s < head.size})
+                    self._verified.move_to_end(agreement_id)
+                    while len(self._verified) > VERIFIED_CACHE_SIZE:
+                        self._verified.popitem(last=False)
+                else:
+                    self._verified.pop(agreement_id, None)
+        return result
+
+    def _forget_and_check(self, agreement_id: UUID) -> dict[str, Any]:
+        with self._verified_lock:
+            self._verified.pop(agreement_id, None)
+        return self.check(agreement_id)
 
     def _judge(self, agreement: str, entries: list[dict[str, Any]], events: dict[int, tuple[str, bytes]],
                leaves: list[tuple[int, str, int, bytes]], head: TreeHead | None,
-               proofs: dict[int, list[bytes]] | None) -> dict[str, Any]:
+               proofs: dict[int, list[bytes]] | None, known: Verified | None = None) -> dict[str, Any]:
         """Each event's leaf is recomputed from the event and its stored link to the one
         before (`hash = SHA-256(prev_hash || record)`), so an event changed is named alone;
         the chain's own check names a broken link."""
@@ -154,6 +249,9 @@ class Audit:
             else:
                 covered = sorted((v, seq, leaf) for v, (seq, _, leaf) in logged.items() if seq < head.size)
                 for version, seq, leaf in covered:
+                    if known is not None and known.leaves.get(seq) == leaf:
+                        anchored = version  # proven in a head the latest is consistent with (`check`)
+                        continue
                     proof = proofs.get(seq) if proofs is not None else None
                     if proof is None or not translog.verify_inclusion(leaf, seq, head.size, proof, head.root):
                         problems.append((version, 0, "not_in_log"))
@@ -306,26 +404,10 @@ class Audit:
         """Leaf hashes only (public: no agreement ids), positions [start, end)."""
         return [{"seq": leaf["seq"], "leaf_hash": leaf["leaf_hash"]} for leaf in self.log.leaves(start, end)]
 
-    # -- national digests (superseded by the log's tree heads; kept while in use) -------------
-
-    def issue_digest(self, *, force: bool = False) -> Digest | None:
-        """Sign the Merkle root over every agreement's head hash (None: nothing new)."""
-        if self.signing_key is None:
-            raise RuntimeError("no audit signing key configured")
-        public = signing.public_key_raw(self.signing_key)
-        return self.digests.issue(
-            now=self.registry.clock.now(),
-            key_id=signing.key_id(public),
-            public_key=public,
-            sign=lambda payload: signing.sign(self.signing_key, payload),
-            force=force,
-        )
+    # -- national digests (replaced by the log's tree heads; the ones signed stay published) ----
 
     def list_digests(self, limit: int, before: int | None = None) -> list[dict[str, Any]]:
-        return [
-            {**digest.to_dict(), "public_key": base64.b64encode(public).decode()}
-            for digest, public in self.digests.page(limit, before)
-        ]
+        return self.digests.page(limit, before)
 
 
 def _shown(entry: dict[str, Any]) -> dict[str, Any]:

@@ -10,9 +10,9 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from services.registry.application import IDEMPOTENCY_TABLE, Registry
+from services.registry.audit import HistoricalDigests
 from services.registry.projections.agreements import VIEW_VERSION, AgreementsProjection, PostgresAgreementsView
 from shared.application import secure_event_store
-from shared.audit.store import DigestStore
 from shared.db import ensure_schema, eventsourcing_env, lag_query
 from shared.projection import Feed, clear_dead_letters, install_worker_tables
 
@@ -39,7 +39,7 @@ def install(database_url: str) -> None:
     env = registry_env(database_url, pool_size=1, create_tables=True)
     app = Registry(env)  # creates the events, chain and snapshots tables
     try:
-        digests = DigestStore(app.recorder)  # type: ignore[arg-type]
+        digests = HistoricalDigests(app.recorder)  # type: ignore[arg-type]  # published, no longer signed
         digests.create_table()
         secure_event_store(database_url, SCHEMA, app, digests.table)
         with psycopg.connect(database_url, autocommit=True) as conn:

@@ -3,7 +3,9 @@
 Runs in its own process (`ksd worker registry`). It resumes from the tracking position
 committed with the last row it wrote, so a restart neither loses nor repeats an event; an
 event the read model cannot hold becomes a dead letter instead of stopping it, and a lost
-database is waited for (shared.worker, shared.projection).
+database is waited for (shared.worker, shared.projection). Beside the feed it signs the
+transparency log's tree heads (every KSD_AUDIT_HEAD_INTERVAL_SECONDS; the hourly national
+digest it signed before is retired) and sweeps orphan documents.
 """
 
 from __future__ import annotations
@@ -41,7 +43,6 @@ class RegistryWorker(FeedWorker):
     def __init__(self, settings: Settings, database_url: str, *, stop: threading.Event | None = None) -> None:
         super().__init__(settings, database_url, stop=stop)
         self.key = signing_key_from_settings(settings)
-        self.next_digest = 0.0  # at start, then every audit_digest_interval_seconds
         self.next_head = 0.0  # at start, then every audit_head_interval_seconds
         self.next_sweep = 0.0  # at start, then every blob_sweep_interval_seconds
         self.blobs: Any = None
@@ -53,19 +54,9 @@ class RegistryWorker(FeedWorker):
         if time.monotonic() >= self.next_head:
             self.next_head = time.monotonic() + self.settings.audit_head_interval_seconds
             run_guarded("tree_head", self._sign_heads)
-        if time.monotonic() >= self.next_digest:
-            self.next_digest = time.monotonic() + self.settings.audit_digest_interval_seconds
-            run_guarded("digest", self._issue_digest)
         if time.monotonic() >= self.next_sweep:
             self.next_sweep = time.monotonic() + self.settings.blob_sweep_interval_seconds
             run_guarded("blob_sweep", self._sweep_blobs)
-
-    def _issue_digest(self) -> None:
-        """Sign the national digest if anything was recorded since the last one. Several
-        workers may try at once; the store lets one sign at a time and the rest find nothing new."""
-        digest = self.audit.issue_digest()
-        if digest is not None:
-            log.info("digest_signed", sequence=digest.sequence, agreements=digest.tree_size, root=digest.root)
 
     def _sign_heads(self) -> None:
         """Sign tree heads of the transparency log if it grew (bounded work per round). A log
@@ -79,7 +70,6 @@ class RegistryWorker(FeedWorker):
             return
         if heads:
             log.info("tree_head_signed", size=heads[-1].size, root=heads[-1].root.hex(), heads=len(heads))
-
 
     def _sweep_blobs(self) -> None:
         """Delete documents no event references and abandoned uploads (`ksd sweep-blobs`)."""

@@ -1,1 +1,1 @@
-"""Tamper evidence: hash chains, Merkle digests and Ed25519 signatures."""
+"""Tamper evidence: hash chains, the transparency log (RFC 9162) and Ed25519 signatures."""

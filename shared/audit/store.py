@@ -1,5 +1,5 @@
-"""Tamper evidence in PostgreSQL: the hash chain written with every event, and the signed
-national digests over every aggregate's head.
+"""Tamper evidence in PostgreSQL: the hash chain written with every event (and, through
+`LogWriter`, the event's leaf in the transparency log).
 
 `HashChainRecorder` is eventsourcing's PostgreSQL application recorder plus one row per
 event in `<events table>_chain` (version, recorded_at, prev_hash, hash), inserted in the
@@ -9,17 +9,20 @@ when someone with the power to bypass that (a superuser) rewrote history anyway.
 
 Large saves (a legacy import's batches, `BULK_MIN_EVENTS` events or more) take a bulk path:
 the same transaction protocol as eventsourcing's insert (table lock, NOTIFY, one commit),
-with the events and their links written by binary `COPY` instead of array parameters.
+with the events and their links written by binary `COPY` instead of array parameters (rows
+packed here with `struct` when the ids are uuids and each aggregate's events come in version
+order, the import's case). The mapper (`RecordedVersionMapper`) hands each stored event the
+parts of its chain record, so a link is hashed without decoding the bytes just encoded.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
 from datetime import datetime
 from json import encoder as json_encoder
 from operator import attrgetter
@@ -39,29 +42,35 @@ from eventsourcing.persistence import (
 from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastore
 from eventsourcing.utils import get_topic, retry
 from psycopg import Cursor
+from psycopg.pq import Format
 from psycopg.rows import DictRow
 from psycopg.sql import SQL, Identifier
 from psycopg.types.string import BytesBinaryDumper
 
-from shared.audit import merkle
-from shared.audit.bundle import DIGEST_FORMAT, leaf_data
 from shared.audit.chain import (
     GENESIS,
     RecordError,
-    canonical_json,
     chain_hash,
-    check_chain,
     event_type,
     record_of,
 )
-from shared.audit.log_store import LogWriter
-
-# One writer of digests at a time, whichever instance runs the worker.
-DIGEST_LOCK = 7_300_001
+from shared.audit.log_store import COPY_HEADER, COPY_TRAILER, LogWriter
+from shared.audit.translog import trusted_leaf
 
 # A save of at least this many events is written by COPY (one round trip per table instead
 # of adapting every row as an array parameter); smaller ones keep eventsourcing's pipeline.
 BULK_MIN_EVENTS = 200
+# ... and so is a save whose states together hold this many bytes or more: eventsourcing's
+# pipeline (psycopg pipeline mode) can wait forever on a large batch (psycopg#685: here 50
+# states of 200 KB hung every time), holding the events table's lock; COPY streams them.
+BULK_MIN_BYTES = 256 * 1024
+
+# Binary COPY rows (`_pack_linked`): an event's first two fields (uuid, int8), a length, a
+# chain row (uuid, int8, timestamptz, bytea(32), bytea(32)); events sent in blocks of this size.
+_EVENT_HEAD = struct.Struct(">hi16siq")
+_LENGTH = struct.Struct(">i")
+_CHAIN_ROW = struct.Struct(">hi16siqi8si32si32s")
+_COPY_BLOCK = 128 * 1024
 
 
 class _NotPlain(ValueError):
@@ -110,6 +119,23 @@ def link_hash(prev: bytes, originator: str, version: int, topic: str, state: byt
     return hashlib.sha256(prev + _ENCODE_CANONICAL.encode(record)).digest(), stamp
 
 
+def _link(prev: bytes, name: str, event: StoredEvent) -> tuple[bytes, str]:
+    """`link_hash` of a stored event; from the record's parts the mapper kept when it has
+    them (the same record: they are the values `json.loads` reads from the stored bytes)."""
+    parts = event.__dict__.get(_RECORD_PARTS)
+    if parts is None:
+        return link_hash(prev, name, event.originator_version, event.topic, event.state)
+    stamp, actor, data = parts
+    topic = event.topic
+    kind = _EVENT_TYPES.get(topic)
+    if kind is None:
+        kind = _EVENT_TYPES[topic] = event_type(topic)
+    record = {"originator": name, "version": int(event.originator_version), "type": kind, "topic": topic,
+              "recorded_at": stamp, "actor": actor, "data": data,
+              "state_sha256": hashlib.sha256(event.state).hexdigest()}
+    return hashlib.sha256(prev + _ENCODE_CANONICAL.encode(record)).digest(), stamp
+
+
 def _compact_json(transcoder: Any) -> Callable[[Any], bytes] | None:
     """eventsourcing's `JSONTranscoder.encode` without its set-up on every call (the json
     module builds a new C encoder per `encode`): the same C encoder with the same options,
@@ -131,13 +157,81 @@ def _compact_json(transcoder: Any) -> Callable[[Any], bytes] | None:
     return encode
 
 
+# What the mapper's fast path accepts once the top-level values of registered types are
+# transcoded: JSON's own values (strings, integers, booleans, null; no float, whose text
+# msgspec may write differently), in arrays and objects with string keys, 8 levels deep.
+# msgspec checks it in C (`msgspec.convert`, strict) and returns a copy with arrays as lists:
+# the very values `json.loads` reads back from the stored bytes.
+_JSONValue: Any = str | int | bool | None
+for _ in range(8):
+    _JSONValue = str | int | bool | None | list[_JSONValue] | dict[str, _JSONValue]
+
+
+class _PlainState(msgspec.Struct):
+    state: dict[str, _JSONValue]  # type: ignore[valid-type]
+
+
+_PLAIN_TOP = frozenset({str, int, bool, type(None), dict, list, tuple})
+_ENCODE_STORED = msgspec.json.Encoder()
+_ENCODE_FAILED = (msgspec.MsgspecError, TypeError, ValueError, OverflowError)
+# Set by the mapper on a StoredEvent it encoded by the fast path: (recorded_at, actor, data),
+# the parts of the event's chain record (`shared.audit.chain.record_of`) taken from the
+# values just encoded, so that hashing the link needs no decoding of the stored bytes.
+_RECORD_PARTS = "_ksd_record_parts"
+
+
 class RecordedVersionMapper(Mapper):
     """eventsourcing's mapper, but every stored event carries its `class_version` (the
-    library writes it only from version 2): a record says which schema it was written in."""
+    library writes it only from version 2): a record says which schema it was written in.
+
+    Fast path (the library's JSON transcoder, no compression, no cipher): the values of
+    registered types at the top level are transcoded here (`{"_type_", "_data_"}`, as the
+    transcoder does), msgspec checks everything else is plain JSON and encodes it, byte for
+    byte what the transcoder's json encoder writes (msgspec escapes strings as json does with
+    `ensure_ascii=False`; tests compare every code point). Anything else (a float, a value of a
+    registered type deeper down, an unregistered type) takes the json module's path."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         self._encode = _compact_json(self.transcoder) or self.transcoder.encode
+        transcoder = self.transcoder
+        self._transcodings = (transcoder.types if type(transcoder) is JSONTranscoder and not self.compressor
+                              and not self.cipher else None)
+        self._stamp: tuple[Any, Any] = (object(), None)  # the last timestamp seen, transcoded
+
+    def _plain(self, state: dict[str, Any]) -> dict[str, Any] | None:
+        """`state` as plain JSON values (a copy) once its top-level values of registered types
+        are transcoded in place; None when it is not plain JSON then (the json path's case)."""
+        # Every event has its timestamp (a batch's events mostly the same object): transcoded
+        # first, then the rest is checked in C; only a state with other values to transcode
+        # pays for a look at each of its values.
+        stamp = state.get("timestamp")
+        cached = self._stamp
+        if cached[0] is stamp:
+            state["timestamp"] = cached[1]
+        else:
+            transcoding = self._transcodings.get(type(stamp))  # type: ignore[union-attr]
+            if transcoding is not None:
+                state["timestamp"] = encoded = {"_type_": transcoding.name, "_data_": transcoding.encode(stamp)}
+                self._stamp = (stamp, encoded)
+        try:
+            return msgspec.convert({"state": state}, _PlainState, strict=True).state
+        except msgspec.ValidationError:
+            pass
+        except _ENCODE_FAILED:
+            return None
+        for key, value in state.items():
+            kind = type(value)
+            if kind in _PLAIN_TOP:
+                continue
+            transcoding = self._transcodings.get(kind)  # type: ignore[union-attr]
+            if transcoding is None:
+                return None
+            state[key] = {"_type_": transcoding.name, "_data_": transcoding.encode(value)}
+        try:
+            return msgspec.convert({"state": state}, _PlainState, strict=True).state
+        except _ENCODE_FAILED:
+            return None
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
         cls = type(domain_event)
@@ -145,6 +239,21 @@ class RecordedVersionMapper(Mapper):
         originator_id = state.pop("originator_id")
         originator_version = state.pop("originator_version")
         state["class_version"] = getattr(cls, "class_version", 1)
+        plain = None if self._transcodings is None else self._plain(state)
+        if plain is not None:
+            try:
+                stored = _ENCODE_STORED.encode(plain)
+            except _ENCODE_FAILED:
+                stored = None
+            if stored is not None:
+                event = StoredEvent(originator_id, originator_version, get_topic(cls), stored)
+                stamp = plain.pop("timestamp", None)
+                if type(stamp) is dict and len(stamp) == 2 and stamp.get("_type_") == "datetime_iso":
+                    stamp = stamp.get("_data_")
+                if type(stamp) is str:  # else `link_hash` reads the bytes (and refuses them)
+                    # A frozen dataclass, with a __dict__: the record's parts ride along.
+                    object.__setattr__(event, _RECORD_PARTS, (stamp, plain.pop("actor", None), plain))
+                return event
         stored = self._encode(state)
         if self.compressor:
             stored = self.compressor.compress(stored)
@@ -192,11 +301,6 @@ class HashChainRecorder(PostgresApplicationRecorder):
             "SELECT max(originator_version) AS version FROM {schema}.{chain} "
             "WHERE originator_id = %s AND recorded_at <= %s"
         ).format(**ident)
-        self._select_heads = SQL(
-            "SELECT DISTINCT ON (c.originator_id) c.originator_id, c.originator_version, c.hash "
-            "FROM {schema}.{chain} c JOIN {schema}.{events} e USING (originator_id, originator_version) "
-            "WHERE e.notification_id <= %s ORDER BY c.originator_id, c.originator_version DESC"
-        ).format(**ident)
         self._heads: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
         self._heads_lock = threading.Lock()
         # Per saving thread: the links computed before the lock, inserted after the events.
@@ -238,7 +342,8 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._attempts[me] = 0
         # (eventsourcing passes `tracking=None` for an application's own saves; a process
         # application's tracking record keeps the library's path.)
-        bulk = len(stored_events) >= BULK_MIN_EVENTS and not any(v is not None for v in kwargs.values())
+        bulk = (len(stored_events) >= BULK_MIN_EVENTS or sum(len(e.state) for e in stored_events) >= BULK_MIN_BYTES
+                ) and not any(v is not None for v in kwargs.values())
         try:
             try:
                 ids = (self._copy_events(stored_events) if bulk
@@ -307,23 +412,36 @@ class HashChainRecorder(PostgresApplicationRecorder):
             self._notify_channel(curs)
             curs.execute(self._max_notification_id, prepare=False)
             last = curs.fetchone()["last"]
+            # The usual case (uuid ids, each aggregate's events in version order): the rows
+            # packed in COPY's binary format here, each link hashed as its event is packed.
+            packed = in_order and id_type == "uuid"
             with curs.copy(self._copy_stored) as copy:
-                copy.set_types([id_type, "int8", "text", "bytea"])
-                write = copy.write_row
-                if in_order:
-                    chain_rows = self._link_rows(stored_events, heads, write)
+                if packed:
+                    chain, leaf_rows = self._pack_linked(stored_events, heads, copy.write, self._moment_bytes(curs))
                     links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
-                    leaves = self._log.leaves(chain_rows)  # the log's, while the server stores the events
                 else:
-                    for e in stored_events:
-                        write((e.originator_id, e.originator_version, e.topic, e.state))
+                    copy.set_types([id_type, "int8", "text", "bytea"])
+                    write = copy.write_row
+                    if in_order:
+                        chain_rows = self._link_rows(stored_events, heads, write)
+                        links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
+                        leaves = self._log.leaves(chain_rows)  # the log's, while the server stores the events
+                    else:
+                        for e in stored_events:
+                            write((e.originator_id, e.originator_version, e.topic, e.state))
             with curs.copy(self._copy_chain) as copy:
-                copy.set_types([id_type, "int8", "timestamptz", "bytea", "bytea"])
-                write = copy.write_row
-                for row in chain_rows:
-                    write(row)
+                if packed:
+                    copy.write(chain)
+                else:
+                    copy.set_types([id_type, "int8", "timestamptz", "bytea", "bytea"])
+                    write = copy.write_row
+                    for row in chain_rows:
+                        write(row)
             # The events' leaves of the transparency log, in the order the events were stored.
-            self._log.copy(curs, leaves, id_type)
+            if packed:
+                self._log.copy_packed(curs, leaf_rows)
+            else:
+                self._log.copy(curs, leaves, id_type)
             self._pending[me] = (links, ())
             # Every id above `last` is this COPY's, increasing in row order: when they are
             # consecutive numbers (nothing else advanced the sequence meanwhile), they need
@@ -338,6 +456,83 @@ class HashChainRecorder(PostgresApplicationRecorder):
             if len(ids) != n:
                 raise ProgrammingError(f"bulk insert: {len(ids)} notification ids for {n} events")
         return ids
+
+    @staticmethod
+    def _moment_bytes(curs: Cursor[DictRow]) -> Callable[[str], bytes]:
+        """A `recorded_at` as COPY's binary `timestamptz`, by psycopg's own dumper."""
+        oid = curs.adapters.types["timestamptz"].oid
+        dumper = curs.adapters.get_dumper_by_oid(oid, Format.BINARY)(datetime, curs)
+        return lambda recorded_at: bytes(dumper.dump(datetime.fromisoformat(recorded_at)))
+
+    def _pack_linked(
+        self, stored_events: Sequence[StoredEvent], heads: dict[UUID, bytes], write: Callable[[bytearray], Any],
+        moment_bytes: Callable[[str], bytes],
+    ) -> tuple[bytearray, list[tuple[bytes, int, bytes]]]:
+        """`_link_rows` for uuid ids, in PostgreSQL's binary COPY format (header, rows of
+        (field count, then each field's length and bytes), trailer), built with `struct`
+        rather than psycopg's per-row adaptation: the events' rows are handed to `write` in
+        blocks as they are packed, and the server stores them while the next are hashed.
+        Returns the chain table's whole COPY data and the transparency log's rows for
+        `LogWriter.copy_packed`; leaves in `heads` each aggregate's new head."""
+        pack_event, pack_length, pack_chain = _EVENT_HEAD.pack, _LENGTH.pack, _CHAIN_ROW.pack
+        service, leaf = self._log.service, trusted_leaf
+        keys: dict[UUID, tuple[str, bytes]] = {}
+        stamps: dict[str, bytes] = {}  # a batch's events mostly share their moment
+        topics: dict[str, tuple[bytes, str]] = {}  # topic -> its COPY field, its event type
+        events = bytearray(COPY_HEADER)
+        chain = bytearray(COPY_HEADER)
+        leaf_rows = []
+        sha256, canonical = hashlib.sha256, _ENCODE_CANONICAL.encode
+        last: Any = None
+        digest = b""
+        for e in stored_events:
+            originator_id, version, topic, state = e.originator_id, e.originator_version, e.topic, e.state
+            if originator_id is not last:  # an aggregate's events mostly come together
+                if last is not None:
+                    heads[last] = digest
+                last, digest = originator_id, heads[originator_id]
+                key = keys.get(originator_id)
+                if key is None:
+                    if len(digest) != 32:  # (`struct` would pad or cut it without a word)
+                        raise ProgrammingError(f"hash chain head of {originator_id} is not a SHA-256 hash")
+                    name = str(originator_id)
+                    key = keys[originator_id] = (name, UUID(name).bytes)
+                name, raw_id = key
+            prev = digest
+            known = topics.get(topic)
+            if known is None:
+                encoded = topic.encode()
+                known = topics[topic] = (pack_length(len(encoded)) + encoded, event_type(topic))
+            field, kind = known
+            # `_link`, inline (the loop's largest share of work).
+            parts = e.__dict__.get(_RECORD_PARTS)
+            if parts is None:
+                digest, recorded_at = link_hash(prev, name, version, topic, state)
+            else:
+                recorded_at, actor, data = parts
+                digest = sha256(prev + canonical({
+                    "originator": name, "version": int(version), "type": kind, "topic": topic,
+                    "recorded_at": recorded_at, "actor": actor, "data": data,
+                    "state_sha256": sha256(state).hexdigest()})).digest()
+            moment = stamps.get(recorded_at)
+            if moment is None:
+                moment = stamps[recorded_at] = moment_bytes(recorded_at)
+            events += pack_event(4, 16, raw_id, 8, version)
+            events += field
+            events += pack_length(len(state))
+            events += state
+            if len(events) > _COPY_BLOCK:
+                write(events)
+                events = bytearray()
+            chain += pack_chain(5, 16, raw_id, 8, version, 8, moment, 32, prev, 32, digest)
+            # The event's leaf of the transparency log (its position comes after the COPY).
+            leaf_rows.append((raw_id, version, leaf(service, name, version, digest)))
+        if last is not None:
+            heads[last] = digest
+        events += COPY_TRAILER
+        write(events)
+        chain += COPY_TRAILER
+        return chain, leaf_rows
 
     @staticmethod
     def _link_rows(
@@ -355,7 +550,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             name = names.get(originator_id)
             if name is None:
                 name = names[originator_id] = str(originator_id)
-            digest, recorded_at = link_hash(prev, name, version, e.topic, e.state)
+            digest, recorded_at = _link(prev, name, e)
             heads[originator_id] = digest
             moment = parsed.get(recorded_at)
             if moment is None:
@@ -391,12 +586,14 @@ class HashChainRecorder(PostgresApplicationRecorder):
         to, from the genesis, the cache or one query; and whether `stored_events` already
         gives every aggregate's events in version order."""
         by_aggregate: dict[UUID, list[StoredEvent]] = {}
+        last: Any = None
         for e in stored_events:
-            events = by_aggregate.get(e.originator_id)
-            if events is None:
-                by_aggregate[e.originator_id] = [e]
-            else:
-                events.append(e)
+            if e.originator_id is not last:  # an aggregate's events mostly come together
+                last = e.originator_id
+                events = by_aggregate.get(last)
+                if events is None:
+                    events = by_aggregate[last] = []
+            events.append(e)
         in_order = True
         heads: dict[UUID, bytes] = {}
         wanted: list[tuple[UUID, int]] = []
@@ -442,7 +639,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             digest = heads[originator_id]
             for e in events:
                 prev = digest
-                digest, recorded_at = link_hash(prev, name, e.originator_version, e.topic, e.state)
+                digest, recorded_at = _link(prev, name, e)
                 moment = parsed.get(recorded_at)
                 if moment is None:
                     moment = parsed[recorded_at] = datetime.fromisoformat(recorded_at)
@@ -516,144 +713,3 @@ class HashChainRecorder(PostgresApplicationRecorder):
             curs.execute(self._select_version_at, (originator_id, moment))
             row = curs.fetchone()
         return row["version"] if row else None
-
-    def heads(self, position: int, curs: Cursor[DictRow] | None = None) -> list[tuple[str, int, str]]:
-        """Every aggregate's last (version, hash) among the events up to `position`, in
-        the digest's leaf order (by id)."""
-        if curs is None:
-            with self.datastore.transaction(commit=False) as own:
-                return self.heads(position, own)
-        curs.execute(self._select_heads, (position,))
-        rows = curs.fetchall()
-        heads = [(str(r["originator_id"]), r["originator_version"], bytes(r["hash"]).hex()) for r in rows]
-        heads.sort()
-        return heads
-
-
-def tree_leaves(heads: list[tuple[str, int, str]]) -> list[bytes]:
-    """A digest's Merkle leaves: one per aggregate head, in the order `heads` gives."""
-    return [merkle.leaf_hash(leaf_data(*h)) for h in heads]
-
-
-class DigestRefused(RuntimeError):
-    """The store changed behind the platform's back: no digest is signed over it."""
-
-
-@dataclass(frozen=True)
-class Digest:
-    sequence: int
-    issued_at: str
-    position: int
-    tree_size: int
-    root: str
-    key_id: str
-    previous_root: str | None
-    signature: str
-
-    def payload(self) -> dict[str, Any]:
-        """What the signature covers (canonical JSON of this): each digest names the root
-        before it, so the digests form a chain of their own."""
-        return {
-            "format": DIGEST_FORMAT,
-            "sequence": self.sequence,
-            "previous_root": self.previous_root,
-            "issued_at": self.issued_at,
-            "position": self.position,
-            "tree_size": self.tree_size,
-            "root": self.root,
-            "key_id": self.key_id,
-        }
-
-    def to_dict(self) -> dict[str, Any]:
-        return {**self.payload(), "signature": self.signature}
-
-
-class DigestStore:
-    """Signed national digests, one row each in `<schema>.audit_digests` (never updated)."""
-
-    def __init__(self, recorder: HashChainRecorder) -> None:
-        self.recorder = recorder
-        self.datastore = recorder.datastore
-        ident = {"schema": Identifier(self.datastore.schema), "events": Identifier(recorder.events_table_name)}
-        self.table = "audit_digests"
-        self._create = SQL(
-            "CREATE TABLE IF NOT EXISTS {schema}.audit_digests ("
-            "sequence bigint PRIMARY KEY, issued_at text NOT NULL, position bigint NOT NULL, "
-            "tree_size integer NOT NULL, root text NOT NULL, previous_root text, key_id text NOT NULL, "
-            "public_key bytea NOT NULL, signature text NOT NULL)"
-        ).format(**ident)
-        self._latest = SQL(
-            "SELECT sequence, issued_at, position, tree_size, root, previous_root, key_id, public_key, signature "
-            "FROM {schema}.audit_digests ORDER BY sequence DESC LIMIT 1"
-        ).format(**ident)
-        self._list = SQL(
-            "SELECT sequence, issued_at, position, tree_size, root, previous_root, key_id, public_key, signature "
-            "FROM {schema}.audit_digests WHERE (%(before)s::bigint IS NULL OR sequence < %(before)s) "
-            "ORDER BY sequence DESC LIMIT %(limit)s"
-        ).format(**ident)
-        self._changed = SQL(
-            "SELECT DISTINCT originator_id FROM {schema}.{events} WHERE notification_id > %s AND notification_id <= %s"
-        ).format(**ident)
-        self._max_position = SQL("SELECT coalesce(max(notification_id), 0) AS p FROM {schema}.{events}").format(**ident)
-        self._insert = SQL(
-            "INSERT INTO {schema}.audit_digests (sequence, issued_at, position, tree_size, root, previous_root, "
-            "key_id, public_key, signature) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)"
-        ).format(**ident)
-
-    def create_table(self) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(self._create)
-
-    @staticmethod
-    def _digest(row: dict[str, Any]) -> tuple[Digest, bytes]:
-        return (
-            Digest(row["sequence"], row["issued_at"], row["position"], row["tree_size"], row["root"],
-                   row["key_id"], row["previous_root"], row["signature"]),
-            bytes(row["public_key"]),
-        )
-
-    def latest(self) -> tuple[Digest, bytes] | None:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._latest)
-            row = curs.fetchone()
-        return self._digest(row) if row else None
-
-    def page(self, limit: int, before: int | None = None) -> list[tuple[Digest, bytes]]:
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(self._list, {"limit": limit, "before": before})
-            return [self._digest(r) for r in curs.fetchall()]
-
-    def issue(
-        self, *, now: datetime, key_id: str, public_key: bytes, sign: Callable[[bytes], str], force: bool = False
-    ) -> Digest | None:
-        """Sign the Merkle root over every aggregate's head hash; None when nothing was
-        recorded since the last digest (unless forced). One issuer at a time."""
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute("SELECT pg_advisory_xact_lock(%s)", (DIGEST_LOCK,))
-            curs.execute(self._latest)
-            last = curs.fetchone()
-            curs.execute(self._max_position)
-            position = curs.fetchone()["p"]
-            if last is not None and last["position"] == position and not force:
-                return None
-            if last is not None:
-                # Never bless a rewrite: the last signed tree must still rebuild from the
-                # store, and every history changed since must still verify from its events.
-                before = self.recorder.heads(last["position"], curs)
-                if merkle.root(tree_leaves(before)).hex() != last["root"]:
-                    raise DigestRefused(f"the store no longer matches digest #{last['sequence']}")
-            curs.execute(self._changed, (last["position"] if last else 0, position))
-            for (changed,) in [tuple(r.values()) for r in curs.fetchall()]:
-                check = check_chain(self.recorder.chain_entries(changed, curs))
-                if not check.valid:
-                    raise DigestRefused(
-                        f"agreement {changed} fails its chain at version {check.first_invalid_version} ({check.reason})"
-                    )
-            heads = self.recorder.heads(position, curs)
-            root = merkle.root(tree_leaves(heads)).hex()
-            unsigned = Digest((last["sequence"] + 1) if last else 1, now.isoformat(), position, len(heads), root,
-                              key_id, last["root"] if last else None, "")
-            digest = replace(unsigned, signature=sign(canonical_json(unsigned.payload())))
-            curs.execute(self._insert, (digest.sequence, digest.issued_at, position, len(heads), root,
-                                        digest.previous_root, key_id, public_key, digest.signature))
-        return digest

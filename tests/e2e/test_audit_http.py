@@ -1,13 +1,15 @@
-"""Audit through HTTP and the offline CLI: history, time travel, verification, the signed
-national digest and the export bundle, and what happens when a superuser rewrites the
-stored events behind the platform's back.
+"""Audit through HTTP and the offline CLI: history, time travel, verification, the export
+bundle (v2, and v1 bundles proven against the national digests signed before the
+transparency log), and what happens when a superuser rewrites the stored events behind the
+platform's back.
 
-Runs on its own database: tampering with the store (and signing digests over it) must not
+Runs on its own database: tampering with the store (and signing heads over it) must not
 disturb the other tests' agreements.
 """
 
 from __future__ import annotations
 
+import base64
 import json
 import subprocess
 import sys
@@ -26,7 +28,6 @@ from services.registry.app import create_app as create_registry
 from services.registry.worker import run as run_worker
 from shared.audit import signing
 from shared.audit.chain import chain_hash, record_of
-from shared.audit.store import DigestRefused
 from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.settings import Settings
@@ -223,7 +224,7 @@ def test_untouched_history_verifies_online_and_offline(client: TestClient, token
     latest = heads.json()["items"][0]
     assert latest == bundle["log"]["latest"] and latest["public_key"] == bundle["public_key"]["base64"]
     assert verify(client, token, walked["url"])["log"]["anchored_version"] == 6
-    assert client.get("/audit/digests").status_code == 200  # the older national digests stay published
+    assert client.get("/audit/digests").status_code == 200  # the national digests signed before stay published
 
     run = offline(bundle, tmp_path, "--public-key", latest["public_key"])
     assert run.returncode == 0, run.stdout + run.stderr
@@ -231,8 +232,6 @@ def test_untouched_history_verifies_online_and_offline(client: TestClient, token
 
     # A key the auditor does not trust is refused, even with a valid signature.
     other = signing.public_key_raw(signing.generate_private_key())
-    import base64
-
     run = offline(bundle, tmp_path, "--public-key", base64.b64encode(other).decode())
     assert run.returncode == 1 and "key" in run.stdout
 
@@ -375,9 +374,9 @@ def test_an_edited_bundle_fails_offline_at_the_edited_version(client: TestClient
 def test_a_rewrite_with_recomputed_hashes_is_never_signed(client: TestClient, token, walked, audit_url: str) -> None:
     """The strongest forgery a superuser can make in the database: edit an event and
     recompute every hash after it. The chain then agrees with itself, but not with the
-    signed digest, and no new digest is signed over it."""
+    transparency log's leaf, and heads keep being signed for everything else."""
     agreement, audit = walked["id"], client.app.state.audit
-    audit.issue_digest(force=True)
+    audit.sign_heads()
     with superuser(audit_url) as conn:
         events = conn.execute(f"SELECT originator_version, topic, state FROM {EVENTS} WHERE originator_id = %s "
                               "ORDER BY originator_version", (agreement,)).fetchall()
@@ -397,9 +396,8 @@ def test_a_rewrite_with_recomputed_hashes_is_never_signed(client: TestClient, to
             result = verify(client, token, walked["url"])
             # The log's leaf of version 4 no longer matches: named at 4, where the rewrite began.
             assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 4, "event_changed")
-            with pytest.raises(DigestRefused):
-                audit.issue_digest(force=True)  # the older national digest refuses the whole store
-            audit.sign_heads()  # the log itself is intact: its heads are still signed
+            assert client.post("/agreements", json=BANDUNG, headers=token(KOTA)).status_code == 201
+            assert audit.sign_heads()  # the log itself is intact: its heads are still signed
         finally:
             conn.execute(f"UPDATE {EVENTS} SET state = %s WHERE originator_id = %s AND originator_version = 4",
                          (events[3][2], agreement))
@@ -409,32 +407,86 @@ def test_a_rewrite_with_recomputed_hashes_is_never_signed(client: TestClient, to
     assert verify(client, token, walked["url"])["valid"] is True
 
 
-def test_the_worker_signs_digests_on_its_own(settings: Settings, client: TestClient, token, walked,
-                                            audit_url: str) -> None:
-    """Requirement 4's "periodic": the registry worker signs a digest when it starts and
-    then every interval, once something was recorded since the last one."""
-    def latest() -> tuple[int, int]:
+def test_the_worker_signs_tree_heads_and_no_national_digest(settings: Settings, client: TestClient, token,
+                                                             walked, audit_url: str) -> None:
+    """The hourly national digest is retired (issue 15): the registry worker signs the
+    transparency log's tree heads instead, and `registry.audit_digests` is never written."""
+    def state() -> tuple[int, int]:
         with psycopg.connect(audit_url) as conn:
-            return conn.execute("SELECT coalesce(max(sequence), 0), coalesce(max(position), 0) "
-                                "FROM registry.audit_digests").fetchone()
-    with psycopg.connect(audit_url) as conn:
-        head = conn.execute(f"SELECT max(notification_id) FROM {EVENTS}").fetchone()[0]
-    # Something new since the last digest: another agreement.
+            return conn.execute("SELECT (SELECT count(*) FROM registry.audit_digests), "
+                                "(SELECT coalesce(max(size), 0) FROM audit.tree_heads)").fetchone()
     assert client.post("/agreements", json=BANDUNG, headers=token(KOTA)).status_code == 201
-    before = latest()
+    with psycopg.connect(audit_url) as conn:
+        size = conn.execute("SELECT size FROM audit.log_size").fetchone()[0]
+    digests, _ = state()
     stop = threading.Event()
     worker = threading.Thread(target=run_worker, args=(Settings.from_env({}, data_dir=settings.data_dir), audit_url, stop))
     worker.start()
     try:
         deadline = time.monotonic() + 30
-        while latest()[0] == before[0] and time.monotonic() < deadline:
+        while state()[1] < size and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         stop.set()
         worker.join(timeout=30)
-    sequence, position = latest()
-    assert sequence == before[0] + 1 and position > head
-    assert verify(client, token, walked["url"])["log"]["anchored_version"] == 6  # the worker signs tree heads too
+    assert state() == (digests, size)
+    assert verify(client, token, walked["url"])["log"]["anchored_version"] == 6
+
+
+# -- v1 bundles: proven against a national digest signed before the log --------------------------
+
+V1_BUNDLE = Path(__file__).parents[1] / "fixtures" / "audit" / "bundle_v1.json"
+
+
+def test_a_v1_bundle_still_verifies_offline(tmp_path: Path) -> None:
+    """A bundle exported before the transparency log (format v1, made by
+    tests/fixtures/audit/make_v1_bundle.py with the code at 3c5e9bc) keeps its verdict:
+    intact with its key, unconfirmed without, and an edit named at its version."""
+    bundle = json.loads(V1_BUNDLE.read_text())
+    assert bundle["format"] == "sinergi-ksd/audit-bundle/v1" and bundle["inclusion"]["path"]
+    key = ("--public-key", bundle["public_key"]["base64"])
+    run = offline(bundle, tmp_path, *key)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert "HASIL: UTUH" in run.stdout and "RESULT: INTACT" in run.stdout
+    assert "Peristiwa / events: 6" in run.stdout and "versi / covers up to version 6" in run.stdout
+    assert offline(bundle, tmp_path).returncode == 3
+
+    edited = json.loads(json.dumps(bundle))
+    edited["events"][2]["data"]["reference"] = "999/2025"
+    run = offline(edited, tmp_path, *key)
+    assert run.returncode == 1 and "versi 3" in run.stdout and "version 3" in run.stdout
+
+    cut = json.loads(json.dumps(bundle))
+    cut["events"] = cut["events"][:-1]  # the digest remembers version 6
+    run = offline(cut, tmp_path, *key)
+    assert run.returncode == 1 and "versi 6" in run.stdout
+
+    moved = json.loads(json.dumps(bundle))
+    moved["inclusion"]["path"][0] = "00" * 32
+    run = offline(moved, tmp_path, *key)
+    assert run.returncode == 1 and "akar Merkle digest" in run.stdout
+
+    other = base64.b64encode(signing.public_key_raw(signing.generate_private_key())).decode()
+    assert offline(bundle, tmp_path, "--public-key", other).returncode == 1
+
+
+def test_the_digests_signed_before_the_log_stay_published(client: TestClient, audit_url: str) -> None:
+    """GET /audit/digests serves what was signed (historical, read only): here the digest of
+    the v1 fixture, as a deployment upgraded from before the log still holds it."""
+    bundle = json.loads(V1_BUNDLE.read_text())
+    digest = bundle["digest"]
+    with psycopg.connect(audit_url, autocommit=True) as conn:
+        conn.execute("INSERT INTO registry.audit_digests (sequence, issued_at, position, tree_size, root, "
+                     "previous_root, key_id, public_key, signature) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s)",
+                     (digest["sequence"], digest["issued_at"], digest["position"], digest["tree_size"],
+                      digest["root"], digest["previous_root"], digest["key_id"],
+                      base64.b64decode(bundle["public_key"]["base64"]), digest["signature"]))
+        with pytest.raises(psycopg.Error):
+            conn.execute("UPDATE registry.audit_digests SET root = 'x'")  # never rewritten
+    listed = client.get("/audit/digests")  # public
+    assert listed.status_code == 200, listed.text
+    assert listed.json() == {"items": [{**digest, "public_key": bundle["public_key"]["base64"]}], "next_before": None}
+    assert client.get("/audit/digests", params={"before": digest["sequence"]}).json()["items"] == []
 
 
 # -- helpers --------------------------------------------------------------------------------------

@@ -548,3 +548,134 @@ def test_the_mirror_commands_exit_codes(tmp_path: Path, monkeypatch: pytest.Monk
     monkeypatch.setattr(shared.audit.mirror, "mirror", inconsistent)
     result = CliRunner().invoke(app, ["audit", "mirror", "http://example.invalid", str(tmp_path / "m")])
     assert result.exit_code == 1 and "INCONSISTENT" in result.output
+
+
+# -- GraphQL carries the warning; /verify proves only what is new; `ksd audit digest` ----------------
+
+AGREEMENT_QUERY = """query($id: ID!, $version: Int, $asOf: DateTime) {
+  agreement(id: $id, version: $version, asOf: $asOf) {
+    version
+    integrityWarning { code firstInvalidVersion reason reasonText { id en } message }
+    history { version }
+  }
+}"""
+
+
+def graphql_agreement(client: TestClient, token, agreement: dict[str, Any], **variables: Any) -> dict[str, Any]:
+    response = client.post("/graphql", json={"query": AGREEMENT_QUERY, "variables": {"id": agreement["id"], **variables}},
+                           headers=token(KOTA))
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert "errors" not in body, body
+    return body["data"]["agreement"]
+
+
+def test_a_graphql_past_read_of_a_tampered_agreement_carries_the_warning(
+    client: TestClient, token, walked, log_url: str
+) -> None:
+    """As REST's integrity_warning and X-KSD-Integrity: `integrityWarning` on the agreement,
+    null when it verifies, else what failed and where."""
+    tampered, untouched = walked[0], walked[2]
+    for variables in ({"version": 3}, {"asOf": "2099-01-01T00:00:00+07:00"}, {}):
+        clean = graphql_agreement(client, token, tampered, **variables)
+        assert clean["integrityWarning"] is None and clean["history"]
+    with saved_events(log_url, tampered["id"]) as conn:
+        forge(conn, tampered["id"], 2)
+        for variables in ({"version": 3}, {"asOf": "2099-01-01T00:00:00+07:00"}):
+            read = graphql_agreement(client, token, tampered, **variables)
+            warning = read["integrityWarning"]
+            assert (warning["code"], warning["firstInvalidVersion"], warning["reason"]) == (
+                "integrity_failed", 2, "event_changed")
+            assert warning["reasonText"]["id"] and warning["reasonText"]["en"] and warning["message"]
+            assert [e["version"] for e in read["history"]] == [1, 2, 3, 4, 5, 6]
+        assert graphql_agreement(client, token, untouched, version=3)["integrityWarning"] is None
+    assert graphql_agreement(client, token, tampered, version=3)["integrityWarning"] is None
+
+
+def test_a_second_verify_proves_only_the_new_leaves_and_one_consistency_proof(
+    client: TestClient, token, walked, log_url: str, log_clock: ManualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """/verify at national size: what an earlier check proved is not proven again, and an
+    event edited after that check is still named (every event is re-hashed each time)."""
+    audit = client.app.state.audit
+    agreement = walk(client, token, log_clock, steps=2)
+    audit.sign_heads()
+    asked: list[tuple[str, Any]] = []
+    inclusion, consistency = audit.log.inclusion_proofs, audit.log.consistency_proof
+
+    def counted_inclusion(seqs: Any, size: int, curs: Any = None) -> dict[int, list[bytes]]:
+        seqs = sorted(seqs)
+        asked.append(("inclusion", seqs))
+        return inclusion(seqs, size, curs)
+
+    def counted_consistency(first: int, second: int, curs: Any = None) -> list[bytes]:
+        asked.append(("consistency", (first, second)))
+        return consistency(first, second, curs)
+
+    monkeypatch.setattr(audit.log, "inclusion_proofs", counted_inclusion)
+    monkeypatch.setattr(audit.log, "consistency_proof", counted_consistency)
+    first = verify(client, token, agreement)
+    assert verdict(first) == (True, None, None) and first["log"]["anchored_version"] == 3
+    assert asked == [("inclusion", first["log"]["positions"])]
+
+    asked.clear()  # the same head: nothing to prove again
+    assert verdict(verify(client, token, agreement)) == (True, None, None)
+    assert asked == [("inclusion", [])]
+
+    tenant, action, body = STEPS[2]
+    log_clock.advance(hours=1)
+    assert client.post(f"{agreement['url']}/actions/{action}", json=body,
+                       headers={**token(tenant), "If-Match": '"3"'}).status_code == 200
+    old_size = heads(client)[0]["size"]
+    audit.sign_heads()
+    new_size = heads(client)[0]["size"]
+    asked.clear()  # one new leaf, and the old head proven a prefix of the new one
+    again = verify(client, token, agreement)
+    assert verdict(again) == (True, None, None) and again["log"]["anchored_version"] == 4
+    assert asked == [("inclusion", again["log"]["positions"][-1:]), ("consistency", (old_size, new_size))]
+
+    with saved_events(log_url, agreement["id"]) as conn:
+        forge(conn, agreement["id"], 2)  # an event proven before, edited since
+        assert verdict(verify(client, token, agreement)) == (False, 2, "event_changed")
+    assert verdict(verify(client, token, agreement)) == (True, None, None)
+
+
+def test_ksd_audit_digest_signs_a_tree_head_now_and_no_national_digest(
+    settings: Settings, client: TestClient, token, walked, log_url: str, log_clock: ManualClock
+) -> None:
+    """The command kept its name and exit codes; it signs the log's tree head now. 0: signed
+    or nothing new; 1: the stored log was edited, nothing signed."""
+    from typer.testing import CliRunner
+
+    from shared.cli import app
+
+    env = {"DATABASE_URL": log_url, "KSD_DATA_DIR": str(settings.data_dir)}
+    client.app.state.audit.sign_heads()
+    walk(client, token, log_clock, steps=0)
+    with psycopg.connect(log_url) as conn:
+        size = conn.execute("SELECT size FROM audit.log_size").fetchone()[0]
+    signed = CliRunner().invoke(app, ["audit", "digest"], env=env)
+    assert signed.exit_code == 0, signed.output
+    assert heads(client)[0]["size"] == size
+    assert "tree heads signed: 1" in signed.output and f"size {size}," in signed.output
+    assert heads(client)[0]["root"] in signed.output
+
+    again = CliRunner().invoke(app, ["audit", "digest", "--force"], env=env)
+    assert again.exit_code == 0, again.output
+    assert "nothing recorded since the last tree head" in again.output and f"size {size}," in again.output
+
+    with superuser(log_url) as conn:
+        nodes = conn.execute("SELECT level, idx, hash FROM audit.log_nodes").fetchall()
+        conn.execute("UPDATE audit.log_nodes SET hash = sha256(hash)")
+        try:
+            walk(client, token, log_clock, steps=0)
+            refused = CliRunner().invoke(app, ["audit", "digest"], env=env)
+            assert refused.exit_code == 1, refused.output
+            assert isinstance(refused.exception, SystemExit) and "tree head refused" in refused.output
+            assert heads(client)[0]["size"] == size
+        finally:
+            for level, idx, digest in nodes:
+                conn.execute("UPDATE audit.log_nodes SET hash = %s WHERE level = %s AND idx = %s", (digest, level, idx))
+    with psycopg.connect(log_url) as conn:
+        assert conn.execute("SELECT count(*) FROM registry.audit_digests").fetchone()[0] == 0  # retired
+    assert client.get("/audit/digests").json() == {"items": [], "next_before": None}

@@ -8,11 +8,13 @@ link of a hash chain that the reference verifier accepts; a version already stor
 from __future__ import annotations
 
 import csv
+import enum
 import io
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -25,7 +27,9 @@ from services.registry.domain.agreement import Agreement, Category, Form, Region
 from services.registry.domain.commands import Caller, Policy, RecordOfferResponse, SubmitOffer
 from services.registry.imports import HEADERS, IMPORTED, Importer
 from services.registry.setup import registry_env
-from shared.audit.chain import GENESIS, chain_hash, check_chain, record_of
+from shared.audit import store as store_module
+from shared.audit import translog
+from shared.audit.chain import GENESIS, RecordError, chain_hash, check_chain, record_of
 from shared.audit.store import BULK_MIN_EVENTS, HashChainRecorder, link_hash
 from shared.auth import Identity
 from shared.cli import migrate_all
@@ -377,3 +381,127 @@ def test_an_import_appends_by_the_bulk_path_and_the_projection_reads_every_event
                              (assert_each,)).fetchall()
     assert {str(r[0]) for r in found} == imported
     assert all(r[1] == app.repository.get(r[0]).version for r in found)
+
+
+# -- the mapper's fast path and the packed COPY rows ------------------------------------------------
+
+
+class Probe:
+    """A stand-in domain event: the mapper reads `vars()` and the class."""
+
+    class_version = 3
+
+
+class Colour(str, enum.Enum):
+    RED = "merah"
+
+
+class Size(enum.IntEnum):
+    BIG = 7
+
+
+def probe(**fields: Any) -> Probe:
+    event = Probe()
+    vars(event).update({"originator_id": uuid4(), "originator_version": 4, "timestamp": AT, **fields})
+    return event
+
+
+def nested(depth: int) -> Any:
+    """A value `depth` arrays and objects deep (the mapper's fast path takes 8)."""
+    value: Any = "dasar"
+    for level in range(depth):
+        value = {"k": value} if level % 2 else [value]
+    return value
+
+
+PLAIN = {
+    "actor": dict(ACTOR, imported={"row": 2, "file_sha256": "ab" * 32}),
+    "title": "Kerja sama \u00e9\U0001F600 \"kutip\" \\ \n\t\x00\x1f\x7f\u2028", "n": -0, "big": 2**80, "neg": -(2**70),
+    "yes": True, "no": False, "none": None, "tuple": ("2.11", ("a", {"z": 1, "a": [None]})), "empty": {},
+    "list": [], "enum": Colour.RED, "int_enum": Size.BIG, "deep": nested(8),
+}
+
+
+@pytest.mark.parametrize(("fields", "fast"), [
+    (PLAIN, True),
+    ({"actor": None, "reference": "005/1/Pem"}, True),
+    ({"reference": "no actor"}, True),
+    ({"agreement": uuid4(), "amount": Decimal("12.50"), "at": AT + timedelta(hours=7)}, True),  # top level
+    ({"pair": (uuid4(),)}, False),  # a registered type deeper down: the json path transcodes it
+    ({"moment": {"at": AT}}, False),
+    ({"ratio": 1.5}, False),  # floats: the json module's own text
+    ({"ratio": [1e16]}, False),
+    ({"deep": nested(9)}, False),
+    ({"keys": {1: "satu"}}, False),
+], ids=lambda v: str(v)[:40] if not isinstance(v, bool) else str(v))
+def test_the_mapper_writes_the_transcoders_bytes_and_the_reference_link(
+    app: Registry, fields: dict[str, Any], fast: bool
+) -> None:
+    event = probe(**fields)
+    stored = app.mapper.to_stored_event(event)
+    state = dict(vars(event))
+    del state["originator_id"], state["originator_version"]
+    state["class_version"] = 3
+    transcoder = app.mapper.transcoder
+    assert stored.state == transcoder.encode(state)  # byte for byte
+    assert transcoder.decode(stored.state) == json_like(state)  # and reads back the same
+    assert (store_module._RECORD_PARTS in vars(stored)) is fast  # the path taken
+    prev = bytes(range(32))
+    args = (str(stored.originator_id), stored.originator_version, stored.topic, stored.state)
+    assert store_module._link(prev, args[0], stored) == reference(prev, *args)
+
+
+def json_like(value: Any) -> Any:
+    """What the transcoder reads back: tuples as lists, enums as their values."""
+    if isinstance(value, dict):
+        return {(str(k) if not isinstance(k, str) else k): json_like(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_like(v) for v in value]
+    if isinstance(value, enum.Enum):
+        return value.value
+    return value
+
+
+def test_a_state_without_a_timestamp_is_refused_by_the_link_as_by_the_reference(app: Registry) -> None:
+    event = probe(reference="x")
+    del vars(event)["timestamp"]
+    stored = app.mapper.to_stored_event(event)
+    assert store_module._RECORD_PARTS not in vars(stored)
+    with pytest.raises(RecordError):
+        store_module._link(bytes(32), str(stored.originator_id), stored)
+
+
+def test_the_packed_rows_store_the_events_links_and_log_leaves_the_reference_computes(
+    app: Registry, url: str, bulk_saves: list[int]
+) -> None:
+    aggregates = started(N)
+    for agreement in aggregates[: N // 2]:  # some aggregates with two events in the save
+        agreement.execute(SubmitOffer(reference="005/9/Pem", sent_on=date(2025, 2, 3)),
+                          by=Caller(KOTA, ACTOR), at=AT, policy=Policy())
+    events = events_of(aggregates)
+    before = last_id(url)
+    app.save(*events)
+    assert bulk_saves == [len(events)]
+    with psycopg.connect(url) as conn:
+        rows = conn.execute(
+            "SELECT e.originator_id, e.originator_version, e.topic, e.state, c.recorded_at, c.prev_hash, c.hash "
+            "FROM registry.registry_events e JOIN registry.registry_events_chain c "
+            "USING (originator_id, originator_version) WHERE e.notification_id > %s ORDER BY e.notification_id",
+            (before,)).fetchall()
+        leaves = conn.execute(
+            "SELECT seq, service, originator_id, originator_version, leaf_hash FROM audit.log_leaves "
+            "WHERE (originator_id, originator_version) IN (SELECT originator_id, originator_version "
+            "FROM registry.registry_events WHERE notification_id > %s) ORDER BY seq", (before,)).fetchall()
+    assert [(r[0], r[1]) for r in rows] == [(e.originator_id, e.originator_version) for e in events]
+    heads: dict[UUID, bytes] = {}
+    for originator_id, version, topic, state, recorded_at, prev, digest in rows:
+        expected_prev = heads.get(originator_id, bytes.fromhex(GENESIS))
+        expected, stamp = reference(expected_prev, str(originator_id), version, topic, bytes(state))
+        assert (bytes(prev), bytes(digest)) == (expected_prev, expected)
+        assert recorded_at == datetime.fromisoformat(stamp)
+        heads[originator_id] = expected
+    # One leaf per event, at consecutive positions, in the events' order.
+    assert [r[0] for r in leaves] == list(range(leaves[0][0], leaves[0][0] + len(events)))
+    assert [(r[1], r[2], r[3]) for r in leaves] == [("registry", r[0], r[1]) for r in rows]
+    assert [bytes(r[4]) for r in leaves] == [translog.event_leaf("registry", str(r[0]), r[1], bytes(r[6]))
+                                             for r in rows]

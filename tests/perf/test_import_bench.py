@@ -108,6 +108,7 @@ def raw_copy(url: str, table: str, events: list[tuple], links: list[tuple]) -> t
 
 def test_import_events_per_second_against_raw_copy(bench_url: str) -> None:
     report = Report()
+    load_before = os.getloadavg()  # the machine is shared: the numbers depend on its load
     section = f"import of {N_FAMILIES} families (events/s; ratio vs raw COPY of the same rows)"
     app = Registry(registry_env(bench_url, pool_size=2), clock=ManualClock())
     identity = Identity(sub="bench-importer", name="", tenant="32.73", roles=("operator",))
@@ -182,6 +183,8 @@ def test_import_events_per_second_against_raw_copy(bench_url: str) -> None:
     text = report.render([
         f"Sinergi KSD import benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"python {platform.python_version()}, {os.cpu_count()} cpu, PostgreSQL {version}, scale {SCALE:g}",
+        "load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *os.getloadavg()),
     ])
     print("\n\n" + text + "\n")
     RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)

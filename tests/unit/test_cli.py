@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 import shared.settings
-from shared.audit.store import DigestRefused
+from shared.audit.log_store import LogInconsistent
 from shared.auth import TokenService
 from shared.cli import app
 from shared.settings import Settings
@@ -166,8 +166,8 @@ def test_audit_digest_refused_says_why_in_one_line(tmp_path: Path, monkeypatch: 
         def __init__(self, *args: object, **kwargs: object) -> None:
             pass
 
-        def issue_digest(self, force: bool = False) -> None:
-            raise DigestRefused("the store no longer matches digest #3")
+        def sign_heads(self, budget_seconds: float = 0.0) -> None:
+            raise LogInconsistent("the stored log is not consistent with the head of size 7")
 
     class Closing:
         def close(self) -> None:
@@ -180,7 +180,7 @@ def test_audit_digest_refused_says_why_in_one_line(tmp_path: Path, monkeypatch: 
         "DATABASE_URL": "postgresql://ksd@127.0.0.1:1/ksd", "KSD_DATA_DIR": str(tmp_path)})
     assert result.exit_code == 1
     assert isinstance(result.exception, SystemExit)  # typer.Exit, not a crash
-    assert "digest refused: the store no longer matches digest #3" in result.output
+    assert "tree head refused: the stored log is not consistent with the head of size 7" in result.output
     assert "Traceback" not in result.output
 
 

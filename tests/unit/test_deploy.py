@@ -547,8 +547,8 @@ PRODUCTION_DEFAULTS = {
     "analysis_timeout_ms", "s3_prefix", "s3_region",
 }
 PER_DEPLOYMENT_DEFAULTS = {
-    # Kubernetes: no blob directory (S3), a fixed data dir, digests at the default interval.
-    "k8s": {"blob_dir", "audit_digest_interval_seconds"},
+    # Kubernetes: no blob directory (S3), a fixed data dir.
+    "k8s": {"blob_dir"},
     # One machine: the filesystem store (the S3 settings are named in a comment), no probes.
     "systemd": {"s3_bucket", "s3_endpoint_url", "s3_access_key_id", "s3_secret_access_key", "alert_no_neighbour_scope",
                 "smtp_username", "smtp_password", "jwt_secret"},

@@ -36,7 +36,7 @@ def test_values_are_read_from_ksd_variables_and_database_url() -> None:
         ({"KSD_ENVIRONMENT": "production", "KSD_JWT_SECRET": "s" * 32}, "KSD_AUDIT_SIGNING_KEY"),
         ({"KSD_AUDIT_SIGNING_KEY": "not a key"}, "KSD_AUDIT_SIGNING_KEY"),
         ({"KSD_AUDIT_SIGNING_KEY": base64.b64encode(b"x" * 31).decode()}, "KSD_AUDIT_SIGNING_KEY"),
-        ({"KSD_AUDIT_DIGEST_INTERVAL_SECONDS": "0"}, "KSD_AUDIT_DIGEST_INTERVAL_SECONDS"),
+        ({"KSD_AUDIT_HEAD_INTERVAL_SECONDS": "0"}, "KSD_AUDIT_HEAD_INTERVAL_SECONDS"),
     ],
 )
 def test_a_bad_value_fails_with_the_variable_named(env: dict, variable: str) -> None:
@@ -55,10 +55,10 @@ def test_production_starts_with_an_audit_signing_key() -> None:
             "KSD_ENVIRONMENT": "production",
             "KSD_JWT_SECRET": "s" * 32,
             "KSD_AUDIT_SIGNING_KEY": private_key_pem(key),
-            "KSD_AUDIT_DIGEST_INTERVAL_SECONDS": "600",
+            "KSD_AUDIT_HEAD_INTERVAL_SECONDS": "5",
         }
     )
-    assert settings.audit_digest_interval_seconds == 600
+    assert settings.audit_head_interval_seconds == 5
     assert settings.audit_signing_key is not None
 
 

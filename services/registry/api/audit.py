@@ -1,5 +1,5 @@
 """REST for auditors: history, verification, export bundles, the transparency log's signed tree
-heads and proofs, and the national digests."""
+heads and proofs, and the national digests signed before the log replaced them (historical)."""
 
 from __future__ import annotations
 
@@ -135,9 +135,11 @@ class LeafPage(msgspec.Struct):
 
 
 class NationalDigest(msgspec.Struct):
-    """Signed (Ed25519, base64 `signature`) over the canonical JSON of the other fields
-    except `public_key`: the Merkle root (RFC 9162) of every agreement's head hash, leaves
-    `{"id", "version", "hash"}` sorted by id, over the events up to `position`."""
+    """Historical: no longer signed (the transparency log's tree heads, `/audit/heads`,
+    replaced it). Signed (Ed25519, base64 `signature`) over the canonical JSON of the other
+    fields except `public_key`: the Merkle root (RFC 9162) of every agreement's head hash,
+    leaves `{"id", "version", "hash"}` sorted by id, over the events up to `position`.
+    Bundles of format v1 prove a history against one of these."""
 
     format: str
     sequence: int
@@ -170,15 +172,17 @@ class AgreementAuditController(Controller):
         return Response(msgspec.convert(events, list[HistoryEvent]),
                         headers={INTEGRITY_HEADER: "failed"} if warning else {})
 
-    @get("/verify", operation_id="verifyAgreement", summary="Recompute the hash chain and check it against the digest")
+    @get("/verify", operation_id="verifyAgreement",
+         summary="Recompute the hash chain and check it against the transparency log")
     async def verify(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> Verification:
         audit: Audit = state.audit
         result = await anyio.to_thread.run_sync(audit.verify, identity_of(request), agreement_id)
         return msgspec.convert(result, Verification)
 
     @get("/export", operation_id="exportAgreement", summary="Audit bundle for `ksd audit verify` (auditor, monitor)",
-         description="A self-contained JSON file: the events with their hashes, the latest national digest (signed "
-                     "now when the last one does not cover this history), the inclusion proof and the public key.")
+         description="A self-contained JSON file (format v2): the events with their hashes, each leaf's inclusion "
+                     "proof in the first signed tree head covering the history (signed now when none does), that "
+                     "head, the latest head with the consistency proof between them, and the public key.")
     async def export(self, request: Request, state: State, agreement_id: FromPath[UUID]) -> Response[dict[str, Any]]:
         audit: Audit = state.audit
         bundle = await anyio.to_thread.run_sync(audit.export, identity_of(request), agreement_id)
@@ -192,7 +196,11 @@ class DigestController(Controller):
     path = "/audit/digests"
     tags = ["audit"]  # noqa: RUF012
 
-    @get("/", operation_id="listDigests", summary="Published national digests, newest first (public)",
+    @get("/", operation_id="listDigests",
+         summary="National digests signed before the transparency log, newest first (public, historical)",
+         description="No digest is signed any more: the log's signed tree heads (`/audit/heads`) replaced them. "
+                     "The digests already signed stay published, for the v1 bundles that prove a history against "
+                     "one of them.",
          opt={"exclude_from_auth": True})
     async def list_digests(
         self,
@@ -210,7 +218,7 @@ class DigestController(Controller):
 
 
 class TransparencyLogController(Controller):
-    """The transparency log, public like the digests: heads and proofs are hashes only, and
+    """The transparency log, public: heads and proofs are hashes only, and
     the leaves are served as hashes (no agreement ids), enough to mirror and check the log."""
 
     path = "/audit"

@@ -206,6 +206,23 @@ class Document:
     download_url: str
 
 
+@strawberry.type(description="Bilingual text: Bahasa Indonesia (id) and English (en)")
+class ReasonText:
+    id: str
+    en: str
+
+
+@strawberry.type(description="This agreement's history failed verification against the transparency log: "
+                             "past content read from it may have been altered (REST: integrity_warning and the "
+                             "X-KSD-Integrity header)")
+class IntegrityWarning:
+    code: str
+    first_invalid_version: int | None
+    reason: str | None
+    reason_text: ReasonText | None
+    message: str
+
+
 _NESTED: dict[str, Any] = {
     "created_by": Actor, "offer": Offer, "offer_responses": OfferResponse, "approvals": Approval,
     "signatories": Signatory, "addenda": Addendum, "extensions": Extension, "termination": Termination,
@@ -274,6 +291,18 @@ class Agreement:
             )
             for e in events
         ]
+
+    @strawberry.field(description="Null when the agreement's history verifies against the transparency log (as "
+                                  "GET /agreements/{id}/verify checks it); else what failed, at which version. Ask "
+                                  "for it with a past state (version, asOf) or the history: they replay stored events.")
+    async def integrity_warning(self, info: Info) -> IntegrityWarning | None:
+        warning = await anyio.to_thread.run_sync(info.context.audit.integrity_warning, UUID(str(self.id)))
+        if warning is None:
+            return None
+        text = warning.get("reason_text")
+        return IntegrityWarning(code=warning["code"], first_invalid_version=warning["first_invalid_version"],
+                                reason=warning["reason"], message=warning["message"],
+                                reason_text=ReasonText(id=text["id"], en=text["en"]) if text else None)
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> Agreement:

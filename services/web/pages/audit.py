@@ -44,10 +44,9 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
     events = int(result.get("events") or 0)
     details: list[str] = []
     log = result.get("log") or {}
-    digest = result.get("digest")
     if result.get("valid"):
         headline = f"Riwayat utuh: {events} peristiwa, tidak ada yang diubah."
-        details.append(_anchored_words(log, digest, events))
+        details.append(_anchored_words(log, events))
     else:
         reason = (result.get("reason_text") or {}).get("id") or "Rantai hash tidak cocok."
         headline = f"Riwayat TIDAK utuh: {reason}"
@@ -56,12 +55,11 @@ def verdict(result: dict[str, Any]) -> dict[str, Any]:
         else:
             details.append(f"Jumlah peristiwa yang tersimpan: {events}.")
     return {"valid": bool(result.get("valid")), "headline": headline, "details": details,
-            "head_hash": result.get("head_hash"), "digest": digest, "log": log}
+            "head_hash": result.get("head_hash"), "log": log}
 
 
-def _anchored_words(log: dict[str, Any], digest: dict[str, Any] | None, events: int) -> str:
-    """How much of the history a signed tree head of the transparency log (or, in an older
-    answer, a national digest) already vouches for."""
+def _anchored_words(log: dict[str, Any], events: int) -> str:
+    """How much of the history a signed tree head of the transparency log already vouches for."""
     if log.get("tree_size"):
         anchored = log.get("anchored_version")
         size, signed = log["tree_size"], log.get("signed_at")
@@ -73,15 +71,6 @@ def _anchored_words(log: dict[str, Any], digest: dict[str, Any] | None, events: 
             return (f"Versi 1–{anchored} terbukti tercatat di log transparansi (kepala log ukuran {size}{when}); "
                     f"{events - int(anchored)} peristiwa sesudahnya menunggu kepala berikutnya.")
         return f"Seluruh {events} peristiwa terbukti tercatat di log transparansi (kepala log ukuran {size}{when})."
-    anchored = digest.get("anchored_version") if digest else None
-    if digest and anchored is None:
-        return (f"Belum tercakup digest nasional bertanda tangan (digest nomor {digest['sequence']} terbit "
-                "sebelum riwayat ini); digest berikutnya akan mencakupnya.")
-    if digest and int(anchored) < events:
-        return (f"Versi 1–{anchored} sesuai dengan digest nasional bertanda tangan nomor "
-                f"{digest['sequence']}; {events - int(anchored)} peristiwa sesudahnya menunggu digest berikutnya.")
-    if digest:
-        return f"Seluruh {events} peristiwa sesuai dengan digest nasional bertanda tangan nomor {digest['sequence']}."
     return "Belum ada kepala log bertanda tangan untuk dicocokkan."
 
 
