@@ -185,3 +185,13 @@ def test_a_pks_terminated_after_the_period_still_owed_its_report() -> None:
     assert (entry["progress_due"], entry["progress_missing"]) == (["2026-S1"], ["2026-S1"])
     [later] = compile_for(KOTA, S2, date(2027, 1, 10), Facts([agreement.to_state()]))["agreements"]
     assert later["progress_due"] == []  # it ended in July: no whole semester in S2
+
+
+def test_a_past_periods_region_alert_is_judged_on_the_periods_last_day() -> None:
+    """QA: Kota Bandung's 2026-S1 report, compiled in December, listed the no-neighbour alert
+    "since" the December day it was compiled; the partners it counts are those of 30 June."""
+    signed = to_signed().to_state()
+    far = dict(signed, parties=[{"kind": "region", "role": "initiator", "region": "35.78"},
+                                {"kind": "region", "role": "partner", "region": KOTA}])
+    [alert] = compile_for("35.78", S1, date(2026, 12, 6), Facts([far]))["region_alerts"]
+    assert alert["kind"] == "no_neighbour_cooperation" and alert["since"] <= "2026-06-30"

@@ -185,7 +185,8 @@ def agreement_entry(
 ) -> dict[str, Any]:
     """One agreement as a region reports it for a period: its stage (`stage`, on the day the
     period is judged by; None: its stage now) and documents then, the region's progress in
-    the period, the evaluations covering it, and the alerts the monitoring rules raise today."""
+    the period, the evaluations covering it, and the alerts the monitoring rules raise today
+    (when the report is compiled: a missing progress report of the period itself shows)."""
     semesters = {str(p) for p in period.semesters()}
     mine = sorted((r for r in progress if r["region"] == region and r["period"] in semesters),
                   key=lambda r: r["period"])
@@ -272,7 +273,10 @@ def compile_region_report(
     if rules.no_neighbour_scope == "all" or any(stage[s["_id"]] != "dibatalkan" for s in states):
         partners = {p["region"] for s in states if stage[s["_id"]] in ACTIVE_STAGES
                     for p in s["parties"] if p["kind"] == "region"} - {region.code}
-        finding = region_finding(region.code, region.display_name, catalog.neighbours(region.code), partners, today)
+        # Judged like the partners it counts, on the period's last day (QA: a 2026-S1 report
+        # listed this alert "since" the day it was compiled).
+        finding = region_finding(region.code, region.display_name, catalog.neighbours(region.code), partners,
+                                 judged_on(period, today))
         region_alerts = [_alert(finding)] if finding else []
     return {
         "kind": "region_report",
