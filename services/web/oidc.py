@@ -5,16 +5,22 @@ token (a JWT the services verify against the provider's JWKS) is what the web ap
 from __future__ import annotations
 
 import time
+import warnings
 from typing import Any
 
 import httpx
 from authlib.common.security import generate_token
-from authlib.integrations.httpx_client import AsyncOAuth2Client
 from joserfc import jwt
 from joserfc.errors import JoseError
 from joserfc.jwk import KeySet
 
 from shared.settings import Settings
+
+with warnings.catch_warnings():
+    # Authlib announces its move from httpx to httpx2, the package's successor; httpx is what
+    # it runs on today. Not a message for the people who start the platform.
+    warnings.filterwarnings("ignore", message="The httpx module is deprecated", category=DeprecationWarning)
+    from authlib.integrations.httpx_client import AsyncOAuth2Client
 
 
 class OidcError(Exception):
