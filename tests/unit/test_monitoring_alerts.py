@@ -85,6 +85,14 @@ def test_progress_is_missing_exactly_for_the_semesters_due_and_unreported(elapse
         assert found[0].since <= today
 
 
+def test_the_missing_progress_alert_names_its_semesters_in_words() -> None:
+    """QA: the message read "periode 2026-S2, 2027-S1 dari 34.04, 34.71"."""
+    s = state(pks=[pks(date(2026, 2, 1), date(2030, 1, 31))])
+    [found] = [f for f in agreement_findings(s, set(), date(2027, 9, 1), T) if f.kind == Kind.PKS_WITHOUT_PROGRESS]
+    assert found.message == "PKS berjalan tanpa laporan kemajuan Semester II 2026 dan Semester I 2027 dari daerah " \
+                            "34.04 dan 34.71."
+
+
 @given(days, st.booleans())
 def test_approval_pending_from_the_threshold_until_decided(elapsed: int, decided: bool) -> None:
     approval = {"kind": "dprd", "document": "framework", "region": "34.04", "requested_on": DAY0.isoformat(),

@@ -161,10 +161,11 @@ def agreement_findings(
     if missing:
         late_regions = tuple(sorted({region for _, region in missing}))
         first_due = min(p.due(thresholds.progress_grace_days) for p, _ in missing)
-        periods = sorted({str(p) for p, _ in missing})
+        periods = sorted({p for p, _ in missing})
         findings.append(Finding(
             Kind.PKS_WITHOUT_PROGRESS, "progress", Severity.WARNING, first_due + timedelta(days=1), late_regions,
-            f"PKS berjalan tanpa laporan kemajuan periode {', '.join(periods)} dari {', '.join(late_regions)}.",
+            f"PKS berjalan tanpa laporan kemajuan {_words(p.label for p in periods)} "
+            f"dari daerah {_words(late_regions)}.",
             details={"missing": [{"period": str(p), "region": r} for p, r in sorted(missing)]},
         ))
     return findings
@@ -217,3 +218,9 @@ def region_finding(
         f"{name} belum memiliki kerja sama aktif dengan satu pun dari {len(neighbours)} daerah tetangganya.",
         details={"neighbours": sorted(neighbours)},
     )
+
+
+def _words(items: Any) -> str:
+    """`a`, `a dan b`, `a, b dan c`: a list as a sentence reads it."""
+    parts = list(items)
+    return parts[0] if len(parts) == 1 else f"{', '.join(parts[:-1])} dan {parts[-1]}"
