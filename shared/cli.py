@@ -153,14 +153,18 @@ audit_app = typer.Typer(no_args_is_help=True, help="Audit: verify bundles and th
 app.add_typer(audit_app, name="audit")
 
 
+# The key an auditor trusts, for every command that checks signatures offline.
+PublicKeyOption = Annotated[
+    str | None,
+    typer.Option(help="the trusted Ed25519 public key: base64 of its 32 bytes, or a PEM file",
+                 envvar="KSD_AUDIT_PUBLIC_KEY"),
+]
+
+
 @audit_app.command("verify")
 def audit_verify(
     bundle: Annotated[str, typer.Argument(help="the file from GET /agreements/{id}/export")],
-    public_key: Annotated[
-        str | None,
-        typer.Option(help="the trusted Ed25519 public key: base64 of its 32 bytes, or a PEM file",
-                     envvar="KSD_AUDIT_PUBLIC_KEY"),
-    ] = None,
+    public_key: PublicKeyOption = None,
 ) -> None:
     """Check an audit bundle offline (no network, no database). Exit 0: intact, signed by
     the trusted key; 1: not intact or not provable; 2: the file or key cannot be read;
@@ -175,16 +179,7 @@ def audit_verify(
     except (OSError, ValueError, RecursionError) as exc:
         typer.echo(f"Berkas tidak dapat dibaca / cannot read the file: {exc}", err=True)
         raise typer.Exit(2) from None
-    trusted = None
-    if public_key:
-        from shared.audit.signing import load_public_key
-
-        try:
-            trusted = load_public_key(public_key)
-        except ValueError as exc:
-            typer.echo(f"Kunci publik tidak dapat dibaca / cannot read the public key: {exc}", err=True)
-            raise typer.Exit(2) from None
-    verdict = verify_bundle(data, trusted_public_key=trusted)
+    verdict = verify_bundle(data, trusted_public_key=_trusted_key(public_key))
     typer.echo("\n".join(verdict.lines()))
     if verdict.reason == "format":
         raise typer.Exit(2)
@@ -195,11 +190,7 @@ def audit_verify(
 def audit_mirror(
     url: Annotated[str, typer.Argument(help="the registry's base URL, e.g. https://ksd.example.go.id/registry")],
     directory: Annotated[str, typer.Argument(help="the mirror's directory (created; later runs add to it)")],
-    public_key: Annotated[
-        str | None,
-        typer.Option(help="the trusted Ed25519 public key: base64 of its 32 bytes, or a PEM file",
-                     envvar="KSD_AUDIT_PUBLIC_KEY"),
-    ] = None,
+    public_key: PublicKeyOption = None,
 ) -> None:
     """Fetch the transparency log's new signed tree heads and leaves into DIRECTORY, checking
     each head's signature, its consistency with the heads already mirrored and that the
@@ -228,11 +219,7 @@ def audit_mirror(
 @audit_app.command("verify-log")
 def audit_verify_log(
     directory: Annotated[str, typer.Argument(help="a directory made by `ksd audit mirror`")],
-    public_key: Annotated[
-        str | None,
-        typer.Option(help="the trusted Ed25519 public key: base64 of its 32 bytes, or a PEM file",
-                     envvar="KSD_AUDIT_PUBLIC_KEY"),
-    ] = None,
+    public_key: PublicKeyOption = None,
 ) -> None:
     """Check a mirrored log end to end, offline: every leaf, every tree head's signature and
     every consistency proof. Exit 0: intact, signed by the trusted key; 1: not intact;
@@ -761,17 +748,16 @@ def _ensure_dev_keys(settings: Settings) -> None:
 
 
 def _ksd_command() -> str:
-    """How to type `ksd` here: the path of the running one when it is not on PATH (`make run`
-    installs it into .venv/bin)."""
+    """How to type `ksd` here: its name when PATH finds this one, else its path (`make run`
+    installs it into .venv/bin, which is not on PATH)."""
     import shutil
 
-    here = Path(sys.argv[0]) if sys.argv and sys.argv[0].endswith("ksd") else Path(sys.executable).with_name("ksd")
-    if shutil.which("ksd") and Path(shutil.which("ksd") or "").resolve() == here.resolve():
+    here = Path(sys.executable).with_name("ksd")
+    found = shutil.which("ksd")
+    if found and Path(found).resolve() == here.resolve():
         return "ksd"
-    try:
-        return os.path.relpath(here) if not os.path.relpath(here).startswith("..") else str(here)
-    except ValueError:
-        return str(here)
+    relative = os.path.relpath(here)
+    return str(here) if relative.startswith("..") else relative
 
 
 def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with DATABASE_URL

@@ -45,10 +45,6 @@ class ApiError(Exception):
         return out
 
 
-class GraphQLError(ApiError):
-    pass
-
-
 class Api:
     """One client per web process; each call carries the caller's token."""
 
@@ -126,7 +122,7 @@ class Api:
         if body.get("errors"):
             first = body["errors"][0]
             ext = first.get("extensions") or {}
-            raise GraphQLError(int(ext.get("status") or 400), {
+            raise ApiError(int(ext.get("status") or 400), {
                 "code": ext.get("code") or "graphql_error", "detail": first.get("message") or "",
                 **({"errors": ext["errors"]} if "errors" in ext else {}),
             })
