@@ -71,7 +71,7 @@ class SwaggerPage(SwaggerRenderPlugin):
     JSON data block and ``/static/swagger/ksd-swagger.js`` starts Swagger UI, so the page
     works under a Content-Security-Policy with ``script-src 'self'``."""
 
-    def render(self, request: Request, openapi_schema: dict[str, Any]) -> bytes:
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
         title = openapi_schema["info"]["title"].replace("&", "&amp;").replace("<", "&lt;")
         return f"""<!DOCTYPE html>
 <html lang="id">
@@ -203,7 +203,7 @@ def graphiql_html(graphql_path: str = "/graphql") -> str:
     return html
 
 
-def is_graphiql_request(connection: ASGIConnection, graphql_path: str = "/graphql") -> bool:
+def is_graphiql_request(connection: ASGIConnection[Any, Any, Any, Any], graphql_path: str = "/graphql") -> bool:
     """True if strawberry will answer this request with the GraphiQL page.
 
     Same rule as strawberry's ``should_render_graphql_ide`` (GET, no ``query``
@@ -250,7 +250,7 @@ def make_graphql_controller(
         def graphql_ide_html(self) -> str:
             return page
 
-        async def execute_request(self, request: Request, context: Any, root_value: Any) -> Any:
+        async def execute_request(self, request: Request[Any, Any, Any], context: Any, root_value: Any) -> Any:
             # strawberry's own, minus its plain-text English refusals: ours are problems.
             limit = getattr(request.app.state, "settings", _DEFAULTS).max_json_depth
             if request.method == "POST":
@@ -271,7 +271,7 @@ def make_graphql_controller(
                 raise BadRequest("Permintaan GraphQL harus berupa objek JSON.", code="malformed_graphql_request")
             return value
 
-        async def process_result(self, request: Request, result: ExecutionResult) -> Any:
+        async def process_result(self, request: Request[Any, Any, Any], result: ExecutionResult) -> Any:
             # A database outage anywhere in the answer: 503 with Retry-After, as on REST.
             if any((error.extensions or {}).get("code") == "database_unavailable" for error in result.errors or ()):
                 raise database_unavailable()

@@ -8,7 +8,9 @@ production verifies tokens of an external identity provider with a public key or
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,7 @@ from typing import Any
 import jwt
 import msgspec
 
+from shared.clock import Clock, SystemClock
 from shared.errors import Forbidden, Unauthenticated, Unavailable
 from shared.regions import load_regions
 from shared.settings import Settings
@@ -77,11 +80,23 @@ def check_tenant(tenant: str) -> None:
         raise ValueError(f"tenant {tenant!r} is not an autonomous region")
 
 
+# Verified tokens kept, so a client sending the same token with every request pays for the
+# signature check once: bounded (least recently used out first), each entry dropped at its
+# token's `exp` and re-verified at least every VERIFIED_TOKENS_SECONDS (a rotated key of the
+# identity provider takes effect within that time).
+VERIFIED_TOKENS_MAX = 4096
+VERIFIED_TOKENS_SECONDS = 300
+
+
 class TokenService:
     """Signs development tokens and verifies every incoming one."""
 
-    def __init__(self, settings: Settings) -> None:
+    def __init__(self, settings: Settings, clock: Clock | None = None) -> None:
         self.settings = settings
+        self._clock = clock or SystemClock()
+        # token -> (identity, its exp, re-verify at); only tokens that verified are kept.
+        self._verified: OrderedDict[str, tuple[Identity, float, float]] = OrderedDict()
+        self._verified_lock = threading.Lock()
         self.algorithm = settings.jwt_algorithm
         self._jwks: jwt.PyJWKClient | None = None
         if self.algorithm == "HS256":
@@ -132,6 +147,25 @@ class TokenService:
     def verify(self, token: str) -> Identity:
         """The identity a token proves. 401 when it proves nothing (one Indonesian message per
         kind of failure, never the library's words); 403 when it names no role we know."""
+        now = self._clock.now().timestamp()
+        with self._verified_lock:
+            hit = self._verified.get(token)
+            if hit is not None:
+                identity, exp, fresh_until = hit
+                if now < exp and now < fresh_until:
+                    self._verified.move_to_end(token)
+                    return identity
+                del self._verified[token]
+                if now >= exp:  # as PyJWT judges `exp`: valid while now < exp
+                    raise Unauthenticated(_TOKEN_ERRORS["expired"], code="token_expired")
+        identity, exp = self._verify(token, now)
+        with self._verified_lock:
+            self._verified[token] = (identity, exp, now + VERIFIED_TOKENS_SECONDS)
+            while len(self._verified) > VERIFIED_TOKENS_MAX:
+                self._verified.popitem(last=False)
+        return identity
+
+    def _verify(self, token: str, now: float) -> tuple[Identity, int]:
         try:
             key = self._verify_key
             if self._jwks is not None:
@@ -142,9 +176,13 @@ class TokenService:
                 algorithms=[self.algorithm],
                 issuer=self.settings.jwt_issuer,
                 audience=self.settings.jwt_audience,
-                options={"require": ["exp", "sub"]},
+                # `exp` is judged below by our clock, the one the cache of verified tokens
+                # reads, as PyJWT would judge it (valid while now < exp).
+                options={"require": ["exp", "sub"], "verify_exp": False},
             )
             claims = msgspec.convert(payload, _Claims)
+            if now >= claims.exp:
+                raise jwt.ExpiredSignatureError("Signature has expired")
             check_tenant(claims.tenant)
         except jwt.PyJWKClientConnectionError:
             raise Unavailable(
@@ -159,7 +197,7 @@ class TokenService:
             raise Forbidden(
                 f"Token tidak membawa peran yang dikenal ({', '.join(ROLES)}).", code="no_known_role"
             )
-        return Identity(sub=claims.sub, name=claims.name or claims.sub, tenant=claims.tenant, roles=roles)
+        return Identity(sub=claims.sub, name=claims.name or claims.sub, tenant=claims.tenant, roles=roles), claims.exp
 
 
 # What a caller reads when a token proves nothing, by kind of failure. The library's own

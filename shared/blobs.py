@@ -22,6 +22,7 @@ but the promotion did not) and stored blobs that no event references.
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import os
 import re
@@ -342,10 +343,8 @@ class FilesystemBlobStore:
 
 
 def _unlink_quietly(path: Path) -> None:
-    try:
+    with contextlib.suppress(FileNotFoundError):
         path.unlink()
-    except FileNotFoundError:
-        pass
 
 
 def _stat(path: Path) -> os.stat_result | None:
@@ -645,7 +644,7 @@ def sweep_blobs(
         summary.deleted = [blob.sha256 for blob in orphans]
         summary.bytes_freed = sum(blob.size for blob in orphans)
     elif orphans:
-        parked_now = [(blob, parked) for blob in orphans if (parked := store.quarantine(blob.sha256)) is not None]
+        parked_now = [(blob, q) for blob in orphans if (q := store.quarantine(blob.sha256)) is not None]
         names = set(referenced())  # what was saved while we looked
         for blob, parked in parked_now:
             if parked.sha256 in names:

@@ -9,11 +9,11 @@ from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
 import psycopg
+from eventsourcing.persistence import InterfaceError as StoreInterfaceError
+from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
-from eventsourcing.persistence import InterfaceError as StoreInterfaceError
-from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg_pool import AsyncConnectionPool
 
 from shared.errors import cause_chain
@@ -134,7 +134,7 @@ def make_async_pool(database_url: str, *, min_size: int, max_size: int, name: st
 @asynccontextmanager
 async def tenant_transaction(
     pool: AsyncConnectionPool, tenant: str, *, snapshot: bool = False
-) -> AsyncIterator[psycopg.AsyncConnection]:
+) -> AsyncIterator[psycopg.AsyncConnection[Any]]:  # rows: dict_row, the pool's row factory
     """A read transaction in which row-level security sees `tenant` and nothing else.
     `snapshot`: every query sees the same moment (several reads that must agree)."""
     async with pool.connection() as conn, conn.transaction():
@@ -193,7 +193,9 @@ def protect_events_table(conn: psycopg.Connection, schema: str, table: str) -> N
         ("ksd_events_no_truncate", "BEFORE TRUNCATE ON {schema}.{table} FOR EACH STATEMENT"),
     ):
         conn.execute(
-            sql.SQL("CREATE OR REPLACE TRIGGER {name} " + when + " EXECUTE FUNCTION {schema}.ksd_events_are_immutable()").format(
+            sql.SQL(
+                "CREATE OR REPLACE TRIGGER {name} " + when + " EXECUTE FUNCTION {schema}.ksd_events_are_immutable()"
+            ).format(
                 name=sql.Identifier(name), **ident
             )
         )
@@ -238,7 +240,8 @@ WORKER_EXTRA_CONNECTIONS = {"registry": 1, "monitoring": 2, "reporting": 1}
 def service_connections(settings: Any) -> int:
     """Most connections one service process opens: its read pool and its event-store pool,
     `KSD_DB_POOL_MAX` each."""
-    return 2 * settings.db_pool_max
+    pool_max: int = settings.db_pool_max
+    return 2 * pool_max
 
 
 def worker_connections(service: str) -> int:
@@ -273,7 +276,7 @@ def server_limits(conn: psycopg.Connection) -> ServerLimits:
         " (SELECT count(*) FROM pg_stat_activity WHERE backend_type = 'client backend'),"
         " (SELECT rolsuper FROM pg_roles WHERE rolname = current_user)"
     ).fetchone()
-    assert row is not None
+    assert row is not None  # noqa: S101 - narrows the type; never checks input
     return ServerLimits(int(row[0]), int(row[1]), int(row[2]), bool(row[3]))
 
 

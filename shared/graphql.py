@@ -11,6 +11,7 @@ import strawberry
 import structlog
 from graphql import GraphQLError, OperationDefinitionNode
 from strawberry.extensions import (
+    AddValidationRules,
     MaskErrors,
     MaxAliasesLimiter,
     MaxTokensLimiter,
@@ -29,7 +30,6 @@ from shared.regions import Region, load_regions
 from shared.settings import Settings
 from shared.urusan import URUSAN, Urusan, get_urusan
 
-
 log = structlog.get_logger("ksd.graphql")
 
 INTERNAL_ERROR = "Terjadi kesalahan pada server; kejadian ini sudah dicatat."
@@ -41,12 +41,18 @@ def limit_extensions(settings: Settings) -> list[Any]:
     """Bound a query's cost before it runs (depth, aliases, size), insist on `operationName`
     when a document holds several operations, and let no library's message out."""
     # Factories, so every request gets fresh extension instances. Parsing and validating
-    # the same document again is most of a small query's cost, so both are cached.
+    # the same document again is most of a small query's cost, so both are cached. The
+    # validation cache's key holds the rule classes, and strawberry's depth and alias
+    # limiters define a new class per instance: the rules are built here, once per schema,
+    # and every request's extension adds those same classes, or the cache would never hit.
+    rules = (
+        *QueryDepthLimiter(max_depth=settings.graphql_max_depth).validation_rules,
+        *MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases).validation_rules,
+    )
     return [
         ParserCache,
         ValidationCache,
-        lambda: QueryDepthLimiter(max_depth=settings.graphql_max_depth),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.graphql_max_aliases),
+        lambda: AddValidationRules(list(rules)),
         lambda: MaxTokensLimiter(max_token_count=settings.graphql_max_tokens),
         OperationNameRequired,
         lambda: OurMessagesOnly(should_mask_error=_should_mask, error_message=INTERNAL_ERROR),
@@ -193,13 +199,16 @@ def urusan_types(codes: list[str]) -> list[UrusanType]:
 
 @strawberry.type
 class ReferenceQuery:
-    @strawberry.field(description="Provinces, or the kab/kota of one province when `province` is given.")
+    # strawberry types `field(description=...)`, used as a decorator, as returning Any.
+    @strawberry.field(  # type: ignore[untyped-decorator]
+        description="Provinces, or the kab/kota of one province when `province` is given."
+    )
     def regions(self, province: str | None = None) -> list[RegionType]:
         catalog = load_regions()
         regions = catalog.in_province(province) if province else catalog.provinces()
         return [RegionType.of(r) for r in regions]
 
-    @strawberry.field(description="The 32 urusan pemerintahan.")
+    @strawberry.field(description="The 32 urusan pemerintahan.")  # type: ignore[untyped-decorator]
     def urusan(self) -> list[UrusanType]:
         return [UrusanType.of(u) for u in URUSAN]
 

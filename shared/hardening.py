@@ -18,6 +18,7 @@ from typing import Any
 
 from litestar.connection import ASGIConnection
 from litestar.datastructures import MutableScopeHeaders
+from litestar.enums import ScopeType
 from litestar.handlers import BaseRouteHandler
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -165,7 +166,7 @@ class RateLimitMiddleware:
         self.who = who
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and not _NOT_LIMITED.match(scope["path"]):
+        if scope["type"] == ScopeType.HTTP and not _NOT_LIMITED.match(scope["path"]):
             key = self.key_of(scope)
             if key is not None and (wait := self.bucket.take(key)) > 0:
                 seconds = max(1, math.ceil(wait))
@@ -236,7 +237,7 @@ def security_headers(settings: Any, html_csp: str = UI_CSP) -> Callable[[Message
 # -- /metrics ----------------------------------------------------------------------------------
 
 
-def metrics_guard(connection: ASGIConnection, _: BaseRouteHandler) -> None:
+def metrics_guard(connection: ASGIConnection[Any, Any, Any, Any], _handler: BaseRouteHandler) -> None:
     """`KSD_METRICS_TOKEN` set: only `Authorization: Bearer <it>`. Unset: open in development,
     closed (403) in production unless `KSD_METRICS_PUBLIC=true`."""
     settings = connection.app.state.settings

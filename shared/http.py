@@ -8,6 +8,7 @@ import re
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Sequence
+from types import MappingProxyType
 from typing import Annotated, Any
 
 import msgspec
@@ -15,6 +16,7 @@ import structlog
 from litestar import Litestar, Request, Response, get
 from litestar.connection import ASGIConnection
 from litestar.datastructures import State
+from litestar.enums import ScopeType
 from litestar.exceptions import (
     HTTPException,
     NotAuthorizedException,
@@ -103,7 +105,8 @@ def msgspec_field_error(exc: msgspec.ValidationError) -> dict[str, str]:
     """`Expected `str`, got `int` - at `$.parties[0].region`` -> field `parties[0].region`, with
     the message in Bahasa Indonesia."""
     match = _MSGSPEC_PATH.match(str(exc))
-    assert match is not None
+    if match is None:  # the pattern matches every message
+        raise ValueError(f"unexpected msgspec message: {exc}")
     path = (match.group("path") or "").lstrip(".")
     message = match.group("message")
     unknown = re.match(r"Object contains unknown field `(?P<f>[^`]+)`", message)
@@ -117,7 +120,7 @@ def msgspec_field_error(exc: msgspec.ValidationError) -> dict[str, str]:
     return {"field": path or "$", "message": message}
 
 
-def _handle_ksd_error(request: Request, exc: KsdError) -> Response:
+def _handle_ksd_error(request: Request[Any, Any, Any], exc: KsdError) -> Response[dict[str, Any]]:
     headers = {"WWW-Authenticate": 'Bearer realm="ksd"'} if exc.status == 401 else {}
     headers.update(exc.headers or {})
     return problem(
@@ -126,7 +129,7 @@ def _handle_ksd_error(request: Request, exc: KsdError) -> Response:
     )
 
 
-def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
+def _handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
     chain = cause_chain(exc)
     validation = next((e for e in chain if isinstance(e, msgspec.ValidationError)), None)
     if validation is not None and "at `$[...]" in str(validation):
@@ -153,7 +156,8 @@ def _handle_http_exception(request: Request, exc: HTTPException) -> Response:
         # has too many parts.
         limit = _body_limit(request)
         detail = "Isi permintaan terlalu besar." + (f" Paling besar {_bytes(limit)} bita." if limit else "")
-        return problem(413, detail, code="request_too_large", **({"limit_bytes": limit} if limit else {}))
+        extra: dict[str, Any] = {"limit_bytes": limit} if limit else {}
+        return problem(413, detail, code="request_too_large", **extra)
     # Litestar's details are English ("Not Found", "Method Not Allowed"): ours instead.
     detail = _LITESTAR_DETAILS.get(exc.detail, _DETAILS.get(status, _TITLES.get(status, "Kesalahan") + "."))
     errors = None
@@ -193,14 +197,15 @@ def _bytes(n: int) -> str:
     return f"{n:,}".replace(",", ".")
 
 
-def _body_limit(request: Request) -> int | None:
+def _body_limit(request: Request[Any, Any, Any]) -> int | None:
+    """Called by an error handler, which must answer whatever fails here."""
     try:
         return request.route_handler.resolve_request_max_body_size() or None
-    except Exception:  # no route (the limit is a route's): say no number rather than fail
+    except Exception:  # noqa: BLE001 - no route (the limit is a route's): say no number rather than fail
         return None
 
 
-def _handle_unexpected(request: Request, exc: Exception) -> Response:
+def _handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
     if (outage := database_outage(exc)) is not None:
         # Not a bug of ours and not the client's: no traceback, and never the server's words.
         log.warning("database_unavailable", error_type=type(outage).__name__, error=str(outage)[:300])
@@ -209,7 +214,7 @@ def _handle_unexpected(request: Request, exc: Exception) -> Response:
         # Input nested beyond what a recursive decoder or walker copes with: the client's.
         log.info("input_too_deep", error_type="RecursionError")
         return problem(400, "Isi permintaan bersarang terlalu dalam untuk diproses.", code="too_deep")
-    log.exception("unhandled_error", error_type=type(exc).__name__)
+    log.error("unhandled_error", error_type=type(exc).__name__, exc_info=exc)
     return problem(500, "Terjadi kesalahan pada server; kejadian ini sudah dicatat.")
 
 
@@ -220,7 +225,7 @@ EXCEPTION_HANDLERS = {
 }
 
 
-class KsdRequest(Request):
+class KsdRequest(Request[Any, Any, Any]):
     """Litestar's request, refusing a JSON body nested deeper than `max_json_depth` before it
     is decoded (a recursive decoder would otherwise meet `[[[[...]]]]` with a RecursionError)."""
 
@@ -239,7 +244,7 @@ def problem_boundary(app: ASGIApp) -> ASGIApp:
 class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
     """Puts the caller's `Identity` on `request.user`; binds tenant and sub for logs."""
 
-    async def authenticate_request(self, connection: ASGIConnection) -> AuthenticationResult:
+    async def authenticate_request(self, connection: ASGIConnection[Any, Any, Any, Any]) -> AuthenticationResult:
         tokens: TokenService = connection.app.state.tokens
         header = connection.headers.get("authorization", "")
         scheme, _, token = header.partition(" ")
@@ -252,6 +257,10 @@ class BearerAuthMiddleware(AbstractAuthenticationMiddleware):
         return AuthenticationResult(user=identity, auth=None)
 
 
+_REQUEST_ID = re.compile(rb"[A-Za-z0-9._-]{1,64}")
+_UNLOGGED_PATHS = ("/static", "/metrics", "/health", "/ready")
+
+
 class RequestLogMiddleware:
     """One log line per request: method, path (never the query string), status, time.
 
@@ -262,24 +271,28 @@ class RequestLogMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] != "http":
+        if scope["type"] != ScopeType.HTTP:
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        incoming = headers.get(b"x-request-id", b"").decode("latin-1")
-        request_id = incoming if re.fullmatch(r"[A-Za-z0-9._-]{1,64}", incoming) else uuid.uuid4().hex
+        # Runs for every request: the one header it needs (the last, if repeated), found
+        # without copying the others.
+        incoming = b""
+        for name, value in scope.get("headers") or ():
+            if name == b"x-request-id":
+                incoming = value
+        request_id_bytes = incoming if _REQUEST_ID.fullmatch(incoming) else uuid.uuid4().hex.encode()
+        request_id = request_id_bytes.decode("latin-1")
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(
             service=scope["app"].state.service, request_id=request_id
         )
         started = time.perf_counter()
-        status_holder = {"status": 500}
+        status_holder = [500]
 
         async def send_wrapper(message: Any) -> None:
             if message["type"] == "http.response.start":
-                status_holder["status"] = message["status"]
-                message.setdefault("headers", [])
-                message["headers"] = [*message["headers"], (b"x-request-id", request_id.encode())]
+                status_holder[0] = message["status"]
+                message["headers"] = [*message.get("headers", ()), (b"x-request-id", request_id_bytes)]
             await send(message)
 
         try:
@@ -287,16 +300,16 @@ class RequestLogMiddleware:
         except Exception as exc:
             # Raised before any answer started (e.g. a refused CSRF token, answered 403 by the
             # exception handler outside this middleware): log the status it will get, not 500.
-            status_holder["status"] = getattr(exc, "status_code", 500)
+            status_holder[0] = getattr(exc, "status_code", 500)
             raise
         finally:
             path = scope["path"]
-            if not path.startswith(("/static", "/metrics", "/health", "/ready")):
+            if not path.startswith(_UNLOGGED_PATHS):
                 log.info(
                     "request",
                     method=scope["method"],
                     path=path,
-                    status=status_holder["status"],
+                    status=status_holder[0],
                     duration_ms=round((time.perf_counter() - started) * 1000, 2),
                 )
 
@@ -317,7 +330,7 @@ def _ready_handler(readiness: ReadinessCheck) -> Any:
     async def ready(state: State) -> Response[dict[str, Any]]:
         try:
             report = await readiness(state)
-        except Exception as exc:  # any failure to reach a dependency means "not ready"
+        except Exception as exc:  # noqa: BLE001 - any failure to reach a dependency means "not ready"
             # The probe is public: the reason names the kind of failure, the log the rest.
             log.warning("not_ready", error_type=type(exc).__name__, error=str(exc)[:300])
             outage = database_outage(exc) is not None
@@ -334,9 +347,9 @@ def _ready_handler(readiness: ReadinessCheck) -> Any:
 
 class MetricsController(PrometheusController):
     path = "/metrics"
-    opt = {"exclude_from_auth": True}
+    opt = MappingProxyType({"exclude_from_auth": True})
     include_in_schema = False
-    guards = [metrics_guard]  # KSD_METRICS_TOKEN / KSD_METRICS_PUBLIC
+    guards = (metrics_guard,)  # KSD_METRICS_TOKEN / KSD_METRICS_PUBLIC
 
 
 def create_service_app(
@@ -405,7 +418,7 @@ def service_database_url(service: str, settings: Any, database_url: str | None) 
     return url
 
 
-def identity_of(request: Request) -> Identity:
+def identity_of(request: Request[Any, Any, Any]) -> Identity:
     user = request.user
     if not isinstance(user, Identity):
         raise Unauthenticated("Header Authorization: Bearer <token> diperlukan.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from typing import Any
 
 import structlog
 
@@ -17,7 +18,7 @@ from shared.settings import Settings
 _SECRET_KEYS = frozenset({"authorization", "token", "password", "jwt_secret", "secret"})
 
 
-def _drop_secrets(_logger: object, _method: str, event_dict: dict) -> dict:
+def _drop_secrets(_logger: object, _method: str, event_dict: dict[str, Any]) -> dict[str, Any]:
     """Last line of defence: never emit a value under a secret-looking key."""
     for key in list(event_dict):
         if key.lower() in _SECRET_KEYS:
@@ -30,7 +31,7 @@ def configure_logging(settings: Settings, *, service: str) -> None:
         settings.log_format == "auto" and not sys.stdout.isatty()
     )
     level = getattr(logging, settings.log_level.upper())
-    shared_processors: list = [
+    shared_processors: list[Any] = [
         structlog.contextvars.merge_contextvars,
         structlog.processors.add_log_level,
         structlog.processors.TimeStamper(fmt="iso", utc=True),
@@ -54,4 +55,6 @@ def configure_logging(settings: Settings, *, service: str) -> None:
     )
     structlog.contextvars.bind_contextvars(service=service)
     # Libraries that log through the standard library (eventsourcing, psycopg, granian).
-    logging.basicConfig(level=max(level, logging.WARNING), stream=sys.stdout, format="%(name)s %(levelname)s %(message)s")
+    logging.basicConfig(
+        level=max(level, logging.WARNING), stream=sys.stdout, format="%(name)s %(levelname)s %(message)s"
+    )

@@ -151,6 +151,10 @@ def _operation_class(base: type[Operation], *, public: bool) -> type[Operation]:
 
     @dataclass
     class ProblemOperation(base):  # type: ignore[valid-type,misc]
+        if TYPE_CHECKING:  # Operation's fields (`base` is only known at run time)
+            security: list[dict[str, list[str]]] | None
+            responses: dict[str, Any] | None
+
         def __post_init__(self) -> None:
             parent = getattr(super(), "__post_init__", None)
             if parent is not None:
@@ -171,7 +175,7 @@ def _operation_class(base: type[Operation], *, public: bool) -> type[Operation]:
                         },
                     }
 
-    ProblemOperation._ksd_base = base  # type: ignore[attr-defined]
+    ProblemOperation._ksd_base = base
     ProblemOperation.__name__ = ProblemOperation.__qualname__ = f"Problem{base.__name__}"
     return ProblemOperation
 

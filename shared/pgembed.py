@@ -45,6 +45,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from urllib.parse import quote
 
 import psycopg
@@ -337,7 +338,8 @@ def _cluster_major(data_dir: Path) -> int | None:
 
 
 def _find_binaries(required_major: int | None, data_dir: Path, mode: str = "auto") -> _Binaries:
-    """The first candidate, or for an existing cluster the first of its major version (a 15 server cannot open a 16 cluster)."""
+    """The first candidate, or for an existing cluster the first of its major version (a 15
+    server cannot open a 16 cluster)."""
     candidates = _candidate_binaries(mode)
     if not candidates:
         raise EmbeddedPostgresUnavailable({"bundled": BUNDLED_HINT, "system": SYSTEM_HINT}.get(mode, INSTALL_HINT))
@@ -484,7 +486,7 @@ def _run(cmd: list[object], run_as: _RunAs | None, *, cwd: Path, timeout: float)
     for one, would change the server's default port).
     """
     env = {k: v for k, v in os.environ.items() if not k.startswith("PG")}
-    kwargs = run_as.popen_kwargs() if run_as else {}
+    kwargs: dict[str, Any] = run_as.popen_kwargs() if run_as else {}
     args = [str(part) for part in cmd]
     log.debug("running %s", shlex.join(args))
     try:
@@ -497,7 +499,7 @@ def _run(cmd: list[object], run_as: _RunAs | None, *, cwd: Path, timeout: float)
             stderr=subprocess.STDOUT,
             text=True,
             timeout=timeout,
-            **kwargs,  # type: ignore[arg-type]
+            **kwargs,
         )
     except subprocess.TimeoutExpired as exc:
         raise EmbeddedPostgresError(f"{Path(args[0]).name} timed out after {timeout:.0f}s in {cwd}") from exc
@@ -564,7 +566,8 @@ def _choose_port(data_dir: Path, requested: int | None) -> int:
     else:
         port = _pick_port()
         if stored is not None:
-            log.warning("port %s of %s is taken by another program; moving the cluster to port %s", stored, data_dir, port)
+            log.warning("port %s of %s is taken by another program; moving the cluster to port %s",
+                        stored, data_dir, port)
     if port != stored:
         port_file.write_text(f"{port}\n")
     return port

@@ -25,7 +25,7 @@ import functools
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 from uuid import UUID
 
 import psycopg
@@ -86,7 +86,7 @@ def install_worker_tables(database_url: str, schema: str) -> None:
     """Create (idempotently) the dead letters and heartbeats of a service's workers."""
     with psycopg.connect(database_url, autocommit=True) as conn:
         for statement in WORKER_TABLES:
-            conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))  # type: ignore[arg-type]
+            conn.execute(sql.SQL(statement).format(schema=sql.Identifier(schema)))
 
 
 def clear_dead_letters(datastore: Any, projection: str) -> None:
@@ -122,7 +122,7 @@ def error_type(exc: BaseException) -> str:
     return name
 
 
-class BlockedByEarlierDeadLetter(Exception):  # noqa: N818 - a reason recorded, not raised to a caller
+class BlockedByEarlierDeadLetter(Exception):  # a reason recorded, not raised to a caller
     """An event whose aggregate has an earlier event waiting as a dead letter."""
 
     def __init__(self) -> None:
@@ -151,11 +151,11 @@ class Undecodable:
 
 
 @functools.cache
-def tolerant(application_class: type[Application]) -> type[Application]:
+def tolerant(application_class: type[Application[Any]]) -> type[Application[Any]]:
     """`application_class`, whose mapper hands an event it cannot decode on as `Undecodable`
     instead of raising in the subscription's thread (which would end the feed)."""
 
-    def construct_mapper(self: Application) -> Any:
+    def construct_mapper(self: Application[Any]) -> Any:
         mapper = application_class.construct_mapper(self)
         decode = mapper.to_domain_event
 
@@ -199,7 +199,7 @@ SELECT EXISTS (SELECT 1 FROM {schema}.dead_letters WHERE projection = %s AND app
 """
 
 
-class _AlreadyTracked(Exception):  # noqa: N818 - internal signal
+class _AlreadyTracked(Exception):  # internal signal
     """Another worker of the same projection has recorded this position already."""
 
 
@@ -220,7 +220,7 @@ def record_dead_letter(
                 view._insert_tracking(curs, tracking)  # noqa: SLF001 - eventsourcing's documented way
             except IntegrityError as already:
                 raise _AlreadyTracked from already
-            curs.execute(sql.SQL(_DEAD_LETTER_INSERT).format(schema=schema), {  # type: ignore[arg-type]
+            curs.execute(sql.SQL(_DEAD_LETTER_INSERT).format(schema=schema), {
                 "projection": projection,
                 "application": tracking.application_name,
                 "notification_id": tracking.notification_id,
@@ -269,7 +269,7 @@ class _DeadLetterGuard:
         self._applied = PROJECTION_EVENTS.labels(service=self.service, projection=self.label)
 
     def _query(self, statement: str, params: Sequence[Any]) -> list[dict[str, Any]]:
-        query = sql.SQL(statement).format(schema=sql.Identifier(self.view.datastore.schema))  # type: ignore[arg-type]
+        query = sql.SQL(statement).format(schema=sql.Identifier(self.view.datastore.schema))
         with self.view.datastore.transaction(commit=False) as curs:
             curs.execute(query, params)
             return curs.fetchall()
@@ -339,7 +339,7 @@ class Feed:
     (`env(database_url, pool_size)`). `label` names it in /ready, metrics and `ksd status`."""
 
     label: str
-    application: type[Application]
+    application: type[Application[Any]]
     projection: type[Projection[Any]]
     view: type[PostgresTrackingRecorder]
     env: Callable[..., dict[str, str]]
@@ -361,7 +361,7 @@ class FeedRunner(ProjectionRunner):  # type: ignore[type-arg]
         self.feed = feed
         try:
             super().__init__(
-                application_class=tolerant(feed.application),
+                application_class=tolerant(feed.application),  # type: ignore[arg-type]  # a class is hashable
                 projection_class=guarded(feed.projection, service, feed.label),
                 view_class=view_class or feed.view,
                 # Waiting for a pooled connection ends after 5 s (eventsourcing's default is
@@ -379,8 +379,8 @@ class FeedRunner(ProjectionRunner):  # type: ignore[type-arg]
         try:
             super().__exit__(*exc_info)
         finally:  # even when a dead subscription fails to stop cleanly: no pool left reconnecting
-            self.app.close()  # type: ignore[attr-defined]
-            self.view.datastore.close()
+            self.app.close()
+            cast(PostgresTrackingRecorder, self.view).datastore.close()
 
 
 # -- replay ------------------------------------------------------------------------------------
@@ -458,14 +458,15 @@ def _replay_feed(feed: Feed, database_url: str, settings: Any, clock: Any, repor
     name = feed.projection.name
     base = feed.view_class(settings, clock)
     view_class = type(base.__name__, (_ReplayMarks, base), {"projection_name": name})
-    view = InfrastructureFactory.construct(env=Environment(name, env)).tracking_recorder(view_class)
-    app: Application | None = None
+    view = cast(PostgresTrackingRecorder,
+                InfrastructureFactory.construct(env=Environment(name, env)).tracking_recorder(view_class))
+    app: Application[Any] | None = None
     try:
         schema = sql.Identifier(view.datastore.schema)
-        after, failed = 0, set()
+        after, failed = 0, set[UUID]()
         while True:
             with view.datastore.transaction(commit=False) as curs:
-                curs.execute(sql.SQL(_OPEN_LETTERS).format(schema=schema),  # type: ignore[arg-type]
+                curs.execute(sql.SQL(_OPEN_LETTERS).format(schema=schema),
                              (name, feed.application.name, after))
                 letters = curs.fetchall()
             if not letters:
@@ -481,7 +482,7 @@ def _replay_feed(feed: Feed, database_url: str, settings: Any, clock: Any, repor
                 try:
                     if letter["originator_id"] in failed:
                         raise BlockedByEarlierDeadLetter
-                    (stored,) = app.recorder.select_notifications(start=after, limit=1)  # type: ignore[attr-defined]
+                    (stored,) = app.recorder.select_notifications(start=after, limit=1)
                     event = app.mapper.to_domain_event(stored)
                     projection.process_event(event, Tracking(feed.application.name, after))
                 except IntegrityError as exc:
@@ -509,7 +510,7 @@ def _still_failing(
     outcome.error = f"{error_type(exc)}: {short_error(exc, 300)}"
     with view.datastore.transaction(commit=True) as curs:
         curs.execute(
-            sql.SQL(_STILL_FAILING).format(schema=sql.Identifier(view.datastore.schema)),  # type: ignore[arg-type]
+            sql.SQL(_STILL_FAILING).format(schema=sql.Identifier(view.datastore.schema)),
             (error_type(exc), short_error(exc), feed.projection.name, feed.application.name, notification_id),
         )
 

@@ -13,6 +13,8 @@ by a new decree is deleted, which fails loudly if something still references it.
 
 from __future__ import annotations
 
+from typing import Any
+
 import psycopg
 
 from shared.regions import (
@@ -62,7 +64,7 @@ _REGION_COLUMNS = ("code", "name", "display_name", "kind", "province_code", "aut
 _URUSAN_COLUMNS = ("code", "name", "kind")
 
 
-def _sync(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], rows: list[tuple]) -> None:
+def _sync(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], rows: list[tuple[Any, ...]]) -> None:
     """Make ``reference.<table>`` hold exactly ``rows`` (keyed by ``code``) via COPY + upsert."""
     stage = f"pg_temp._reference_{table}_stage"
     cols = ", ".join(columns)
@@ -73,12 +75,12 @@ def _sync(cur: psycopg.Cursor, table: str, columns: tuple[str, ...], rows: list[
         for row in rows:
             copy.write_row(row)
     cur.execute(
-        f"INSERT INTO reference.{table} AS t ({cols}) SELECT {cols} FROM {stage}"
+        f"INSERT INTO reference.{table} AS t ({cols}) SELECT {cols} FROM {stage}"  # noqa: S608 - table names from this module's constants
         f" ON CONFLICT (code) DO UPDATE SET {', '.join(f'{c} = EXCLUDED.{c}' for c in others)}"
         f" WHERE ({', '.join(f't.{c}' for c in others)})"
         f" IS DISTINCT FROM ({', '.join(f'EXCLUDED.{c}' for c in others)})"
     )
-    cur.execute(f"DELETE FROM reference.{table} t WHERE NOT EXISTS (SELECT FROM {stage} s WHERE s.code = t.code)")
+    cur.execute(f"DELETE FROM reference.{table} t WHERE NOT EXISTS (SELECT FROM {stage} s WHERE s.code = t.code)")  # noqa: S608 - table names from this module's constants
     cur.execute(f"DROP TABLE {stage}")
 
 
@@ -118,8 +120,8 @@ def install_reference_data(conn: psycopg.Connection) -> dict[str, int]:
             datasets,
         )
 
-        counts = {}
+        counts: dict[str, int] = {}
         for table in ("regions", "adjacency", "urusan", "dataset"):
-            cur.execute(f"SELECT count(*) FROM reference.{table}")
-            counts[table] = cur.fetchone()[0]
+            cur.execute(f"SELECT count(*) FROM reference.{table}")  # noqa: S608 - table names from this module's constants
+            (counts[table],) = cur.fetchone() or (0,)
     return counts

@@ -237,7 +237,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     @property
     def trusted_proxy_networks(self) -> tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...]:
         """`"10.0.0.0/8, 127.0.0.1"` -> the networks whose forwarding headers are believed."""
-        return tuple(ipaddress.ip_network(x.strip(), strict=False) for x in self.trusted_proxies.split(",") if x.strip())
+        return tuple(
+            ipaddress.ip_network(x.strip(), strict=False) for x in self.trusted_proxies.split(",") if x.strip()
+        )
 
     @property
     def data_path(self) -> Path:
@@ -270,7 +272,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         }[service]
         if configured:
             return configured.rstrip("/")
-        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)
+        host = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(self.host, self.host)  # noqa: S104 - maps a bind-all address to one a client can reach
         host = f"[{host}]" if ":" in host else host
         return f"http://{host}:{self.port_of(service)}"
 
@@ -290,7 +292,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
             value = environ.get(var)
             if value is not None and value != "":
                 raw[field.name] = value
-        raw.update({k: v for k, v in overrides.items()})
+        raw.update(overrides)
         try:
             settings = msgspec.convert(raw, cls, strict=False)
         except msgspec.ValidationError as exc:

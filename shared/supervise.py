@@ -33,7 +33,7 @@ class Backoff:
         self.cap, self.initial, self.jitter, self.attempt = cap, initial, jitter, 0
 
     def next(self) -> float:
-        step = min(self.cap, self.initial * 2 ** min(self.attempt, 30))
+        step: float = min(self.cap, self.initial * 2 ** min(self.attempt, 30))
         self.attempt += 1
         return step / 2 + random.uniform(0, step / 2) if self.jitter else step  # noqa: S311 - not cryptography
 
@@ -86,7 +86,7 @@ class Supervisor:
             self._start(child)
 
     def _start(self, child: Child) -> None:
-        child.proc = subprocess.Popen(child.argv, env=child.env, start_new_session=True)  # noqa: S603 - our own argv
+        child.proc = subprocess.Popen(child.argv, env=child.env, start_new_session=True)  # our own argv
         child.started_at = self.clock()
         child.restart_at = None
 

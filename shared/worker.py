@@ -16,6 +16,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hmac
 import os
 import signal
@@ -127,13 +128,14 @@ class Heartbeat:
         self.lag_query, self.feeds, self.interval, self.details = lag_query, feeds, interval, details
         self.host = socket.gethostname()
         self.instance = f"{self.host}:{os.getpid()}:{uuid4().hex[:8]}"
-        self.status, self.error = "starting", None
-        self._conn: psycopg.Connection | None = None
+        self.status = "starting"
+        self.error: str | None = None
+        self._conn: psycopg.Connection[Any] | None = None
         self._lock = threading.Lock()
         self._stop, self._wake = threading.Event(), threading.Event()
         self._failing = False
         self._thread = threading.Thread(target=self._loop, name=f"ksd-{service}-heartbeat", daemon=True)
-        self._upsert = sql.SQL(_HEARTBEAT_UPSERT).format(schema=sql.Identifier(schema))  # type: ignore[arg-type]
+        self._upsert = sql.SQL(_HEARTBEAT_UPSERT).format(schema=sql.Identifier(schema))
         self._dead = open_dead_letters_query(schema)
 
     def start(self) -> Heartbeat:
@@ -167,7 +169,7 @@ class Heartbeat:
             self._wake.wait(self.interval)
             self._wake.clear()
 
-    def _connection(self) -> psycopg.Connection:
+    def _connection(self) -> psycopg.Connection[Any]:
         if self._conn is None or self._conn.closed or self._conn.broken:
             if self._conn is not None:
                 self._conn.close()
@@ -179,12 +181,10 @@ class Heartbeat:
 
     def _prune(self) -> None:
         """Rows of worker runs gone for a day are history nobody reads."""
-        try:
+        with contextlib.suppress(psycopg.Error):  # the first beat reports the trouble
             self._connection().execute(sql.SQL(
                 "DELETE FROM {}.worker_heartbeats WHERE beat_at < now() - interval '1 day'"
             ).format(sql.Identifier(self.schema)))
-        except psycopg.Error:
-            pass  # the first beat reports the trouble
 
     def beat(self) -> bool:
         """Write the row now; False when the database could not be reached."""
@@ -192,7 +192,7 @@ class Heartbeat:
             try:
                 conn = self._connection()
                 lag = feed_lag(conn, self.lag_query)
-                dead = dead_letters_by_feed(conn.execute(self._dead).fetchall(), self.feeds)  # type: ignore[arg-type]
+                dead = dead_letters_by_feed(conn.execute(self._dead).fetchall(), self.feeds)
                 details = {"dead_letters": dead, **(self.details(conn) if self.details else {})}
                 conn.execute(self._upsert, {
                     "instance": self.instance, "worker": self.service, "host": self.host, "pid": os.getpid(),
@@ -269,7 +269,7 @@ class FeedWorker:
             while not self.stop.is_set():
                 try:
                     self._session(backoff)
-                except Exception as exc:
+                except Exception as exc:  # noqa: BLE001 - any failure: logged, then the worker retries
                     if self.stop.is_set():
                         log.info("worker_stopping_after_error", error=short_error(exc, 300))
                         break
@@ -286,7 +286,7 @@ class FeedWorker:
         transient = database_outage(exc) is not None
         error = f"{type(exc).__name__}: {short_error(exc, 300)}"
         WORKER_ERRORS.labels(service=self.service, kind="database" if transient else "unexpected").inc()
-        assert self.heartbeat is not None
+        assert self.heartbeat is not None  # noqa: S101 - narrows the type; never checks input
         self.heartbeat.set("retrying", error)
         fields = {"worker": self.service, "attempt": backoff.attempt, "retry_in_seconds": round(delay, 2)}
         if transient:
@@ -299,7 +299,7 @@ class FeedWorker:
 
     def _session(self, backoff: Backoff) -> None:
         """Build the runners, run them until stopped or until one fails (raises)."""
-        assert self.heartbeat is not None
+        assert self.heartbeat is not None  # noqa: S101 - narrows the type; never checks input
         # A cheap look first: while the server is away, do not build pools that would each
         # retry for many seconds before failing.
         psycopg.connect(self.database_url, connect_timeout=3).close()
@@ -325,10 +325,11 @@ def run_guarded(label: str, action: Callable[[], Any]) -> Any:
     (without a traceback when it is the database's) and retried at the next round."""
     try:
         return action()
-    except Exception as exc:  # noqa: BLE001 - retried next round; the feeds keep running
+    except Exception as exc:  # retried next round; the feeds keep running
+        event = f"{label}_failed"  # a structlog event name, e.g. alerts_failed
         if database_outage(exc) is not None:
-            log.warning(f"{label}_failed", error=short_error(exc, 300))
+            log.warning(event, error=short_error(exc, 300))
         else:
-            log.exception(f"{label}_failed")
+            log.exception(event)
         return None
 

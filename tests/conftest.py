@@ -33,13 +33,13 @@ import pytest
 from litestar.testing import TestClient
 from psycopg import sql
 
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.application import Registry
 from services.registry.setup import projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared import pgembed
 from shared.auth import TokenService
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.settings import Settings
 
@@ -80,7 +80,7 @@ class ConnectionSampler:
         total = sum(n for _, n in rows)
         self.samples += 1
         if total > self.peak:
-            self.peak, self.peak_detail = total, {name: n for name, n in rows}
+            self.peak, self.peak_detail = total, dict(rows)
         return total
 
     def _watched(self) -> list[str]:

@@ -146,7 +146,8 @@ class Monitoring(ServiceApplication):
         if agreement.stage not in REPORTABLE_STAGES:
             raise RuleViolation(
                 "framework_not_signed",
-                f"Kerja sama ini masih pada tahap {agreement.stage}: kemajuan dan monev dicatat setelah kesepakatan ditandatangani.",
+                f"Kerja sama ini masih pada tahap {agreement.stage}: kemajuan dan monev dicatat setelah"
+                " kesepakatan ditandatangani.",
             )
 
     def _file_or_correct(
@@ -165,9 +166,9 @@ class Monitoring(ServiceApplication):
         self.save_or_conflict(existing)
         return Saved(existing, created=False)
 
-    def _get_of(self, cls: type, agreement: AgreementFacts, aggregate_id: UUID, version: int | None) -> Any:
+    def _get_of(self, cls: type[Any], agreement: AgreementFacts, aggregate_id: UUID, version: int | None) -> Any:
         try:
-            aggregate = self.repository.get(aggregate_id, version=version)
+            aggregate: Any = self.repository.get(aggregate_id, version=version)
         except AggregateNotFoundError:
             raise NotFound("Tidak ditemukan.") from None
         if not isinstance(aggregate, cls) or aggregate.agreement_id != str(agreement.id):

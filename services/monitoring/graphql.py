@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 from uuid import UUID
 
 import strawberry
@@ -34,8 +34,12 @@ ON_DAY = ("a past day (valid time, as known now): as legally on that day: each a
           "not yet begun left out), its documents as they stood then, the reports filed by then, the alerts open "
           "then; today or later: now")
 
-AlertKind = strawberry.enum(Kind, name="AlertKind", description="Jenis peringatan")
-AlertSeverity = strawberry.enum(Severity, name="AlertSeverity", description="Tingkat peringatan")
+if TYPE_CHECKING:  # mypy reads strawberry's enums as the enums they wrap
+    AlertKind = Kind
+    AlertSeverity = Severity
+else:
+    AlertKind = strawberry.enum(Kind, name="AlertKind", description="Jenis peringatan")
+    AlertSeverity = strawberry.enum(Severity, name="AlertSeverity", description="Tingkat peringatan")
 
 
 class MonitoringContext(ServiceContext, kw_only=True):
@@ -145,7 +149,7 @@ class RegionHealth:
 
 
 def _may_see_region(tenant: str, code: str) -> bool:
-    return tenant == NATIONAL or tenant == code or (len(tenant) == 2 and province_of(code) == tenant and code != NATIONAL)
+    return tenant in (NATIONAL, code) or (len(tenant) == 2 and province_of(code) == tenant and code != NATIONAL)
 
 
 @strawberry.type

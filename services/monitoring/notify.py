@@ -83,7 +83,7 @@ def channels_for(settings: Settings, tenant: str) -> list[str]:
     return channels
 
 
-def dedupe_key(alert_id: Any, transition: str, level: int | None, tenant: str) -> str:
+def dedupe_key(alert_id: Any, transition: str, level: int | str | None, tenant: str) -> str:
     return f"{alert_id}:{transition}:{level}:{tenant}"
 
 
@@ -103,7 +103,7 @@ def enqueue(
     alert_id: Any,
     tenant: str,
     transition: str,
-    level: int | None,
+    level: int | str | None,
     payload: dict[str, Any],
     channels: list[str],
     at: datetime,
@@ -148,7 +148,7 @@ def enqueue(
 
 # -- messages ----------------------------------------------------------------------------------
 
-SEVERITY_LABELS = {"info": "informasi", "warning": "perlu perhatian", "critical": "kritis"}
+SEVERITY_LABELS: dict[Any, str] = {"info": "informasi", "warning": "perlu perhatian", "critical": "kritis"}
 SUBJECTS = {
     "opened": "Peringatan baru",
     "escalated": "Peringatan meningkat",

@@ -14,10 +14,11 @@ from uuid import UUID
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from services.monitoring.alert_store import alert_payload
 from services.monitoring.application import AgreementFacts
 from services.monitoring.domain.alerts import expected_reports
 from services.monitoring.domain.valid_time import end_of_day, state_on
-from services.monitoring.views import SCHEMA, alert_payload
+from services.monitoring.tables import SCHEMA
 from services.registry.projections.agreements import decode_cursor, encode_cursor
 from shared.db import tenant_transaction
 from shared.errors import NotFound
@@ -145,8 +146,10 @@ class MonitoringReadModel:
             params.append(on)
         return await self._all(
             tenant,
-            self._q("SELECT * FROM {s}.evaluations WHERE agreement_id = %s AND visible_to @> ARRAY[%s]" + where
-                    + " ORDER BY period"),
+            self._q(
+                "SELECT * FROM {s}.evaluations"  # noqa: S608 - constant fragments; the values are bound
+                " WHERE agreement_id = %s AND visible_to @> ARRAY[%s]" + where + " ORDER BY period"
+            ),
             params,
         )
 
@@ -162,9 +165,11 @@ class MonitoringReadModel:
         rows = await self._all(
             tenant,
             self._q(
-                "SELECT n.id, n.transition, n.payload, n.created_at, coalesce(json_agg(json_build_object("
+                "SELECT n.id, n.transition, n.payload, n.created_at,"  # noqa: S608 - constant fragments; values are bound
+                " coalesce(json_agg(json_build_object("
                 "'channel', d.channel, 'attempts', d.attempts, 'delivered_at', d.delivered_at, 'next_attempt_at',"
-                " d.next_attempt_at, 'last_error', d.last_error)) FILTER (WHERE d.channel IS NOT NULL), '[]') AS deliveries"
+                " d.next_attempt_at, 'last_error', d.last_error)) FILTER (WHERE d.channel IS NOT NULL), '[]')"
+                " AS deliveries"
                 " FROM {s}.notifications n LEFT JOIN {s}.deliveries d ON d.notification_id = n.id"
                 " WHERE n.tenant = %s" + after + " GROUP BY n.id ORDER BY n.id DESC LIMIT %s"
             ),
@@ -179,8 +184,11 @@ class MonitoringReadModel:
     async def stage_on(self, tenant: str, agreement_id: UUID, on: date) -> str | None:
         """An agreement's stage on a day; None: not yet begun then (or not visible)."""
         rows = await self._all(
-            tenant, sql.SQL("SELECT " + STAGE_ON + " AS stage FROM {s}.agreements a WHERE a.id = %(id)s"
-                            " AND a.visible_to @> ARRAY[%(tenant)s]").format(s=self.s),
+            tenant,
+            sql.SQL(
+                "SELECT " + STAGE_ON + " AS stage"  # noqa: S608 - STAGE_ON is a constant; the values are bound
+                " FROM {s}.agreements a WHERE a.id = %(id)s AND a.visible_to @> ARRAY[%(tenant)s]"
+            ).format(s=self.s),
             {"on": on, "id": agreement_id, "tenant": tenant},
         )
         return rows[0]["stage"] if rows else None
@@ -217,7 +225,9 @@ class MonitoringReadModel:
                                   "valid_until": pks["end_on"],
                                   "days_left": (date.fromisoformat(pks["end_on"]) - today).days})
         last = max(reports, key=lambda r: (r["period"], r["filed_at"]), default=None)
-        latest_evaluation = max(evaluations, key=lambda e: (Period.parse(e["period"]).end, e["recorded_at"]), default=None)
+        latest_evaluation = max(
+            evaluations, key=lambda e: (Period.parse(e["period"]).end, e["recorded_at"]), default=None
+        )
         return {
             "agreement_id": str(agreement_id),
             "title": row["title"],
@@ -265,8 +275,9 @@ class MonitoringReadModel:
                     s=self.s, w=agreements_where, filed_by=filed_by), params)
             filed = await cur.fetchall()
             cur = await conn.execute(
-                sql.SQL("SELECT kind, count(*) AS n FROM {s}.alerts WHERE {open} AND {w}"
-                        " GROUP BY kind").format(s=self.s, open=alerts_open, w=sql.SQL(where.format(regions="regions"))),
+                sql.SQL("SELECT kind, count(*) AS n FROM {s}.alerts WHERE {open} AND {w} GROUP BY kind").format(
+                    s=self.s, open=alerts_open, w=sql.SQL(where.format(regions="regions"))
+                ),
                 params)
             open_alerts = await cur.fetchall()
         if on is not None:

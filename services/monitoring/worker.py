@@ -68,7 +68,10 @@ def _lag(view: MonitoringView) -> int:
     """Events not yet in the read model, both feeds, on the view's own pool (every round)."""
     with view.datastore.transaction(commit=False) as curs:
         curs.execute(LAG_QUERY)
-        return sum(curs.fetchone().values())
+        row = curs.fetchone()
+    if row is None:  # not reached: the lag query (scalar subqueries) answers one row
+        raise LookupError("the lag query answered no row")
+    return sum(row.values())
 
 
 class MonitoringWorker(FeedWorker):
@@ -100,11 +103,11 @@ class MonitoringWorker(FeedWorker):
         view = self.view
         if _lag(view) > LIVE_LAG and time.monotonic() - self.last_review <= REVIEW_AT_LEAST_EVERY:
             return
-        while view.review_due() and not self.stop.is_set():
+        while view.alerts.review_due() and not self.stop.is_set():
             pass
         self.last_review = time.monotonic()
         force = time.monotonic() >= self.next_full
-        refreshed = view.refresh_all(force=force)  # also whenever the date changes
+        refreshed = view.alerts.refresh_all(force=force)  # also whenever the date changes
         if force:
             self.next_full = time.monotonic() + self.settings.alert_refresh_seconds
         if refreshed:

@@ -76,7 +76,9 @@ def create_app(
     documents = type(
         "DocumentController", (DocumentController,), {"request_max_body_size": settings.max_document_bytes + 65_536}
     )
-    imports = type("ImportController", (ImportController,), {"request_max_body_size": settings.import_max_bytes + 65_536})
+    imports = type(
+        "ImportController", (ImportController,), {"request_max_body_size": settings.import_max_bytes + 65_536}
+    )
     return create_service_app(
         service=SERVICE,
         settings=settings,

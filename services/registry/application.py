@@ -6,15 +6,15 @@ Synchronous, like eventsourcing itself: HTTP handlers call it in a worker thread
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, fields, replace
 from datetime import date, datetime
-from typing import Any
+from typing import Any, cast
 from uuid import UUID, uuid4, uuid5
 
 import msgspec
 import structlog
-from eventsourcing.application import AggregateNotFoundError, Application, ProcessingEvent, Recording
+from eventsourcing.application import AggregateNotFoundError, Application
 from eventsourcing.domain import DomainEvent
 from eventsourcing.persistence import IntegrityError
 from eventsourcing.utils import get_topic
@@ -130,23 +130,15 @@ class Registry(ServiceApplication):
 
     # -- saving ------------------------------------------------------------------------
 
-    def save(self, *objs: Any, **kwargs: Any) -> list[Recording]:
-        """eventsourcing's `save`; a batch of domain events already collected (the legacy
-        import's appends, thousands at a time) is taken as it is, without eventsourcing's
-        per-object check against its runtime protocols (a noticeable share of a bulk save),
-        then recorded and notified exactly as `Application.save` does (snapshots are taken of
-        aggregates given to `save`: none here)."""
-        if len(objs) < 2 or not all(isinstance(obj, DomainEvent) for obj in objs):
-            return super().save(*objs, **kwargs)
-        processing_event: ProcessingEvent[UUID] = ProcessingEvent()
-        processing_event.events.extend(objs)
-        processing_event.saved_kwargs.update(kwargs)
-        recordings = self._record(processing_event)
-        # No `_take_snapshots`: it snapshots only the aggregates it was given (none here), yet
-        # would look each event's aggregate up (a KeyError per event).
-        self._notify(recordings)
-        self.notify(processing_event.events)  # eventsourcing's deprecated hook, as its save calls it
-        return recordings
+    def append_events(self, events: Sequence[DomainEvent]) -> None:
+        """Append a batch of domain events already collected (the legacy import's appends,
+        thousands at a time) in one transaction: the recorder's bulk path, each event mapped
+        as it is written (`HashChainRecorder.insert_domain_events`). What `save` does besides
+        recording is nothing here: no snapshots (it takes them only of aggregates it is
+        given), no cached aggregates, and this application has no `_notify`/`notify`
+        subscribers, so no `Recording` objects are built for them. A version already stored
+        raises eventsourcing's IntegrityError and nothing is written."""
+        self.recorder.insert_domain_events(events, self.mapper.to_stored_event)  # type: ignore[attr-defined]
 
     # -- use cases ---------------------------------------------------------------------
 
@@ -197,7 +189,7 @@ class Registry(ServiceApplication):
             except AggregateNotFoundError:
                 pass  # first attempt, or an earlier one that failed before saving
         try:
-            self.save(agreement)
+            self.save_command(agreement)
         except IntegrityError:
             if not idempotency_key:
                 raise
@@ -231,7 +223,8 @@ class Registry(ServiceApplication):
                 raise NotFound(f"Kerja sama ini belum ada pada {as_of.isoformat()}.", code="not_yet_recorded")
         if on is not None:
             return self._in_force_on(agreement_id, on, version)
-        assert version is not None
+        if version is None:  # not reached: without `on`, a version was given or `as_of` found one
+            raise RuntimeError("no version to read")
         then = self.repository.get(agreement_id, version=version) if version >= 1 else None
         if then is None or then.version != version:  # past the head, the store answers the head
             raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
@@ -242,7 +235,8 @@ class Registry(ServiceApplication):
         legal date is on or before `on` (no snapshot: one holds every step, in force or not)."""
         if version is not None and version < 1:
             raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
-        events = list(self.events.get(agreement_id, lte=version))
+        # The registry's events table holds only the agreement's events.
+        events = cast("list[Agreement.Event]", list(self.events.get(agreement_id, lte=version)))
         if version is not None and (not events or events[-1].originator_version != version):
             raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
         then = state_on(events, on)
@@ -256,14 +250,14 @@ class Registry(ServiceApplication):
         that describe a state (stage, signing, expiry) judged on the state of that day."""
         found = []
         for agreement_id in agreement_ids:
-            then = state_on(self.events.get(agreement_id), on)
+            then = state_on(cast("Iterable[Agreement.Event]", self.events.get(agreement_id)), on)
             if then is not None and matches_state(row_of(then), flt):
                 found.append(then)
         return found
 
     def _visible(self, identity: Identity, agreement_id: UUID, version: int | None) -> Agreement:
         try:
-            agreement = self.repository.get(agreement_id, version=version)
+            agreement: Agreement = self.repository.get(agreement_id, version=version)
         except AggregateNotFoundError:
             raise NotFound("Kerja sama tidak ditemukan.") from None
         if not can_see(identity.tenant, agreement.party_regions):
@@ -315,12 +309,12 @@ class Registry(ServiceApplication):
         except BaseException:
             try:
                 self.blobs.discard(staged)
-            except Exception:  # noqa: BLE001 - the save's error is the answer; the sweeper removes it later
+            except Exception:
                 log.warning("staged_blob_not_discarded", sha256=sha256, exc_info=True)
             raise
         try:
             self.blobs.promote(staged)
-        except Exception:  # noqa: BLE001 - saved: the answer is 200; download or the sweeper promotes it
+        except Exception:
             log.warning("blob_promotion_failed", sha256=sha256, exc_info=True)
         return agreement
 
@@ -345,18 +339,26 @@ class Registry(ServiceApplication):
         """Reference data checks, reported per field like any other validation error."""
         errors: list[dict[str, str]] = []
         if not self.regions.is_party_eligible(initiator):
-            errors.append({"field": "initiator", "message": f"{initiator} bukan daerah otonom yang dapat menjadi pihak"})
+            errors.append(
+                {"field": "initiator", "message": f"{initiator} bukan daerah otonom yang dapat menjadi pihak"}
+            )
         partners: list[Party] = []
         for i, raw in enumerate(command.parties):
             field = f"parties[{i}]"
             region = raw.get("region")
             if region is not None:
                 if any(raw.get(k) for k in ("name", "type", "country")):
-                    errors.append({"field": field, "message": "isi 'region' saja untuk daerah, atau 'name' dan 'type' untuk pihak lain"})
+                    errors.append({
+                        "field": field,
+                        "message": "isi 'region' saja untuk daerah, atau 'name' dan 'type' untuk pihak lain",
+                    })
                 elif region not in self.regions:
                     errors.append({"field": f"{field}.region", "message": f"kode wilayah tidak dikenal: {region}"})
                 elif not self.regions.is_party_eligible(region):
-                    errors.append({"field": f"{field}.region", "message": f"{region} adalah wilayah administratif, bukan daerah otonom"})
+                    errors.append({
+                        "field": f"{field}.region",
+                        "message": f"{region} adalah wilayah administratif, bukan daerah otonom",
+                    })
                 elif region != initiator:  # the initiator is a party already
                     partners.append(RegionParty(region))
             else:
@@ -471,7 +473,7 @@ def attached_documents(app: Application) -> Callable[[], set[str]]:
     def read() -> set[str]:
         nonlocal position
         while True:
-            batch = app.recorder.select_notifications(  # type: ignore[attr-defined]
+            batch = app.recorder.select_notifications(
                 start=position, limit=page, topics=[topic], inclusive_of_start=False
             )
             for notification in batch:

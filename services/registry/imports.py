@@ -37,7 +37,6 @@ from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg import sql
 
 from services.registry.domain.agreement import (
-    NATIONAL,
     PARTNER_TYPES,
     Agreement,
     Category,
@@ -49,8 +48,8 @@ from services.registry.domain.agreement import (
 )
 from services.registry.domain.commands import (
     FRAMEWORK,
-    Cancel,
     Caller,
+    Cancel,
     Capacity,
     DraftPks,
     Ground,
@@ -66,6 +65,7 @@ from services.registry.domain.commands import (
 )
 from shared.auth import Identity, require_roles
 from shared.errors import Forbidden, InvalidInput, KsdError, PayloadTooLarge
+from shared.tenancy import NATIONAL
 from shared.urusan import URUSAN, get_urusan
 from shared.wire import MAX_RUPIAH, NAME_MAX, REFERENCE_MAX, TEXT_MAX, text_problem
 
@@ -307,7 +307,7 @@ def _read_xlsx(content: bytes, *, max_bytes: int, max_rows: int) -> tuple[list[A
         sheet = workbook[DATA_SHEET] if DATA_SHEET in workbook.sheetnames else workbook.worksheets[0]
         iterator = sheet.iter_rows(values_only=True)
         header = list(next(iterator, ()))
-        rows = []
+        rows: list[tuple[int, list[Any]]] = []
         for number, values in enumerate(iterator, start=2):
             if len(rows) >= max_rows and any(_blank(v) is not None for v in values):
                 raise _rows_limit(max_rows)
@@ -328,7 +328,7 @@ def _read_csv(content: bytes, *, max_rows: int) -> tuple[list[Any], list[tuple[i
     try:
         reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
         header = next(reader, [])
-        rows = []
+        rows: list[tuple[int, list[Any]]] = []
         for number, values in enumerate(reader, start=2):
             if len(rows) >= max_rows and any(v.strip() for v in values):
                 raise _rows_limit(max_rows)
@@ -351,7 +351,7 @@ def _check_header(header: list[Any]) -> list[str | None]:
             unknown.append(name)
         keys.append(column.key if column else None)
     missing = [c.header for c in COLUMNS if c.key not in keys]
-    if missing or unknown or len(set(k for k in keys if k)) != len([k for k in keys if k]):
+    if missing or unknown or len({k for k in keys if k}) != len([k for k in keys if k]):
         errors = [{"field": "file", "message": f"kolom tidak ada: {h}"} for h in missing[:10]]
         errors += [{"field": "file", "message": f"kolom tidak dikenal: {h[:100]}"} for h in unknown[:10]]
         raise InvalidTemplate(
@@ -413,7 +413,9 @@ def _cell(row: RawRow, key: str) -> Any:
                 refuse("harus berupa bilangan bulat rupiah")
             raw = int(raw)
         if isinstance(raw, str):
-            digits = re.sub(r"^Rp\.?\s*", "", raw, flags=re.IGNORECASE).replace(".", "").replace(",", "").replace(" ", "")
+            digits = (
+                re.sub(r"^Rp\.?\s*", "", raw, flags=re.IGNORECASE).replace(".", "").replace(",", "").replace(" ", "")
+            )
             if not digits.isdigit() or len(digits) > 20:
                 refuse(f"bukan bilangan bulat rupiah: '{raw[:40]}'")
             raw = int(digits)
@@ -474,7 +476,7 @@ class RowResult:
     code: str | None = None
 
     def as_dict(self) -> dict[str, Any]:
-        return {k: v for k, v in self.__dict__.items()}
+        return dict(self.__dict__)
 
 
 @dataclass
@@ -715,7 +717,7 @@ class Importer:
         row = family.row
         number = str(_cell(row, "framework_number"))
         if existing:
-            agreement = self.registry.repository.get(family.id)
+            agreement: Agreement = self.registry.repository.get(family.id)
             results.append(RowResult(row.number, "kesepakatan", number, PRESENT,
                                      "Kesepakatan ini sudah tercatat; tidak ada yang dibuat.",
                                      agreement_id=str(family.id)))
@@ -751,8 +753,8 @@ class Importer:
                 hint = (" Tahap pelaksanaan memerlukan sedikitnya satu baris PKS yang ditandatangani."
                         if declared is Stage.PELAKSANAAN and Form(agreement.form) is not Form.SINERGI else "")
                 raise RowRefused(BY_KEY["stage"].header,
-                                 f"riwayat pada baris ini berakhir pada tahap {agreement.stage}, bukan {declared.value}."
-                                 + hint, code="stage_mismatch")
+                                 f"riwayat pada baris ini berakhir pada tahap {agreement.stage}, "
+                                 f"bukan {declared.value}." + hint, code="stage_mismatch")
             results.insert(0, RowResult(row.number, "kesepakatan", number, IMPORTED,
                                         f"Kesepakatan diimpor dengan tahap {agreement.stage} "
                                         f"({framework_events} peristiwa).",
@@ -772,9 +774,11 @@ class Importer:
             agreement.execute(command, by=caller, at=self.now, policy=self.policy)
         except KsdError as exc:
             key = _CODE_COLUMN.get(exc.code or "", column or _STEP_COLUMN.get(type(command)))
-            if isinstance(command, RecordApproval | RequestApproval) and command.kind == "central" and key == "dprd_date":
+            if (isinstance(command, RecordApproval | RequestApproval) and command.kind == "central"
+                    and key == "dprd_date"):
                 key = "central_date"
-            raise RowRefused(BY_KEY[key].header if key else None, exc.detail, code=exc.code or "rule_violation") from None
+            raise RowRefused(BY_KEY[key].header if key else None, exc.detail,
+                             code=exc.code or "rule_violation") from None
 
     def _start(self, family: Family) -> Agreement:
         a = family.start
@@ -883,7 +887,7 @@ class Importer:
             value_idr=_cell(row, "value"), burdens_community=burdens, budgeted_in_apbd=budgeted,
             drafted_on=_need(row, "drafted_on", why)))
         pks_id = agreement.pks[-1]["id"]
-        if target is not PksStage.PENYUSUNAN and target is not PksStage.DIBATALKAN or _cell(row, "dprd_date"):
+        if (target is not PksStage.PENYUSUNAN and target is not PksStage.DIBATALKAN) or _cell(row, "dprd_date"):
             self._approvals(agreement, row, pks_id, why, decide=target is not PksStage.MENUNGGU_PERSETUJUAN_DPRD)
         if target in (PksStage.DITANDATANGANI, PksStage.BERAKHIR, PksStage.DIPUTUS):
             self._do(agreement, row, SignPks(
@@ -914,7 +918,7 @@ class Importer:
             # aggregates, so the one-by-one fallback must save these, not the aggregates.
             pending = [(agreement.collect_events(), results) for agreement, _, results in chunk]
             try:
-                self.registry.save(*(event for events, _ in pending for event in events))
+                self.registry.append_events([event for events, _ in pending for event in events])
                 report.saved_events += sum(r.events for _, results in pending for r in results)
             except (IntegrityError, StoreOperationalError):
                 # A duplicate in a large batch may surface as an aborted pipeline (operational);

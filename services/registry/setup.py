@@ -43,7 +43,7 @@ def install(database_url: str) -> None:
         digests.create_table()
         secure_event_store(database_url, SCHEMA, app, digests.table)
         with psycopg.connect(database_url, autocommit=True) as conn:
-            conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))  # type: ignore[arg-type]
+            conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))
         rebuild_outdated_view(registry_env(database_url, pool_size=1))
         view = agreements_view(env)  # creates the read model and its tracking table
         view.grant_reader()

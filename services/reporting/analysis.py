@@ -129,7 +129,7 @@ class AnalysisReadModel:
         self.s = sql.Identifier(schema)
         self.timeout_ms = timeout_ms
 
-    async def _fetch(self, tenant: str, query: sql.Composable, params: dict[str, Any]) -> list[dict[str, Any]]:
+    async def _fetch(self, tenant: str, query: sql.Composed, params: dict[str, Any]) -> list[dict[str, Any]]:
         """One query in a tenant transaction, cut off after `timeout_ms`: an analysis may be
         heavy, but never holds a connection (or the database) for long."""
         try:
@@ -153,6 +153,7 @@ class AnalysisReadModel:
         where, params = _where(tenant, flt, self.s)
         keys, laterals = _group_expressions(dimensions)
         names = [sql.Identifier(d) for d in dimensions]
+        grouped: sql.Composable
         if dimensions:
             grouped = sql.SQL(
                 "SELECT {names}, count(*) AS n, sum(g.value) AS value, row_number() OVER (ORDER BY {order}) AS ord"

@@ -171,7 +171,7 @@ class Reporting(ServiceApplication):
     def get_report(self, identity: Identity, report_id: UUID, version: int | None = None) -> RegionReport:
         """A report the caller may see: its region's, its province's, or the ministry's."""
         try:
-            report = self.repository.get(report_id, version=version)
+            report: Report = self.repository.get(report_id, version=version)
         except AggregateNotFoundError:
             raise NotFound("Laporan tidak ditemukan.") from None
         if not isinstance(report, RegionReport) or not can_see(identity.tenant, [report.region]):
@@ -203,7 +203,7 @@ class Reporting(ServiceApplication):
         now = self.clock.now()
         deadline = period.due(self.consolidation_deadline_days)
         created = consolidation is None
-        if created:
+        if consolidation is None:
             consolidation = Consolidation.start(
                 id=consolidation_id(province, period), subject=province, period=period, kinds=self.period_kinds,
                 actor=identity.actor(), at=now, narrative=narrative or "",

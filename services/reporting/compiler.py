@@ -15,6 +15,7 @@ from shared.errors import NotFound
 from shared.periods import Period
 from shared.regions import Region, RegionCatalog
 from shared.settings import Settings
+from shared.tenancy import narrowed
 
 
 @dataclass(frozen=True)
@@ -43,7 +44,7 @@ class Compiler:
         self, tenant: str, region: str, period: Period, today: date, *, fresh: bool = False
     ) -> Compiled:
         await self._fresh(fresh)
-        async with self.reads.snapshot(tenant) as view:
+        async with self.reads.snapshot(narrowed(tenant, region)) as view:
             return await self._region_report(view, region, period, today)
 
     async def _region_report(self, view: Snapshot, region: str, period: Period, today: date) -> Compiled:
@@ -57,7 +58,7 @@ class Compiler:
         info = self._region(province)
         regencies = [r for r in self.regions.in_province(province) if r.autonomous]
         await self._fresh(fresh)
-        async with self.reads.snapshot(tenant) as view:
+        async with self.reads.snapshot(narrowed(tenant, province)) as view:
             reports = await view.report_rows("region", period, [province, *(r.code for r in regencies)])
             own = await self._region_report(view, province, period, today)
             province_wide = await view.period_totals(period, judged_on(period, today), province)

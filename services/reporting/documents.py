@@ -12,19 +12,23 @@ from collections import Counter
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, overload
 
 from services.monitoring.domain.alerts import SEVERITY_LABELS, Severity
 from services.reporting.domain.labels import DOCUMENT_STAGES, DOCUMENTS, FORMS, PARTNER_TYPES, RECOMMENDATIONS, STAGES
 from services.reporting.domain.labels import label as _label
-from services.reporting.domain.reports import TIMELINESS_LABELS
 from services.reporting.domain.profiles import ProfileFields, head_title
+from services.reporting.domain.reports import TIMELINESS_LABELS
 from services.reporting.exports import Column, Document, Letter, Signatory, Table, Text, persen, rupiah
 from shared.periods import Period, tanggal
 from shared.regions import load_regions
 from shared.urusan import get_urusan
 
 
+@overload
+def _day(text: str) -> date: ...
+@overload
+def _day(text: str | None) -> date | None: ...
 def _day(text: str | None) -> date | None:
     return date.fromisoformat(text[:10]) if text else None
 

@@ -66,7 +66,7 @@ class Snapshot:
     """Reads for one compile, inside one tenant transaction that sees one moment: a report's
     rows, figures and sources always agree with each other."""
 
-    def __init__(self, conn: psycopg.AsyncConnection, schema: sql.Identifier, tenant: str) -> None:
+    def __init__(self, conn: psycopg.AsyncConnection[Any], schema: sql.Identifier, tenant: str) -> None:
         self.conn, self.s, self.tenant = conn, schema, tenant
 
     def _q(self, text: str, **parts: Any) -> sql.Composed:
@@ -75,7 +75,7 @@ class Snapshot:
     def _stage_on(self) -> sql.Composed:
         return STAGE_ON.format(s=self.s)
 
-    async def _all(self, query: sql.Composable, params: Any = None) -> list[dict[str, Any]]:
+    async def _all(self, query: sql.Composed | sql.SQL, params: Any = None) -> list[dict[str, Any]]:
         cur = await self.conn.execute(query, params)
         return await cur.fetchall()
 
@@ -105,7 +105,7 @@ class Snapshot:
 
     async def positions(self) -> dict[str, int]:
         """The event-log positions the read model had reached: a compile's sources."""
-        [row] = await self._all(POSITIONS_QUERY)
+        [row] = await self._all(POSITIONS_QUERY)  # type: ignore[arg-type]  # a str built from constants
         return {k: int(v) for k, v in row.items()}
 
     async def report_rows(self, kind: str, period: Period, subjects: Iterable[str]) -> dict[str, dict[str, Any]]:
@@ -167,7 +167,8 @@ class ReportingReadModel:
         while True:
             async with self.pool.connection() as conn:
                 cur = await conn.execute(LAG_QUERY)
-                lag = {k: int(v) for k, v in (await cur.fetchone()).items()}
+                row: Any = await cur.fetchone()
+                lag = {k: int(v) for k, v in row.items()}
             if not any(lag.values()):
                 return
             if time.monotonic() >= deadline:
@@ -180,7 +181,8 @@ class ReportingReadModel:
     async def reports(
         self, tenant: str, flt: ReportFilter, *, limit: int, cursor: str | None = None
     ) -> tuple[list[dict[str, Any]], str | None]:
-        where, params = ["visible_to @> ARRAY[%s]", "kind = 'region'"], [tenant]
+        where = ["visible_to @> ARRAY[%s]", "kind = 'region'"]
+        params: list[Any] = [tenant]
         for value, clause in ((flt.period, "period = %s"), (flt.region, "subject = %s"),
                               (flt.province, "province = %s")):
             if value:

@@ -103,8 +103,8 @@ LAG_QUERY = lag_query(SCHEMA, [
 ])
 
 # The positions the read model has reached in each log: a compiled report's sources.
-POSITIONS_QUERY = "SELECT " + ", ".join(
-    f"coalesce((SELECT max(notification_id) FROM {SCHEMA}.{projection.name}_tracking"  # noqa: S608
+POSITIONS_QUERY = "SELECT " + ", ".join(  # noqa: S608 - names of this platform's schemas and applications
+    f"coalesce((SELECT max(notification_id) FROM {SCHEMA}.{projection.name}_tracking"  # noqa: S608 - names of this platform's schemas and applications
     f" WHERE application_name = '{app.name}'), 0) AS {app.name}"
     for app, projection in ((Registry, AgreementsProjection), (Monitoring, RecordsFeed), (Reporting, ReportsFeed))
 )

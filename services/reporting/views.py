@@ -201,7 +201,7 @@ class AgreementsView(PostgresAgreementsView):
                 {"t": f"{self.datastore.schema}.agreement_stages"},
             )
             row = curs.fetchone()
-        if not row["present"]:
+        if row is None or not row["present"]:
             return None
         comment = (row["comment"] or "").removeprefix("ksd view version ")
         return int(comment) if comment.isdigit() else 0
@@ -290,7 +290,7 @@ class ReportsView(_View):
             else:  # Report.Edited
                 curs.execute(self._q(
                     "UPDATE {s}.reports SET version = %s, narrative = %s, updated_at = %s WHERE id = %s"),
-                    (event.originator_version, event.narrative, at, event.originator_id))
+                    (event.originator_version, event.narrative, at, event.originator_id))  # type: ignore[attr-defined]
 
 
 class RecordsFeed(Projection[RecordsView]):

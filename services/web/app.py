@@ -102,15 +102,17 @@ def _http_error(request: Request[Any, Any, Any], exc: HTTPException) -> Response
     status = exc.status_code
     if status == 403 and "csrf" in str(exc.detail).lower():
         return error_page(request, 403, "Formulir kedaluwarsa",
-                          "Formulir ini sudah tidak berlaku (token CSRF tidak cocok). Muat ulang halaman lalu kirim lagi.")
+                          "Formulir ini sudah tidak berlaku (token CSRF tidak cocok)."
+                          " Muat ulang halaman lalu kirim lagi.")
     if isinstance(exc, NotFoundException) or status == 404:
         return error_page(request, 404, _TITLES[404], "Halaman yang Anda cari tidak ada.")
     return error_page(request, status, _TITLES.get(status, "Permintaan tidak dapat diproses"), str(exc.detail))
 
 
 def _unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
-    log.exception("web_unexpected_error", path=request.url.path)
-    return error_page(request, 500, "Terjadi kesalahan", "Terjadi kesalahan pada aplikasi. Coba lagi; bila berulang, hubungi admin.")
+    log.exception("web_unexpected_error", path=request.url.path)  # noqa: LOG004 - Litestar calls this handler while the exception is handled
+    return error_page(request, 500, "Terjadi kesalahan",
+                      "Terjadi kesalahan pada aplikasi. Coba lagi; bila berulang, hubungi admin.")
 
 
 @get("/health", media_type=MediaType.JSON, include_in_schema=False, sync_to_thread=False)

@@ -96,7 +96,7 @@ def _open(svg_id: str, width: int, height: int, title: str, desc: str, *, links:
         '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 {w} {h}" width="{w}" height="{h}" role="{role}" '
         'aria-labelledby="{id}-judul {id}-uraian" {font}><title id="{id}-judul">{t}</title>'
         '<desc id="{id}-uraian">{d}</desc>'
-    ).format(w=width, h=height, id=svg_id, t=title, d=desc, font=Markup(FONT), role="group" if links else "img")
+    ).format(w=width, h=height, id=svg_id, t=title, d=desc, font=Markup(FONT), role="group" if links else "img")  # noqa: S704 - FONT is a constant of this module
 
 
 LABEL_SIZE = 12

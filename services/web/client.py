@@ -118,7 +118,9 @@ class Api:
         return data
 
     async def _graphql(self, service: str, token: str, query: str, variables: Mapping[str, Any] | None) -> Any:
-        body = await self.request(service, "POST", "/graphql", token, json={"query": query, "variables": variables or {}})
+        body = await self.request(
+            service, "POST", "/graphql", token, json={"query": query, "variables": variables or {}}
+        )
         if body.get("errors"):
             first = body["errors"][0]
             ext = first.get("extensions") or {}

@@ -165,7 +165,8 @@ def _started(d: Mapping[str, Any]) -> str:
 
 def _offer(d: Mapping[str, Any]) -> str:
     if d.get("direction") == "received":
-        return f"Surat penawaran dari pihak ketiga nomor {d.get('reference')} tanggal {tanggal(d.get('sent_on'))} dicatat sebagai diterima."
+        return (f"Surat penawaran dari pihak ketiga nomor {d.get('reference')} tanggal {tanggal(d.get('sent_on'))}"
+                " dicatat sebagai diterima.")
     return f"Surat penawaran nomor {d.get('reference')} tanggal {tanggal(d.get('sent_on'))} dikirim kepada mitra."
 
 
@@ -181,7 +182,8 @@ def _whose(kind: str | None, region: str | None) -> str:
 
 def _approval_requested(d: Mapping[str, Any]) -> str:
     return (f"{region_name(d.get('region'))} memohon persetujuan {_whose(d.get('kind'), d.get('region'))} atas "
-            f"{document_name(d.get('document'))} (surat nomor {d.get('reference')} tanggal {tanggal(d.get('requested_on'))}).")
+            f"{document_name(d.get('document'))} (surat nomor {d.get('reference')} "
+            f"tanggal {tanggal(d.get('requested_on'))}).")
 
 
 def _approval_recorded(d: Mapping[str, Any]) -> str:
@@ -193,7 +195,8 @@ def _approval_recorded(d: Mapping[str, Any]) -> str:
 
 def _framework_signed(d: Mapping[str, Any]) -> str:
     return (f"{document_kind(d.get('document_type'))} nomor {d.get('number')} ditandatangani "
-            f"{tanggal(d.get('signed_on'))}, berlaku {tanggal(d.get('valid_from'))} s.d. {tanggal(d.get('valid_until'))}.")
+            f"{tanggal(d.get('signed_on'))}, berlaku {tanggal(d.get('valid_from'))} "
+            f"s.d. {tanggal(d.get('valid_until'))}.")
 
 
 def _work_plan(d: Mapping[str, Any]) -> str:
@@ -224,7 +227,8 @@ def _amended(d: Mapping[str, Any]) -> str:
 
 def _extended(d: Mapping[str, Any]) -> str:
     return (f"{_cap(document_name(d.get('document')))} diperpanjang dari {tanggal(d.get('previous_end'))} "
-            f"sampai {tanggal(d.get('new_end'))} (nomor {d.get('reference')}, ditandatangani {tanggal(d.get('signed_on'))}).")
+            f"sampai {tanggal(d.get('new_end'))} (nomor {d.get('reference')}, "
+            f"ditandatangani {tanggal(d.get('signed_on'))}).")
 
 
 def _terminated(d: Mapping[str, Any]) -> str:
@@ -300,7 +304,7 @@ def timeline(history: list[Mapping[str, Any]], correctable: Mapping[str, Any]) -
     out: list[dict[str, Any]] = []
     for event in history:
         data = event.get("data") or {}
-        entry = {
+        entry: dict[str, Any] = {
             "version": event.get("version"),
             "type": event.get("type"),
             "step": STEPS.get(event.get("type") or "", event.get("type")),

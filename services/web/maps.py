@@ -8,6 +8,7 @@ written as SVG path data once per map (cached). Colours come from a 5-class sequ
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 from collections.abc import Callable, Mapping, Sequence
@@ -143,7 +144,7 @@ def project(polygons_by_code: Mapping[str, list[Polygon]], width: int = 1000, pa
                     grid.pop()
                 if len(grid) < 3:
                     continue  # smaller than a unit of the grid: invisible at this size
-                steps = " ".join(f"{x - px} {y - py}" for (px, py), (x, y) in zip(grid, grid[1:], strict=False))
+                steps = " ".join(f"{x - px} {y - py}" for (px, py), (x, y) in itertools.pairwise(grid))
                 parts.append(f"M{grid[0][0]} {grid[0][1]}l{steps}z")
         shapes.append(Shape(code, "".join(parts)))
     return Geometry(width, height, tuple(shapes))

@@ -79,7 +79,7 @@ class Oidc:
                     meta["token_endpoint"], code=code, code_verifier=pending["verifier"],
                     grant_type="authorization_code",
                 )
-            except Exception as exc:  # noqa: BLE001 - the provider refused; the user reads why in words
+            except Exception as exc:  # the provider refused; the user reads why in words
                 raise OidcError("Penyedia identitas menolak kode masuk; silakan masuk kembali.") from exc
         async with httpx.AsyncClient(timeout=10) as http:
             jwks = (await http.get(meta["jwks_uri"])).json()
@@ -92,7 +92,7 @@ class Oidc:
             jwt.JWTClaimsRegistry(
                 leeway=60,
                 iss={"essential": True, "value": meta.get("issuer", self.issuer)},
-                aud={"essential": True, "value": self.settings.oidc_client_id},
+                aud={"essential": True, "value": self.settings.oidc_client_id},  # type: ignore[typeddict-item]  # set with OIDC
                 nonce={"essential": True, "value": pending["nonce"]},
                 exp={"essential": True},
                 sub={"essential": True},

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import itertools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -236,7 +237,8 @@ def _verify(bundle: Any, trusted_public_key: bytes | None) -> Verdict:
     if not chain.valid:
         return verdict
 
-    digest, inclusion, key = bundle.get("digest"), bundle.get("inclusion"), bundle.get("public_key")
+    digest, inclusion = bundle.get("digest"), bundle.get("inclusion")
+    key: Any = bundle.get("public_key")  # not a mapping: TypeError, read as "format" below
     if not digest or not inclusion:
         return _fail(verdict, "no_digest")
     try:
@@ -331,7 +333,7 @@ def _verify_v2(bundle: Mapping[str, Any], trusted_public_key: bytes | None) -> V
     if not chain.valid and chain.first_invalid_version is not None:
         problems.append((chain.first_invalid_version, chain.reason or "unreadable"))
     order = sorted(leaves.items(), key=lambda item: item[1][0])
-    for (before, _), (after, _) in zip(order, order[1:], strict=False):
+    for (before, _), (after, _) in itertools.pairwise(order):
         if after <= before:
             problems.append((min(before, after), "events_reordered"))
             break

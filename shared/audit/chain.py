@@ -97,7 +97,9 @@ REASONS: dict[str, tuple[str, str]] = {
     "missing": ("peristiwa versi ini hilang (dihapus)", "the event of this version is missing (deleted)"),
     "out_of_order": ("urutan peristiwa tidak runtut", "events are out of order"),
     "unreadable": ("isi peristiwa yang tersimpan rusak atau diubah", "the stored event is corrupt or was edited"),
-    "broken_link": ("prev_hash tidak menunjuk ke peristiwa sebelumnya", "prev_hash does not link to the previous event"),
+    "broken_link": (
+        "prev_hash tidak menunjuk ke peristiwa sebelumnya", "prev_hash does not link to the previous event"
+    ),
     "content_changed": ("isi peristiwa tidak cocok dengan hash-nya", "the event's content does not match its hash"),
 }
 

@@ -76,7 +76,7 @@ def install(conn: psycopg.Connection) -> None:
     with conn.transaction():
         conn.execute("SELECT pg_advisory_xact_lock(%s)", (INSTALL_LOCK,))
         for statement in DDL:
-            conn.execute(statement)  # type: ignore[arg-type]
+            conn.execute(statement)
         for table in PROTECTED:
             protect_events_table(conn, SCHEMA, table)
 
@@ -170,7 +170,10 @@ class LogWriter:
         """Move the counter by `n`: the first of the positions taken."""
         curs.execute("UPDATE audit.log_size SET size = size + %s RETURNING size", (n,), prepare=False)
         row = curs.fetchone()
-        return (row["size"] if isinstance(row, dict) else row[0]) - n
+        if row is None:
+            raise LogInconsistent("the log's size counter (audit.log_size) has no row")
+        size: int = row["size"] if isinstance(row, dict) else row[0]
+        return size - n
 
 
 def backfill(recorder: Any, service: str) -> int:
@@ -422,13 +425,12 @@ class TransparencyLog:
                                                lambda level, idx, h: built.__setitem__((level, idx), h))
                 root = translog.fold(new_peaks)
                 proof: list[bytes] = []
-                if done:
+                if done and last is not None:  # (a log of `done` leaves has a last head)
                     ranges = translog.consistency_ranges(done, target)
                     needed = translog.nodes_for(ranges)
                     known = {**old_peaks, **built}
                     known.update(self.nodes(curs, needed - set(known)))
                     proof = translog.proof_hashes(known, ranges)
-                    assert last is not None
                     if not translog.verify_consistency(done, target, last.root, root, proof):
                         raise LogInconsistent(f"the stored log is not consistent with the head of size {done}")
             payload = translog.head_payload(target, root, signed_at, key_id)

@@ -138,7 +138,8 @@ def _get(client: Any, url: str, params: dict[str, Any]) -> dict[str, Any]:
     response = client.get(url, params=params)
     if response.status_code != 200:
         raise MirrorError(f"GET {url} answered {response.status_code}")
-    return response.json()
+    answer: dict[str, Any] = response.json()
+    return answer
 
 
 @dataclass

@@ -24,9 +24,10 @@ import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
 from datetime import datetime
+from itertools import pairwise
 from json import encoder as json_encoder
 from operator import attrgetter
-from typing import Any
+from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -54,7 +55,7 @@ from shared.audit.chain import (
     event_type,
     record_of,
 )
-from shared.audit.log_store import COPY_HEADER, COPY_TRAILER, LogWriter
+from shared.audit.log_store import COPY_HEADER, COPY_TRAILER, Columns, LogWriter
 from shared.audit.translog import trusted_leaf
 
 # A save of at least this many events is written by COPY (one round trip per table instead
@@ -71,6 +72,14 @@ _EVENT_HEAD = struct.Struct(">hi16siq")
 _LENGTH = struct.Struct(">i")
 _CHAIN_ROW = struct.Struct(">hi16siqi8si32si32s")
 _COPY_BLOCK = 128 * 1024
+
+# An originator id: a uuid, or text (eventsourcing's `originator_id_type`).
+_Id = UUID | str
+# A chain row (originator id, version, recorded_at, previous hash, hash), and the rows' columns.
+_ChainRow = tuple[_Id, int, datetime, bytes, bytes]
+_ChainColumns = tuple[list[_Id], list[int], list[datetime], list[bytes], list[bytes]]
+# What an insert returns: eventsourcing's notification ids (`insert_events`), or a list.
+_Ids = TypeVar("_Ids", bound=Sequence[int] | None)
 
 
 class _NotPlain(ValueError):
@@ -140,11 +149,12 @@ def _compact_json(transcoder: Any) -> Callable[[Any], bytes] | None:
     """eventsourcing's `JSONTranscoder.encode` without its set-up on every call (the json
     module builds a new C encoder per `encode`): the same C encoder with the same options,
     built once, so the same bytes. None when the transcoder is another kind."""
-    make = json_encoder.c_make_encoder
+    make = getattr(json_encoder, "c_make_encoder", None)  # (None without the C accelerator)
     encoder = getattr(transcoder, "encoder", None)
     if type(transcoder) is not JSONTranscoder or make is None or type(encoder) is not json.JSONEncoder:
         return None
-    if (encoder.indent, encoder.key_separator, encoder.item_separator, encoder.sort_keys, encoder.skipkeys,
+    indent: int | str | None = encoder.indent  # (typeshed leaves out its default, None)
+    if (indent, encoder.key_separator, encoder.item_separator, encoder.sort_keys, encoder.skipkeys,
             encoder.ensure_ascii) != (None, ":", ",", False, False, False):
         return None
     # No `markers` (circular check): event states are trees.
@@ -168,7 +178,7 @@ for _ in range(8):
 
 
 class _PlainState(msgspec.Struct):
-    state: dict[str, _JSONValue]  # type: ignore[valid-type]
+    state: dict[str, _JSONValue]
 
 
 _PLAIN_TOP = frozenset({str, int, bool, type(None), dict, list, tuple})
@@ -180,7 +190,7 @@ _ENCODE_FAILED = (msgspec.MsgspecError, TypeError, ValueError, OverflowError)
 _RECORD_PARTS = "_ksd_record_parts"
 
 
-class RecordedVersionMapper(Mapper):
+class RecordedVersionMapper(Mapper[_Id]):
     """eventsourcing's mapper, but every stored event carries its `class_version` (the
     library writes it only from version 2): a record says which schema it was written in.
 
@@ -205,12 +215,15 @@ class RecordedVersionMapper(Mapper):
         # Every event has its timestamp (a batch's events mostly the same object): transcoded
         # first, then the rest is checked in C; only a state with other values to transcode
         # pays for a look at each of its values.
+        transcodings = self._transcodings
+        if transcodings is None:  # (not the fast path's mapper)
+            return None
         stamp = state.get("timestamp")
         cached = self._stamp
         if cached[0] is stamp:
             state["timestamp"] = cached[1]
         else:
-            transcoding = self._transcodings.get(type(stamp))  # type: ignore[union-attr]
+            transcoding = transcodings.get(type(stamp))
             if transcoding is not None:
                 state["timestamp"] = encoded = {"_type_": transcoding.name, "_data_": transcoding.encode(stamp)}
                 self._stamp = (stamp, encoded)
@@ -224,7 +237,7 @@ class RecordedVersionMapper(Mapper):
             kind = type(value)
             if kind in _PLAIN_TOP:
                 continue
-            transcoding = self._transcodings.get(kind)  # type: ignore[union-attr]
+            transcoding = transcodings.get(kind)
             if transcoding is None:
                 return None
             state[key] = {"_type_": transcoding.name, "_data_": transcoding.encode(value)}
@@ -301,17 +314,17 @@ class HashChainRecorder(PostgresApplicationRecorder):
             "SELECT max(originator_version) AS version FROM {schema}.{chain} "
             "WHERE originator_id = %s AND recorded_at <= %s"
         ).format(**ident)
-        self._heads: OrderedDict[UUID, tuple[int, bytes]] = OrderedDict()
+        self._heads: OrderedDict[_Id, tuple[int, bytes]] = OrderedDict()
         self._heads_lock = threading.Lock()
         # Per saving thread: the links computed before the lock, inserted after the events.
-        self._pending: dict[int, tuple[list[tuple[UUID, int, bytes]], tuple[list, ...]]] = {}
+        self._pending: dict[int, tuple[list[tuple[_Id, int, bytes]], _ChainColumns | tuple[()]]] = {}
         # Per saving thread: how many attempts of the current insert reached the database
         # (eventsourcing retries an insert whose connection failed, up to ten times).
         self._attempts: dict[int, int] = {}
         # The transparency log (shared.audit.log_store): every event's leaf, appended in its
         # transaction; per saving thread, the leaves computed before the lock.
         self._log = LogWriter(datastore.schema)
-        self._log_pending: dict[int, tuple[list, list, list]] = {}
+        self._log_pending: dict[int, Columns] = {}
         self._max_notification_id = SQL(
             "SELECT coalesce(max(notification_id), 0) AS last FROM {schema}.{events}"
         ).format(**ident)
@@ -338,21 +351,42 @@ class HashChainRecorder(PostgresApplicationRecorder):
     # -- writing -----------------------------------------------------------------------
 
     def insert_events(self, stored_events: Sequence[StoredEvent], **kwargs: Any) -> Sequence[int] | None:
-        me = threading.get_ident()
-        self._attempts[me] = 0
         # (eventsourcing passes `tracking=None` for an application's own saves; a process
         # application's tracking record keeps the library's path.)
         bulk = (len(stored_events) >= BULK_MIN_EVENTS or sum(len(e.state) for e in stored_events) >= BULK_MIN_BYTES
                 ) and not any(v is not None for v in kwargs.values())
+        if bulk:
+            return self._inserted(lambda: self._copy_events(stored_events), lambda: stored_events)
+        return self._inserted(lambda: super(HashChainRecorder, self).insert_events(stored_events, **kwargs),
+                              lambda: stored_events)
+
+    def insert_domain_events(self, domain_events: Sequence[Any], to_stored: Callable[[Any], StoredEvent]) -> list[int]:
+        """The bulk path for domain events not yet mapped (a legacy import's batch): each is
+        mapped by `to_stored` as it is written, so the server stores the rows while Python
+        maps, hashes and packs the next ones. Otherwise exactly `insert_events`."""
+        if len(domain_events) < BULK_MIN_EVENTS:
+            return list(self.insert_events([to_stored(e) for e in domain_events]) or [])
+        mapped: list[StoredEvent] = []
+
+        def stored() -> Sequence[StoredEvent]:
+            return mapped if len(mapped) == len(domain_events) else [to_stored(e) for e in domain_events]
+
+        return self._inserted(lambda: self._copy_events(domain_events, to_stored, mapped), stored)
+
+    def _inserted(self, insert: Callable[[], _Ids],
+                  stored: Callable[[], Sequence[StoredEvent]]) -> _Ids | list[int]:
+        me = threading.get_ident()
+        self._attempts[me] = 0
+        ids: _Ids | list[int] | None
+        links: list[tuple[_Id, int, bytes]]
         try:
             try:
-                ids = (self._copy_events(stored_events) if bulk
-                       else super().insert_events(stored_events, **kwargs))
+                ids = insert()
             except IntegrityError:
                 # A retry after a connection lost at commit: the commit may have happened
                 # (the server had it, the acknowledgement was lost). Then these very events
                 # are stored, and the save succeeded; anything else is a real conflict.
-                if self._attempts.get(me, 0) < 2 or (ids := self._already_stored(stored_events)) is None:
+                if self._attempts.get(me, 0) < 2 or (ids := self._already_stored(stored())) is None:
                     raise
                 links = []  # the heads are looked up at the next save
             else:
@@ -386,7 +420,8 @@ class HashChainRecorder(PostgresApplicationRecorder):
         return ids
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _copy_events(self, stored_events: Sequence[StoredEvent]) -> list[int]:
+    def _copy_events(self, stored_events: Sequence[Any], to_stored: Callable[[Any], StoredEvent] | None = None,
+                     mapped: list[StoredEvent] | None = None) -> list[int]:
         """The bulk path: eventsourcing's protocol (previous hashes looked up first, then
         `LOCK TABLE ... IN EXCLUSIVE MODE` with its lock timeout, NOTIFY, insert, one commit),
         the events and their links written by binary COPY. Each link is hashed as its event
@@ -394,7 +429,9 @@ class HashChainRecorder(PostgresApplicationRecorder):
         lock no other writer takes notification ids: this save's ids are those above the
         highest before it, in COPY's row order (the order given, as eventsourcing's insert).
         A version already stored fails the COPY's primary key, which the datastore raises as
-        eventsourcing's IntegrityError, and nothing is written."""
+        eventsourcing's IntegrityError, and nothing is written. With `to_stored`, the events are
+        domain events, mapped as they are packed (their ids and versions are read first) and
+        appended to `mapped`."""
         me = threading.get_ident()
         self._attempts[me] = self._attempts.get(me, 0) + 1
         id_type = self.datastore.originator_id_type
@@ -403,6 +440,15 @@ class HashChainRecorder(PostgresApplicationRecorder):
             # wrapper's, in Python): this cursor only.
             curs.adapters.register_dumper(bytes, BytesBinaryDumper)
             by_aggregate, heads, in_order = self._previous_heads(curs, stored_events)
+            packed = in_order and id_type == "uuid"
+            if to_stored is not None:
+                if mapped is None:
+                    raise TypeError("`to_stored` needs `mapped`, the list of the events it maps")
+                mapped.clear()  # (a retry maps them again)
+                if not packed:  # the other paths take stored events
+                    mapped.extend(map(to_stored, stored_events))
+                    stored_events, to_stored = mapped, None
+                    by_aggregate, heads, in_order = self._previous_heads(curs, stored_events)
             if not in_order:  # an aggregate's events out of version order: link them sorted, first
                 links, columns = self._links(curs, stored_events)
                 chain_rows = list(zip(*columns, strict=True))
@@ -411,13 +457,16 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 curs.execute(statement, prepare=False)
             self._notify_channel(curs)
             curs.execute(self._max_notification_id, prepare=False)
-            last = curs.fetchone()["last"]
+            top = curs.fetchone()
+            if top is None:  # (max() answers one row, even over no rows)
+                raise ProgrammingError("bulk insert: no highest notification id")
+            last = top["last"]
             # The usual case (uuid ids, each aggregate's events in version order): the rows
             # packed in COPY's binary format here, each link hashed as its event is packed.
-            packed = in_order and id_type == "uuid"
             with curs.copy(self._copy_stored) as copy:
                 if packed:
-                    chain, leaf_rows = self._pack_linked(stored_events, heads, copy.write, self._moment_bytes(curs))
+                    chain, leaf_rows = self._pack_linked(stored_events, heads, copy.write, self._moment_bytes(curs),
+                                                         to_stored, mapped)
                     links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
                 else:
                     copy.set_types([id_type, "int8", "text", "bytea"])
@@ -449,7 +498,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             curs.execute(self._new_ids_range, (last,), prepare=False)
             span = curs.fetchone()
             n = len(stored_events)
-            if span["n"] == n and span["last"] - span["first"] + 1 == n:
+            if span is not None and span["n"] == n and span["last"] - span["first"] + 1 == n:
                 return list(range(span["first"], span["last"] + 1))
             curs.execute(self._select_new_ids, (last,), prepare=False)
             ids = [r["notification_id"] for r in curs.fetchall()]
@@ -462,30 +511,44 @@ class HashChainRecorder(PostgresApplicationRecorder):
         """A `recorded_at` as COPY's binary `timestamptz`, by psycopg's own dumper."""
         oid = curs.adapters.types["timestamptz"].oid
         dumper = curs.adapters.get_dumper_by_oid(oid, Format.BINARY)(datetime, curs)
-        return lambda recorded_at: bytes(dumper.dump(datetime.fromisoformat(recorded_at)))
+
+        def moment_bytes(recorded_at: str) -> bytes:
+            dumped = dumper.dump(datetime.fromisoformat(recorded_at))
+            if dumped is None:  # (a dumper's None is SQL NULL: never for a datetime)
+                raise ProgrammingError(f"recorded_at {recorded_at!r} dumped as NULL")
+            return bytes(dumped)
+
+        return moment_bytes
 
     def _pack_linked(
-        self, stored_events: Sequence[StoredEvent], heads: dict[UUID, bytes], write: Callable[[bytearray], Any],
-        moment_bytes: Callable[[str], bytes],
+        self, stored_events: Sequence[Any], heads: dict[_Id, bytes], write: Callable[[bytearray], Any],
+        moment_bytes: Callable[[str], bytes], to_stored: Callable[[Any], StoredEvent] | None = None,
+        mapped: list[StoredEvent] | None = None,
     ) -> tuple[bytearray, list[tuple[bytes, int, bytes]]]:
         """`_link_rows` for uuid ids, in PostgreSQL's binary COPY format (header, rows of
         (field count, then each field's length and bytes), trailer), built with `struct`
         rather than psycopg's per-row adaptation: the events' rows are handed to `write` in
         blocks as they are packed, and the server stores them while the next are hashed.
         Returns the chain table's whole COPY data and the transparency log's rows for
-        `LogWriter.copy_packed`; leaves in `heads` each aggregate's new head."""
+        `LogWriter.copy_packed`; leaves in `heads` each aggregate's new head. With
+        `to_stored`, `stored_events` are domain events, each mapped here (into `mapped`)."""
         pack_event, pack_length, pack_chain = _EVENT_HEAD.pack, _LENGTH.pack, _CHAIN_ROW.pack
         service, leaf = self._log.service, trusted_leaf
-        keys: dict[UUID, tuple[str, bytes]] = {}
+        keys: dict[_Id, tuple[str, bytes]] = {}
         stamps: dict[str, bytes] = {}  # a batch's events mostly share their moment
         topics: dict[str, tuple[bytes, str]] = {}  # topic -> its COPY field, its event type
         events = bytearray(COPY_HEADER)
         chain = bytearray(COPY_HEADER)
-        leaf_rows = []
+        leaf_rows: list[tuple[bytes, int, bytes]] = []
         sha256, canonical = hashlib.sha256, _ENCODE_CANONICAL.encode
         last: Any = None
         digest = b""
+        keep = mapped.append if mapped is not None else None
         for e in stored_events:
+            if to_stored is not None:
+                e = to_stored(e)
+                if keep is not None:
+                    keep(e)
             originator_id, version, topic, state = e.originator_id, e.originator_version, e.topic, e.state
             if originator_id is not last:  # an aggregate's events mostly come together
                 if last is not None:
@@ -536,13 +599,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
 
     @staticmethod
     def _link_rows(
-        stored_events: Sequence[StoredEvent], heads: dict[UUID, bytes], write: Callable[[tuple], Any]
-    ) -> list[tuple]:
+        stored_events: Sequence[StoredEvent], heads: dict[_Id, bytes], write: Callable[[tuple[Any, ...]], Any]
+    ) -> list[_ChainRow]:
         """Hash each event's link in the order given (every aggregate's events in version
         order), handing each event to `write` as it goes; returns the chain rows, and leaves
         in `heads` each aggregate's new head."""
-        rows = []
-        names: dict[UUID, str] = {}
+        rows: list[_ChainRow] = []
+        names: dict[_Id, str] = {}
         parsed: dict[str, datetime] = {}  # a batch's events mostly share their moment
         for e in stored_events:
             originator_id, version = e.originator_id, e.originator_version
@@ -565,11 +628,18 @@ class HashChainRecorder(PostgresApplicationRecorder):
         # In the insert's transaction, before the table lock: previous hashes are
         # committed and never change, so looking them up need not hold other writers.
         self._pending[me] = links = self._links(curs, stored_events)
-        ids, versions, _, _, digests = links[1]
-        self._log_pending[me] = self._log.leaves_in_store_order(stored_events, zip(ids, versions, digests))
+        ids, versions, _moments, _prevs, digests = links[1]
+        self._log_pending[me] = self._log.leaves_in_store_order(stored_events,
+                                                                zip(ids, versions, digests, strict=True))
 
     def _insert_stored_events(self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent], **kwargs: Any) -> None:
-        super()._insert_stored_events(curs, stored_events, **kwargs)
+        # A nested pipeline block syncs when it ends: a version already stored is raised here
+        # as the events' unique violation (eventsourcing's IntegrityError: a 409), before the
+        # statements below are queued. Queued behind a failed insert, they would be skipped by
+        # the server and could surface first as "pipeline aborted", an OperationalError that
+        # eventsourcing retries ten times and a caller answers with 503.
+        with curs.connection.pipeline():
+            super()._insert_stored_events(curs, stored_events, **kwargs)
         # Its own cursor: the events' cursor still holds their notification ids. Never a
         # prepared statement: when the events' insert fails (a version conflict), the
         # pipeline skips this statement's PREPARE, yet psycopg would count it as prepared
@@ -581,27 +651,29 @@ class HashChainRecorder(PostgresApplicationRecorder):
 
     def _previous_heads(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
-    ) -> tuple[dict[UUID, list[StoredEvent]], dict[UUID, bytes], bool]:
+    ) -> tuple[dict[_Id, list[StoredEvent]], dict[_Id, bytes], bool]:
         """Each aggregate's events (in version order) and the hash its first new event links
         to, from the genesis, the cache or one query; and whether `stored_events` already
         gives every aggregate's events in version order."""
-        by_aggregate: dict[UUID, list[StoredEvent]] = {}
+        by_aggregate: dict[_Id, list[StoredEvent]] = {}
         last: Any = None
+        events: list[StoredEvent] = []
         for e in stored_events:
             if e.originator_id is not last:  # an aggregate's events mostly come together
                 last = e.originator_id
-                events = by_aggregate.get(last)
-                if events is None:
-                    events = by_aggregate[last] = []
+                known = by_aggregate.get(last)
+                if known is None:
+                    known = by_aggregate[last] = []
+                events = known
             events.append(e)
         in_order = True
-        heads: dict[UUID, bytes] = {}
-        wanted: list[tuple[UUID, int]] = []
+        heads: dict[_Id, bytes] = {}
+        wanted: list[tuple[_Id, int]] = []
         genesis = bytes.fromhex(GENESIS)
         with self._heads_lock:
             for originator_id, events in by_aggregate.items():
                 if len(events) > 1 and any(a.originator_version > b.originator_version
-                                           for a, b in zip(events, events[1:], strict=False)):
+                                           for a, b in pairwise(events)):
                     events.sort(key=attrgetter("originator_version"))
                     in_order = False
                 first = events[0].originator_version
@@ -626,13 +698,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
 
     def _links(
         self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
-    ) -> tuple[list[tuple[UUID, int, bytes]], tuple[list, ...]]:
+    ) -> tuple[list[tuple[_Id, int, bytes]], _ChainColumns]:
         """Compute every new event's link; the previous head comes from the cache or one query.
         Returns each aggregate's new head (id, version, hash) and the chain rows' columns."""
         by_aggregate, heads, _ = self._previous_heads(curs, stored_events)
-        columns: tuple[list, ...] = ([], [], [], [], [])
+        columns: _ChainColumns = ([], [], [], [], [])
         ids, versions, moments, prevs, digests = columns
-        links = []
+        links: list[tuple[_Id, int, bytes]] = []
         parsed: dict[str, datetime] = {}  # a batch's events mostly share their moment
         for originator_id, events in by_aggregate.items():
             name = str(originator_id)

@@ -16,6 +16,7 @@ from typing import Any
 import psycopg
 from litestar.testing import TestClient
 
+from services.ksd.cli import migrate_all
 from services.monitoring.app import create_app as create_monitoring
 from services.monitoring.setup import feed_lag
 from services.monitoring.worker import Runners, make_runners
@@ -23,7 +24,6 @@ from services.registry.app import create_app as create_registry
 from services.registry.setup import projection_lag
 from services.registry.worker import make_runner
 from shared.auth import TokenService
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.periods import local_date
 from shared.settings import Settings
@@ -58,12 +58,12 @@ class Platform:
                 self.runners.run_for(0.04)
                 self.registry_runner.run_forever(timeout=0.02)
                 conn.commit()
-        while self.runners.view.review_due():  # what the worker does once the feeds are live
+        while self.runners.view.alerts.review_due():  # what the worker does once the feeds are live
             pass
 
     def tick(self) -> None:
         self.sync()
-        self.runners.view.refresh_all(force=True)
+        self.runners.view.alerts.refresh_all(force=True)
 
     def advance_to(self, day: date) -> None:
         """Move the clock to 08:00 WIB on `day`, and let the worker re-evaluate."""
@@ -82,7 +82,9 @@ class Platform:
 
     def alerts(self, tenant: str = "national", **params: Any) -> list[dict[str, Any]]:
         self.sync()
-        response = self.monitoring.get("/alerts", params={"limit": 100, **params}, headers=self.headers(tenant, "monitor"))
+        response = self.monitoring.get(
+            "/alerts", params={"limit": 100, **params}, headers=self.headers(tenant, "monitor")
+        )
         assert response.status_code == 200, response.text
         return response.json()["items"]
 

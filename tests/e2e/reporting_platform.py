@@ -65,7 +65,9 @@ class ReportingPlatform(Platform):
 
 
 @contextmanager
-def reporting_platform(pg_server_url: str, *, start: date = date(2026, 1, 5), **settings: Any) -> Iterator[ReportingPlatform]:
+def reporting_platform(
+    pg_server_url: str, *, start: date = date(2026, 1, 5), **settings: Any
+) -> Iterator[ReportingPlatform]:
     # Three apps and six feeds on one test server: small pools, so the suite stays well under
     # the server's connection limit.
     settings.setdefault("db_pool_max", 3)

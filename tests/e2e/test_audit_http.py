@@ -10,6 +10,7 @@ disturb the other tests' agreements.
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import subprocess
 import sys
@@ -24,11 +25,11 @@ import psycopg
 import pytest
 from litestar.testing import TestClient
 
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.worker import run as run_worker
 from shared.audit import signing
 from shared.audit.chain import chain_hash, record_of
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.settings import Settings
 from tests.conftest import fresh_database
@@ -130,7 +131,7 @@ def offline(bundle: dict[str, Any], tmp_path: Path, *extra: str) -> subprocess.C
     path = tmp_path / "bundle.json"
     path.write_text(json.dumps(bundle))
     env = {"PATH": "/usr/bin:/bin", "KSD_DATA_DIR": str(tmp_path / "nowhere")}
-    return subprocess.run([sys.executable, "-m", "shared.cli", "audit", "verify", str(path), *extra],
+    return subprocess.run([sys.executable, "-m", "services.ksd.cli", "audit", "verify", str(path), *extra],
                           capture_output=True, text=True, env=env, timeout=60, check=False)
 
 
@@ -145,7 +146,7 @@ def test_history_lists_every_event_with_its_chain(client: TestClient, token, wal
     assert [e["type"] for e in history] == [
         "Started", "OfferSubmitted", "OfferResponseRecorded", "FrameworkSigned", "PksDrafted", "PksSigned"]
     assert history[0]["prev_hash"] == "0" * 64
-    for before, after in zip(history, history[1:], strict=False):
+    for before, after in itertools.pairwise(history):
         assert after["prev_hash"] == before["hash"]
     assert history[2]["actor"]["tenant"] == KAB and history[2]["actor"]["roles"] == ["operator"]
     assert history[3]["data"]["number"] == "KB/01/BDG/2025"
@@ -308,14 +309,19 @@ def test_a_deleted_or_reordered_event_is_detected(client: TestClient, token, wal
             restore()
 
             # Two events swapped: wrong from the first swapped version on.
-            conn.execute(f"UPDATE {EVENTS} SET originator_version = -1 WHERE originator_id = %s AND originator_version = 2",
+            conn.execute(f"UPDATE {EVENTS} SET originator_version = -1"
+                         " WHERE originator_id = %s AND originator_version = 2",
                          (agreement,))
-            conn.execute(f"UPDATE {EVENTS} SET originator_version = 2 WHERE originator_id = %s AND originator_version = 3",
+            conn.execute(f"UPDATE {EVENTS} SET originator_version = 2"
+                         " WHERE originator_id = %s AND originator_version = 3",
                          (agreement,))
-            conn.execute(f"UPDATE {EVENTS} SET originator_version = 3 WHERE originator_id = %s AND originator_version = -1",
+            conn.execute(f"UPDATE {EVENTS} SET originator_version = 3"
+                         " WHERE originator_id = %s AND originator_version = -1",
                          (agreement,))
             result = verify(client, token, walked["url"])
-            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (False, 2, "events_reordered")
+            assert (result["valid"], result["first_invalid_version"], result["reason"]) == (
+                False, 2, "events_reordered"
+            )
             restore()
 
             # The last event cut off with its hash: the transparency log remembers it, at its version.
@@ -328,7 +334,9 @@ def test_a_deleted_or_reordered_event_is_detected(client: TestClient, token, wal
     assert verify(client, token, walked["url"])["valid"] is True
 
 
-def test_an_edited_bundle_fails_offline_at_the_edited_version(client: TestClient, token, walked, tmp_path: Path) -> None:
+def test_an_edited_bundle_fails_offline_at_the_edited_version(
+    client: TestClient, token, walked, tmp_path: Path
+) -> None:
     bundle = client.get(f"{walked['url']}/export", headers=token("32", "monitor")).json()
     unconfirmed = offline(bundle, tmp_path)  # no trusted key: intact only if the bundle's key is genuine
     assert unconfirmed.returncode == 3 and "JIKA" in unconfirmed.stdout and "IF" in unconfirmed.stdout
@@ -366,7 +374,7 @@ def test_an_edited_bundle_fails_offline_at_the_edited_version(client: TestClient
 
     garbage = tmp_path / "garbage.json"
     garbage.write_text("bukan json")
-    run = subprocess.run([sys.executable, "-m", "shared.cli", "audit", "verify", str(garbage)],
+    run = subprocess.run([sys.executable, "-m", "services.ksd.cli", "audit", "verify", str(garbage)],
                          capture_output=True, text=True, timeout=60, check=False)
     assert run.returncode == 2
 
@@ -420,7 +428,8 @@ def test_the_worker_signs_tree_heads_and_no_national_digest(settings: Settings, 
         size = conn.execute("SELECT size FROM audit.log_size").fetchone()[0]
     digests, _ = state()
     stop = threading.Event()
-    worker = threading.Thread(target=run_worker, args=(Settings.from_env({}, data_dir=settings.data_dir), audit_url, stop))
+    worker_settings = Settings.from_env({}, data_dir=settings.data_dir)
+    worker = threading.Thread(target=run_worker, args=(worker_settings, audit_url, stop))
     worker.start()
     try:
         deadline = time.monotonic() + 30

@@ -75,7 +75,7 @@ class Writers:
             )
             outcome = "ok"
             try:
-                with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+                with urllib.request.urlopen(request, timeout=10) as response:  # loopback
                     created = json.loads(response.read())
                     if response.status == 201:
                         with self._lock:
@@ -99,7 +99,7 @@ def private_cluster() -> Iterator[Path]:
 
 
 def _missing(conn: psycopg.Connection, table: str, ids: list[str]) -> list[str]:
-    rows = conn.execute(f"SELECT id::text FROM {table} WHERE id = ANY(%s::uuid[])", (ids,)).fetchall()  # noqa: S608
+    rows = conn.execute(f"SELECT id::text FROM {table} WHERE id = ANY(%s::uuid[])", (ids,)).fetchall()
     return sorted(set(ids) - {r[0] for r in rows})
 
 
@@ -134,7 +134,8 @@ def test_acknowledged_writes_survive_killed_workers_and_a_restarted_database(pri
         deadline = time.monotonic() + 120
         with psycopg.connect(server.url, autocommit=True) as conn:
             stored = conn.execute(
-                "SELECT count(DISTINCT originator_id) FROM registry.registry_events WHERE originator_id = ANY(%s::uuid[])",
+                "SELECT count(DISTINCT originator_id) FROM registry.registry_events"
+                " WHERE originator_id = ANY(%s::uuid[])",
                 (acknowledged,),
             ).fetchone()[0]
             assert stored == len(acknowledged)

@@ -22,11 +22,11 @@ from litestar import get
 from litestar.testing import TestClient
 from psycopg import sql
 
+from services.ksd.cli import migrate_all
 from services.monitoring.app import create_app as create_monitoring
 from services.registry.app import create_app as create_registry
 from services.reporting.app import create_app as create_reporting
 from shared.audit.signing import generate_private_key, private_key_pem
-from shared.cli import migrate_all
 from shared.hardening import API_CSP, UI_CSP
 from shared.http import create_service_app
 from shared.settings import Settings
@@ -299,7 +299,7 @@ def test_metrics_count_401s_and_429s_with_their_real_status(settings: Settings, 
     assert re.search(r'^ksd_requests_total\{[^}]*path="/graphql"[^}]*status_code="401"', metrics, re.M), metrics[:3000]
     assert re.search(r'^ksd_requests_total\{[^}]*status_code="429"', metrics, re.M)
     # Before, the auth middleware's 401 reached the Prometheus middleware as an exception: a 500.
-    assert not re.search(r'^ksd_requests_total\{app_name="%s",[^}]*path="/graphql"[^}]*status_code="500"' % name,
+    assert not re.search(rf'^ksd_requests_total\{{app_name="{name}",[^}}]*path="/graphql"[^}}]*status_code="500"',
                          metrics, re.M)
 
 

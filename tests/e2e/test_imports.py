@@ -15,10 +15,10 @@ import pytest
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
+from services.ksd.cli import app as cli
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.imports import HEADERS
-from shared.cli import app as cli
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from tests.conftest import fresh_database
 from tests.e2e.test_registry_http import event_count
@@ -86,7 +86,8 @@ def pks(tag: str, stage: str, **extra: Any) -> dict[str, Any]:
         "Objek": "Angkutan sampah ke TPPAS", "Nilai (Rp)": "Rp 250.000.000", "Tahap": stage,
         "Nomor PKS": f"PKS/{tag}/2024", "Tanggal Penyusunan PKS": "2024-04-01", "Tanggal Tanda Tangan": "2024-05-02",
         "Berlaku Mulai": "2024-05-02", "Berlaku Sampai": "2027-05-01",
-        "Penanda Tangan": "Kepala DLH Kota / Kepala Dinas LH / SK-01/2024; Kepala DLH Kab / Kepala Dinas LH / SK-02/2024",
+        "Penanda Tangan": "Kepala DLH Kota / Kepala Dinas LH / SK-01/2024;"
+                          " Kepala DLH Kab / Kepala Dinas LH / SK-02/2024",
     }
     row.update(extra)
     return row
@@ -127,10 +128,10 @@ def sample_rows(prefix: str, n_good: int) -> tuple[list[dict[str, Any]], dict[in
         (framework(f"{prefix}X2", "persiapan", **{"Mitra Daerah": "99.99"}), "Mitra Daerah"),
         (framework(f"{prefix}X3", "kesepakatan_ditandatangani", **{"Tanggal Tanda Tangan": "2023-12-01"}),
          "Tanggal Tanda Tangan"),
-        (framework(f"{prefix}X4", "persiapan", **{"Judul": None}), "Judul"),
+        (framework(f"{prefix}X4", "persiapan", Judul=None), "Judul"),
     ]
     expected: dict[int, str] = {}
-    for k, (row, column) in enumerate(wrong):
+    for k, (row, _column) in enumerate(wrong):
         at = (k + 1) * len(rows) // (len(wrong) + 1) + k
         rows.insert(at, row)
     for number, row in enumerate(rows, start=2):
@@ -333,7 +334,7 @@ def test_a_thousand_row_spreadsheet_with_some_wrong_rows_imports_with_a_correct_
 def test_the_import_command_prints_the_report_as_a_table(
     tmp_path, monkeypatch, migrated_url, registry: TestClient, token
 ) -> None:
-    rows, wrong = sample_rows("K", 3)
+    rows, _wrong = sample_rows("K", 3)
     path = tmp_path / "kerja-sama.xlsx"
     path.write_bytes(fill(template(registry, token), rows))
     monkeypatch.setenv("DATABASE_URL", migrated_url)
@@ -356,18 +357,17 @@ def test_a_batch_that_loses_a_race_is_saved_family_by_family_and_nothing_is_repo
     real_save = app_registry.save
     calls = {"n": 0}
 
-    def save_losing_the_first_batch(*objs: Any, **kwargs: Any):
+    def batch_losing_the_race(events: Any) -> None:
+        # As a real append fails: the batch's transaction conflicts with another import's.
         calls["n"] += 1
-        if calls["n"] == 1:
-            # As a real save fails: the pending events are taken from the aggregates first,
-            # then the batch's transaction conflicts with another import's.
-            for obj in objs:
-                if hasattr(obj, "collect_events"):
-                    obj.collect_events()
-            raise IntegrityError("duplicate key value violates unique constraint")
+        raise IntegrityError("duplicate key value violates unique constraint")
+
+    def save(*objs: Any, **kwargs: Any):
+        calls["n"] += 1
         return real_save(*objs, **kwargs)
 
-    monkeypatch.setattr(app_registry, "save", save_losing_the_first_batch)
+    monkeypatch.setattr(app_registry, "append_events", batch_losing_the_race)
+    monkeypatch.setattr(app_registry, "save", save)
     rows, _ = sample_rows("R", 4)
     good = [row for row in rows if row.get("Judul") and row.get("Mitra Daerah") != "99.99"][:4]
     before = event_count(migrated_url)

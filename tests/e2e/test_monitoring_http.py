@@ -176,7 +176,9 @@ def test_expiring_escalates_then_expired_still_active_until_the_end_is_recorded(
     assert p.alerts(agreement=agreement["id"], kind="expired_still_active") == []
 
     # Every state of the alert reached the province's outbox once: opened, escalated 60/30/7, cleared.
-    notes = p.monitoring.get("/notifications", params={"limit": 100}, headers=p.headers("33", "monitor")).json()["items"]
+    notes = p.monitoring.get(
+        "/notifications", params={"limit": 100}, headers=p.headers("33", "monitor")
+    ).json()["items"]
     mine = [(n["transition"], n["alert"]["level"]) for n in reversed(notes) if n["alert"]["id"] == first["id"]]
     assert mine == [("opened", 90), ("escalated", 60), ("escalated", 30), ("escalated", 7), ("cleared", 7)]
 
@@ -309,7 +311,7 @@ def test_alert_notifications_reach_the_webhook_once_with_retries(p: Platform, we
         assert sample["headers"]["X-KSD-Signature"] == expected
         assert json.loads(sample["body"])["alert"]["kind"]
         # Evaluating again with nothing changed writes nothing new.
-        p.runners.view.refresh_all(force=True)
+        p.runners.view.alerts.refresh_all(force=True)
         assert notifier.deliver_due() == 0
         assert len(webhook.succeeded) == delivered
 
@@ -328,7 +330,7 @@ def test_no_neighbour_cooperation_is_unavailable_without_adjacency_data_not_fake
     bundled = load_regions()
     without = RegionCatalog(bundled.all(), {}, bundled.dataset)
     app_state, view = p.monitoring.app.state, p.runners.view
-    app_state.regions = view.regions = without
+    app_state.regions = view.alerts.regions = without
     try:
         kinds = {k["kind"]: k for k in p.monitoring.get("/alert-kinds", headers=p.headers(surabaya)).json()["items"]}
         assert kinds["no_neighbour_cooperation"]["available"] is False
@@ -338,6 +340,6 @@ def test_no_neighbour_cooperation_is_unavailable_without_adjacency_data_not_fake
         p.tick()
         assert p.alerts(region=surabaya, kind="no_neighbour_cooperation") == []
     finally:
-        app_state.regions = view.regions = bundled
+        app_state.regions = view.alerts.regions = bundled
     p.tick()  # with the data back, the same facts raise it
     assert [a["region"] for a in p.alerts(region=surabaya, kind="no_neighbour_cooperation")] == [surabaya]

@@ -29,9 +29,9 @@ from typing import Any
 import psycopg
 import pytest
 
+from services.ksd.cli import migrate_all
 from services.monitoring.setup import feed_lag
 from services.monitoring.worker import make_runners
-from shared.cli import migrate_all
 from tests.e2e.monitoring_platform import Platform, kepala, platform
 
 KOTA_BANDUNG, KAB_BANDUNG, CIMAHI = "32.73", "32.04", "32.77"
@@ -104,7 +104,8 @@ HEALTH = """query($code: String!, $on: Date) { regionHealth(code: $code, on: $on
 def health(p: Platform, on: str | None = None, code: str = KOTA_BANDUNG) -> dict[str, Any]:
     h = data(p, HEALTH, code=code, on=on)["regionHealth"]
     return {"agreements": h["agreements"], "stages": {g["stage"]: g["count"] for g in h["byStage"]},
-            "frameworks": (h["frameworksSigned"], h["frameworksWithPks"]), "reports": (h["reportsDue"], h["reportsOnTime"]),
+            "frameworks": (h["frameworksSigned"], h["frameworksWithPks"]),
+            "reports": (h["reportsDue"], h["reportsOnTime"]),
             "alerts": {a["kind"]: a["count"] for a in h["openAlerts"]}}
 
 
@@ -178,8 +179,9 @@ def test_status_on_a_day_shows_the_stage_and_documents_in_force_then(p: Platform
     body = then.json()
     assert body["stage"] == "pelaksanaan" and body["on"] == "2026-06-30"
     # Both were terminated on 2026-08-10: on 30 June they were in force.
-    assert sorted((d["document"] == "framework", d["valid_until"], d["days_left"]) for d in body["documents_in_force"]) \
-        == [(False, "2027-12-31", 549), (True, "2030-12-31", 1645)]
+    in_force = sorted((d["document"] == "framework", d["valid_until"], d["days_left"])
+                      for d in body["documents_in_force"])
+    assert in_force == [(False, "2027-12-31", 549), (True, "2030-12-31", 1645)]
     assert body["reports"] == [] and body["latest_evaluation"] is None  # filed and made in July
     july = p.monitoring.get(url, params={"on": "2026-07-06"}, headers=p.headers(KOTA_BANDUNG)).json()
     assert [r["period"] for r in july["reports"]] == ["2026-S1"]
@@ -298,7 +300,7 @@ def test_a_read_model_without_the_stage_history_is_rebuilt_by_migrate(p: Platfor
                 assert time.monotonic() < deadline, feed_lag(conn)
                 runners.run_for(0.04)
                 conn.commit()
-        while runners.view.review_due():
+        while runners.view.alerts.review_due():
             pass
     # Then the worker has replayed the registry's events into the agreements and their stages
     assert health(p, "2026-04-15") == expected

@@ -11,9 +11,9 @@ from datetime import UTC, date, datetime
 import psycopg
 from litestar.testing import TestClient
 
+from services.ksd.cli import migrate_all
 from services.monitoring.worker import run
 from services.registry.app import create_app as create_registry
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.settings import Settings
 from tests.conftest import fresh_database

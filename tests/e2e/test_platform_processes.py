@@ -32,7 +32,7 @@ def call(method: str, url: str, token: str, body: dict | None = None) -> tuple[i
         url, method=method, data=json.dumps(body).encode() if body else None,
         headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
     )
-    with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
+    with urllib.request.urlopen(request, timeout=10) as response:  # loopback
         return response.status, json.loads(response.read())
 
 
@@ -47,7 +47,7 @@ class Platform:
     def __init__(self, env: dict[str, str]) -> None:
         self.ports = {name: int(env[f"KSD_{name.upper()}_PORT"]) for name in PORTS}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "run"],
+            [sys.executable, "-m", "services.ksd.cli", "run"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         lines: list[str] = []
@@ -63,7 +63,7 @@ class Platform:
 
     def find(self, words: str) -> list[dict]:
         """GraphQL search, retried while the worker process catches up."""
-        query = {"query": '{ agreements(filter: {q: "%s"}) { edges { node { id } } } }' % words}
+        query = {"query": f'{{ agreements(filter: {{q: "{words}"}}) {{ edges {{ node {{ id }} }} }} }}'}
         for _ in range(100):
             _, body = call("POST", f"{self.registry}/graphql", self.token, query)
             if edges := body["data"]["agreements"]["edges"]:
@@ -95,9 +95,11 @@ def test_ksd_run_serves_the_platform_and_stops_cleanly_on_ctrl_c(migrated_url: s
     try:
         for port in platform.ports.values():
             assert f"http://127.0.0.1:{port}" in platform.banner
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:  # noqa: S310
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as response:
                 assert response.status == 200
-        status, created = call("POST", f"{platform.registry}/agreements", platform.token, {**BANDUNG, "title": "Lewat ksd run"})
+        status, created = call(
+            "POST", f"{platform.registry}/agreements", platform.token, {**BANDUNG, "title": "Lewat ksd run"}
+        )
         assert status == 201
         # The worker process projects it into the read model that GraphQL reads.
         assert platform.find("lewat ksd run") == [{"node": {"id": created["id"]}}]
@@ -135,7 +137,9 @@ def test_a_second_run_on_the_embedded_database_keeps_the_first_runs_data(data_di
     first = Platform(platform_env(KSD_DATA_DIR=str(data_dir)))
     try:
         assert "(embedded, " in first.banner
-        status, created = call("POST", f"{first.registry}/agreements", first.token, {**BANDUNG, "title": "Data tetap ada"})
+        status, created = call(
+            "POST", f"{first.registry}/agreements", first.token, {**BANDUNG, "title": "Data tetap ada"}
+        )
         assert status == 201
         assert first.find("data tetap ada")
     finally:

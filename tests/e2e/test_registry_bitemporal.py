@@ -18,11 +18,11 @@ import psycopg
 import pytest
 from litestar.testing import TestClient
 
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.setup import projection_lag
 from services.registry.worker import make_runner
 from shared.auth import TokenService
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.settings import Settings
 from tests.conftest import fresh_database

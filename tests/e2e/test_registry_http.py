@@ -108,13 +108,16 @@ def test_etag_revalidation_answers_not_modified(registry: TestClient, token, ban
 BAD_REQUESTS = [
     pytest.param(b"{not json", 400, "malformed_json", None, id="malformed-json"),
     pytest.param({**BANDUNG, "colour": "blue"}, 422, "validation_failed", "colour", id="unknown-field"),
-    pytest.param({**BANDUNG, "parties": [{"region": "99.99"}]}, 422, "validation_failed", "parties[0].region", id="unknown-region"),
-    pytest.param({**BANDUNG, "parties": [{"region": "31.71"}]}, 422, "validation_failed", "parties[0].region", id="administrative-region"),
+    pytest.param({**BANDUNG, "parties": [{"region": "99.99"}]}, 422, "validation_failed", "parties[0].region",
+                 id="unknown-region"),
+    pytest.param({**BANDUNG, "parties": [{"region": "31.71"}]}, 422, "validation_failed", "parties[0].region",
+                 id="administrative-region"),
     pytest.param({**BANDUNG, "parties": []}, 422, "validation_failed", "parties", id="no-partner"),
     pytest.param({**BANDUNG, "urusan": ["9.99"]}, 422, "validation_failed", "urusan[0]", id="unknown-urusan"),
     pytest.param({**BANDUNG, "title": 42}, 422, "validation_failed", "title", id="wrong-type"),
     pytest.param({**BANDUNG, "category": None}, 422, "category_required", None, id="ksdd-without-category"),
-    pytest.param({**BANDUNG, "form": "KSDPK", "category": None}, 422, "party_not_allowed_for_form", None, id="region-in-ksdpk"),
+    pytest.param({**BANDUNG, "form": "KSDPK", "category": None}, 422, "party_not_allowed_for_form", None,
+                 id="region-in-ksdpk"),
 ]
 
 
@@ -142,7 +145,8 @@ def test_bad_input_gets_a_problem_and_stores_nothing(
 @pytest.mark.parametrize(
     ("headers_for", "extra_body", "status", "code"),
     [
-        pytest.param(lambda t: t("32.73", "operator"), {"initiator": "32.04"}, 403, "initiator_not_caller", id="initiator-other-tenant"),
+        pytest.param(lambda t: t("32.73", "operator"), {"initiator": "32.04"}, 403, "initiator_not_caller",
+                     id="initiator-other-tenant"),
         pytest.param(lambda t: t("32.73", "auditor"), {}, 403, "role_required", id="not-an-operator"),
         pytest.param(lambda t: t("national", "operator"), {}, 403, "tenant_not_a_region", id="national-is-no-party"),
         pytest.param(lambda t: {"Authorization": "Bearer not-a-jwt"}, {}, 401, "token_invalid", id="invalid-token"),

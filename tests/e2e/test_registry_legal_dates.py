@@ -149,7 +149,8 @@ def test_central_approval_is_requested_by_the_region_and_recorded_by_the_nationa
     p.act(agreement, "submit-offer", {"reference": "005/KS", "sent_on": "2026-03-02"}, KOTA)
     p.act(agreement, "record-offer-response",
           {"decision": "accepted", "reference": "jawab/1", "responded_on": "2026-03-10"}, KOTA)
-    p.act(agreement, "request-approval", {"kind": "dprd", "reference": "mohon/DPRD", "requested_on": "2026-03-12"}, KOTA)
+    p.act(agreement, "request-approval",
+          {"kind": "dprd", "reference": "mohon/DPRD", "requested_on": "2026-03-12"}, KOTA)
     p.act(agreement, "record-approval", {"kind": "dprd", "decision": "approved", "reference": "Kep DPRD 1",
                                          "decided_on": "2026-03-20"}, KOTA)
     p.act(agreement, "request-approval",

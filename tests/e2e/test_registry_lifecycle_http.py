@@ -39,7 +39,8 @@ class Officer:
     def post(self, action: str, body: dict[str, Any], tenant: str = KOTA, *, version: int | None = None,
              role: str | None = None, **kw: Any) -> Any:
         role = role or ("approver" if tenant == "national" else "operator")
-        headers = {**self.token(tenant, role), "If-Match": f'"{self.agreement["version"] if version is None else version}"'}
+        current = self.agreement["version"] if version is None else version
+        headers = {**self.token(tenant, role), "If-Match": f'"{current}"'}
         return self.client.post(f"{self.url}/actions/{action}", json=body, headers=headers, **kw)
 
     def step(self, action: str, body: dict[str, Any], tenant: str = KOTA) -> dict:
@@ -222,7 +223,9 @@ def test_bad_action_bodies_are_problems_that_change_nothing(officer, registry: T
     bad_match = registry.post(f"{o.url}/actions/submit-offer", json={"reference": "1", "sent_on": "2025-11-03"},
                               headers={**token(KOTA), "If-Match": "abc"})
     assert (bad_match.status_code, bad_match.json()["code"]) == (400, "invalid_if_match")
-    unknown_action = registry.post(f"{o.url}/actions/sign-everything", json={}, headers={**token(KOTA), "If-Match": '"1"'})
+    unknown_action = registry.post(
+        f"{o.url}/actions/sign-everything", json={}, headers={**token(KOTA), "If-Match": '"1"'}
+    )
     assert unknown_action.status_code in (404, 405)
     assert unknown_action.headers["content-type"].startswith("application/problem+json")
 
@@ -292,7 +295,8 @@ def test_every_other_form_walks_its_own_path_to_berakhir(officer, form: str, pro
                  "signatories": [kepala(KOTA, "Wali Kota Bandung"),
                                  {"party": partner, "name": "Wakil mitra", "position": "Direktur",
                                   "capacity": "perwakilan_mitra"}]}
-    for kind, (asked, decided) in zip(path["approvals"], [("2025-11-12", "2025-11-18"), ("2025-11-19", "2025-11-25")]):
+    days = [("2025-11-12", "2025-11-18"), ("2025-11-19", "2025-11-25")]
+    for kind, (asked, decided) in zip(path["approvals"], days, strict=False):
         assert o.refused("sign-framework", framework)["code"] == f"{kind}_approval_required"
         o.step("request-approval", {"kind": kind, "reference": f"mohon/{kind}", "requested_on": asked})
         # The DPRD's decision is recorded by the region; the Minister's by the national level.
@@ -349,7 +353,9 @@ def test_list_and_graphql_filter_by_signed_and_expiring_dates(officer, registry:
     graphql = registry.post("/graphql", headers=token("national", "monitor"), json={"query": """
         { agreements(filter: {q: "air minum", expiringFrom: "2026-03-01", expiringTo: "2026-04-30"}) {
             nodes { id framework { validUntil } } } }"""}).json()
-    assert graphql["data"]["agreements"]["nodes"] == [{"id": o.agreement["id"], "framework": {"validUntil": "2026-03-31"}}]
+    assert graphql["data"]["agreements"]["nodes"] == [
+        {"id": o.agreement["id"], "framework": {"validUntil": "2026-03-31"}}
+    ]
 
 
 def test_concurrent_writers_one_wins_the_other_gets_409(registry_app, migrated_url: str) -> None:

@@ -75,7 +75,9 @@ def stats(p: ReportingPlatform, **flt: Any) -> dict[str, int]:
     return groups
 
 
-def test_cooperation_stats_on_a_day_count_each_agreement_by_its_stage_then(p: ReportingPlatform, scenario: dict) -> None:
+def test_cooperation_stats_on_a_day_count_each_agreement_by_its_stage_then(
+    p: ReportingPlatform, scenario: dict
+) -> None:
     assert stats(p, on=END_OF_S1) == {"kesepakatan_ditandatangani": 1, "pelaksanaan": 1}
 
 

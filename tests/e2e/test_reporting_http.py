@@ -40,7 +40,8 @@ def reporting_events(p: ReportingPlatform) -> int:
 
 
 def kartamantul(p: ReportingPlatform) -> dict:
-    agreement = p.start(YOGYA, [SLEMAN, BANTUL], category="wajib", title="Kartamantul: pengelolaan sampah TPST Piyungan",
+    agreement = p.start(YOGYA, [SLEMAN, BANTUL], category="wajib",
+                        title="Kartamantul: pengelolaan sampah TPST Piyungan",
                         value_idr=2_500_000_000)
     p.sign_framework(agreement, signed_on=p.today, valid_until=date(2030, 12, 31))
     return p.sign_pks(agreement, signed_on=date(2025, 12, 15) if p.today >= date(2025, 12, 15) else p.today,
@@ -160,8 +161,10 @@ def test_refused_requests_change_nothing(p: ReportingPlatform, scenario: dict) -
 
     assert refused(422, "POST", "/reports", GUNUNGKIDUL, body={"period": "2026-S3"})["code"] == "validation_failed"
     assert refused(422, "POST", "/reports", GUNUNGKIDUL, body={"period": "2027-S1"})["code"] == "period_not_started"
-    assert refused(422, "POST", "/reports", GUNUNGKIDUL, body={"period": "2026-S1", "x": 1})["errors"][0]["field"] == "x"
-    assert refused(403, "POST", "/reports", GUNUNGKIDUL, "monitor", body={"period": "2026-S1"})["code"] == "role_required"
+    unknown = refused(422, "POST", "/reports", GUNUNGKIDUL, body={"period": "2026-S1", "x": 1})
+    assert unknown["errors"][0]["field"] == "x"
+    monitor = refused(403, "POST", "/reports", GUNUNGKIDUL, "monitor", body={"period": "2026-S1"})
+    assert monitor["code"] == "role_required"
     assert refused(403, "POST", "/reports", "national", body={"period": "2026-S1"})["code"] == "tenant_not_a_region"
     yogya = scenario["reports"][YOGYA]
     submit = f"/reports/{yogya['id']}/submit"
@@ -170,7 +173,8 @@ def test_refused_requests_change_nothing(p: ReportingPlatform, scenario: dict) -
     assert refused(404, "POST", submit, SLEMAN, **{"If-Match": f'"{yogya["version"]}"'})["status"] == 404
     assert refused(403, "POST", submit, DIY, **{"If-Match": f'"{yogya["version"]}"'})["code"] == "not_the_region"
     assert refused(404, "POST", submit, "35.78", **{"If-Match": f'"{yogya["version"]}"'})["status"] == 404
-    assert refused(422, "POST", submit, YOGYA, **{"If-Match": f'"{yogya["version"]}"'})["code"] == "revision_reason_required"
+    revised = refused(422, "POST", submit, YOGYA, **{"If-Match": f'"{yogya["version"]}"'})
+    assert revised["code"] == "revision_reason_required"
     assert refused(404, "GET", f"/reports/{yogya['id']}", "32")["status"] == 404  # another province
     assert reporting_events(p) == before  # nothing refused was stored
     # A draft for a period still running cannot be submitted.
@@ -303,7 +307,8 @@ def test_the_consolidation_exports_open_and_carry_the_figures(p: ReportingPlatfo
                      "Belum menyampaikan", "Terlambat", "Rp 2.500.000.000", "15 Agustus 2026", "Halaman 1 dari"):
         assert expected in text, expected
 
-    lines = list(csv.reader(io.StringIO(_export(p, url, "csv", DIY, "consolidator").decode("utf-8-sig")), delimiter=";"))
+    exported = _export(p, url, "csv", DIY, "consolidator").decode("utf-8-sig")
+    lines = list(csv.reader(io.StringIO(exported), delimiter=";"))
     kulon = next(line for line in lines if KULON_PROGO in line)
     assert "Terlambat" in kulon and "15 Agustus 2026" in kulon
 

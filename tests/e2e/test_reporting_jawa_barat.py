@@ -92,7 +92,8 @@ def test_jawa_barat_sees_which_of_its_27_regencies_reported(p: ReportingPlatform
     # Each agreement once province-wide: Legok Nangka, Bogor, the border road, Bekasi's two.
     assert content["province_wide"]["agreements"] == 5
     assert content["province_wide"]["value_idr"] == 12_500_000_000 + 3_200_000_000 + 1_750_000_000 + 5_000_000_000
-    assert [a["title"] for a in content["own_report"]["agreements"]] == ["TPPAS Legok Nangka: pengolahan sampah regional"]
+    titles = [a["title"] for a in content["own_report"]["agreements"]]
+    assert titles == ["TPPAS Legok Nangka: pengolahan sampah regional"]
 
 
 def test_the_consolidation_downloads_as_excel_and_pdf(p: ReportingPlatform, scenario: dict) -> None:

@@ -13,13 +13,13 @@ import pytest
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
+from services.ksd.cli import app as cli
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.seed import SCALES, TOPICS, URUSAN, Seeder
 from services.reporting.app import create_app as create_reporting
 from services.reporting.setup import feed_lag
 from services.reporting.worker import make_runners, run_for
-from shared.cli import app as cli
-from shared.cli import migrate_all
 from shared.regions import load_regions
 from shared.urusan import get_urusan
 from tests.conftest import fresh_database
@@ -54,7 +54,7 @@ def _rows(url: str, query: str) -> list[tuple]:
 
 
 def _events(url: str) -> dict[str, int]:
-    return {s: _rows(url, f"SELECT count(*) FROM {s}.{s}_events")[0][0]  # noqa: S608 - fixed names
+    return {s: _rows(url, f"SELECT count(*) FROM {s}.{s}_events")[0][0]  # fixed names
             for s in ("registry", "monitoring", "reporting")}
 
 

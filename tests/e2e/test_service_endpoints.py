@@ -86,7 +86,7 @@ def test_metrics_are_prometheus_text_with_request_counts(services: dict[str, Tes
     response = services[name].get("/metrics")
     assert response.status_code == 200
     assert response.headers["content-type"].startswith("text/plain")
-    assert re.search(r'^ksd_requests_total\{.*app_name="%s"' % name, response.text, re.M), response.text[:2000]
+    assert re.search(rf'^ksd_requests_total\{{.*app_name="{name}"', response.text, re.M), response.text[:2000]
 
 
 def test_metrics_include_projection_lag(services: dict[str, TestClient]) -> None:
@@ -165,7 +165,9 @@ def test_graphql_rejects_pages_larger_than_the_limit(services: dict[str, TestCli
     ("method", "path", "status"),
     [("GET", "/no-such-thing", 404), ("DELETE", "/health", 405), ("PUT", "/agreements", 405)],
 )
-def test_routing_errors_are_problems_too(services: dict[str, TestClient], token, method: str, path: str, status: int) -> None:
+def test_routing_errors_are_problems_too(
+    services: dict[str, TestClient], token, method: str, path: str, status: int
+) -> None:
     response = services["registry"].request(method, path, headers=token("32.73"))
     assert response.status_code == status
     assert response.headers["content-type"].startswith("application/problem+json")

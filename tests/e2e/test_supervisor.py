@@ -46,7 +46,7 @@ class Run:
     def __init__(self, env: dict[str, str]) -> None:
         self.ports = {name: int(env[f"KSD_{name.upper()}_PORT"]) for name in PORTS}
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "shared.cli", "run"],
+            [sys.executable, "-m", "services.ksd.cli", "run"],
             env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         self.lines: list[str] = []
@@ -92,7 +92,7 @@ class Run:
 
     def find(self, words: str, timeout: float = 60) -> list[dict]:
         """GraphQL search, retried while the worker catches up."""
-        query = {"query": '{ agreements(filter: {q: "%s"}) { edges { node { id } } } }' % words}
+        query = {"query": f'{{ agreements(filter: {{q: "{words}"}}) {{ edges {{ node {{ id }} }} }} }}'}
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             try:
@@ -209,7 +209,7 @@ def test_under_the_embedded_default_a_dead_postgresql_is_started_again(data_dir:
 
 def test_run_refuses_a_connection_budget_the_server_cannot_hold(database_url: str, tmp_path: Path) -> None:
     result = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "run"],
+        [sys.executable, "-m", "services.ksd.cli", "run"],
         env=run_env(DATABASE_URL=database_url, KSD_DATA_DIR=str(tmp_path), KSD_DB_POOL_MAX="40"),
         capture_output=True, text=True, timeout=60,
     )

@@ -28,6 +28,7 @@ import psycopg
 import pytest
 from litestar.testing import TestClient
 
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.worker import RegistryWorker
 from services.registry.worker import run as run_worker
@@ -35,7 +36,6 @@ from shared.audit import translog
 from shared.audit.chain import chain_hash, record_of
 from shared.audit.log_store import LogInconsistent
 from shared.audit.mirror import MirrorError, mirror
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.metrics import AUDIT_HEAD_REFUSED
 from shared.settings import Settings
@@ -162,7 +162,7 @@ def heads(client: TestClient) -> list[dict[str, Any]]:
 def ksd(*args: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
     """The CLI in a fresh process, with no database configured."""
     env = {"PATH": "/usr/bin:/bin", "KSD_DATA_DIR": str(data_dir)}
-    return subprocess.run([sys.executable, "-m", "shared.cli", *args], capture_output=True, text=True, env=env,
+    return subprocess.run([sys.executable, "-m", "services.ksd.cli", *args], capture_output=True, text=True, env=env,
                           timeout=120, check=False)
 
 
@@ -180,7 +180,7 @@ def test_every_event_of_every_service_is_a_leaf_in_store_order(client: TestClien
         tables = conn.execute("SELECT table_schema || '.' || table_name FROM information_schema.tables WHERE "
                               "table_schema IN ('registry', 'monitoring', 'reporting') AND table_name LIKE '%%_events'"
                               ).fetchall()
-        events = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for (t,) in tables)  # noqa: S608
+        events = sum(conn.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for (t,) in tables)
         registry = conn.execute(
             "SELECT l.seq, e.notification_id FROM audit.log_leaves l JOIN registry.registry_events e "
             "USING (originator_id, originator_version) WHERE l.service = 'registry' ORDER BY l.seq").fetchall()
@@ -392,14 +392,14 @@ def test_an_edit_deep_inside_the_signed_log_is_found_by_the_signers_rolling_audi
                     else ("audit.log_nodes", "level = 1 AND idx = 0"))
     column = "leaf_hash" if table == "audit.log_leaves" else "hash"
     with superuser(log_url) as conn:
-        (original,) = conn.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchone()  # noqa: S608
-        conn.execute(f"UPDATE {table} SET {column} = sha256({column}) WHERE {where}")  # noqa: S608
+        (original,) = conn.execute(f"SELECT {column} FROM {table} WHERE {where}").fetchone()
+        conn.execute(f"UPDATE {table} SET {column} = sha256({column}) WHERE {where}")
         try:
             walk(client, token, log_clock, steps=0)
             with pytest.raises(LogInconsistent):
                 audit.sign_heads()
         finally:
-            conn.execute(f"UPDATE {table} SET {column} = %s WHERE {where}", (original,))  # noqa: S608
+            conn.execute(f"UPDATE {table} SET {column} = %s WHERE {where}", (original,))
     assert audit.sign_heads()
 
 
@@ -537,7 +537,7 @@ def test_the_mirror_commands_exit_codes(tmp_path: Path, monkeypatch: pytest.Monk
     from typer.testing import CliRunner
 
     import shared.audit.mirror
-    from shared.cli import app
+    from services.ksd.cli import app
 
     unreachable = ksd("audit", "mirror", "http://127.0.0.1:9", str(tmp_path / "m"), data_dir=tmp_path)
     assert unreachable.returncode == 2 and "cannot fetch the log" in unreachable.stderr
@@ -562,8 +562,8 @@ AGREEMENT_QUERY = """query($id: ID!, $version: Int, $asOf: DateTime) {
 
 
 def graphql_agreement(client: TestClient, token, agreement: dict[str, Any], **variables: Any) -> dict[str, Any]:
-    response = client.post("/graphql", json={"query": AGREEMENT_QUERY, "variables": {"id": agreement["id"], **variables}},
-                           headers=token(KOTA))
+    query = {"query": AGREEMENT_QUERY, "variables": {"id": agreement["id"], **variables}}
+    response = client.post("/graphql", json=query, headers=token(KOTA))
     assert response.status_code == 200, response.text
     body = response.json()
     assert "errors" not in body, body
@@ -647,7 +647,7 @@ def test_ksd_audit_digest_signs_a_tree_head_now_and_no_national_digest(
     or nothing new; 1: the stored log was edited, nothing signed."""
     from typer.testing import CliRunner
 
-    from shared.cli import app
+    from services.ksd.cli import app
 
     env = {"DATABASE_URL": log_url, "KSD_DATA_DIR": str(settings.data_dir)}
     client.app.state.audit.sign_heads()

@@ -21,10 +21,10 @@ import pytest
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
+from services.ksd.cli import app as cli
 from services.registry.app import create_app as create_registry
 from services.registry.application import Registry, sweep_orphan_blobs
 from shared.blobs import FilesystemBlobStore, sha256_hex
-from shared.cli import app as cli
 from shared.clock import ManualClock
 from shared.settings import Settings
 from tests.e2e.test_registry_http import BANDUNG, event_count
@@ -136,7 +136,7 @@ def test_a_failed_save_leaves_nothing_in_the_store(
     def database_gone(*aggregates: Any, **kwargs: Any) -> Any:
         raise RuntimeError("the database went away mid-save")
 
-    monkeypatch.setattr(registry, "save", database_gone)
+    monkeypatch.setattr(registry, "save_command", database_gone)  # the group committer's way in
     failed = attach(client, token, agreement, pdf("never saved"), version=1)
     assert failed.status_code >= 500
     assert event_count(migrated_url) == before

@@ -5,6 +5,7 @@ promptly."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import re
 import signal
@@ -20,12 +21,12 @@ import psycopg
 import pytest
 from litestar.testing import TestClient
 
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.application import Registry, StartAgreement
 from services.registry.setup import projection_lag, registry_env
 from services.registry.worker import run as run_registry_worker
 from shared.auth import Identity
-from shared.cli import migrate_all
 from shared.metrics import WORKER_ERRORS
 from shared.settings import Settings
 from tests.conftest import free_port, fresh_database, wait_for
@@ -55,10 +56,8 @@ class Proxy:
         self._server.close()
         with self._lock:
             for s in self._sockets:
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
                 s.close()
             self._sockets.clear()
 
@@ -89,10 +88,8 @@ class Proxy:
             pass
         finally:
             for s in (source, sink):
-                try:
+                with contextlib.suppress(OSError):
                     s.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
 
 
 def through(url: str, port: int) -> str:
@@ -246,7 +243,7 @@ def test_ready_is_503_while_the_workers_heartbeat_is_stale_or_stopped(url: str) 
 def test_sigterm_stops_a_worker_process_promptly_and_its_heartbeat_says_so(url: str, tmp_path) -> None:
     env = {**{k: v for k, v in os.environ.items() if not k.startswith("KSD_")}, "DATABASE_URL": url,
            "KSD_DATA_DIR": str(tmp_path), "KSD_LOG_LEVEL": "warning", "KSD_WORKER_METRICS_PORT": "0"}
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "worker", "registry"], env=env,
+    proc = subprocess.Popen([sys.executable, "-m", "services.ksd.cli", "worker", "registry"], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
         def running() -> bool:
@@ -296,7 +293,7 @@ def test_a_worker_serves_its_prometheus_metrics_on_its_own_port(url: str) -> Non
     try:
         def scraped() -> str:
             try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{base + 1}/metrics", timeout=2) as response:  # noqa: S310
+                with urllib.request.urlopen(f"http://127.0.0.1:{base + 1}/metrics", timeout=2) as response:
                     return response.read().decode()
             except OSError:
                 return ""
@@ -320,7 +317,7 @@ def test_a_worker_serves_its_prometheus_metrics_on_its_own_port(url: str) -> Non
 def test_ksd_status_is_healthy_when_every_worker_beats_and_nothing_is_dead(url: str) -> None:
     from typer.testing import CliRunner
 
-    from shared.cli import app as cli
+    from services.ksd.cli import app as cli
     from tests.e2e.workers import beating
 
     with beating(url):

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import re
 import threading
-import time
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -18,6 +17,8 @@ import pytest
 from litestar.testing import TestClient
 from typer.testing import CliRunner
 
+from services.ksd.cli import app as cli
+from services.ksd.cli import migrate_all
 from services.monitoring.application import Monitoring
 from services.monitoring.domain.reports import ProgressReport
 from services.monitoring.setup import feed_lag as monitoring_lag
@@ -30,8 +31,6 @@ from services.registry.projections import agreements as agreements_view
 from services.registry.setup import projection_lag, registry_env
 from services.reporting.setup import feed_lag as reporting_lag
 from shared.auth import Identity, TokenService
-from shared.cli import app as cli
-from shared.cli import migrate_all
 from shared.periods import Period
 from shared.settings import Settings
 from tests.conftest import fresh_database, wait_for
@@ -110,7 +109,7 @@ def good_agreement(app: Registry, title: str) -> Agreement:
 def dead_letters(url: str, schema: str = "registry") -> list[dict[str, Any]]:
     with psycopg.connect(url, row_factory=psycopg.rows.dict_row) as conn:
         return conn.execute(
-            f"SELECT * FROM {schema}.dead_letters ORDER BY notification_id"  # noqa: S608 - the test's own constant
+            f"SELECT * FROM {schema}.dead_letters ORDER BY notification_id"  # the test's own constant
         ).fetchall()
 
 
@@ -280,7 +279,7 @@ def test_the_other_workers_pass_a_poisoned_event_too_and_keep_projecting(
         assert agreement.id in {r["originator_id"] for r in letters}
     with psycopg.connect(url) as conn:
         for schema in ("monitoring", "reporting"):
-            assert conn.execute(f"SELECT count(*) FROM {schema}.agreements WHERE id = %s",  # noqa: S608
+            assert conn.execute(f"SELECT count(*) FROM {schema}.agreements WHERE id = %s",
                                 (good.id,)).fetchone()[0] == 1
         beats = conn.execute("SELECT worker, status FROM monitoring.worker_heartbeats"
                              " UNION ALL SELECT worker, status FROM reporting.worker_heartbeats").fetchall()

@@ -19,6 +19,8 @@ COMMAND = StartAgreement(
     form="KSDD", category="wajib", title="Legok Nangka", object="Pengolahan sampah regional",
     urusan=["2.11"], parties=[{"region": "32.04"}],
 )
+# The events table's rows and their stored state, in one comparable value.
+CONTENT = "SELECT count(*), md5(string_agg(state::text, '' ORDER BY notification_id)) FROM registry.registry_events"
 
 
 @pytest.fixture()
@@ -43,11 +45,11 @@ def test_every_event_records_who_did_it_and_when(registry_app: Registry, stored)
 )
 def test_the_database_refuses_to_change_or_delete_events(migrated_url: str, stored, statement: str) -> None:
     with psycopg.connect(migrated_url) as conn:
-        before = conn.execute("SELECT count(*), md5(string_agg(state::text, '' ORDER BY notification_id)) FROM registry.registry_events").fetchone()
+        before = conn.execute(CONTENT).fetchone()
         with pytest.raises(psycopg.errors.InsufficientPrivilege, match="events are immutable"):
             conn.execute(statement, {"id": stored.id})
         conn.rollback()
-        after = conn.execute("SELECT count(*), md5(string_agg(state::text, '' ORDER BY notification_id)) FROM registry.registry_events").fetchone()
+        after = conn.execute(CONTENT).fetchone()
     assert after == before
 
 
@@ -64,6 +66,38 @@ def test_a_concurrent_writer_of_the_same_version_is_refused(registry_app: Regist
     with pytest.raises(IntegrityError):
         registry_app.save(copy_b)
     assert len(list(registry_app.events.get(stored.id))) == 2
+
+
+@pytest.mark.parametrize("size", [1, 60, 150])
+def test_a_save_meeting_a_stored_version_is_a_conflict_at_once_never_a_retried_outage(
+    registry_app: Registry, stored, monkeypatch: pytest.MonkeyPatch, size: int
+) -> None:
+    """A version conflict in eventsourcing's pipelined insert (fewer than BULK_MIN_EVENTS) is
+    an IntegrityError on the first attempt: not 'pipeline aborted' (an OperationalError, which
+    eventsourcing retries ten times, 0.2 s apart, and a caller would answer with 503)."""
+    recorder = registry_app.recorder
+    attempts = []
+    real = recorder._insert_stored_events
+
+    def counted(*args, **kwargs):
+        attempts.append(1)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(recorder, "_insert_stored_events", counted)
+    stale = registry_app.repository.get(stored.id)
+    stale.trigger_event(type(stale).Event, timestamp=registry_app.clock.now())
+    winner = registry_app.repository.get(stored.id)
+    winner.trigger_event(type(winner).Event, timestamp=registry_app.clock.now() + timedelta(microseconds=1))
+    registry_app.save(winner)
+    others = [registry_app.start_agreement(OPERATOR, COMMAND).agreement for _ in range(size - 1)]
+    for other in others:
+        other.trigger_event(type(other).Event, timestamp=registry_app.clock.now())
+    attempts.clear()
+    with pytest.raises(IntegrityError):
+        registry_app.save(*others, stale)
+    assert attempts == [1]
+    assert len(list(registry_app.events.get(stored.id))) == 2
+    assert all(len(list(registry_app.events.get(o.id))) == 1 for o in others)  # nothing of the batch
 
 
 def test_unknown_ids_are_not_found(registry_app: Registry) -> None:

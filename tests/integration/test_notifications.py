@@ -78,7 +78,7 @@ class Receiver:
         receiver = self
 
         class Handler(BaseHTTPRequestHandler):
-            def do_POST(self) -> None:  # noqa: N802
+            def do_POST(self) -> None:
                 body = self.rfile.read(int(self.headers.get("Content-Length", 0)))
                 if receiver.delay:
                     time.sleep(receiver.delay)
@@ -342,7 +342,6 @@ def test_the_same_alert_state_is_enqueued_once(db: str, clock: ManualClock) -> N
 
 
 def test_enqueue_rolls_back_with_the_callers_transaction(db: str, clock: ManualClock) -> None:
-    settings = make_settings(alert_webhook_url="http://127.0.0.1:9/")
     with psycopg.connect(db) as conn:
         with conn.cursor(row_factory=dict_row) as curs:  # dict rows work as well as tuples
             assert enqueue(

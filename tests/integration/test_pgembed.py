@@ -20,10 +20,10 @@ import psycopg
 import pytest
 from litestar.testing import TestClient
 
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from shared import pgembed
 from shared.auth import TokenService
-from shared.cli import migrate_all
 from shared.settings import Settings
 from tests.conftest import cluster_dir
 from tests.e2e.test_registry_http import BANDUNG
@@ -112,8 +112,8 @@ def test_the_port_is_remembered_and_an_explicit_one_wins(base_dir: Path) -> None
 def test_without_postgresql_the_error_is_one_line_saying_what_to_install(
     base_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(pgembed, "_system_binaries", lambda: [])
-    monkeypatch.setattr(pgembed, "_bundled_binaries", lambda: [])
+    monkeypatch.setattr(pgembed, "_system_binaries", list)
+    monkeypatch.setattr(pgembed, "_bundled_binaries", list)
     with pytest.raises(pgembed.EmbeddedPostgresUnavailable) as caught:
         pgembed.ensure_server(base_dir)
     message = str(caught.value)
@@ -219,7 +219,7 @@ def test_with_the_system_postgresql_hidden_the_bundled_one_migrates_and_serves(
 ) -> None:
     """Requirement: two commands on a machine with no PostgreSQL (CI runs this in `make test`)."""
     migrated = subprocess.run(
-        [sys.executable, "-m", "shared.cli", "migrate"], cwd=REPO, capture_output=True, text=True, timeout=300,
+        [sys.executable, "-m", "services.ksd.cli", "migrate"], cwd=REPO, capture_output=True, text=True, timeout=300,
         env={**no_system_postgresql, "KSD_DATA_DIR": str(base_dir), "KSD_LOG_LEVEL": "warning"},
     )
     assert migrated.returncode == 0, migrated.stdout + migrated.stderr

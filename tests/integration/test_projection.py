@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import msgspec
 import psycopg
 import pytest
 from eventsourcing.persistence import IntegrityError, Tracking
@@ -79,7 +80,7 @@ async def _list_as(url: str, tenant: str, *, bypass_app_filter: bool) -> list[st
     try:
         if not bypass_app_filter:
             page = await AgreementsReadModel(pool).list(tenant, AgreementFilter(q="Mahakam"), limit=100)
-            return [r["state"]["title"] for r in page.rows]
+            return [msgspec.json.decode(r["api"])["title"] for r in page.rows]
         # The second wall alone: no tenant filter in the SQL, only row-level security.
         from shared.db import tenant_transaction
 
@@ -144,8 +145,8 @@ def test_no_setting_a_reader_controls_widens_what_it_sees(registry_app: Registry
 def test_a_read_model_of_an_older_shape_is_rebuilt_from_the_events(pg_server_url: str) -> None:
     """`ksd migrate` drops a view whose shape changed, with its positions; the worker then
     replays the event store into the new shape, later events included."""
+    from services.ksd.cli import migrate_all
     from services.registry.domain import commands as c
-    from shared.cli import migrate_all
     from tests.conftest import fresh_database
 
     with fresh_database(pg_server_url) as url:

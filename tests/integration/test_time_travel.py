@@ -55,7 +55,8 @@ def long_history(migrated_url: str) -> Iterator[tuple[Registry, UUID, dict[int, 
     ]
     steps += [
         (KOTA if i % 2 else KAB,
-         c.Amend("framework", f"ADD/{i:04d}/2025", DAY, f"perubahan ke-{i}", value_idr=1_000_000 * i if i % 3 else None))
+         c.Amend("framework", f"ADD/{i:04d}/2025", DAY, f"perubahan ke-{i}",
+                 value_idr=1_000_000 * i if i % 3 else None))
         for i in range(1, EVENTS - 3)
     ]
     # The first steps through the application, the rest decided in memory and saved 50

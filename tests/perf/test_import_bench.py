@@ -23,11 +23,11 @@ import psycopg
 import pytest
 from psycopg import sql
 
+from services.ksd.cli import migrate_all
 from services.registry.application import Registry
 from services.registry.imports import HEADERS, Importer, read_rows, template_xlsx
 from services.registry.setup import registry_env
 from shared.auth import Identity
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from tests.conftest import fresh_database
 from tests.e2e.test_imports import sample_rows

@@ -16,7 +16,7 @@ import time
 import uuid
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,7 @@ from litestar.testing import TestClient
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.application import Registry, StartAgreement
 from services.registry.domain.agreement import Agreement, Category, Form, RegionParty, wajib_pair_allowed
@@ -35,8 +36,8 @@ from services.registry.projections.agreements import COLUMNS, JSON_COLUMNS, ROW_
 from services.registry.setup import SCHEMA, projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared.auth import Identity
-from shared.cli import migrate_all
 from shared.db import READER_ROLE, TENANT_SETTING
+from shared.periods import local_date
 from shared.regions import load_regions
 from shared.settings import Settings
 from tests.conftest import fresh_database
@@ -282,7 +283,7 @@ def test_durable_creates(bench_url: str, report: Report) -> None:
     app = Registry(registry_env(bench_url, pool_size=2))
     try:
         identity = operator(HEAVY_TENANT)
-        command = StartAgreement(**BANDUNG)
+        command = StartAgreement(**{**BANDUNG, "drafted_on": date.fromisoformat(BANDUNG["drafted_on"])})
         with psycopg.connect(bench_url, autocommit=True) as conn:
             before = event_count(conn)
             for _ in range(WARMUP):
@@ -396,7 +397,7 @@ def test_durable_actions(bench_url: str, report: Report) -> None:
         targets = build_agreements(random.Random(3), WARMUP + N_SINGLE, initiators=(HEAVY_TENANT,))
         app.save(*targets)
         ids = iter([a.id for a in targets])
-        offer = SubmitOffer("005/KS/2026", datetime.now(UTC).date())
+        offer = SubmitOffer("005/KS/2026", local_date(datetime.now(UTC)))  # today in WIB, as the agreements
         for _ in range(WARMUP):
             app.act(identity, next(ids), 1, offer)
         total, samples = timed(lambda: app.act(identity, next(ids), 1, offer), N_SINGLE)

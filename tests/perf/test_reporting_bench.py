@@ -36,6 +36,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
+from services.ksd.cli import migrate_all
 from services.registry.domain import commands as c
 from services.registry.domain.agreement import (
     Agreement,
@@ -58,7 +59,6 @@ from services.reporting.readmodel import ALIVE, ReportingReadModel, period_param
 from services.reporting.setup import reporting_env
 from services.reporting.views import SCHEMA, audience_of_report
 from shared.auth import Identity
-from shared.cli import migrate_all
 from shared.clock import ManualClock
 from shared.db import READER_ROLE, TENANT_SETTING, make_async_pool
 from shared.periods import Period
@@ -242,7 +242,9 @@ def drive(agreement: Agreement, target: Stage, rng: random.Random, day: date) ->
         pks = agreement.pks[-1]["id"]
         if not approve(pks) or not step((10, 60)):
             return
-        end = add_years(day, rng.randint(1, 4)) - timedelta(days=1)
+        # A PKS ends within its Kesepakatan Bersama's validity (the registry refuses it otherwise).
+        end = min(add_years(day, rng.randint(1, 4)) - timedelta(days=1),
+                  date.fromisoformat(agreement.framework["valid_until"]))
         do(c.SignPks(pks=pks, number=f"PKS/{initiator}/{day.year}", signed_on=day, start_on=day, end_on=end,
                      signatories=signatories(agreement, agreement.pks_by_id(pks)["parties"])))
     if target is Stage.PELAKSANAAN or not step((120, 720)):
@@ -601,7 +603,7 @@ def _text(query: Any) -> str:
 def _is_setting(query: Any) -> bool:
     """The transaction's settings (isolation level, role, tenant, timeouts), not a read."""
     text = _text(query)
-    return text.startswith("SET TRANSACTION") or text.startswith("SELECT set_config(")
+    return text.startswith(("SET TRANSACTION", "SELECT set_config("))
 
 
 def replay(conn: psycopg.Connection, transactions: Recorded, *, rls: bool = True) -> list[Any]:

@@ -27,10 +27,11 @@ import pytest
 
 from tests.conftest import wait_for
 from tests.perf.test_registry_bench import REPO_ROOT, Report, Result
+
 # The web app as deployed: dashboard and analysis aggregates cached per audience for
 # KSD_WEB_CACHE_SECONDS (60 s; the warm-up requests fill it). The functional tests use 0.
 os.environ.setdefault("KSD_TEST_WEB_CACHE_SECONDS", "60")
-from tests.web.conftest import REPO, LivePlatform, WebClient, live  # noqa: E402, F401 - the `live` fixture
+from tests.web.conftest import REPO, LivePlatform, WebClient, live  # noqa: F401 - the `live` fixture
 
 pytestmark = pytest.mark.perf
 
@@ -42,13 +43,13 @@ PERIOD = "2026-S1"
 RESULTS_FILE = REPO_ROOT / ".data" / "bench" / "web.txt"
 
 
-def _seed(live: LivePlatform) -> None:
+def _seed(live: LivePlatform) -> None:  # noqa: F811 - the platform the `live` fixture gave
     """A fresh platform gets the benchmark dataset; shared services keep theirs."""
     if os.environ.get("KSD_TEST_SERVICES") or not live.database_url:
         return
     env = {k: v for k, v in os.environ.items() if not k.startswith("KSD_")}
     env.update(DATABASE_URL=live.database_url, KSD_DATA_DIR=str(live.data_dir))
-    subprocess.run([sys.executable, "-m", "shared.cli", "seed", "--scale", "small"], env=env, cwd=REPO,
+    subprocess.run([sys.executable, "-m", "services.ksd.cli", "seed", "--scale", "small"], env=env, cwd=REPO,
                    check=True, stdout=subprocess.DEVNULL)
 
     def caught_up() -> bool:
@@ -61,7 +62,7 @@ def _seed(live: LivePlatform) -> None:
     wait_for(caught_up, "read models caught up with the seed", timeout=600)
 
 
-def _pick_agreement(live: LivePlatform) -> str:
+def _pick_agreement(live: LivePlatform) -> str:  # noqa: F811 - the platform the `live` fixture gave
     """An agreement of Kota Bandung with a history (the richest on the first page)."""
     token = live.token("bandung")
     items = httpx.get(f"{live.registry}/agreements", params={"region": "32.73", "limit": 50}, timeout=30,
@@ -169,10 +170,12 @@ def test_web_pages_against_their_api_calls(live: LivePlatform) -> None:  # noqa:
 
     report.notes.append(f"target: every page under {TARGET_MS:.0f} ms server-side; "
                         + ("all pages within it (p95)." if not slow else "over it (p95): " + "; ".join(slow)))
+    services = os.environ.get("KSD_TEST_SERVICES")
+    dataset = f"services at {services}" if services else "fresh platform, ksd seed --scale small"
     header = [
         f"Web pages vs the API calls they make: {datetime.now(UTC):%Y-%m-%d %H:%M} UTC, "
         f"{platform.node()}, Python {platform.python_version()}, {os.cpu_count()} CPUs",
-        f"dataset: {'services at ' + os.environ['KSD_TEST_SERVICES'] if os.environ.get('KSD_TEST_SERVICES') else 'fresh platform, ksd seed --scale small'}; "
+        f"dataset: {dataset}; "
         f"{N} timed requests per row after {WARMUP} untimed; the page time is the web process's answer "
         "(loopback HTTP, one by one), the baseline its API calls sent straight to the services",
     ]

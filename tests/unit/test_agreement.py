@@ -23,7 +23,7 @@ AT = datetime(2026, 3, 2, 9, 0, tzinfo=UTC)
 ACTOR = {"sub": "op-1", "tenant": "32.73", "roles": ["operator"]}
 
 
-def start(form: Form = Form.KSDD, category: Category | None = Category.WAJIB, partners=(RegionParty("32.04"),), **kw):
+def start(form: Form = Form.KSDD, category: Category | None = Category.WAJIB, partners=(RegionParty("32.04"),), **kw):  # noqa: B008 - a frozen value
     return Agreement.start(
         id=uuid4(), actor=ACTOR, at=AT, form=form, category=category, title="Legok Nangka",
         object="Pengolahan sampah", urusan=kw.pop("urusan", ["2.11"]), initiator="32.73", partners=list(partners),
@@ -95,7 +95,8 @@ def test_dprd_approval_is_required_when_the_plan_burdens_the_community_or_is_not
     assert not start(burdens_community=False, budgeted_in_apbd=True).dprd_approval_required
     assert start(burdens_community=True, budgeted_in_apbd=True).dprd_approval_required
     assert start(burdens_community=False, budgeted_in_apbd=False).dprd_approval_required
-    foreign = start(form=Form.KSDPL, category=None, partners=[OtherParty("Kitakyushu", "pemerintah_daerah_luar_negeri", "Jepang")])
+    foreign = start(form=Form.KSDPL, category=None,
+                    partners=[OtherParty("Kitakyushu", "pemerintah_daerah_luar_negeri", "Jepang")])
     assert foreign.dprd_approval_required
 
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 
 from shared.audit.merkle import inclusion_proof, leaf_hash, node_hash, root, verify_inclusion
 
-
 # ---------------------------------------------------------------------------- reference
 
 
@@ -44,8 +43,8 @@ def _path(m: int, entries: list[bytes]) -> list[bytes]:
         return []
     k = _split(n)
     if m < k:
-        return _path(m, entries[:k]) + [_mth(entries[k:])]
-    return _path(m - k, entries[k:]) + [_mth(entries[:k])]
+        return [*_path(m, entries[:k]), _mth(entries[k:])]
+    return [*_path(m - k, entries[k:]), _mth(entries[:k])]
 
 
 def _sides(m: int, n: int) -> list[str]:
@@ -53,7 +52,7 @@ def _sides(m: int, n: int) -> list[str]:
     if n == 1:
         return []
     k = _split(n)
-    return _sides(m, k) + ["right"] if m < k else _sides(m - k, n - k) + ["left"]
+    return [*_sides(m, k), "right"] if m < k else [*_sides(m - k, n - k), "left"]
 
 
 def _entries(n: int) -> list[bytes]:

@@ -63,7 +63,8 @@ def test_token_without_tenant_is_unauthenticated() -> None:
 
 
 def test_algorithm_none_is_refused() -> None:
-    token = jwt.encode({"sub": "x", "tenant": "32", "roles": ["operator"], "exp": int(time.time()) + 60}, None, algorithm="none")
+    claims = {"sub": "x", "tenant": "32", "roles": ["operator"], "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, None, algorithm="none")
     with pytest.raises(Unauthenticated):
         service().verify(token)
 
@@ -74,11 +75,13 @@ AUDIT_KEY = private_key_pem(generate_private_key())
 
 def test_production_verifies_rs256_tokens_with_a_public_key() -> None:
     key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    public = key.public_key().public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo).decode()
+    public = key.public_key().public_bytes(
+        serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+    ).decode()
     tokens = TokenService(Settings.from_env({}, jwt_algorithm="RS256", jwt_public_key=public, environment="production",
                                            audit_signing_key=AUDIT_KEY))
-    token = jwt.encode({"sub": "idp|7", "name": "Budi", "tenant": "32", "roles": ["consolidator"], "exp": int(time.time()) + 60},
-                       key, algorithm="RS256")
+    claims = {"sub": "idp|7", "name": "Budi", "tenant": "32", "roles": ["consolidator"], "exp": int(time.time()) + 60}
+    token = jwt.encode(claims, key, algorithm="RS256")
     assert tokens.verify(token).tenant == "32"
     with pytest.raises(RuntimeError):
         tokens.issue(tenant="32", roles=["operator"])  # only the identity provider issues
@@ -111,7 +114,7 @@ def test_production_verifies_tokens_with_keys_from_a_jwks_url() -> None:
     body = json.dumps({"keys": [jwk]}).encode()
 
     class Keys(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - http.server's API
+        def do_GET(self) -> None:  # http.server's API
             self.send_response(200)
             self.send_header("Content-Type", "application/json")
             self.end_headers()

@@ -10,9 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 import shared.settings
+from services.ksd.cli import app
 from shared.audit.log_store import LogInconsistent
 from shared.auth import TokenService
-from shared.cli import app
 from shared.settings import Settings
 from tests.conftest import free_port
 
@@ -95,7 +95,7 @@ def _ksd(*args: str, env: dict[str, str], timeout: float = 60) -> subprocess.Com
     base = {k: v for k, v in os.environ.items() if not k.startswith("KSD_") and k != "DATABASE_URL"}
     ports = {f"KSD_{s.upper()}_PORT": str(free_port()) for s in ("registry", "monitoring", "reporting", "web")}
     return subprocess.run(
-        [sys.executable, "-m", "shared.cli", *args], env={**base, **ports, **env},
+        [sys.executable, "-m", "services.ksd.cli", *args], env={**base, **ports, **env},
         capture_output=True, text=True, timeout=timeout, cwd=REPO,
     )
 
@@ -158,9 +158,9 @@ def test_audit_digest_without_a_reachable_database_says_so_in_one_line(tmp_path:
 
 
 def test_audit_digest_refused_says_why_in_one_line(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import services.ksd.cli
     import services.registry.audit
     import services.registry.setup
-    import shared.cli
 
     class Refusing:
         def __init__(self, *args: object, **kwargs: object) -> None:
@@ -173,7 +173,7 @@ def test_audit_digest_refused_says_why_in_one_line(tmp_path: Path, monkeypatch: 
         def close(self) -> None:
             pass
 
-    monkeypatch.setattr(shared.cli, "_probe", lambda url: None)
+    monkeypatch.setattr(services.ksd.cli, "_probe", lambda url: None)
     monkeypatch.setattr(services.registry.setup, "open_registry", lambda url: Closing())
     monkeypatch.setattr(services.registry.audit, "Audit", Refusing)
     result = CliRunner().invoke(app, ["audit", "digest"], env={

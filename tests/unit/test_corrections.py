@@ -116,7 +116,7 @@ def test_a_correction_that_would_break_a_later_steps_rule_is_refused_with_that_r
 
 def test_a_correction_that_breaks_the_steps_own_order_is_refused_naming_the_conflict() -> None:
     # Given a PKS drafted and signed on 2026-05-20 under a framework signed that day
-    agreement, pks = to_implementation()
+    agreement, _pks = to_implementation()
     pks_signed = version_of(agreement, Agreement.PksSigned)
     # When its signature is corrected to a day before the framework's
     error = refusal(agreement, pks_signed, signed_on=date(2026, 5, 1))

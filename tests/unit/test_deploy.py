@@ -1,7 +1,7 @@
 """The deployment files under deploy/ agree with the code they deploy.
 
 Static checks only: no cluster, no container engine, no network. The Kubernetes manifests are
-parsed with PyYAML and compared with `shared.cli` (which services, workers and commands exist),
+parsed with PyYAML and compared with `services.ksd.cli` (which services, workers and commands exist),
 `shared.settings` (ports, every setting and its accepted values), `shared.worker` (the workers'
 metrics ports) and `shared.db` (connections); the systemd units and the Containerfile are read as
 text. Schema validation of the manifests (kubernetes-validate) is a manual step described in
@@ -18,14 +18,13 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
+import typer
 import yaml
 
-import msgspec
-import typer
-
+from services.ksd.cli import SERVICES, WEB, WORKERS, app
 from shared.audit.signing import generate_private_key, private_key_pem
-from shared.cli import SERVICES, WEB, WORKERS, app
 from shared.db import connection_budget
 from shared.settings import Settings
 from shared.worker import metrics_port
@@ -745,3 +744,31 @@ def test_containerfile() -> None:
     exposed = {int(p) for word, rest in instructions if word == "EXPOSE" for p in rest.split()}
     workers = {metrics_port(DEFAULTS, w) for w in WORKERS}
     assert exposed == set(DEFAULT_PORTS.values()) | workers, "EXPOSE the services' ports and the workers' metrics ports"
+
+
+def _locked(path: Path) -> dict[str, tuple[str, int]]:
+    """`name -> (version, number of hashes)` of a pip-compile lock file."""
+    pins: dict[str, tuple[str, int]] = {}
+    for entry in re.split(r"\n(?=\S)", path.read_text(encoding="utf-8")):
+        match = re.match(r"([A-Za-z0-9_.-]+)==(\S+)", entry)
+        if match:
+            name = re.sub(r"[-_.]+", "-", match[1]).lower()
+            pins[name] = (match[2], len(re.findall(r"--hash=sha256:[0-9a-f]{64}", entry)))
+    return pins
+
+
+def test_the_image_installs_the_runtime_lock_alone_with_hashes() -> None:
+    runtime, test = _locked(REPO / "requirements.lock"), _locked(REPO / "requirements-test.lock")
+    assert runtime and test
+    unhashed = [name for name, (_, hashes) in {**runtime, **test}.items() if not hashes]
+    assert not unhashed, f"pins without --hash: {unhashed}"
+    for tool in ("pytest", "hypothesis", "schemathesis", "playwright", "moto", "ruff", "mypy", "import-linter"):
+        assert tool not in runtime, f"{tool} is a test dependency: requirements-test.lock, not the image's lock"
+        assert tool in test, f"{tool} missing from requirements-test.lock"
+    differ = {name: (runtime[name][0], test[name][0]) for name in runtime.keys() & test.keys()
+              if runtime[name][0] != test[name][0]}
+    assert not differ, f"the two locks disagree: {differ}"
+    runs = [rest for word, rest in _containerfile_instructions() if word == "RUN"]
+    installs = [r for r in runs if "requirements" in r]
+    assert installs and all("--require-hashes" in r for r in installs), installs
+    assert not any("requirements-test" in r for r in runs), "the image carries no test dependencies"

@@ -19,8 +19,8 @@ from uuid import UUID
 import pytest
 from eventsourcing.persistence import DatetimeAsISO, DecimalAsStr, JSONTranscoder, Mapper, StoredEvent, UUIDAsHex
 
-from services.registry.domain import commands as c
 from services.registry.domain import agreement as agreement_module
+from services.registry.domain import commands as c
 from services.registry.domain.agreement import REASON_BURDENS, REASON_NOT_BUDGETED, Agreement
 from tests.unit.lifecycle import act, to_signed
 

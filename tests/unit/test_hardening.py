@@ -177,7 +177,7 @@ def _schema() -> Any:
     ],
 )
 def test_graphql_errors_keep_our_messages_and_mask_every_other(field: str, message: str, code: str) -> None:
-    result = _schema().execute_sync("{ %s }" % field)
+    result = _schema().execute_sync(f"{{ {field} }}")
     (error,) = result.errors
     assert error.message == message
     assert error.extensions["code"] == code

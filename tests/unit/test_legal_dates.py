@@ -235,7 +235,9 @@ def test_steps_after_signature_are_not_dated_before_it() -> None:
     for command in (c.Amend(pks, "ADD/1", date(2026, 5, 19), "Pasal 5"),
                     c.Terminate(pks, c.Ground.PARA_PIHAK_SEPAKAT, "BA/1", date(2026, 5, 19))):
         # Then each is refused, naming the signature
-        assert conflict(refusal(agreement, command)) == ("date_out_of_order", {"step": "sign-pks", "date": "2026-05-20"})
+        assert conflict(refusal(agreement, command)) == (
+            "date_out_of_order", {"step": "sign-pks", "date": "2026-05-20"}
+        )
 
 
 # -- cancellation has its day -------------------------------------------------------------------------

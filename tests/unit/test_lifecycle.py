@@ -371,7 +371,8 @@ def test_an_attachment_names_an_existing_document() -> None:
 def test_replaying_the_history_rebuilds_the_same_family() -> None:
     recorded: list[Any] = []
     agreement = Agreement.start(
-        id=uuid4(), actor={"sub": "op", "tenant": KOTA, "roles": ["operator"]}, at=AT, form=Form.KSDPK, category=None, title="T",
+        id=uuid4(), actor={"sub": "op", "tenant": KOTA, "roles": ["operator"]}, at=AT, form=Form.KSDPK, category=None,
+        title="T",
         object="O", urusan=["2.11"], initiator=KOTA, partners=[OtherParty("PT Air Bersih", "badan_usaha")],
         value_idr=1, burdens_community=True, budgeted_in_apbd=True, adjacency=load_regions(),
         drafted_on=DAY,

@@ -43,7 +43,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
 from datetime import date, timedelta
-from typing import Any
+from typing import Any, ClassVar
 from uuid import uuid4
 
 import pytest
@@ -599,7 +599,7 @@ class LifecycleMachine(RuleBasedStateMachine):
     """One family under random commands; `reached` counts what the walks achieved (all runs)."""
 
     forms: st.SearchStrategy[Form] = ANY_FORM
-    reached: Counter[str] = Counter()
+    reached: ClassVar[Counter[str]] = Counter()
 
     def __init__(self) -> None:
         super().__init__()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import date, timedelta
 
 import pytest
@@ -111,8 +112,8 @@ def test_a_closed_agreement_raises_nothing(stage: str) -> None:
 
 def test_thresholds_are_settings() -> None:
     strict = Thresholds(kb_without_pks_days=30, expiring_days=(14,), approval_pending_days=5, progress_grace_days=0)
-    found = {f.kind for f in agreement_findings(state("kesepakatan_ditandatangani", framework_end=DAY0 + timedelta(days=40)),
-                                                set(), DAY0 + timedelta(days=30), strict)}
+    signed = state("kesepakatan_ditandatangani", framework_end=DAY0 + timedelta(days=40))
+    found = {f.kind for f in agreement_findings(signed, set(), DAY0 + timedelta(days=30), strict)}
     assert found == {Kind.KB_WITHOUT_PKS, Kind.EXPIRING}
 
 
@@ -121,7 +122,7 @@ def test_semesters_within_are_whole_contiguous_and_complete(first: date, length:
     last = first + timedelta(days=length)
     periods = semesters_within(first, last)
     assert all(first <= p.start and p.end <= last for p in periods)
-    assert all(a.next() == b for a, b in zip(periods, periods[1:], strict=False))
+    assert all(a.next() == b for a, b in itertools.pairwise(periods))
     # No whole semester inside the range is left out.
     candidate = Period.semester_of(first)
     while candidate.start <= last:

@@ -49,7 +49,8 @@ def progress(state: dict, region: str, period: str, planned: int = 100, realised
 def evaluation(state: dict, period: str, recommendation: str = "dilanjutkan") -> dict:
     return {"agreement_id": state["_id"], "period": period, "evaluator": "32", "version": 1,
             "recorded_at": "2026-07-02T01:00:00+00:00",
-            "content": {"score": 80, "recommendation": recommendation, "findings": "Baik", "evaluated_on": "2026-07-01"}}
+            "content": {"score": 80, "recommendation": recommendation, "findings": "Baik",
+                        "evaluated_on": "2026-07-01"}}
 
 
 def compile_for(region: str, period: Period, today: date, facts: Facts) -> dict[str, Any]:
@@ -115,17 +116,18 @@ def test_the_consolidation_lists_every_regency_with_its_standing() -> None:
     regencies = [r for r in REGIONS.in_province("34") if r.autonomous]
     row = {"id": "00000000-0000-0000-0000-000000000001", "revision": 1, "first_on_time": True,
            "first_submitted_on": date(2026, 7, 10), "last_submitted_on": date(2026, 7, 10),
-           "summary": {k: 2 for k in REPORTED_FIGURES}}
+           "summary": dict.fromkeys(REPORTED_FIGURES, 2)}
     reports = {"34.71": row, "34.01": {**row, "first_on_time": False, "revision": 2}, "34.03": {**row, "revision": 0}}
     own = {"summary": {}, "agreements": []}
     content = compile_consolidation(province, S1, date(2026, 8, 20), date(2026, 7, 30), regencies, reports, own, {})
     assert {r["code"]: r["status"] for r in content["regions"]} == {
-        "34.01": "terlambat", "34.02": "belum_menyampaikan", "34.03": "belum_menyampaikan", "34.04": "belum_menyampaikan",
+        "34.01": "terlambat", "34.02": "belum_menyampaikan", "34.03": "belum_menyampaikan",
+        "34.04": "belum_menyampaikan",
         "34.71": "tepat_waktu"}
     assert content["completeness"] == {"regions": 5, "tepat_waktu": 1, "terlambat": 1, "belum_menyampaikan": 3,
                                        "submitted": 2, "share_submitted": 0.4, "share_on_time": 0.2}
     # Figures of shared agreements are not added across regions; each region's own budget is.
-    assert content["reported_totals"] == {k: 4 for k in ADDITIVE_FIGURES}
+    assert content["reported_totals"] == dict.fromkeys(ADDITIVE_FIGURES, 4)
     assert "agreements" not in content["reported_totals"] and "value_idr" not in content["reported_totals"]
     assert content["own_report"]["status"] == "belum_menyampaikan"
 

@@ -375,8 +375,8 @@ def test_pdf_carries_the_document_properties(pdf) -> None:
 
 
 def test_a_column_for_the_spreadsheet_only_is_left_out_of_the_pdf_and_numbers_never_break() -> None:
-    columns = tuple(Column(f"Kolom {i}", width=30) for i in range(9)) + (
-        Column("Urusan", printed=False), Column("Nilai (Rp)", "rupiah", 6))
+    columns = (*tuple(Column(f"Kolom {i}", width=30) for i in range(9)), Column("Urusan", printed=False),
+               Column("Nilai (Rp)", "rupiah", 6))
     table = Table("Lebar", columns, ((*(f"teks {i}" for i in range(9)), "1.03 pekerjaan umum", 12_500_000_000),))
     document = Document("Dokumen Lebar", (), (table,), date(2026, 8, 25), "lebar",
                         closing=("Bandung, 25 Agustus 2026", "Wali Kota Bandung", "", "NIP ..."))

@@ -190,7 +190,7 @@ def test_same_size_and_empty_consistency() -> None:
 def test_extending_from_stored_peaks_builds_every_subtree_once(before: int, added: int) -> None:
     leaves = _leaves(before + added, 3)
     reference = all_nodes(leaves)
-    stored = {k: v for k, v in all_nodes(leaves[:before]).items()}
+    stored = dict(all_nodes(leaves[:before]))
     emitted: list[tuple[int, int]] = []
 
     def emit(level: int, index: int, h: bytes) -> None:

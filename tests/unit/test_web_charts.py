@@ -88,7 +88,7 @@ def test_projection_puts_north_up_and_scales_longitude_by_the_latitude() -> None
 
 
 def test_five_classes_from_quantiles_with_a_legend_in_indonesian() -> None:
-    values = list(range(0, 101))
+    values = list(range(101))
     breaks = maps.class_breaks(values)
     assert len(breaks) == 5 and breaks[-1] == 100
     assert maps.colour_for(0, breaks) == maps.NONE_COLOUR
@@ -189,7 +189,7 @@ def test_a_too_long_label_ends_with_an_ellipsis_and_keeps_its_whole_name_in_the_
     titles = [t.text for t in ET.fromstring(str(chart.svg)).iter(f"{ns}title")]
     assert f"{long}: 12.500.000" in titles
     root = ET.fromstring(str(chart.svg))
-    value = [t for t in root.iter(f"{ns}text") if t.text == "12.500.000"][0]  # the value fits on the right too
+    value = next(t for t in root.iter(f"{ns}text") if t.text == "12.500.000")  # the value fits on the right too
     assert float(value.get("x")) + charts.text_width("12.500.000", 12) <= float(root.get("width"))
 
 

@@ -66,7 +66,7 @@ def _web_only(services: dict[str, str], data_dir: Path) -> Iterator[str]:
                KSD_WEB_CACHE_SECONDS=WEB_CACHE_SECONDS,
                KSD_RATE_LIMIT_PER_ADDRESS="0",
                **{f"KSD_WEB_{name.upper()}_URL": base for name, base in services.items()})
-    proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "web"], env=env, cwd=REPO,
+    proc = subprocess.Popen([sys.executable, "-m", "services.ksd.cli", "serve", "web"], env=env, cwd=REPO,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:

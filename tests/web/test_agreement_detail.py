@@ -33,7 +33,9 @@ def start(live: Any, title: str, drafted_on: str = "2026-01-05") -> dict[str, An
     return response.json()
 
 
-def act(live: Any, agreement: dict[str, Any], action: str, body: dict[str, Any], who: str = "bandung") -> dict[str, Any]:
+def act(
+    live: Any, agreement: dict[str, Any], action: str, body: dict[str, Any], who: str = "bandung"
+) -> dict[str, Any]:
     response = httpx.post(f"{live.registry}/agreements/{agreement['id']}/actions/{action}", json=body,
                           headers={"Authorization": f"Bearer {live.token(who)}",
                                    "If-Match": f'"{agreement["version"]}"'})

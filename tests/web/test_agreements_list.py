@@ -44,7 +44,8 @@ def _until(check: Callable[[], Any], what: str, timeout: float = 20) -> Any:
 
 def _errors(page: httpx.Response) -> dict[str, str]:
     """The message shown next to each field: {control id: message}."""
-    return {f: html.unescape(m) for f, m in re.findall(r'<p class="pesan-galat" id="f-([^"]+)-galat">(.*?)</p>', page.text)}
+    found = re.findall(r'<p class="pesan-galat" id="f-([^"]+)-galat">(.*?)</p>', page.text)
+    return {f: html.unescape(m) for f, m in found}
 
 
 @pytest.fixture(scope="module")
@@ -66,7 +67,8 @@ def test_the_list_shows_each_cooperation_with_its_parties_stage_dates_and_value(
     client: WebClient = web("bandung")
     word = bandung_three["word"]
     page = _until(lambda: (p := client.get(f"/kerja-sama?q={word}")) and len(_titles(p)) == 3 and p, "three rows")
-    assert sorted(_titles(page)) == sorted([f"Sampah bersama {word}", f"Air minum {word}", f"Pertukaran pegawai {word}"])
+    expected = [f"Sampah bersama {word}", f"Air minum {word}", f"Pertukaran pegawai {word}"]
+    assert sorted(_titles(page)) == sorted(expected)
     text = page.text
     assert f'href="/kerja-sama/{bandung_three["kab"]["id"]}"' in text
     for seen in ("Kabupaten Bandung", "Kota Surabaya", "PT Tirta Uji", "Kota Bandung", "Persiapan",
@@ -124,7 +126,8 @@ def test_htmx_asks_only_for_the_results(web, bandung_three) -> None:  # noqa: AN
     word = bandung_three["word"]
     _until(lambda: len(_titles(client.get(f"/kerja-sama?q={word}"))) == 3, "three rows")
     full = client.get(f"/kerja-sama?q={word}")
-    assert 'hx-get="/kerja-sama"' in full.text and 'hx-target="#hasil"' in full.text and 'hx-push-url="true"' in full.text
+    assert 'hx-get="/kerja-sama"' in full.text and 'hx-target="#hasil"' in full.text
+    assert 'hx-push-url="true"' in full.text
     assert 'method="get" action="/kerja-sama"' in full.text  # and it works without JavaScript
     fragment = client.get(f"/kerja-sama?q={word}&form=KSDPK", headers={"HX-Request": "true", "HX-Target": "hasil"})
     assert "<html" not in fragment.text and "<nav class=\"menu\"" not in fragment.text

@@ -104,7 +104,8 @@ def test_another_region_cannot_audit_the_agreement(live, web) -> None:
      ["Belum tercakup kepala log bertanda tangan terbaru (ukuran 40)"]),
     ({"valid": True, "events": 3,
       "log": {"tree_size": 40, "signed_at": "2026-12-05T20:00:00+00:00", "anchored_version": 2}},
-     ["Versi 1–2 terbukti tercatat di log transparansi (kepala log ukuran 40, ditandatangani 6 Desember 2026 03.00 WIB)",
+     ["Versi 1–2 terbukti tercatat di log transparansi (kepala log ukuran 40, ditandatangani"
+      " 6 Desember 2026 03.00 WIB)",
       "1 peristiwa sesudahnya"]),
     ({"valid": True, "events": 3, "log": {"tree_size": 41, "anchored_version": 3}},
      ["Seluruh 3 peristiwa terbukti tercatat di log transparansi"]),
@@ -136,8 +137,8 @@ def test_import_dry_run_report_then_import_shows_the_agreements(live, web) -> No
     assert "belum ada kerja sama yang disimpan" in seen
     assert "3 baris dapat diimpor" in seen and "4 baris ditolak" in seen
     for row, column in expected.items():  # each refused row with its row number and column
-        assert re.search(rf"{row} Kesepakatan Bersama \S+ Ditolak {re.escape(column)} Ditolak \(kolom {re.escape(column)}\)",
-                         seen), (row, column)
+        shown = rf"{row} Kesepakatan Bersama \S+ Ditolak {re.escape(column)} Ditolak \(kolom {re.escape(column)}\)"
+        assert re.search(shown, seen), (row, column)
     file_id = re.search(r'name="berkas_id" value="([^"]+)"', dry.text).group(1)
     assert file_id not in str(operator.http.cookies.jar)  # held on the server, not in the cookie
 

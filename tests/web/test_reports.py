@@ -108,7 +108,7 @@ def test_a_kota_composes_fills_submits_and_downloads_its_report(web: Any) -> Non
     assert pdf.status_code == 200
     assert pdf.headers["content-type"] == "application/pdf"
     assert pdf.content.startswith(b"%PDF")
-    assert 'attachment; filename="laporan-ksd-32.73-2026-S1.pdf"' == pdf.headers["content-disposition"]
+    assert pdf.headers["content-disposition"] == 'attachment; filename="laporan-ksd-32.73-2026-S1.pdf"'
 
     xlsx = bandung.get(f"{path}/unduh?format=xlsx")
     assert xlsx.status_code == 200

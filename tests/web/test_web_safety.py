@@ -58,7 +58,7 @@ def logged_web(live: LivePlatform, tmp_path_factory: pytest.TempPathFactory) -> 
                KSD_RATE_LIMIT_PER_ADDRESS="0", KSD_WEB_REGISTRY_URL=live.registry,
                KSD_WEB_MONITORING_URL=live.monitoring, KSD_WEB_REPORTING_URL=live.reporting)
     with log.open("wb") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "shared.cli", "serve", "web"], env=env, cwd=REPO,
+        proc = subprocess.Popen([sys.executable, "-m", "services.ksd.cli", "serve", "web"], env=env, cwd=REPO,
                                 stdout=out, stderr=subprocess.STDOUT)
         base = f"http://127.0.0.1:{port}"
         try:

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from functools import partial
 from datetime import date
+from functools import partial
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
@@ -143,7 +143,9 @@ class ProgressController(Controller):
                                                         on=_past(state, on))
         return {"items": [evaluation_summary(r) for r in rows]}
 
-    @get("/evaluations/{evaluation_id:uuid}", operation_id="getEvaluation", summary="One evaluation, now or at a version")
+    @get(
+        "/evaluations/{evaluation_id:uuid}", operation_id="getEvaluation", summary="One evaluation, now or at a version"
+    )
     async def get_evaluation(
         self, request: Request, state: State, agreement_id: FromPath[UUID], evaluation_id: FromPath[UUID],
         version: Annotated[int | None, Parameter(ge=1)] = None,

@@ -54,7 +54,7 @@ class ProgressReportIn(msgspec.Struct, forbid_unknown_fields=True):
     beneficiaries: Beneficiaries | None = None
     obstacles: Text | None = None
     follow_up: Text | None = None
-    attachments: Annotated[list[Attachment], msgspec.Meta(max_length=50)] = []  # noqa: RUF012
+    attachments: Annotated[list[Attachment], msgspec.Meta(max_length=50)] = []
     correction_reason: Text | None = None  # with If-Match, when correcting a filed report
 
     def content(self) -> dict[str, Any]:

@@ -88,7 +88,8 @@ def _documents_in_force(state: Mapping[str, Any]) -> list[tuple[str, str, date]]
     docs: list[tuple[str, str, date]] = []
     framework = state.get("framework") or {}
     if framework.get("stage") == "ditandatangani" and framework.get("valid_until"):
-        docs.append(("framework", f"Kesepakatan {framework.get('number')}", date.fromisoformat(framework["valid_until"])))
+        docs.append(("framework", f"Kesepakatan {framework.get('number')}",
+                     date.fromisoformat(framework["valid_until"])))
     for pks in state.get("pks", []):
         if pks.get("stage") == "ditandatangani" and pks.get("end_on"):
             docs.append((f"pks:{pks['id']}", f"PKS {pks.get('number')}", date.fromisoformat(pks["end_on"])))
@@ -128,7 +129,8 @@ def agreement_findings(
         if left < 0:
             findings.append(Finding(
                 Kind.EXPIRED_STILL_ACTIVE, subject, Severity.CRITICAL, end + timedelta(days=1), regions,
-                f"{name} berakhir {tanggal(end)} tetapi masih tercatat berlaku; catat pengakhiran atau perpanjangannya.",
+                f"{name} berakhir {tanggal(end)} tetapi masih tercatat berlaku; catat pengakhiran atau"
+                " perpanjangannya.",
                 details={"document": subject, "end_on": end.isoformat()},
             ))
         elif thresholds.expiring_days and left <= thresholds.expiring_days[0]:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -74,7 +74,10 @@ def check_period_after_framework(period: Period, framework_signed_on: date | Non
 
 def check_period_started(period: Period, today: date, *, semester_only: bool) -> None:
     if semester_only and not period.is_semester:
-        raise RuleViolation("period_not_a_semester", f"Laporan kemajuan disampaikan per semester (misalnya {period.year}-S1).")
+        raise RuleViolation(
+            "period_not_a_semester",
+            f"Laporan kemajuan disampaikan per semester (misalnya {period.year}-S1).",
+        )
     if period.start > today:
         raise RuleViolation("period_not_started", f"Periode {period} belum dimulai.")
 
@@ -85,9 +88,15 @@ class Record(Aggregate):
     Each kind of record defines `check(content, today)`: the rules its content keeps.
     eventsourcing gives each subclass its own `Corrected` class and topic."""
 
+    if TYPE_CHECKING:  # each subclass sets them (annotations here would become its fields)
+        content: dict[str, Any]
+        corrections: list[dict[str, Any]]
+
+        def check(self, content: dict[str, Any], today: date) -> None: ...
+
     class Corrected(Aggregate.Event):
-        actor: dict
-        content: dict
+        actor: dict[str, Any]
+        content: dict[str, Any]
         reason: str | None
 
         def apply(self, record: Record) -> None:
@@ -97,7 +106,7 @@ class Record(Aggregate):
                  "by": self.actor["tenant"]}
             )
 
-    def correct(self, *, content: dict, reason: str | None, actor: dict, at: datetime) -> None:
+    def correct(self, *, content: dict[str, Any], reason: str | None, actor: dict[str, Any], at: datetime) -> None:
         self.check(content, local_date(at))
         if content == self.content:
             raise RuleViolation("nothing_changed", "Koreksi tidak mengubah isinya.")
@@ -108,26 +117,29 @@ class ProgressReport(Record):
     """A party region's progress on one agreement in one period."""
 
     class Filed(Aggregate.Created):
-        actor: dict
+        actor: dict[str, Any]
         agreement_id: str
         region: str
         period: str
-        content: dict
+        content: dict[str, Any]
 
-    def __init__(self, *, actor: dict, agreement_id: str, region: str, period: str, content: dict) -> None:
+    def __init__(
+        self, *, actor: dict[str, Any], agreement_id: str, region: str, period: str, content: dict[str, Any]
+    ) -> None:
         self.agreement_id = agreement_id
         self.region = region
         self.period = period
         self.content = dict(content)
         self.filed_by = dict(actor)
-        self.corrections = []
+        self.corrections: list[dict[str, Any]] = []
 
-    def check(self, content: dict, today: date) -> None:
+    def check(self, content: dict[str, Any], today: date) -> None:
         check_report_content(content)
 
     @classmethod
     def file(
-        cls, *, agreement_id: UUID, region: str, period: Period, content: dict, actor: dict, at: datetime,
+        cls, *, agreement_id: UUID, region: str, period: Period, content: dict[str, Any], actor: dict[str, Any],
+        at: datetime,
         framework_signed_on: date | None = None,
     ) -> ProgressReport:
         check_period_started(period, local_date(at), semester_only=True)
@@ -149,26 +161,29 @@ class Evaluation(Record):
     """A monitor's evaluation (monev) of one agreement for one period."""
 
     class Recorded(Aggregate.Created):
-        actor: dict
+        actor: dict[str, Any]
         agreement_id: str
         evaluator: str
         period: str
-        content: dict
+        content: dict[str, Any]
 
-    def __init__(self, *, actor: dict, agreement_id: str, evaluator: str, period: str, content: dict) -> None:
+    def __init__(
+        self, *, actor: dict[str, Any], agreement_id: str, evaluator: str, period: str, content: dict[str, Any]
+    ) -> None:
         self.agreement_id = agreement_id
         self.evaluator = evaluator
         self.period = period
         self.content = dict(content)
         self.recorded_by = dict(actor)
-        self.corrections = []
+        self.corrections: list[dict[str, Any]] = []
 
-    def check(self, content: dict, today: date) -> None:
+    def check(self, content: dict[str, Any], today: date) -> None:
         check_evaluation_content(content, today)
 
     @classmethod
     def record(
-        cls, *, agreement_id: UUID, evaluator: str, period: Period, content: dict, actor: dict, at: datetime
+        cls, *, agreement_id: UUID, evaluator: str, period: Period, content: dict[str, Any], actor: dict[str, Any],
+        at: datetime
     ) -> Evaluation:
         check_period_started(period, local_date(at), semester_only=False)
         check_evaluation_content(content, local_date(at))

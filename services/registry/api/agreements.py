@@ -57,6 +57,15 @@ class AllowedAction(msgspec.Struct, omit_defaults=True):
     attachment_kind: str | None = None
 
 
+class StoredAgreementPage(msgspec.Struct):
+    """`AgreementPage` with its items as the read model stores them: already the API's JSON
+    of each agreement (rendered once per change by the projection), served as is."""
+
+    items: list[msgspec.Raw]
+    next_cursor: str | None
+    limit: int
+
+
 class AllowedActions(msgspec.Struct):
     version: int
     actions: list[AllowedAction]
@@ -117,7 +126,9 @@ class AgreementController(Controller):
         state: State,
         agreement_id: FromPath[UUID],
         version: Annotated[int | None, Parameter(ge=1, description="a past version")] = None,
-        as_of: Annotated[datetime | None, Parameter(description="a moment, RFC 3339 with zone (transaction time)")] = None,
+        as_of: Annotated[
+            datetime | None, Parameter(description="a moment, RFC 3339 with zone (transaction time)")
+        ] = None,
         on: Annotated[date | None, Parameter(description="a day, YYYY-MM-DD: what was legally in force then "
                                                          "(valid time)")] = None,
     ) -> Response[AgreementRead]:
@@ -137,7 +148,9 @@ class AgreementController(Controller):
                 body = {**msgspec.to_builtins(AgreementRead.from_aggregate(agreement)), "integrity_warning": warning}
                 return Response(body, headers={"X-KSD-Integrity": "failed",  # type: ignore[arg-type]
                                                "Cache-Control": "private, no-store"})
-            return Response(AgreementRead.from_aggregate(agreement), headers={"Cache-Control": "private, max-age=86400"})
+            return Response(
+                AgreementRead.from_aggregate(agreement), headers={"Cache-Control": "private, max-age=86400"}
+            )
         etag = _etag(agreement.version)
         if request.headers.get("if-none-match") == etag["ETag"]:
             return Response(None, status_code=304, headers=etag)  # type: ignore[arg-type]
@@ -164,8 +177,9 @@ class AgreementController(Controller):
         cursor: Annotated[str | None, Parameter(max_length=500)] = None,
         on: Annotated[date | None, Parameter(description="a day: each cooperation as legally in force then, as "
                                                          "known now; stage, signed_* and expiring_* judge that "
-                                                         "state; a page may then hold fewer than `limit` items")] = None,
-    ) -> AgreementPage:
+                                                         "state; a page may then hold fewer than `limit` "
+                                                         "items")] = None,
+    ) -> Response[AgreementPage]:
         settings = state.settings
         size = page_size(settings, limit)
         read_model: AgreementsReadModel = state.agreements
@@ -187,12 +201,13 @@ class AgreementController(Controller):
             page = await read_model.list(tenant, without_state_filters(flt), limit=size, cursor=cursor)
             registry: Registry = state.registry
             found = await anyio.to_thread.run_sync(registry.listed_on, [r["id"] for r in page.rows], on, flt)
-            return AgreementPage(items=[AgreementRead.from_aggregate(a) for a in found],
-                                 next_cursor=page.next_cursor, limit=size)
+            return Response(AgreementPage(items=[AgreementRead.from_aggregate(a) for a in found],
+                                          next_cursor=page.next_cursor, limit=size))
         page = await read_model.list(tenant, flt, limit=size, cursor=cursor)
-        return AgreementPage(
-            items=[AgreementRead.from_row(r) for r in page.rows], next_cursor=page.next_cursor, limit=size
+        stored = StoredAgreementPage(
+            items=[msgspec.Raw(r["api"]) for r in page.rows], next_cursor=page.next_cursor, limit=size
         )
+        return Response(stored)  # type: ignore[arg-type]  # the same JSON as an AgreementPage
 
     @get("/{agreement_id:uuid}/actions", operation_id="allowedActions",
          summary="The lifecycle actions the caller may take now (the buttons a client offers)",
@@ -200,7 +215,9 @@ class AgreementController(Controller):
                      "act on (`framework`, `pks-N`) and, for approvals, the `kinds` (`dprd`, `central`). A guide: "
                      "each action is still decided on its facts and may be refused by a rule of its own. Empty for "
                      "a caller who may only read (not a party, or no `operator` role).")
-    async def allowed_actions(self, request: Request, state: State, agreement_id: AgreementId) -> Response[AllowedActions]:
+    async def allowed_actions(
+        self, request: Request, state: State, agreement_id: AgreementId
+    ) -> Response[AllowedActions]:
         registry: Registry = state.registry
         identity = identity_of(request)
         agreement = await anyio.to_thread.run_sync(registry.get_agreement, identity, agreement_id)
@@ -224,8 +241,10 @@ class AgreementController(Controller):
           status_code=200, summary="penawaran → penyusunan_kesepakatan (all accepted) or dibatalkan (rejected)",
           description=_doc("A partner region records its own answer; the initiator records a non-region "
                            "partner's (`party`: its name). Codes: `counterpart_must_respond`, `already_responded`."))
-    async def record_offer_response(self, request: Request, state: State, agreement_id: AgreementId,
-                                    data: JSONBody[OfferResponseIn], if_match: IfMatch = None) -> Response[AgreementRead]:
+    async def record_offer_response(
+        self, request: Request, state: State, agreement_id: AgreementId, data: JSONBody[OfferResponseIn],
+        if_match: IfMatch = None,
+    ) -> Response[AgreementRead]:
         return await _act(request, state, agreement_id, if_match, data.to_command())
 
     @post("/{agreement_id:uuid}/actions/request-approval", operation_id="requestApproval", status_code=200,
@@ -276,9 +295,10 @@ class AgreementController(Controller):
     @post("/{agreement_id:uuid}/actions/sign-pks", operation_id="signPks", status_code=200,
           summary="PKS → ditandatangani (the family → pelaksanaan)",
           description=_doc("Signed by the kepala daerah or an official with a surat kuasa. At most the "
-                           "configured years (default 5) and within the framework's validity unless `exception_reference`. "
-                           "Codes: `dprd_approval_required`, `duration_exceeds_limit`, `pks_outside_framework_validity`, "
-                           "`date_out_of_order`, `surat_kuasa_required`, `signatory_missing`."))
+                           "configured years (default 5) and within the framework's validity unless "
+                           "`exception_reference`. Codes: `dprd_approval_required`, `duration_exceeds_limit`, "
+                           "`pks_outside_framework_validity`, `date_out_of_order`, `surat_kuasa_required`, "
+                           "`signatory_missing`."))
     async def sign_pks(self, request: Request, state: State, agreement_id: AgreementId,
                        data: JSONBody[SignPksIn], if_match: IfMatch = None) -> Response[AgreementRead]:
         return await _act(request, state, agreement_id, if_match, data.to_command())
@@ -357,7 +377,9 @@ class DocumentController(Controller):
         version = optional_version(if_match)  # None: 428 naming the current version, from the application
         document = (data.document or "").strip() or None
         if document is not None and not re.match(DOCUMENT_PATTERN, document):
-            raise InvalidInput("Data tidak valid.", errors=[{"field": "document", "message": "`framework` atau `pks-N`"}])
+            raise InvalidInput(
+                "Data tidak valid.", errors=[{"field": "document", "message": "`framework` atau `pks-N`"}]
+            )
         content = await data.file.read()
         agreement = await anyio.to_thread.run_sync(
             partial(
@@ -371,7 +393,9 @@ class DocumentController(Controller):
     @get("/{agreement_id:uuid}/documents/{sha256:str}", operation_id="downloadDocument",
          summary="Download an attached file (anyone who can see the agreement)", media_type="application/octet-stream",
          operation_class=file_operation(*ATTACHMENT_MEDIA_TYPES, description="The file, as attached."))
-    async def download(self, request: Request, state: State, agreement_id: AgreementId, sha256: FromPath[str]) -> Response[bytes]:
+    async def download(
+        self, request: Request, state: State, agreement_id: AgreementId, sha256: FromPath[str]
+    ) -> Response[bytes]:
         if not re.fullmatch(r"[0-9a-fA-F]{64}", sha256):
             raise BadRequest("Alamat dokumen tidak valid.", code="invalid_parameter")
         registry: Registry = state.registry

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, TypeAlias
 from uuid import UUID
 
 import msgspec
@@ -41,7 +41,9 @@ class AgreementCreate(msgspec.Struct, forbid_unknown_fields=True):
     urusan: Annotated[list[UrusanCode], msgspec.Meta(min_length=1, max_length=32)]
     parties: Annotated[
         list[PartyIn],
-        msgspec.Meta(min_length=1, max_length=50, description="the partners; the caller's region is added as initiator"),
+        msgspec.Meta(
+            min_length=1, max_length=50, description="the partners; the caller's region is added as initiator"
+        ),
     ]
     category: Literal["wajib", "sukarela"] | None = None
     value_idr: Annotated[Rupiah, msgspec.Meta(description="nilai kerja sama, rupiah")] | None = None
@@ -233,7 +235,8 @@ class AgreementRead(msgspec.Struct):
 
     @classmethod
     def from_row(cls, row: dict[str, Any]) -> AgreementRead:
-        return cls.from_aggregate(Agreement.from_state(row["state"]))
+        """A read-model row's stored rendering (its `api` column, `from_aggregate`'s JSON)."""
+        return msgspec.json.decode(row["api"], type=cls)
 
     @classmethod
     def from_aggregate(cls, agreement: Agreement) -> AgreementRead:
@@ -264,7 +267,7 @@ class AgreementPage(msgspec.Struct):
 
 # -- action bodies ---------------------------------------------------------------------------
 
-Note = Text
+Note: TypeAlias = Text
 DOCUMENT_PATTERN = r"^(framework|pks-[0-9]{1,9})$"
 DocumentRef = Annotated[
     str,
@@ -360,7 +363,8 @@ class SignFrameworkIn(_Body):
 
     def to_command(self) -> cmd.SignFramework:
         return cmd.SignFramework(number=self.number, signed_on=self.signed_on, valid_from=self.valid_from,
-                                 valid_until=self.valid_until, signatories=tuple(s.to_value() for s in self.signatories),
+                                 valid_until=self.valid_until,
+                                                          signatories=tuple(s.to_value() for s in self.signatories),
                                  document_type=self.document_type, rencana_kerja=tuple(self.rencana_kerja))
 
 
@@ -380,7 +384,9 @@ class DraftPksIn(_Body):
     value_idr: Money | None = None
     burdens_community: bool | None = None
     budgeted_in_apbd: bool | None = None
-    drafted_on: Annotated[date, msgspec.Meta(description="the day the draft was made; default today (WIB)")] | None = None
+    drafted_on: (
+        Annotated[date, msgspec.Meta(description="the day the draft was made; default today (WIB)")] | None
+    ) = None
 
     def to_command(self) -> cmd.DraftPks:
         return cmd.DraftPks(title=self.title, object=self.object, parties=tuple(self.parties),
@@ -443,9 +449,13 @@ class TerminateIn(_Body):
 
 class CancelIn(_Body):
     reason: Annotated[Text, msgspec.Meta(min_length=3, description="why it is cancelled")]
-    document: Annotated[PksRef, msgspec.Meta(description="an unsigned PKS draft; omit to cancel the cooperation")] | None = None
+    document: (
+        Annotated[PksRef, msgspec.Meta(description="an unsigned PKS draft; omit to cancel the cooperation")] | None
+    ) = None
     reference: Reference | None = None
-    cancelled_on: Annotated[date, msgspec.Meta(description="the day it was abandoned; default today (WIB)")] | None = None
+    cancelled_on: (
+        Annotated[date, msgspec.Meta(description="the day it was abandoned; default today (WIB)")] | None
+    ) = None
 
     def to_command(self) -> cmd.Cancel:
         return cmd.Cancel(reason=self.reason, document=self.document, reference=self.reference,

@@ -8,11 +8,11 @@ today's rules). Events hold primitives only: they are a stored contract.
 from __future__ import annotations
 
 import copy
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
@@ -440,7 +440,7 @@ def _command_of(kind: str, f: Mapping[str, Any], recorded: datetime) -> Any | No
     return None
 
 
-def _state_diff(old: Any, new: Any, path: tuple = ()) -> list[dict[str, Any]]:
+def _state_diff(old: Any, new: Any, path: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
     """What turns state `old` into `new`: a list of {path, value} (set) and {path, remove}."""
     if isinstance(old, dict) and isinstance(new, dict):
         out = []
@@ -519,13 +519,13 @@ class Agreement(Aggregate):
     # -- events (a stored contract: primitives only; see STYLE.md) ------------------------
 
     class Started(Aggregate.Created):
-        actor: dict
+        actor: dict[str, Any]
         form: str
         category: str | None
         title: str
         object: str
-        urusan: tuple
-        parties: tuple
+        urusan: tuple[Any, ...]
+        parties: tuple[Any, ...]
         value_idr: int | None
         burdens_community: bool
         budgeted_in_apbd: bool
@@ -534,7 +534,7 @@ class Agreement(Aggregate):
         drafted_on: str | None = None
 
     class OfferSubmitted(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         reference: str
         sent_on: str
         direction: str
@@ -549,7 +549,7 @@ class Agreement(Aggregate):
             agreement.stage = self.stage
 
     class OfferResponseRecorded(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         party: str
         decision: str
         reference: str
@@ -567,14 +567,14 @@ class Agreement(Aggregate):
                 # `ended_on` (berakhir or dibatalkan: the day the family ended, for "was it alive
                 # in this period") exists only once a family has ended, so every other state,
                 # and every snapshot and fixture of one, stays as it was.
-                agreement.ended_on = self.responded_on
+                agreement.ended_on = self.responded_on  # type: ignore[attr-defined]  # only once ended
 
     class ApprovalRequested(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         kind: str
         document: str
         region: str
-        reasons: tuple
+        reasons: tuple[Any, ...]
         reference: str
         requested_on: str
         pks_stage: str | None
@@ -592,7 +592,7 @@ class Agreement(Aggregate):
                 agreement._pks(self.document)["stage"] = self.pks_stage
 
     class ApprovalRecorded(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         kind: str
         document: str
         region: str
@@ -604,21 +604,21 @@ class Agreement(Aggregate):
 
         def apply(self, agreement: Agreement) -> None:
             record = agreement._pending_approval(self.kind, self.document, self.region)
-            assert record is not None  # the command checked it; events never lie
+            assert record is not None  # noqa: S101 - the command checked it; events never lie
             record.update(decision=self.decision, decision_reference=self.reference,
                           decided_on=self.decided_on, note=self.note)
             if self.pks_stage:
                 agreement._pks(self.document)["stage"] = self.pks_stage
 
     class FrameworkSigned(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         document_type: str
         number: str
         signed_on: str
         valid_from: str
         valid_until: str
-        signatories: tuple
-        rencana_kerja: tuple
+        signatories: tuple[Any, ...]
+        rencana_kerja: tuple[Any, ...]
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
@@ -631,12 +631,13 @@ class Agreement(Aggregate):
             agreement.stage = self.stage
 
     class WorkPlanStarted(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         started_on: str
         note: str | None
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
+            assert agreement.framework is not None  # noqa: S101 - the framework was signed before
             agreement.framework["work_plan_started_on"] = self.started_on
             agreement.stage = self.stage
 
@@ -646,19 +647,19 @@ class Agreement(Aggregate):
 
         class_version = 2  # no annotation: a class attribute read by the mapper, not a field
 
-        actor: dict
+        actor: dict[str, Any]
         pks_id: str
         title: str
         object: str
-        parties: tuple
+        parties: tuple[Any, ...]
         value_idr: int | None
         burdens_community: bool
         budgeted_in_apbd: bool
         drafted_on: str
-        dprd_reasons: tuple
+        dprd_reasons: tuple[Any, ...]
 
         @staticmethod
-        def upcast_v1_v2(state: dict) -> None:
+        def upcast_v1_v2(state: dict[str, Any]) -> None:
             """A v1 event gets the reasons v1 meant. The v1 rule is frozen here, copied from
             `dprd_reasons()` as it was at 8a999f2, not called: the live rule may change, and
             the upcaster must still reproduce what the v1 history said."""
@@ -684,13 +685,13 @@ class Agreement(Aggregate):
             )
 
     class PksSigned(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         pks_id: str
         number: str
         signed_on: str
         start_on: str
         end_on: str
-        signatories: tuple
+        signatories: tuple[Any, ...]
         exception_reference: str | None
         pks_stage: str
         stage: str
@@ -704,7 +705,7 @@ class Agreement(Aggregate):
             agreement.stage = self.stage
 
     class Amended(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         document: str
         reference: str
         signed_on: str
@@ -724,7 +725,7 @@ class Agreement(Aggregate):
                     doc["value_idr"] = self.value_idr
 
     class Extended(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         document: str
         reference: str
         signed_on: str
@@ -741,7 +742,7 @@ class Agreement(Aggregate):
             doc["valid_until" if self.document == FRAMEWORK else "end_on"] = self.new_end
 
     class Terminated(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         document: str
         ground: str
         reference: str
@@ -757,10 +758,10 @@ class Agreement(Aggregate):
             doc["stage"] = self.document_stage
             agreement.stage = self.stage
             if self.stage == Stage.BERAKHIR:
-                agreement.ended_on = self.terminated_on
+                agreement.ended_on = self.terminated_on  # type: ignore[attr-defined]  # only once ended
 
     class Cancelled(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         document: str | None
         reason: str
         reference: str | None
@@ -776,7 +777,7 @@ class Agreement(Aggregate):
                 record["cancelled_on"] = day
             if self.document is None:
                 agreement.cancellation = record
-                agreement.ended_on = day
+                agreement.ended_on = day  # type: ignore[attr-defined]  # only once ended
             else:
                 pks = agreement._pks(self.document)
                 pks["stage"] = PksStage.DIBATALKAN.value
@@ -784,7 +785,7 @@ class Agreement(Aggregate):
             agreement.stage = self.stage
 
     class DocumentAttached(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         document: str | None
         kind: str
         name: str
@@ -807,14 +808,14 @@ class Agreement(Aggregate):
         corrected facts change in the state, decided when it was recorded by replaying the
         history with them ({path, value} or {path, remove}), so applying it never re-decides."""
 
-        actor: dict
+        actor: dict[str, Any]
         corrects_version: int
         step_version: int
         step: str
-        changes: dict
-        previous: dict
+        changes: dict[str, Any]
+        previous: dict[str, Any]
         reason: str
-        effects: list
+        effects: list[Any]
 
         def apply(self, agreement: Agreement) -> None:
             for effect in self.effects:
@@ -844,13 +845,13 @@ class Agreement(Aggregate):
     def __init__(
         self,
         *,
-        actor: dict,
+        actor: dict[str, Any],
         form: str,
         category: str | None,
         title: str,
         object: str,  # noqa: A002 - the API's name for objek kerja sama
         urusan: Sequence[str],
-        parties: Sequence[dict],
+        parties: Sequence[dict[str, Any]],
         value_idr: int | None,
         burdens_community: bool,
         budgeted_in_apbd: bool,
@@ -869,20 +870,20 @@ class Agreement(Aggregate):
         self.budgeted_in_apbd = budgeted_in_apbd
         self.stage = Stage.PERSIAPAN.value
         self.created_by = dict(actor)
-        self.offer: dict | None = None
-        self.responses: dict[str, dict] = {}
-        self.approvals: list[dict] = []
-        self.framework: dict | None = None
-        self.pks: list[dict] = []
-        self.attachments: list[dict] = []
-        self.cancellation: dict | None = None
+        self.offer: dict[str, Any] | None = None
+        self.responses: dict[str, dict[str, Any]] = {}
+        self.approvals: list[dict[str, Any]] = []
+        self.framework: dict[str, Any] | None = None
+        self.pks: list[dict[str, Any]] = []
+        self.attachments: list[dict[str, Any]] = []
+        self.cancellation: dict[str, Any] | None = None
 
     @classmethod
     def start(
         cls,
         *,
         id: UUID,  # noqa: A002
-        actor: dict,
+        actor: dict[str, Any],
         at: datetime,
         form: Form,
         category: Category | None,
@@ -932,7 +933,8 @@ class Agreement(Aggregate):
 
     @property
     def initiator(self) -> str:
-        return next(p["region"] for p in self.parties if p["role"] == "initiator")
+        region: str = next(p["region"] for p in self.parties if p["role"] == "initiator")
+        return region
 
     @property
     def party_regions(self) -> list[str]:
@@ -967,7 +969,7 @@ class Agreement(Aggregate):
         object.__setattr__(agreement, "__dict__", attrs)
         return agreement
 
-    def pks_by_id(self, pks_id: str) -> dict | None:
+    def pks_by_id(self, pks_id: str) -> dict[str, Any] | None:
         return next((p for p in self.pks if p["id"] == pks_id), None)
 
     def required_approvals(self, document: str) -> list[tuple[str, str, list[str]]]:
@@ -988,7 +990,8 @@ class Agreement(Aggregate):
         pks = self.pks_by_id(document)
         if pks is None or not pks["dprd_reasons"]:
             return []
-        return [("dprd", region, list(pks["dprd_reasons"])) for region in pks["parties"] if region in self.party_regions]
+        return [("dprd", region, list(pks["dprd_reasons"]))
+                for region in pks["parties"] if region in self.party_regions]
 
     def approval_status(self, kind: str, document: str, region: str) -> str | None:
         """The latest decision (`approved`, `rejected`), `pending`, or None if never asked."""
@@ -1006,7 +1009,7 @@ class Agreement(Aggregate):
 
     def execute(self, command: Any, *, by: Caller, at: datetime, policy: Policy | None = None) -> None:
         """Decide on one lifecycle action and record it, or raise and record nothing."""
-        handler = self._HANDLERS.get(type(command))
+        handler = cast("Callable[..., None] | None", self._HANDLERS.get(type(command)))
         if handler is None:
             raise TypeError(f"unknown command {type(command).__name__}")
         if by.region == NATIONAL and is_central_decision(command):
@@ -1014,7 +1017,8 @@ class Agreement(Aggregate):
         elif by.region not in self.party_regions:
             # Only operators of a party region drive a cooperation (PP 28/2018 Pasal 4).
             raise Forbidden(
-                f"Hanya daerah yang menjadi pihak kerja sama ini yang dapat mencatat langkahnya; {by.region} bukan pihak.",
+                f"Hanya daerah yang menjadi pihak kerja sama ini yang dapat mencatat langkahnya;"
+                f" {by.region} bukan pihak.",
                 code="not_a_party",
             )
         if Stage(self.stage) in CLOSED and not isinstance(command, AttachDocument | Correct):
@@ -1034,7 +1038,8 @@ class Agreement(Aggregate):
             raise RuleViolation("invalid_direction", "Arah penawaran harus 'sent' atau 'received'.")
         if c.direction == "received" and all(p["kind"] == "region" for p in self.parties):
             raise RuleViolation(
-                "invalid_direction", "Penawaran yang diterima dari pihak ketiga hanya berlaku bila ada mitra non-daerah."
+                "invalid_direction",
+                "Penawaran yang diterima dari pihak ketiga hanya berlaku bila ada mitra non-daerah.",
             )
         _not_in_future(c.sent_on, at, "surat penawaran")
         self._not_before(c.sent_on, "surat penawaran", self._created_step())
@@ -1495,7 +1500,7 @@ class Agreement(Aggregate):
                     refused.append((version, error))
                 agreement = type(event)(**f).mutate(None)
                 continue
-            assert agreement is not None
+            assert agreement is not None  # noqa: S101 - narrows the type; never checks input
             if isinstance(event, Agreement.Extended):  # the end it extended, as the facts now say
                 doc = agreement._document(f["document"])
                 f["previous_end"] = doc["valid_until" if f["document"] == FRAMEWORK else "end_on"]
@@ -1515,7 +1520,7 @@ class Agreement(Aggregate):
             except (AssertionError, LookupError, TypeError):
                 agreement.version = version  # a step of a history already broken: as it stands
 
-        assert agreement is not None
+        assert agreement is not None  # noqa: S101 - narrows the type; never checks input
         return agreement, refused
 
     _HANDLERS = {  # noqa: RUF012 - a class constant; an annotation would make it a dataclass field
@@ -1611,31 +1616,32 @@ class Agreement(Aggregate):
                 f"{stage_words(self.stage)}.",
             )
 
-    def _require_pks(self, pks_id: str) -> dict:
+    def _require_pks(self, pks_id: str) -> dict[str, Any]:
         pks = self.pks_by_id(pks_id)
         if pks is None:
             raise RuleViolation("unknown_document", f"Tidak ada PKS {pks_id} dalam kerja sama ini.")
         return pks
 
-    def _document(self, document: str) -> dict:
+    def _document(self, document: str) -> dict[str, Any]:
         return self.framework if document == FRAMEWORK else self._pks(document)  # type: ignore[return-value]
 
-    def _pks(self, pks_id: str) -> dict:
+    def _pks(self, pks_id: str) -> dict[str, Any]:
         pks = self.pks_by_id(pks_id)
-        assert pks is not None
+        assert pks is not None  # noqa: S101 - narrows the type; never checks input
         return pks
 
-    def _latest_approval(self, kind: str, document: str, region: str) -> dict | None:
+    def _latest_approval(self, kind: str, document: str, region: str) -> dict[str, Any] | None:
         for record in reversed(self.approvals):
             if (record["kind"], record["document"], record["region"]) == (kind, document, region):
-                return record
+                found: dict[str, Any] = record
+                return found
         return None
 
-    def _pending_approval(self, kind: str, document: str, region: str) -> dict | None:
+    def _pending_approval(self, kind: str, document: str, region: str) -> dict[str, Any] | None:
         latest = self._latest_approval(kind, document, region)
         return latest if latest is not None and latest["decision"] is None else None
 
-    def _require_in_force(self, document: str, what: str) -> dict:
+    def _require_in_force(self, document: str, what: str) -> dict[str, Any]:
         """Addenda, extensions and termination apply to a signed document still in force."""
         if document == FRAMEWORK:
             if self.framework is None:
@@ -1723,7 +1729,7 @@ class Agreement(Aggregate):
 
     def _check_signatories(
         self, signatories: Sequence[Signatory], parties: Sequence[str], *, framework: bool
-    ) -> tuple[dict, ...]:
+    ) -> tuple[dict[str, Any], ...]:
         """Permendagri 22/2020: the kepala daerah signs every document; an official with a
         surat kuasa may sign a PKS, never the framework. Every party signs."""
         regions = set(self.party_regions)

@@ -173,7 +173,7 @@ class Correct:
     reason: str
     # The family's recorded events (version 1 first), supplied by the application, never by
     # the caller: the rules are re-checked on them with the corrected facts.
-    history: tuple = field(default=(), repr=False)
+    history: tuple[Any, ...] = field(default=(), repr=False)
 
 
 @dataclass(frozen=True)
@@ -198,4 +198,4 @@ class Caller:
     """Who acts: the caller's region and what every event records about them."""
 
     region: str
-    actor: dict
+    actor: dict[str, Any]

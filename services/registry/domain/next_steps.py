@@ -12,7 +12,6 @@ from typing import Any
 
 from services.registry.domain.agreement import (
     CLOSED,
-    FRAMEWORK,
     PKS_CLOSED,
     PKS_OPEN,
     SIGNED,
@@ -20,6 +19,7 @@ from services.registry.domain.agreement import (
     Form,
     Stage,
 )
+from services.registry.domain.commands import FRAMEWORK
 from shared.tenancy import NATIONAL
 
 CENTRAL_APPROVER = "approver"

@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from decimal import Decimal
+from functools import partial
 from typing import Annotated, Any
 from uuid import UUID
-
-from functools import partial
 
 import anyio.to_thread
 import msgspec
@@ -34,6 +33,8 @@ from shared.graphql import (
 from shared.settings import Settings
 from shared.wire import refuse_unstorable_arguments
 
+# strawberry.enum registers the GraphQL enum on the class itself (and returns it): the types
+# below name `Form` and `Stage`, which a type checker reads as types.
 FormEnum = strawberry.enum(Form, name="Form", description="Bentuk kerja sama")
 StageEnum = strawberry.enum(Stage, name="Stage", description="Tahap keluarga kerja sama")
 
@@ -247,11 +248,11 @@ def _build(cls: type, values: dict[str, Any]) -> Any:
 class Agreement:
     id: strawberry.ID
     version: int
-    form: FormEnum  # type: ignore[valid-type]
+    form: Form
     category: str | None
     title: str
     object: str
-    stage: StageEnum  # type: ignore[valid-type]
+    stage: Stage
     initiator_code: str
     parties: list[Party]
     urusan_codes: list[str]
@@ -347,8 +348,8 @@ class AgreementConnection:
 
 @strawberry.input
 class AgreementFilterInput:
-    stage: list[StageEnum] | None = None  # type: ignore[valid-type]
-    form: list[FormEnum] | None = None  # type: ignore[valid-type]
+    stage: list[Stage] | None = None
+    form: list[Form] | None = None
     category: str | None = None
     region: str | None = None
     province: str | None = None

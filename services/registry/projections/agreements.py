@@ -32,7 +32,7 @@ from shared.tenancy import audience_of
 
 # Bump when the table's shape changes: `ksd migrate` then drops the view and its tracking
 # positions, and the worker rebuilds it from the event store (events are the truth).
-VIEW_VERSION = 3
+VIEW_VERSION = 4
 
 _CREATE = [
     """
@@ -69,8 +69,12 @@ _CREATE = [
         updated_at timestamptz NOT NULL,
         created_by jsonb NOT NULL,
         visible_to text[] NOT NULL,
-        -- the aggregate's whole state (Agreement.to_state): what REST and GraphQL render
+        -- the aggregate's whole state (Agreement.to_state): what later events apply to
         state jsonb NOT NULL,
+        -- the API's JSON of the agreement (AgreementRead), rendered once per change: REST
+        -- lists serve it as stored, GraphQL decodes it once. Text, not jsonb: byte for byte
+        -- what the API answers, key order included.
+        api text NOT NULL,
         search tsvector GENERATED ALWAYS AS (
             to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(object, ''))
         ) STORED
@@ -101,6 +105,7 @@ ROW_COLUMNS = (
     "party_regions", "provinces", "urusan", "value_idr", "burdens_community", "budgeted_in_apbd",
     "dprd_approval_required", "framework_signed_on", "framework_valid_until", "pks_count", "pks_in_force",
     "in_force_until", "began_on", "ended_on", "created_at", "updated_at", "created_by", "visible_to", "state",
+    "api",
 )
 JSON_COLUMNS = frozenset({"parties", "created_by", "state"})
 
@@ -145,7 +150,17 @@ def row_of(agreement: Agreement) -> dict[str, Any]:
         "created_by": Jsonb(agreement.created_by),
         "visible_to": sorted(audience_of(regions)),
         "state": Jsonb(agreement.to_state()),
+        "api": api_json(agreement),
     }
+
+
+def api_json(agreement: Agreement) -> str:
+    """The agreement as the API answers it (`AgreementRead`, encoded as the HTTP app encodes
+    it: msgspec JSON)."""
+    # Imported here: the API's schemas import the application, which imports this module.
+    from services.registry.api.schemas import AgreementRead
+
+    return msgspec.json.encode(AgreementRead.from_aggregate(agreement)).decode()
 
 
 class PostgresAgreementsView(PostgresTrackingRecorder):
@@ -206,10 +221,13 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
         shape (which carried no version comment)."""
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
-                "SELECT to_regclass(%(t)s) IS NOT NULL AS present, obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
+                "SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
+                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
                 {"t": f"{self.datastore.schema}.agreements"},
             )
             row = curs.fetchone()
+        if row is None:  # not reached: a SELECT without FROM answers one row
+            raise LookupError("to_regclass answered no row")
         if not row["present"]:
             return None
         match = re.fullmatch(r"ksd view version (\d+)", row["comment"] or "")
@@ -244,13 +262,16 @@ class AgreementsProjection(Projection[PostgresAgreementsView]):
 
     @process_event.register
     def _(self, domain_event: Agreement.Started, tracking: Tracking) -> None:
-        self.view.insert_agreement(domain_event.mutate(None), tracking)
+        agreement = domain_event.mutate(None)
+        if agreement is None:  # not reached: a Started event always creates its agreement
+            raise TypeError(f"{domain_event!r} created no agreement")
+        self.view.insert_agreement(agreement, tracking)
 
 
 # -- reads -----------------------------------------------------------------------------
 
-# Readers render the stored state; `position` orders and pages.
-COLUMNS = "id, position, state"
+# Readers serve the stored API JSON (`api`); `position` orders and pages.
+COLUMNS = "id, position, api"
 
 
 @dataclass(frozen=True)
@@ -330,7 +351,7 @@ class AgreementsReadModel:
         ]
         for value, clause in conditions:
             if value:
-                where.append(sql.SQL(clause))  # type: ignore[arg-type]
+                where.append(sql.SQL(clause))
                 params.extend(value if isinstance(value, tuple) else [value])
         if flt.q and (tsquery := _prefix_query(flt.q)):
             where.append(sql.SQL("search @@ to_tsquery('simple', %s)"))

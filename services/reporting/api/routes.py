@@ -36,9 +36,9 @@ from services.reporting.documents import (
     national_document,
     region_report_document,
 )
+from services.reporting.domain.compile import standing
 from services.reporting.domain.profiles import NATIONAL as NATIONAL_PROFILE
 from services.reporting.domain.profiles import ProfileFields
-from services.reporting.domain.compile import standing
 from services.reporting.domain.reports import Report, Status, Timeliness, check_period_open
 from services.reporting.exports import FORMATS, Document, render
 from services.reporting.readmodel import ReportFilter
@@ -157,7 +157,7 @@ def _version(report: Any, if_match: str | None) -> int:
     version = optional_version(if_match)
     if version is None:
         check_expected_version(report.version, None, f"Laporan {report.region} {report.period}")
-    assert version is not None
+    assert version is not None  # noqa: S101 - narrows the type; never checks input
     return version
 
 
@@ -420,7 +420,8 @@ class ProfileController(Controller):
                                                "`nip_invalid`, `letter_number_pattern_invalid`, or a field rule.")},
          description="The region's own `admin` (403 for any other role or tenant). The whole profile: fields left "
          "out take their empty value. `version` (or `If-Match`): the version read (absent or 0 for the first save; "
-         "428 when absent on a later one; 409 when stale). A NIP (18 digits) and a rank only when `signatory_is_civil_servant`: an "
+         "428 when absent on a later one; 409 when stale). A NIP (18 digits) and a rank only when "
+         "`signatory_is_civil_servant`: an "
          "elected bupati, wali kota or gubernur has none (422 `nip_not_for_elected_official`). "
          "`letter_number_pattern` holds `{nomor}` (the running number, dots in a draft) and may hold `{tahun}`.")
     async def put_profile(

@@ -27,8 +27,8 @@ class ReportEdit(msgspec.Struct, forbid_unknown_fields=True):
     """The fields sent replace the report's; those left out stay as they are."""
 
     narrative: Narrative | msgspec.UnsetType = msgspec.UNSET
-    obstacles: Text | None | msgspec.UnsetType = msgspec.UNSET
-    follow_up: Text | None | msgspec.UnsetType = msgspec.UNSET
+    obstacles: Text | msgspec.UnsetType | None = msgspec.UNSET
+    follow_up: Text | msgspec.UnsetType | None = msgspec.UNSET
 
 
 class ReportSubmit(msgspec.Struct, forbid_unknown_fields=True):

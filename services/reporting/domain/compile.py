@@ -314,8 +314,8 @@ def standing(row: Mapping[str, Any] | None) -> dict[str, Any]:
         "status_label": TIMELINESS_LABELS[status],
         "report_id": str(row["id"]) if row else None,
         "revision": row["revision"] if row else 0,
-        "first_submitted_on": row["first_submitted_on"].isoformat() if submitted else None,
-        "last_submitted_on": row["last_submitted_on"].isoformat() if submitted else None,
+        "first_submitted_on": row["first_submitted_on"].isoformat() if row and submitted else None,
+        "last_submitted_on": row["last_submitted_on"].isoformat() if row and submitted else None,
     }
 
 
@@ -371,7 +371,7 @@ def compile_national(
     """The ministry's roll-up: every province with its kab/kota's completeness, its own
     report and its consolidation (none is owed by a province without autonomous kab/kota,
     DKI Jakarta); national totals; regions that have never reported."""
-    rows = []
+    rows: list[dict[str, Any]] = []
     for province in provinces:
         statuses = [standing(reports.get(r.code))["status"] for r in regencies.get(province.code, [])]
         consolidation = consolidations.get(province.code)

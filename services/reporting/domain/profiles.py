@@ -110,18 +110,18 @@ def check_profile(fields: ProfileFields) -> None:
 
 class RegionProfile(Aggregate):
     class Configured(Aggregate.Created):
-        actor: dict
+        actor: dict[str, Any]
         tenant: str
-        profile: dict
+        profile: dict[str, Any]
 
     class Changed(Aggregate.Event):
-        actor: dict
-        profile: dict
+        actor: dict[str, Any]
+        profile: dict[str, Any]
 
         def apply(self, aggregate: RegionProfile) -> None:
             aggregate.profile = dict(self.profile)
 
-    def __init__(self, actor: dict, tenant: str, profile: dict) -> None:
+    def __init__(self, actor: dict[str, Any], tenant: str, profile: dict[str, Any]) -> None:
         self.tenant = tenant
         self.profile = dict(profile)
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from datetime import date, datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Self
 from uuid import UUID, uuid5
 
 from eventsourcing.domain import Aggregate
@@ -69,7 +69,7 @@ class Report(Aggregate):
     gives each subclass its own event classes and topics."""
 
     class Started(Aggregate.Created):
-        actor: dict
+        actor: dict[str, Any]
         subject: str
         period: str
         narrative: str
@@ -77,7 +77,7 @@ class Report(Aggregate):
         follow_up: str | None
 
     class Edited(Aggregate.Event):
-        actor: dict
+        actor: dict[str, Any]
         narrative: str
         obstacles: str | None
         follow_up: str | None
@@ -89,7 +89,7 @@ class Report(Aggregate):
         """A revision as it went up the chain: its text, the compiled figures, and where in
         the event logs those figures were read (`sources`)."""
 
-        actor: dict
+        actor: dict[str, Any]
         revision: int
         submitted_on: str
         deadline: str
@@ -98,8 +98,8 @@ class Report(Aggregate):
         narrative: str
         obstacles: str | None
         follow_up: str | None
-        content: dict
-        sources: dict
+        content: dict[str, Any]
+        sources: dict[str, Any]
         request_key: str | None  # the Idempotency-Key it was sent with: a retry finds it
 
         def apply(self, report: Report) -> None:
@@ -118,7 +118,8 @@ class Report(Aggregate):
     narrative_required = True
 
     def __init__(
-        self, *, actor: dict, subject: str, period: str, narrative: str, obstacles: str | None, follow_up: str | None
+        self, *, actor: dict[str, Any], subject: str, period: str, narrative: str, obstacles: str | None,
+        follow_up: str | None,
     ) -> None:
         self.subject = subject
         self.period = period
@@ -130,9 +131,9 @@ class Report(Aggregate):
 
     @classmethod
     def start(
-        cls, *, id: UUID, subject: str, period: Period, kinds: frozenset[str], actor: dict, at: datetime,  # noqa: A002
+        cls, *, id: UUID, subject: str, period: Period, kinds: frozenset[str], actor: dict[str, Any], at: datetime,  # noqa: A002
         narrative: str = "", obstacles: str | None = None, follow_up: str | None = None,
-    ) -> Report:
+    ) -> Self:
         check_period_open(period, local_date(at), kinds)
         return cls._create(
             cls.Started, id=id, timestamp=at, actor=dict(actor), subject=subject, period=str(period),
@@ -179,14 +180,17 @@ class Report(Aggregate):
 
     # -- deciding ---------------------------------------------------------------------------
 
-    def edit(self, *, narrative: str, obstacles: str | None, follow_up: str | None, actor: dict, at: datetime) -> None:
+    def edit(
+        self, *, narrative: str, obstacles: str | None, follow_up: str | None, actor: dict[str, Any], at: datetime
+    ) -> None:
         if (narrative, obstacles, follow_up) == self._text():
             raise RuleViolation("nothing_changed", "Perubahan tidak mengubah isi laporan.")
         self.trigger_event(self.Edited, timestamp=at, actor=dict(actor), narrative=narrative, obstacles=obstacles,
                            follow_up=follow_up)
 
     def submit(
-        self, *, content: dict, sources: dict, deadline: date, reason: str | None, actor: dict, at: datetime,
+        self, *, content: dict[str, Any], sources: dict[str, Any], deadline: date, reason: str | None,
+        actor: dict[str, Any], at: datetime,
         narrative: str | None = None, obstacles: str | None = None, follow_up: str | None = None,
         request_key: str | None = None,
     ) -> None:
@@ -206,12 +210,11 @@ class Report(Aggregate):
         )
         if self.narrative_required and not text[0].strip():
             raise RuleViolation("narrative_required", "Isi uraian (narasi) laporan sebelum menyampaikannya.")
-        if self.submissions:
-            if not (reason or "").strip():
-                raise RuleViolation(
-                    "revision_reason_required",
-                    f"Laporan ini sudah disampaikan (revisi {self.revision}); sebutkan alasan penyampaian ulang.",
-                )
+        if self.submissions and not (reason or "").strip():
+            raise RuleViolation(
+                "revision_reason_required",
+                f"Laporan ini sudah disampaikan (revisi {self.revision}); sebutkan alasan penyampaian ulang.",
+            )
         self.trigger_event(
             self.Submitted, timestamp=at, actor=dict(actor), revision=self.revision + 1,
             submitted_on=today.isoformat(), deadline=deadline.isoformat(), on_time=today <= deadline,

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
-from services.web.pages import auth, home
-from services.web.pages import agreements, lookup
-from services.web.pages import audit, imports
-from services.web.pages import profile, reports
-from services.web.pages import agreement_detail
-from services.web.pages import dashboards
+from services.web.pages import (
+    agreement_detail,
+    agreements,
+    audit,
+    auth,
+    dashboards,
+    home,
+    imports,
+    lookup,
+    profile,
+    reports,
+)
 
 ROUTES = [
     *auth.routes,

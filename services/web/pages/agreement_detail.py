@@ -67,6 +67,10 @@ async def _load(state: State, user: User, agreement_id: UUID, on: str | None = N
     """The agreement (as it was on `on`), its history, its verification and the allowed steps."""
     client = api(state)
     base = _path(agreement_id)
+    agreement: Any
+    history: Any
+    verify: Any
+    allowed: Any
     agreement, history, verify, allowed = await asyncio.gather(
         client.get("registry", base, user.token, on=on),
         client.get("registry", f"{base}/history", user.token),
@@ -84,7 +88,7 @@ async def _load(state: State, user: User, agreement_id: UUID, on: str | None = N
 
 
 def _correctable() -> dict[str, frozenset[str]]:
-    return {kind: facts for kind, facts in CORRECTABLE_FACTS.items()}
+    return dict(CORRECTABLE_FACTS)
 
 
 # -- the page ------------------------------------------------------------------------------------
@@ -119,6 +123,8 @@ async def monitoring(request: Request[Any, Any, Any], state: State, user: User, 
     """Alerts, progress reports and evaluations (the monitoring service), loaded by htmx."""
     day = _on(on)
     client = api(state)
+    status: Any
+    evaluations: Any
     status, evaluations = await asyncio.gather(
         client.get("monitoring", f"{_path(agreement_id)}/status", user.token, on=day),
         client.get("monitoring", f"{_path(agreement_id)}/evaluations", user.token, on=day),
@@ -188,7 +194,7 @@ def _documents(a: dict[str, Any], allowed: dict[str, Any] | None) -> list[tuple[
 def _signatory_rows(a: dict[str, Any], parties: list[str]) -> list[dict[str, Any]]:
     rows = []
     for party in parties:
-        region = next((p for p in a["parties"] if (p.get("region") or p.get("name")) == party), {})
+        region: dict[str, Any] = next((p for p in a["parties"] if (p.get("region") or p.get("name")) == party), {})
         capacity = "kepala_daerah" if region.get("kind") == "region" else "perwakilan_mitra"
         rows.append({"party": party, "label": party_name(party), "capacity": capacity})
     return rows
@@ -208,7 +214,8 @@ def fields_for(action: str, a: dict[str, Any], allowed: dict[str, Any] | None, u
         fields = [ref, _field("sent_on", "Tanggal surat penawaran", "date", required=True)]
         if others:
             fields.append(_field("direction", "Arah penawaran", "select", required=True,
-                                 options=[("sent", "Dikirim kepada mitra"), ("received", "Diterima dari pihak ketiga")]))
+                                 options=[("sent", "Dikirim kepada mitra"),
+                                          ("received", "Diterima dari pihak ketiga")]))
         return [*fields, note]
     if action == "record-offer-response":
         fields = [_field("decision", "Jawaban", "select", required=True,
@@ -216,7 +223,8 @@ def fields_for(action: str, a: dict[str, Any], allowed: dict[str, Any] | None, u
                   _field("reference", "Nomor surat jawaban", required=True),
                   _field("responded_on", "Tanggal surat jawaban", "date", required=True)]
         if others and user.tenant == a["initiator"]:
-            fields.append(_field("party", "Mitra yang menjawab", "select", required=user.tenant not in _party_keys(a)[1:],
+            fields.append(_field("party", "Mitra yang menjawab", "select",
+                                 required=user.tenant not in _party_keys(a)[1:],
                                  options=[(o, o) for o in others]))
         return [*fields, note]
     kinds = [(k, "DPRD" if k == "dprd" else "Pemerintah pusat") for k in (allowed or {}).get("kinds") or ["dprd"]]
@@ -299,7 +307,7 @@ def fields_for(action: str, a: dict[str, Any], allowed: dict[str, Any] | None, u
                 _field("cancelled_on", "Tanggal pembatalan", "date", required=True)]
     if action == "attach-document":
         kinds_allowed = [(k, v) for k, v in ATTACHMENT_KINDS.items()
-                         if not (allowed or {}).get("attachment_kind") or k == allowed["attachment_kind"]]
+                         if not (allowed or {}).get("attachment_kind") or k == (allowed or {})["attachment_kind"]]
         docs = [("", "Kerja sama (umum)"), *_documents(a, None)]
         return [_field("file", "Berkas (PDF atau gambar)", "file", required=True,
                        attrs={"accept": "application/pdf,image/png,image/jpeg,image/webp,image/tiff"}),
@@ -479,7 +487,8 @@ def field_labels(fields: list[dict[str, Any]]) -> dict[str, str]:
 
 
 def _render(request: Request[Any, Any, Any], user: User, ctx: dict[str, Any], form: dict[str, Any],
-            errors: dict[str, str], *, version: int, status: int = 200, conflict: dict[str, Any] | None = None) -> Template:
+            errors: dict[str, str], *, version: int, status: int = 200,
+            conflict: dict[str, Any] | None = None) -> Template:
     return page("kerja_sama/aksi.html", user, request=request, status=status, a=ctx["agreement"], action=ctx["action"],
                 title=ACTIONS.get(ctx["action"], ctx["action"]), fields=ctx["fields"], allowed=ctx["allowed_action"],
                 form=form, errors=errors, version=version, step=ctx["step"], conflict=conflict,

@@ -205,7 +205,7 @@ def _form_context(user: User, form: dict[str, Any], errors: dict[str, str]) -> d
             "chosen": [(c, urusan_label(c, get_urusan(c).name)) for c in chosen_urusan],  # type: ignore[union-attr]
             "matches": [(u.code, urusan_label(u.code, u.name)) for u in urusan_matches], "q": urusan_q,
         },
-        "initiator": region_label(catalog.get(user.tenant)) if catalog.get(user.tenant) else user.tenant,
+        "initiator": region_label(own) if (own := catalog.get(user.tenant)) else user.tenant,
         "today": datetime.now(WIB).date().isoformat(),
         "name_max": NAME_MAX, "text_max": TEXT_MAX, "max_rupiah": MAX_RUPIAH,
     }

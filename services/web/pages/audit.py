@@ -12,8 +12,8 @@ from litestar import Request, Response, get
 from litestar.datastructures import State
 from litestar.response import Template
 
-from services.web.format import waktu
 from services.web.events import actor_words, sentence
+from services.web.format import waktu
 from services.web.pages.common import api, page
 from services.web.session import User
 

@@ -44,10 +44,10 @@ async def beranda(request: Request[Any, Any, Any], state: State, user: User, pro
         dash = await dashboards.national_dashboard(client, user)
         return page("beranda_nasional.html", user, request=request, dash=dash, missing=None)
     period = dashboards.last_period(dashboards.today())
-    province = user.is_province and user.has("consolidator", "monitor")
+    consolidates = user.is_province and user.has("consolidator", "monitor")
     work, overview = await asyncio.gather(
         dashboards.region_work(client, user, period),
-        dashboards.province_overview(client, user, period) if province else _nothing(),
+        dashboards.province_overview(client, user, period) if consolidates else _nothing(),
     )
     return page("beranda.html", user, request=request, period=period, work=work, overview=overview,
                 kind_name=dashboards.kind_name, severity_name=dashboards.severity_name,

@@ -146,6 +146,7 @@ async def import_dry_run(request: Request[Any, Any, Any], state: State, user: Us
     file_id = None
     if report["summary"]["imported"]:
         owner = _owner(request, user, create=True)
+        assert owner is not None  # noqa: S101 - create=True makes one
         file_id = await anyio.to_thread.run_sync(_hold, state, owner, name, content)
     return _page(request, user, report=report, file_id=file_id, file_name=name)
 

@@ -104,7 +104,7 @@ def search_urusan(q: str | None) -> list[Urusan]:
     for word, mapped in URUSAN_WORDS.items():
         if word.startswith(text) or text.startswith(word) or (len(text) >= 3 and text in word):
             codes.extend(c for c in mapped if c not in codes)
-    return [u for c in codes if (u := get_urusan(c)) is not None]
+    return [found for c in codes if (found := get_urusan(c)) is not None]
 
 
 def _chosen(values: Any) -> list[str]:

@@ -9,7 +9,7 @@ import socket
 import sys
 import time
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Annotated
 
@@ -23,7 +23,7 @@ SERVICES = ("registry", "monitoring", "reporting")
 # The web application: a client of the three services' APIs, with no database connection.
 WEB = "web"
 WORKERS = ("registry", "monitoring", "reporting")
-JWT_SECRET_FILE = "jwt-secret"  # shared.auth.dev_secret's file under the data dir
+JWT_SECRET_FILE = "jwt-secret"  # noqa: S105 - shared.auth.dev_secret's file under the data dir
 
 # Sample tenants for development tokens printed by `ksd run`.
 SAMPLE_TOKENS = (
@@ -118,7 +118,8 @@ def migrate_all(database_url: str) -> dict[str, int]:
 def token(
     tenant: Annotated[str, typer.Option(help="region code (32.73) or 'national'")],
     role: Annotated[list[str], typer.Option(
-        help="operator, consolidator, monitor, auditor, admin, approver (national only: records the central approval)")],
+        help="operator, consolidator, monitor, auditor, admin, approver"
+             " (national only: records the central approval)")],
     sub: Annotated[str | None, typer.Option(help="subject (user id)")] = None,
     name: Annotated[str | None, typer.Option(help="display name")] = None,
     ttl_hours: Annotated[int | None, typer.Option(help="validity in hours")] = None,
@@ -367,7 +368,8 @@ def import_agreements(
             raise typer.Exit(2) from None
         finally:
             registry.close()
-    rows = [(str(r.row), r.kind, (r.reference or "")[:30], r.status, r.message) for r in sorted(report.rows, key=lambda r: r.row)]
+    rows = [(str(r.row), r.kind, (r.reference or "")[:30], r.status, r.message)
+            for r in sorted(report.rows, key=lambda r: r.row)]
     cols = ("baris", "jenis", "nomor", "status", "keterangan")
     widths = [max(len(c), *(len(row[i]) for row in rows)) if rows else len(c) for i, c in enumerate(cols[:-1])]
     typer.echo("  ".join(c.ljust(w) for c, w in zip(cols, [*widths, 0], strict=True)).rstrip())
@@ -576,6 +578,7 @@ def worker(service: Annotated[str, typer.Argument(help="registry, monitoring or 
 
     configure_logging(settings, service=f"{service}-worker")
     url, _server = _database(settings)
+    run: Callable[..., None]  # each service's worker.run(settings, url)
     if service == "monitoring":
         from services.monitoring.worker import run
     elif service == "reporting":
@@ -609,10 +612,10 @@ def serve(service: Annotated[str, typer.Argument(help="registry, monitoring, rep
         raise typer.Exit(2)
     _check_ports(settings, (service,))
     if service == WEB:  # a client of the services' APIs: no database of its own
-        os.execv(sys.executable, _serve_command(service, settings))
+        os.execv(sys.executable, _serve_command(service, settings))  # noqa: S606 - replaces this process with the server
     url, _server = _database(settings)
     os.environ["DATABASE_URL"] = url
-    os.execv(sys.executable, _serve_command(service, settings))
+    os.execv(sys.executable, _serve_command(service, settings))  # noqa: S606 - replaces this process with the server
 
 
 def _check_ports(settings: Settings, services: tuple[str, ...]) -> None:
@@ -672,7 +675,7 @@ def run() -> None:
         ] + [
             Child(WEB, _serve_command(WEB, settings), {**env, "PGAPPNAME": "ksd-web"}),
         ] + [
-            Child(f"{name}-worker", [sys.executable, "-m", "shared.cli", "worker", name],
+            Child(f"{name}-worker", [sys.executable, "-m", "services.ksd.cli", "worker", name],
                   {**env, "PGAPPNAME": f"ksd-{name}-worker"})
             for name in WORKERS
         ]
@@ -777,7 +780,8 @@ def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with 
         "Sinergi KSD berjalan / is running",
         f"  aplikasi    http://{settings.host}:{settings.port_of(WEB)}/   (buka di peramban / open in a browser;"
         " masuk sebagai pengguna contoh / sign in as a sample user)",
-        f"  database    postgresql://{db.get('user', '')}@{db.get('host', '')}:{db.get('port', '')}/{db.get('dbname', '')}  ({where})",
+        f"  database    postgresql://{db.get('user', '')}@{db.get('host', '')}:{db.get('port', '')}"
+        f"/{db.get('dbname', '')}  ({where})",
     ]
     if embedded and getattr(embedded, "admin_url", ""):
         lines.append(f"  admin       psql {embedded.admin_url}  (superuser; the platform connects as ksd_app)")
@@ -795,7 +799,8 @@ def _print_banner(  # noqa: ANN001 - embedded: the EmbeddedServer, or None with 
         "",
         "Coba / try:",
         f"  export TOKEN={sample['32.73']}",
-        f"  curl -s -X POST {reg}/agreements -H \"Authorization: Bearer $TOKEN\" -H 'Content-Type: application/json' \\",
+        f"  curl -s -X POST {reg}/agreements -H \"Authorization: Bearer $TOKEN\""
+        " -H 'Content-Type: application/json' \\",
         "    -d '{\"form\":\"KSDD\",\"category\":\"wajib\",\"title\":\"Pengelolaan sampah regional\","
         "\"object\":\"Pengolahan sampah di TPPAS Legok Nangka\",\"urusan\":[\"1.03\",\"2.11\"],"
         "\"parties\":[{\"region\":\"32.04\"}],\"value_idr\":2500000000}'",
