@@ -875,16 +875,37 @@ TestRandomActionSequencesNeverBreakALifecycleRule.settings = MACHINE_SETTINGS
 
 def test_random_walks_sign_extend_and_end_families_and_meet_every_rule() -> None:
     """The properties are not vacuous: a fixed (derandomized) set of walks of each form reaches
-    the deep stages, and the walks together are refused by each rule the invariants stand for."""
-    reached: dict[Form, Counter[str]] = {}
-    for form in Form:
+    the deep stages, and the walks together are refused by each rule the invariants stand for.
+    Some refusals are rare in any one set of walks (and what a derandomized set draws depends
+    on the day and on the strategies other tests have registered): a label still missing after
+    the fixed set is looked for in up to three more sets of random walks."""
+    reached: dict[Form, Counter[str]] = {form: Counter() for form in Form}
+
+    def walk(form: Form, *, derandomize: bool) -> None:
         machine = type(f"{form.value}LifecycleMachine", (LifecycleMachine,), {"forms": st.just(form)})
         LifecycleMachine.reached.clear()
         run_state_machine_as_test(
-            machine, settings=settings(MACHINE_SETTINGS, max_examples=60, derandomize=True, database=None)
+            machine, settings=settings(MACHINE_SETTINGS, max_examples=60, derandomize=derandomize, database=None)
         )
-        reached[form] = Counter(LifecycleMachine.reached)
-    missing = []
+        reached[form] += Counter(LifecycleMachine.reached)
+
+    for form in Form:
+        walk(form, derandomize=True)
+    for _more in range(3):
+        missing = _never_reached(reached)
+        if not missing:
+            break
+        forms = {form for form, _label in missing}
+        for form in Form if None in forms else forms:
+            walk(form, derandomize=False)
+    missing = _never_reached(reached)
+    assert missing == [], f"never reached: {[f'{form}: {label}' if form else label for form, label in missing]}"
+
+
+def _never_reached(reached: dict[Form, Counter[str]]) -> list[tuple[Form | None, str]]:
+    """The labels the walks should have met and did not: (form, label) for what each form's
+    walks must meet, (None, label) for what the walks of all forms together must."""
+    missing: list[tuple[Form | None, str]] = []
     for form, labels in reached.items():
         expected = [
             "accepted FrameworkSigned", f"{form} reached {Stage.PELAKSANAAN}", "family berakhir",
@@ -896,10 +917,10 @@ def test_random_walks_sign_extend_and_end_families_and_meet_every_rule() -> None
             expected += ["accepted PksSigned", "PKS extended", "refused duration_exceeds_limit"]
         if form in FOREIGN_FORMS:
             expected += ["refused central_approval_required", "refused central_approval_recorded_by_national"]
-        missing += [f"{form}: {label}" for label in expected if labels[label] == 0]
+        missing += [(form, label) for label in expected if labels[label] == 0]
     together = sum(reached.values(), Counter())
     missing += [
-        label
+        (None, label)
         for label in [
             "family dibatalkan", "approval rejected", "accepted Amended", "PKS signed under a sector-law exception",
             "refused framework_already_signed", "refused framework_not_signed", "refused documents_still_open",
@@ -910,7 +931,7 @@ def test_random_walks_sign_extend_and_end_families_and_meet_every_rule() -> None
         ]
         if together[label] == 0
     ]
-    assert missing == [], f"never reached: {missing}"
+    return missing
 
 
 # -- the happy path, for every form ------------------------------------------------------------
