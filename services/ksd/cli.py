@@ -390,8 +390,8 @@ def seed_dataset(
     autonomous region active, agreements of every form through their lifecycles with legal
     dates over 2023-2026, progress reports, evaluations and region reports. Prints progress
     every few seconds and its speed at the end."""
-    from services.registry.seed import SCALES
-    from services.registry.seed import seed as run_seed
+    from services.ksd.seed import SCALES
+    from services.ksd.seed import seed as run_seed
 
     if scale not in SCALES:
         typer.echo(f"Skala tidak dikenal / unknown scale: {scale} (pilih / choose: {', '.join(SCALES)})", err=True)

@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from services.ksd.cli import app as cli
 from services.ksd.cli import migrate_all
+from services.ksd.seed import SCALES, TOPICS, URUSAN, Seeder
 from services.registry.app import create_app as create_registry
-from services.registry.seed import SCALES, TOPICS, URUSAN, Seeder
 from services.reporting.app import create_app as create_reporting
 from services.reporting.setup import feed_lag
 from services.reporting.worker import make_runners, run_for
