@@ -19,7 +19,7 @@ from services.monitoring.application import AgreementFacts
 from services.monitoring.domain.alerts import expected_reports
 from services.monitoring.domain.valid_time import end_of_day, state_on
 from services.monitoring.tables import SCHEMA
-from services.registry.projections.agreements import decode_cursor, encode_cursor
+from shared.cursors import decode_cursor, encode_cursor
 from shared.db import tenant_transaction
 from shared.errors import NotFound
 from shared.periods import Period, local_date

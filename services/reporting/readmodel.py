@@ -16,11 +16,11 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from services.registry.projections.agreements import decode_cursor, encode_cursor
 from services.reporting.domain.compile import Facts
 from services.reporting.domain.labels import FORMS, STAGES
 from services.reporting.setup import LAG_QUERY, POSITIONS_QUERY
 from services.reporting.views import SCHEMA
+from shared.cursors import decode_cursor, encode_cursor
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
 from shared.periods import Period

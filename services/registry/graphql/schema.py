@@ -17,7 +17,8 @@ from strawberry.types import Info
 from services.registry.api.schemas import AgreementRead
 from services.registry.application import without_state_filters
 from services.registry.domain.agreement import Form, Stage
-from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel, encode_cursor
+from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
+from shared.cursors import encode_cursor
 from shared.errors import BadRequest, NotFound
 from shared.graphql import (
     ReferenceQuery,

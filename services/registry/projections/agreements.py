@@ -6,7 +6,6 @@ in the HTTP apps inside tenant-scoped transactions that row-level security check
 
 from __future__ import annotations
 
-import base64
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -24,8 +23,8 @@ from psycopg.types.json import Jsonb
 from psycopg_pool import AsyncConnectionPool
 
 from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
+from shared.cursors import decode_cursor, encode_cursor
 from shared.db import READER_ROLE, tenant_transaction
-from shared.errors import BadRequest
 from shared.periods import local_date
 from shared.regions import province_of
 from shared.tenancy import audience_of
@@ -293,19 +292,6 @@ class AgreementFilter:
 class Page:
     rows: list[dict[str, Any]]
     next_cursor: str | None
-
-
-def encode_cursor(position: int) -> str:
-    """Opaque to clients: the creation position of the last row they saw."""
-    return base64.urlsafe_b64encode(msgspec.json.encode({"p": position})).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> int:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
-        return msgspec.json.decode(raw, type=dict[str, int])["p"]
-    except (ValueError, KeyError, msgspec.DecodeError):
-        raise BadRequest("Parameter cursor tidak valid.", code="invalid_cursor") from None
 
 
 def _prefix_query(text: str) -> str | None:
