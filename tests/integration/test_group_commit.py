@@ -8,7 +8,7 @@ import random
 import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any
 from uuid import UUID, uuid4
 
@@ -30,8 +30,10 @@ from tests.conftest import wait_for
 OPERATOR = Identity(sub="op-gc", name="Operator", tenant="32.73", roles=("operator",))
 PARTNER = Identity(sub="op-gc-2", name="Operator", tenant="32.04", roles=("operator",))
 CALLER = Caller(OPERATOR.tenant, OPERATOR.actor())
-OFFER = SubmitOffer("005/KS/2026", datetime.now(UTC).date())
-ACCEPTED = RecordOfferResponse(decision="accepted", reference="006/KS/2026", responded_on=datetime.now(UTC).date())
+# Legal dates fixed in the past, in order (never "today": a module constant outlives midnight).
+DRAFTED_ON = date(2026, 1, 5)
+OFFER = SubmitOffer("005/KS/2026", date(2026, 1, 12))
+ACCEPTED = RecordOfferResponse(decision="accepted", reference="006/KS/2026", responded_on=date(2026, 1, 20))
 
 
 def _registry(url: str, group_commit: str = "1", pool_size: int = 3) -> Registry:
@@ -53,7 +55,7 @@ def seed(app: Registry, n: int) -> list[UUID]:
             id=uuid4(), actor=OPERATOR.actor(), at=now, form=Form.KSDD, category=Category.SUKARELA,
             title=f"Pengelolaan sampah {i}", object="TPPAS Legok Nangka", urusan=["2.11"], initiator="32.73",
             partners=[RegionParty("32.04")], value_idr=None, burdens_community=False, budgeted_in_apbd=False,
-            adjacency=regions, drafted_on=now.date(),
+            adjacency=regions, drafted_on=DRAFTED_ON,
         )
         for i in range(n)
     ]
