@@ -147,9 +147,9 @@ class GroupCommitter:
 
     def _save(self, batch: Sequence[_Command], *, checked: bool = False) -> None:
         """Save `batch` in one transaction. When that fails, the commands whose versions are
-        stored already (stale) fail with a conflict and the rest are saved again; when none is
-        stale, a conflict (a writer outside this committer won a race) is found by saving the
-        halves apart, and any other error is the whole batch's (nothing committed)."""
+        stored already (stale, by one query of the stored versions) fail with a conflict and the
+        rest are saved again; when that query cannot name one (it failed), the conflict is found
+        by saving the halves apart. Any other error is the whole batch's (nothing committed)."""
         if not batch:
             return
         processing = ProcessingEvent[Any]()

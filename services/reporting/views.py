@@ -167,6 +167,8 @@ class AgreementsView(PostgresAgreementsView):
     `agreement_stages`: a row each time an agreement's stage changed, written in the
     transaction that records the event's position (exactly once, like the rows)."""
 
+    renders_api = False  # this service serves no agreement as the registry's API shapes it
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.s = sql.Identifier(self.datastore.schema)

@@ -131,8 +131,11 @@ def test_the_consolidation_says_who_reported_on_time_late_or_never(p: ReportingP
 
 def test_only_the_province_and_the_ministry_see_the_consolidation(p: ReportingPlatform, scenario: dict) -> None:
     url = f"/consolidations/{DIY}/2026-S1"
-    assert p.reporting.get(url, headers=p.headers(DIY, "monitor")).status_code == 200
-    assert p.reporting.get(url, headers=p.headers("national", "monitor")).status_code == 200
+    own = p.reporting.get(url, headers=p.headers(DIY, "monitor"))
+    ministry = p.reporting.get(url, headers=p.headers("national", "monitor"))
+    assert own.status_code == ministry.status_code == 200
+    # The ministry reads the province's consolidation as the province does (the same rows).
+    assert ministry.json()["content"] == own.json()["content"]
     for tenant, role, status in ((YOGYA, "operator", 404), ("32", "consolidator", 404), (DIY, "operator", 403)):
         response = p.reporting.get(url, headers=p.headers(tenant, role))
         assert response.status_code == status, (tenant, role, response.text)

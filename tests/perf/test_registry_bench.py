@@ -32,7 +32,14 @@ from services.registry.app import create_app as create_registry
 from services.registry.application import Registry, StartAgreement
 from services.registry.domain.agreement import Agreement, Category, Form, RegionParty, wajib_pair_allowed
 from services.registry.domain.commands import SubmitOffer
-from services.registry.projections.agreements import COLUMNS, JSON_COLUMNS, ROW_COLUMNS, AgreementsProjection, row_of
+from services.registry.projections.agreements import (
+    COLUMNS,
+    JSON_COLUMNS,
+    VIEW_COLUMNS,
+    AgreementsProjection,
+    api_json,
+    row_of,
+)
 from services.registry.setup import SCHEMA, projection_lag, registry_env
 from services.registry.worker import make_runner
 from shared.auth import Identity
@@ -478,7 +485,7 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
         assert conn.execute(sql.SQL("SELECT count(*) FROM {}").format(AGREEMENTS)).fetchone()[0] == families
 
         # The same rows, read back, for the baselines.
-        cols = sql.SQL(", ").join(map(sql.Identifier, ROW_COLUMNS))
+        cols = sql.SQL(", ").join(map(sql.Identifier, VIEW_COLUMNS))
         with conn.cursor(row_factory=psycopg.rows.dict_row) as cur:
             rows = cur.execute(sql.SQL("SELECT {} FROM {} ORDER BY position").format(cols, AGREEMENTS)).fetchall()
         for row in rows:
@@ -493,7 +500,7 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
             )
         )
     insert = sql.SQL("INSERT INTO bench.agreements_raw ({}) VALUES ({})").format(
-        cols, sql.SQL(", ").join(sql.Placeholder(c) for c in ROW_COLUMNS)
+        cols, sql.SQL(", ").join(sql.Placeholder(c) for c in VIEW_COLUMNS)
     )
     track = sql.SQL(
         "INSERT INTO bench.tracking_raw VALUES (%(app)s, %(pos)s) ON CONFLICT (application_name) DO UPDATE"
@@ -532,7 +539,7 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
         t0 = time.perf_counter()
         with conn.transaction(), conn.cursor() as cur, cur.copy(copy) as pipe:
             for row in rows:
-                pipe.write_row([row[c] for c in ROW_COLUMNS])
+                pipe.write_row([row[c] for c in VIEW_COLUMNS])
         copied = time.perf_counter() - t0
         assert conn.execute("SELECT count(*) FROM bench.agreements_raw").fetchone()[0] == len(rows)
 
@@ -566,14 +573,14 @@ class _NullView:
 
     def insert_agreement(self, agreement: Agreement, tracking: Any) -> None:
         self.families[agreement.id] = agreement.to_state()
-        {**row_of(agreement), "position": tracking.notification_id}
+        {**row_of(agreement), "api": api_json(agreement), "position": tracking.notification_id}
         self.rows += 1
 
     def apply_event(self, event: Any, tracking: Any) -> None:
         agreement = Agreement.from_state(self.families[event.originator_id])
         event.mutate(agreement)
         self.families[agreement.id] = agreement.to_state()
-        row_of(agreement)
+        {**row_of(agreement), "api": api_json(agreement)}
         self.rows += 1
 
     def skip(self, tracking: Any) -> None:
@@ -628,7 +635,7 @@ def unanalysed(bench_url: str, caught_up: int) -> sql.Composable:
     """A copy of the read model (same rows, order and indexes) that has never been analysed,
     as the real table is right after a projection rebuild."""
     table = sql.SQL("bench.agreements_unanalysed")
-    cols = sql.SQL(", ").join(map(sql.Identifier, ROW_COLUMNS))
+    cols = sql.SQL(", ").join(map(sql.Identifier, VIEW_COLUMNS))
     with psycopg.connect(bench_url, autocommit=True) as conn:
         conn.execute(sql.SQL("DROP TABLE IF EXISTS {}").format(table))
         conn.execute(

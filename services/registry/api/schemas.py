@@ -364,7 +364,7 @@ class SignFrameworkIn(_Body):
     def to_command(self) -> cmd.SignFramework:
         return cmd.SignFramework(number=self.number, signed_on=self.signed_on, valid_from=self.valid_from,
                                  valid_until=self.valid_until,
-                                                          signatories=tuple(s.to_value() for s in self.signatories),
+                                 signatories=tuple(s.to_value() for s in self.signatories),
                                  document_type=self.document_type, rencana_kerja=tuple(self.rencana_kerja))
 
 

@@ -31,7 +31,7 @@ from shared.tenancy import audience_of
 
 # Bump when the table's shape changes: `ksd migrate` then drops the view and its tracking
 # positions, and the worker rebuilds it from the event store (events are the truth).
-VIEW_VERSION = 4
+VIEW_VERSION = 5
 
 _CREATE = [
     """
@@ -72,8 +72,9 @@ _CREATE = [
         state jsonb NOT NULL,
         -- the API's JSON of the agreement (AgreementRead), rendered once per change: REST
         -- lists serve it as stored, GraphQL decodes it once. Text, not jsonb: byte for byte
-        -- what the API answers, key order included.
-        api text NOT NULL,
+        -- what the API answers, key order included. NULL in a copy of this view that serves
+        -- no agreement (the reporting service's: `renders_api`).
+        api text,
         search tsvector GENERATED ALWAYS AS (
             to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(object, ''))
         ) STORED
@@ -104,8 +105,9 @@ ROW_COLUMNS = (
     "party_regions", "provinces", "urusan", "value_idr", "burdens_community", "budgeted_in_apbd",
     "dprd_approval_required", "framework_signed_on", "framework_valid_until", "pks_count", "pks_in_force",
     "in_force_until", "began_on", "ended_on", "created_at", "updated_at", "created_by", "visible_to", "state",
-    "api",
 )
+# ... and the API's rendering, which the registry's view writes too (`renders_api`).
+VIEW_COLUMNS = (*ROW_COLUMNS, "api")
 JSON_COLUMNS = frozenset({"parties", "created_by", "state"})
 
 
@@ -149,7 +151,6 @@ def row_of(agreement: Agreement) -> dict[str, Any]:
         "created_by": Jsonb(agreement.created_by),
         "visible_to": sorted(audience_of(regions)),
         "state": Jsonb(agreement.to_state()),
-        "api": api_json(agreement),
     }
 
 
@@ -165,6 +166,9 @@ def api_json(agreement: Agreement) -> str:
 class PostgresAgreementsView(PostgresTrackingRecorder):
     """Writes the read model; every write carries its tracking record."""
 
+    # The registry serves agreements from this view: each row carries the API's rendering.
+    renders_api = True
+
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         schema = sql.Identifier(self.datastore.schema)
@@ -172,10 +176,10 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
         self._table = sql.SQL("{}.agreements").format(schema)
         self._insert = sql.SQL("INSERT INTO {table} ({cols}) VALUES ({values})").format(
             table=self._table,
-            cols=sql.SQL(", ").join(map(sql.Identifier, ROW_COLUMNS)),
-            values=sql.SQL(", ").join(map(sql.Placeholder, ROW_COLUMNS)),
+            cols=sql.SQL(", ").join(map(sql.Identifier, VIEW_COLUMNS)),
+            values=sql.SQL(", ").join(map(sql.Placeholder, VIEW_COLUMNS)),
         )
-        updated = [c for c in ROW_COLUMNS if c not in ("id", "position")]
+        updated = [c for c in VIEW_COLUMNS if c not in ("id", "position")]
         self._update = sql.SQL("UPDATE {table} SET {sets} WHERE id = %(id)s").format(
             table=self._table,
             sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated),
@@ -185,7 +189,7 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
     def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
         with self.datastore.transaction(commit=True) as curs:
             self._insert_tracking(curs, tracking)
-            curs.execute(self._insert, {**row_of(agreement), "position": tracking.notification_id})
+            curs.execute(self._insert, {**self._row(agreement), "position": tracking.notification_id})
             self.inserted(curs, agreement)
 
     def apply_event(self, event: Agreement.Event, tracking: Tracking) -> None:
@@ -200,8 +204,11 @@ class PostgresAgreementsView(PostgresTrackingRecorder):
             agreement = Agreement.from_state(row["state"])
             before = agreement.stage
             event.mutate(agreement)  # checks the version sequence: no gap, no repeat
-            curs.execute(self._update, row_of(agreement))
+            curs.execute(self._update, self._row(agreement))
             self.applied(curs, agreement, event, before)
+
+    def _row(self, agreement: Agreement) -> dict[str, Any]:
+        return {**row_of(agreement), "api": api_json(agreement) if self.renders_api else None}
 
     # Hooks for a view that keeps more from the same events (the reporting service's stage
     # history), written in the same transaction; nothing here.
