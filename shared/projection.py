@@ -14,6 +14,13 @@ Every worker feed runs eventsourcing's `ProjectionRunner` with two wrappers made
   cannot even decode (an unknown topic, a broken upcaster) reaches the guard as
   `Undecodable` and becomes a dead letter instead of ending the subscription.
 
+Events are applied in batches (`BatchedView`): the runner hands the guard every event that is
+ready, up to `BATCH_MAX`, and the view writes them in one transaction that ends with the
+tracking position of the last (a rebuild commits once per batch, not once per event; live,
+a batch is whatever arrived since the last one, often a single event). A batch in which any
+event fails is rolled back and applied again one event per transaction, so the failing one
+alone becomes a dead letter.
+
 `replay_dead_letters` (`ksd replay-dead-letters`) re-applies open dead letters with the
 current code, in notification order; each one that applies is marked replayed in the
 transaction that writes it (exactly once, like the feed itself).
@@ -21,11 +28,14 @@ transaction that writes it (exactly once, like the feed itself).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+import weakref
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 import psycopg
@@ -33,7 +43,7 @@ import structlog
 from eventsourcing.application import Application
 from eventsourcing.persistence import InfrastructureFactory, IntegrityError, Tracking
 from eventsourcing.postgres import PostgresTrackingRecorder
-from eventsourcing.projection import Projection, ProjectionRunner
+from eventsourcing.projection import ApplicationSubscription, Projection, ProjectionRunner
 from eventsourcing.utils import Environment, get_topic
 from psycopg import sql
 
@@ -176,6 +186,254 @@ def tolerant(application_class: type[Application[Any]]) -> type[Application[Any]
     })
 
 
+# -- batches -------------------------------------------------------------------------------------
+
+# Events applied in one transaction at most (a rebuild's batches; live ones are smaller).
+BATCH_MAX = 1000
+
+
+class BatchedView(PostgresTrackingRecorder):
+    """A view whose writes a batch of events shares: one transaction, opened by recording the
+    first event's position (which also takes the feed's tracking row: a second worker of the
+    same projection waits, or fails on a position recorded already) and closed by `flush`
+    (rows the view kept in memory across the batch) and the last event's position.
+
+    A view method writes an event's rows under `writing(tracking)`: the open batch's cursor,
+    or, called on its own (replay, tests), a batch of that one event."""
+
+    _curs: Any = None
+    _settings: str | None = None
+
+    @contextlib.contextmanager
+    def batch(self, first: Tracking, last: Tracking) -> Iterator[Any]:
+        if self._curs is not None:
+            raise RuntimeError("a batch is open already")
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(self._batch_settings(curs))
+            self._insert_tracking(curs, first)
+            self._curs = curs
+            try:
+                yield curs
+                self.flush(curs)
+            finally:
+                self._curs = None
+                self.discard()
+            if last.notification_id != first.notification_id:
+                self._insert_tracking(curs, last)
+
+    def _batch_settings(self, curs: Any) -> str:
+        """What a batch's transaction sets first:
+        - `synchronous_commit = off`: a view is derived data, and its rows commit atomically
+          with their position, so a crash loses only whole batches, which the worker applies
+          again from the position before them; no batch waits for the disk.
+        - `default_toast_compression = lz4` where the server has it: wide values (the stored
+          state, the API's JSON) are compressed several times faster than with pglz."""
+        if self._settings is None:
+            settings = "SET LOCAL synchronous_commit = off"
+            try:
+                with curs.connection.transaction():  # a savepoint: a server without lz4 refuses it
+                    curs.execute("SET LOCAL default_toast_compression = lz4")
+                settings += "; SET LOCAL default_toast_compression = lz4"
+            except psycopg.Error:
+                pass
+            self._settings = settings
+        return self._settings
+
+    @contextlib.contextmanager
+    def writing(self, tracking: Tracking) -> Iterator[Any]:
+        """The cursor to write `tracking`'s event with."""
+        if self._curs is not None:
+            yield self._curs
+        else:
+            with self.batch(tracking, tracking) as curs:
+                yield curs
+
+    def skip(self, tracking: Tracking) -> None:
+        """An event this view does not use: its position still counts (keeps lag honest)."""
+        if self._curs is None:
+            self.insert_tracking(tracking)
+
+    def prepare(self, curs: Any, events: Sequence[Any]) -> None:
+        """Before a batch's events apply: read at once what they will need (one round trip,
+        not one per event)."""
+
+    def flush(self, curs: Any) -> None:
+        """Write what the batch kept in memory (before its last position is recorded)."""
+
+    def discard(self) -> None:
+        """Forget what the batch kept in memory (after its commit, or its rollback)."""
+
+
+# -- built beside: a new shape filled next to the live one, then switched over ----------------------
+
+NEXT = "_next"
+
+_VERSION_OF = ("SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
+               " obj_description(to_regclass(%(t)s), 'pg_class') AS comment")
+
+
+class BesideView(BatchedView):
+    """A view that is rebuilt beside itself when its shape changes (a new `version`):
+
+    - `ksd migrate` leaves the live tables alone and creates the new shape's, named with the
+      suffix `_next`, and their own tracking table (`prepare_beside`);
+    - the worker fills them from the event store with the same projection under the name
+      `<name>_next`, while readers keep reading the live tables, complete though no longer
+      followed (its lag grows; /ready and `ksd status` show it);
+    - once the new tables have caught up, the worker stops their feed and `switch_over`
+      drops the live tables and renames the new ones (with their indexes, policies and
+      tracking table) into their place, in one transaction; then the feed resumes on them
+      from where the build stopped. A reader sees the old tables or the new, never a part.
+
+    `beside_tables`: the base names of the view's tables, the first named as the projection and
+    carrying the version in its comment (`ksd view version N`)."""
+
+    beside_tables: ClassVar[tuple[str, ...]] = ()
+    version: ClassVar[int] = 1
+
+    @property
+    def projection_name(self) -> str:
+        return self.tracking_table_name.removesuffix("_tracking")
+
+    @property
+    def suffix(self) -> str:
+        """`_next` while this view writes the new shape beside the live one, else ``."""
+        return NEXT if self.projection_name.endswith(NEXT) else ""
+
+    @property
+    def base_name(self) -> str:
+        return self.projection_name.removesuffix(self.suffix)
+
+    def table(self, base: str) -> str:
+        """The name of the table `base` that this view writes."""
+        return base + self.suffix
+
+    def built_version(self, suffix: str) -> int | None:
+        """The version of the shape built under `suffix`: None without its table, 1 for a
+        first shape that carried no version comment."""
+        with self.datastore.transaction(commit=False) as curs:
+            curs.execute(_VERSION_OF, {"t": f"{self.datastore.schema}.{self.beside_tables[0]}{suffix}"})
+            row = curs.fetchone()
+        if row is None or not row["present"]:
+            return None
+        match = re.fullmatch(r"ksd view version (\d+)", row["comment"] or "")
+        return int(match.group(1)) if match else 1
+
+    def drop_build(self, suffix: str) -> None:
+        """Drop the tables built under `suffix`, their positions and their dead letters."""
+        schema = sql.Identifier(self.datastore.schema)
+        with self.datastore.transaction(commit=True) as curs:
+            for base in self.beside_tables:
+                table = sql.Identifier(base + suffix)
+                curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(schema, table))
+            name = self.base_name + suffix
+            curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(schema, sql.Identifier(f"{name}_tracking")))
+            curs.execute(sql.SQL("DELETE FROM {}.dead_letters WHERE projection = %s").format(schema), (name,))
+
+    def switch_over(self, lock_timeout_seconds: float = 10) -> None:
+        """Put the new tables (this view's, suffix `_next`) in the live ones' place, in one
+        transaction: readers wait for the locks at most `lock_timeout_seconds` (then this
+        fails, changing nothing, and the worker tries again later)."""
+        if self.suffix != NEXT:
+            raise RuntimeError("switch_over is the new build's to call")
+        schema = self.datastore.schema
+        s = sql.Identifier(schema)
+        live, built = self.base_name, self.projection_name
+        with self.datastore.transaction(commit=True) as curs:
+            timeout = sql.Literal(f"{int(lock_timeout_seconds * 1000)}ms")
+            curs.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(timeout))
+            for base in self.beside_tables:
+                curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.{} CASCADE").format(s, sql.Identifier(base)))
+                curs.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
+                    s, sql.Identifier(base + NEXT), sql.Identifier(base)))
+                self._rename_dependents(curs, schema, base)
+            curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(s, sql.Identifier(f"{live}_tracking")))
+            curs.execute(sql.SQL("ALTER TABLE {}.{} RENAME TO {}").format(
+                s, sql.Identifier(f"{built}_tracking"), sql.Identifier(f"{live}_tracking")))
+            curs.execute(sql.SQL("DELETE FROM {}.dead_letters WHERE projection = %s").format(s), (live,))
+            curs.execute(sql.SQL("UPDATE {}.dead_letters SET projection = %s WHERE projection = %s").format(s),
+                         (live, built))
+            self.switched(curs)
+
+    @staticmethod
+    def _rename_dependents(curs: Any, schema: str, base: str) -> None:
+        """The indexes (and so their constraints) and policies of table `base`, named after the
+        build (`<base>_next_...`), renamed after it."""
+        prefix = base + NEXT
+        curs.execute("SELECT indexname FROM pg_indexes WHERE schemaname = %s AND tablename = %s", (schema, base))
+        for (name,) in [tuple(r.values()) for r in curs.fetchall()]:
+            if name.startswith(prefix):
+                curs.execute(sql.SQL("ALTER INDEX {}.{} RENAME TO {}").format(
+                    sql.Identifier(schema), sql.Identifier(name), sql.Identifier(base + name[len(prefix):])))
+        curs.execute("SELECT policyname FROM pg_policies WHERE schemaname = %s AND tablename = %s", (schema, base))
+        for (name,) in [tuple(r.values()) for r in curs.fetchall()]:
+            if name.startswith(prefix):
+                curs.execute(sql.SQL("ALTER POLICY {} ON {}.{} RENAME TO {}").format(
+                    sql.Identifier(name), sql.Identifier(schema), sql.Identifier(base),
+                    sql.Identifier(base + name[len(prefix):])))
+
+    def switched(self, curs: Any) -> None:
+        """After the switch, in its transaction: what depended on the dropped tables (a
+        policy of another table reading them) is created again."""
+
+
+def prepare_beside(view: BesideView) -> str:
+    """`ksd migrate`'s step for a view built beside itself (`view`: the live-named one).
+    Answers what it found: `current` (the live shape is this code's; a build left from
+    another release is dropped), `new` (no live table yet: the caller creates it in place),
+    or `beside` (the live shape is older: the new one is created beside it, or kept if a build
+    of this version is under way)."""
+    live = view.built_version("")
+    if live is None:
+        view.drop_build(NEXT)
+        return "new"
+    if live == view.version:
+        view.drop_build(NEXT)
+        return "current"
+    if view.built_version(NEXT) != view.version:
+        view.drop_build(NEXT)
+    return "beside"
+
+
+def next_build_pending(conn: psycopg.Connection[Any], schema: str, view_class: type[BesideView]) -> bool:
+    """Whether tables of a new shape are being built beside the live ones."""
+    table = f"{schema}.{view_class.beside_tables[0]}{NEXT}"
+    row = conn.execute("SELECT to_regclass(%s) IS NOT NULL", (table,)).fetchone()
+    return bool(row and row[0])
+
+
+def switch_over(feed: Feed, database_url: str, view_class: type[PostgresTrackingRecorder] | None = None) -> None:
+    """Put the new shape of `feed`'s view, built beside the live one, in its place (the feed's
+    runners stopped: the next one follows the switched view from where the build stopped)."""
+    env = Environment(built_beside(feed.projection).name,
+                      {**feed.env(database_url, pool_size=1), "POSTGRES_CONNECT_TIMEOUT": "5"})
+    view = cast(BesideView, InfrastructureFactory.construct(env=env).tracking_recorder(view_class or feed.view))
+    try:
+        view.switch_over()
+    finally:
+        view.datastore.close()
+
+
+@functools.cache
+def built_beside(projection_class: type[Projection[Any]]) -> type[Projection[Any]]:
+    """`projection_class` under the name of its build beside the live view (`<name>_next`):
+    its own tracking table, the view's `_next` tables."""
+    return type(projection_class.__name__, (projection_class,), {
+        "name": projection_class.name + NEXT,
+        "__module__": projection_class.__module__,
+    })
+
+
+def _more_ready(subscription: ApplicationSubscription[Any]) -> bool:
+    """Whether the subscription holds another event already pulled from the store (its next
+    `next()` will not wait). eventsourcing keeps pulled notifications in lists of up to 500 and
+    a queue of such lists; nothing public says whether one is waiting."""
+    inner = subscription.subscription
+    index, pulled = getattr(inner, "_notifications_index", 0), getattr(inner, "_notifications", ())
+    queue = getattr(inner, "_notifications_queue", None)
+    return index < len(pulled) or (queue is not None and not queue.empty())
+
+
 # -- the guard -----------------------------------------------------------------------------------
 
 _DEAD_LETTER_INSERT = """
@@ -242,9 +500,9 @@ class _Counter:
         self._lock = threading.Lock()
         self._counts: dict[str, int] = {}
 
-    def add(self, service: str) -> None:
+    def add(self, service: str, n: int = 1) -> None:
         with self._lock:
-            self._counts[service] = self._counts.get(service, 0) + 1
+            self._counts[service] = self._counts.get(service, 0) + n
 
     def get(self, service: str) -> int:
         return self._counts.get(service, 0)
@@ -274,17 +532,55 @@ class _DeadLetterGuard:
             curs.execute(query, params)
             return curs.fetchall()
 
-    def _is_blocked(self, key: tuple[str, UUID]) -> bool:
+    def _blocked_keys(self) -> set[tuple[str, UUID]]:
         if self._blocked is None:
             self._blocked = {(r["application_name"], r["originator_id"])
                              for r in self._query(_OPEN_ORIGINATORS, (self.name,))}
-        if key not in self._blocked:
+        return self._blocked
+
+    def _has_blocked(self) -> bool:
+        return bool(self._blocked_keys())
+
+    def _is_blocked(self, key: tuple[str, UUID]) -> bool:
+        blocked = self._blocked_keys()
+        if key not in blocked:
             return False
         # Replayed meanwhile (`ksd replay-dead-letters` runs in another process)?
         if self._query(_STILL_OPEN, (self.name, *key))[0]["open"]:
             return True
-        self._blocked.discard(key)
+        blocked.discard(key)
         return False
+
+    def process_batch(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
+        """Apply `batch` in one transaction; if any of it fails, one event at a time (the
+        failing one becomes a dead letter, the others are applied)."""
+        view = self.view
+        if len(batch) == 1 or not isinstance(view, BatchedView) or any(
+            isinstance(event, Undecodable) for event, _ in batch
+        ) or (self._has_blocked() and any(
+            self._is_blocked((tracking.application_name, event.originator_id)) for event, tracking in batch
+        )):
+            for event, tracking in batch:
+                self.process_event(event, tracking)
+            return
+        try:
+            with view.batch(batch[0][1], batch[-1][1]) as curs:
+                view.prepare(curs, [event for event, _ in batch])
+                for event, tracking in batch:
+                    super().process_event(event, tracking)  # type: ignore[misc]
+        except Exception as exc:  # noqa: BLE001 - any failure: the batch again, one event at a time
+            self._one_by_one(batch, exc)
+        else:
+            self._applied.inc(len(batch))
+            APPLIED.add(self.service, len(batch))
+
+    def _one_by_one(self, batch: Sequence[tuple[Any, Tracking]], exc: Exception) -> None:
+        if database_outage(exc, follow_context=False) is not None:
+            raise exc
+        log.info("batch_applied_one_by_one", service=self.service, projection=self.name, events=len(batch),
+                 first=batch[0][1].notification_id, error_type=error_type(exc), error=short_error(exc, 300))
+        for event, tracking in batch:
+            self.process_event(event, tracking)
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         key = (tracking.application_name, domain_event.originator_id)
@@ -357,12 +653,15 @@ class FeedRunner(ProjectionRunner):  # type: ignore[type-arg]
     def __init__(
         self, service: str, feed: Feed, database_url: str, *,
         view_class: type[PostgresTrackingRecorder] | None = None, pool_size: int = FEED_POOL_SIZE,
+        beside: bool = False,
     ) -> None:
         self.feed = feed
+        self.beside = beside  # filling the view's new shape beside the live one (BesideView)
+        projection = built_beside(feed.projection) if beside else feed.projection
         try:
             super().__init__(
                 application_class=tolerant(feed.application),  # type: ignore[arg-type]  # a class is hashable
-                projection_class=guarded(feed.projection, service, feed.label),
+                projection_class=guarded(projection, service, feed.label),
                 view_class=view_class or feed.view,
                 # Waiting for a pooled connection ends after 5 s (eventsourcing's default is
                 # 30, retried ten times): a worker whose database went away notices, rebuilds
@@ -374,6 +673,34 @@ class FeedRunner(ProjectionRunner):  # type: ignore[type-arg]
             if view is not None:
                 view.datastore.close()
             raise
+
+    @staticmethod
+    def _process_events_loop(
+        subscription: ApplicationSubscription[Any],
+        projection: Any,
+        is_stopping: threading.Event,
+        runner: weakref.ReferenceType[Any],
+    ) -> None:
+        """eventsourcing's loop, handing the guard batches: every event already pulled, up to
+        `BATCH_MAX` (the runner's thread calls this in place of its own one-event loop)."""
+        try:
+            batch: list[tuple[Any, Tracking]] = []
+            for item in subscription:
+                batch.append(item)
+                if len(batch) >= BATCH_MAX or not _more_ready(subscription):
+                    projection.process_batch(batch)
+                    batch = []
+        except BaseException as exc:  # noqa: BLE001 - handed to run_forever, as eventsourcing does
+            this = runner()
+            if this is not None:
+                this._thread_error = exc  # noqa: SLF001 - eventsourcing's own field
+        finally:
+            is_stopping.set()
+
+    def position(self) -> tuple[int, int]:
+        """(this feed's tracking position, the source's last notification id)."""
+        view = cast(PostgresTrackingRecorder, self.view)
+        return view.max_tracking_id(self.app_name) or 0, self.app.recorder.max_notification_id() or 0
 
     def __exit__(self, *exc_info: Any) -> None:
         try:

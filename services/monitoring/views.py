@@ -18,13 +18,12 @@ tables `services.monitoring.tables`.
 from __future__ import annotations
 
 from datetime import date, datetime
-from functools import singledispatchmethod
 from typing import Any
 from uuid import UUID
 
 import structlog
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.projection import Projection
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -39,6 +38,7 @@ from services.registry.domain.valid_time import legal_date
 from shared.clock import Clock, SystemClock
 from shared.db import READER_ROLE
 from shared.periods import local_date
+from shared.projection import BatchedView
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
@@ -77,7 +77,7 @@ def agreement_row(agreement: Agreement) -> dict[str, Any]:
     }
 
 
-class MonitoringView(PostgresTrackingRecorder):
+class MonitoringView(BatchedView):
     """The read model's writer, with the alert store on the same datastore (`alerts`).
     `configured` gives it the settings and clock before the projection runner builds it."""
 
@@ -109,8 +109,7 @@ class MonitoringView(PostgresTrackingRecorder):
         """A new agreement; `began_on`: the day it legally began (its Started event's legal
         date), the first row of its stage history."""
         row = agreement_row(agreement)
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
+        with self.writing(tracking) as curs:
             self._insert_stage(curs, agreement, began_on or local_date(agreement.created_on), agreement.created_on)
             curs.execute(
                 sql.SQL("INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
@@ -127,8 +126,7 @@ class MonitoringView(PostgresTrackingRecorder):
             self.alerts.mark(curs, agreement.id, row["party_regions"])
 
     def apply_agreement_event(self, event: Agreement.Event, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
+        with self.writing(tracking) as curs:
             curs.execute(self._q("SELECT state FROM {s}.agreements WHERE id = %s FOR UPDATE"), (event.originator_id,))
             found = curs.fetchone()
             if found is None:
@@ -205,8 +203,7 @@ class MonitoringView(PostgresTrackingRecorder):
         """A progress report or an evaluation filed (a new row) or corrected (its row's new
         content and version). A report's agreement is marked for an alert review."""
         table = "progress_reports" if isinstance(event, ProgressReport.Event) else "evaluations"
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
+        with self.writing(tracking) as curs:
             if isinstance(event, ProgressReport.Filed):
                 curs.execute(
                     self._q(
@@ -244,8 +241,6 @@ class MonitoringView(PostgresTrackingRecorder):
                     raise LookupError(f"progress report {event.originator_id} is not in the monitoring read model")
                 self.alerts.mark(curs, report["agreement_id"], ())
 
-    def skip(self, tracking: Tracking) -> None:
-        self.insert_tracking(tracking)
 
     def grant_reader(self) -> None:
         with self.datastore.transaction(commit=True) as curs:
@@ -260,19 +255,16 @@ class RegistryFeed(Projection[MonitoringView]):
 
     name = "registry_feed"  # tracking table registry_feed_tracking
 
-    @singledispatchmethod
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if isinstance(domain_event, Agreement.Event):
+        if isinstance(domain_event, Agreement.Started):
+            agreement = domain_event.mutate(None)
+            if agreement is None:  # not reached: a Started event always creates its agreement
+                raise TypeError(f"{domain_event!r} created no agreement")
+            self.view.insert_agreement(agreement, tracking, began_on=legal_date(domain_event))
+        elif isinstance(domain_event, Agreement.Event):
             self.view.apply_agreement_event(domain_event, tracking)
         else:
             self.view.skip(tracking)
-
-    @process_event.register
-    def _(self, domain_event: Agreement.Started, tracking: Tracking) -> None:
-        agreement = domain_event.mutate(None)
-        if agreement is None:  # not reached: a Started event always creates its agreement
-            raise TypeError(f"{domain_event!r} created no agreement")
-        self.view.insert_agreement(agreement, tracking, began_on=legal_date(domain_event))
 
 
 class MonitoringFeed(Projection[MonitoringView]):

@@ -11,10 +11,10 @@ from eventsourcing.utils import Environment
 
 from services.registry.application import IDEMPOTENCY_TABLE, Registry
 from services.registry.audit import HistoricalDigests
-from services.registry.projections.agreements import VIEW_VERSION, AgreementsProjection, PostgresAgreementsView
+from services.registry.projections.agreements import AgreementsProjection, PostgresAgreementsView
 from shared.application import secure_event_store
 from shared.db import ensure_schema, eventsourcing_env, lag_query
-from shared.projection import Feed, clear_dead_letters, install_worker_tables
+from shared.projection import Feed, built_beside, install_worker_tables, prepare_beside
 
 SCHEMA = "registry"
 
@@ -28,8 +28,11 @@ def open_registry(database_url: str, *, pool_size: int = 2) -> Registry:
     return Registry(registry_env(database_url, pool_size=pool_size))
 
 
-def agreements_view(env: dict[str, str]) -> PostgresAgreementsView:
-    factory = InfrastructureFactory.construct(env=Environment(AgreementsProjection.name, env))
+def agreements_view(env: dict[str, str], *, beside: bool = False) -> PostgresAgreementsView:
+    """The agreements view (tables created when `env` says so); `beside`: the new shape's,
+    built next to the live one (`agreements_next`)."""
+    name = (built_beside(AgreementsProjection) if beside else AgreementsProjection).name
+    factory = InfrastructureFactory.construct(env=Environment(name, env))
     return factory.tracking_recorder(PostgresAgreementsView)  # type: ignore[return-value]
 
 
@@ -44,23 +47,21 @@ def install(database_url: str) -> None:
         secure_event_store(database_url, SCHEMA, app, digests.table)
         with psycopg.connect(database_url, autocommit=True) as conn:
             conn.execute(IDEMPOTENCY_TABLE.format(schema=SCHEMA))
-        rebuild_outdated_view(registry_env(database_url, pool_size=1))
-        view = agreements_view(env)  # creates the read model and its tracking table
+        found = prepare_view(registry_env(database_url, pool_size=1))
+        # The live read model and its tracking table (when new); a live one of an older shape
+        # stays served while the worker fills the new shape beside it.
+        view = agreements_view(env, beside=found == "beside")
         view.grant_reader()
         view.datastore.close()
     finally:
         app.close()
 
 
-def rebuild_outdated_view(env: dict[str, str]) -> None:
-    """A read model of an older shape is dropped with its positions; the worker then
-    replays the event store into the new shape."""
+def prepare_view(env: dict[str, str]) -> str:
+    """`current`, `new` or `beside` (shared.projection.prepare_beside)."""
     view = agreements_view(env)
     try:
-        existing = view.view_version()
-        if existing is not None and existing != VIEW_VERSION:
-            view.drop_for_rebuild()
-            clear_dead_letters(view.datastore, AgreementsProjection.name)  # every event is tried again
+        return prepare_beside(view)
     finally:
         view.datastore.close()
 

@@ -22,7 +22,7 @@ from services.reporting.views import SCHEMA, AgreementsView, RecordsFeed, Record
 from shared.application import secure_event_store
 from shared.db import READER_ROLE, ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
-from shared.projection import Feed, clear_dead_letters, install_worker_tables
+from shared.projection import Feed, built_beside, install_worker_tables, prepare_beside
 
 
 def reporting_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
@@ -32,7 +32,8 @@ def reporting_env(database_url: str, *, pool_size: int = 5, create_tables: bool 
 def _feed_env(database_url: str, source_schema: str, projection: Any, pool_size: int) -> dict[str, str]:
     """Reads another service's notification log; writes this service's read model."""
     env = eventsourcing_env(database_url, schema=source_schema, pool_size=pool_size)
-    env[f"{projection.name.upper()}_POSTGRES_SCHEMA"] = SCHEMA
+    for name in (projection.name, built_beside(projection).name):  # and its build beside, if it has one
+        env[f"{name.upper()}_POSTGRES_SCHEMA"] = SCHEMA
     return env
 
 
@@ -57,17 +58,15 @@ FEEDS = (
 )
 
 
-def rebuild_outdated_agreements(database_url: str) -> None:
-    """The agreements and their stage history, when older code built them (another shape of
-    the registry's rows, or no stage history yet), are dropped with their positions; the
-    worker then replays the registry's events into both."""
+def prepare_agreements(database_url: str) -> str:
+    """`current`, `new` or `beside` for the agreements and their stage history in this schema
+    (shared.projection.prepare_beside): a shape older than this code's (either table's) is
+    rebuilt beside the live one, which stays served meanwhile."""
     env = registry_feed_env(database_url, pool_size=1)
     factory = InfrastructureFactory.construct(env=Environment(AgreementsProjection.name, env))
     view: AgreementsView = factory.tracking_recorder(AgreementsView)  # type: ignore[assignment]
     try:
-        if view.outdated():
-            view.drop_for_rebuild()
-            clear_dead_letters(view.datastore, AgreementsProjection.name)  # every event is tried again
+        return prepare_beside(view)
     finally:
         view.datastore.close()
 
@@ -80,10 +79,13 @@ def install(database_url: str) -> None:
         secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
-    rebuild_outdated_agreements(database_url)  # the registry's shape and the stage history, in this schema
+    found = prepare_agreements(database_url)  # the registry's shape and the stage history, in this schema
     for feed in FEEDS:
         env = {**feed.env(database_url, pool_size=1), "CREATE_TABLE": "yes"}
-        factory = InfrastructureFactory.construct(env=Environment(feed.projection.name, env))
+        # A live agreements view of an older shape: the new one is created beside it.
+        projection = built_beside(feed.projection) if feed.label == "registry_feed" and found == "beside" \
+            else feed.projection
+        factory = InfrastructureFactory.construct(env=Environment(projection.name, env))
         view = factory.tracking_recorder(feed.view)  # creates the tables and this feed's tracking table
         try:
             view.grant_reader()  # type: ignore[attr-defined]

@@ -16,11 +16,11 @@ Readers switch to `ksd_reader` with their tenant set; row-level security is the 
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 from eventsourcing.persistence import Tracking
-from eventsourcing.postgres import PostgresDatastore, PostgresTrackingRecorder
+from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.projection import Projection
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -32,6 +32,7 @@ from services.reporting.domain.reports import Consolidation, RegionReport, Repor
 from services.reporting.domain.stages import legal_date, stage_dates
 from shared.db import READER_ROLE, reader_policy
 from shared.periods import Period, local_date
+from shared.projection import BatchedView
 from shared.regions import province_of
 from shared.tenancy import NATIONAL, audience_of
 
@@ -72,8 +73,9 @@ _RECORD_TABLES = [
     """,
     "CREATE INDEX IF NOT EXISTS evaluations_agreement ON {s}.evaluations (agreement_id)",
 ]
-for _table in ("progress_reports", "evaluations"):
-    _RECORD_TABLES += reader_policy(_table, _VIA_AGREEMENT, schema="{s}")
+_RECORD_POLICIES = [statement for table in ("progress_reports", "evaluations")
+                    for statement in reader_policy(table, _VIA_AGREEMENT, schema="{s}")]
+_RECORD_TABLES += _RECORD_POLICIES
 
 _REPORT_TABLES = [
     """
@@ -108,9 +110,10 @@ _REPORT_TABLES = [
 # the agreements view and their positions, and the worker rebuilds both from the events.
 STAGES_VERSION = 1
 
+# `{t}`: `agreement_stages`, or `agreement_stages_next` while a new shape is built beside it.
 _STAGE_TABLES = [
     """
-    CREATE TABLE IF NOT EXISTS {s}.agreement_stages (
+    CREATE TABLE IF NOT EXISTS {s}.{t} (
         agreement_id uuid NOT NULL,
         version integer NOT NULL,          -- the event that moved the agreement into this stage
         stage text NOT NULL,
@@ -119,8 +122,8 @@ _STAGE_TABLES = [
         PRIMARY KEY (agreement_id, version)
     )
     """,
-    "COMMENT ON TABLE {s}.agreement_stages IS 'ksd view version " + str(STAGES_VERSION) + "'",
-    *reader_policy("agreement_stages", _VIA_AGREEMENT, schema="{s}"),
+    "COMMENT ON TABLE {s}.{t} IS 'ksd view version " + str(STAGES_VERSION) + "'",
+    *reader_policy("{t}", _VIA_AGREEMENT, schema="{s}"),
 ]
 
 KINDS = {RegionReport: "region", Consolidation: "consolidation"}
@@ -138,7 +141,7 @@ def audience_of_report(kind: str, subject: str) -> list[str]:
     return sorted(audience_of([subject]) if kind == "region" else {subject, NATIONAL})
 
 
-class _View(PostgresTrackingRecorder):
+class _View(BatchedView):
     tables: list[str] = []  # noqa: RUF012 - per subclass
     readable: tuple[str, ...] = ()
 
@@ -150,8 +153,6 @@ class _View(PostgresTrackingRecorder):
     def _q(self, text: str) -> sql.Composed:
         return sql.SQL(text).format(s=self.s)
 
-    def skip(self, tracking: Tracking) -> None:
-        self.insert_tracking(tracking)
 
     def grant_reader(self) -> None:
         """Readers see the rows, under row-level security."""
@@ -165,21 +166,27 @@ class _View(PostgresTrackingRecorder):
 class AgreementsView(PostgresAgreementsView):
     """The registry's agreements view in this schema (the same rows, by the same rules), plus
     `agreement_stages`: a row each time an agreement's stage changed, written in the
-    transaction that records the event's position (exactly once, like the rows)."""
+    transaction that records the event's position (exactly once, like the rows). Both are
+    rebuilt beside the live ones when either's shape changes (shared.projection.BesideView)."""
 
     renders_api = False  # this service serves no agreement as the registry's API shapes it
+    beside_tables: ClassVar[tuple[str, ...]] = ("agreements", "agreement_stages")
+    # Both shapes in one number: the agreements' and the stage history's.
+    version = VIEW_VERSION * 1000 + STAGES_VERSION
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.s = sql.Identifier(self.datastore.schema)
-        self.sql_create_statements.extend(sql.SQL(t).format(s=self.s) for t in _STAGE_TABLES)
+        stages = self.table("agreement_stages")
+        self.sql_create_statements.extend(sql.SQL(t.replace("{t}", stages)).format(s=self.s) for t in _STAGE_TABLES)
+        self._stages = sql.Identifier(stages)
         self._insert_stage = sql.SQL(
-            "INSERT INTO {s}.agreement_stages (agreement_id, version, stage, since, recorded_at)"
-            " VALUES (%s, %s, %s, %s, %s)").format(s=self.s)
+            "INSERT INTO {s}.{t} (agreement_id, version, stage, since, recorded_at)"
+            " VALUES (%s, %s, %s, %s, %s)").format(s=self.s, t=self._stages)
         # The facts may have been corrected since: each stage's day follows them.
         self._redate_stages = sql.SQL(
-            "UPDATE {s}.agreement_stages h SET since = v.since FROM unnest(%s::text[], %s::date[]) AS v(stage, since)"
-            " WHERE h.agreement_id = %s AND h.stage = v.stage AND h.since <> v.since").format(s=self.s)
+            "UPDATE {s}.{t} h SET since = v.since FROM unnest(%s::text[], %s::date[]) AS v(stage, since)"
+            " WHERE h.agreement_id = %s AND h.stage = v.stage AND h.since <> v.since").format(s=self.s, t=self._stages)
 
     def inserted(self, curs: Any, agreement: Agreement) -> None:
         curs.execute(self._insert_stage, (agreement.id, agreement.version, agreement.stage,
@@ -194,42 +201,32 @@ class AgreementsView(PostgresAgreementsView):
         if dates:
             curs.execute(self._redate_stages, (list(dates), list(dates.values()), agreement.id))
 
-    def stages_version(self) -> int | None:
-        """The shape version of `agreement_stages`: None without the table."""
+    def built_version(self, suffix: str) -> int | None:
+        """Both shapes' versions in one number (`version`); a stage history missing or without
+        a version counts as version 0 of it."""
+        agreements = super().built_version(suffix)
+        if agreements is None:
+            return None
         with self.datastore.transaction(commit=False) as curs:
             curs.execute(
-                "SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
-                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
-                {"t": f"{self.datastore.schema}.agreement_stages"},
+                "SELECT obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
+                {"t": f"{self.datastore.schema}.agreement_stages{suffix}"},
             )
             row = curs.fetchone()
-        if row is None or not row["present"]:
-            return None
-        comment = (row["comment"] or "").removeprefix("ksd view version ")
-        return int(comment) if comment.isdigit() else 0
+        comment = ((row or {}).get("comment") or "").removeprefix("ksd view version ")
+        return agreements * 1000 + (int(comment) if comment.isdigit() else 0)
 
-    def outdated(self) -> bool:
-        """Built by older code: the agreements' shape differs, or there are agreements but no
-        stage history of this version (a read model from before it existed)."""
-        agreements = self.view_version()
-        if agreements is None:
-            return False
-        return agreements != VIEW_VERSION or self.stages_version() != STAGES_VERSION
-
-    def drop_for_rebuild(self) -> None:
-        """Also the stage history; and the policies of the monitoring records, which read the
-        agreements (CASCADE: `ksd migrate` creates them again right after, and until then
-        row-level security shows readers nothing)."""
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(sql.SQL("DROP TABLE IF EXISTS {s}.agreement_stages").format(s=self.s))
-            curs.execute(sql.SQL("DROP TABLE IF EXISTS {s}.agreements CASCADE").format(s=self.s))
-        super().drop_for_rebuild()
+    def switched(self, curs: Any) -> None:
+        """The policies that read the agreements (the monitoring records' and the stage
+        history's) went with the dropped table: they are made again on the new one."""
+        for statement in [*_RECORD_POLICIES, *reader_policy("agreement_stages", _VIA_AGREEMENT, schema="{s}")]:
+            curs.execute(sql.SQL(statement).format(s=self.s))
 
     def grant_reader(self) -> None:
         super().grant_reader()
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(sql.SQL("GRANT SELECT ON {s}.agreement_stages TO {reader}").format(
-                s=self.s, reader=sql.Identifier(READER_ROLE)))
+            curs.execute(sql.SQL("GRANT SELECT ON {s}.{t} TO {reader}").format(
+                s=self.s, t=self._stages, reader=sql.Identifier(READER_ROLE)))
 
 
 class RecordsView(_View):
@@ -239,8 +236,7 @@ class RecordsView(_View):
     readable = ("progress_reports", "evaluations")
 
     def apply_record_event(self, event: Any, tracking: Tracking) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
+        with self.writing(tracking) as curs:
             if isinstance(event, ProgressReport.Filed):
                 curs.execute(self._q(
                     "INSERT INTO {s}.progress_reports (id, agreement_id, region, period, version, content, filed_at,"
@@ -268,8 +264,7 @@ class ReportsView(_View):
     readable = ("reports",)
 
     def apply_report_event(self, event: Report.Event, tracking: Tracking, kind: str) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            self._insert_tracking(curs, tracking)
+        with self.writing(tracking) as curs:
             at = event.timestamp
             if isinstance(event, Report.Started):
                 period = Period.parse(event.period)

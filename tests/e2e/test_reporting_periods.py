@@ -30,7 +30,7 @@ import pytest
 
 from services.reporting.setup import FEEDS, feed_lag, install
 from services.reporting.worker import ReportingWorker
-from shared.projection import FeedRunner
+from shared.projection import FeedRunner, switch_over
 from tests.e2e.reporting_platform import ReportingPlatform, reporting_platform
 
 JABAR, KOTA_BANDUNG, KAB_BANDUNG, CIMAHI, BANDUNG_BARAT = "32", "32.73", "32.04", "32.77", "32.17"
@@ -176,28 +176,34 @@ def test_the_printed_roll_ups_say_which_day_the_stages_are_counted_by(p: Reporti
         assert "Tahap dan naskah per tanggal 30 Juni 2026" in flat, flat
 
 
-def test_a_read_model_built_before_the_stage_history_is_rebuilt_by_migrate(
+def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
     p: ReportingPlatform, scenario: dict
 ) -> None:
     """Last in the module: it replaces the reporting read model of the registry's events."""
     p.sync()
     with psycopg.connect(p.url, autocommit=True) as conn:
         conn.execute("DROP TABLE reporting.agreement_stages")  # as the code before this change left it
-    install(p.url)  # `ksd migrate`
+        live = conn.execute("SELECT count(*) FROM reporting.agreements").fetchone()[0]
+    install(p.url)  # `ksd migrate`: the new shape beside the live one, which stays
     with psycopg.connect(p.url, autocommit=True) as conn:
-        assert conn.execute("SELECT count(*) FROM reporting.agreements").fetchone()[0] == 0
-        # The monitoring records' policies read the agreements: dropped with them, created again.
-        policies = conn.execute("SELECT tablename FROM pg_policies WHERE schemaname = 'reporting'"
-                                " AND tablename IN ('progress_reports', 'evaluations')").fetchall()
-        assert len(policies) == 2
+        assert conn.execute("SELECT count(*) FROM reporting.agreements").fetchone()[0] == live > 0
+        assert conn.execute("SELECT count(*) FROM reporting.agreements_next").fetchone()[0] == 0
         [registry_feed] = [f for f in FEEDS if f.label == "registry_feed"]
-        # The worker's registry feed, restarted after the migration, replays the registry's events.
-        with FeedRunner(ReportingWorker.service, registry_feed, p.url) as runner:
+        # The worker's registry feed, restarted after the migration, replays the registry's
+        # events into the new shape, then puts it in the live one's place.
+        with FeedRunner(ReportingWorker.service, registry_feed, p.url, beside=True) as runner:
             deadline = time.monotonic() + 30
-            while any(feed_lag(conn).values()) and time.monotonic() < deadline:
+            while (position := runner.position())[0] < position[1] and time.monotonic() < deadline:
                 runner.run_forever(timeout=0.1)
+        switch_over(registry_feed, p.url)
         assert not any(feed_lag(conn).values())
+        assert conn.execute("SELECT to_regclass('reporting.agreements_next')").fetchone()[0] is None
         assert conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_stages").fetchone()[0] == 4
+        # The monitoring records' and the stage history's policies read the agreements: they
+        # went with the old table and were made again on the new one.
+        policies = conn.execute("SELECT tablename FROM pg_policies WHERE schemaname = 'reporting'"
+                                " AND tablename IN ('progress_reports', 'evaluations', 'agreement_stages')").fetchall()
+        assert sorted(t for (t,) in policies) == ["agreement_stages", "evaluations", "progress_reports"]
     live = p.reporting.get(f"/consolidations/{JABAR}/2026-S1", params={"live": "true"},
                            headers=p.headers(JABAR, "consolidator")).json()
     assert by_stage(live["content"]["province_wide"]) == AT_PERIOD_END

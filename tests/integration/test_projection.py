@@ -142,29 +142,43 @@ def test_no_setting_a_reader_controls_widens_what_it_sees(registry_app: Registry
     assert run(_escalate(migrated_url, "32.73")) == []
 
 
-def test_a_read_model_of_an_older_shape_is_rebuilt_from_the_events(pg_server_url: str) -> None:
-    """`ksd migrate` drops a view whose shape changed, with its positions; the worker then
-    replays the event store into the new shape, later events included."""
+def test_a_read_model_of_an_older_shape_is_rebuilt_beside_it_from_the_events(
+    pg_server_url: str, tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """`ksd migrate` leaves a view whose shape changed in place and creates the new shape
+    beside it; the worker replays the event store into that one, later events included, and
+    puts it in the old one's place."""
     from services.ksd.cli import migrate_all
     from services.registry.domain import commands as c
-    from tests.conftest import fresh_database
+    from shared.settings import Settings
+    from tests.conftest import fresh_database, wait_for
+    from tests.integration.test_batched_projection import Worker, table_present
 
+    settings = Settings.from_env(
+        {}, jwt_secret="test-secret-" + "x" * 32, data_dir=str(tmp_path_factory.mktemp("data")), log_level="warning",
+        worker_metrics_port=0, worker_heartbeat_seconds=0.3, db_pool_max=2,
+    )
     with fresh_database(pg_server_url) as url:
         migrate_all(url)
         app = Registry(registry_env(url, pool_size=1))
         try:
             started = app.start_agreement(OPERATOR, command("Mahakam lama")).agreement
-            # Sent the day it was prepared: a date in WIB, like every legal date.
-            app.act(OPERATOR, started.id, 1, c.SubmitOffer("005/1", local_date(started.created_on)))
             with make_runner(url) as runner:
                 catch_up(url, runner)
             with psycopg.connect(url, autocommit=True) as conn:
                 conn.execute("ALTER TABLE registry.agreements DROP COLUMN state")  # as an older release left it
                 conn.execute("COMMENT ON TABLE registry.agreements IS 'ksd view version 1'")
             migrate_all(url)
-            assert rows_for(url, "Mahakam lama") == 0
-            with make_runner(url) as runner:
-                catch_up(url, runner)
+            assert rows_for(url, "Mahakam lama") == 1  # still served, as it is
+            # Sent the day it was prepared: a date in WIB, like every legal date.
+            app.act(OPERATOR, started.id, 1, c.SubmitOffer("005/1", local_date(started.created_on)))
+            worker = Worker("registry", settings, url)
+            try:
+                wait_for(lambda: not table_present(url, "registry.agreements_next"), "the switch-over")
+                with psycopg.connect(url) as conn:
+                    wait_for(lambda: projection_lag(conn) == 0, "the worker to follow the new view")
+            finally:
+                worker.close()
             with psycopg.connect(url) as conn:
                 stage, version = conn.execute(
                     "SELECT stage, (state->>'_version')::int FROM registry.agreements WHERE id = %s", (started.id,)

@@ -180,12 +180,10 @@ def test_import_events_per_second_against_raw_copy(bench_url: str) -> None:
         app.close()
     with psycopg.connect(bench_url) as conn:
         version = conn.execute("SHOW server_version").fetchone()[0]
-    text = report.render([
+    text = report.save(RESULTS_FILE, [
         f"Sinergi KSD import benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}",
         f"python {platform.python_version()}, {os.cpu_count()} cpu, PostgreSQL {version}, scale {SCALE:g}",
         "load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
             *load_before, *os.getloadavg()),
     ])
     print("\n\n" + text + "\n")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(text + "\n", encoding="utf-8")

@@ -9,6 +9,7 @@ See tests/perf/README.md for how to read them.
 
 from __future__ import annotations
 
+import json
 import os
 import platform
 import random
@@ -163,6 +164,30 @@ class Report:
         return "\n".join(out)
 
 
+    def as_json(self, header: Sequence[str]) -> dict[str, Any]:
+        """The same table as data: every row with its baseline's name and its ratio."""
+        rows = []
+        for r in self.results:
+            base = self.baseline_of(r) if r.baseline else None
+            rows.append({
+                "section": r.section, "operation": r.operation.strip(), "diagnostic": r.operation.startswith(" "),
+                "n": r.n, "total_s": round(r.total_s, 6), "per_op_ms": round(r.per_op_ms, 6),
+                "p50_ms": r.percentile_ms(0.50), "p95_ms": r.percentile_ms(0.95), "p99_ms": r.percentile_ms(0.99),
+                "ops_per_s": round(r.ops_per_s, 3), "baseline": r.baseline and r.baseline.strip(),
+                "ratio": round(r.per_op_ms / base.per_op_ms, 4) if base else None,
+            })
+        return {"header": list(header), "rows": rows, "notes": list(self.notes)}
+
+    def save(self, path: Path, header: Sequence[str]) -> str:
+        """Write the table as text to `path` and as JSON beside it (same name, `.json`); answer
+        the text."""
+        text = self.render(header)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+        path.with_suffix(".json").write_text(json.dumps(self.as_json(header), indent=1) + "\n", encoding="utf-8")
+        return text
+
+
 def timed(fn: Callable[[], Any], n: int) -> tuple[float, list[float]]:
     """Run `fn` n times; the total wall time and each call's time."""
     samples: list[float] = []
@@ -205,10 +230,8 @@ def report(bench_url: str) -> Iterator[Report]:
         + " ".join(f"{k}={v}" for k, v in sorted(pg_settings.items())),
         f"scale {SCALE:g} (KSD_BENCH_SCALE); every baseline is raw psycopg on the same database, same run",
     ]
-    text = rep.render(header)
+    text = rep.save(RESULTS_FILE, header)
     print("\n\n" + text + "\n")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(text + "\n", encoding="utf-8")
 
 
 # -- helpers ---------------------------------------------------------------------------

@@ -424,10 +424,8 @@ def report(bench_url: str) -> Iterator[Report]:
         f"scale {SCALE:g} (KSD_BENCH_SCALE): {N_AGREEMENTS:,} agreements; every baseline is raw psycopg on the same"
         " database, same run",
     ]
-    text = rep.render(header)
+    text = rep.save(RESULTS_FILE, header)
     print("\n\n" + text + "\n")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(text + "\n", encoding="utf-8")
 
 
 @pytest.fixture(scope="module")

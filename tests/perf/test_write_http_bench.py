@@ -352,7 +352,5 @@ def test_durable_actions_over_http(bench_url: str, tmp_path: Path) -> None:
         f"({WORKERS} worker(s), uvloop), KSD_DB_POOL_MAX={POOL_MAX}; "
         "client: asyncio keep-alive HTTP/1.1, one connection per client",
     ]
-    text = report.render(header)
+    text = report.save(RESULTS_FILE, header)
     print("\n\n" + text + "\n")
-    RESULTS_FILE.parent.mkdir(parents=True, exist_ok=True)
-    RESULTS_FILE.write_text(text + "\n", encoding="utf-8")

@@ -1,0 +1,167 @@
+"""Projection rebuild benchmark (issue #11, requirement 3): the registry worker's batched feed
+rebuilding `registry.agreements` from a realistic event store (the seeded families with their
+lifecycles, about twelve events per agreement) against raw `COPY` of the rows it ends with,
+in the same run on the same database; then the same rebuild beside the live view (a new view
+version), with a reader reading the live view throughout: every read answered, and the pause
+the switch-over makes.
+
+Run with `make bench`. Nothing here asserts a timing; the target is 30,000 events/s. The table
+is printed and written to `.data/bench/rebuild.txt` and `.json`.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import threading
+import time
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import psycopg
+import pytest
+from psycopg import sql
+
+from services.ksd.cli import migrate_all
+from services.ksd.seed import seed
+from services.registry.projections.agreements import JSON_COLUMNS, VIEW_COLUMNS
+from services.registry.setup import projection_lag
+from services.registry.worker import RegistryWorker, make_runner
+from shared.db import READER_ROLE, TENANT_SETTING
+from shared.settings import Settings
+from shared.worker import tune_gc
+from tests.conftest import fresh_database
+from tests.perf.test_registry_bench import REPO_ROOT, Report, Result
+
+pytestmark = pytest.mark.perf
+
+SCALE = float(os.environ.get("KSD_BENCH_SCALE", "1"))
+N_FAMILIES = max(200, int(4_000 * SCALE))  # seeded agreement families (about 12 events each)
+RESULTS_FILE = REPO_ROOT / ".data" / "bench" / "rebuild.txt"
+LIST = ("SELECT id, position, api FROM registry.agreements WHERE visible_to @> ARRAY[%s]"
+        " ORDER BY position DESC LIMIT 20")
+
+
+@pytest.fixture(scope="module")
+def bench_url(pg_server_url: str) -> Iterator[str]:
+    with fresh_database(pg_server_url, prefix="ksd_bench_rebuild") as url:
+        migrate_all(url)
+        seed(url, scale="national", count=N_FAMILIES)
+        with psycopg.connect(url, autocommit=True) as conn:
+            conn.execute("CREATE SCHEMA bench")
+        yield url
+
+
+def events_in_store(conn: psycopg.Connection) -> int:
+    return conn.execute("SELECT count(*) FROM registry.registry_events").fetchone()[0]
+
+
+def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_path: Path) -> None:
+    report = Report()
+    load_before = os.getloadavg()
+    tune_gc()  # as `ksd worker` does
+    section = "projection rebuild from zero (registry worker's feed -> registry.agreements)"
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        n_events = events_in_store(conn)
+        conn.execute("TRUNCATE registry.agreements, registry.agreements_tracking")
+        conn.execute("DELETE FROM registry.dead_letters")
+        t0 = time.perf_counter()
+        with make_runner(bench_url) as runner:
+            while projection_lag(conn) > 0:
+                runner.run_forever(timeout=0.01)
+        rebuild_s = time.perf_counter() - t0
+        assert conn.execute("SELECT count(*) FROM registry.dead_letters").fetchone()[0] == 0
+        families = conn.execute("SELECT count(DISTINCT originator_id) FROM registry.registry_events").fetchone()[0]
+        n_rows = conn.execute("SELECT count(*) FROM registry.agreements").fetchone()[0]
+        assert n_rows == families
+
+        # The baseline: the rows the rebuild ended with, written by raw COPY in one transaction
+        # into a table of the same columns, keys and indexes (no RLS).
+        cols = sql.SQL(", ").join(map(sql.Identifier, VIEW_COLUMNS))
+        texts = sql.SQL(", ").join(  # JSON as text, as the projection sends it
+            sql.SQL("{}::text").format(sql.Identifier(c)) if c in JSON_COLUMNS else sql.Identifier(c)
+            for c in VIEW_COLUMNS)
+        rows = conn.execute(sql.SQL("SELECT {} FROM registry.agreements ORDER BY position").format(texts)).fetchall()
+        conn.execute("CREATE TABLE bench.agreements_raw (LIKE registry.agreements INCLUDING ALL)")
+        copy = sql.SQL("COPY bench.agreements_raw ({}) FROM STDIN").format(cols)
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy) as pipe:
+            t0 = time.perf_counter()
+            for row in rows:
+                pipe.write_row(row)
+        copy_s = time.perf_counter() - t0
+
+    base = "raw COPY of the rows the rebuild ends with, 1 tx"
+    report.add(Result(section, base, n_events, copy_s))
+    report.add(Result(section, "rebuild: the worker's feed, batched (per event)", n_events, rebuild_s, baseline=base))
+    report.notes.append(f"{N_FAMILIES} seeded families: {n_events} events, {n_rows} rows; rebuild "
+                        f"{n_events / rebuild_s:,.0f} events/s (target 30,000), raw COPY {n_rows / copy_s:,.0f} rows/s")
+
+    # -- beside the live view: a new version built while a reader reads the live one ------------
+    section = "rebuild beside the live view (new version), reads throughout"
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        conn.execute("COMMENT ON TABLE registry.agreements IS 'ksd view version 0'")
+    migrate_all(bench_url)
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('registry.agreements_next') IS NOT NULL").fetchone()[0]
+
+    samples: list[float] = []
+    failures: list[str] = []
+    reading = threading.Event()
+    reading.set()
+
+    def read() -> None:
+        with psycopg.connect(bench_url) as reader:
+            while reading.is_set():
+                t0 = time.perf_counter()
+                try:
+                    with reader.transaction():
+                        reader.execute("SELECT set_config('role', %s, true), set_config(%s, %s, true)",
+                                       (READER_ROLE, TENANT_SETTING, "national"))
+                        assert len(reader.execute(LIST, ("national",)).fetchall()) == 20
+                except Exception as exc:  # noqa: BLE001 - counted: a read that failed
+                    failures.append(f"{type(exc).__name__}: {exc}")
+                samples.append(time.perf_counter() - t0)
+
+    settings = Settings.from_env({}, jwt_secret="bench-secret-" + "x" * 32, data_dir=str(tmp_path),
+                                 log_level="warning", worker_metrics_port=0, worker_heartbeat_seconds=1)
+    stop = threading.Event()
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    time.sleep(0.5)
+    before = len(samples)
+    t0 = time.perf_counter()
+    worker = threading.Thread(target=RegistryWorker(settings, bench_url, stop=stop).run, daemon=True)
+    worker.start()
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        deadline = time.monotonic() + 600
+        while conn.execute("SELECT to_regclass('registry.agreements_next') IS NOT NULL").fetchone()[0]:
+            assert time.monotonic() < deadline, "the rebuild beside did not switch over"
+            time.sleep(0.01)
+        beside_s = time.perf_counter() - t0
+        while projection_lag(conn) > 0:
+            time.sleep(0.01)
+    time.sleep(0.5)
+    reading.clear()
+    reader.join(timeout=30)
+    stop.set()
+    worker.join(timeout=30)
+    during = samples[before:]
+    assert not failures, failures[:3]
+
+    report.add(Result(section, "rebuild beside + switch-over (worker process, per event)", n_events, beside_s))
+    report.add(Result(section, "  reads of the live view meanwhile (national, 20 rows)", len(during), sum(during),
+                      samples_s=during))
+    report.notes.append(f"beside: {n_events / beside_s:,.0f} events/s including the worker's start; "
+                        f"{len(during)} reads meanwhile, {len(failures)} failed, slowest {max(during) * 1000:.0f} ms "
+                        "(the switch-over's locks)")
+
+    with psycopg.connect(bench_url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    text = report.save(RESULTS_FILE, [
+        f"Sinergi KSD projection rebuild benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"python {platform.python_version()}, {os.cpu_count()} cpu, PostgreSQL {version}, scale {SCALE:g}",
+        "load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *os.getloadavg()),
+    ])
+    print("\n\n" + text + "\n")
