@@ -206,33 +206,41 @@ class PostgresAgreementsView(BesideView):
         # The batch's agreements: id -> (agreement, position of its creating event if it is new here).
         self._touched: dict[UUID, tuple[Agreement, int | None]] = {}
 
+    # Both write into the open batch (`_curs`), or into a batch of their own event. (The
+    # check, not `with self.writing(...)` every time: a context manager per event is a
+    # twentieth of a rebuild.)
     def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
-        with self.writing(tracking) as curs:
-            if agreement.id in self._touched:
-                raise LookupError(f"agreement {agreement.id} was created already")
-            self._touched[agreement.id] = (agreement, tracking.notification_id)
-            self.inserted(curs, agreement)
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.insert_agreement(agreement, tracking)
+        if agreement.id in self._touched:
+            raise LookupError(f"agreement {agreement.id} was created already")
+        self._touched[agreement.id] = (agreement, tracking.notification_id)
+        self.inserted(self._curs, agreement)
+        return None
 
     def apply_event(self, event: Agreement.Event, tracking: Tracking) -> None:
         """Apply one later event to the stored state with the domain's own `apply` (one
         place for the state rules), in the transaction that records its position."""
-        with self.writing(tracking) as curs:
-            touched = self._touched.get(event.originator_id)
-            if touched is None:
-                curs.execute(self._select_state, (event.originator_id,))
-                row = curs.fetchone()
-                if row is None:
-                    raise LookupError(f"agreement {event.originator_id} is not in the read model")
-                touched = self._touched[event.originator_id] = (Agreement.from_state(row["state"]), None)
-            agreement = touched[0]
-            before = agreement.stage
-            event.mutate(agreement)  # checks the version sequence: no gap, no repeat
-            self.applied(curs, agreement, event, before)
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.apply_event(event, tracking)
+        touched = self._touched.get(event.originator_id)
+        if touched is None:
+            self._curs.execute(self._select_state, (event.originator_id,))
+            row = self._curs.fetchone()
+            if row is None:
+                raise LookupError(f"agreement {event.originator_id} is not in the read model")
+            touched = self._touched[event.originator_id] = (Agreement.from_state(row["state"]), None)
+        agreement = touched[0]
+        before = agreement.stage
+        event.mutate(agreement)  # checks the version sequence: no gap, no repeat
+        self.applied(self._curs, agreement, event, before)
+        return None
 
     def prepare(self, curs: Any, events: Sequence[Any]) -> None:
         """The stored agreements the batch's later events apply to, in one query."""
-        wanted = {e.originator_id for e in events if isinstance(e, Agreement.Event)
-                  and not isinstance(e, Agreement.Started)}
+        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, Agreement.Event)}
         if wanted:
             curs.execute(self._select_states, (list(wanted),))
             for row in curs.fetchall():
