@@ -340,6 +340,10 @@ class BesideView(BatchedView):
         s = sql.Identifier(schema)
         live, built = self.base_name, self.projection_name
         with self.datastore.transaction(commit=True) as curs:
+            # Planner statistics first (a table never analysed is planned as if empty: a list
+            # read that takes 0.06 ms took 17 ms): it locks only the new tables, against writes.
+            for base in self.beside_tables:
+                curs.execute(sql.SQL("ANALYZE {}.{}").format(s, sql.Identifier(base + NEXT)))
             timeout = sql.Literal(f"{int(lock_timeout_seconds * 1000)}ms")
             curs.execute(sql.SQL("SET LOCAL lock_timeout = {}").format(timeout))
             for base in self.beside_tables:

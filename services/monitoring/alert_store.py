@@ -66,6 +66,13 @@ class AlertStore:
         for region in sorted(set(regions)):
             curs.execute(self._q("INSERT INTO {s}.regions_due (region) VALUES (%s) ON CONFLICT DO NOTHING"), (region,))
 
+    def mark_many(self, curs: Any, agreement_ids: list[UUID], regions: list[str]) -> None:
+        """`mark` for a batch's agreements and regions, in two statements."""
+        curs.execute(self._q("UPDATE {s}.agreements SET alerts_due = true WHERE id = ANY(%s) AND NOT alerts_due"),
+                     (agreement_ids,))
+        curs.execute(self._q("INSERT INTO {s}.regions_due (region) SELECT unnest(%s::text[]) ON CONFLICT DO NOTHING"),
+                     (regions,))
+
     def review_due(self, batch: int = 500) -> int:
         """Re-evaluate what the feeds marked, one transaction per agreement or region.
         Returns how many were reviewed."""

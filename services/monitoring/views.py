@@ -17,10 +17,12 @@ tables `services.monitoring.tables`.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
 
+import msgspec
 import structlog
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore
@@ -72,7 +74,7 @@ def agreement_row(agreement: Agreement) -> dict[str, Any]:
         "evaluator": evaluator_of(regions),
         "framework_signed_on": framework.get("signed_on"),
         "first_pks_signed_on": pks_signed[0] if pks_signed else None,
-        "state": Jsonb(agreement.to_state()),
+        "state": msgspec.json.encode(agreement.to_state()).decode(),  # JSON text: msgspec, not Jsonb's json module
         "updated_at": agreement.modified_on,
     }
 
@@ -91,6 +93,16 @@ class MonitoringView(BatchedView):
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.alerts = AlertStore(self.datastore, settings, self.clock)
+        # The batch's agreements: id -> (agreement, whether its row is new in this batch).
+        self._touched: dict[UUID, tuple[Agreement, bool]] = {}
+        self._insert_row = sql.SQL(
+            "INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
+            s=self.schema, cols=sql.SQL(", ").join(map(sql.Identifier, _AGREEMENT_COLUMNS)),
+            vals=sql.SQL(", ").join(map(sql.Placeholder, _AGREEMENT_COLUMNS)))
+        updated = [c for c in _AGREEMENT_COLUMNS if c != "id"]
+        self._update_row = sql.SQL("UPDATE {s}.agreements SET {sets} WHERE id = %(id)s").format(
+            s=self.schema, sets=sql.SQL(", ").join(
+                sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated))
 
     # The projection runner builds the view and starts its thread at once, so the settings
     # travel with the class: nothing can run with a half-configured view.
@@ -105,55 +117,74 @@ class MonitoringView(BatchedView):
 
     # -- registry events ---------------------------------------------------------------------
 
+    # Within a batch each agreement is read once (`prepare`: one query for the batch), its events
+    # applied in memory, and its row written once (`flush`), with its alerts marked once; the
+    # stage history is written as each event applies.
+
     def insert_agreement(self, agreement: Agreement, tracking: Tracking, began_on: date | None = None) -> None:
         """A new agreement; `began_on`: the day it legally began (its Started event's legal
         date), the first row of its stage history."""
-        row = agreement_row(agreement)
-        with self.writing(tracking) as curs:
-            self._insert_stage(curs, agreement, began_on or local_date(agreement.created_on), agreement.created_on)
-            curs.execute(
-                sql.SQL("INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
-                    s=self.schema,
-                    cols=sql.SQL(", ").join(map(sql.Identifier, _AGREEMENT_COLUMNS)),
-                    vals=sql.SQL(", ").join(map(sql.Placeholder, _AGREEMENT_COLUMNS)),
-                ),
-                row,
-            )
-            # Reports or evaluations that arrived first (a rebuild) become visible now.
-            for table in ("progress_reports", "evaluations"):
-                curs.execute(sql.SQL("UPDATE {s}.{t} SET visible_to = %s WHERE agreement_id = %s").format(
-                    s=self.schema, t=sql.Identifier(table)), (row["visible_to"], agreement.id))
-            self.alerts.mark(curs, agreement.id, row["party_regions"])
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.insert_agreement(agreement, tracking, began_on)
+        self._insert_stage(self._curs, agreement, began_on or local_date(agreement.created_on), agreement.created_on)
+        self._touched[agreement.id] = (agreement, True)
+        return None
 
     def apply_agreement_event(self, event: Agreement.Event, tracking: Tracking) -> None:
-        with self.writing(tracking) as curs:
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.apply_agreement_event(event, tracking)
+        curs = self._curs
+        touched = self._touched.get(event.originator_id)
+        if touched is None:
             curs.execute(self._q("SELECT state FROM {s}.agreements WHERE id = %s FOR UPDATE"), (event.originator_id,))
             found = curs.fetchone()
             if found is None:
                 raise LookupError(f"agreement {event.originator_id} is not in the monitoring read model")
-            agreement = Agreement.from_state(found["state"])
-            stage_before = agreement.stage
-            event.mutate(agreement)  # checks the version sequence: no gap, no repeat
-            if isinstance(event, Agreement.Corrected):
-                # A corrected legal date moves the stage change its step made.
-                day = corrected_step_date(event.step, event.changes)
-                if day is not None:
-                    curs.execute(self._q("UPDATE {s}.agreement_stages SET since = %s WHERE agreement_id = %s"
-                                         " AND version = %s"), (day, agreement.id, event.step_version))
-            if agreement.stage != stage_before:
-                self._insert_stage(curs, agreement, legal_date(event), event.timestamp)
-            row = agreement_row(agreement)
-            updated = [c for c in _AGREEMENT_COLUMNS if c != "id"]
-            curs.execute(
-                sql.SQL("UPDATE {s}.agreements SET {sets} WHERE id = %(id)s").format(
-                    s=self.schema,
-                    sets=sql.SQL(", ").join(
-                        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated
-                    ),
-                ),
-                row,
-            )
-            self.alerts.mark(curs, agreement.id, row["party_regions"])
+            touched = self._touched[event.originator_id] = (Agreement.from_state(found["state"]), False)
+        agreement = touched[0]
+        stage_before = agreement.stage
+        event.mutate(agreement)  # checks the version sequence: no gap, no repeat
+        if isinstance(event, Agreement.Corrected):
+            # A corrected legal date moves the stage change its step made.
+            day = corrected_step_date(event.step, event.changes)
+            if day is not None:
+                curs.execute(self._q("UPDATE {s}.agreement_stages SET since = %s WHERE agreement_id = %s"
+                                     " AND version = %s"), (day, agreement.id, event.step_version))
+        if agreement.stage != stage_before:
+            self._insert_stage(curs, agreement, legal_date(event), event.timestamp)
+        return None
+
+    def prepare(self, curs: Any, events: Sequence[Any]) -> None:
+        """The stored agreements the batch's later registry events apply to, in one query."""
+        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, Agreement.Event)}
+        if wanted:
+            curs.execute(self._q("SELECT id, state FROM {s}.agreements WHERE id = ANY(%s) FOR UPDATE"),
+                         (list(wanted),))
+            for row in curs.fetchall():
+                self._touched[row["id"]] = (Agreement.from_state(row["state"]), False)
+
+    def flush(self, curs: Any) -> None:
+        if not self._touched:
+            return
+        rows = {i: agreement_row(a) for i, (a, _) in self._touched.items()}
+        new = [rows[i] for i, (_, is_new) in self._touched.items() if is_new]
+        old = [rows[i] for i, (_, is_new) in self._touched.items() if not is_new]
+        if new:
+            curs.executemany(self._insert_row, new)
+            # Reports or evaluations that arrived first (a rebuild) become visible now.
+            for table in ("progress_reports", "evaluations"):
+                curs.execute(sql.SQL(
+                    "UPDATE {s}.{t} t SET visible_to = a.visible_to FROM {s}.agreements a"
+                    " WHERE a.id = ANY(%s) AND t.agreement_id = a.id").format(s=self.schema, t=sql.Identifier(table)),
+                    ([r["id"] for r in new],))
+        if old:
+            curs.executemany(self._update_row, old)
+        self.alerts.mark_many(curs, list(rows), sorted({r for row in rows.values() for r in row["party_regions"]}))
+
+    def discard(self) -> None:
+        self._touched = {}
 
     def _insert_stage(self, curs: Any, agreement: Agreement, since: date, recorded_at: datetime) -> None:
         curs.execute(

@@ -180,6 +180,7 @@ class AgreementsView(PostgresAgreementsView):
         stages = self.table("agreement_stages")
         self.sql_create_statements.extend(sql.SQL(t.replace("{t}", stages)).format(s=self.s) for t in _STAGE_TABLES)
         self._stages = sql.Identifier(stages)
+        self._redate: set[UUID] = set()  # the batch's agreements a later event applied to
         self._insert_stage = sql.SQL(
             "INSERT INTO {s}.{t} (agreement_id, version, stage, since, recorded_at)"
             " VALUES (%s, %s, %s, %s, %s)").format(s=self.s, t=self._stages)
@@ -193,13 +194,29 @@ class AgreementsView(PostgresAgreementsView):
                                           local_date(agreement.created_on), agreement.created_on))
 
     def applied(self, curs: Any, agreement: Agreement, event: Agreement.Event, stage_before: str) -> None:
-        dates = stage_dates(agreement.to_state())
+        self._redate.add(agreement.id)
         if agreement.stage != stage_before:
+            dates = stage_dates(agreement.to_state())
             curs.execute(self._insert_stage, (
                 agreement.id, agreement.version, agreement.stage,
                 dates.get(agreement.stage) or legal_date(event), event.timestamp))
-        if dates:
-            curs.execute(self._redate_stages, (list(dates), list(dates.values()), agreement.id))
+
+    def flush(self, curs: Any) -> None:
+        """Also each stage's day, as the batch's last state of each agreement dates it (a
+        correction moves them): once per agreement and batch, which ends where redating after
+        every event would."""
+        super().flush(curs)
+        redated = []
+        for agreement_id in self._redate:
+            dates = stage_dates(self._touched[agreement_id][0].to_state())
+            if dates:
+                redated.append((list(dates), list(dates.values()), agreement_id))
+        if redated:
+            curs.executemany(self._redate_stages, redated)
+
+    def discard(self) -> None:
+        super().discard()
+        self._redate = set()
 
     def built_version(self, suffix: str) -> int | None:
         """Both shapes' versions in one number (`version`); a stage history missing or without

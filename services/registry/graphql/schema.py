@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import date, datetime
 from decimal import Decimal
 from functools import partial
@@ -232,6 +233,18 @@ _NESTED: dict[str, Any] = {
 }
 
 
+# The agreement's nested records, built on demand (`Agreement.nested`).
+_LAZY = ("created_by", "offer", "offer_responses", "approvals", "framework", "pks", "documents", "cancellation")
+
+
+def _one(cls: type, value: dict[str, Any] | None) -> Any:
+    return None if value is None else _build(cls, value)
+
+
+def _many(cls: type, values: list[dict[str, Any]]) -> list[Any]:
+    return [_build(cls, v) for v in values]
+
+
 def _build(cls: type, values: dict[str, Any]) -> Any:
     """A strawberry object from a plain dict (msgspec's rendering), nested types included."""
     fields = {}
@@ -263,16 +276,43 @@ class Agreement:
     dprd_approval_required: bool
     created_at: datetime
     updated_at: datetime
-    created_by: Actor
-    offer: Offer | None
-    offer_responses: list[OfferResponse]
-    approvals: list[Approval]
-    framework: Framework | None
-    pks: list[Pks]
-    documents: list[Document]
-    cancellation: Cancellation | None
     ended_on: date | None = strawberry.field(default=None, description="The day the family ended, once it has")
     drafted_on: date | None = strawberry.field(default=None, description="The day it was prepared (persiapan)")
+    # The nested records as plain values: each becomes its objects only when a query asks for
+    # it (a list page asks for none: building them all was a fifth of its time).
+    nested: strawberry.Private[dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @strawberry.field
+    def created_by(self) -> Actor:
+        return _one(Actor, self.nested["created_by"])
+
+    @strawberry.field
+    def offer(self) -> Offer | None:
+        return _one(Offer, self.nested["offer"])
+
+    @strawberry.field
+    def offer_responses(self) -> list[OfferResponse]:
+        return _many(OfferResponse, self.nested["offer_responses"])
+
+    @strawberry.field
+    def approvals(self) -> list[Approval]:
+        return _many(Approval, self.nested["approvals"])
+
+    @strawberry.field
+    def framework(self) -> Framework | None:
+        return _one(Framework, self.nested["framework"])
+
+    @strawberry.field
+    def pks(self) -> list[Pks]:
+        return _many(Pks, self.nested["pks"])
+
+    @strawberry.field
+    def documents(self) -> list[Document]:
+        return _many(Document, self.nested["documents"])
+
+    @strawberry.field
+    def cancellation(self) -> Cancellation | None:
+        return _one(Cancellation, self.nested["cancellation"])
 
     @strawberry.field
     def initiator(self) -> RegionType | None:
@@ -322,7 +362,8 @@ class Agreement:
             id=strawberry.ID(str(read["id"])), form=Form(read["form"]), stage=Stage(read["stage"]),
             initiator_code=read.pop("initiator"), urusan_codes=read.pop("urusan"), parties=parties,
         )
-        return _build(cls, read)
+        nested = {name: read.pop(name) for name in _LAZY}
+        return cls(**read, nested=nested)
 
 
 @strawberry.type
