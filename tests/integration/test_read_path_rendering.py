@@ -77,10 +77,42 @@ def test_the_list_serves_what_the_event_store_renders_after_every_step(
     agreement = _walk(registry, token)
     projection()
     headers = token(KAB, "monitor")
-    detail = registry.get(f"/agreements/{agreement['id']}", headers=headers)
-    assert detail.status_code == 200
-    assert _listed(registry, headers, agreement["id"]) == detail.content
-    assert detail.json()["pks"][0]["addenda"][0]["reference"] == "ADD/R/2026"
+    # The event store's answer: a version replays the stored events.
+    replayed = registry.get(f"/agreements/{agreement['id']}", params={"version": agreement["version"]},
+                            headers=headers)
+    assert replayed.status_code == 200
+    assert _listed(registry, headers, agreement["id"]) == replayed.content
+    assert replayed.json()["pks"][0]["addenda"][0]["reference"] == "ADD/R/2026"
+
+
+def test_the_current_state_is_served_from_the_read_model_only_when_it_holds_the_latest_version(
+    registry: TestClient, token: Callable[..., dict[str, str]], projection: Callable[[], None], migrated_url: str
+) -> None:
+    agreement = _walk(registry, token)
+    projection()
+    headers = token(KAB, "monitor")
+    url = f"/agreements/{agreement['id']}"
+    replayed = registry.get(url, params={"version": agreement["version"]}, headers=headers)
+    current = registry.get(url, headers=headers)
+    assert current.status_code == 200 and current.content == replayed.content
+    assert current.headers["etag"] == f'"{agreement["version"]}"'
+    assert registry.get(url, headers={**headers, "If-None-Match": current.headers["etag"]}).status_code == 304
+    # Served as stored: a mark put in the stored JSON shows (no event store read).
+    with psycopg.connect(migrated_url, autocommit=True) as conn:
+        conn.execute("UPDATE registry.agreements SET api = replace(api, 'Rendering sekali', 'Tersimpan sekali')"
+                     " WHERE id = %s", (agreement["id"],))
+    assert registry.get(url, headers=headers).json()["title"].startswith("Tersimpan sekali")
+    # Another tenant is told "not found", as by the event store.
+    assert registry.get(url, headers=token("35.78", "monitor")).status_code == 404
+    # Read-your-writes: a step the projection has not applied yet is answered from the events.
+    stepped = registry.post(f"{url}/actions/attach-document", headers={**token(KOTA, "operator"),
+                            "If-Match": f'"{agreement["version"]}"'},
+                            files={"file": ("nota.pdf", b"%PDF-1.4 nota", "application/pdf")},
+                            data={"kind": "lainnya"})
+    assert stepped.status_code in (200, 201), stepped.text
+    fresh = registry.get(url, headers=headers)
+    assert fresh.headers["etag"] == f'"{agreement["version"] + 1}"'
+    assert fresh.json()["title"].startswith("Rendering sekali")  # replayed, not the marked row
 
 
 def test_graphql_lists_the_same_agreement_as_rest(

@@ -134,6 +134,14 @@ class AgreementController(Controller):
     ) -> Response[AgreementRead]:
         if version is not None and as_of is not None:
             raise BadRequest("Pilih salah satu: version atau as_of.", code="invalid_parameter")
+        if version is None and as_of is None and on is None:
+            # The current state, as the projection rendered it, when it holds the latest version.
+            stored = await state.agreements.current(identity_of(request).tenant, agreement_id)
+            if stored is not None:
+                etag = _etag(stored["version"])
+                if request.headers.get("if-none-match") == etag["ETag"]:
+                    return Response(None, status_code=304, headers=etag)  # type: ignore[arg-type]
+                return Response(msgspec.Raw(stored["api"]), headers=etag)  # type: ignore[arg-type]
         registry: Registry = state.registry
         agreement = await anyio.to_thread.run_sync(
             partial(registry.get_agreement, identity_of(request), agreement_id, version=version, as_of=as_of, on=on)

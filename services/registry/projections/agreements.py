@@ -10,7 +10,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 from uuid import UUID
 
 import msgspec
@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
 from shared.cursors import decode_cursor, encode_cursor
-from shared.db import READER_ROLE, tenant_transaction
+from shared.db import READER_ROLE, TENANT_SETTING, tenant_transaction
 from shared.periods import local_date
 from shared.projection import BesideView
 from shared.regions import province_of
@@ -340,6 +340,30 @@ class AgreementsReadModel:
     def __init__(self, pool: AsyncConnectionPool, schema: str = "registry") -> None:
         self.pool = pool
         self.table = sql.SQL("{}.agreements").format(sql.Identifier(schema))
+        # The registry's own event store: the latest version of an agreement.
+        self._head = sql.SQL("SELECT max(originator_version) AS version FROM {}.registry_events"
+                             " WHERE originator_id = %s").format(sql.Identifier(schema))
+        self._current = sql.SQL("SELECT version, api FROM {} WHERE id = %s AND visible_to @> ARRAY[%s]").format(
+            self.table)
+
+    async def current(self, tenant: str, agreement_id: UUID) -> dict[str, Any] | None:
+        """The agreement's stored rendering (`version`, `api`) when the read model holds the
+        event store's latest version of it (read-your-writes: the head is read in the same
+        transaction) and `tenant` may see it; else None (the caller replays the events, which
+        also tells "not found" from "not yours" the way it always has)."""
+        async with self.pool.connection() as conn, conn.transaction():
+            found = cast("dict[str, Any] | None", await (await conn.execute(  # the pool's rows are dicts
+                self._head, (agreement_id,), prepare=True)).fetchone())
+            head = found["version"] if found is not None else None
+            if head is None:
+                return None
+            await conn.execute(
+                "SELECT set_config('role', %s, true), set_config(%s, %s, true)",
+                (READER_ROLE, TENANT_SETTING, tenant), prepare=True,
+            )
+            row = await (await conn.execute(self._current, (agreement_id, tenant), prepare=True)).fetchone()
+        stored = cast("dict[str, Any] | None", row)
+        return stored if stored is not None and stored["version"] == head else None
 
     async def get(self, tenant: str, agreement_id: UUID) -> dict[str, Any] | None:
         query = sql.SQL("SELECT {cols} FROM {table} WHERE id = %s AND visible_to @> ARRAY[%s]").format(
