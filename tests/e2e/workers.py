@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import importlib
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -34,3 +35,18 @@ def beating(database_url: str, *services: str) -> Iterator[list[Heartbeat]]:
     finally:
         for beat in beats:
             beat.stop()
+
+
+class WorkerThread:
+    """A service's worker as `ksd worker` runs it, in a thread (started at once)."""
+
+    def __init__(self, service: str, settings: Any, url: str) -> None:
+        self.stop = threading.Event()
+        run = importlib.import_module(f"services.{service}.worker").run
+        self.thread = threading.Thread(target=run, args=(settings, url, self.stop), daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.stop.set()
+        self.thread.join(timeout=30)
+        assert not self.thread.is_alive(), "the worker did not stop"

@@ -29,6 +29,7 @@ from shared.periods import local_date
 from shared.projection import BatchedView
 from shared.settings import Settings
 from tests.conftest import fresh_database, wait_for
+from tests.e2e.workers import WorkerThread
 
 OPERATOR = Identity(sub="op-batch", name="Operator", tenant="32.73", roles=("operator",))
 
@@ -152,23 +153,6 @@ def test_a_live_event_after_a_rebuild_applies_to_the_row_the_batch_wrote(app: Re
 # -- built beside ------------------------------------------------------------------------------
 
 
-class Worker:
-    """A service's worker as `ksd worker` runs it, in a thread."""
-
-    def __init__(self, service: str, settings: Settings, url: str) -> None:
-        from importlib import import_module
-
-        self.stop = threading.Event()
-        run = import_module(f"services.{service}.worker").run
-        self.thread = threading.Thread(target=run, args=(settings, url, self.stop), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=30)
-        assert not self.thread.is_alive(), "the worker did not stop"
-
-
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
     return Settings.from_env(
@@ -195,7 +179,7 @@ def test_a_new_shape_is_built_beside_the_live_view_and_switched_over_while_reade
     made = [start(app, f"Beside {i}") for i in range(30)]
     for i, agreement in enumerate(made[::3]):
         offer(app, agreement, f"005/S{i}")
-    worker = Worker("registry", settings, url)
+    worker = WorkerThread("registry", settings, url)
     wait_for(lambda: caught_up_now(url), "the registry worker to catch up")
     worker.close()
     # The live view as an older release left it: another version, another rendering.
@@ -228,7 +212,7 @@ def test_a_new_shape_is_built_beside_the_live_view_and_switched_over_while_reade
     reader.start()
     wait_for(lambda: len(seen) >= 3, "the reader to read the live view")
     late = start(app, "Beside sesudah")  # recorded while the new shape is being built
-    worker = Worker("registry", settings, url)
+    worker = WorkerThread("registry", settings, url)
     try:
         wait_for(lambda: not table_present(url, "registry.agreements_next") and caught_up_now(url),
                  "the worker to build the new shape and switch over", timeout=60)

@@ -6,7 +6,6 @@ goes on with the rest, `/ready`, `/metrics` and `ksd status` show it, and
 from __future__ import annotations
 
 import re
-import threading
 from collections.abc import Callable, Iterator
 from datetime import date
 from typing import Any
@@ -34,6 +33,7 @@ from shared.auth import Identity, TokenService
 from shared.periods import Period
 from shared.settings import Settings
 from tests.conftest import fresh_database, wait_for
+from tests.e2e.workers import WorkerThread
 
 OPERATOR = Identity(sub="op-dl", name="Operator", tenant="32.73", roles=("operator",))
 GIANT_TITLE = " ".join(f"kata{i}" for i in range(200_000))
@@ -61,26 +61,9 @@ def registry_app(url: str) -> Iterator[Registry]:
     app.close()
 
 
-class Worker:
-    """A service's worker as `ksd worker` runs it, in a thread."""
-
-    def __init__(self, service: str, settings: Settings, url: str) -> None:
-        from importlib import import_module
-
-        self.stop = threading.Event()
-        run = import_module(f"services.{service}.worker").run
-        self.thread = threading.Thread(target=run, args=(settings, url, self.stop), daemon=True)
-        self.thread.start()
-
-    def close(self) -> None:
-        self.stop.set()
-        self.thread.join(timeout=20)
-        assert not self.thread.is_alive(), "the worker did not stop"
-
-
 @pytest.fixture(scope="module")
-def registry_worker(settings: Settings, url: str) -> Iterator[Worker]:
-    worker = Worker("registry", settings, url)
+def registry_worker(settings: Settings, url: str) -> Iterator[WorkerThread]:
+    worker = WorkerThread("registry", settings, url)
     yield worker
     worker.close()
 
@@ -139,7 +122,7 @@ def titles(client: TestClient, settings: Settings) -> list[str]:
 
 
 def test_events_the_read_model_cannot_hold_become_dead_letters_and_the_rest_is_served(
-    registry_app: Registry, registry_worker: Worker, client: TestClient, settings: Settings, url: str,
+    registry_app: Registry, registry_worker: WorkerThread, client: TestClient, settings: Settings, url: str,
 ) -> None:
     nul = stored_agreement(registry_app, "Sampah\x00regional")  # text columns refuse NUL
     huge = stored_agreement(registry_app, "Nilai raksasa", value_idr=10**20)  # numeric(20, 0) overflows
@@ -182,7 +165,7 @@ def test_events_the_read_model_cannot_hold_become_dead_letters_and_the_rest_is_s
 
 
 def test_replay_reports_what_still_fails_and_applies_it_once_the_code_can(
-    registry_app: Registry, registry_worker: Worker, client: TestClient, settings: Settings, url: str,
+    registry_app: Registry, registry_worker: WorkerThread, client: TestClient, settings: Settings, url: str,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     assert len([r for r in dead_letters(url) if r["replayed_at"] is None]) == 4  # from the test above
@@ -229,7 +212,7 @@ def test_replay_reports_what_still_fails_and_applies_it_once_the_code_can(
 
 
 def test_an_event_the_current_code_cannot_decode_is_a_dead_letter_too(
-    registry_app: Registry, registry_worker: Worker, client: TestClient, settings: Settings, url: str,
+    registry_app: Registry, registry_worker: WorkerThread, client: TestClient, settings: Settings, url: str,
 ) -> None:
     vanished = uuid4()
     with psycopg.connect(url, autocommit=True) as conn:  # an event of a class since removed
@@ -263,7 +246,7 @@ def test_the_other_workers_pass_a_poisoned_event_too_and_keep_projecting(
         monitoring.close()
     # One worker at a time: few connections.
     for service, lag in (("monitoring", monitoring_lag), ("reporting", reporting_lag)):
-        worker = Worker(service, settings, url)
+        worker = WorkerThread(service, settings, url)
         try:
             def caught_up_here(lag: Callable[[psycopg.Connection], dict[str, int]] = lag) -> bool:
                 with psycopg.connect(url) as conn:

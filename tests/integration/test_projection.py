@@ -152,7 +152,8 @@ def test_a_read_model_of_an_older_shape_is_rebuilt_beside_it_from_the_events(
     from services.registry.domain import commands as c
     from shared.settings import Settings
     from tests.conftest import fresh_database, wait_for
-    from tests.integration.test_batched_projection import Worker, table_present
+    from tests.e2e.workers import WorkerThread
+    from tests.integration.test_batched_projection import table_present
 
     settings = Settings.from_env(
         {}, jwt_secret="test-secret-" + "x" * 32, data_dir=str(tmp_path_factory.mktemp("data")), log_level="warning",
@@ -172,7 +173,7 @@ def test_a_read_model_of_an_older_shape_is_rebuilt_beside_it_from_the_events(
             assert rows_for(url, "Mahakam lama") == 1  # still served, as it is
             # Sent the day it was prepared: a date in WIB, like every legal date.
             app.act(OPERATOR, started.id, 1, c.SubmitOffer("005/1", local_date(started.created_on)))
-            worker = Worker("registry", settings, url)
+            worker = WorkerThread("registry", settings, url)
             try:
                 wait_for(lambda: not table_present(url, "registry.agreements_next"), "the switch-over")
                 with psycopg.connect(url) as conn:
