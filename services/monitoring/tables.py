@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from services.monitoring.notify import NOTIFICATION_TABLES
-from shared.db import AUDIENCE_POLICY, reader_policy
+from shared.db import AUDIENCE_POLICY, gin_index, reader_policy
 
 SCHEMA = "monitoring"
 
@@ -30,8 +30,8 @@ TABLES = [
     """,
     "CREATE INDEX IF NOT EXISTS agreements_alerts_due ON {schema}.agreements (id) WHERE alerts_due",
     "CREATE TABLE IF NOT EXISTS {schema}.regions_due (region text PRIMARY KEY)",
-    "CREATE INDEX IF NOT EXISTS agreements_visible_to ON {schema}.agreements USING gin (visible_to)",
-    "CREATE INDEX IF NOT EXISTS agreements_party_regions ON {schema}.agreements USING gin (party_regions)",
+    *gin_index("agreements_visible_to", "agreements", "visible_to"),
+    *gin_index("agreements_party_regions", "agreements", "party_regions"),
     """
     CREATE TABLE IF NOT EXISTS {schema}.progress_reports (
         id uuid PRIMARY KEY,
@@ -87,7 +87,7 @@ TABLES = [
     "CREATE UNIQUE INDEX IF NOT EXISTS alerts_open_key ON {schema}.alerts (key) WHERE cleared_at IS NULL",
     "CREATE INDEX IF NOT EXISTS alerts_agreement ON {schema}.alerts (agreement_id) WHERE cleared_at IS NULL",
     "CREATE INDEX IF NOT EXISTS alerts_region ON {schema}.alerts (region) WHERE cleared_at IS NULL",
-    "CREATE INDEX IF NOT EXISTS alerts_visible_to ON {schema}.alerts USING gin (visible_to)",
+    *gin_index("alerts_visible_to", "alerts", "visible_to"),
     "CREATE TABLE IF NOT EXISTS {schema}.alert_refresh"
     " (id integer PRIMARY KEY, day date NOT NULL, at timestamptz NOT NULL)",
     # The day an alert's cause first began (its `since` when it opened; `since` moves when it

@@ -30,7 +30,7 @@ from services.registry.domain.agreement import Agreement
 from services.registry.projections.agreements import VIEW_VERSION, PostgresAgreementsView
 from services.reporting.domain.reports import Consolidation, RegionReport, Report
 from services.reporting.domain.stages import legal_date, stage_dates
-from shared.db import READER_ROLE, reader_policy
+from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
 from shared.projection import BatchedView
 from shared.regions import province_of
@@ -102,7 +102,7 @@ _REPORT_TABLES = [
     )
     """,
     "CREATE INDEX IF NOT EXISTS reports_province_period ON {s}.reports (period, province)",
-    "CREATE INDEX IF NOT EXISTS reports_visible_to ON {s}.reports USING gin (visible_to)",
+    *gin_index("reports_visible_to", "reports", "visible_to", schema="{s}"),
     *reader_policy("reports", schema="{s}"),
 ]
 

@@ -251,3 +251,15 @@ def test_a_new_shape_is_built_beside_the_live_view_and_switched_over_while_reade
 def caught_up_now(url: str) -> bool:
     with psycopg.connect(url) as conn:
         return projection_lag(conn) == 0
+
+
+def test_every_gin_index_keeps_a_short_pending_list(url: str) -> None:
+    """GIN queues inserts in a pending list that every read of the index scans to its end: at
+    the default 4 MB, after a rebuild, a kab/kota's list read 3.5 ms instead of 0.28 ms."""
+    with psycopg.connect(url) as conn:
+        indexes = conn.execute(
+            "SELECT n.nspname || '.' || c.relname, c.reloptions FROM pg_class c"
+            " JOIN pg_namespace n ON n.oid = c.relnamespace JOIN pg_am a ON a.oid = c.relam"
+            " WHERE a.amname = 'gin' AND n.nspname IN ('registry', 'monitoring', 'reporting')").fetchall()
+    assert len(indexes) >= 10
+    assert {name for name, options in indexes if "gin_pending_list_limit=64" not in (options or [])} == set()

@@ -22,7 +22,7 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
 from shared.cursors import decode_cursor, encode_cursor
-from shared.db import READER_ROLE, TENANT_SETTING, tenant_transaction
+from shared.db import READER_ROLE, TENANT_SETTING, gin_index, tenant_transaction
 from shared.periods import local_date
 from shared.projection import BesideView
 from shared.regions import province_of
@@ -84,10 +84,10 @@ _CREATE = [
     )
     """,
     "COMMENT ON TABLE {schema}.{t} IS 'ksd view version " + str(VIEW_VERSION) + "'",
-    "CREATE INDEX IF NOT EXISTS {t}_visible_to ON {schema}.{t} USING gin (visible_to)",
-    "CREATE INDEX IF NOT EXISTS {t}_party_regions ON {schema}.{t} USING gin (party_regions)",
-    "CREATE INDEX IF NOT EXISTS {t}_urusan ON {schema}.{t} USING gin (urusan)",
-    "CREATE INDEX IF NOT EXISTS {t}_search ON {schema}.{t} USING gin (search)",
+    *gin_index("{t}_visible_to", "{t}", "visible_to"),
+    *gin_index("{t}_party_regions", "{t}", "party_regions"),
+    *gin_index("{t}_urusan", "{t}", "urusan"),
+    *gin_index("{t}_search", "{t}", "search"),
     "CREATE INDEX IF NOT EXISTS {t}_signed_on ON {schema}.{t} (framework_signed_on)",
     # Row-level security: the second wall behind the application's own tenant filter.
     # Read transactions switch to role ksd_reader (SELECT only) with their tenant in
