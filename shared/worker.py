@@ -269,13 +269,12 @@ class FeedWorker:
     def open_runners(self, stack: ExitStack) -> list[FeedRunner]:
         """A runner per feed; a feed whose view has a new shape being built beside the live one
         (shared.projection.BesideView) fills that one instead."""
+        views = [self.view_class(feed) for feed in self.feeds]
         with psycopg.connect(self.database_url, connect_timeout=5) as conn:
-            beside = {feed.label: issubclass(view, BesideView) and next_build_pending(conn, self.schema, view)
-                      for feed in self.feeds if (view := self.view_class(feed))}
+            beside = [issubclass(view, BesideView) and next_build_pending(conn, self.schema, view) for view in views]
         return [
-            stack.enter_context(FeedRunner(self.service, feed, self.database_url, view_class=self.view_class(feed),
-                                           beside=beside[feed.label]))
-            for feed in self.feeds
+            stack.enter_context(FeedRunner(self.service, feed, self.database_url, view_class=view, beside=building))
+            for feed, view, building in zip(self.feeds, views, beside, strict=True)
         ]
 
     def _built(self, runners: list[FeedRunner]) -> FeedRunner | None:

@@ -8,7 +8,6 @@ import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
-from uuid import uuid4
 
 import msgspec
 import psycopg
@@ -30,6 +29,7 @@ from shared.projection import BatchedView
 from shared.settings import Settings
 from tests.conftest import fresh_database, wait_for
 from tests.e2e.workers import WorkerThread
+from tests.integration.test_dead_letters import stored_agreement
 
 OPERATOR = Identity(sub="op-batch", name="Operator", tenant="32.73", roles=("operator",))
 
@@ -58,19 +58,6 @@ def start(app: Registry, title: str) -> Agreement:
 def offer(app: Registry, agreement: Agreement, number: str) -> None:
     sent_on = local_date(agreement.created_on)  # sent the day it was prepared
     app.act(OPERATOR, agreement.id, agreement.version, c.SubmitOffer(number, sent_on))
-
-
-def poisoned(app: Registry, title: str) -> Agreement:
-    """An agreement as an older release stored it: a title the read model's text column refuses."""
-    agreement = Agreement._create(  # noqa: SLF001 - the event as it was stored then
-        Agreement.Started, id=uuid4(), timestamp=app.clock.now(), actor=OPERATOR.actor(), form="KSDD",
-        category="sukarela", title=title, object="Pengelolaan sampah", urusan=("1.03",),
-        parties=({"kind": "region", "region": "32.73", "role": "initiator"},
-                 {"kind": "region", "region": "32.04", "role": "partner"}),
-        value_idr=None, burdens_community=False, budgeted_in_apbd=False,
-    )
-    app.save(agreement)
-    return agreement
 
 
 def catch_up(url: str) -> None:
@@ -122,7 +109,7 @@ def test_one_event_that_cannot_be_applied_fails_alone_and_the_rest_of_its_batch_
     app: Registry, url: str,
 ) -> None:
     before = [start(app, f"Sebelum {i}") for i in range(5)]
-    bad = poisoned(app, "Sampah\x00regional")  # text columns refuse NUL
+    bad = stored_agreement(app, "Sampah\x00regional")  # text columns refuse NUL
     offer(app, bad, "005/NUL")  # a later event of it waits behind it
     after = [start(app, f"Sesudah {i}") for i in range(5)]
     offer(app, before[0], "005/OK")

@@ -273,10 +273,6 @@ class PostgresAgreementsView(BesideView):
     def applied(self, curs: Any, agreement: Agreement, event: Agreement.Event, stage_before: str) -> None:
         """After a later event was applied to the agreement."""
 
-    def view_version(self) -> int | None:
-        """The shape version of the live table: None without one."""
-        return self.built_version("")
-
     def grant_reader(self) -> None:
         schema = sql.Identifier(self.datastore.schema)
         with self.datastore.transaction(commit=True) as curs:
