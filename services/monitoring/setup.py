@@ -13,8 +13,7 @@ from eventsourcing.utils import Environment
 
 from services.monitoring.application import Monitoring
 from services.monitoring.views import SCHEMA, MonitoringFeed, MonitoringView, RegistryFeed
-from services.registry.application import Registry
-from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
+from services.registry import contract as registry
 from shared.application import secure_event_store
 from shared.db import ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
@@ -28,7 +27,7 @@ def monitoring_env(database_url: str, *, pool_size: int = 5, create_tables: bool
 
 def registry_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
     """Reads the registry's notification log; writes the view in this service's schema."""
-    env = eventsourcing_env(database_url, schema=REGISTRY_SCHEMA, pool_size=pool_size)
+    env = eventsourcing_env(database_url, schema=registry.SCHEMA, pool_size=pool_size)
     env[f"{RegistryFeed.name.upper()}_POSTGRES_SCHEMA"] = SCHEMA
     return env
 
@@ -77,7 +76,7 @@ def _own_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
 # The monitoring worker's feeds, both into one MonitoringView (configured with the settings
 # and clock by the worker: `Feed.view_class`).
 FEEDS = (
-    Feed("registry_feed", Registry, RegistryFeed, MonitoringView, registry_feed_env),
+    Feed("registry_feed", registry.Log, RegistryFeed, MonitoringView, registry_feed_env),
     Feed("monitoring_feed", Monitoring, MonitoringFeed, MonitoringView, _own_env),
 )
 
@@ -89,7 +88,7 @@ BACKLOG_QUERY = (
 
 # Events recorded but not yet in the read model, per feed.
 LAG_QUERY = lag_query(SCHEMA, [
-    ("registry_feed", REGISTRY_SCHEMA, Registry.name, RegistryFeed.name),
+    ("registry_feed", registry.SCHEMA, registry.LOG_NAME, RegistryFeed.name),
     ("monitoring_feed", SCHEMA, Monitoring.name, MonitoringFeed.name),
 ])
 

@@ -3,8 +3,9 @@
 Two projections feed one set of tables in schema `monitoring`, each with its own tracking
 table, each row change committed with its tracking position (exactly once):
 
-- `RegistryFeed` follows the registry's events (its notification log, never its tables) and
-  keeps `agreements`: every agreement's state, folded with the registry domain's own `apply`;
+- `RegistryFeed` follows the registry's events (its notification log, never its tables, read
+  through the registry's published contract: `services.registry.contract`) and keeps
+  `agreements`: every agreement's record, folded from the events' fields by the contract;
   and `agreement_stages`: a row each time an agreement's stage changed, dated by the event's
   legal date (the registry's valid time), what `on` reads;
 - `MonitoringFeed` follows this service's events and keeps `progress_reports` and
@@ -35,8 +36,7 @@ from services.monitoring.application import evaluator_of
 from services.monitoring.domain.reports import Evaluation, ProgressReport
 from services.monitoring.domain.valid_time import corrected_step_date
 from services.monitoring.tables import RLS, SCHEMA, STAGES_VERSION, TABLES
-from services.registry.domain.agreement import Agreement
-from services.registry.domain.valid_time import legal_date
+from services.registry import contract as registry
 from shared.clock import Clock, SystemClock
 from shared.db import READER_ROLE
 from shared.periods import local_date
@@ -58,24 +58,25 @@ _AGREEMENT_COLUMNS = (
 )
 
 
-def agreement_row(agreement: Agreement) -> dict[str, Any]:
-    regions = agreement.party_regions
-    framework = agreement.framework or {}
-    pks_signed = sorted(p["signed_on"] for p in agreement.pks if p.get("signed_on"))
+def agreement_row(record: dict[str, Any]) -> dict[str, Any]:
+    """The columns of an agreement's row, from its record (`registry.fold`)."""
+    regions = registry.party_regions(record)
+    framework = record.get("framework") or {}
+    pks_signed = sorted(p["signed_on"] for p in record["pks"] if p.get("signed_on"))
     return {
-        "id": agreement.id,
-        "version": agreement.version,
-        "form": agreement.form,
-        "title": agreement.title,
-        "stage": agreement.stage,
+        "id": UUID(record["_id"]),
+        "version": record["_version"],
+        "form": record["form"],
+        "title": record["title"],
+        "stage": record["stage"],
         "party_regions": regions,
         "provinces": sorted({province_of(r) for r in regions}),
         "visible_to": sorted(audience_of(regions)),
         "evaluator": evaluator_of(regions),
         "framework_signed_on": framework.get("signed_on"),
         "first_pks_signed_on": pks_signed[0] if pks_signed else None,
-        "state": msgspec.json.encode(agreement.to_state()).decode(),  # JSON text: msgspec, not Jsonb's json module
-        "updated_at": agreement.modified_on,
+        "state": msgspec.json.encode(record).decode(),  # JSON text: msgspec, not Jsonb's json module
+        "updated_at": datetime.fromisoformat(record["_modified_on"]),
     }
 
 
@@ -93,8 +94,8 @@ class MonitoringView(BatchedView):
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.alerts = AlertStore(self.datastore, settings, self.clock)
-        # The batch's agreements: id -> (agreement, whether its row is new in this batch).
-        self._touched: dict[UUID, tuple[Agreement, bool]] = {}
+        # The batch's agreements: id -> (record, whether its row is new in this batch).
+        self._touched: dict[UUID, tuple[dict[str, Any], bool]] = {}
         self._insert_row = sql.SQL(
             "INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
             s=self.schema, cols=sql.SQL(", ").join(map(sql.Identifier, _AGREEMENT_COLUMNS)),
@@ -121,17 +122,18 @@ class MonitoringView(BatchedView):
     # applied in memory, and its row written once (`flush`), with its alerts marked once; the
     # stage history is written as each event applies.
 
-    def insert_agreement(self, agreement: Agreement, tracking: Tracking, began_on: date | None = None) -> None:
-        """A new agreement; `began_on`: the day it legally began (its Started event's legal
-        date), the first row of its stage history."""
+    def insert_agreement(self, record: dict[str, Any], tracking: Tracking, began_on: date | None = None) -> None:
+        """A new agreement's record; `began_on`: the day it legally began (its Started event's
+        legal date), the first row of its stage history."""
         if self._curs is None:
             with self.writing(tracking):
-                return self.insert_agreement(agreement, tracking, began_on)
-        self._insert_stage(self._curs, agreement, began_on or local_date(agreement.created_on), agreement.created_on)
-        self._touched[agreement.id] = (agreement, True)
+                return self.insert_agreement(record, tracking, began_on)
+        created = datetime.fromisoformat(record["_created_on"])
+        self._insert_stage(self._curs, record, began_on or local_date(created), created)
+        self._touched[UUID(record["_id"])] = (record, True)
         return None
 
-    def apply_agreement_event(self, event: Agreement.Event, tracking: Tracking) -> None:
+    def apply_agreement_event(self, event: registry.Event, tracking: Tracking) -> None:
         if self._curs is None:
             with self.writing(tracking):
                 return self.apply_agreement_event(event, tracking)
@@ -142,28 +144,28 @@ class MonitoringView(BatchedView):
             found = curs.fetchone()
             if found is None:
                 raise LookupError(f"agreement {event.originator_id} is not in the monitoring read model")
-            touched = self._touched[event.originator_id] = (Agreement.from_state(found["state"]), False)
-        agreement = touched[0]
-        stage_before = agreement.stage
-        event.mutate(agreement)  # checks the version sequence: no gap, no repeat
-        if isinstance(event, Agreement.Corrected):
+            touched = self._touched[event.originator_id] = (found["state"], False)
+        record = touched[0]
+        stage_before = record["stage"]
+        registry.fold(record, event)  # checks the version sequence: no gap, no repeat
+        if isinstance(event, registry.Corrected):
             # A corrected legal date moves the stage change its step made.
             day = corrected_step_date(event.step, event.changes)
             if day is not None:
                 curs.execute(self._q("UPDATE {s}.agreement_stages SET since = %s WHERE agreement_id = %s"
-                                     " AND version = %s"), (day, agreement.id, event.step_version))
-        if agreement.stage != stage_before:
-            self._insert_stage(curs, agreement, legal_date(event), event.timestamp)
+                                     " AND version = %s"), (day, event.originator_id, event.step_version))
+        if record["stage"] != stage_before:
+            self._insert_stage(curs, record, registry.legal_date(event), event.timestamp)
         return None
 
     def prepare(self, curs: Any, events: Sequence[Any]) -> None:
         """The stored agreements the batch's later registry events apply to, in one query."""
-        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, Agreement.Event)}
+        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, registry.Event)}
         if wanted:
             curs.execute(self._q("SELECT id, state FROM {s}.agreements WHERE id = ANY(%s) FOR UPDATE"),
                          (list(wanted),))
             for row in curs.fetchall():
-                self._touched[row["id"]] = (Agreement.from_state(row["state"]), False)
+                self._touched[row["id"]] = (row["state"], False)
 
     def flush(self, curs: Any) -> None:
         if not self._touched:
@@ -186,11 +188,11 @@ class MonitoringView(BatchedView):
     def discard(self) -> None:
         self._touched = {}
 
-    def _insert_stage(self, curs: Any, agreement: Agreement, since: date, recorded_at: datetime) -> None:
+    def _insert_stage(self, curs: Any, record: dict[str, Any], since: date, recorded_at: datetime) -> None:
         curs.execute(
             self._q("INSERT INTO {s}.agreement_stages (agreement_id, version, stage, since, recorded_at)"
                     " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
-            (agreement.id, agreement.version, agreement.stage, since, recorded_at),
+            (UUID(record["_id"]), record["_version"], record["stage"], since, recorded_at),
         )
 
     def stages_version(self) -> int | None:
@@ -282,17 +284,16 @@ class MonitoringView(BatchedView):
 
 
 class RegistryFeed(Projection[MonitoringView]):
-    """The registry's events, as the monitoring service needs them."""
+    """The registry's events (its contract's classes: `registry.Log` reads them), as the
+    monitoring service needs them."""
 
     name = "registry_feed"  # tracking table registry_feed_tracking
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if isinstance(domain_event, Agreement.Started):
-            agreement = domain_event.mutate(None)
-            if agreement is None:  # not reached: a Started event always creates its agreement
-                raise TypeError(f"{domain_event!r} created no agreement")
-            self.view.insert_agreement(agreement, tracking, began_on=legal_date(domain_event))
-        elif isinstance(domain_event, Agreement.Event):
+        if isinstance(domain_event, registry.Started):
+            record = registry.fold(None, domain_event)
+            self.view.insert_agreement(record, tracking, began_on=registry.legal_date(domain_event))
+        elif isinstance(domain_event, registry.Event):
             self.view.apply_agreement_event(domain_event, tracking)
         else:
             self.view.skip(tracking)

@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from psycopg.sql import SQL, Identifier
 
 from services.registry.application import Registry
+from services.registry.domain.rules.corrections import CORRECTABLE_FACTS
 from shared.audit import signing, translog
 from shared.audit.bundle import (
     BUNDLE_FORMAT_V2,
@@ -129,8 +130,10 @@ class Audit:
 
     def history(self, identity: Identity, agreement_id: UUID) -> list[dict[str, Any]]:
         """Every event in order, as recorded, with its link of the chain. An event that can
-        no longer be read is listed with its error instead of its content."""
-        return [_shown(e) for e in self._entries(identity, agreement_id)]
+        no longer be read is listed with its error instead of its content. Each readable
+        event names the facts a correction of it may change (`correctable_facts`, none for a
+        step that states none): the clients offer "Ralat" where it can be made."""
+        return [_with_correctable_facts(_shown(e)) for e in self._entries(identity, agreement_id)]
 
     def verify(self, identity: Identity, agreement_id: UUID) -> dict[str, Any]:
         """Check the agreement against the transparency log: every stored event's leaf
@@ -416,6 +419,15 @@ def _shown(entry: dict[str, Any]) -> dict[str, Any]:
         return history_entry(entry["record"], entry["prev_hash"], entry["hash"])
     return {"version": entry["version"], "error": entry["error"], "reason": entry.get("reason", "unreadable"),
             "prev_hash": entry["prev_hash"], "hash": entry["hash"]}
+
+
+def _with_correctable_facts(event: dict[str, Any]) -> dict[str, Any]:
+    """The history's entry with the facts a correction may change in its step (sorted; by the
+    names the event's `data` uses). Not in the chain's hash, nor in the export bundle: it is
+    the registry's rule of today, not what was recorded."""
+    if "error" not in event:
+        event["correctable_facts"] = sorted(CORRECTABLE_FACTS.get(event.get("type") or "", ()))
+    return event
 
 
 def _reason_text(reason: str | None) -> dict[str, str] | None:

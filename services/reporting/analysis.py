@@ -16,7 +16,7 @@ import psycopg
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
-from services.monitoring.domain.alerts import ACTIVE_STAGES
+from services.monitoring.contract import ACTIVE_STAGES
 from services.reporting.domain.labels import FORMS, STAGES
 from services.reporting.readmodel import ALIVE, STAGE_ON, period_params
 from services.reporting.views import SCHEMA

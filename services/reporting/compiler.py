@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import date
 
-from services.monitoring.domain.alerts import Thresholds
+from services.monitoring.contract import Thresholds
 from services.reporting.application import Compiled
 from services.reporting.domain.compile import Rules, compile_consolidation, compile_national, compile_region_report
 from services.reporting.domain.stages import judged_on

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, overload
 
-from services.monitoring.domain.alerts import SEVERITY_LABELS, Severity
+from services.monitoring.contract import SEVERITY_LABELS, Severity
 from services.reporting.domain.labels import DOCUMENT_STAGES, DOCUMENTS, FORMS, PARTNER_TYPES, RECOMMENDATIONS, STAGES
 from services.reporting.domain.labels import label as _label
 from services.reporting.domain.profiles import ProfileFields, head_title

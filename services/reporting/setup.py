@@ -12,13 +12,18 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 from psycopg import sql
 
-from services.monitoring.application import Monitoring
-from services.monitoring.setup import SCHEMA as MONITORING_SCHEMA
-from services.registry.application import Registry
-from services.registry.projections.agreements import AgreementsProjection
-from services.registry.setup import SCHEMA as REGISTRY_SCHEMA
+from services.monitoring import contract as monitoring
+from services.registry import contract as registry
 from services.reporting.application import Reporting
-from services.reporting.views import SCHEMA, AgreementsView, RecordsFeed, RecordsView, ReportsFeed, ReportsView
+from services.reporting.views import (
+    SCHEMA,
+    AgreementsView,
+    RecordsFeed,
+    RecordsView,
+    RegistryFeed,
+    ReportsFeed,
+    ReportsView,
+)
 from shared.application import secure_event_store
 from shared.db import READER_ROLE, ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
@@ -38,11 +43,11 @@ def _feed_env(database_url: str, source_schema: str, projection: Any, pool_size:
 
 
 def registry_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
-    return _feed_env(database_url, REGISTRY_SCHEMA, AgreementsProjection, pool_size)
+    return _feed_env(database_url, registry.SCHEMA, RegistryFeed, pool_size)
 
 
 def monitoring_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
-    return _feed_env(database_url, MONITORING_SCHEMA, RecordsFeed, pool_size)
+    return _feed_env(database_url, monitoring.SCHEMA, RecordsFeed, pool_size)
 
 
 def _own_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
@@ -51,9 +56,9 @@ def _own_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
 
 # The worker runs one guarded ProjectionRunner per feed (shared.projection).
 FEEDS = (
-    # The registry's projection, into this schema's AgreementsView (its rows and the stage history).
-    Feed("registry_feed", Registry, AgreementsProjection, AgreementsView, registry_feed_env),
-    Feed("monitoring_feed", Monitoring, RecordsFeed, RecordsView, monitoring_feed_env),
+    # The registry's events (its contract), into the agreements and their stage history.
+    Feed("registry_feed", registry.Log, RegistryFeed, AgreementsView, registry_feed_env),
+    Feed("monitoring_feed", monitoring.Log, RecordsFeed, RecordsView, monitoring_feed_env),
     Feed("reports_feed", Reporting, ReportsFeed, ReportsView, _own_env),
 )
 
@@ -63,7 +68,7 @@ def prepare_agreements(database_url: str) -> str:
     (shared.projection.prepare_beside): a shape older than this code's (either table's) is
     rebuilt beside the live one, which stays served meanwhile."""
     env = registry_feed_env(database_url, pool_size=1)
-    factory = InfrastructureFactory.construct(env=Environment(AgreementsProjection.name, env))
+    factory = InfrastructureFactory.construct(env=Environment(RegistryFeed.name, env))
     view: AgreementsView = factory.tracking_recorder(AgreementsView)  # type: ignore[assignment]
     try:
         return prepare_beside(view)
@@ -79,7 +84,7 @@ def install(database_url: str) -> None:
         secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
-    found = prepare_agreements(database_url)  # the registry's shape and the stage history, in this schema
+    found = prepare_agreements(database_url)  # the agreements and the stage history, in this schema
     for feed in FEEDS:
         env = {**feed.env(database_url, pool_size=1), "CREATE_TABLE": "yes"}
         # A live agreements view of an older shape: the new one is created beside it.
@@ -99,16 +104,17 @@ def install(database_url: str) -> None:
 
 # Events recorded but not yet in this read model, per feed.
 LAG_QUERY = lag_query(SCHEMA, [
-    ("registry_feed", REGISTRY_SCHEMA, Registry.name, AgreementsProjection.name),
-    ("monitoring_feed", MONITORING_SCHEMA, Monitoring.name, RecordsFeed.name),
+    ("registry_feed", registry.SCHEMA, registry.LOG_NAME, RegistryFeed.name),
+    ("monitoring_feed", monitoring.SCHEMA, monitoring.LOG_NAME, RecordsFeed.name),
     ("reports_feed", SCHEMA, Reporting.name, ReportsFeed.name),
 ])
 
 # The positions the read model has reached in each log: a compiled report's sources.
 POSITIONS_QUERY = "SELECT " + ", ".join(  # noqa: S608 - names of this platform's schemas and applications
     f"coalesce((SELECT max(notification_id) FROM {SCHEMA}.{projection.name}_tracking"  # noqa: S608 - names of this platform's schemas and applications
-    f" WHERE application_name = '{app.name}'), 0) AS {app.name}"
-    for app, projection in ((Registry, AgreementsProjection), (Monitoring, RecordsFeed), (Reporting, ReportsFeed))
+    f" WHERE application_name = '{name}'), 0) AS {name}"
+    for name, projection in ((registry.LOG_NAME, RegistryFeed), (monitoring.LOG_NAME, RecordsFeed),
+                             (Reporting.name, ReportsFeed))
 )
 
 

@@ -3,10 +3,10 @@
 Three feeds, each committing its rows with its tracking position (exactly once), into
 schema `reporting`:
 
-- the registry's events -> `agreements`, by the registry's own published projection
-  (`AgreementsProjection`) pointed at this schema: the same shape, one place for the rules;
-  its view here (`AgreementsView`) also keeps `agreement_stages`, when each agreement
-  entered each stage, in the same transaction: what reports judge a past period by;
+- the registry's events, read through its published contract (`services.registry.contract`)
+  -> `agreements`, each agreement's record folded from the events' fields (`RegistryFeed`,
+  `AgreementsView`), and `agreement_stages`, when each agreement entered each stage, in the
+  same transaction: what reports judge a past period by;
 - the monitoring service's events -> `progress_reports` and `evaluations` (`RecordsFeed`);
 - this service's events -> `reports`, one row per region report or consolidation
   (`ReportsFeed`): what consolidation and the national roll-up count.
@@ -16,23 +16,25 @@ Readers switch to `ksd_reader` with their tenant set; row-level security is the 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
+import msgspec
 from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore
 from eventsourcing.projection import Projection
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
-from services.monitoring.domain.reports import Evaluation, ProgressReport
-from services.registry.domain.agreement import Agreement
-from services.registry.projections.agreements import VIEW_VERSION, PostgresAgreementsView
+from services.monitoring import contract as monitoring
+from services.registry import contract as registry
 from services.reporting.domain.reports import Consolidation, RegionReport, Report
 from services.reporting.domain.stages import legal_date, stage_dates
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
-from shared.projection import BatchedView
+from shared.projection import BatchedView, BesideView
 from shared.regions import province_of
 from shared.tenancy import NATIONAL, audience_of
 
@@ -163,24 +165,115 @@ class _View(BatchedView):
                 curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(self.s, sql.Identifier(table), reader))
 
 
-class AgreementsView(PostgresAgreementsView):
-    """The registry's agreements view in this schema (the same rows, by the same rules), plus
-    `agreement_stages`: a row each time an agreement's stage changed, written in the
-    transaction that records the event's position (exactly once, like the rows). Both are
-    rebuilt beside the live ones when either's shape changes (shared.projection.BesideView)."""
+# Bump when `agreements` changes shape or meaning (`ksd migrate` then builds the new shape
+# beside the live one: shared.projection.BesideView). 6: this service's own table, folded from
+# the registry's published events (versions up to 5 were the registry's view, copied here).
+AGREEMENTS_VERSION = 6
 
-    renders_api = False  # this service serves no agreement as the registry's API shapes it
+# `{t}`: `agreements`, or `agreements_next` while a new shape is built beside it.
+_AGREEMENT_TABLES = [
+    """
+    CREATE TABLE IF NOT EXISTS {s}.{t} (
+        id uuid PRIMARY KEY,
+        position bigint NOT NULL UNIQUE,   -- of the creating event in the registry's log
+        version integer NOT NULL,
+        form text NOT NULL,
+        category text,
+        title text NOT NULL,
+        stage text NOT NULL,               -- today's; `agreement_stages` for a past day
+        parties jsonb NOT NULL,
+        party_regions text[] NOT NULL,
+        provinces text[] NOT NULL,
+        urusan text[] NOT NULL,
+        value_idr numeric(20, 0),
+        framework_signed_on date,
+        -- the first day the family existed (recorded, offered or signed, whichever came first)
+        -- and the day it ended, if it has: which periods it was alive in
+        began_on date NOT NULL,
+        ended_on date,
+        created_at timestamptz NOT NULL,
+        updated_at timestamptz NOT NULL,
+        visible_to text[] NOT NULL,
+        -- the agreement's record (services.registry.contract.fold): what later events apply
+        -- to, and what reports are compiled from
+        state jsonb NOT NULL
+    )
+    """,
+    "COMMENT ON TABLE {s}.{t} IS 'ksd view version " + str(AGREEMENTS_VERSION) + "'",
+    *gin_index("{t}_visible_to", "{t}", "visible_to", schema="{s}"),
+    *gin_index("{t}_party_regions", "{t}", "party_regions", schema="{s}"),
+    *gin_index("{t}_urusan", "{t}", "urusan", schema="{s}"),
+    "ALTER TABLE {s}.{t} NO FORCE ROW LEVEL SECURITY",
+    *reader_policy("{t}", schema="{s}"),
+]
+
+AGREEMENT_COLUMNS = (
+    "id", "position", "version", "form", "category", "title", "stage", "parties", "party_regions", "provinces",
+    "urusan", "value_idr", "framework_signed_on", "began_on", "ended_on", "created_at", "updated_at",
+    "visible_to", "state",
+)
+
+
+def row_of(record: dict[str, Any]) -> dict[str, Any]:
+    """An agreement's columns (all but `position`) from its record (`registry.fold`)."""
+    regions = registry.party_regions(record)
+    framework = record.get("framework") or {}
+    created = datetime.fromisoformat(record["_created_on"])
+    began = [local_date(created)] + [
+        date.fromisoformat(d) for d in (framework.get("signed_on"), (record.get("offer") or {}).get("sent_on")) if d]
+    return {
+        "id": UUID(record["_id"]),
+        "version": record["_version"],
+        "form": record["form"],
+        "category": record["category"],
+        "title": record["title"],
+        "stage": record["stage"],
+        "parties": msgspec.json.encode(record["parties"]).decode(),
+        "party_regions": regions,
+        "provinces": sorted({province_of(r) for r in regions}),
+        "urusan": list(record["urusan"]),
+        "value_idr": record["value_idr"],
+        "framework_signed_on": framework.get("signed_on"),
+        "began_on": min(began),
+        "ended_on": record.get("ended_on"),
+        "created_at": created,
+        "updated_at": datetime.fromisoformat(record["_modified_on"]),
+        "visible_to": sorted(audience_of(regions)),
+        # JSON text for the jsonb column: msgspec writes it several times faster than Jsonb's json module.
+        "state": msgspec.json.encode(record).decode(),
+    }
+
+
+class AgreementsView(BesideView):
+    """`agreements`, one row per cooperation family, folded from the registry's published
+    events (`services.registry.contract`); and `agreement_stages`, a row each time an
+    agreement's stage changed, written in the same transaction as the rows and their position
+    (exactly once): what reports judge a past period by. Both are rebuilt beside the live
+    ones when either's shape changes (shared.projection.BesideView).
+
+    Within a batch each agreement is read (or created) once, its events applied in memory, and
+    its row written once when the batch ends."""
+
     beside_tables: ClassVar[tuple[str, ...]] = ("agreements", "agreement_stages")
     # Both shapes in one number: the agreements' and the stage history's.
-    version = VIEW_VERSION * 1000 + STAGES_VERSION
+    version = AGREEMENTS_VERSION * 1000 + STAGES_VERSION
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
         self.s = sql.Identifier(self.datastore.schema)
-        stages = self.table("agreement_stages")
-        self.sql_create_statements.extend(sql.SQL(t.replace("{t}", stages)).format(s=self.s) for t in _STAGE_TABLES)
+        agreements, stages = self.table("agreements"), self.table("agreement_stages")
+        for statements, table in ((_AGREEMENT_TABLES, agreements), (_STAGE_TABLES, stages)):
+            self.sql_create_statements.extend(sql.SQL(t.replace("{t}", table)).format(s=self.s) for t in statements)
+        self._agreements = sql.SQL("{}.{}").format(self.s, sql.Identifier(agreements))
         self._stages = sql.Identifier(stages)
-        self._redate: set[UUID] = set()  # the batch's agreements a later event applied to
+        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
+            self._agreements, sql.SQL(", ").join(map(sql.Identifier, AGREEMENT_COLUMNS)))
+        updated = [c for c in AGREEMENT_COLUMNS if c not in ("id", "position")]
+        self._update = sql.SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
+            self._agreements,
+            sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated))
+        self._select_states = sql.SQL("SELECT id, state FROM {} WHERE id = ANY(%s) FOR UPDATE").format(
+            self._agreements)
         self._insert_stage = sql.SQL(
             "INSERT INTO {s}.{t} (agreement_id, version, stage, since, recorded_at)"
             " VALUES (%s, %s, %s, %s, %s)").format(s=self.s, t=self._stages)
@@ -188,34 +281,77 @@ class AgreementsView(PostgresAgreementsView):
         self._redate_stages = sql.SQL(
             "UPDATE {s}.{t} h SET since = v.since FROM unnest(%s::text[], %s::date[]) AS v(stage, since)"
             " WHERE h.agreement_id = %s AND h.stage = v.stage AND h.since <> v.since").format(s=self.s, t=self._stages)
+        # The batch's agreements: id -> (record, position of its creating event if it is new here).
+        self._touched: dict[UUID, tuple[dict[str, Any], int | None]] = {}
+        self._redate: set[UUID] = set()  # the batch's agreements a later event applied to
 
-    def inserted(self, curs: Any, agreement: Agreement) -> None:
-        curs.execute(self._insert_stage, (agreement.id, agreement.version, agreement.stage,
-                                          local_date(agreement.created_on), agreement.created_on))
+    # Both write into the open batch (`_curs`), or into a batch of their own event.
+    def insert_agreement(self, record: dict[str, Any], tracking: Tracking) -> None:
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.insert_agreement(record, tracking)
+        agreement_id = UUID(record["_id"])
+        if agreement_id in self._touched:
+            raise LookupError(f"agreement {agreement_id} was created already")
+        self._touched[agreement_id] = (record, tracking.notification_id)
+        created = datetime.fromisoformat(record["_created_on"])
+        self._curs.execute(self._insert_stage, (agreement_id, record["_version"], record["stage"],
+                                                local_date(created), created))
+        return None
 
-    def applied(self, curs: Any, agreement: Agreement, event: Agreement.Event, stage_before: str) -> None:
-        self._redate.add(agreement.id)
-        if agreement.stage != stage_before:
-            dates = stage_dates(agreement.to_state())
-            curs.execute(self._insert_stage, (
-                agreement.id, agreement.version, agreement.stage,
-                dates.get(agreement.stage) or legal_date(event), event.timestamp))
+    def apply_event(self, event: registry.Event, tracking: Tracking) -> None:
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.apply_event(event, tracking)
+        touched = self._touched.get(event.originator_id)
+        if touched is None:
+            self._curs.execute(self._select_states, ([event.originator_id],))
+            row = self._curs.fetchone()
+            if row is None:
+                raise LookupError(f"agreement {event.originator_id} is not in the read model")
+            touched = self._touched[event.originator_id] = (row["state"], None)
+        record = touched[0]
+        before = record["stage"]
+        registry.fold(record, event)  # checks the version sequence: no gap, no repeat
+        self._redate.add(event.originator_id)
+        if record["stage"] != before:
+            dates = stage_dates(record)
+            self._curs.execute(self._insert_stage, (
+                event.originator_id, record["_version"], record["stage"],
+                dates.get(record["stage"]) or legal_date(event), event.timestamp))
+        return None
+
+    def prepare(self, curs: Any, events: Sequence[Any]) -> None:
+        """The stored agreements the batch's later events apply to, in one query."""
+        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, registry.Event)}
+        if wanted:
+            curs.execute(self._select_states, (list(wanted),))
+            for row in curs.fetchall():
+                self._touched[row["id"]] = (row["state"], None)
 
     def flush(self, curs: Any) -> None:
-        """Also each stage's day, as the batch's last state of each agreement dates it (a
-        correction moves them): once per agreement and batch, which ends where redating after
-        every event would."""
-        super().flush(curs)
+        """The batch's new agreements by COPY, the others by one UPDATE each (pipelined); then
+        each stage's day, as the batch's last record of each agreement dates it (a correction
+        moves them): once per agreement and batch, which ends where redating after every
+        event would."""
+        new = [{**row_of(r), "position": position} for r, position in self._touched.values() if position is not None]
+        old = [row_of(r) for r, position in self._touched.values() if position is None]
+        if new:
+            with curs.copy(self._copy) as copy:
+                for row in new:
+                    copy.write_row([row[c] for c in AGREEMENT_COLUMNS])
+        if old:
+            curs.executemany(self._update, old)
         redated = []
         for agreement_id in self._redate:
-            dates = stage_dates(self._touched[agreement_id][0].to_state())
+            dates = stage_dates(self._touched[agreement_id][0])
             if dates:
                 redated.append((list(dates), list(dates.values()), agreement_id))
         if redated:
             curs.executemany(self._redate_stages, redated)
 
     def discard(self) -> None:
-        super().discard()
+        self._touched = {}
         self._redate = set()
 
     def built_version(self, suffix: str) -> int | None:
@@ -240,10 +376,25 @@ class AgreementsView(PostgresAgreementsView):
             curs.execute(sql.SQL(statement).format(s=self.s))
 
     def grant_reader(self) -> None:
-        super().grant_reader()
+        reader = sql.Identifier(READER_ROLE)
         with self.datastore.transaction(commit=True) as curs:
-            curs.execute(sql.SQL("GRANT SELECT ON {s}.{t} TO {reader}").format(
-                s=self.s, t=self._stages, reader=sql.Identifier(READER_ROLE)))
+            curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.s, reader))
+            curs.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(self._agreements, reader))
+            curs.execute(sql.SQL("GRANT SELECT ON {s}.{t} TO {reader}").format(s=self.s, t=self._stages, reader=reader))
+
+
+class RegistryFeed(Projection[AgreementsView]):
+    """The registry's events, read through its published contract (`registry.Log`)."""
+
+    name = "agreements"  # tracking table agreements_tracking (and agreements_next_tracking beside)
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        if isinstance(domain_event, registry.Started):
+            self.view.insert_agreement(registry.fold(None, domain_event), tracking)
+        elif isinstance(domain_event, registry.Event):
+            self.view.apply_event(domain_event, tracking)
+        else:
+            self.view.skip(tracking)
 
 
 class RecordsView(_View):
@@ -254,20 +405,20 @@ class RecordsView(_View):
 
     def apply_record_event(self, event: Any, tracking: Tracking) -> None:
         with self.writing(tracking) as curs:
-            if isinstance(event, ProgressReport.Filed):
+            if isinstance(event, monitoring.ProgressReportFiled):
                 curs.execute(self._q(
                     "INSERT INTO {s}.progress_reports (id, agreement_id, region, period, version, content, filed_at,"
                     " updated_at) VALUES (%s, %s, %s, %s, 1, %s, %s, %s) ON CONFLICT (id) DO NOTHING"),
                     (event.originator_id, UUID(event.agreement_id), event.region, event.period, Jsonb(event.content),
                      event.timestamp, event.timestamp))
-            elif isinstance(event, Evaluation.Recorded):
+            elif isinstance(event, monitoring.EvaluationRecorded):
                 curs.execute(self._q(
                     "INSERT INTO {s}.evaluations (id, agreement_id, period, evaluator, version, content, recorded_at,"
                     " updated_at) VALUES (%s, %s, %s, %s, 1, %s, %s, %s) ON CONFLICT (id) DO NOTHING"),
                     (event.originator_id, UUID(event.agreement_id), event.period, event.evaluator,
                      Jsonb(event.content), event.timestamp, event.timestamp))
             else:  # a correction: the record's new content and version
-                table = "progress_reports" if isinstance(event, ProgressReport.Event) else "evaluations"
+                table = "progress_reports" if isinstance(event, monitoring.ProgressReportCorrected) else "evaluations"
                 curs.execute(
                     sql.SQL("UPDATE {s}.{t} SET version = %s, content = %s, updated_at = %s WHERE id = %s").format(
                         s=self.s, t=sql.Identifier(table)),
@@ -307,13 +458,18 @@ class ReportsView(_View):
                     (event.originator_version, event.narrative, at, event.originator_id))  # type: ignore[attr-defined]
 
 
+_RECORD_EVENTS = (monitoring.ProgressReportFiled, monitoring.ProgressReportCorrected, monitoring.EvaluationRecorded,
+                  monitoring.EvaluationCorrected)
+
+
 class RecordsFeed(Projection[RecordsView]):
-    """The monitoring service's events: progress reports and evaluations."""
+    """The monitoring service's events, read through its published contract (`monitoring.Log`):
+    progress reports and evaluations."""
 
     name = "monitoring_records"  # tracking table monitoring_records_tracking
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if isinstance(domain_event, ProgressReport.Event | Evaluation.Event):
+        if isinstance(domain_event, _RECORD_EVENTS):
             self.view.apply_record_event(domain_event, tracking)
         else:
             self.view.skip(tracking)

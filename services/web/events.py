@@ -296,10 +296,10 @@ def correction_changes(data: Mapping[str, Any]) -> list[tuple[str, str, str]]:
             for name, value in changes.items()]
 
 
-def timeline(history: list[Mapping[str, Any]], correctable: Mapping[str, Any]) -> list[dict[str, Any]]:
+def timeline(history: list[Mapping[str, Any]]) -> list[dict[str, Any]]:
     """The history as the page shows it: each recorded step with its sentence, who, when, and
-    the corrections of it beside it (in order). `correctable`: event type -> the facts a
-    correction may change (a step with none gets no "Ralat" button)."""
+    the corrections of it beside it (in order). A step whose `correctable_facts` (as the
+    registry's `/history` names them) are none gets no "Ralat" button."""
     entries: dict[int, dict[str, Any]] = {}
     out: list[dict[str, Any]] = []
     for event in history:
@@ -311,7 +311,7 @@ def timeline(history: list[Mapping[str, Any]], correctable: Mapping[str, Any]) -
             "sentence": sentence(event),
             "who": actor_words(event.get("actor")),
             "when": event.get("recorded_at"),
-            "correctable": bool(correctable.get(event.get("type") or "")),
+            "correctable": bool(event.get("correctable_facts")),
             "corrections": [],
         }
         if event.get("type") == "Corrected":

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from services.reporting.domain import labels
+from shared import labels
 from shared.periods import WIB, local_date
 from shared.periods import tanggal as _tanggal
 from shared.regions import load_regions

@@ -29,9 +29,11 @@ import uvloop
 
 from services.ksd.cli import migrate_all
 from services.ksd.seed import seed
-from services.registry.setup import projection_lag
+from services.registry.application import Registry
+from services.registry.domain.commands import AttachDocument
+from services.registry.setup import projection_lag, registry_env
 from services.registry.worker import make_runner
-from shared.auth import TokenService
+from shared.auth import Identity, TokenService
 from shared.db import READER_ROLE, TENANT_SETTING
 from shared.settings import Settings
 from shared.worker import tune_gc
@@ -49,6 +51,11 @@ LIST = ("SELECT id, position, api FROM registry.agreements WHERE visible_to @> A
         " ORDER BY position DESC LIMIT 21")
 ONE = "SELECT id, position, api FROM registry.agreements WHERE id = %s AND visible_to @> ARRAY[%s]"
 GRAPHQL = json.dumps({"query": GRAPHQL_LIST}).encode()  # the fields a list page shows
+LONG_HISTORY = 1_000  # events of the agreement time travel reads
+# Time travel's database work: the events of one agreement up to a version (the application
+# reads the nearest snapshot first, then fewer events: this baseline reads more, not less).
+EVENTS_UP_TO = ("SELECT originator_version, topic, state FROM registry.registry_events"
+                " WHERE originator_id = %s AND originator_version <= %s ORDER BY originator_version")
 
 
 @pytest.fixture(scope="module")
@@ -103,10 +110,28 @@ async def _drive(port: int, request: Callable[[int], bytes], check: Callable[[by
     return samples, bad
 
 
-def _raw(url: str, query: str, params: Callable[[int], Sequence[object]], tenant: str,
-         seconds: float) -> list[float]:
-    """CLIENTS threads, each on its own connection, each read in a transaction as the services
-    read: role ksd_reader, tenant set, then the SELECT."""
+def long_history(url: str) -> tuple[str, int]:
+    """An agreement given a history of LONG_HISTORY events (documents attached to it, through
+    the registry's application): its id and its version then."""
+    with psycopg.connect(url) as conn:
+        agreement_id, version, initiator = conn.execute(
+            "SELECT id, version, initiator FROM registry.agreements WHERE stage = 'pelaksanaan'"
+            " AND length(initiator) > 2 ORDER BY position LIMIT 1").fetchone()
+    app = Registry(registry_env(url, pool_size=1))
+    identity = Identity(sub="bench-operator", name="", tenant=initiator, roles=("operator",))
+    try:
+        for i in range(LONG_HISTORY - version):
+            command = AttachDocument(kind="lainnya", name=f"lampiran-{i}.pdf", size=1_000 + i,
+                                     media_type="application/pdf", sha256=f"{i:064x}")
+            version = app.act(identity, agreement_id, version, command).version
+    finally:
+        app.close()
+    return str(agreement_id), version
+
+
+def raw_threads(work: Callable[[psycopg.Connection, int], object], url: str, seconds: float) -> list[float]:
+    """CLIENTS threads, each on its own connection, each calling `work(conn, i)` over and over
+    (i: the call's number): the seconds each call took within the measured window."""
     start = time.perf_counter()
     measure_from, stop_at = start + WARMUP_S, start + WARMUP_S + seconds
     samples: list[float] = []
@@ -117,11 +142,7 @@ def _raw(url: str, query: str, params: Callable[[int], Sequence[object]], tenant
         with psycopg.connect(url) as conn:
             i = k
             while (t0 := time.perf_counter()) < stop_at:
-                with conn.transaction():
-                    conn.execute("SELECT set_config('role', %s, true), set_config(%s, %s, true)",
-                                 (READER_ROLE, TENANT_SETTING, tenant), prepare=True)
-                    rows = conn.execute(query, params(i), prepare=True).fetchall()
-                    assert rows
+                work(conn, i)
                 t1 = time.perf_counter()
                 if t0 >= measure_from:
                     mine.append(t1 - t0)
@@ -135,6 +156,21 @@ def _raw(url: str, query: str, params: Callable[[int], Sequence[object]], tenant
     for thread in threads:
         thread.join()
     return samples
+
+
+def _raw(url: str, query: str, params: Callable[[int], Sequence[object]], tenant: str,
+         seconds: float) -> list[float]:
+    """CLIENTS threads, each on its own connection, each read in a transaction as the services
+    read: role ksd_reader, tenant set, then the SELECT."""
+
+    def read(conn: psycopg.Connection, i: int) -> None:
+        with conn.transaction():
+            conn.execute("SELECT set_config('role', %s, true), set_config(%s, %s, true)",
+                         (READER_ROLE, TENANT_SETTING, tenant), prepare=True)
+            rows = conn.execute(query, params(i), prepare=True).fetchall()
+            assert rows
+
+    return raw_threads(read, url, seconds)
 
 
 def test_reads_through_the_real_server(bench_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -195,6 +231,25 @@ def test_reads_through_the_real_server(bench_url: str, tmp_path: Path, monkeypat
                                          lambda answer: None, SECONDS))
         assert not bad, bad[:3]
         report.add(_result(section, "REST GET /agreements/{id} (granian; stored JSON when current)", samples,
+                           SECONDS, base))
+
+        # Time travel: one agreement with a long history, read at random versions of it.
+        agreement_id, head = long_history(bench_url)
+        versions = [random.Random(5).randrange(1, head + 1) for _ in range(10_000)]
+        section = f"time travel, a {head}-event agreement, ?version= (random), national, {CLIENTS} clients"
+        base = "raw psycopg: its events up to the version, 16 threads"
+        report.add(_result(section, base, _raw(bench_url, EVENTS_UP_TO,
+                                               lambda i: (agreement_id, versions[i % len(versions)]), "national",
+                                               SECONDS), SECONDS, None))
+
+        def versioned(answer: bytes) -> None:
+            assert json.loads(answer)["version"] >= 1
+
+        samples, bad = uvloop.run(_drive(
+            server.port, lambda i: _get(f"/agreements/{agreement_id}?version={versions[i % len(versions)]}", token),
+            versioned, SECONDS))
+        assert not bad, bad[:3]
+        report.add(_result(section, "REST GET /agreements/{id}?version= (granian; snapshot + events)", samples,
                            SECONDS, base))
     finally:
         server.stop()

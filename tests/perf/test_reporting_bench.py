@@ -8,7 +8,7 @@ timing: the tests check only that the work was done (totals equal the baseline's
 written to `.data/bench/reporting.txt`. See tests/perf/README.md for how to read them.
 
 The data set is built in memory with the registry's domain (every agreement driven through
-its lifecycle by commands) and copied into `reporting.agreements` with `row_of`, the
+its lifecycle by commands) and copied into `reporting.agreements` with reporting's `row_of`, the
 projection's own row builder: the event store and the projections are the registry
 bench's business, not this one's.
 """
@@ -16,6 +16,7 @@ bench's business, not this one's.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import platform
 import random
@@ -31,6 +32,7 @@ from typing import Any
 
 import psycopg
 import pytest
+import uvloop
 from litestar.testing import TestClient
 from psycopg import sql
 from psycopg.types.json import Jsonb
@@ -48,7 +50,6 @@ from services.registry.domain.agreement import (
     add_years,
     wajib_pair_allowed,
 )
-from services.registry.projections.agreements import ROW_COLUMNS, row_of
 from services.reporting.analysis import AnalysisFilter, AnalysisReadModel
 from services.reporting.app import create_app as create_reporting
 from services.reporting.application import Reporting, ReportText
@@ -57,8 +58,8 @@ from services.reporting.domain.compile import REPORTED_FIGURES, compile_region_r
 from services.reporting.domain.reports import region_report_id
 from services.reporting.readmodel import ALIVE, ReportingReadModel, period_params
 from services.reporting.setup import reporting_env
-from services.reporting.views import SCHEMA, audience_of_report
-from shared.auth import Identity
+from services.reporting.views import AGREEMENT_COLUMNS, SCHEMA, audience_of_report, row_of
+from shared.auth import Identity, TokenService
 from shared.clock import ManualClock
 from shared.db import READER_ROLE, TENANT_SETTING, make_async_pool
 from shared.periods import Period
@@ -66,7 +67,9 @@ from shared.regions import load_regions, province_of
 from shared.settings import Settings
 from shared.urusan import URUSAN
 from tests.conftest import fresh_database
+from tests.perf.test_read_http_bench import CLIENTS, SECONDS, _drive, _get, _post, raw_threads
 from tests.perf.test_registry_bench import Report, Result, timed
+from tests.perf.test_write_http_bench import JWT_SECRET, Server, _result
 from tests.unit.lifecycle import caller, signatories
 
 pytestmark = pytest.mark.perf
@@ -434,8 +437,8 @@ def seeded(bench_url: str, report: Report) -> Seed:
     t0 = time.perf_counter()
     agreements = build_agreements(N_AGREEMENTS)
     rng = random.Random(11)
-    rows = [[*(row[col] for col in ROW_COLUMNS)] for row in
-            ({**row_of(a), "position": i + 1} for i, a in enumerate(agreements))]
+    rows = [[*(row[col] for col in AGREEMENT_COLUMNS)] for row in
+            ({**row_of(a.to_state()), "position": i + 1} for i, a in enumerate(agreements))]
     progress = progress_rows(agreements, rng)
     evaluations = evaluation_rows(agreements, rng)
     reports = report_rows(Nation(), rng)
@@ -443,7 +446,7 @@ def seeded(bench_url: str, report: Report) -> Seed:
 
     t0 = time.perf_counter()
     with psycopg.connect(bench_url) as conn:
-        copy_rows(conn, "agreements", ROW_COLUMNS, rows)
+        copy_rows(conn, "agreements", AGREEMENT_COLUMNS, rows)
         copy_rows(conn, "progress_reports", ("id", "agreement_id", "region", "period", "version", "content",
                                              "filed_at", "updated_at"), progress)
         copy_rows(conn, "evaluations", ("id", "agreement_id", "period", "evaluator", "version", "content",
@@ -1014,3 +1017,46 @@ def test_live_region_report(
     report.add(row(section, "  Compiler.region_report (facts + compile, no HTTP)", full_t, base))
     report.add(row(section, "  Reporting.get_report (event store load of the draft)", load_t, base))
     report.add(row(section, f"GET /reports/{{id}}?live=true (TestClient), {kib(response)}", http_t, base))
+
+
+# -- 5. through the real server ------------------------------------------------------------------
+
+
+def test_through_the_real_server(
+    bench_url: str, settings: Settings, seeded: Seed, report: Report, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """cooperationStats, a consolidation and the national roll-up as the platform serves them:
+    the reporting service under granian (one process), 16 keep-alive clients; each against the
+    app's own statements for it (recorded, then replayed under row-level security) from 16
+    threads on their own connections, in the same run."""
+    monkeypatch.setenv("KSD_RATE_LIMIT_PER_TOKEN", "100000000")  # in the path, never tripped
+    monkeypatch.setenv("KSD_RATE_LIMIT_PER_ADDRESS", "100000000")
+    tokens = TokenService(Settings.from_env({}, jwt_secret=JWT_SECRET, data_dir=str(tmp_path)))
+    token = tokens.issue(tenant=NATIONAL, roles=("monitor",), sub="bench-monitor")
+    period, regions = Period.parse(PERIOD), load_regions()
+    compiler = lambda pool: Compiler(ReportingReadModel(pool), regions, settings)  # noqa: E731
+    stats = json.dumps({"query": STATS.format(by="PROVINCE, FORM", fields="province { code name } form")}).encode()
+    cases = [
+        ("GraphQL cooperationStats(groupBy: [PROVINCE, FORM]), national", _post("/graphql", token, stats),
+         lambda pool: AnalysisReadModel(pool).stats(NATIONAL, ["province", "form"], AnalysisFilter(),
+                                                    limit=settings.analysis_max_rows)),
+        (f"GET /consolidations/{PROVINCE}/{PERIOD} as the national monitor",
+         _get(f"/consolidations/{PROVINCE}/{PERIOD}", token),
+         lambda pool: compiler(pool).consolidation(NATIONAL, PROVINCE, period, TODAY)),
+        (f"GET /national/{PERIOD}", _get(f"/national/{PERIOD}", token),
+         lambda pool: compiler(pool).national(NATIONAL, period, TODAY)),
+    ]
+    server = Server(bench_url, tmp_path, group_commit="1", name="reporting", app="services.reporting.app:create_app")
+    try:
+        for label, request, call in cases:
+            _, transactions = app_sql(bench_url, call)
+            section = f"5. {label} ({seeded.agreements:,} agreements), {CLIENTS} clients, through the real server"
+            base = f"raw psycopg: the app's {sum(map(len, transactions))} statements, under RLS, 16 threads"
+            report.add(_result(section, base, raw_threads(lambda conn, i, t=transactions: replay(conn, t), bench_url,
+                                                          SECONDS), SECONDS, None))
+            samples, bad = uvloop.run(_drive(server.port, lambda i, r=request: r, lambda answer: None, SECONDS))
+            assert not bad, bad[:3]
+            report.add(_result(section, "the reporting service under granian (1 worker, uvloop)", samples, SECONDS,
+                               base))
+    finally:
+        server.stop()

@@ -76,9 +76,11 @@ JWT_SECRET = "bench-secret-" + "x" * 32
 
 
 class Server:
-    """`ksd serve registry`'s command line (granian, uvloop, one worker), started here."""
+    """`ksd serve <service>`'s command line (granian, uvloop, one worker), started here: the
+    registry unless `app` names another service's app factory."""
 
-    def __init__(self, url: str, data_dir: Path, *, group_commit: str, name: str) -> None:
+    def __init__(self, url: str, data_dir: Path, *, group_commit: str, name: str,
+                 app: str = "services.registry.app:create_app") -> None:
         self.port = free_port()
         env = {
             **os.environ,
@@ -93,10 +95,10 @@ class Server:
         self.process = subprocess.Popen(
             [sys.executable, "-m", "granian", "--interface", "asgi", "--loop", "uvloop", "--factory",
              "--host", "127.0.0.1", "--port", str(self.port), "--workers", str(WORKERS), "--no-ws",
-             "services.registry.app:create_app"],
+             app],
             env=env, cwd=REPO_ROOT, stdout=self.log, stderr=subprocess.STDOUT,
         )
-        wait_for(self._healthy, "the registry under granian", timeout=60)
+        wait_for(self._healthy, f"{app} under granian", timeout=60)
 
     def _healthy(self) -> bool:
         if self.process.poll() is not None:

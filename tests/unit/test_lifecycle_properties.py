@@ -39,6 +39,7 @@ about dates across steps; each was a gap the walk found, now a rule (`signed_bef
 from __future__ import annotations
 
 import copy
+import json
 from collections import Counter
 from collections.abc import Callable
 from dataclasses import replace
@@ -51,6 +52,7 @@ from hypothesis import event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
+from services.registry import contract
 from services.registry.domain import commands as c
 from services.registry.domain.agreement import (
     FOREIGN_FORMS,
@@ -70,6 +72,7 @@ from services.registry.domain.agreement import (
     add_years,
 )
 from shared.errors import Forbidden, RuleViolation
+from shared.feeds import ContractMapper
 from shared.regions import load_regions
 from tests.unit.lifecycle import (
     AT,
@@ -85,6 +88,7 @@ from tests.unit.lifecycle import (
     to_negotiation,
     to_signed,
 )
+from tests.unit.test_event_upcasting import make_mapper
 
 TODAY = AT.date()
 FRAMEWORK = c.FRAMEWORK
@@ -550,6 +554,26 @@ def assert_history_rebuilds_the_family(agreement: Agreement, history: list[Any])
     state = agreement.to_state()
     assert rebuilt.to_state() == state
     assert Agreement.from_state(copy.deepcopy(state)).to_state() == state
+    assert_contract_rebuilds_the_record(history, state)
+
+
+class _ContractMapper(ContractMapper):
+    topics = contract.TOPICS
+
+
+_STORE = make_mapper()  # as the registry's application stores events
+CONTRACT_MAPPER = _ContractMapper(transcoder=_STORE.transcoder)  # as its readers decode them
+
+
+def assert_contract_rebuilds_the_record(history: list[Any], state: dict[str, Any]) -> None:
+    """6b. Another service reading the same history as stored, through the registry's published
+    contract (its plain event classes and `fold`), builds the aggregate's state, key for key."""
+    record = None
+    for recorded in history:
+        published = CONTRACT_MAPPER.to_domain_event(_STORE.to_stored_event(recorded))
+        assert isinstance(published, contract.Event), f"{type(recorded).__name__} is not in the contract"
+        record = contract.fold(record, published)
+    assert json.loads(json.dumps(record)) == json.loads(json.dumps(state))
 
 
 def assert_dates_in_the_law_s_order(agreement: Agreement, history: list[Any]) -> None:

@@ -15,6 +15,7 @@ from datetime import date, timedelta
 from enum import StrEnum
 from typing import Any
 
+from shared.labels import ALERT_KINDS, ALERT_SEVERITIES
 from shared.periods import Period, semesters_within, tanggal
 
 
@@ -33,17 +34,11 @@ class Severity(StrEnum):
     CRITICAL = "critical"
 
 
-SEVERITY_LABELS = {Severity.INFO: "informasi", Severity.WARNING: "perlu perhatian", Severity.CRITICAL: "kritis"}
+# In words (the platform's vocabulary, `shared.labels`, keyed by these enums' values).
+SEVERITY_LABELS: dict[Severity, str] = {s: ALERT_SEVERITIES[s] for s in Severity}
 
 # What each kind means, for people (API listings, notifications).
-KIND_TITLES: dict[Kind, str] = {
-    Kind.KB_WITHOUT_PKS: "Kesepakatan Bersama belum ditindaklanjuti PKS",
-    Kind.PKS_WITHOUT_PROGRESS: "PKS berjalan tanpa laporan kemajuan",
-    Kind.EXPIRING: "Naskah kerja sama segera berakhir",
-    Kind.EXPIRED_STILL_ACTIVE: "Naskah melewati masa berlaku tetapi masih tercatat berlaku",
-    Kind.APPROVAL_PENDING: "Persetujuan belum diputus",
-    Kind.NO_NEIGHBOUR_COOPERATION: "Belum ada kerja sama aktif dengan daerah tetangga",
-}
+KIND_TITLES: dict[Kind, str] = {k: ALERT_KINDS[k] for k in Kind}
 
 # Stages in which a framework is signed and the cooperation is alive.
 ACTIVE_STAGES = frozenset({"kesepakatan_ditandatangani", "pelaksanaan"})
@@ -103,7 +98,7 @@ def agreement_findings(
     thresholds: Thresholds,
 ) -> list[Finding]:
     """Every alert an agreement raises today. `state` is the registry aggregate's state
-    (`Agreement.to_state()`); `reports` holds the (period, region) pairs already reported."""
+    (the registry contract's record, `fold`); `reports` holds the (period, region) pairs already reported."""
     stage = state["stage"]
     if stage in CLOSED_STAGES:
         return []

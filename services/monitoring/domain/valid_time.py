@@ -3,7 +3,7 @@ read when asked about a past day. Pure: no clock, no I/O.
 
 The stage an agreement was in on a day comes from the read model's stage history
 (`agreement_stages`, one row per stage change, dated by the registry's own legal dates:
-services/registry/domain/valid_time.py). The documents the reporting rule reads (which PKS
+the registry's contract: services/registry/contract.py). The documents the reporting rule reads (which PKS
 was in force, until when) come from the agreement's dated facts as its state holds them now
 (corrections included): a document signed after the day was not signed yet, a termination
 or an extension signed after it had not happened yet.
@@ -16,7 +16,7 @@ from collections.abc import Mapping
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
-from services.registry.domain.valid_time import STEP_DATE
+from services.registry.contract import STEP_DATE
 from shared.periods import WIB, day_of
 
 
@@ -51,7 +51,7 @@ def _document_on(doc: dict[str, Any], valid_until: str, on: date) -> None:
 
 
 def state_on(state: Mapping[str, Any], stage: str, on: date) -> dict[str, Any]:
-    """An agreement's state (`Agreement.to_state()`) as the monitoring rules read it on `on`:
+    """An agreement's record (the registry contract's `fold`) as the monitoring rules read it on `on`:
     its stage then, and its framework and PKS as they stood then (signed after `on`: not yet
     signed)."""
     then = copy.deepcopy(dict(state))

@@ -38,7 +38,9 @@ class Actor(msgspec.Struct, omit_defaults=True):
 class HistoryEvent(msgspec.Struct, omit_defaults=True):
     """One recorded event. `data` is what the event recorded (with its `class_version`);
     `hash` = SHA-256(prev_hash bytes + canonical JSON of {originator, version, type, topic,
-    recorded_at, actor, data}). An event that can no longer be read has `error` instead."""
+    recorded_at, actor, data}). An event that can no longer be read has `error` instead.
+    `correctable_facts`: the facts of `data` a correction of this step may change
+    (`POST .../actions/correct`), sorted; empty for a step that states none. Not hashed."""
 
     version: int
     prev_hash: str | None
@@ -50,6 +52,7 @@ class HistoryEvent(msgspec.Struct, omit_defaults=True):
     data: dict[str, Any] | None = None
     error: str | None = None
     reason: str | None = None
+    correctable_facts: list[str] | None = None
 
 
 class ReasonText(msgspec.Struct):

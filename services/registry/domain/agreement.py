@@ -16,11 +16,12 @@ from __future__ import annotations
 import copy
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import date, datetime
-from typing import Any, cast
+from typing import TYPE_CHECKING, Any, cast
 from uuid import UUID
 
 from eventsourcing.domain import Aggregate
 
+from services.registry import contract
 from services.registry.domain.commands import (
     FRAMEWORK,
     NATURAL_ENDINGS,
@@ -326,14 +327,6 @@ def _facts_state(agreement: Any) -> dict[str, Any]:
     return {k: v for k, v in agreement.to_state().items() if not k.startswith("_")}
 
 
-def _child(container: Any, key: Any) -> Any:
-    if isinstance(container, dict):
-        return container.get(key)
-    if isinstance(container, list) and isinstance(key, int) and 0 <= key < len(container):
-        return container[key]
-    return None
-
-
 def _iso(day: date) -> str:
     return day.isoformat()
 
@@ -374,11 +367,7 @@ class Agreement(Aggregate):
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
-            agreement.offer = {
-                "reference": self.reference, "sent_on": self.sent_on, "direction": self.direction,
-                "note": self.note, "by": self.actor["tenant"],
-            }
-            agreement.stage = self.stage
+            contract.apply(vars(agreement), self)
 
     class OfferResponseRecorded(Aggregate.Event):
         actor: dict[str, Any]
@@ -390,16 +379,7 @@ class Agreement(Aggregate):
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
-            agreement.responses[self.party] = {
-                "party": self.party, "decision": self.decision, "reference": self.reference,
-                "responded_on": self.responded_on, "note": self.note, "recorded_by": self.actor["tenant"],
-            }
-            agreement.stage = self.stage
-            if self.stage == Stage.DIBATALKAN:  # a partner refused: the family ends that day
-                # `ended_on` (berakhir or dibatalkan: the day the family ended, for "was it alive
-                # in this period") exists only once a family has ended, so every other state,
-                # and every snapshot and fixture of one, stays as it was.
-                agreement.ended_on = self.responded_on  # type: ignore[attr-defined]  # only once ended
+            contract.apply(vars(agreement), self)
 
     class ApprovalRequested(Aggregate.Event):
         actor: dict[str, Any]
@@ -412,16 +392,7 @@ class Agreement(Aggregate):
         pks_stage: str | None
 
         def apply(self, agreement: Agreement) -> None:
-            agreement.approvals.append(
-                {
-                    "kind": self.kind, "document": self.document, "region": self.region,
-                    "reasons": list(self.reasons), "request_reference": self.reference,
-                    "requested_on": self.requested_on, "decision": None, "decision_reference": None,
-                    "decided_on": None, "note": None,
-                }
-            )
-            if self.pks_stage:
-                agreement._pks(self.document)["stage"] = self.pks_stage
+            contract.apply(vars(agreement), self)
 
     class ApprovalRecorded(Aggregate.Event):
         actor: dict[str, Any]
@@ -435,12 +406,7 @@ class Agreement(Aggregate):
         pks_stage: str | None
 
         def apply(self, agreement: Agreement) -> None:
-            record = agreement._pending_approval(self.kind, self.document, self.region)
-            assert record is not None  # noqa: S101 - the command checked it; events never lie
-            record.update(decision=self.decision, decision_reference=self.reference,
-                          decided_on=self.decided_on, note=self.note)
-            if self.pks_stage:
-                agreement._pks(self.document)["stage"] = self.pks_stage
+            contract.apply(vars(agreement), self)
 
     class FrameworkSigned(Aggregate.Event):
         actor: dict[str, Any]
@@ -454,13 +420,7 @@ class Agreement(Aggregate):
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
-            agreement.framework = {
-                "type": self.document_type, "stage": FrameworkStage.DITANDATANGANI.value, "number": self.number,
-                "signed_on": self.signed_on, "valid_from": self.valid_from, "valid_until": self.valid_until,
-                "signatories": [dict(s) for s in self.signatories], "rencana_kerja": list(self.rencana_kerja),
-                "work_plan_started_on": None, "addenda": [], "extensions": [], "termination": None,
-            }
-            agreement.stage = self.stage
+            contract.apply(vars(agreement), self)
 
     class WorkPlanStarted(Aggregate.Event):
         actor: dict[str, Any]
@@ -469,9 +429,7 @@ class Agreement(Aggregate):
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
-            assert agreement.framework is not None  # noqa: S101 - the framework was signed before
-            agreement.framework["work_plan_started_on"] = self.started_on
-            agreement.stage = self.stage
+            contract.apply(vars(agreement), self)
 
     class PksDrafted(Aggregate.Event):
         """v2 records the DPRD reasons decided at drafting; v1 (until commit 8a999f2) left
@@ -490,31 +448,11 @@ class Agreement(Aggregate):
         drafted_on: str
         dprd_reasons: tuple[Any, ...]
 
-        @staticmethod
-        def upcast_v1_v2(state: dict[str, Any]) -> None:
-            """A v1 event gets the reasons v1 meant. The v1 rule is frozen here, copied from
-            `dprd_reasons()` as it was at 8a999f2, not called: the live rule may change, and
-            the upcaster must still reproduce what the v1 history said."""
-            # Literals, not the REASON_* constants: v1's stored meaning, even if those change.
-            reasons = []
-            if state["burdens_community"]:
-                reasons.append("membebani_masyarakat_dan_daerah")
-            if not state["budgeted_in_apbd"]:
-                reasons.append("belum_teranggarkan")
-            state["dprd_reasons"] = reasons
+        # A v1 event gets the reasons v1 meant: the v1 rule, frozen in the contract.
+        upcast_v1_v2 = staticmethod(contract.upcast_pks_drafted_v1_v2)
 
         def apply(self, agreement: Agreement) -> None:
-            agreement.pks.append(
-                {
-                    "id": self.pks_id, "title": self.title, "object": self.object, "parties": list(self.parties),
-                    "stage": PksStage.PENYUSUNAN.value, "value_idr": self.value_idr,
-                    "burdens_community": self.burdens_community, "budgeted_in_apbd": self.budgeted_in_apbd,
-                    "dprd_reasons": list(self.dprd_reasons),
-                    "drafted_on": self.drafted_on, "number": None, "signed_on": None, "start_on": None,
-                    "end_on": None, "exception_reference": None, "signatories": [], "addenda": [],
-                    "extensions": [], "termination": None,
-                }
-            )
+            contract.apply(vars(agreement), self)
 
     class PksSigned(Aggregate.Event):
         actor: dict[str, Any]
@@ -529,12 +467,7 @@ class Agreement(Aggregate):
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
-            agreement._pks(self.pks_id).update(
-                number=self.number, signed_on=self.signed_on, start_on=self.start_on, end_on=self.end_on,
-                signatories=[dict(s) for s in self.signatories], exception_reference=self.exception_reference,
-                stage=self.pks_stage,
-            )
-            agreement.stage = self.stage
+            contract.apply(vars(agreement), self)
 
     class Amended(Aggregate.Event):
         actor: dict[str, Any]
@@ -545,16 +478,7 @@ class Agreement(Aggregate):
         value_idr: int | None
 
         def apply(self, agreement: Agreement) -> None:
-            doc = agreement._document(self.document)
-            doc["addenda"].append(
-                {"reference": self.reference, "signed_on": self.signed_on, "changes": self.changes,
-                 "value_idr": self.value_idr}
-            )
-            if self.value_idr is not None:
-                if self.document == FRAMEWORK:
-                    agreement.value_idr = self.value_idr
-                else:
-                    doc["value_idr"] = self.value_idr
+            contract.apply(vars(agreement), self)
 
     class Extended(Aggregate.Event):
         actor: dict[str, Any]
@@ -566,12 +490,7 @@ class Agreement(Aggregate):
         exception_reference: str | None
 
         def apply(self, agreement: Agreement) -> None:
-            doc = agreement._document(self.document)
-            doc["extensions"].append(
-                {"reference": self.reference, "signed_on": self.signed_on, "previous_end": self.previous_end,
-                 "new_end": self.new_end, "exception_reference": self.exception_reference}
-            )
-            doc["valid_until" if self.document == FRAMEWORK else "end_on"] = self.new_end
+            contract.apply(vars(agreement), self)
 
     class Terminated(Aggregate.Event):
         actor: dict[str, Any]
@@ -584,13 +503,7 @@ class Agreement(Aggregate):
         stage: str
 
         def apply(self, agreement: Agreement) -> None:
-            doc = agreement._document(self.document)
-            doc["termination"] = {"ground": self.ground, "reference": self.reference,
-                                  "terminated_on": self.terminated_on, "note": self.note}
-            doc["stage"] = self.document_stage
-            agreement.stage = self.stage
-            if self.stage == Stage.BERAKHIR:
-                agreement.ended_on = self.terminated_on  # type: ignore[attr-defined]  # only once ended
+            contract.apply(vars(agreement), self)
 
     class Cancelled(Aggregate.Event):
         actor: dict[str, Any]
@@ -603,18 +516,7 @@ class Agreement(Aggregate):
         cancelled_on: str | None = None
 
         def apply(self, agreement: Agreement) -> None:
-            day = self.cancelled_on or local_date(self.timestamp).isoformat()
-            record = {"reason": self.reason, "reference": self.reference, "by": self.actor["tenant"]}
-            if self.cancelled_on is not None:  # states and snapshots of older histories stay as they were
-                record["cancelled_on"] = day
-            if self.document is None:
-                agreement.cancellation = record
-                agreement.ended_on = day  # type: ignore[attr-defined]  # only once ended
-            else:
-                pks = agreement._pks(self.document)
-                pks["stage"] = PksStage.DIBATALKAN.value
-                pks["cancellation"] = record
-            agreement.stage = self.stage
+            contract.apply(vars(agreement), self)
 
     class DocumentAttached(Aggregate.Event):
         actor: dict[str, Any]
@@ -626,11 +528,7 @@ class Agreement(Aggregate):
         sha256: str
 
         def apply(self, agreement: Agreement) -> None:
-            agreement.attachments.append(
-                {"document": self.document, "kind": self.kind, "name": self.name, "size": self.size,
-                 "media_type": self.media_type, "sha256": self.sha256,
-                 "attached_at": self.timestamp.isoformat(), "attached_by": self.actor["tenant"]}
-            )
+            contract.apply(vars(agreement), self)
 
     class Corrected(Aggregate.Event):
         """A correction (ralat) of the facts a recorded step stated. Nothing is rewritten:
@@ -650,27 +548,7 @@ class Agreement(Aggregate):
         effects: list[Any]
 
         def apply(self, agreement: Agreement) -> None:
-            for effect in self.effects:
-                head, *rest = effect["path"]
-                if not rest:
-                    if effect.get("remove"):
-                        agreement.__dict__.pop(head, None)
-                    else:
-                        setattr(agreement, head, copy.deepcopy(effect["value"]))
-                    continue
-                container = getattr(agreement, head, None)
-                for key in rest[:-1]:
-                    container = _child(container, key)
-                last = rest[-1]
-                if isinstance(container, dict):
-                    if effect.get("remove"):
-                        container.pop(last, None)
-                    else:
-                        container[last] = copy.deepcopy(effect["value"])
-                elif isinstance(container, list) and isinstance(last, int) and 0 <= last < len(container):
-                    container[last] = copy.deepcopy(effect["value"])
-                # else: a state that lacks the step (one replayed in part, e.g. as in force on
-                # a day before it): the correction has nothing to change there.
+            contract.apply(vars(agreement), self)
 
     # -- construction -----------------------------------------------------------------------
 
@@ -689,26 +567,34 @@ class Agreement(Aggregate):
         budgeted_in_apbd: bool,
         drafted_on: str | None = None,
     ) -> None:
-        if drafted_on is not None:  # states of histories recorded before it stay as they were
-            self.drafted_on = drafted_on
-        self.form = Form(form).value
-        self.category = Category(category).value if category else None
-        self.title = title
-        self.object = object
-        self.urusan = list(urusan)
-        self.parties = [dict(p) for p in parties]
-        self.value_idr = value_idr
-        self.burdens_community = burdens_community
-        self.budgeted_in_apbd = budgeted_in_apbd
-        self.stage = Stage.PERSIAPAN.value
-        self.created_by = dict(actor)
-        self.offer: dict[str, Any] | None = None
-        self.responses: dict[str, dict[str, Any]] = {}
-        self.approvals: list[dict[str, Any]] = []
-        self.framework: dict[str, Any] | None = None
-        self.pks: list[dict[str, Any]] = []
-        self.attachments: list[dict[str, Any]] = []
-        self.cancellation: dict[str, Any] | None = None
+        # The facts `Started` begins a family with: the contract's one definition (its readers
+        # build the same record from the same event).
+        vars(self).update(contract.initial_facts(
+            actor=actor, form=Form(form).value, category=Category(category).value if category else None,
+            title=title, object=object, urusan=urusan, parties=parties, value_idr=value_idr,
+            burdens_community=burdens_community, budgeted_in_apbd=budgeted_in_apbd, drafted_on=drafted_on,
+        ))
+
+    if TYPE_CHECKING:  # the state's attributes, as `__init__` and the events set them (for mypy
+        # only: annotations in the class body would make them eventsourcing dataclass fields)
+        form: str
+        category: str | None
+        title: str
+        object: str
+        urusan: list[str]
+        parties: list[dict[str, Any]]
+        value_idr: int | None
+        burdens_community: bool
+        budgeted_in_apbd: bool
+        stage: str
+        created_by: dict[str, Any]
+        offer: dict[str, Any] | None
+        responses: dict[str, dict[str, Any]]
+        approvals: list[dict[str, Any]]
+        framework: dict[str, Any] | None
+        pks: list[dict[str, Any]]
+        attachments: list[dict[str, Any]]
+        cancellation: dict[str, Any] | None
 
     @classmethod
     def start(

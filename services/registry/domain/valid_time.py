@@ -20,58 +20,23 @@ from collections.abc import Iterable
 from datetime import date
 from typing import Any
 
+from services.registry.contract import STEP_DATE, VALIDITY_BOUNDS, legal_date
 from services.registry.domain import agreement as _domain
 from services.registry.domain.agreement import Agreement
-from shared.periods import day_of, local_date
+from shared.periods import local_date
+
+# The step dates are the contract's (one definition, for the registry and its readers).
+__all__ = ["STEP_DATE", "VALIDITY_BOUNDS", "legal_date", "recorded_on", "state_on"]
 
 # Corrections (ralat): the history as its facts stand now, each corrected step carrying its
 # corrected facts (its date included) and the corrections left out, so a step counts at its
 # corrected legal date. Without corrections in the domain, the history as recorded.
 _effective_events = getattr(_domain, "effective_events", list)
 
-# The field that dates the step each event records. Validity bounds (`valid_from`,
-# `valid_until`, `start_on`, `end_on`, `new_end`) are not step dates: a PKS signed on
-# 2026-03-01 for 2026-04-01..2027-03-31 exists (signed) from 2026-03-01.
-STEP_DATE = {
-    "Started": "drafted_on",
-    "OfferSubmitted": "sent_on",
-    "OfferResponseRecorded": "responded_on",
-    "ApprovalRequested": "requested_on",
-    "ApprovalRecorded": "decided_on",
-    "FrameworkSigned": "signed_on",
-    "WorkPlanStarted": "started_on",
-    "PksDrafted": "drafted_on",
-    "PksSigned": "signed_on",
-    "Amended": "signed_on",
-    "Extended": "signed_on",
-    "Terminated": "terminated_on",
-    "Cancelled": "cancelled_on",
-}
-# For an event this table does not know (a newer kind): its first `*_on` field that is not a
-# validity bound.
-VALIDITY_BOUNDS = frozenset({"valid_from", "valid_until", "start_on", "end_on"})
-
 
 def recorded_on(event: Any) -> date:
     """The day an event was recorded (transaction time), in WIB."""
     return local_date(event.timestamp)
-
-
-def legal_date(event: Any) -> date:
-    """The day the step an event records legally happened (valid time): its legal date
-    field, else the day it was recorded, in WIB."""
-    name = STEP_DATE.get(type(event).__name__)
-    if name is not None:
-        day = day_of(getattr(event, name, None))
-        if day is not None:
-            return day
-    elif type(event).__name__ != "DocumentAttached":
-        for field, value in vars(event).items():
-            if field.endswith("_on") and field not in VALIDITY_BOUNDS:
-                day = day_of(value)
-                if day is not None:
-                    return day
-    return recorded_on(event)
 
 
 def state_on(events: Iterable[Agreement.Event], on: date) -> Agreement | None:

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from services.monitoring.domain.alerts import (
+from services.monitoring.contract import (
     ACTIVE_STAGES,
     KIND_TITLES,
     Finding,

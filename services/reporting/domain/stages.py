@@ -27,7 +27,8 @@ def legal_date(event: Any) -> date:
     """The day the step an event records legally happened: its step date (`signed_on`,
     `terminated_on`, ...; any other `*_on` field that is not a validity bound), else the day
     it was recorded, in WIB."""
-    fields = vars(event)
+    names = getattr(type(event), "__struct_fields__", None)  # a published (contract) event, or a domain one
+    fields = {n: getattr(event, n) for n in names} if names is not None else vars(event)
     for name in STEP_DATES:
         day = day_of(fields.get(name))
         if day is not None:

@@ -16,7 +16,6 @@ from litestar.datastructures import State, UploadFile
 from litestar.exceptions import NotFoundException
 from litestar.response import Redirect, Template
 
-from services.registry.domain.agreement import CORRECTABLE_FACTS
 from services.web.client import ApiError
 from services.web.events import (
     ACTIONS,
@@ -87,10 +86,6 @@ async def _load(state: State, user: User, agreement_id: UUID, on: str | None = N
             "allowed": {a["action"]: a for a in allowed["actions"]}, "head_version": allowed["version"]}
 
 
-def _correctable() -> dict[str, frozenset[str]]:
-    return dict(CORRECTABLE_FACTS)
-
-
 # -- the page ------------------------------------------------------------------------------------
 
 @get("/kerja-sama/{agreement_id:uuid}")
@@ -106,7 +101,7 @@ async def detail(request: Request[Any, Any, Any], state: State, user: User, agre
         # Before the cooperation was prepared: stay on its page (as it is now), say so in words.
         not_yet, day = day, None
         loaded = await _load(state, user, agreement_id)
-    entries = timeline(loaded["history"], _correctable())
+    entries = timeline(loaded["history"])
     if day is not None:  # the history up to that day's state: the steps it includes
         shown = loaded["agreement"]["version"]
         entries = [e for e in entries if (e["version"] or 0) <= shown]
@@ -315,7 +310,7 @@ def fields_for(action: str, a: dict[str, Any], allowed: dict[str, Any] | None, u
                 _field("name", "Nama dokumen", hint="Kosongkan untuk memakai nama berkas."),
                 _field("document", "Dokumen terkait", "select", options=docs)]
     if action == "correct":
-        facts = sorted(CORRECTABLE_FACTS.get((step or {}).get("type") or "", ()))
+        facts = sorted((step or {}).get("facts") or ())
         fields = []
         for fact in facts:
             if fact == "signatories":
@@ -354,7 +349,8 @@ def _step_facts(history: list[dict[str, Any]], version: int) -> dict[str, Any] |
         event = by_version.get((event.get("data") or {}).get("step_version"))
         if event is None:
             return None
-    facts = {k: (event.get("data") or {}).get(k) for k in CORRECTABLE_FACTS.get(event.get("type") or "", ())}
+    # The facts a correction may change: the registry names them on each step of the history.
+    facts = {k: (event.get("data") or {}).get(k) for k in event.get("correctable_facts") or ()}
     for e in history:
         d = e.get("data") or {}
         if e.get("type") == "Corrected" and d.get("step_version") == event["version"]:

@@ -12,12 +12,12 @@ from urllib.parse import urlencode
 from litestar import MediaType, Request, get, post
 from litestar.response import Redirect, Template
 
-from services.reporting.domain import labels
 from services.web.client import ApiError
 from services.web.format import urusan_label
 from services.web.pages.common import api, as_list, form_data, form_errors, page
 from services.web.pages.lookup import region_label, resolve_region, search_regions, search_urusan
 from services.web.session import User
+from shared import labels
 from shared.periods import WIB
 from shared.regions import load_regions
 from shared.urusan import URUSAN, get_urusan

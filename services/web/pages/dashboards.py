@@ -13,21 +13,20 @@ from litestar.datastructures import State
 from litestar.params import QueryParameter
 from litestar.response import Template
 
-from services.monitoring.domain.alerts import KIND_TITLES, SEVERITY_LABELS, Kind, Severity
-from services.reporting.domain.labels import FORMS, STAGES
 from services.web import charts, maps
 from services.web.client import Api, ApiError
 from services.web.format import region, rupiah, urusan_label
 from services.web.pages.common import api, page
 from services.web.session import User
+from shared.labels import ALERT_KINDS, ALERT_SEVERITIES, FORMS, STAGES
 from shared.periods import Period, local_date
 from shared.regions import is_region_code, load_regions
 
 ACTION_STAGES = ("persiapan", "penawaran", "penyusunan_kesepakatan")
 SEVERITY_BADGE = {"critical": "kritis", "warning": "perhatian", "info": ""}
 SEVERITY_ORDER = ("critical", "warning", "info")
-KIND_NAMES = {k.value: t for k, t in KIND_TITLES.items()}
-SEVERITY_NAMES = {s.value: label.capitalize() for s, label in SEVERITY_LABELS.items()}
+KIND_NAMES = dict(ALERT_KINDS)
+SEVERITY_NAMES = {code: words.capitalize() for code, words in ALERT_SEVERITIES.items()}
 
 STATS_FIELDS = """
   byProvince: cooperationStats(groupBy: [PROVINCE], filter: $f) { groups { province { code name } count valueIdr }
@@ -291,8 +290,8 @@ async def alerts_page(
         str | None, QueryParameter(name="state")] = None, on: str | None = None, cursor: str | None = None,
 ) -> Template:
     """Alerts the user's tenant may see, with the API's filters (GET /alerts), 25 a page."""
-    kinds = [(k.value, KIND_TITLES[k]) for k in Kind]
-    severities = [(s.value, SEVERITY_NAMES[s.value]) for s in (Severity.CRITICAL, Severity.WARNING, Severity.INFO)]
+    kinds = list(KIND_NAMES.items())
+    severities = [(code, SEVERITY_NAMES[code]) for code in SEVERITY_ORDER]
     form = {"kind": kind or "", "severity": severity or "", "region": region or "", "province": province or "",
             "state": alert_state or "open", "on": on or ""}
     regions = load_regions()
