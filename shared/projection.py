@@ -466,7 +466,10 @@ class _AlreadyTracked(Exception):  # internal signal
 
 
 def _topic_of(event: Any) -> str:
-    return event.topic if isinstance(event, Undecodable) else get_topic(type(event))
+    """The topic the event was stored under (a contract's class names it: `stored_topic`)."""
+    if isinstance(event, Undecodable):
+        return event.topic
+    return getattr(type(event), "stored_topic", "") or get_topic(type(event))
 
 
 def record_dead_letter(

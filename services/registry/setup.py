@@ -9,6 +9,7 @@ import psycopg
 from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
+from services.registry import contract
 from services.registry.application import IDEMPOTENCY_TABLE, Registry
 from services.registry.audit import HistoricalDigests
 from services.registry.projections.agreements import AgreementsProjection, PostgresAgreementsView
@@ -16,7 +17,7 @@ from shared.application import secure_event_store
 from shared.db import ensure_schema, eventsourcing_env, lag_query
 from shared.projection import Feed, built_beside, install_worker_tables, prepare_beside
 
-SCHEMA = "registry"
+SCHEMA = contract.SCHEMA  # "registry"
 
 
 def registry_env(database_url: str, *, pool_size: int = 5, create_tables: bool = False) -> dict[str, str]:
@@ -71,10 +72,10 @@ def _feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
 
 
 # The registry worker's one feed: its own events into the agreements read model.
-FEEDS = (Feed("agreements", Registry, AgreementsProjection, PostgresAgreementsView, _feed_env),)
+FEEDS = (Feed("agreements", contract.Log, AgreementsProjection, PostgresAgreementsView, _feed_env),)
 
 # Events recorded but not yet in the read model.
-LAG_QUERY = lag_query(SCHEMA, [("agreements", SCHEMA, Registry.name, AgreementsProjection.name)])
+LAG_QUERY = lag_query(SCHEMA, [("agreements", SCHEMA, contract.LOG_NAME, AgreementsProjection.name)])
 
 
 def projection_lag(conn: psycopg.Connection) -> int:

@@ -222,7 +222,7 @@ def test_an_event_the_current_code_cannot_decode_is_a_dead_letter_too(
     good_agreement(registry_app, "Sesudah peristiwa asing")
     wait_for(lambda: caught_up(url), "the worker to pass the undecodable event")
     (letter,) = [r for r in dead_letters(url) if r["originator_id"] == vanished]
-    assert letter["error_type"] == "TopicError" and letter["replayed_at"] is None
+    assert letter["error_type"] == "UnknownTopic" and letter["replayed_at"] is None
     assert "Sesudah peristiwa asing" in titles(client, settings)
 
 

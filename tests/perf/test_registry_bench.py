@@ -29,6 +29,7 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from services.ksd.cli import migrate_all
+from services.registry import contract
 from services.registry.app import create_app as create_registry
 from services.registry.application import Registry, StartAgreement
 from services.registry.domain.agreement import Agreement, Category, Form, RegionParty, wajib_pair_allowed
@@ -588,21 +589,22 @@ def test_projection_catch_up(bench_url: str, recorded: int, report: Report) -> N
 
 
 class _NullView:
-    """Stands in for the view: does the projection's Python work on each row, writes nothing."""
+    """Stands in for the view: does the projection's Python work on each row (fold the record,
+    render the row and the API's JSON), writes nothing."""
 
     def __init__(self) -> None:
         self.rows = 0
         self.families: dict[Any, dict[str, Any]] = {}
 
-    def insert_agreement(self, agreement: Agreement, tracking: Any) -> None:
-        self.families[agreement.id] = agreement.to_state()
+    def insert_agreement(self, record: dict[str, Any], tracking: Any) -> None:
+        agreement = Agreement.from_state(record)
+        self.families[agreement.id] = record
         {**row_of(agreement), "api": api_json(agreement), "position": tracking.notification_id}
         self.rows += 1
 
     def apply_event(self, event: Any, tracking: Any) -> None:
-        agreement = Agreement.from_state(self.families[event.originator_id])
-        event.mutate(agreement)
-        self.families[agreement.id] = agreement.to_state()
+        record = contract.fold(self.families[event.originator_id], event)
+        agreement = Agreement.from_state(record)
         {**row_of(agreement), "api": api_json(agreement)}
         self.rows += 1
 
@@ -612,9 +614,9 @@ class _NullView:
 
 def python_floor(url: str, n: int) -> float:
     """Seconds to read every notification (500 per select, as the subscription does), decode
-    it to a domain event and build its row, without writing: the projection's cost that
+    it to the contract's event and build its row, without writing: the projection's cost that
     batching transactions would not remove."""
-    app = Registry(registry_env(url, pool_size=1))
+    app = contract.Log(registry_env(url, pool_size=1))
     try:
         view = _NullView()
         projection = AgreementsProjection(view=view)  # type: ignore[arg-type]

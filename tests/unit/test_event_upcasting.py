@@ -24,7 +24,7 @@ from services.registry import contract
 from services.registry.domain import agreement as agreement_module
 from services.registry.domain import commands as c
 from services.registry.domain.agreement import REASON_BURDENS, REASON_NOT_BUDGETED, Agreement
-from shared.feeds import ContractMapper, Unpublished
+from shared.feeds import ContractMapper, UnknownTopic
 from tests.unit.lifecycle import act, to_signed
 
 FIXTURE = Path(__file__).resolve().parents[1] / "fixtures" / "events" / "ksdd_v1.json"
@@ -180,8 +180,10 @@ def test_the_contract_refuses_a_gap_or_a_repeat_in_the_versions() -> None:
         contract.fold(record, events[1])
 
 
-def test_a_topic_the_contract_does_not_name_is_read_as_unpublished() -> None:
+def test_a_topic_the_contract_does_not_name_cannot_be_read() -> None:
+    """(A projection's guard makes it a dead letter, like any event its code cannot decode.)"""
     [first, *_] = stored_events(load_fixture())
     unknown = StoredEvent(originator_id=first.originator_id, originator_version=1,
                           topic="services.registry.domain.agreement:Agreement.SomethingNewer", state=b"{}")
-    assert contract_mapper().to_domain_event(unknown) == Unpublished(unknown.topic, first.originator_id, 1)
+    with pytest.raises(UnknownTopic, match="SomethingNewer"):
+        contract_mapper().to_domain_event(unknown)

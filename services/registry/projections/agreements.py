@@ -20,6 +20,7 @@ from eventsourcing.projection import Projection
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
+from services.registry import contract
 from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
 from shared.cursors import decode_cursor, encode_cursor
 from shared.db import READER_ROLE, TENANT_SETTING, gin_index, tenant_transaction
@@ -174,8 +175,10 @@ def api_json(agreement: Agreement) -> str:
 
 class PostgresAgreementsView(BesideView):
     """Writes the read model; every write carries its tracking record. Within a batch each
-    agreement is read (or created) once, kept in memory while its events apply, and written
-    once when the batch ends: a rebuild renders a row per agreement per batch, not per event."""
+    agreement's record is read (or created) once, kept in memory while its events fold into it
+    (the registry's published contract: `contract.fold`, the functions the aggregate applies its
+    events with), and written once when the batch ends: a rebuild renders a row (and the API's
+    JSON) per agreement per batch, not per event."""
 
     # The registry serves agreements from this view: each row carries the API's rendering.
     renders_api = True
@@ -203,25 +206,25 @@ class PostgresAgreementsView(BesideView):
             table=self._table, cols=sql.SQL(", ").join(map(sql.Identifier, VIEW_COLUMNS)))
         self._select_states = sql.SQL("SELECT id, state FROM {table} WHERE id = ANY(%s) FOR UPDATE").format(
             table=self._table)
-        # The batch's agreements: id -> (agreement, position of its creating event if it is new here).
-        self._touched: dict[UUID, tuple[Agreement, int | None]] = {}
+        # The batch's agreements: id -> (record, position of its creating event if it is new here).
+        self._touched: dict[UUID, tuple[dict[str, Any], int | None]] = {}
 
     # Both write into the open batch (`_curs`), or into a batch of their own event. (The
     # check, not `with self.writing(...)` every time: a context manager per event is a
     # twentieth of a rebuild.)
-    def insert_agreement(self, agreement: Agreement, tracking: Tracking) -> None:
+    def insert_agreement(self, record: dict[str, Any], tracking: Tracking) -> None:
         if self._curs is None:
             with self.writing(tracking):
-                return self.insert_agreement(agreement, tracking)
-        if agreement.id in self._touched:
-            raise LookupError(f"agreement {agreement.id} was created already")
-        self._touched[agreement.id] = (agreement, tracking.notification_id)
-        self.inserted(self._curs, agreement)
+                return self.insert_agreement(record, tracking)
+        agreement_id = UUID(record["_id"])
+        if agreement_id in self._touched:
+            raise LookupError(f"agreement {agreement_id} was created already")
+        self._touched[agreement_id] = (record, tracking.notification_id)
         return None
 
-    def apply_event(self, event: Agreement.Event, tracking: Tracking) -> None:
-        """Apply one later event to the stored state with the domain's own `apply` (one
-        place for the state rules), in the transaction that records its position."""
+    def apply_event(self, event: contract.Event, tracking: Tracking) -> None:
+        """Fold one later event into the stored record, in the transaction that records its
+        position."""
         if self._curs is None:
             with self.writing(tracking):
                 return self.apply_event(event, tracking)
@@ -231,20 +234,17 @@ class PostgresAgreementsView(BesideView):
             row = self._curs.fetchone()
             if row is None:
                 raise LookupError(f"agreement {event.originator_id} is not in the read model")
-            touched = self._touched[event.originator_id] = (Agreement.from_state(row["state"]), None)
-        agreement = touched[0]
-        before = agreement.stage
-        event.mutate(agreement)  # checks the version sequence: no gap, no repeat
-        self.applied(self._curs, agreement, event, before)
+            touched = self._touched[event.originator_id] = (row["state"], None)
+        contract.fold(touched[0], event)  # checks the version sequence: no gap, no repeat
         return None
 
     def prepare(self, curs: Any, events: Sequence[Any]) -> None:
         """The stored agreements the batch's later events apply to, in one query."""
-        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, Agreement.Event)}
+        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, contract.Event)}
         if wanted:
             curs.execute(self._select_states, (list(wanted),))
             for row in curs.fetchall():
-                self._touched[row["id"]] = (Agreement.from_state(row["state"]), None)
+                self._touched[row["id"]] = (row["state"], None)
 
     def flush(self, curs: Any) -> None:
         """The batch's new agreements by COPY, the others by one UPDATE each (pipelined)."""
@@ -262,16 +262,9 @@ class PostgresAgreementsView(BesideView):
     def discard(self) -> None:
         self._touched = {}
 
-    def _row(self, agreement: Agreement) -> dict[str, Any]:
+    def _row(self, record: dict[str, Any]) -> dict[str, Any]:
+        agreement = Agreement.from_state(record)  # to render: the aggregate's reading of its state
         return {**row_of(agreement), "api": api_json(agreement) if self.renders_api else None}
-
-    # Hooks for a view that keeps more from the same events (the reporting service's stage
-    # history), written in the same transaction; nothing here.
-    def inserted(self, curs: Any, agreement: Agreement) -> None:
-        """After a new agreement was created (its row is written when the batch ends)."""
-
-    def applied(self, curs: Any, agreement: Agreement, event: Agreement.Event, stage_before: str) -> None:
-        """After a later event was applied to the agreement."""
 
     def grant_reader(self) -> None:
         schema = sql.Identifier(self.datastore.schema)
@@ -281,17 +274,17 @@ class PostgresAgreementsView(BesideView):
 
 
 class AgreementsProjection(Projection[PostgresAgreementsView]):
+    """The registry's events, read as its published contract's classes (`contract.Log`: typed
+    decoding, no aggregate per event)."""
+
     name = "agreements"  # tracking table agreements_tracking; env prefix AGREEMENTS_
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         # isinstance, not functools.singledispatchmethod: that builds a wrapper per call (a
         # twentieth of a rebuild's time).
-        if isinstance(domain_event, Agreement.Started):
-            agreement = domain_event.mutate(None)
-            if agreement is None:  # not reached: a Started event always creates its agreement
-                raise TypeError(f"{domain_event!r} created no agreement")
-            self.view.insert_agreement(agreement, tracking)
-        elif isinstance(domain_event, Agreement.Event):
+        if isinstance(domain_event, contract.Started):
+            self.view.insert_agreement(contract.fold(None, domain_event), tracking)
+        elif isinstance(domain_event, contract.Event):
             self.view.apply_event(domain_event, tracking)
         else:
             self.view.skip(tracking)
