@@ -18,7 +18,7 @@ from services.registry.api.imports import ImportController
 from services.registry.application import Registry
 from services.registry.audit import Audit
 from services.registry.domain.commands import Policy
-from services.registry.graphql.schema import RegistryContext, build_schema
+from services.registry.graphql.schema import RegistryContext, build_schema, history_loader
 from services.registry.projections.agreements import AgreementsReadModel
 from services.registry.setup import FEEDS, LAG_QUERY, SCHEMA, registry_env
 from shared.assets import make_graphql_controller
@@ -68,6 +68,7 @@ def create_app(
             agreements=request.app.state.agreements,
             registry=request.app.state.registry,
             audit=request.app.state.audit,
+            histories=history_loader(request.app.state.audit, request.scope.get("user")),
             settings=settings,
         )
 

@@ -71,8 +71,18 @@ def _feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
     return registry_env(database_url, pool_size=pool_size)
 
 
+class FeedRegistry(Registry):
+    """The registry's application as its own feed reads it: its events decoded as the
+    published contract's classes (`contract.Log`'s mapper: what the agreements view folds),
+    with the registry's own recorder and clock, which the worker also signs the transparency
+    log's heads and sweeps documents with (one pool for both)."""
+
+    name = Registry.name  # the same event tables and tracking rows
+    construct_mapper = contract.Log.construct_mapper
+
+
 # The registry worker's one feed: its own events into the agreements read model.
-FEEDS = (Feed("agreements", contract.Log, AgreementsProjection, PostgresAgreementsView, _feed_env),)
+FEEDS = (Feed("agreements", FeedRegistry, AgreementsProjection, PostgresAgreementsView, _feed_env),)
 
 # Events recorded but not yet in the read model.
 LAG_QUERY = lag_query(SCHEMA, [("agreements", SCHEMA, contract.LOG_NAME, AgreementsProjection.name)])

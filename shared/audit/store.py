@@ -304,11 +304,11 @@ class HashChainRecorder(PostgresApplicationRecorder):
             "ON c.originator_id = w.id AND c.originator_version = w.version"
         ).format(**ident)
         self._select_chain = SQL(
-            "SELECT coalesce(e.originator_version, c.originator_version) AS version, e.topic, e.state, "
-            "c.prev_hash, c.hash, c.recorded_at "
-            "FROM (SELECT * FROM {schema}.{events} WHERE originator_id = %(id)s) e "
-            "FULL JOIN (SELECT * FROM {schema}.{chain} WHERE originator_id = %(id)s) c "
-            "USING (originator_id, originator_version) ORDER BY 1"
+            "SELECT originator_id, coalesce(e.originator_version, c.originator_version) AS version, e.topic, "
+            "e.state, c.prev_hash, c.hash, c.recorded_at "
+            "FROM (SELECT * FROM {schema}.{events} WHERE originator_id = ANY(%(ids)s)) e "
+            "FULL JOIN (SELECT * FROM {schema}.{chain} WHERE originator_id = ANY(%(ids)s)) c "
+            "USING (originator_id, originator_version) ORDER BY 1, 2"
         ).format(**ident)
         self._select_version_at = SQL(
             "SELECT max(originator_version) AS version FROM {schema}.{chain} "
@@ -750,13 +750,23 @@ class HashChainRecorder(PostgresApplicationRecorder):
         `chain.check_chain` reads them. A damaged event becomes an entry with an error.
         `curs`: read in the caller's transaction (a second connection from a small pool may
         never come while the caller holds the first)."""
+        return self.chain_entries_of([originator_id], curs).get(originator_id, [])
+
+    def chain_entries_of(self, originator_ids: Sequence[UUID],
+                         curs: Cursor[DictRow] | None = None) -> dict[UUID, list[dict[str, Any]]]:
+        """`chain_entries` of several aggregates, in one query (a page of a list asking for
+        each one's history); an aggregate without any is absent."""
         if curs is None:
             with self.datastore.transaction(commit=False) as own:
-                return self.chain_entries(originator_id, own)
-        curs.execute(self._select_chain, {"id": originator_id})
-        rows = curs.fetchall()
-        entries = []
-        for row in rows:
+                return self._chain_entries_of(originator_ids, own)
+        return self._chain_entries_of(originator_ids, curs)
+
+    def _chain_entries_of(self, originator_ids: Sequence[UUID],
+                          curs: Cursor[DictRow]) -> dict[UUID, list[dict[str, Any]]]:
+        curs.execute(self._select_chain, {"ids": list(originator_ids)})
+        found: dict[UUID, list[dict[str, Any]]] = {}
+        for row in curs.fetchall():
+            originator_id = row["originator_id"]
             entry: dict[str, Any] = {
                 "version": row["version"],
                 "prev_hash": bytes(row["prev_hash"]).hex() if row["prev_hash"] is not None else None,
@@ -777,8 +787,8 @@ class HashChainRecorder(PostgresApplicationRecorder):
                     entry["record"] = record
                 except (RecordError, ValueError) as exc:
                     entry["error"] = str(exc)
-            entries.append(entry)
-        return entries
+            found.setdefault(originator_id, []).append(entry)
+        return found
 
     def version_at(self, originator_id: UUID, moment: datetime) -> int | None:
         with self.datastore.transaction(commit=False) as curs:

@@ -510,3 +510,43 @@ def _uuid(text: str):  # noqa: ANN202
 def _auditor(client: TestClient, token) -> Any:
     tokens = client.app.state.tokens
     return tokens.verify(token("national", "auditor")["Authorization"].split()[1])
+
+
+# -- GraphQL: a page's histories in one read ---------------------------------------------------
+
+
+def test_a_list_page_reads_its_agreements_histories_in_one_query(
+    client: TestClient, token, walked, audit_url: str, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`history` on a page of `agreements` is loaded for the whole page at once (a DataLoader),
+    not one event-store read per row; each equals the agreement's own history."""
+    from services.registry.setup import projection_lag
+    from services.registry.worker import make_runner
+    from shared.audit.store import HashChainRecorder
+
+    for title in ("Riwayat satu", "Riwayat dua"):
+        assert client.post("/agreements", json={**BANDUNG, "title": title}, headers=token(KOTA)).status_code == 201
+    with make_runner(audit_url) as runner, psycopg.connect(audit_url, autocommit=True) as conn:
+        while projection_lag(conn) > 0:
+            runner.run_forever(timeout=0.05)
+    reads: list[list[Any]] = []
+    original = HashChainRecorder.chain_entries_of
+
+    def counted(self: HashChainRecorder, ids: Any, curs: Any = None) -> Any:
+        reads.append(list(ids))
+        return original(self, ids, curs)
+
+    monkeypatch.setattr(HashChainRecorder, "chain_entries_of", counted)
+    query = "{ agreements(first: 3) { edges { node { id history { version hash } } } } }"
+    body = client.post("/graphql", json={"query": query}, headers=token(KOTA)).json()
+    assert "errors" not in body, body
+    nodes = [e["node"] for e in body["data"]["agreements"]["edges"]]
+    assert len(nodes) == 3
+    assert len(reads) == 1 and sorted(map(str, reads[0])) == sorted(n["id"] for n in nodes)
+    monkeypatch.setattr(HashChainRecorder, "chain_entries_of", original)
+    for node in nodes:
+        rest = client.get(f"/agreements/{node['id']}/history", headers=token(KOTA)).json()
+        assert [(e["version"], e["hash"]) for e in node["history"]] == [(e["version"], e["hash"]) for e in rest]
+    # Another province's page names none of them, and loads nothing it may not see.
+    other = client.post("/graphql", json={"query": query}, headers=token("35.78")).json()
+    assert {n["node"]["id"] for n in other["data"]["agreements"]["edges"]}.isdisjoint(n["id"] for n in nodes)

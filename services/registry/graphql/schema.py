@@ -12,6 +12,7 @@ from uuid import UUID
 import anyio.to_thread
 import msgspec
 import strawberry
+from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -19,6 +20,7 @@ from services.registry.api.schemas import AgreementRead
 from services.registry.application import without_state_filters
 from services.registry.domain.agreement import Form, Stage
 from services.registry.projections.agreements import AgreementFilter, AgreementsReadModel
+from shared.auth import Identity
 from shared.cursors import encode_cursor
 from shared.errors import BadRequest, NotFound
 from shared.graphql import (
@@ -45,6 +47,21 @@ class RegistryContext(ServiceContext, kw_only=True):
     agreements: AgreementsReadModel
     registry: Any = None  # services.registry.application.Registry: time travel
     audit: Any = None  # services.registry.audit.Audit: history
+    # The histories a request asks for, loaded together (one query per page, not per row).
+    histories: DataLoader[UUID, list[dict[str, Any]]] | None = None
+
+
+def history_loader(audit: Any, identity: Identity | None) -> DataLoader[UUID, list[dict[str, Any]]]:
+    """A request's loader of agreements' histories (`Audit.histories`): the agreements of a
+    page that ask for theirs are read in one query."""
+
+    async def load(ids: list[UUID]) -> list[list[dict[str, Any]] | BaseException]:
+        if identity is None:
+            return [NotFound("Kerja sama tidak ditemukan.") for _ in ids]
+        found = await anyio.to_thread.run_sync(audit.histories, identity, ids)
+        return [found.get(i) or NotFound("Kerja sama tidak ditemukan.") for i in ids]
+
+    return DataLoader(load_fn=load)
 
 
 @strawberry.type
@@ -324,7 +341,8 @@ class Agreement:
 
     @strawberry.field(description="Every event in order, with its hash chain (anyone who can see the agreement)")
     async def history(self, info: Info) -> list[HistoryEvent]:
-        events = await anyio.to_thread.run_sync(info.context.audit.history, identity_from(info), UUID(str(self.id)))
+        loader = info.context.histories or history_loader(info.context.audit, identity_from(info))
+        events = await loader.load(UUID(str(self.id)))
         return [
             HistoryEvent(
                 version=e["version"], type=e.get("type"), topic=e.get("topic"), recorded_at=e.get("recorded_at"),
