@@ -14,6 +14,7 @@ from psycopg import sql
 
 from services.monitoring import contract as monitoring
 from services.registry import contract as registry
+from services.reporting import contract as reporting
 from services.reporting.application import Reporting
 from services.reporting.views import (
     SCHEMA,
@@ -59,7 +60,8 @@ FEEDS = (
     # The registry's events (its contract), into the agreements and their stage history.
     Feed("registry_feed", registry.Log, RegistryFeed, AgreementsView, registry_feed_env),
     Feed("monitoring_feed", monitoring.Log, RecordsFeed, RecordsView, monitoring_feed_env),
-    Feed("reports_feed", Reporting, ReportsFeed, ReportsView, _own_env),
+    # This service's own events, through its own contract (as the open-data readers will).
+    Feed("reports_feed", reporting.Log, ReportsFeed, ReportsView, _own_env),
 )
 
 
@@ -106,7 +108,7 @@ def install(database_url: str) -> None:
 LAG_QUERY = lag_query(SCHEMA, [
     ("registry_feed", registry.SCHEMA, registry.LOG_NAME, RegistryFeed.name),
     ("monitoring_feed", monitoring.SCHEMA, monitoring.LOG_NAME, RecordsFeed.name),
-    ("reports_feed", SCHEMA, Reporting.name, ReportsFeed.name),
+    ("reports_feed", reporting.SCHEMA, reporting.LOG_NAME, ReportsFeed.name),
 ])
 
 # The positions the read model has reached in each log: a compiled report's sources.
@@ -114,7 +116,7 @@ POSITIONS_QUERY = "SELECT " + ", ".join(  # noqa: S608 - names of this platform'
     f"coalesce((SELECT max(notification_id) FROM {SCHEMA}.{projection.name}_tracking"  # noqa: S608 - names of this platform's schemas and applications
     f" WHERE application_name = '{name}'), 0) AS {name}"
     for name, projection in ((registry.LOG_NAME, RegistryFeed), (monitoring.LOG_NAME, RecordsFeed),
-                             (Reporting.name, ReportsFeed))
+                             (reporting.LOG_NAME, ReportsFeed))
 )
 
 

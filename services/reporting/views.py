@@ -8,8 +8,9 @@ schema `reporting`:
   `AgreementsView`), and `agreement_stages`, when each agreement entered each stage, in the
   same transaction: what reports judge a past period by;
 - the monitoring service's events -> `progress_reports` and `evaluations` (`RecordsFeed`);
-- this service's events -> `reports`, one row per region report or consolidation
-  (`ReportsFeed`): what consolidation and the national roll-up count.
+- this service's events, read through its own published contract
+  (`services.reporting.contract`, as any other reader does) -> `reports`, one row per region
+  report or consolidation (`ReportsFeed`): what consolidation and the national roll-up count.
 
 Readers switch to `ksd_reader` with their tenant set; row-level security is the second wall.
 """
@@ -30,7 +31,7 @@ from psycopg.types.json import Jsonb
 
 from services.monitoring import contract as monitoring
 from services.registry import contract as registry
-from services.reporting.domain.reports import Consolidation, RegionReport, Report
+from services.reporting import contract as reporting
 from services.reporting.domain.stages import legal_date, stage_dates
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
@@ -127,9 +128,6 @@ _STAGE_TABLES = [
     "COMMENT ON TABLE {s}.{t} IS 'ksd view version " + str(STAGES_VERSION) + "'",
     *reader_policy("{t}", _VIA_AGREEMENT, schema="{s}"),
 ]
-
-KINDS = {RegionReport: "region", Consolidation: "consolidation"}
-
 
 def summary_of(content: dict[str, Any]) -> dict[str, Any]:
     """The figures a listing shows of a submitted content: a report's summary, a
@@ -431,10 +429,12 @@ class ReportsView(_View):
     tables = _REPORT_TABLES
     readable = ("reports",)
 
-    def apply_report_event(self, event: Report.Event, tracking: Tracking, kind: str) -> None:
+    def apply_report_event(self, event: reporting.ReportEvent, tracking: Tracking) -> None:
+        """`event.kind`: a region's report or a province's consolidation (the class says which)."""
+        kind = event.kind
         with self.writing(tracking) as curs:
             at = event.timestamp
-            if isinstance(event, Report.Started):
+            if isinstance(event, reporting.ReportStarted):
                 period = Period.parse(event.period)
                 curs.execute(self._q(
                     "INSERT INTO {s}.reports (id, kind, subject, province, period, period_end, version, narrative,"
@@ -442,7 +442,7 @@ class ReportsView(_View):
                     " ON CONFLICT (id) DO NOTHING"),
                     (event.originator_id, kind, event.subject, province_of(event.subject), str(period), period.end,
                      event.originator_version, event.narrative, at, at, audience_of_report(kind, event.subject)))
-            elif isinstance(event, Report.Submitted):
+            elif isinstance(event, reporting.ReportSubmitted):
                 curs.execute(self._q(
                     "UPDATE {s}.reports SET version = %(v)s, revision = %(revision)s, narrative = %(narrative)s,"
                     " first_submitted_on = coalesce(first_submitted_on, %(on)s),"
@@ -452,10 +452,12 @@ class ReportsView(_View):
                     {"v": event.originator_version, "revision": event.revision, "narrative": event.narrative,
                      "on": event.submitted_on, "on_time": event.on_time, "deadline": event.deadline,
                      "summary": Jsonb(summary_of(event.content)), "at": at, "id": event.originator_id})
-            else:  # Report.Edited
+            elif isinstance(event, reporting.ReportEdited):
                 curs.execute(self._q(
                     "UPDATE {s}.reports SET version = %s, narrative = %s, updated_at = %s WHERE id = %s"),
-                    (event.originator_version, event.narrative, at, event.originator_id))  # type: ignore[attr-defined]
+                    (event.originator_version, event.narrative, at, event.originator_id))
+            else:
+                raise TypeError(f"no row change for {type(event).__name__}")
 
 
 _RECORD_EVENTS = (monitoring.ProgressReportFiled, monitoring.ProgressReportCorrected, monitoring.EvaluationRecorded,
@@ -476,13 +478,13 @@ class RecordsFeed(Projection[RecordsView]):
 
 
 class ReportsFeed(Projection[ReportsView]):
-    """This service's own events."""
+    """This service's own events, read through its published contract (`reporting.Log`), as
+    any other reader would: region reports and consolidations (letter profiles are skipped)."""
 
     name = "reports"  # tracking table reports_tracking
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        for cls, kind in KINDS.items():
-            if isinstance(domain_event, cls.Event):
-                self.view.apply_report_event(domain_event, tracking, kind)
-                return
-        self.view.skip(tracking)
+        if isinstance(domain_event, reporting.ReportEvent):
+            self.view.apply_report_event(domain_event, tracking)
+        else:
+            self.view.skip(tracking)

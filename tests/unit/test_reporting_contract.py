@@ -1,0 +1,108 @@
+"""Reporting's published contract (`services.reporting.contract`): every event its aggregates
+record (region reports, consolidations, letter profiles) is named in `TOPICS` under the topic it
+is stored with, read as a plain class with the same fields; a report event's class says which
+aggregate recorded it (on a real database: tests/integration/test_reporting_contract_log.py)."""
+
+from __future__ import annotations
+
+import ast
+import inspect
+
+from eventsourcing.domain import Aggregate
+from eventsourcing.utils import get_topic
+
+from services.reporting import contract
+from services.reporting.application import Reporting
+from services.reporting.domain.profiles import RegionProfile
+from services.reporting.domain.reports import Consolidation, RegionReport, Report
+from services.reporting.views import SCHEMA
+from shared.feeds import ContractEvent
+
+# The aggregates reporting's application records (`Report` itself is only their base: never
+# created, so its own event classes are never stored).
+AGGREGATES = (RegionReport, Consolidation, RegionProfile)
+# eventsourcing's own bookkeeping on a created event: the aggregate's class path, which the
+# contract hides (decoding ignores it).
+BOOKKEEPING = frozenset({"originator_topic"})
+
+
+def recorded_event_classes() -> list[type[Aggregate.Event]]:
+    """The event classes reporting's aggregates can record: every nested event class but the
+    generic `Event` and `Created` each aggregate class gets from eventsourcing."""
+    return [
+        value
+        for aggregate in AGGREGATES
+        for name, value in vars(aggregate).items()
+        if isinstance(value, type) and issubclass(value, Aggregate.Event) and name not in ("Event", "Created")
+    ]
+
+
+def domain_fields(cls: type) -> set[str]:
+    return {f for f in cls.__dataclass_fields__ if f not in BOOKKEEPING}  # type: ignore[attr-defined]
+
+
+def test_every_recorded_event_is_published_under_its_stored_topic_with_the_same_fields() -> None:
+    classes = recorded_event_classes()
+    assert {c.__qualname__ for c in classes} == {
+        "RegionReport.Started", "RegionReport.Edited", "RegionReport.Submitted",
+        "Consolidation.Started", "Consolidation.Edited", "Consolidation.Submitted",
+        "RegionProfile.Configured", "RegionProfile.Changed",
+    }
+    for cls in classes:
+        topic = get_topic(cls)
+        assert topic in contract.TOPICS, f"{topic} is not in the contract's TOPICS"
+        published = contract.TOPICS[topic]
+        assert issubclass(published, ContractEvent)
+        assert published.__doc__, f"{published.__name__} has no docstring"
+        assert set(published.__struct_fields__) == domain_fields(cls), published.__name__
+        # The same types, field for field (the contract's annotations are strings: compared as written).
+        hints = {f.name: str(f.type) for f in cls.__dataclass_fields__.values()}  # type: ignore[attr-defined]
+        for name in published.__struct_fields__:
+            if name not in ("originator_id", "originator_version", "timestamp"):
+                assert _annotation(published, name) == hints[name], (published.__name__, name)
+        assert getattr(cls, "class_version", 1) == published.class_version, published.__name__
+    # Nothing published that is not recorded; each stored topic read as a class of its own.
+    assert set(contract.TOPICS) == {get_topic(c) for c in classes}
+    assert len(set(contract.TOPICS.values())) == len(contract.TOPICS)
+
+
+def _annotation(cls: type, name: str) -> str:
+    """The field's annotation as written, on the class or the base that declares it."""
+    for base in cls.__mro__:
+        annotations = vars(base).get("__annotations__", {})
+        if name in annotations:
+            return str(annotations[name])
+    raise AssertionError(f"{cls.__name__}.{name} has no annotation")
+
+
+def test_region_reports_and_consolidations_are_stored_under_different_topics_and_read_as_their_kind() -> None:
+    for kind, aggregate, prefix in ((contract.REGION, RegionReport, "RegionReport"),
+                                    (contract.CONSOLIDATION, Consolidation, "Consolidation")):
+        for event, base in (("Started", contract.ReportStarted), ("Edited", contract.ReportEdited),
+                            ("Submitted", contract.ReportSubmitted)):
+            published = contract.TOPICS[get_topic(getattr(aggregate, event))]
+            assert published.__name__ == prefix + event
+            assert issubclass(published, base) and issubclass(published, contract.ReportEvent)
+            assert published.kind == kind
+            # Report's own classes (the base, never created) are not what is stored.
+            assert get_topic(getattr(aggregate, event)) != get_topic(getattr(Report, event))
+    for profile_event in (contract.ProfileConfigured, contract.ProfileChanged):
+        assert issubclass(profile_event, contract.Event) and not issubclass(profile_event, contract.ReportEvent)
+
+
+def test_the_contract_names_reportings_log() -> None:
+    assert contract.SCHEMA == SCHEMA
+    assert Reporting.name == contract.LOG_NAME
+    assert contract.Log.name == Reporting.name
+    assert set(contract.__all__) <= set(vars(contract))
+    # Each class knows the topic it is stored under (a dead letter names it).
+    for topic, cls in contract.TOPICS.items():
+        assert cls.stored_topic == topic
+
+
+def test_the_contract_loads_none_of_reportings_code() -> None:
+    """Its readers never load the aggregates (import-linter holds it too)."""
+    tree = ast.parse(inspect.getsource(contract))
+    imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)} | {
+        alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert imported == {"__future__", "typing", "shared.feeds"}
