@@ -272,6 +272,111 @@ _VERSION_OF = ("SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment")
 
 
+class FoldedRows(BatchedView):
+    """A view of one row per aggregate, kept from a contract's events by its pure `fold`
+    (record, event) -> record (e.g. `services.registry.contract.fold`). Within a batch each
+    aggregate's record is read once (`prepare`: one query for the batch's later events), its
+    events fold into it in memory, and its row is written once when the batch ends (`flush`:
+    new rows by `COPY`, the others by one pipelined `UPDATE` each): a rebuild renders a row
+    per aggregate per batch, not per event. The table keeps the record in its `state` column.
+
+    A subclass gives `fold` and the contract's base event class (`event_base`), calls
+    `fold_into(table, columns)` once built, renders a row with `row`, and may act in the same
+    transaction when a record is created or changed (`created`, `changed`)."""
+
+    fold: Callable[[dict[str, Any] | None, Any], dict[str, Any]]
+    event_base: ClassVar[type[Any]] = object
+
+    def fold_into(self, table: sql.Composable, columns: Sequence[str]) -> None:
+        """Write rows of `columns` (`id` among them; `position`, the creating event's, only
+        into new rows) into `table`."""
+        self._columns = tuple(columns)
+        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(table, sql.SQL(", ").join(map(sql.Identifier, columns)))
+        updated = [c for c in columns if c not in ("id", "position")]
+        sets = sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated)
+        self._update = sql.SQL("UPDATE {} SET {} WHERE id = %(id)s").format(table, sets)
+        self._select_states = sql.SQL("SELECT id, state FROM {} WHERE id = ANY(%s) FOR UPDATE").format(table)
+        # The batch's aggregates: id -> (record, position of its creating event if it is new here).
+        self._touched: dict[UUID, tuple[dict[str, Any], int | None]] = {}
+
+    # Both write into the open batch (`_curs`), or into a batch of their own event. (The check,
+    # not `with self.writing(...)` every time: a context manager per event is a twentieth of a
+    # rebuild.)
+    def start(self, event: Any, tracking: Tracking) -> None:
+        """An aggregate's creating event: its new record."""
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.start(event, tracking)
+        if event.originator_id in self._touched:
+            raise LookupError(f"{event.originator_id} was created already")
+        record = self.fold(None, event)
+        self._touched[event.originator_id] = (record, tracking.notification_id)
+        self.created(self._curs, record, event)
+        return None
+
+    def apply_event(self, event: Any, tracking: Tracking) -> None:
+        """A later event, folded into the aggregate's record (`fold` refuses a version out of
+        sequence), in the transaction that records its position."""
+        if self._curs is None:
+            with self.writing(tracking):
+                return self.apply_event(event, tracking)
+        touched = self._touched.get(event.originator_id)
+        if touched is None:
+            self._curs.execute(self._select_states, ([event.originator_id],))
+            row = self._curs.fetchone()
+            if row is None:
+                raise LookupError(f"{event.originator_id} is not in the read model")
+            touched = self._touched[event.originator_id] = (row["state"], None)
+        record = touched[0]
+        stage = record.get("stage")
+        self.fold(record, event)
+        self.changed(self._curs, record, event, stage)
+        return None
+
+    def prepare(self, curs: Any, events: Sequence[Any]) -> None:
+        """The stored records the batch's later events apply to, in one query."""
+        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, self.event_base)}
+        if wanted:
+            curs.execute(self._select_states, (list(wanted),))
+            for row in curs.fetchall():
+                self._touched[row["id"]] = (row["state"], None)
+
+    def flush(self, curs: Any) -> None:
+        if not self._touched:
+            return
+        new, old = [], []
+        for record, position in self._touched.values():
+            if position is None:
+                old.append(self.row(record))
+            else:
+                new.append({**self.row(record), "position": position})
+        if new:
+            self.write_new(curs, new)
+        if old:
+            curs.executemany(self._update, old)
+
+    def write_new(self, curs: Any, rows: list[dict[str, Any]]) -> None:
+        """The batch's new rows: by `COPY`."""
+        with curs.copy(self._copy) as copy:
+            for row in rows:
+                copy.write_row([row[c] for c in self._columns])
+
+    def discard(self) -> None:
+        self._touched = {}
+
+    # -- the subclass's ------------------------------------------------------------------------
+
+    def row(self, record: dict[str, Any]) -> dict[str, Any]:
+        """The columns of a record's row (all but `position`)."""
+        raise NotImplementedError
+
+    def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
+        """After a record was created (its row is written when the batch ends)."""
+
+    def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
+        """After a later event folded into a record (`stage_before`: its `stage` before)."""
+
+
 class BesideView(BatchedView):
     """A view that is rebuilt beside itself when its shape changes (a new `version`):
 

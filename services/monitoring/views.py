@@ -18,7 +18,6 @@ tables `services.monitoring.tables`.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any
 from uuid import UUID
@@ -39,8 +38,7 @@ from services.monitoring.tables import RLS, SCHEMA, STAGES_VERSION, TABLES
 from services.registry import contract as registry
 from shared.clock import Clock, SystemClock
 from shared.db import READER_ROLE
-from shared.periods import local_date
-from shared.projection import BatchedView
+from shared.projection import FoldedRows
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
@@ -80,9 +78,15 @@ def agreement_row(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class MonitoringView(BatchedView):
+class MonitoringView(FoldedRows):
     """The read model's writer, with the alert store on the same datastore (`alerts`).
-    `configured` gives it the settings and clock before the projection runner builds it."""
+    `configured` gives it the settings and clock before the projection runner builds it.
+    Within a batch each agreement is read once, its events folded in memory, and its row
+    written once, with its alerts marked once (shared.projection.FoldedRows); the stage
+    history is written as each event applies."""
+
+    fold = staticmethod(registry.fold)
+    event_base = registry.Event
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -94,16 +98,11 @@ class MonitoringView(BatchedView):
         self.settings = settings
         self.clock: Clock = clock or SystemClock()
         self.alerts = AlertStore(self.datastore, settings, self.clock)
-        # The batch's agreements: id -> (record, whether its row is new in this batch).
-        self._touched: dict[UUID, tuple[dict[str, Any], bool]] = {}
+        self.fold_into(sql.SQL("{}.agreements").format(self.schema), _AGREEMENT_COLUMNS)
         self._insert_row = sql.SQL(
             "INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
             s=self.schema, cols=sql.SQL(", ").join(map(sql.Identifier, _AGREEMENT_COLUMNS)),
             vals=sql.SQL(", ").join(map(sql.Placeholder, _AGREEMENT_COLUMNS)))
-        updated = [c for c in _AGREEMENT_COLUMNS if c != "id"]
-        self._update_row = sql.SQL("UPDATE {s}.agreements SET {sets} WHERE id = %(id)s").format(
-            s=self.schema, sets=sql.SQL(", ").join(
-                sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated))
 
     # The projection runner builds the view and starts its thread at once, so the settings
     # travel with the class: nothing can run with a half-configured view.
@@ -118,36 +117,15 @@ class MonitoringView(BatchedView):
 
     # -- registry events ---------------------------------------------------------------------
 
-    # Within a batch each agreement is read once (`prepare`: one query for the batch), its events
-    # applied in memory, and its row written once (`flush`), with its alerts marked once; the
-    # stage history is written as each event applies.
+    def row(self, record: dict[str, Any]) -> dict[str, Any]:
+        return agreement_row(record)
 
-    def insert_agreement(self, record: dict[str, Any], tracking: Tracking, began_on: date | None = None) -> None:
-        """A new agreement's record; `began_on`: the day it legally began (its Started event's
-        legal date), the first row of its stage history."""
-        if self._curs is None:
-            with self.writing(tracking):
-                return self.insert_agreement(record, tracking, began_on)
-        created = datetime.fromisoformat(record["_created_on"])
-        self._insert_stage(self._curs, record, began_on or local_date(created), created)
-        self._touched[UUID(record["_id"])] = (record, True)
-        return None
+    def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
+        """The first row of its stage history: the day it legally began (its Started event's
+        legal date)."""
+        self._insert_stage(curs, record, registry.legal_date(event), event.timestamp)
 
-    def apply_agreement_event(self, event: registry.Event, tracking: Tracking) -> None:
-        if self._curs is None:
-            with self.writing(tracking):
-                return self.apply_agreement_event(event, tracking)
-        curs = self._curs
-        touched = self._touched.get(event.originator_id)
-        if touched is None:
-            curs.execute(self._q("SELECT state FROM {s}.agreements WHERE id = %s FOR UPDATE"), (event.originator_id,))
-            found = curs.fetchone()
-            if found is None:
-                raise LookupError(f"agreement {event.originator_id} is not in the monitoring read model")
-            touched = self._touched[event.originator_id] = (found["state"], False)
-        record = touched[0]
-        stage_before = record["stage"]
-        registry.fold(record, event)  # checks the version sequence: no gap, no repeat
+    def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
         if isinstance(event, registry.Corrected):
             # A corrected legal date moves the stage change its step made.
             day = corrected_step_date(event.step, event.changes)
@@ -156,37 +134,22 @@ class MonitoringView(BatchedView):
                                      " AND version = %s"), (day, event.originator_id, event.step_version))
         if record["stage"] != stage_before:
             self._insert_stage(curs, record, registry.legal_date(event), event.timestamp)
-        return None
 
-    def prepare(self, curs: Any, events: Sequence[Any]) -> None:
-        """The stored agreements the batch's later registry events apply to, in one query."""
-        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, registry.Event)}
-        if wanted:
-            curs.execute(self._q("SELECT id, state FROM {s}.agreements WHERE id = ANY(%s) FOR UPDATE"),
-                         (list(wanted),))
-            for row in curs.fetchall():
-                self._touched[row["id"]] = (row["state"], False)
+    def write_new(self, curs: Any, rows: list[dict[str, Any]]) -> None:
+        curs.executemany(self._insert_row, rows)
+        # Reports or evaluations that arrived first (a rebuild) become visible now.
+        for table in ("progress_reports", "evaluations"):
+            curs.execute(sql.SQL(
+                "UPDATE {s}.{t} t SET visible_to = a.visible_to FROM {s}.agreements a"
+                " WHERE a.id = ANY(%s) AND t.agreement_id = a.id").format(s=self.schema, t=sql.Identifier(table)),
+                ([r["id"] for r in rows],))
 
     def flush(self, curs: Any) -> None:
-        if not self._touched:
-            return
-        rows = {i: agreement_row(a) for i, (a, _) in self._touched.items()}
-        new = [rows[i] for i, (_, is_new) in self._touched.items() if is_new]
-        old = [rows[i] for i, (_, is_new) in self._touched.items() if not is_new]
-        if new:
-            curs.executemany(self._insert_row, new)
-            # Reports or evaluations that arrived first (a rebuild) become visible now.
-            for table in ("progress_reports", "evaluations"):
-                curs.execute(sql.SQL(
-                    "UPDATE {s}.{t} t SET visible_to = a.visible_to FROM {s}.agreements a"
-                    " WHERE a.id = ANY(%s) AND t.agreement_id = a.id").format(s=self.schema, t=sql.Identifier(table)),
-                    ([r["id"] for r in new],))
-        if old:
-            curs.executemany(self._update_row, old)
-        self.alerts.mark_many(curs, list(rows), sorted({r for row in rows.values() for r in row["party_regions"]}))
-
-    def discard(self) -> None:
-        self._touched = {}
+        """The rows, and every agreement of the batch (and its regions) marked for an alert review."""
+        super().flush(curs)
+        if self._touched:
+            regions = {r for record, _ in self._touched.values() for r in registry.party_regions(record)}
+            self.alerts.mark_many(curs, list(self._touched), sorted(regions))
 
     def _insert_stage(self, curs: Any, record: dict[str, Any], since: date, recorded_at: datetime) -> None:
         curs.execute(
@@ -291,10 +254,9 @@ class RegistryFeed(Projection[MonitoringView]):
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         if isinstance(domain_event, registry.Started):
-            record = registry.fold(None, domain_event)
-            self.view.insert_agreement(record, tracking, began_on=registry.legal_date(domain_event))
+            self.view.start(domain_event, tracking)
         elif isinstance(domain_event, registry.Event):
-            self.view.apply_agreement_event(domain_event, tracking)
+            self.view.apply_event(domain_event, tracking)
         else:
             self.view.skip(tracking)
 

@@ -17,7 +17,6 @@ Readers switch to `ksd_reader` with their tenant set; row-level security is the 
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
@@ -35,7 +34,7 @@ from services.reporting import contract as reporting
 from services.reporting.domain.stages import legal_date, stage_dates
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
-from shared.projection import BatchedView, BesideView
+from shared.projection import BatchedView, BesideView, FoldedRows
 from shared.regions import province_of
 from shared.tenancy import NATIONAL, audience_of
 
@@ -242,19 +241,19 @@ def row_of(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class AgreementsView(BesideView):
+class AgreementsView(FoldedRows, BesideView):
     """`agreements`, one row per cooperation family, folded from the registry's published
     events (`services.registry.contract`); and `agreement_stages`, a row each time an
     agreement's stage changed, written in the same transaction as the rows and their position
     (exactly once): what reports judge a past period by. Both are rebuilt beside the live
-    ones when either's shape changes (shared.projection.BesideView).
-
-    Within a batch each agreement is read (or created) once, its events applied in memory, and
-    its row written once when the batch ends."""
+    ones when either's shape changes (shared.projection.BesideView); within a batch each
+    agreement is read once and written once (shared.projection.FoldedRows)."""
 
     beside_tables: ClassVar[tuple[str, ...]] = ("agreements", "agreement_stages")
     # Both shapes in one number: the agreements' and the stage history's.
     version = AGREEMENTS_VERSION * 1000 + STAGES_VERSION
+    fold = staticmethod(registry.fold)
+    event_base = registry.Event
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -264,14 +263,7 @@ class AgreementsView(BesideView):
             self.sql_create_statements.extend(sql.SQL(t.replace("{t}", table)).format(s=self.s) for t in statements)
         self._agreements = sql.SQL("{}.{}").format(self.s, sql.Identifier(agreements))
         self._stages = sql.Identifier(stages)
-        self._copy = sql.SQL("COPY {} ({}) FROM STDIN").format(
-            self._agreements, sql.SQL(", ").join(map(sql.Identifier, AGREEMENT_COLUMNS)))
-        updated = [c for c in AGREEMENT_COLUMNS if c not in ("id", "position")]
-        self._update = sql.SQL("UPDATE {} SET {} WHERE id = %(id)s").format(
-            self._agreements,
-            sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated))
-        self._select_states = sql.SQL("SELECT id, state FROM {} WHERE id = ANY(%s) FOR UPDATE").format(
-            self._agreements)
+        self.fold_into(self._agreements, AGREEMENT_COLUMNS)
         self._insert_stage = sql.SQL(
             "INSERT INTO {s}.{t} (agreement_id, version, stage, since, recorded_at)"
             " VALUES (%s, %s, %s, %s, %s)").format(s=self.s, t=self._stages)
@@ -279,67 +271,28 @@ class AgreementsView(BesideView):
         self._redate_stages = sql.SQL(
             "UPDATE {s}.{t} h SET since = v.since FROM unnest(%s::text[], %s::date[]) AS v(stage, since)"
             " WHERE h.agreement_id = %s AND h.stage = v.stage AND h.since <> v.since").format(s=self.s, t=self._stages)
-        # The batch's agreements: id -> (record, position of its creating event if it is new here).
-        self._touched: dict[UUID, tuple[dict[str, Any], int | None]] = {}
         self._redate: set[UUID] = set()  # the batch's agreements a later event applied to
 
-    # Both write into the open batch (`_curs`), or into a batch of their own event.
-    def insert_agreement(self, record: dict[str, Any], tracking: Tracking) -> None:
-        if self._curs is None:
-            with self.writing(tracking):
-                return self.insert_agreement(record, tracking)
-        agreement_id = UUID(record["_id"])
-        if agreement_id in self._touched:
-            raise LookupError(f"agreement {agreement_id} was created already")
-        self._touched[agreement_id] = (record, tracking.notification_id)
+    def row(self, record: dict[str, Any]) -> dict[str, Any]:
+        return row_of(record)
+
+    def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
         created = datetime.fromisoformat(record["_created_on"])
-        self._curs.execute(self._insert_stage, (agreement_id, record["_version"], record["stage"],
-                                                local_date(created), created))
-        return None
+        curs.execute(self._insert_stage, (event.originator_id, record["_version"], record["stage"],
+                                          local_date(created), created))
 
-    def apply_event(self, event: registry.Event, tracking: Tracking) -> None:
-        if self._curs is None:
-            with self.writing(tracking):
-                return self.apply_event(event, tracking)
-        touched = self._touched.get(event.originator_id)
-        if touched is None:
-            self._curs.execute(self._select_states, ([event.originator_id],))
-            row = self._curs.fetchone()
-            if row is None:
-                raise LookupError(f"agreement {event.originator_id} is not in the read model")
-            touched = self._touched[event.originator_id] = (row["state"], None)
-        record = touched[0]
-        before = record["stage"]
-        registry.fold(record, event)  # checks the version sequence: no gap, no repeat
+    def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
         self._redate.add(event.originator_id)
-        if record["stage"] != before:
+        if record["stage"] != stage_before:
             dates = stage_dates(record)
-            self._curs.execute(self._insert_stage, (
-                event.originator_id, record["_version"], record["stage"],
-                dates.get(record["stage"]) or legal_date(event), event.timestamp))
-        return None
-
-    def prepare(self, curs: Any, events: Sequence[Any]) -> None:
-        """The stored agreements the batch's later events apply to, in one query."""
-        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, registry.Event)}
-        if wanted:
-            curs.execute(self._select_states, (list(wanted),))
-            for row in curs.fetchall():
-                self._touched[row["id"]] = (row["state"], None)
+            curs.execute(self._insert_stage, (event.originator_id, record["_version"], record["stage"],
+                                              dates.get(record["stage"]) or legal_date(event), event.timestamp))
 
     def flush(self, curs: Any) -> None:
-        """The batch's new agreements by COPY, the others by one UPDATE each (pipelined); then
-        each stage's day, as the batch's last record of each agreement dates it (a correction
-        moves them): once per agreement and batch, which ends where redating after every
-        event would."""
-        new = [{**row_of(r), "position": position} for r, position in self._touched.values() if position is not None]
-        old = [row_of(r) for r, position in self._touched.values() if position is None]
-        if new:
-            with curs.copy(self._copy) as copy:
-                for row in new:
-                    copy.write_row([row[c] for c in AGREEMENT_COLUMNS])
-        if old:
-            curs.executemany(self._update, old)
+        """The rows; then each stage's day, as the batch's last record of each agreement dates
+        it (a correction moves them): once per agreement and batch, which ends where redating
+        after every event would."""
+        super().flush(curs)
         redated = []
         for agreement_id in self._redate:
             dates = stage_dates(self._touched[agreement_id][0])
@@ -349,7 +302,7 @@ class AgreementsView(BesideView):
             curs.executemany(self._redate_stages, redated)
 
     def discard(self) -> None:
-        self._touched = {}
+        super().discard()
         self._redate = set()
 
     def built_version(self, suffix: str) -> int | None:
@@ -388,7 +341,7 @@ class RegistryFeed(Projection[AgreementsView]):
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         if isinstance(domain_event, registry.Started):
-            self.view.insert_agreement(registry.fold(None, domain_event), tracking)
+            self.view.start(domain_event, tracking)
         elif isinstance(domain_event, registry.Event):
             self.view.apply_event(domain_event, tracking)
         else:

@@ -596,7 +596,8 @@ class _NullView:
         self.rows = 0
         self.families: dict[Any, dict[str, Any]] = {}
 
-    def insert_agreement(self, record: dict[str, Any], tracking: Any) -> None:
+    def start(self, event: Any, tracking: Any) -> None:
+        record = contract.fold(None, event)
         agreement = Agreement.from_state(record)
         self.families[agreement.id] = record
         {**row_of(agreement), "api": api_json(agreement), "position": tracking.notification_id}

@@ -25,7 +25,7 @@ from services.registry.domain.agreement import Agreement, FrameworkStage, PksSta
 from shared.cursors import decode_cursor, encode_cursor
 from shared.db import READER_ROLE, TENANT_SETTING, gin_index, tenant_transaction
 from shared.periods import local_date
-from shared.projection import BesideView
+from shared.projection import BesideView, FoldedRows
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
@@ -76,8 +76,8 @@ _CREATE = [
         state jsonb NOT NULL,
         -- the API's JSON of the agreement (AgreementRead), rendered once per change: REST
         -- lists serve it as stored, GraphQL decodes it once. Text, not jsonb: byte for byte
-        -- what the API answers, key order included. NULL in a copy of this view that serves
-        -- no agreement (the reporting service's: `renders_api`).
+        -- what the API answers, key order included. (Nullable: the reporting service once
+        -- kept a copy of this table without it; changing that is a new view version.)
         api text,
         search tsvector GENERATED ALWAYS AS (
             to_tsvector('simple', coalesce(title, '') || ' ' || coalesce(object, ''))
@@ -110,7 +110,7 @@ ROW_COLUMNS = (
     "dprd_approval_required", "framework_signed_on", "framework_valid_until", "pks_count", "pks_in_force",
     "in_force_until", "began_on", "ended_on", "created_at", "updated_at", "created_by", "visible_to", "state",
 )
-# ... and the API's rendering, which the registry's view writes too (`renders_api`).
+# ... and the API's rendering.
 VIEW_COLUMNS = (*ROW_COLUMNS, "api")
 JSON_COLUMNS = frozenset({"parties", "created_by", "state"})
 
@@ -173,17 +173,16 @@ def api_json(agreement: Agreement) -> str:
     return msgspec.json.encode(AgreementRead.from_aggregate(agreement)).decode()
 
 
-class PostgresAgreementsView(BesideView):
-    """Writes the read model; every write carries its tracking record. Within a batch each
-    agreement's record is read (or created) once, kept in memory while its events fold into it
-    (the registry's published contract: `contract.fold`, the functions the aggregate applies its
-    events with), and written once when the batch ends: a rebuild renders a row (and the API's
-    JSON) per agreement per batch, not per event."""
+class PostgresAgreementsView(FoldedRows, BesideView):
+    """Writes the read model; every write carries its tracking record. Each agreement's record
+    folds from the registry's published events (`contract.fold`, the functions the aggregate
+    applies its events with), once read per batch, and is rendered and written once per batch
+    with the API's JSON (shared.projection.FoldedRows)."""
 
-    # The registry serves agreements from this view: each row carries the API's rendering.
-    renders_api = True
     beside_tables: ClassVar[tuple[str, ...]] = ("agreements",)
     version = VIEW_VERSION
+    fold = staticmethod(contract.fold)
+    event_base = contract.Event
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -196,75 +195,17 @@ class PostgresAgreementsView(BesideView):
             cols=sql.SQL(", ").join(map(sql.Identifier, VIEW_COLUMNS)),
             values=sql.SQL(", ").join(map(sql.Placeholder, VIEW_COLUMNS)),
         )
-        updated = [c for c in VIEW_COLUMNS if c not in ("id", "position")]
-        self._update = sql.SQL("UPDATE {table} SET {sets} WHERE id = %(id)s").format(
-            table=self._table,
-            sets=sql.SQL(", ").join(sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c)) for c in updated),
-        )
-        self._select_state = sql.SQL("SELECT state FROM {table} WHERE id = %s FOR UPDATE").format(table=self._table)
-        self._copy = sql.SQL("COPY {table} ({cols}) FROM STDIN").format(
-            table=self._table, cols=sql.SQL(", ").join(map(sql.Identifier, VIEW_COLUMNS)))
-        self._select_states = sql.SQL("SELECT id, state FROM {table} WHERE id = ANY(%s) FOR UPDATE").format(
-            table=self._table)
-        # The batch's agreements: id -> (record, position of its creating event if it is new here).
-        self._touched: dict[UUID, tuple[dict[str, Any], int | None]] = {}
+        self.fold_into(self._table, VIEW_COLUMNS)
 
-    # Both write into the open batch (`_curs`), or into a batch of their own event. (The
-    # check, not `with self.writing(...)` every time: a context manager per event is a
-    # twentieth of a rebuild.)
-    def insert_agreement(self, record: dict[str, Any], tracking: Tracking) -> None:
-        if self._curs is None:
-            with self.writing(tracking):
-                return self.insert_agreement(record, tracking)
-        agreement_id = UUID(record["_id"])
-        if agreement_id in self._touched:
-            raise LookupError(f"agreement {agreement_id} was created already")
-        self._touched[agreement_id] = (record, tracking.notification_id)
-        return None
+    def write_new(self, curs: Any, rows: list[dict[str, Any]]) -> None:
+        if len(rows) == 1:  # (one INSERT: a COPY's round trips cost more for one row)
+            curs.execute(self._insert, rows[0])
+        else:
+            super().write_new(curs, rows)
 
-    def apply_event(self, event: contract.Event, tracking: Tracking) -> None:
-        """Fold one later event into the stored record, in the transaction that records its
-        position."""
-        if self._curs is None:
-            with self.writing(tracking):
-                return self.apply_event(event, tracking)
-        touched = self._touched.get(event.originator_id)
-        if touched is None:
-            self._curs.execute(self._select_state, (event.originator_id,))
-            row = self._curs.fetchone()
-            if row is None:
-                raise LookupError(f"agreement {event.originator_id} is not in the read model")
-            touched = self._touched[event.originator_id] = (row["state"], None)
-        contract.fold(touched[0], event)  # checks the version sequence: no gap, no repeat
-        return None
-
-    def prepare(self, curs: Any, events: Sequence[Any]) -> None:
-        """The stored agreements the batch's later events apply to, in one query."""
-        wanted = {e.originator_id for e in events if e.originator_version > 1 and isinstance(e, contract.Event)}
-        if wanted:
-            curs.execute(self._select_states, (list(wanted),))
-            for row in curs.fetchall():
-                self._touched[row["id"]] = (row["state"], None)
-
-    def flush(self, curs: Any) -> None:
-        """The batch's new agreements by COPY, the others by one UPDATE each (pipelined)."""
-        new = [{**self._row(a), "position": position} for a, position in self._touched.values() if position is not None]
-        old = [self._row(a) for a, position in self._touched.values() if position is None]
-        if len(new) == 1:
-            curs.execute(self._insert, new[0])
-        elif new:
-            with curs.copy(self._copy) as copy:
-                for row in new:
-                    copy.write_row([row[c] for c in VIEW_COLUMNS])
-        if old:
-            curs.executemany(self._update, old)
-
-    def discard(self) -> None:
-        self._touched = {}
-
-    def _row(self, record: dict[str, Any]) -> dict[str, Any]:
-        agreement = Agreement.from_state(record)  # to render: the aggregate's reading of its state
-        return {**row_of(agreement), "api": api_json(agreement) if self.renders_api else None}
+    def row(self, record: dict[str, Any]) -> dict[str, Any]:
+        agreement = Agreement.from_state(record)  # to render: the aggregate's reading of its record
+        return {**row_of(agreement), "api": api_json(agreement)}
 
     def grant_reader(self) -> None:
         schema = sql.Identifier(self.datastore.schema)
@@ -274,8 +215,8 @@ class PostgresAgreementsView(BesideView):
 
 
 class AgreementsProjection(Projection[PostgresAgreementsView]):
-    """The registry's events, read as its published contract's classes (`contract.Log`: typed
-    decoding, no aggregate per event)."""
+    """The registry's events, read as its published contract's classes (`contract.Log`'s
+    mapper: typed decoding, no aggregate per event)."""
 
     name = "agreements"  # tracking table agreements_tracking; env prefix AGREEMENTS_
 
@@ -283,7 +224,7 @@ class AgreementsProjection(Projection[PostgresAgreementsView]):
         # isinstance, not functools.singledispatchmethod: that builds a wrapper per call (a
         # twentieth of a rebuild's time).
         if isinstance(domain_event, contract.Started):
-            self.view.insert_agreement(contract.fold(None, domain_event), tracking)
+            self.view.start(domain_event, tracking)
         elif isinstance(domain_event, contract.Event):
             self.view.apply_event(domain_event, tracking)
         else:
