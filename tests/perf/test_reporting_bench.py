@@ -1019,7 +1019,7 @@ def test_live_region_report(
     report.add(row(section, f"GET /reports/{{id}}?live=true (TestClient), {kib(response)}", http_t, base))
 
 
-# -- 5. through the real server ------------------------------------------------------------------
+# -- 6. through the real server ------------------------------------------------------------------
 
 
 def test_through_the_real_server(
@@ -1053,7 +1053,7 @@ def test_through_the_real_server(
     try:
         for label, request, call in cases:
             _, transactions = app_sql(bench_url, call)
-            section = f"5. {label} ({seeded.agreements:,} agreements), {CLIENTS} clients, through the real server"
+            section = f"6. {label} ({seeded.agreements:,} agreements), {CLIENTS} clients, through the real server"
             base = f"raw psycopg: the app's {sum(map(len, transactions))} statements, under RLS, 16 threads"
             raw = raw_threads(lambda conn, i, t=transactions: replay(conn, t), bench_url, seconds)
             samples, bad = uvloop.run(_drive(server.port, lambda i, r=request: r, lambda answer: None, seconds))

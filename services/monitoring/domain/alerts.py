@@ -97,8 +97,9 @@ def agreement_findings(
     today: date,
     thresholds: Thresholds,
 ) -> list[Finding]:
-    """Every alert an agreement raises today. `state` is the registry aggregate's state
-    (the registry contract's record, `fold`); `reports` holds the (period, region) pairs already reported."""
+    """Every alert an agreement raises today. `state` is its record, as the registry's
+    published contract folds its events (`fold`); `reports` holds the (period, region) pairs
+    already reported."""
     stage = state["stage"]
     if stage in CLOSED_STAGES:
         return []

@@ -36,7 +36,7 @@ from shared.regions import Region, RegionCatalog
 class Facts:
     """What a region's report is compiled from, read in one snapshot.
 
-    `agreements`: the state (`Agreement.to_state()`) of every agreement the region is party
+    `agreements`: the record (`services.registry.contract.fold`) of every agreement the region is party
     to that was alive during the period; `progress` and `evaluations`: the monitoring rows
     of those agreements (`agreement_id` as text; every period and region, since the alert
     rules need them all); `sources`: the event-log positions the read models had reached;
