@@ -280,12 +280,14 @@ class FoldedRows(BatchedView):
     new rows by `COPY`, the others by one pipelined `UPDATE` each): a rebuild renders a row
     per aggregate per batch, not per event. The table keeps the record in its `state` column.
 
-    A subclass gives `fold` and the contract's base event class (`event_base`), calls
+    A subclass gives `fold`, the contract's base event class (`event_base`) and creating one
+    (`creating_event`; `FoldingProjection` feeds it), calls
     `fold_into(table, columns)` once built, renders a row with `row`, and may act in the same
     transaction when a record is created or changed (`created`, `changed`)."""
 
     fold: Callable[[dict[str, Any] | None, Any], dict[str, Any]]
-    event_base: ClassVar[type[Any]] = object
+    event_base: ClassVar[type[Any]] = object  # the contract's events (e.g. registry.Event)
+    creating_event: ClassVar[type[Any]] = object  # the one that creates an aggregate (registry.Started)
 
     def fold_into(self, table: sql.Composable, columns: Sequence[str]) -> None:
         """Write rows of `columns` (`id` among them; `position`, the creating event's, only
@@ -367,14 +369,30 @@ class FoldedRows(BatchedView):
     # -- the subclass's ------------------------------------------------------------------------
 
     def row(self, record: dict[str, Any]) -> dict[str, Any]:
-        """The columns of a record's row (all but `position`)."""
-        raise NotImplementedError
+        """The columns of a record's row (all but `position`): each view's own."""
+        raise TypeError(f"{type(self).__name__} renders no row: a FoldedRows view defines `row`")
 
     def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
         """After a record was created (its row is written when the batch ends)."""
 
     def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
         """After a later event folded into a record (`stage_before`: its `stage` before)."""
+
+
+class FoldingProjection(Projection[Any]):
+    """Feeds a `FoldedRows` view: an aggregate's creating event starts its record, a later one
+    folds into it, any other event only moves the position. A subclass names the projection."""
+
+    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
+        # isinstance, not functools.singledispatchmethod: that builds a wrapper per call (a
+        # twentieth of a rebuild's time).
+        view = self.view
+        if isinstance(domain_event, view.creating_event):
+            view.start(domain_event, tracking)
+        elif isinstance(domain_event, view.event_base):
+            view.apply_event(domain_event, tracking)
+        else:
+            view.skip(tracking)
 
 
 class BesideView(BatchedView):

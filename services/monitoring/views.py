@@ -38,7 +38,7 @@ from services.monitoring.tables import RLS, SCHEMA, STAGES_VERSION, TABLES
 from services.registry import contract as registry
 from shared.clock import Clock, SystemClock
 from shared.db import READER_ROLE
-from shared.projection import FoldedRows
+from shared.projection import FoldedRows, FoldingProjection
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
@@ -87,6 +87,7 @@ class MonitoringView(FoldedRows):
 
     fold = staticmethod(registry.fold)
     event_base = registry.Event
+    creating_event = registry.Started
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -246,19 +247,11 @@ class MonitoringView(FoldedRows):
                     self.schema, sql.Identifier(table), sql.Identifier(READER_ROLE)))
 
 
-class RegistryFeed(Projection[MonitoringView]):
+class RegistryFeed(FoldingProjection):
     """The registry's events (its contract's classes: `registry.Log` reads them), as the
     monitoring service needs them."""
 
     name = "registry_feed"  # tracking table registry_feed_tracking
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if isinstance(domain_event, registry.Started):
-            self.view.start(domain_event, tracking)
-        elif isinstance(domain_event, registry.Event):
-            self.view.apply_event(domain_event, tracking)
-        else:
-            self.view.skip(tracking)
 
 
 class MonitoringFeed(Projection[MonitoringView]):

@@ -34,7 +34,7 @@ from services.reporting import contract as reporting
 from services.reporting.domain.stages import legal_date, stage_dates
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
-from shared.projection import BatchedView, BesideView, FoldedRows
+from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection
 from shared.regions import province_of
 from shared.tenancy import NATIONAL, audience_of
 
@@ -254,6 +254,7 @@ class AgreementsView(FoldedRows, BesideView):
     version = AGREEMENTS_VERSION * 1000 + STAGES_VERSION
     fold = staticmethod(registry.fold)
     event_base = registry.Event
+    creating_event = registry.Started
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -334,18 +335,10 @@ class AgreementsView(FoldedRows, BesideView):
             curs.execute(sql.SQL("GRANT SELECT ON {s}.{t} TO {reader}").format(s=self.s, t=self._stages, reader=reader))
 
 
-class RegistryFeed(Projection[AgreementsView]):
+class RegistryFeed(FoldingProjection):
     """The registry's events, read through its published contract (`registry.Log`)."""
 
     name = "agreements"  # tracking table agreements_tracking (and agreements_next_tracking beside)
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        if isinstance(domain_event, registry.Started):
-            self.view.start(domain_event, tracking)
-        elif isinstance(domain_event, registry.Event):
-            self.view.apply_event(domain_event, tracking)
-        else:
-            self.view.skip(tracking)
 
 
 class RecordsView(_View):

@@ -14,9 +14,7 @@ from typing import Any, ClassVar, cast
 from uuid import UUID
 
 import msgspec
-from eventsourcing.persistence import Tracking
 from eventsourcing.postgres import PostgresDatastore
-from eventsourcing.projection import Projection
 from psycopg import sql
 from psycopg_pool import AsyncConnectionPool
 
@@ -25,7 +23,7 @@ from services.registry.domain.agreement import Agreement, FrameworkStage, PksSta
 from shared.cursors import decode_cursor, encode_cursor
 from shared.db import READER_ROLE, TENANT_SETTING, gin_index, tenant_transaction
 from shared.periods import local_date
-from shared.projection import BesideView, FoldedRows
+from shared.projection import BesideView, FoldedRows, FoldingProjection
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
@@ -183,6 +181,7 @@ class PostgresAgreementsView(FoldedRows, BesideView):
     version = VIEW_VERSION
     fold = staticmethod(contract.fold)
     event_base = contract.Event
+    creating_event = contract.Started
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
@@ -214,21 +213,11 @@ class PostgresAgreementsView(FoldedRows, BesideView):
             curs.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(self._table, sql.Identifier(READER_ROLE)))
 
 
-class AgreementsProjection(Projection[PostgresAgreementsView]):
+class AgreementsProjection(FoldingProjection):
     """The registry's events, read as its published contract's classes (`contract.Log`'s
     mapper: typed decoding, no aggregate per event)."""
 
     name = "agreements"  # tracking table agreements_tracking; env prefix AGREEMENTS_
-
-    def process_event(self, domain_event: Any, tracking: Tracking) -> None:
-        # isinstance, not functools.singledispatchmethod: that builds a wrapper per call (a
-        # twentieth of a rebuild's time).
-        if isinstance(domain_event, contract.Started):
-            self.view.start(domain_event, tracking)
-        elif isinstance(domain_event, contract.Event):
-            self.view.apply_event(domain_event, tracking)
-        else:
-            self.view.skip(tracking)
 
 
 # -- reads -----------------------------------------------------------------------------
