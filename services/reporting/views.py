@@ -31,7 +31,7 @@ from psycopg.types.json import Jsonb
 from services.monitoring import contract as monitoring
 from services.registry import contract as registry
 from services.reporting import contract as reporting
-from services.reporting.domain.stages import legal_date, stage_dates
+from services.reporting.domain.stages import stage_dates
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
 from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection
@@ -285,9 +285,9 @@ class AgreementsView(FoldedRows, BesideView):
     def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
         self._redate.add(event.originator_id)
         if record["stage"] != stage_before:
-            dates = stage_dates(record)
-            curs.execute(self._insert_stage, (event.originator_id, record["_version"], record["stage"],
-                                              dates.get(record["stage"]) or legal_date(event), event.timestamp))
+            since = stage_dates(record).get(record["stage"]) or registry.legal_date(event)
+            curs.execute(self._insert_stage, (event.originator_id, record["_version"], record["stage"], since,
+                                              event.timestamp))
 
     def flush(self, curs: Any) -> None:
         """The rows; then each stage's day, as the batch's last record of each agreement dates

@@ -9,8 +9,9 @@ from types import SimpleNamespace
 from typing import Any
 
 from services.monitoring.domain.alerts import Thresholds
+from services.registry.contract import legal_date
 from services.reporting.domain.compile import Facts, Rules, compile_region_report
-from services.reporting.domain.stages import judged_on, legal_date, stage_dates
+from services.reporting.domain.stages import judged_on, stage_dates
 from shared.periods import Period
 from shared.regions import load_regions
 from tests.unit.lifecycle import KOTA, to_signed

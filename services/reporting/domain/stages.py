@@ -5,7 +5,8 @@ The reporting read model keeps one row per stage an agreement entered (services/
 views.py, `agreement_stages`): which stage, the version of the event that moved it there, and
 the day it legally did. The day comes from the agreement's own facts as its state holds them
 now (`stage_dates`), so a correction of a recorded date moves the row too; failing that, from
-the event's own legal date (`legal_date`), and failing that, the day it was recorded (WIB).
+the event's own legal date (the registry contract's `legal_date`: its step date, else the day
+it was recorded, in WIB).
 """
 
 from __future__ import annotations
@@ -14,31 +15,7 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
-from shared.periods import Period, day_of, local_date
-
-# An event's fields that date the step it records, most telling first.
-STEP_DATES = ("signed_on", "terminated_on", "cancelled_on", "responded_on", "sent_on", "started_on", "decided_on",
-              "requested_on", "drafted_on")
-# Dates that bound a document's validity rather than date a step.
-VALIDITY_DATES = frozenset({"valid_from", "valid_until", "start_on", "end_on"})
-
-
-def legal_date(event: Any) -> date:
-    """The day the step an event records legally happened: its step date (`signed_on`,
-    `terminated_on`, ...; any other `*_on` field that is not a validity bound), else the day
-    it was recorded, in WIB."""
-    names = getattr(type(event), "__struct_fields__", None)  # a published (contract) event, or a domain one
-    fields = {n: getattr(event, n) for n in names} if names is not None else vars(event)
-    for name in STEP_DATES:
-        day = day_of(fields.get(name))
-        if day is not None:
-            return day
-    for name, value in fields.items():
-        if name.endswith("_on") and name not in VALIDITY_DATES:
-            day = day_of(value)
-            if day is not None:
-                return day
-    return local_date(event.timestamp)
+from shared.periods import Period, day_of
 
 
 def stage_dates(state: Mapping[str, Any]) -> dict[str, date]:
