@@ -4,53 +4,21 @@ class with the same fields (on a real database: tests/integration/test_monitorin
 
 from __future__ import annotations
 
-from eventsourcing.domain import Aggregate
-from eventsourcing.utils import get_topic
-
 from services.monitoring import contract
 from services.monitoring.application import Monitoring
 from services.monitoring.domain import alerts
 from services.monitoring.domain.reports import Evaluation, ProgressReport
 from services.monitoring.tables import SCHEMA
 from shared import labels
-from shared.feeds import ContractEvent
-
-AGGREGATES = (ProgressReport, Evaluation)
-# eventsourcing's own bookkeeping on a created event: the aggregate's class path, which the
-# contract hides (decoding ignores it).
-BOOKKEEPING = frozenset({"originator_topic"})
-
-
-def recorded_event_classes() -> list[type[Aggregate.Event]]:
-    """The event classes monitoring's aggregates record: every nested event class but the
-    generic `Event` and `Created` each aggregate class gets from eventsourcing."""
-    return [
-        value
-        for aggregate in AGGREGATES
-        for name, value in vars(aggregate).items()
-        if isinstance(value, type) and issubclass(value, Aggregate.Event) and name not in ("Event", "Created")
-    ] + [aggregate.Corrected for aggregate in AGGREGATES if "Corrected" not in vars(aggregate)]
-
-
-def domain_fields(cls: type) -> set[str]:
-    return {f for f in cls.__dataclass_fields__ if f not in BOOKKEEPING}  # type: ignore[attr-defined]
+from tests.unit.contracts import assert_published, recorded_event_classes
 
 
 def test_every_recorded_event_is_published_under_its_stored_topic_with_the_same_fields() -> None:
-    classes = recorded_event_classes()
+    classes = recorded_event_classes(ProgressReport, Evaluation)
     assert {c.__qualname__ for c in classes} == {
         "ProgressReport.Filed", "ProgressReport.Corrected", "Evaluation.Recorded", "Evaluation.Corrected",
     }
-    for cls in classes:
-        topic = get_topic(cls)
-        assert topic in contract.TOPICS, f"{topic} is not in the contract's TOPICS"
-        published = contract.TOPICS[topic]
-        assert issubclass(published, ContractEvent)
-        assert published.__doc__, f"{published.__name__} has no docstring"
-        assert set(published.__struct_fields__) == domain_fields(cls), published.__name__
-        assert getattr(cls, "class_version", 1) == published.class_version, published.__name__
-    # Nothing published that is not recorded.
-    assert set(contract.TOPICS) == {get_topic(c) for c in classes}
+    assert_published(contract.TOPICS, classes)
 
 
 def test_the_contract_names_monitorings_log() -> None:
