@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import copy
 from collections.abc import Callable, Mapping, Sequence
-from datetime import date
+from datetime import date, datetime
 from typing import Any, ClassVar
 
 from shared.feeds import ContractEvent, contract_log
@@ -36,8 +36,8 @@ __all__ = [
     "FRAMEWORK", "LOG_NAME", "SCHEMA", "STEP_DATE", "TOPICS", "VALIDITY_BOUNDS",
     "Amended", "ApprovalRecorded", "ApprovalRequested", "Cancelled", "Corrected", "DocumentAttached", "Event",
     "Extended", "FrameworkSigned", "Log", "OfferResponseRecorded", "OfferSubmitted", "PksDrafted", "PksSigned",
-    "Started", "Terminated", "VersionGap", "WorkPlanStarted", "apply", "fold", "initial_facts", "legal_date",
-    "party_regions", "upcast_pks_drafted_v1_v2",
+    "Started", "Terminated", "VersionGap", "WorkPlanStarted", "apply", "began_on", "fold", "initial_facts",
+    "legal_date", "party_regions", "upcast_pks_drafted_v1_v2",
 ]
 
 SCHEMA = "registry"  # the registry's tables live in this PostgreSQL schema
@@ -542,6 +542,15 @@ def fold(record: dict[str, Any] | None, event: Event) -> dict[str, Any]:
     record["_version"] = event.originator_version
     record["_modified_on"] = event.timestamp.isoformat()
     return record
+
+
+def began_on(record: Mapping[str, Any]) -> date:
+    """The first day the family existed: recorded, offered or signed, whichever came first (one
+    entered after the fact has its real dates). What "alive in a period" starts from."""
+    framework = record.get("framework") or {}
+    stated = (framework.get("signed_on"), (record.get("offer") or {}).get("sent_on"))
+    created = local_date(datetime.fromisoformat(record["_created_on"]))
+    return min([created, *(date.fromisoformat(d) for d in stated if d)])
 
 
 def party_regions(record: Mapping[str, Any]) -> list[str]:

@@ -17,7 +17,7 @@ Readers switch to `ksd_reader` with their tenant set; row-level security is the 
 
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -215,9 +215,6 @@ def row_of(record: dict[str, Any]) -> dict[str, Any]:
     """An agreement's columns (all but `position`) from its record (`registry.fold`)."""
     regions = registry.party_regions(record)
     framework = record.get("framework") or {}
-    created = datetime.fromisoformat(record["_created_on"])
-    began = [local_date(created)] + [
-        date.fromisoformat(d) for d in (framework.get("signed_on"), (record.get("offer") or {}).get("sent_on")) if d]
     return {
         "id": UUID(record["_id"]),
         "version": record["_version"],
@@ -231,9 +228,9 @@ def row_of(record: dict[str, Any]) -> dict[str, Any]:
         "urusan": list(record["urusan"]),
         "value_idr": record["value_idr"],
         "framework_signed_on": framework.get("signed_on"),
-        "began_on": min(began),
+        "began_on": registry.began_on(record),
         "ended_on": record.get("ended_on"),
-        "created_at": created,
+        "created_at": datetime.fromisoformat(record["_created_on"]),
         "updated_at": datetime.fromisoformat(record["_modified_on"]),
         "visible_to": sorted(audience_of(regions)),
         # JSON text for the jsonb column: msgspec writes it several times faster than Jsonb's json module.

@@ -22,7 +22,6 @@ from services.registry import contract
 from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
 from shared.cursors import decode_cursor, encode_cursor
 from shared.db import READER_ROLE, TENANT_SETTING, gin_index, tenant_transaction
-from shared.periods import local_date
 from shared.projection import BesideView, FoldedRows, FoldingProjection
 from shared.regions import province_of
 from shared.tenancy import audience_of
@@ -121,6 +120,7 @@ def json_text(value: Any) -> str:
 
 def row_of(agreement: Agreement) -> dict[str, Any]:
     """The read-model columns of an agreement (everything but `position`)."""
+    state = agreement.to_state()
     regions = agreement.party_regions
     framework = agreement.framework or {}
     in_force = [p for p in agreement.pks if p["stage"] == PksStage.DITANDATANGANI]
@@ -149,16 +149,13 @@ def row_of(agreement: Agreement) -> dict[str, Any]:
         "pks_count": len(agreement.pks),
         "pks_in_force": len(in_force),
         "in_force_until": sorted(ends),
-        "began_on": min(
-            [local_date(agreement.created_on)]
-            + [date.fromisoformat(d) for d in (framework.get("signed_on"), (agreement.offer or {}).get("sent_on")) if d]
-        ),
+        "began_on": contract.began_on(state),
         "ended_on": getattr(agreement, "ended_on", None),
         "created_at": agreement.created_on,
         "updated_at": agreement.modified_on,
         "created_by": json_text(agreement.created_by),
         "visible_to": sorted(audience_of(regions)),
-        "state": json_text(agreement.to_state()),
+        "state": json_text(state),
     }
 
 
