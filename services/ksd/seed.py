@@ -43,6 +43,7 @@ from psycopg import sql
 from services.monitoring.application import evaluator_of
 from services.monitoring.domain.alerts import Thresholds
 from services.monitoring.domain.reports import Evaluation, ProgressReport
+from services.registry.contract import legal_date
 from services.registry.domain.agreement import (
     Agreement,
     Category,
@@ -73,7 +74,6 @@ from services.registry.domain.commands import (
     SubmitOffer,
     Terminate,
 )
-from services.registry.domain.valid_time import legal_date
 from services.reporting.domain.compile import Facts, Rules, compile_region_report
 from services.reporting.domain.reports import RegionReport, region_report_id
 from services.reporting.domain.stages import stage_dates

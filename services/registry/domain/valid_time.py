@@ -18,25 +18,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import date
-from typing import Any
 
-from services.registry.contract import STEP_DATE, VALIDITY_BOUNDS, legal_date
-from services.registry.domain import agreement as _domain
-from services.registry.domain.agreement import Agreement
-from shared.periods import local_date
+from services.registry.contract import legal_date
+from services.registry.domain.agreement import Agreement, effective_events
 
-# The step dates are the contract's (one definition, for the registry and its readers).
-__all__ = ["STEP_DATE", "VALIDITY_BOUNDS", "legal_date", "recorded_on", "state_on"]
-
-# Corrections (ralat): the history as its facts stand now, each corrected step carrying its
-# corrected facts (its date included) and the corrections left out, so a step counts at its
-# corrected legal date. Without corrections in the domain, the history as recorded.
-_effective_events = getattr(_domain, "effective_events", list)
-
-
-def recorded_on(event: Any) -> date:
-    """The day an event was recorded (transaction time), in WIB."""
-    return local_date(event.timestamp)
+# The step dates (`legal_date`, its STEP_DATE table) are the contract's: one definition, for
+# the registry and its readers. Corrections (ralat): `effective_events` gives the history as
+# its facts stand now, each corrected step carrying its corrected facts (its date included),
+# so a step counts at its corrected legal date.
 
 
 def state_on(events: Iterable[Agreement.Event], on: date) -> Agreement | None:
@@ -45,7 +34,7 @@ def state_on(events: Iterable[Agreement.Event], on: date) -> Agreement | None:
     in the order they were recorded, with the facts corrections gave them. None: the
     cooperation was not yet started on that day."""
     agreement: Agreement | None = None
-    for event in _effective_events(events):
+    for event in effective_events(events):
         if legal_date(event) > on:
             continue  # not yet in force on that day
         if agreement is None:
