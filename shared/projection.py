@@ -432,15 +432,23 @@ class BesideView(BatchedView):
         return base + self.suffix
 
     def built_version(self, suffix: str) -> int | None:
-        """The version of the shape built under `suffix`: None without its table, 1 for a
-        first shape that carried no version comment."""
+        """The version of the shape built under `suffix`: None without its first table, whose
+        version counts 1 when its comment carries none (a first shape). With more tables, each
+        further table's version is three more digits (`agreements * 1000 + stages`), 0 when it
+        is missing or carries none: `version` is written the same way."""
+        found: int | None = None
         with self.datastore.transaction(commit=False) as curs:
-            curs.execute(_VERSION_OF, {"t": f"{self.datastore.schema}.{self.beside_tables[0]}{suffix}"})
-            row = curs.fetchone()
-        if row is None or not row["present"]:
-            return None
-        match = re.fullmatch(r"ksd view version (\d+)", row["comment"] or "")
-        return int(match.group(1)) if match else 1
+            for k, base in enumerate(self.beside_tables):
+                curs.execute(_VERSION_OF, {"t": f"{self.datastore.schema}.{base}{suffix}"})
+                row = curs.fetchone()
+                match = re.fullmatch(r"ksd view version (\d+)", (row or {}).get("comment") or "")
+                if k == 0:
+                    if row is None or not row["present"]:
+                        return None
+                    found = int(match.group(1)) if match else 1
+                else:
+                    found = (found or 0) * 1000 + (int(match.group(1)) if match else 0)
+        return found
 
     def drop_build(self, suffix: str) -> None:
         """Drop the tables built under `suffix`, their positions and their dead letters."""

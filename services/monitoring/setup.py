@@ -12,12 +12,12 @@ from eventsourcing.persistence import InfrastructureFactory
 from eventsourcing.utils import Environment
 
 from services.monitoring.application import Monitoring
-from services.monitoring.views import SCHEMA, MonitoringFeed, MonitoringView, RegistryFeed
+from services.monitoring.views import SCHEMA, AgreementsView, MonitoringFeed, RecordsView, RegistryFeed
 from services.registry import contract as registry
 from shared.application import secure_event_store
 from shared.db import ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
-from shared.projection import Feed, clear_dead_letters, install_worker_tables
+from shared.projection import Feed, built_beside, install_worker_tables, prepare_beside
 from shared.settings import Settings
 
 
@@ -28,25 +28,23 @@ def monitoring_env(database_url: str, *, pool_size: int = 5, create_tables: bool
 def registry_feed_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
     """Reads the registry's notification log; writes the view in this service's schema."""
     env = eventsourcing_env(database_url, schema=registry.SCHEMA, pool_size=pool_size)
-    env[f"{RegistryFeed.name.upper()}_POSTGRES_SCHEMA"] = SCHEMA
+    for name in (RegistryFeed.name, built_beside(RegistryFeed).name):  # and its build beside
+        env[f"{name.upper()}_POSTGRES_SCHEMA"] = SCHEMA
     return env
 
 
-def view_of(projection: Any, env: dict[str, str]) -> MonitoringView:
+def view_of(projection: Any, view: type[Any], env: dict[str, str]) -> Any:
     factory = InfrastructureFactory.construct(env=Environment(projection.name, env))
-    view_class = MonitoringView.configured(Settings.from_env({}))  # only creates tables here
-    return factory.tracking_recorder(view_class)  # type: ignore[return-value]
+    return factory.tracking_recorder(view.configured(Settings.from_env({})))  # only creates tables here
 
 
-def rebuild_outdated_agreements(database_url: str) -> None:
-    """Agreements kept by older code, without the stage history `on` reads (or another
-    version of it), are dropped with the registry feed's position; the worker then replays
-    the registry's events into both."""
-    view = view_of(RegistryFeed, {**registry_feed_env(database_url, pool_size=1), "CREATE_TABLE": "no"})
+def prepare_agreements(database_url: str) -> str:
+    """`current`, `new` or `beside` for the agreements and their stage history
+    (shared.projection.prepare_beside): a shape older than this code's (either table's) is
+    rebuilt beside the live one, which stays served meanwhile."""
+    view = view_of(RegistryFeed, AgreementsView, registry_feed_env(database_url, pool_size=1))
     try:
-        if view.stages_outdated():
-            view.drop_agreements_for_rebuild()
-            clear_dead_letters(view.datastore, RegistryFeed.name)  # every event is tried again
+        return prepare_beside(view)
     finally:
         view.datastore.close()
 
@@ -59,12 +57,14 @@ def install(database_url: str) -> None:
         secure_event_store(database_url, SCHEMA, app)
     finally:
         app.close()
-    rebuild_outdated_agreements(database_url)
-    for projection, env in (
-        (RegistryFeed, {**registry_feed_env(database_url, pool_size=1), "CREATE_TABLE": "yes"}),
-        (MonitoringFeed, monitoring_env(database_url, pool_size=1, create_tables=True)),
+    found = prepare_agreements(database_url)
+    # A live agreements view of an older shape: the new one is created beside it.
+    registry_feed = built_beside(RegistryFeed) if found == "beside" else RegistryFeed
+    for projection, view_class, env in (
+        (registry_feed, AgreementsView, {**registry_feed_env(database_url, pool_size=1), "CREATE_TABLE": "yes"}),
+        (MonitoringFeed, RecordsView, monitoring_env(database_url, pool_size=1, create_tables=True)),
     ):
-        view = view_of(projection, env)  # creates the tables and this projection's tracking table
+        view = view_of(projection, view_class, env)  # creates the tables and this projection's tracking table
         view.grant_reader()
         view.datastore.close()
 
@@ -73,11 +73,11 @@ def _own_env(database_url: str, *, pool_size: int = 2) -> dict[str, str]:
     return monitoring_env(database_url, pool_size=pool_size)
 
 
-# The monitoring worker's feeds, both into one MonitoringView (configured with the settings
-# and clock by the worker: `Feed.view_class`).
+# The monitoring worker's feeds, each into its view (configured with the settings and clock
+# by the worker: `Feed.view_class`).
 FEEDS = (
-    Feed("registry_feed", registry.Log, RegistryFeed, MonitoringView, registry_feed_env),
-    Feed("monitoring_feed", Monitoring, MonitoringFeed, MonitoringView, _own_env),
+    Feed("registry_feed", registry.Log, RegistryFeed, AgreementsView, registry_feed_env),
+    Feed("monitoring_feed", Monitoring, MonitoringFeed, RecordsView, _own_env),
 )
 
 # Notification deliveries not yet made: new ones, and ones retried after a failure.

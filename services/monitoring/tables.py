@@ -1,5 +1,5 @@
 """The monitoring read model's tables: their DDL and row-level security policies (created by
-`ksd migrate` through the view, `MonitoringView.sql_create_statements`)."""
+`ksd migrate` through the views, `services.monitoring.views`)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,16 @@ from shared.db import AUDIENCE_POLICY, gin_index, reader_policy
 
 SCHEMA = "monitoring"
 
-TABLES = [
+# Bump when `agreements` changes shape or meaning: `ksd migrate` then creates the new shape
+# beside the live one (with the stage history), which the worker fills from the registry's
+# events while readers keep the live one, and then puts in its place
+# (shared.projection.BesideView; `AgreementsView.version` holds both numbers).
+AGREEMENTS_VERSION = 1
+
+# `{t}`: `agreements`, or `agreements_next` while a new shape is built beside it.
+AGREEMENT_TABLES = [
     """
-    CREATE TABLE IF NOT EXISTS {schema}.agreements (
+    CREATE TABLE IF NOT EXISTS {schema}.{t} (
         id uuid PRIMARY KEY,
         version integer NOT NULL,
         form text NOT NULL,
@@ -28,10 +35,15 @@ TABLES = [
         alerts_due boolean NOT NULL DEFAULT true
     )
     """,
-    "CREATE INDEX IF NOT EXISTS agreements_alerts_due ON {schema}.agreements (id) WHERE alerts_due",
+    "COMMENT ON TABLE {schema}.{t} IS 'ksd view version " + str(AGREEMENTS_VERSION) + "'",
+    "CREATE INDEX IF NOT EXISTS {t}_alerts_due ON {schema}.{t} (id) WHERE alerts_due",
+    *gin_index("{t}_visible_to", "{t}", "visible_to"),
+    *gin_index("{t}_party_regions", "{t}", "party_regions"),
+    *reader_policy("{t}", AUDIENCE_POLICY),
+]
+
+TABLES = [
     "CREATE TABLE IF NOT EXISTS {schema}.regions_due (region text PRIMARY KEY)",
-    *gin_index("agreements_visible_to", "agreements", "visible_to"),
-    *gin_index("agreements_party_regions", "agreements", "party_regions"),
     """
     CREATE TABLE IF NOT EXISTS {schema}.progress_reports (
         id uuid PRIMARY KEY,
@@ -97,14 +109,20 @@ TABLES = [
     *NOTIFICATION_TABLES,
 ]
 
-# Bump when `agreement_stages` changes shape or meaning: `ksd migrate` then drops it with the
-# agreements and the registry feed's position, and the worker replays the registry's events
-# into both (`MonitoringView.stages_outdated`, setup.install).
+# Bump when `agreement_stages` changes shape or meaning: as AGREEMENTS_VERSION, both tables
+# are built beside the live ones.
 STAGES_VERSION = 1
 
+# A stage history is visible to whoever sees its agreement (whose own policy applies inside).
+# It reads the live agreements: a switch-over drops it with them and makes it again
+# (`AgreementsView.switched`).
+STAGES_POLICY = ("EXISTS (SELECT 1 FROM {schema}.agreements a WHERE a.id = agreement_id"
+                 " AND a.visible_to @> ARRAY[current_setting('ksd.tenant', true)])")
+
+# `{t}`: `agreement_stages`, or `agreement_stages_next` while a new shape is built beside it.
 STAGE_TABLES = [
     """
-    CREATE TABLE IF NOT EXISTS {schema}.agreement_stages (
+    CREATE TABLE IF NOT EXISTS {schema}.{t} (
         agreement_id uuid NOT NULL,
         version integer NOT NULL,          -- the event that moved the agreement into this stage
         stage text NOT NULL,
@@ -113,23 +131,19 @@ STAGE_TABLES = [
         PRIMARY KEY (agreement_id, version)
     )
     """,
-    "COMMENT ON TABLE {schema}.agreement_stages IS 'ksd view version " + str(STAGES_VERSION) + "'",
+    "COMMENT ON TABLE {schema}.{t} IS 'ksd view version " + str(STAGES_VERSION) + "'",
+    *reader_policy("{t}", STAGES_POLICY),
 ]
-TABLES += STAGE_TABLES
 
 # Readers switch to the SELECT-only role with their tenant set; these policies are the
 # second wall behind each query's own tenant filter.
 RLS = {
-    "agreements": AUDIENCE_POLICY,
     "progress_reports": AUDIENCE_POLICY,
     "evaluations": AUDIENCE_POLICY,
     "alerts": AUDIENCE_POLICY,
     "notifications": "tenant = current_setting('ksd.tenant', true)",
     "deliveries": "EXISTS (SELECT 1 FROM {schema}.notifications n WHERE n.id = notification_id"
                   " AND n.tenant = current_setting('ksd.tenant', true))",
-    # A stage history is visible to whoever sees its agreement (whose own policy applies inside).
-    "agreement_stages": "EXISTS (SELECT 1 FROM {schema}.agreements a WHERE a.id = agreement_id"
-                        " AND a.visible_to @> ARRAY[current_setting('ksd.tenant', true)])",
 }
 for _table, _using in RLS.items():
     TABLES += reader_policy(_table, _using)

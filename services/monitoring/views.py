@@ -18,8 +18,9 @@ tables `services.monitoring.tables`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from datetime import date, datetime
-from typing import Any
+from typing import Any, ClassVar
 from uuid import UUID
 
 import msgspec
@@ -34,15 +35,24 @@ from services.monitoring.alert_store import AlertStore
 from services.monitoring.application import evaluator_of
 from services.monitoring.domain.reports import Evaluation, ProgressReport
 from services.monitoring.domain.valid_time import corrected_step_date
-from services.monitoring.tables import RLS, SCHEMA, STAGES_VERSION, TABLES
+from services.monitoring.tables import (
+    AGREEMENT_TABLES,
+    AGREEMENTS_VERSION,
+    RLS,
+    SCHEMA,
+    STAGE_TABLES,
+    STAGES_POLICY,
+    STAGES_VERSION,
+    TABLES,
+)
 from services.registry import contract as registry
 from shared.clock import Clock, SystemClock
-from shared.db import READER_ROLE
-from shared.projection import FoldedRows, FoldingProjection
+from shared.db import READER_ROLE, reader_policy
+from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
-__all__ = ["SCHEMA", "MonitoringFeed", "MonitoringView", "RegistryFeed", "agreement_row"]
+__all__ = ["SCHEMA", "AgreementsView", "MonitoringFeed", "RecordsView", "RegistryFeed", "agreement_row"]
 
 log = structlog.get_logger("ksd.monitoring")
 
@@ -78,45 +88,72 @@ def agreement_row(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-class MonitoringView(FoldedRows):
-    """The read model's writer, with the alert store on the same datastore (`alerts`).
-    `configured` gives it the settings and clock before the projection runner builds it.
-    Within a batch each agreement is read once, its events folded in memory, and its row
-    written once, with its alerts marked once (shared.projection.FoldedRows); the stage
-    history is written as each event applies."""
+class _Configured(BatchedView):
+    """A view of this schema with the alert store on its datastore (`alerts`). `configured`
+    gives it the settings and clock before the projection runner builds it."""
 
+    # The projection runner builds the view and starts its thread at once, so the settings
+    # travel with the class: nothing can run with a half-configured view.
+    configuration: tuple[Any, Clock | None] = (None, None)
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.schema = sql.Identifier(self.datastore.schema)
+        settings, clock = self.configuration
+        if settings is None:
+            raise RuntimeError(f"use {type(self).__name__}.configured(settings, clock) as the view class")
+        self.settings = settings
+        self.clock: Clock = clock or SystemClock()
+        self.alerts = AlertStore(self.datastore, settings, self.clock)
+
+    @classmethod
+    def configured(cls, settings: Any, clock: Clock | None = None) -> type[Any]:
+        return type(cls.__name__, (cls,), {"configuration": (settings, clock), "__module__": cls.__module__})
+
+    def _q(self, text: str) -> sql.Composed:
+        return sql.SQL(text).format(s=self.schema)
+
+    def _grant(self, tables: Iterable[str]) -> None:
+        with self.datastore.transaction(commit=True) as curs:
+            curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.schema, sql.Identifier(READER_ROLE)))
+            for table in tables:
+                curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
+                    self.schema, sql.Identifier(table), sql.Identifier(READER_ROLE)))
+
+
+class AgreementsView(FoldedRows, BesideView, _Configured):
+    """The registry feed's tables: `agreements` and their stage history. Within a batch each
+    agreement is read once, its events folded in memory, and its row written once, with its
+    alerts marked once (shared.projection.FoldedRows); the stage history is written as each
+    event applies. Both tables are rebuilt beside the live ones when either's shape changes
+    (shared.projection.BesideView): readers and the alert review keep the live tables until
+    the switch-over."""
+
+    beside_tables: ClassVar[tuple[str, ...]] = ("agreements", "agreement_stages")
+    # Both shapes in one number: the agreements' and the stage history's.
+    version = AGREEMENTS_VERSION * 1000 + STAGES_VERSION
     fold = staticmethod(registry.fold)
     event_base = registry.Event
     creating_event = registry.Started
 
     def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
         super().__init__(datastore, **kwargs)
-        self.schema = sql.Identifier(self.datastore.schema)
-        self.sql_create_statements.extend(sql.SQL(s).format(schema=self.schema) for s in TABLES)
-        settings, clock = self.configuration
-        if settings is None:
-            raise RuntimeError("use MonitoringView.configured(settings, clock) as the view class")
-        self.settings = settings
-        self.clock: Clock = clock or SystemClock()
-        self.alerts = AlertStore(self.datastore, settings, self.clock)
-        self.fold_into(sql.SQL("{}.agreements").format(self.schema), _AGREEMENT_COLUMNS)
+        agreements, stages = self.table("agreements"), self.table("agreement_stages")
+        for statements, table in ((AGREEMENT_TABLES, agreements), (STAGE_TABLES, stages)):
+            self.sql_create_statements.extend(
+                sql.SQL(t.replace("{t}", table)).format(schema=self.schema) for t in statements)
+        self._agreements = sql.Identifier(agreements)
+        self.fold_into(sql.SQL("{}.{}").format(self.schema, self._agreements), _AGREEMENT_COLUMNS)
         self._insert_row = sql.SQL(
-            "INSERT INTO {s}.agreements ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
-            s=self.schema, cols=sql.SQL(", ").join(map(sql.Identifier, _AGREEMENT_COLUMNS)),
+            "INSERT INTO {s}.{t} ({cols}) VALUES ({vals}) ON CONFLICT (id) DO NOTHING").format(
+            s=self.schema, t=self._agreements, cols=sql.SQL(", ").join(map(sql.Identifier, _AGREEMENT_COLUMNS)),
             vals=sql.SQL(", ").join(map(sql.Placeholder, _AGREEMENT_COLUMNS)))
-
-    # The projection runner builds the view and starts its thread at once, so the settings
-    # travel with the class: nothing can run with a half-configured view.
-    configuration: tuple[Any, Clock | None] = (None, None)
-
-    @classmethod
-    def configured(cls, settings: Any, clock: Clock | None = None) -> type[MonitoringView]:
-        return type(cls.__name__, (cls,), {"configuration": (settings, clock)})
-
-    def _q(self, text: str) -> sql.Composed:
-        return sql.SQL(text).format(s=self.schema)
-
-    # -- registry events ---------------------------------------------------------------------
+        self._insert_stage = sql.SQL(
+            "INSERT INTO {s}.{t} (agreement_id, version, stage, since, recorded_at)"
+            " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING").format(s=self.schema, t=sql.Identifier(stages))
+        self._redate_stage = sql.SQL(
+            "UPDATE {s}.{t} SET since = %s WHERE agreement_id = %s AND version = %s").format(
+            s=self.schema, t=sql.Identifier(stages))
 
     def row(self, record: dict[str, Any]) -> dict[str, Any]:
         return agreement_row(record)
@@ -124,77 +161,58 @@ class MonitoringView(FoldedRows):
     def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
         """The first row of its stage history: the day it legally began (its Started event's
         legal date)."""
-        self._insert_stage(curs, record, registry.legal_date(event), event.timestamp)
+        self._stage(curs, record, registry.legal_date(event), event.timestamp)
 
     def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
         if isinstance(event, registry.Corrected):
             # A corrected legal date moves the stage change its step made.
             day = corrected_step_date(event.step, event.changes)
             if day is not None:
-                curs.execute(self._q("UPDATE {s}.agreement_stages SET since = %s WHERE agreement_id = %s"
-                                     " AND version = %s"), (day, event.originator_id, event.step_version))
+                curs.execute(self._redate_stage, (day, event.originator_id, event.step_version))
         if record["stage"] != stage_before:
-            self._insert_stage(curs, record, registry.legal_date(event), event.timestamp)
+            self._stage(curs, record, registry.legal_date(event), event.timestamp)
 
     def write_new(self, curs: Any, rows: list[dict[str, Any]]) -> None:
         curs.executemany(self._insert_row, rows)
         # Reports or evaluations that arrived first (a rebuild) become visible now.
         for table in ("progress_reports", "evaluations"):
             curs.execute(sql.SQL(
-                "UPDATE {s}.{t} t SET visible_to = a.visible_to FROM {s}.agreements a"
-                " WHERE a.id = ANY(%s) AND t.agreement_id = a.id").format(s=self.schema, t=sql.Identifier(table)),
+                "UPDATE {s}.{t} t SET visible_to = a.visible_to FROM {s}.{a} a"
+                " WHERE a.id = ANY(%s) AND t.agreement_id = a.id AND t.visible_to <> a.visible_to").format(
+                s=self.schema, t=sql.Identifier(table), a=self._agreements),
                 ([r["id"] for r in rows],))
 
     def flush(self, curs: Any) -> None:
-        """The rows, and every agreement of the batch (and its regions) marked for an alert review."""
+        """The rows, and every agreement of the batch (and its regions) marked for an alert
+        review (a new shape built beside: its rows are all due once it is switched in)."""
         super().flush(curs)
-        if self._touched:
+        if self._touched and not self.suffix:
             regions = {r for record, _ in self._touched.values() for r in registry.party_regions(record)}
             self.alerts.mark_many(curs, list(self._touched), sorted(regions))
 
-    def _insert_stage(self, curs: Any, record: dict[str, Any], since: date, recorded_at: datetime) -> None:
-        curs.execute(
-            self._q("INSERT INTO {s}.agreement_stages (agreement_id, version, stage, since, recorded_at)"
-                    " VALUES (%s, %s, %s, %s, %s) ON CONFLICT DO NOTHING"),
-            (UUID(record["_id"]), record["_version"], record["stage"], since, recorded_at),
-        )
+    def _stage(self, curs: Any, record: dict[str, Any], since: date, recorded_at: datetime) -> None:
+        curs.execute(self._insert_stage, (UUID(record["_id"]), record["_version"], record["stage"], since, recorded_at))
 
-    def stages_version(self) -> int | None:
-        """The shape version of `agreement_stages`: None without the table."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                "SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
-                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
-                {"t": f"{self.datastore.schema}.agreement_stages"},
-            )
-            row = curs.fetchone()
-        if row is None:  # not reached: a SELECT without FROM answers one row
-            raise LookupError("to_regclass answered no row")
-        if not row["present"]:
-            return None
-        comment = (row["comment"] or "").removeprefix("ksd view version ")
-        return int(comment) if comment.isdigit() else 0
+    def switched(self, curs: Any) -> None:
+        """The stage history's policy reads the agreements: it went with the dropped table and
+        is made again. Every region is due for a review of its alerts (each agreement is: its
+        new row says so)."""
+        for statement in reader_policy("agreement_stages", STAGES_POLICY):
+            curs.execute(sql.SQL(statement).format(schema=self.schema))
+        curs.execute(self._q("INSERT INTO {s}.regions_due (region) SELECT DISTINCT unnest(party_regions)"
+                             " FROM {s}.agreements ON CONFLICT DO NOTHING"))
 
-    def stages_outdated(self) -> bool:
-        """Agreements held, but no stage history of this version (built by older code)."""
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute("SELECT to_regclass(%s) IS NOT NULL AS present", (f"{self.datastore.schema}.agreements",))
-            found = curs.fetchone()
-            if found is None:  # not reached: a SELECT without FROM answers one row
-                raise LookupError("to_regclass answered no row")
-            if not found["present"]:
-                return False
-        return self.stages_version() != STAGES_VERSION
+    def grant_reader(self) -> None:
+        self._grant((self.table("agreements"), self.table("agreement_stages")))
 
-    def drop_agreements_for_rebuild(self) -> None:
-        """Forget the agreements, their stage history and the registry feed's position: the
-        worker replays the registry's events into them (reports and evaluations get their
-        audience back as their agreements arrive; every agreement's alerts are reviewed)."""
-        with self.datastore.transaction(commit=True) as curs:
-            for table in ("agreement_stages", "agreements", f"{RegistryFeed.name}_tracking"):
-                curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(self.schema, sql.Identifier(table)))
 
-    # -- monitoring events -------------------------------------------------------------------
+class RecordsView(_Configured):
+    """The monitoring feed's tables: progress reports and evaluations; and the alerts, the
+    notification outbox and what the alert review keeps (created here)."""
+
+    def __init__(self, datastore: PostgresDatastore, **kwargs: Any) -> None:
+        super().__init__(datastore, **kwargs)
+        self.sql_create_statements.extend(sql.SQL(s).format(schema=self.schema) for s in TABLES)
 
     def apply_record_event(self, event: Any, tracking: Tracking) -> None:
         """A progress report or an evaluation filed (a new row) or corrected (its row's new
@@ -238,13 +256,8 @@ class MonitoringView(FoldedRows):
                     raise LookupError(f"progress report {event.originator_id} is not in the monitoring read model")
                 self.alerts.mark(curs, report["agreement_id"], ())
 
-
     def grant_reader(self) -> None:
-        with self.datastore.transaction(commit=True) as curs:
-            curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.schema, sql.Identifier(READER_ROLE)))
-            for table in RLS:
-                curs.execute(sql.SQL("GRANT SELECT ON {}.{} TO {}").format(
-                    self.schema, sql.Identifier(table), sql.Identifier(READER_ROLE)))
+        self._grant(RLS)
 
 
 class RegistryFeed(FoldingProjection):
@@ -254,7 +267,7 @@ class RegistryFeed(FoldingProjection):
     name = "registry_feed"  # tracking table registry_feed_tracking
 
 
-class MonitoringFeed(Projection[MonitoringView]):
+class MonitoringFeed(Projection[RecordsView]):
     """This service's own events: progress reports and evaluations."""
 
     name = "monitoring_feed"

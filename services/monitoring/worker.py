@@ -20,7 +20,7 @@ import structlog
 
 from services.monitoring.notify import Notifier
 from services.monitoring.setup import BACKLOG_QUERY, FEEDS, LAG_QUERY
-from services.monitoring.views import SCHEMA, MonitoringView
+from services.monitoring.views import SCHEMA, RecordsView
 from shared.clock import Clock
 from shared.metrics import NOTIFICATION_BACKLOG
 from shared.projection import FeedRunner
@@ -36,8 +36,9 @@ class Runners:
     monitoring_feed: FeedRunner
 
     @property
-    def view(self) -> MonitoringView:
-        return self.registry_feed.view  # type: ignore[return-value]
+    def view(self) -> RecordsView:
+        """The monitoring feed's view: its alert store reviews the live tables."""
+        return self.monitoring_feed.view  # type: ignore[return-value]
 
     def run_for(self, timeout: float) -> None:
         """Let both feeds run (each in its own thread) for `timeout`; re-raise their errors."""
@@ -48,10 +49,11 @@ class Runners:
 @contextmanager
 def make_runners(database_url: str, settings: Settings, clock: Clock | None = None) -> Iterator[Runners]:
     """Both feeds, as the worker runs them (tests drive them with `run_for`)."""
-    view_class = MonitoringView.configured(settings, clock)  # configured before any event arrives
     with ExitStack() as stack:
         registry_feed, monitoring_feed = (
-            stack.enter_context(FeedRunner(MonitoringWorker.service, feed, database_url, view_class=view_class))
+            # configured before any event arrives
+            stack.enter_context(FeedRunner(MonitoringWorker.service, feed, database_url,
+                                           view_class=feed.view_class(settings, clock)))
             for feed in FEEDS
         )
         yield Runners(registry_feed, monitoring_feed)
@@ -64,7 +66,7 @@ LIVE_LAG = 1000
 REVIEW_AT_LEAST_EVERY = 60.0
 
 
-def _lag(view: MonitoringView) -> int:
+def _lag(view: RecordsView) -> int:
     """Events not yet in the read model, both feeds, on the view's own pool (every round)."""
     with view.datastore.transaction(commit=False) as curs:
         curs.execute(LAG_QUERY)
@@ -84,15 +86,17 @@ class MonitoringWorker(FeedWorker):
         self, settings: Settings, database_url: str, *, stop: threading.Event | None = None, clock: Clock | None = None,
     ) -> None:
         super().__init__(settings, database_url, stop=stop, clock=clock)
-        self._view_class = MonitoringView.configured(settings, clock)  # one class for both feeds
+        self._view_classes = {feed.label: feed.view_class(settings, clock) for feed in FEEDS}  # built once
         self.next_full = 0.0
         self.last_review = time.monotonic()
 
     def view_class(self, feed: Any) -> type:
-        return self._view_class
+        return self._view_classes[feed.label]
 
     def start_session(self, stack: ExitStack, runners: list[FeedRunner]) -> None:
-        self.view: MonitoringView = runners[0].view  # type: ignore[assignment]
+        # The monitoring feed's view: its alert store reviews the live tables (the registry
+        # feed may be filling a new shape beside them).
+        self.view: RecordsView = runners[1].view  # type: ignore[assignment]
         self.notifier = stack.enter_context(Notifier(self.database_url, self.settings, clock=self.clock))
 
     def after_round(self, runners: list[FeedRunner]) -> None:

@@ -303,21 +303,6 @@ class AgreementsView(FoldedRows, BesideView):
         super().discard()
         self._redate = set()
 
-    def built_version(self, suffix: str) -> int | None:
-        """Both shapes' versions in one number (`version`); a stage history missing or without
-        a version counts as version 0 of it."""
-        agreements = super().built_version(suffix)
-        if agreements is None:
-            return None
-        with self.datastore.transaction(commit=False) as curs:
-            curs.execute(
-                "SELECT obj_description(to_regclass(%(t)s), 'pg_class') AS comment",
-                {"t": f"{self.datastore.schema}.agreement_stages{suffix}"},
-            )
-            row = curs.fetchone()
-        comment = ((row or {}).get("comment") or "").removeprefix("ksd view version ")
-        return agreements * 1000 + (int(comment) if comment.isdigit() else 0)
-
     def switched(self, curs: Any) -> None:
         """The policies that read the agreements (the monitoring records' and the stage
         history's) went with the dropped table: they are made again on the new one."""

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterator
+from contextlib import ExitStack
 from datetime import date
 from typing import Any
 
@@ -31,7 +32,7 @@ import pytest
 
 from services.ksd.cli import migrate_all
 from services.monitoring.setup import feed_lag
-from services.monitoring.worker import make_runners
+from services.monitoring.worker import MonitoringWorker, make_runners
 from tests.e2e.monitoring_platform import Platform, kepala, platform
 
 KOTA_BANDUNG, KAB_BANDUNG, CIMAHI = "32.73", "32.04", "32.77"
@@ -284,24 +285,44 @@ def test_a_corrected_signature_date_moves_the_stage_in_valid_time(p: Platform, s
 # -- a read model from before the stage history ----------------------------------------------------
 
 
-def test_a_read_model_without_the_stage_history_is_rebuilt_by_migrate(p: Platform, s: dict) -> None:
+def test_a_read_model_without_the_stage_history_is_rebuilt_beside_it(p: Platform, s: dict) -> None:
+    """Last in the module: it replaces the agreements and their stage history."""
     # Given a read model kept by older code: agreements, but no stage history
     expected = health(p, "2026-04-15")
+    today = health(p)
     with psycopg.connect(p.url, autocommit=True) as conn:
         conn.execute("DROP TABLE monitoring.agreement_stages")
-    # When `ksd migrate` runs and a worker starts
+        live = conn.execute("SELECT count(*) FROM monitoring.agreements").fetchone()[0]
+    # When `ksd migrate` runs: the new shape is created beside the live one, which stays served
     migrate_all(p.url)
-    with psycopg.connect(p.url) as conn:
-        assert conn.execute("SELECT count(*) FROM monitoring.agreements").fetchone()[0] == 0
+    with psycopg.connect(p.url, autocommit=True) as conn:
+        assert conn.execute("SELECT count(*) FROM monitoring.agreements").fetchone()[0] == live > 0
+        assert conn.execute("SELECT count(*) FROM monitoring.agreements_next").fetchone()[0] == 0
+    assert health(p) == today
+    # And the worker fills it from the registry's events, then puts it in the live one's place
+    worker = MonitoringWorker(p.settings, p.url, clock=p.clock)
+    with ExitStack() as stack:
+        runners = worker.open_runners(stack)
+        registry_runner = runners[0]
+        assert registry_runner.beside
+        deadline = time.monotonic() + 30
+        while (position := registry_runner.position())[0] < position[1]:
+            assert time.monotonic() < deadline, position
+            registry_runner.run_forever(timeout=0.1)
+            assert health(p) == today  # readers keep the live tables throughout
+    worker._switch_over(registry_runner.feed)
+    with psycopg.connect(p.url, autocommit=True) as conn:
+        assert conn.execute("SELECT to_regclass('monitoring.agreements_next')").fetchone()[0] is None
+        assert conn.execute("SELECT count(*) FROM monitoring.agreements").fetchone()[0] == live
+        # The stage history's policy reads the agreements: made again on the new table.
+        policies = conn.execute("SELECT policyname FROM pg_policies WHERE schemaname = 'monitoring'"
+                                " AND tablename IN ('agreements', 'agreement_stages')").fetchall()
+        assert sorted(n for (n,) in policies) == ["agreement_stages_tenant_read", "agreements_tenant_read"]
     with make_runners(p.url, p.settings, p.clock) as runners:
-        deadline = time.monotonic() + 15
         with psycopg.connect(p.url) as conn:
-            while max(feed_lag(conn).values()) > 0:
-                assert time.monotonic() < deadline, feed_lag(conn)
-                runners.run_for(0.04)
-                conn.commit()
+            assert not any(feed_lag(conn).values())  # the build's position became the live one's
         while runners.view.alerts.review_due():
             pass
-    # Then the worker has replayed the registry's events into the agreements and their stages
+    # Then the agreements and their stages are those the registry's events give
     assert health(p, "2026-04-15") == expected
     assert health(p)["stages"] == {"berakhir": 1, "pelaksanaan": 1, "persiapan": 1}
