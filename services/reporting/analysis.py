@@ -18,7 +18,8 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.monitoring.contract import ACTIVE_STAGES
 from services.reporting.domain.labels import FORMS, STAGES
-from services.reporting.readmodel import ALIVE, STAGE_ON, period_params
+from services.reporting.readmodel import period_params
+from services.reporting.rules import ALIVE, STAGE_ON
 from services.reporting.views import SCHEMA
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
@@ -47,9 +48,9 @@ class AnalysisFilter:
     stage: Sequence[str] = ()
     year_from: int | None = None
     year_to: int | None = None
-    period: Period | None = None  # alive during the period (readmodel.ALIVE)
+    period: Period | None = None  # alive during the period (rules.ALIVE)
     active_only: bool = False  # framework signed and not ended
-    # A day: each agreement by its stage then (readmodel.STAGE_ON), those not yet begun left
+    # A day: each agreement by its stage then (rules.STAGE_ON), those not yet begun left
     # out; `stage` and `active_only` judge that stage. None: today's stage.
     on: date | None = None
 

@@ -18,31 +18,15 @@ from psycopg_pool import AsyncConnectionPool
 
 from services.reporting.domain.compile import Facts
 from services.reporting.domain.labels import FORMS, STAGES
+from services.reporting.rules import ALIVE, STAGE_ON
 from services.reporting.setup import LAG_QUERY, POSITIONS_QUERY
 from services.reporting.views import SCHEMA
 from shared.cursors import decode_cursor, encode_cursor
 from shared.db import tenant_transaction
 from shared.errors import Unavailable
 from shared.periods import Period
+from shared.tenancy import NATIONAL
 from shared.urusan import URUSAN
-
-# An agreement is alive during a period when it began on or before the period's last day
-# and had not ended before its first (`began_on`, `ended_on`: see the registry's read model).
-# The one statement of this rule: reports, consolidations and the national roll-up all
-# select with it.
-ALIVE = sql.SQL("began_on <= %(period_end)s AND (ended_on IS NULL OR ended_on >= %(period_start)s)")
-
-
-# An agreement's stage on a day (`%(on)s`; the agreements table aliased `a`): the stage of the
-# latest change (in the order they were recorded) that had legally happened by then; before
-# any, the first; an agreement without a stage history (rows copied in by hand) its stage
-# now. One look at the agreement's few rows (its primary key's prefix). The one statement of
-# this rule: reports judge a period by its end with it.
-STAGE_ON = sql.SQL(
-    "coalesce((SELECT h.stage FROM {s}.agreement_stages h WHERE h.agreement_id = a.id"
-    " ORDER BY h.since <= %(on)s DESC, CASE WHEN h.since <= %(on)s THEN h.version ELSE -h.version END DESC"
-    " LIMIT 1), a.stage)"
-)
 
 
 def period_params(period: Period, on: date | None = None) -> dict[str, Any]:
@@ -116,12 +100,24 @@ class Snapshot:
         return {r["subject"]: r for r in rows}
 
     async def period_totals(
-        self, period: Period, on: date | None = None, province: str | None = None
+        self, period: Period, on: date | None = None, province: str | None = None, *, counted: bool = False
     ) -> dict[str, Any]:
         """Agreements alive in the period (each once), with their value: in all, and by
         form, stage (`on` the day the period is judged by) and urusan. `province`: those
-        with a party in it."""
-        scope = sql.SQL(" AND provinces @> ARRAY[%(province)s]" if province else "")
+        with a party in it. A period judged by its last day is read from the totals the
+        worker keeps (services.reporting.totals), when it keeps them for that period; any
+        other day is counted from the rows (and any, with `counted`: checks and benchmarks)."""
+        params = {"tenant": self.tenant, "province": province, **period_params(period, on)}
+        # (kept per province and nationally: read them when the reader sees the whole scope)
+        scope = province or NATIONAL
+        if not counted and self.tenant in (scope, NATIONAL) and params["on"] == period.end:
+            kept = await self._all(self._q(
+                "SELECT dim, code, n, value FROM {s}.period_totals WHERE period = %(period)s AND scope = %(scope)s"
+                " AND n <> 0 AND %(period_start)s <= (SELECT upto FROM {s}.periods_done)"),
+                {**params, "period": str(period), "scope": scope})
+            if kept or await self._kept_through(period):
+                return self._totals(kept)
+        where = sql.SQL(" AND provinces @> ARRAY[%(province)s]" if province else "")
         rows = await self._all(self._q(
             "WITH alive AS (SELECT form, {stage_on} AS stage, urusan, coalesce(value_idr, 0) AS value"
             " FROM {s}.agreements a WHERE visible_to @> ARRAY[%(tenant)s]{scope} AND {alive})"
@@ -129,8 +125,16 @@ class Snapshot:
             " UNION ALL SELECT 'form', form, count(*), sum(value) FROM alive GROUP BY form"
             " UNION ALL SELECT 'stage', stage, count(*), sum(value) FROM alive GROUP BY stage"
             " UNION ALL SELECT 'urusan', u, count(*), sum(value) FROM alive, unnest(urusan) AS u GROUP BY u",
-            scope=scope, alive=ALIVE, stage_on=self._stage_on()),
-            {"tenant": self.tenant, "province": province, **period_params(period, on)})
+            scope=where, alive=ALIVE, stage_on=self._stage_on()), params)
+        return self._totals(rows)
+
+    async def _kept_through(self, period: Period) -> bool:
+        """Whether the kept totals cover `period` (none of its rows: no agreement alive then)."""
+        [row] = await self._all(self._q("SELECT %s <= upto AS kept FROM {s}.periods_done"), (period.start,))
+        return bool(row["kept"])
+
+    @staticmethod
+    def _totals(rows: Iterable[dict[str, Any]]) -> dict[str, Any]:
         totals: dict[str, Any] = {"agreements": 0, "value_idr": 0, "by_form": [], "by_stage": [], "by_urusan": []}
         for row in rows:
             if row["dim"] == "all":

@@ -17,7 +17,7 @@ Readers switch to `ksd_reader` with their tenant set; row-level security is the 
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -32,6 +32,7 @@ from services.monitoring import contract as monitoring
 from services.registry import contract as registry
 from services.reporting import contract as reporting
 from services.reporting.domain.stages import stage_dates
+from services.reporting.totals import DONE_TABLES, PARTS_TABLES, TOTALS_POLICY, TOTALS_TABLES, PeriodTotals
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
 from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection
@@ -246,9 +247,10 @@ class AgreementsView(FoldedRows, BesideView):
     ones when either's shape changes (shared.projection.BesideView); within a batch each
     agreement is read once and written once (shared.projection.FoldedRows)."""
 
-    beside_tables: ClassVar[tuple[str, ...]] = ("agreements", "agreement_stages")
-    # Both shapes in one number: the agreements' and the stage history's.
-    version = AGREEMENTS_VERSION * 1000 + STAGES_VERSION
+    beside_tables: ClassVar[tuple[str, ...]] = (
+        "agreements", "agreement_stages", "agreement_periods", "period_totals", "periods_done")
+    # Every table's shape in one number (shared.projection.BesideView.built_version).
+    version = (((AGREEMENTS_VERSION * 1000 + STAGES_VERSION) * 1000 + 1) * 1000 + 1) * 1000 + 1
     fold = staticmethod(registry.fold)
     event_base = registry.Event
     creating_event = registry.Started
@@ -257,8 +259,14 @@ class AgreementsView(FoldedRows, BesideView):
         super().__init__(datastore, **kwargs)
         self.s = sql.Identifier(self.datastore.schema)
         agreements, stages = self.table("agreements"), self.table("agreement_stages")
-        for statements, table in ((_AGREEMENT_TABLES, agreements), (_STAGE_TABLES, stages)):
+        parts, totals, done = self.table("agreement_periods"), self.table("period_totals"), self.table("periods_done")
+        for statements, table in ((_AGREEMENT_TABLES, agreements), (_STAGE_TABLES, stages), (PARTS_TABLES, parts),
+                                  (TOTALS_TABLES, totals), (DONE_TABLES, done)):
             self.sql_create_statements.extend(sql.SQL(t.replace("{t}", table)).format(s=self.s) for t in statements)
+        self.sql_create_statements.extend(
+            sql.SQL(t).format(s=self.s) for t in reader_policy(totals, TOTALS_POLICY, schema="{s}"))
+        # The period totals consolidations and the national roll-up read (services.reporting.totals).
+        self.totals = PeriodTotals(self.s, agreements, stages, parts, totals, done)
         self._agreements = sql.SQL("{}.{}").format(self.s, sql.Identifier(agreements))
         self._stages = sql.Identifier(stages)
         self.fold_into(self._agreements, AGREEMENT_COLUMNS)
@@ -298,10 +306,13 @@ class AgreementsView(FoldedRows, BesideView):
                 redated.append((list(dates), list(dates.values()), agreement_id))
         if redated:
             curs.executemany(self._redate_stages, redated)
+        self.totals.advance(curs, local_date(datetime.now(UTC)))
+        self.totals.recount(curs, list(self._touched))
 
     def discard(self) -> None:
         super().discard()
         self._redate = set()
+        self.totals.forget()
 
     def switched(self, curs: Any) -> None:
         """The policies that read the agreements (the monitoring records' and the stage
@@ -314,7 +325,9 @@ class AgreementsView(FoldedRows, BesideView):
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(sql.SQL("GRANT USAGE ON SCHEMA {} TO {}").format(self.s, reader))
             curs.execute(sql.SQL("GRANT SELECT ON {} TO {}").format(self._agreements, reader))
-            curs.execute(sql.SQL("GRANT SELECT ON {s}.{t} TO {reader}").format(s=self.s, t=self._stages, reader=reader))
+            for base in ("agreement_stages", "period_totals", "periods_done"):
+                curs.execute(sql.SQL("GRANT SELECT ON {s}.{t} TO {reader}").format(
+                    s=self.s, t=sql.Identifier(self.table(base)), reader=reader))
 
 
 class RegistryFeed(FoldingProjection):

@@ -28,10 +28,14 @@ import openpyxl
 import psycopg
 import pytest
 
+from services.reporting.readmodel import ReportingReadModel
 from services.reporting.setup import FEEDS, feed_lag, install
 from services.reporting.worker import ReportingWorker
+from shared.periods import Period
 from shared.projection import FeedRunner, switch_over
+from shared.tenancy import NATIONAL
 from tests.e2e.reporting_platform import ReportingPlatform, reporting_platform
+from tests.perf.test_reporting_bench import run_async
 
 JABAR, KOTA_BANDUNG, KAB_BANDUNG, CIMAHI, BANDUNG_BARAT = "32", "32.73", "32.04", "32.77", "32.17"
 
@@ -176,6 +180,66 @@ def test_the_printed_roll_ups_say_which_day_the_stages_are_counted_by(p: Reporti
         assert "Tahap dan naskah per tanggal 30 Juni 2026" in flat, flat
 
 
+def test_the_kept_period_totals_equal_the_totals_counted_from_the_rows(p: ReportingPlatform, scenario: dict) -> None:
+    """Consolidations and the national roll-up read a past period's totals as the worker keeps
+    them (services.reporting.totals): for every period, scope and reader that may read them,
+    they are what counting the rows gives, stages on the period's last day included (a step
+    recorded after the period, an agreement ended within it)."""
+    p.sync()
+    periods = [Period.parse(x) for x in ("2025-S2", "2025", "2026-S1", "2026-S2", "2026", "2027-S1", "2027")]
+
+    async def both(pool: Any) -> list[tuple[Any, ...]]:
+        model, found = ReportingReadModel(pool), []
+        for tenant, province in ((NATIONAL, None), (NATIONAL, JABAR), (JABAR, JABAR), (NATIONAL, "35")):
+            async with model.snapshot(tenant) as view:
+                for period in periods:
+                    kept = await view.period_totals(period, period.end, province)
+                    counted = await view.period_totals(period, period.end, province, counted=True)
+                    found.append((tenant, province, str(period), kept, counted))
+        return found
+
+    found = run_async(p.url, both)
+    for tenant, province, period, kept, counted in found:
+        assert kept == counted, (tenant, province, period)
+    by_key = {(t, pr, pe): k for t, pr, pe, k, _ in found}
+    assert by_stage(by_key[(NATIONAL, JABAR, "2026-S1")]) == AT_PERIOD_END
+    assert by_key[(NATIONAL, "35", "2026-S1")]["agreements"] == 0
+    with psycopg.connect(p.url) as conn:  # and they were read from the kept rows
+        assert conn.execute("SELECT count(*) FROM reporting.period_totals WHERE period = '2026-S1'"
+                            " AND scope = %s AND dim = 'stage' AND n > 0", (JABAR,)).fetchone()[0] == 4
+
+
+def test_the_kept_totals_follow_a_correction_of_a_past_step(p: ReportingPlatform, scenario: dict) -> None:
+    """A step's legal date corrected into the next period moves the agreement's stage on the
+    period's last day: the kept totals follow, as counting does."""
+    surabaya, sidoarjo = "35.78", "35.15"
+    bridge = p.start(surabaya, [sidoarjo], title="Jembatan perbatasan", value_idr=700_000_000)
+    p.sign_framework(bridge, signed_on=date(2026, 3, 2), valid_until=date(2030, 12, 31))
+    p.act(bridge, "terminate", {"document": "framework", "ground": "tujuan_tercapai", "reference": "BA/JMB/1",
+                                "terminated_on": "2026-06-20"}, surabaya)
+    p.sync()
+    period = Period.parse("2026-S1")
+
+    async def totals(pool: Any) -> tuple[dict, dict]:
+        async with ReportingReadModel(pool).snapshot(NATIONAL) as view:
+            return (await view.period_totals(period, period.end, "35"),
+                    await view.period_totals(period, period.end, "35", counted=True))
+
+    kept, counted = run_async(p.url, totals)
+    assert kept == counted
+    assert by_stage(kept) == {"berakhir": 1}
+    # When the termination's date is corrected to 2 July
+    [step] = [e["version"] for e in p.registry.get(f"/agreements/{bridge['id']}/history",
+                                                   headers=p.headers(surabaya)).json() if e["type"] == "Terminated"]
+    p.act(bridge, "correct", {"version": step, "changes": {"terminated_on": "2026-07-02"},
+                              "reason": "Salah ketik tanggal berakhir"}, surabaya)
+    p.sync()
+    # Then on 30 June it was still in force
+    kept, counted = run_async(p.url, totals)
+    assert kept == counted
+    assert by_stage(kept) == {"kesepakatan_ditandatangani": 1}
+
+
 def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
     p: ReportingPlatform, scenario: dict
 ) -> None:
@@ -198,7 +262,10 @@ def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
         switch_over(registry_feed, p.url)
         assert not any(feed_lag(conn).values())
         assert conn.execute("SELECT to_regclass('reporting.agreements_next')").fetchone()[0] is None
-        assert conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_stages").fetchone()[0] == 4
+        assert conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_stages").fetchone()[0] == live
+        # The kept period totals were built beside too (read by the consolidation below).
+        parts = conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_periods").fetchone()[0]
+        assert parts == live
         # The monitoring records' and the stage history's policies read the agreements: they
         # went with the old table and were made again on the new one.
         policies = conn.execute("SELECT tablename FROM pg_policies WHERE schemaname = 'reporting'"
