@@ -203,11 +203,19 @@ class BatchedView(PostgresTrackingRecorder):
 
     _curs: Any = None
     _settings: str | None = None
+    # How many positions the open batch spans: a catch-up's batches are large (up to
+    # BATCH_MAX), a live feed's small (`catching_up`).
+    batch_span: int = 1
+
+    @property
+    def catching_up(self) -> bool:
+        return self.batch_span >= BATCH_MAX // 2
 
     @contextlib.contextmanager
     def batch(self, first: Tracking, last: Tracking) -> Iterator[Any]:
         if self._curs is not None:
             raise RuntimeError("a batch is open already")
+        self.batch_span = last.notification_id - first.notification_id + 1
         with self.datastore.transaction(commit=True) as curs:
             curs.execute(self._batch_settings(curs))
             self._insert_tracking(curs, first)
@@ -217,6 +225,7 @@ class BatchedView(PostgresTrackingRecorder):
                 self.flush(curs)
             finally:
                 self._curs = None
+                self.batch_span = 1
                 self.discard()
             if last.notification_id != first.notification_id:
                 self._insert_tracking(curs, last)

@@ -113,7 +113,7 @@ class Snapshot:
         if not counted and self.tenant in (scope, NATIONAL) and params["on"] == period.end:
             kept = await self._all(self._q(
                 "SELECT dim, code, n, value FROM {s}.period_totals WHERE period = %(period)s AND scope = %(scope)s"
-                " AND n <> 0 AND %(period_start)s <= (SELECT upto FROM {s}.periods_done)"),
+                " AND n <> 0 AND (SELECT %(period_start)s <= upto AND %(period)s <> ALL(stale) FROM {s}.periods_done)"),
                 {**params, "period": str(period), "scope": scope})
             if kept or await self._kept_through(period):
                 return self._totals(kept)
@@ -130,7 +130,8 @@ class Snapshot:
 
     async def _kept_through(self, period: Period) -> bool:
         """Whether the kept totals cover `period` (none of its rows: no agreement alive then)."""
-        [row] = await self._all(self._q("SELECT %s <= upto AS kept FROM {s}.periods_done"), (period.start,))
+        [row] = await self._all(self._q("SELECT %s <= upto AND %s <> ALL(stale) AS kept FROM {s}.periods_done"),
+                                (period.start, str(period)))
         return bool(row["kept"])
 
     @staticmethod

@@ -14,20 +14,26 @@ Two tables, rebuilt with the agreements (`AgreementsView`, built beside the live
   `periods_done.upto`;
 - `period_totals`: their sums per (period, scope, dimension, code).
 
-In the batch that changes agreements (and in its transaction), their old parts are taken out
-of the sums and their new parts, computed by the same SQL rules from the rows just written,
-put in. `upto` is kept more than a year ahead (`advance`): the parts of the periods it
-newly covers are computed for every agreement, once, when it moves.
+In the batch that changes agreements (and in its transaction), their parts are computed again
+(the rules in Python, over the rows and stage history just written), and the parts that
+changed are written and their difference counted into the sums. A catch-up (a rebuild, a
+restart after downtime: large batches) writes the parts only and marks their periods stale;
+the first live batch counts the stale periods' sums again from the parts. Stale periods are
+counted from the rows by the readers meanwhile. `upto` is kept more than a year ahead
+(`advance`): the parts of the periods it newly covers are computed for every agreement, once,
+when it moves.
 """
 
 from __future__ import annotations
 
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
+from uuid import UUID
 
 from psycopg import sql
 
 from services.reporting.rules import stage_on
+from shared.periods import Period
 from shared.tenancy import NATIONAL
 
 # `{t}`: `agreement_periods`, or `agreement_periods_next` while a new shape is built beside it.
@@ -71,7 +77,8 @@ TOTALS_TABLES = [
 # `{t}`: `periods_done`, or `periods_done_next`: one row, the last day periods may begin on
 # to have their parts kept (the end of next year when the table is made).
 DONE_TABLES = [
-    "CREATE TABLE IF NOT EXISTS {s}.{t} (upto date NOT NULL)",
+    # `stale`: periods whose totals a catch-up left to be counted again (`recount`).
+    "CREATE TABLE IF NOT EXISTS {s}.{t} (upto date NOT NULL, stale text[] NOT NULL DEFAULT '{{}}')",
     "COMMENT ON TABLE {s}.{t} IS 'ksd view version 1'",
     "INSERT INTO {s}.{t} (upto) SELECT make_date(extract(year FROM current_date)::int + 1, 12, 31)"
     " WHERE NOT EXISTS (SELECT 1 FROM {s}.{t})",
@@ -110,6 +117,58 @@ def target_upto(today: date) -> date:
     return date(today.year + 1, 12, 31)
 
 
+class Facts(NamedTuple):
+    """What an agreement's parts are made of: its row's columns (services.reporting.views)."""
+
+    began_on: date
+    ended_on: date | None
+    stage: str  # today's: the stage of an agreement without a stage history
+    form: str
+    urusan: tuple[str, ...]
+    value: int
+    provinces: tuple[str, ...]
+
+
+class _Part(NamedTuple):
+    stage: str
+    form: str
+    urusan: tuple[str, ...]
+    value: int
+    provinces: tuple[str, ...]
+
+
+def _part(stage: str, form: str, urusan: Any, value: Any, provinces: Any) -> _Part:
+    return _Part(stage, form, tuple(urusan), int(value), tuple(provinces))
+
+
+def stage_at(stages: list[tuple[int, str, date]], day: date, today: str) -> str:
+    """`rules.stage_on` in Python, over (version, stage, since) rows: the latest change (by
+    version) that had happened by `day`; before any, the first; without a history, `today`."""
+    happened = [s for s in stages if s[2] <= day]
+    if happened:
+        return max(happened)[1]
+    return min(stages)[1] if stages else today
+
+
+def parts_of(facts: Facts, stages: list[tuple[int, str, date]], upto: date) -> dict[str, _Part]:
+    """An agreement's part in every period (semester and year) it was alive in (`rules.ALIVE`)
+    that began by `upto`: its stage on the period's last day, and its counted facts."""
+    last = min(facts.ended_on, upto) if facts.ended_on is not None else upto
+    parts = {}
+    for period in (Period.semester_of(facts.began_on), Period(facts.began_on.year)):
+        while period.start <= last:
+            parts[str(period)] = _Part(stage_at(stages, period.end, facts.stage), facts.form, facts.urusan,
+                                       facts.value, facts.provinces)
+            period = period.next()
+    return parts
+
+
+def _keys(period: str, part: _Part) -> list[tuple[str, str, str, str]]:
+    """The totals a part counts in: each scope's all, form, stage and each urusan."""
+    dims = [("all", ""), ("form", part.form), ("stage", part.stage), *(("urusan", u) for u in part.urusan)]
+    return [(period, scope, dim, code) for scope in (*part.provinces, NATIONAL) for dim, code in dims]
+
+
 class PeriodTotals:
     """The statements on one set of tables (live or `_next`): `schema`, and the names of the
     agreements, their stage history and the three tables above."""
@@ -123,34 +182,105 @@ class PeriodTotals:
         the = {"parts": table(parts), "totals": table(totals), "agreements": table(agreements),
                "stage_on": stage_on(sql.SQL("p.period_end"), table(stages)), "periods": sql.SQL(_PERIODS),
                "national": sql.Literal(NATIONAL)}
-        self._take_out = sql.SQL(
-            "WITH parts AS (DELETE FROM {parts} WHERE agreement_id = ANY(%(ids)s)"  # noqa: S608 - names, not values
-            " RETURNING period, stage, form, urusan, value, provinces)" + _COUNT).format(**the, sign=sql.SQL("-1"))
         self._put_in = sql.SQL(
             "WITH parts AS (INSERT INTO {parts} (agreement_id, period, stage, form, urusan, value, provinces)"  # noqa: S608
             " SELECT a.id, p.period, {stage_on}, a.form, a.urusan, coalesce(a.value_idr, 0), a.provinces"
             " FROM {agreements} a CROSS JOIN LATERAL ({periods}) p"
-            " WHERE (%(ids)s::uuid[] IS NULL OR a.id = ANY(%(ids)s)) AND p.period_start > %(after)s::date"
+            " WHERE p.period_start > %(after)s::date"
             " RETURNING period, stage, form, urusan, value, provinces)" + _COUNT).format(**the, sign=sql.SQL("1"))
+        self._select_stages = sql.SQL(
+            "SELECT agreement_id, version, stage, since FROM {} WHERE agreement_id = ANY(%s)").format(table(stages))
+        self._select_parts = sql.SQL(
+            "SELECT agreement_id, period, stage, form, urusan, value, provinces FROM {} WHERE agreement_id = ANY(%s)"
+        ).format(table(parts))
+        self._delete_parts = sql.SQL(
+            "DELETE FROM {} p USING unnest(%s::uuid[], %s::text[]) AS d(id, period)"
+            " WHERE p.agreement_id = d.id AND p.period = d.period").format(table(parts))
+        self._copy_parts = sql.SQL(
+            "COPY {} (agreement_id, period, stage, form, urusan, value, provinces) FROM STDIN").format(table(parts))
+        self._add_totals = sql.SQL(
+            "INSERT INTO {totals} AS t (period, scope, dim, code, n, value)"
+            " SELECT * FROM unnest(%s::text[], %s::text[], %s::text[], %s::text[], %s::bigint[], %s::numeric[])"
+            " ON CONFLICT (period, scope, dim, code)"
+            " DO UPDATE SET n = t.n + excluded.n, value = t.value + excluded.value").format(totals=table(totals))
+        self._drop_totals = sql.SQL("DELETE FROM {} WHERE period = ANY(%(periods)s)").format(table(totals))
+        self._count_periods = sql.SQL(
+            "WITH parts AS (SELECT period, stage, form, urusan, value, provinces FROM {parts}"  # noqa: S608 - names
+            " WHERE period = ANY(%(periods)s))" + _COUNT).format(**the, sign=sql.SQL("1"))
         self._upto: date | None = None
+        self._stale: set[str] = set()
 
     def upto(self, curs: Any) -> date:
         if self._upto is None:
-            curs.execute(sql.SQL("SELECT upto FROM {}").format(self._done))
-            row = curs.fetchone()
-            if row is None:
-                raise LookupError("periods_done has no row")
-            self._upto = row["upto"]
-        return self._upto
+            self._read_done(curs)
+        return self._upto  # type: ignore[return-value]  # read just now
 
-    def recount(self, curs: Any, agreement_ids: list[Any]) -> None:
-        """Take the agreements' old parts out of the totals and put their new ones in (their
-        rows and stage history as this transaction has them)."""
-        if not agreement_ids:
+    def stale(self, curs: Any) -> set[str]:
+        if self._upto is None:
+            self._read_done(curs)
+        return self._stale
+
+    def _read_done(self, curs: Any) -> None:
+        curs.execute(sql.SQL("SELECT upto, stale FROM {}").format(self._done))
+        row = curs.fetchone()
+        if row is None:
+            raise LookupError("periods_done has no row")
+        self._upto, self._stale = row["upto"], set(row["stale"])
+
+    def recount(self, curs: Any, facts: dict[UUID, Facts], *, defer: bool = False) -> None:
+        """The agreements' parts again, from their facts (`facts_of` their rows) and their stage
+        history as this transaction has it; the parts that changed (most do not: an event
+        moves the stage of the periods from its day on) are written, and their difference
+        counted into the totals; with `defer` (a catch-up), their periods marked stale instead.
+        Without `defer`, stale periods are counted again first."""
+        stale = self.stale(curs)
+        if stale and not defer:
+            curs.execute(self._drop_totals, {"periods": sorted(stale)})
+            curs.execute(self._count_periods, {"periods": sorted(stale)})
+            curs.execute(sql.SQL("UPDATE {} SET stale = '{{}}'").format(self._done))
+            self._stale = stale = set()
+        if not facts:
             return
+        ids = list(facts)
+        curs.execute(self._select_stages, (ids,))
+        stages: dict[UUID, list[tuple[int, str, date]]] = {}
+        for row in curs.fetchall():
+            stages.setdefault(row["agreement_id"], []).append((row["version"], row["stage"], row["since"]))
+        curs.execute(self._select_parts, (ids,))
+        old = {(r["agreement_id"], r["period"]): _part(r["stage"], r["form"], r["urusan"], r["value"], r["provinces"])
+               for r in curs.fetchall()}
         upto = self.upto(curs)
-        curs.execute(self._take_out, {"ids": agreement_ids})
-        curs.execute(self._put_in, {"ids": agreement_ids, "after": date.min, "upto": upto})
+        new = {(agreement_id, period): part for agreement_id, f in facts.items()
+               for period, part in parts_of(f, stages.get(agreement_id, []), upto).items()}
+        gone = [key for key, part in old.items() if new.get(key) != part]
+        came = [(key, part) for key, part in new.items() if old.get(key) != part]
+        if not gone and not came:
+            return
+        if defer:
+            periods = {key[1] for key in gone} | {key[1] for key, _ in came}
+            if not periods <= stale:
+                curs.execute(sql.SQL("UPDATE {} SET stale = %s").format(self._done), (sorted(stale | periods),))
+                self._stale = stale | periods
+        delta: dict[tuple[str, str, str, str], list[int]] = {}
+        for sign, changes in ((-1, [(key, old[key]) for key in gone]), (1, came)):
+            for (_, period), part in changes:
+                if period in self._stale:  # counted again when the catch-up ends
+                    continue
+                for key in _keys(period, part):
+                    counted = delta.setdefault(key, [0, 0])
+                    counted[0] += sign
+                    counted[1] += sign * part.value
+        if gone:
+            curs.execute(self._delete_parts, ([k[0] for k in gone], [k[1] for k in gone]))
+        if came:
+            with curs.copy(self._copy_parts) as copy:
+                for (agreement_id, period), part in came:
+                    copy.write_row((agreement_id, period, part.stage, part.form, list(part.urusan), part.value,
+                                    list(part.provinces)))
+        changed = [(k, v) for k, v in delta.items() if v != [0, 0]]
+        if changed:
+            columns = list(zip(*[(*k, *v) for k, v in changed], strict=True))
+            curs.execute(self._add_totals, [list(c) for c in columns])
 
     def advance(self, curs: Any, today: date) -> bool:
         """Keep the parts to `target_upto(today)`: the periods newly covered, for every agreement.
@@ -158,7 +288,7 @@ class PeriodTotals:
         upto, target = self.upto(curs), target_upto(today)
         if target <= upto:
             return False
-        curs.execute(self._put_in, {"ids": None, "after": upto, "upto": target})
+        curs.execute(self._put_in, {"after": upto, "upto": target})
         curs.execute(sql.SQL("UPDATE {} SET upto = %s").format(self._done), (target,))
         self._upto = target
         return True
@@ -166,8 +296,8 @@ class PeriodTotals:
     def count_all(self, curs: Any) -> None:
         """Every agreement's parts, into empty tables (rows copied in behind the feed's back:
         a benchmark's data set)."""
-        curs.execute(self._put_in, {"ids": None, "after": date.min, "upto": self.upto(curs)})
+        curs.execute(self._put_in, {"after": date.min, "upto": self.upto(curs)})
 
     def forget(self) -> None:
-        """After a rolled-back transaction: read `upto` again."""
-        self._upto = None
+        """After each batch (it may have rolled back): read `upto` and `stale` again."""
+        self._upto, self._stale = None, set()

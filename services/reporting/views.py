@@ -17,7 +17,7 @@ Readers switch to `ksd_reader` with their tenant set; row-level security is the 
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -32,7 +32,14 @@ from services.monitoring import contract as monitoring
 from services.registry import contract as registry
 from services.reporting import contract as reporting
 from services.reporting.domain.stages import stage_dates
-from services.reporting.totals import DONE_TABLES, PARTS_TABLES, TOTALS_POLICY, TOTALS_TABLES, PeriodTotals
+from services.reporting.totals import (
+    DONE_TABLES,
+    PARTS_TABLES,
+    TOTALS_POLICY,
+    TOTALS_TABLES,
+    Facts,
+    PeriodTotals,
+)
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
 from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection
@@ -212,6 +219,21 @@ AGREEMENT_COLUMNS = (
 )
 
 
+def facts_of(record: dict[str, Any]) -> Facts:
+    """What an agreement's parts in the kept period totals count (services.reporting.totals):
+    the same values as its row's columns."""
+    ended = record.get("ended_on")
+    return Facts(
+        began_on=registry.began_on(record),
+        ended_on=date.fromisoformat(ended) if isinstance(ended, str) else ended,
+        stage=record["stage"],
+        form=record["form"],
+        urusan=tuple(record["urusan"]),
+        value=int(record["value_idr"] or 0),
+        provinces=tuple(sorted({province_of(r) for r in registry.party_regions(record)})),
+    )
+
+
 def row_of(record: dict[str, Any]) -> dict[str, Any]:
     """An agreement's columns (all but `position`) from its record (`registry.fold`)."""
     regions = registry.party_regions(record)
@@ -307,7 +329,8 @@ class AgreementsView(FoldedRows, BesideView):
         if redated:
             curs.executemany(self._redate_stages, redated)
         self.totals.advance(curs, local_date(datetime.now(UTC)))
-        self.totals.recount(curs, list(self._touched))
+        self.totals.recount(curs, {id_: facts_of(record) for id_, (record, _) in self._touched.items()},
+                            defer=self.catching_up)
 
     def discard(self) -> None:
         super().discard()

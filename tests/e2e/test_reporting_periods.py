@@ -27,9 +27,13 @@ from typing import Any
 import openpyxl
 import psycopg
 import pytest
+from psycopg import sql
+from psycopg.rows import dict_row
 
 from services.reporting.readmodel import ReportingReadModel
 from services.reporting.setup import FEEDS, feed_lag, install
+from services.reporting.totals import PeriodTotals
+from services.reporting.views import facts_of
 from services.reporting.worker import ReportingWorker
 from shared.periods import Period
 from shared.projection import FeedRunner, switch_over
@@ -238,6 +242,47 @@ def test_the_kept_totals_follow_a_correction_of_a_past_step(p: ReportingPlatform
     kept, counted = run_async(p.url, totals)
     assert kept == counted
     assert by_stage(kept) == {"kesepakatan_ditandatangani": 1}
+
+
+def test_a_catch_up_leaves_its_periods_stale_and_the_first_live_batch_counts_them_again(
+    p: ReportingPlatform, scenario: dict
+) -> None:
+    """A catch-up's batches write the parts only and mark their periods stale (their totals
+    are counted from the rows meanwhile); the next live batch counts them again."""
+    p.sync()
+    totals = PeriodTotals(sql.Identifier("reporting"), "agreements", "agreement_stages", "agreement_periods",
+                          "period_totals", "periods_done")
+    with psycopg.connect(p.url, row_factory=dict_row) as conn, conn.cursor() as curs:
+        # Given every part forgotten and its sums wrong, as a catch-up from zero would find them
+        curs.execute("DELETE FROM reporting.agreement_periods")
+        curs.execute("UPDATE reporting.period_totals SET n = n + 7")
+        records = {r["id"]: r["state"] for r in curs.execute("SELECT id, state FROM reporting.agreements")}
+        # When a catch-up batch recounts the agreements
+        totals.recount(curs, {i: facts_of(r) for i, r in records.items()}, defer=True)
+        conn.commit()
+        stale = curs.execute("SELECT stale FROM reporting.periods_done").fetchone()["stale"]
+        assert "2026-S1" in stale and "2026" in stale
+    # Then readers count the stale periods from the rows: still right
+    period = Period.parse("2026-S1")
+
+    async def both(pool: Any) -> tuple[dict, dict]:
+        async with ReportingReadModel(pool).snapshot(NATIONAL) as view:
+            return (await view.period_totals(period, period.end, JABAR),
+                    await view.period_totals(period, period.end, JABAR, counted=True))
+
+    kept, counted = run_async(p.url, both)
+    assert kept == counted and by_stage(kept) == AT_PERIOD_END
+    # And a live batch counts them again
+    totals.forget()
+    with psycopg.connect(p.url, row_factory=dict_row) as conn, conn.cursor() as curs:
+        totals.recount(curs, {})
+        conn.commit()
+        assert curs.execute("SELECT stale FROM reporting.periods_done").fetchone()["stale"] == []
+        kept_rows = curs.execute("SELECT n FROM reporting.period_totals WHERE period = '2026-S1' AND scope = %s"
+                                 " AND dim = 'stage' AND n > 0", (JABAR,)).fetchall()
+    assert sorted(r["n"] for r in kept_rows) == [1, 1, 1, 1]
+    kept, counted = run_async(p.url, both)
+    assert kept == counted and by_stage(kept) == AT_PERIOD_END
 
 
 def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
