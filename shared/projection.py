@@ -404,6 +404,15 @@ class FoldingProjection(Projection[Any]):
             view.skip(tracking)
 
 
+def composite_version(*versions: int) -> int:
+    """The versions of a `BesideView`'s tables, in `beside_tables` order, as one number (three
+    digits each after the first): what `BesideView.built_version` reads back."""
+    found = 0
+    for version in versions:
+        found = found * 1000 + version
+    return found
+
+
 class BesideView(BatchedView):
     """A view that is rebuilt beside itself when its shape changes (a new `version`):
 

@@ -1,15 +1,16 @@
 """The monitoring read model's projections, run by the monitoring worker.
 
-Two projections feed one set of tables in schema `monitoring`, each with its own tracking
+Two projections, each into its view of tables in schema `monitoring` with its own tracking
 table, each row change committed with its tracking position (exactly once):
 
-- `RegistryFeed` follows the registry's events (its notification log, never its tables, read
+- `RegistryFeed` (view `AgreementsView`, rebuilt beside the live tables when its shape
+  changes) follows the registry's events (its notification log, never its tables, read
   through the registry's published contract: `services.registry.contract`) and keeps
   `agreements`: every agreement's record, folded from the events' fields by the contract;
   and `agreement_stages`: a row each time an agreement's stage changed, dated by the event's
   legal date (the registry's valid time), what `on` reads;
-- `MonitoringFeed` follows this service's events and keeps `progress_reports` and
-  `evaluations`.
+- `MonitoringFeed` (view `RecordsView`) follows this service's events and keeps
+  `progress_reports` and `evaluations`.
 
 Each change marks, in its transaction, the agreement (and its regions) whose alerts need a
 review; the alerts themselves are the alert store's (`services.monitoring.alert_store`), the
@@ -48,7 +49,7 @@ from services.monitoring.tables import (
 from services.registry import contract as registry
 from shared.clock import Clock, SystemClock
 from shared.db import READER_ROLE, reader_policy
-from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection
+from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection, composite_version
 from shared.regions import province_of
 from shared.tenancy import audience_of
 
@@ -131,7 +132,7 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
 
     beside_tables: ClassVar[tuple[str, ...]] = ("agreements", "agreement_stages")
     # Both shapes in one number: the agreements' and the stage history's.
-    version = AGREEMENTS_VERSION * 1000 + STAGES_VERSION
+    version = composite_version(AGREEMENTS_VERSION, STAGES_VERSION)
     fold = staticmethod(registry.fold)
     event_base = registry.Event
     creating_event = registry.Started

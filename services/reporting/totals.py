@@ -36,6 +36,10 @@ from services.reporting.rules import stage_on
 from shared.periods import Period
 from shared.tenancy import NATIONAL
 
+# The shapes of the three tables below (`ksd view version N`): bump one to rebuild them beside
+# the live ones, with the agreements (services.reporting.views.AgreementsView).
+PARTS_VERSION, TOTALS_VERSION, DONE_VERSION = 1, 1, 1
+
 # `{t}`: `agreement_periods`, or `agreement_periods_next` while a new shape is built beside it.
 PARTS_TABLES = [
     """
@@ -50,7 +54,7 @@ PARTS_TABLES = [
         PRIMARY KEY (agreement_id, period)
     )
     """,
-    "COMMENT ON TABLE {s}.{t} IS 'ksd view version 1'",
+    f"COMMENT ON TABLE {{s}}.{{t}} IS 'ksd view version {PARTS_VERSION}'",
 ]
 
 # A province's totals are its consolidator's (and the ministry's); the national ones the
@@ -71,7 +75,7 @@ TOTALS_TABLES = [
         PRIMARY KEY (period, scope, dim, code)
     )
     """,
-    "COMMENT ON TABLE {s}.{t} IS 'ksd view version 1'",
+    f"COMMENT ON TABLE {{s}}.{{t}} IS 'ksd view version {TOTALS_VERSION}'",
 ]
 
 # `{t}`: `periods_done`, or `periods_done_next`: one row, the last day periods may begin on
@@ -79,7 +83,7 @@ TOTALS_TABLES = [
 DONE_TABLES = [
     # `stale`: periods whose totals a catch-up left to be counted again (`recount`).
     "CREATE TABLE IF NOT EXISTS {s}.{t} (upto date NOT NULL, stale text[] NOT NULL DEFAULT '{{}}')",
-    "COMMENT ON TABLE {s}.{t} IS 'ksd view version 1'",
+    f"COMMENT ON TABLE {{s}}.{{t}} IS 'ksd view version {DONE_VERSION}'",
     "INSERT INTO {s}.{t} (upto) SELECT make_date(extract(year FROM current_date)::int + 1, 12, 31)"
     " WHERE NOT EXISTS (SELECT 1 FROM {s}.{t})",
 ]

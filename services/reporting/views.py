@@ -34,15 +34,18 @@ from services.reporting import contract as reporting
 from services.reporting.domain.stages import stage_dates
 from services.reporting.totals import (
     DONE_TABLES,
+    DONE_VERSION,
     PARTS_TABLES,
+    PARTS_VERSION,
     TOTALS_POLICY,
     TOTALS_TABLES,
+    TOTALS_VERSION,
     Facts,
     PeriodTotals,
 )
 from shared.db import READER_ROLE, gin_index, reader_policy
 from shared.periods import Period, local_date
-from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection
+from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection, composite_version
 from shared.regions import province_of
 from shared.tenancy import NATIONAL, audience_of
 
@@ -272,7 +275,7 @@ class AgreementsView(FoldedRows, BesideView):
     beside_tables: ClassVar[tuple[str, ...]] = (
         "agreements", "agreement_stages", "agreement_periods", "period_totals", "periods_done")
     # Every table's shape in one number (shared.projection.BesideView.built_version).
-    version = (((AGREEMENTS_VERSION * 1000 + STAGES_VERSION) * 1000 + 1) * 1000 + 1) * 1000 + 1
+    version = composite_version(AGREEMENTS_VERSION, STAGES_VERSION, PARTS_VERSION, TOTALS_VERSION, DONE_VERSION)
     fold = staticmethod(registry.fold)
     event_base = registry.Event
     creating_event = registry.Started
