@@ -4,16 +4,19 @@ tenant-scoped transactions that row-level security checks.
 
 from __future__ import annotations
 
+import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any, NamedTuple
 
+import msgspec
 import psycopg
 from eventsourcing.persistence import InterfaceError as StoreInterfaceError
 from eventsourcing.persistence import OperationalError as StoreOperationalError
 from psycopg import sql
 from psycopg.conninfo import conninfo_to_dict
 from psycopg.rows import dict_row
+from psycopg.types.json import set_json_loads
 from psycopg_pool import AsyncConnectionPool
 
 from shared.errors import cause_chain
@@ -23,6 +26,26 @@ TENANT_SETTING = "ksd.tenant"
 # The role read transactions switch to: SELECT on read models only, so row-level security
 # applies even when the service connects as the tables' owner or a superuser.
 READER_ROLE = "ksd_reader"
+
+
+# -- json and jsonb values read ---------------------------------------------------------------------
+
+
+def json_loads(data: bytes | bytearray | memoryview | str) -> Any:
+    """A json or jsonb value as Python values: msgspec's decoder, 3-4 times the json module's
+    speed (a consolidation at the national size spent a third of its time in `json.loads`),
+    with the same values (integers of any size, key order). What msgspec refuses and the json
+    module reads (a number beyond a float's range, which jsonb's numeric can hold: `inf`)
+    goes to the json module."""
+    try:
+        return msgspec.json.decode(data)
+    except msgspec.DecodeError:
+        return json.loads(bytes(data) if isinstance(data, memoryview) else data)
+
+
+# Every connection this process opens from here on (the services' pools, the workers' and
+# eventsourcing's): psycopg's global adapters.
+set_json_loads(json_loads)
 
 
 # -- which failures are the database's, not the request's or the event's --------------------------
