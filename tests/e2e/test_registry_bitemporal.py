@@ -22,6 +22,7 @@ from services.ksd.cli import migrate_all
 from services.registry.app import create_app as create_registry
 from services.registry.setup import projection_lag
 from services.registry.worker import make_runner
+from shared.audit.store import HashChainRecorder
 from shared.auth import TokenService
 from shared.clock import ManualClock
 from shared.settings import Settings
@@ -207,6 +208,21 @@ def test_a_list_on_a_day_shows_each_cooperation_as_it_was_in_force_then(story: S
     assert mine not in listed(story, on="2026-06-30", stage="berakhir")
     assert mine in listed(story, on="2026-06-30", expiring_from="2027-02-01", expiring_to="2027-03-31")
     assert mine not in listed(story, expiring_from="2027-02-01", expiring_to="2027-03-31")  # ended: nothing in force
+
+
+def test_a_list_on_a_day_reads_the_event_store_once_a_page(story: Story, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A page read `on` a day replays its rows from one read of the event store, not one a row."""
+    reads: list[list[Any]] = []
+    original = HashChainRecorder.stored_events_of
+
+    def counted(self: HashChainRecorder, ids: Any) -> Any:
+        reads.append(list(ids))
+        return original(self, ids)
+
+    monkeypatch.setattr(HashChainRecorder, "stored_events_of", counted)
+    page = story.client.get("/agreements", params={"on": "2026-06-30"}, headers=story.headers()).json()["items"]
+    assert len(reads) == 1 and {str(i) for i in reads[0]} >= {a["id"] for a in page}
+    assert {a["id"]: a["stage"] for a in page}[story.agreement["id"]] == "pelaksanaan"
 
 
 def test_a_list_with_a_malformed_on_is_a_400_problem(story: Story) -> None:
