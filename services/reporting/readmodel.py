@@ -110,7 +110,7 @@ class Snapshot:
         params = {"tenant": self.tenant, "province": province, **period_params(period, on)}
         # (kept per province and nationally: read them when the reader sees the whole scope)
         scope = province or NATIONAL
-        if not counted and self.tenant in (scope, NATIONAL) and params["on"] == period.end:
+        if not counted and self.tenant in (scope, NATIONAL) and params["on"] == period.end and await self._kept():
             kept = await self._all(self._q(
                 "SELECT dim, code, n, value FROM {s}.period_totals WHERE period = %(period)s AND scope = %(scope)s"
                 " AND n <> 0 AND (SELECT %(period_start)s <= upto AND %(period)s <> ALL(stale) FROM {s}.periods_done)"),
@@ -127,6 +127,13 @@ class Snapshot:
             " UNION ALL SELECT 'urusan', u, count(*), sum(value) FROM alive, unnest(urusan) AS u GROUP BY u",
             scope=where, alive=ALIVE, stage_on=self._stage_on()), params)
         return self._totals(rows)
+
+    async def _kept(self) -> bool:
+        """Whether the live read model keeps period totals: not while the first shape that
+        does is built beside one that does not (an upgrade), whose readers count the rows."""
+        [row] = await self._all(self._q("SELECT to_regclass(%s) IS NOT NULL AS present"),
+                                (self.s.as_string(self.conn) + ".periods_done",))
+        return bool(row["present"])
 
     async def _kept_through(self, period: Period) -> bool:
         """Whether the kept totals cover `period` (none of its rows: no agreement alive then)."""
