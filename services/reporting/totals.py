@@ -18,7 +18,8 @@ In the batch that changes agreements (and in its transaction), their parts are c
 (the rules in Python, over the rows and stage history just written), and the parts that
 changed are written and their difference counted into the sums. A catch-up (a rebuild, a
 restart after downtime: large batches) writes the parts only and marks their periods stale;
-the first live batch counts the stale periods' sums again from the parts. Stale periods are
+the first live batch, or the worker once the feed is idle (`count_stale`), counts the stale
+periods' sums again from the parts. Stale periods are
 counted from the rows by the readers meanwhile. `upto` is kept more than a year ahead
 (`advance`): the parts of the periods it newly covers are computed for every agreement, once,
 when it moves.
@@ -225,7 +226,9 @@ class PeriodTotals:
         return self._stale
 
     def _read_done(self, curs: Any) -> None:
-        curs.execute(sql.SQL("SELECT upto, stale FROM {}").format(self._done))
+        # Locked to the transaction's end: the feed's batch and the idle recount (`count_stale`)
+        # change the sums one after the other, each from what the other committed.
+        curs.execute(sql.SQL("SELECT upto, stale FROM {} FOR UPDATE").format(self._done))
         row = curs.fetchone()
         if row is None:
             raise LookupError("periods_done has no row")
@@ -295,6 +298,17 @@ class PeriodTotals:
         curs.execute(self._put_in, {"after": upto, "upto": target})
         curs.execute(sql.SQL("UPDATE {} SET upto = %s").format(self._done), (target,))
         self._upto = target
+        return True
+
+    def count_stale(self, curs: Any) -> bool:
+        """The stale periods' sums counted again, when there are any (a catch-up ended with a
+        large batch, and no live batch came after it): the worker calls this when its feed is
+        idle. True when it counted."""
+        curs.execute(sql.SQL("SELECT stale <> '{{}}' AS stale FROM {}").format(self._done))
+        row = curs.fetchone()
+        if row is None or not row["stale"]:
+            return False
+        self.recount(curs, {})
         return True
 
     def count_all(self, curs: Any) -> None:

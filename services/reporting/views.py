@@ -340,6 +340,13 @@ class AgreementsView(FoldedRows, BesideView):
         self._redate = set()
         self.totals.forget()
 
+    def count_stale(self) -> bool:
+        """`PeriodTotals.count_stale` in a transaction of its own (from the worker's thread, not
+        the feed's: a `PeriodTotals` of its own). True when it counted."""
+        totals = PeriodTotals(self.s, *(self.table(base) for base in self.beside_tables))
+        with self.datastore.transaction(commit=True) as curs:
+            return totals.count_stale(curs)
+
     def switched(self, curs: Any) -> None:
         """The policies that read the agreements (the monitoring records' and the stage
         history's) went with the dropped table: they are made again on the new one."""

@@ -14,7 +14,7 @@ from contextlib import ExitStack, contextmanager
 from services.reporting.setup import FEEDS, LAG_QUERY, SCHEMA
 from shared.projection import FeedRunner
 from shared.settings import Settings
-from shared.worker import FeedWorker
+from shared.worker import FeedWorker, run_guarded
 
 
 @contextmanager
@@ -36,6 +36,20 @@ class ReportingWorker(FeedWorker):
     feeds = FEEDS
     lag_query = LAG_QUERY
     round_seconds = 0.6
+
+    def after_round(self, runners: list[FeedRunner]) -> None:
+        run_guarded("period_totals", lambda: count_stale(runners))
+
+
+def count_stale(runners: list[FeedRunner]) -> bool:
+    """When the registry feed has caught up, the period totals a catch-up left stale are
+    counted again (services.reporting.totals): its last batch may have been a large one, after
+    which no live batch came. True when it counted."""
+    [runner] = [r for r in runners if r.feed.label == "registry_feed"]
+    position, head = runner.position()
+    if position < head:
+        return False
+    return bool(runner.view.count_stale())  # type: ignore[attr-defined]  # the agreements view
 
 
 def run(settings: Settings, database_url: str, stop: threading.Event | None = None) -> None:
