@@ -309,6 +309,8 @@ class FoldedRows(BatchedView):
         self._select_states = sql.SQL("SELECT id, state FROM {} WHERE id = ANY(%s) FOR UPDATE").format(table)
         # The batch's aggregates: id -> (record, position of its creating event if it is new here).
         self._touched: dict[UUID, tuple[dict[str, Any], int | None]] = {}
+        # Their rows as `flush` wrote them (what a subclass's `flush` may go on from).
+        self.rendered: dict[UUID, dict[str, Any]] = {}
 
     # Both write into the open batch (`_curs`), or into a batch of their own event. (The check,
     # not `with self.writing(...)` every time: a context manager per event is a twentieth of a
@@ -356,11 +358,12 @@ class FoldedRows(BatchedView):
         if not self._touched:
             return
         new, old = [], []
-        for record, position in self._touched.values():
+        for aggregate_id, (record, position) in self._touched.items():
+            row = self.rendered[aggregate_id] = self.row(record)
             if position is None:
-                old.append(self.row(record))
+                old.append(row)
             else:
-                new.append({**self.row(record), "position": position})
+                new.append({**row, "position": position})
         if new:
             self.write_new(curs, new)
         if old:
@@ -374,6 +377,7 @@ class FoldedRows(BatchedView):
 
     def discard(self) -> None:
         self._touched = {}
+        self.rendered = {}
 
     # -- the subclass's ------------------------------------------------------------------------
 

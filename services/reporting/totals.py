@@ -2,7 +2,7 @@
 count for a period that has ended, without counting 100,000 agreements on every request.
 
 A period's totals are the agreements alive in it (`rules.ALIVE`), each by its stage on the
-period's last day (`rules.stage_on`): in all, by form, by stage and by urusan, with their
+period's last day (`rules.STAGE_ON`): in all, by form, by stage and by urusan, with their
 value; for the whole country (scope `national`) and for each province (the agreements with a
 party in it). The same numbers `Snapshot.period_totals` counts from the rows; a test holds
 the two equal.
@@ -27,13 +27,13 @@ when it moves.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping
 from datetime import date
 from typing import Any, NamedTuple
 from uuid import UUID
 
 from psycopg import sql
 
-from services.reporting.rules import stage_on
 from shared.periods import Period
 from shared.tenancy import NATIONAL
 
@@ -89,20 +89,6 @@ DONE_TABLES = [
     " WHERE NOT EXISTS (SELECT 1 FROM {s}.{t})",
 ]
 
-# The periods of agreement `a` (semesters and years) that began after `%(after)s` and by
-# `%(upto)s`, from the one it began in to the one it ended in.
-_PERIODS = """
-    SELECT to_char(d, 'YYYY') || CASE WHEN extract(month FROM d) < 7 THEN '-S1' ELSE '-S2' END AS period,
-           (d + interval '6 months' - interval '1 day')::date AS period_end, d::date AS period_start
-    FROM generate_series(date_trunc('year', a.began_on)
-                         + CASE WHEN extract(month FROM a.began_on) > 6 THEN interval '6 months' ELSE interval '0' END,
-                         least(coalesce(a.ended_on, %(upto)s::date), %(upto)s::date), interval '6 months') AS d
-    UNION ALL
-    SELECT to_char(d, 'YYYY'), (d + interval '1 year' - interval '1 day')::date, d::date
-    FROM generate_series(date_trunc('year', a.began_on), least(coalesce(a.ended_on, %(upto)s::date), %(upto)s::date),
-                         interval '1 year') AS d
-"""
-
 # Parts (`parts`: a CTE of period, stage, form, urusan, value, provinces) counted into the
 # totals `{totals}` with the sign `{sign}`, summed per key first (one update per key).
 _COUNT = """
@@ -133,6 +119,13 @@ class Facts(NamedTuple):
     value: int
     provinces: tuple[str, ...]
 
+    @classmethod
+    def of(cls, row: Mapping[str, Any]) -> Facts:
+        """From an agreement's row: as the view renders it, or as the table holds it."""
+        ended = row["ended_on"]
+        return cls(row["began_on"], date.fromisoformat(ended) if isinstance(ended, str) else ended, row["stage"],
+                   row["form"], tuple(row["urusan"]), int(row["value_idr"] or 0), tuple(row["provinces"]))
+
 
 class _Part(NamedTuple):
     stage: str
@@ -147,7 +140,7 @@ def _part(stage: str, form: str, urusan: Any, value: Any, provinces: Any) -> _Pa
 
 
 def stage_at(stages: list[tuple[int, str, date]], day: date, today: str) -> str:
-    """`rules.stage_on` in Python, over (version, stage, since) rows: the latest change (by
+    """`rules.STAGE_ON` in Python, over (version, stage, since) rows: the latest change (by
     version) that had happened by `day`; before any, the first; without a history, `today`."""
     happened = [s for s in stages if s[2] <= day]
     if happened:
@@ -184,15 +177,10 @@ class PeriodTotals:
             return sql.SQL("{}.{}").format(schema, sql.Identifier(name))
 
         self._done = table(done)
-        the = {"parts": table(parts), "totals": table(totals), "agreements": table(agreements),
-               "stage_on": stage_on(sql.SQL("p.period_end"), table(stages)), "periods": sql.SQL(_PERIODS),
-               "national": sql.Literal(NATIONAL)}
-        self._put_in = sql.SQL(
-            "WITH parts AS (INSERT INTO {parts} (agreement_id, period, stage, form, urusan, value, provinces)"  # noqa: S608
-            " SELECT a.id, p.period, {stage_on}, a.form, a.urusan, coalesce(a.value_idr, 0), a.provinces"
-            " FROM {agreements} a CROSS JOIN LATERAL ({periods}) p"
-            " WHERE p.period_start > %(after)s::date"
-            " RETURNING period, stage, form, urusan, value, provinces)" + _COUNT).format(**the, sign=sql.SQL("1"))
+        the = {"parts": table(parts), "totals": table(totals), "national": sql.Literal(NATIONAL)}
+        self._select_rows = sql.SQL(
+            "SELECT id, began_on, ended_on, stage, form, urusan, value_idr, provinces FROM {}"
+            " WHERE id > %s ORDER BY id LIMIT %s").format(table(agreements))
         self._select_stages = sql.SQL(
             "SELECT agreement_id, version, stage, since FROM {} WHERE agreement_id = ANY(%s)").format(table(stages))
         self._select_parts = sql.SQL(
@@ -235,7 +223,7 @@ class PeriodTotals:
         self._upto, self._stale = row["upto"], set(row["stale"])
 
     def recount(self, curs: Any, facts: dict[UUID, Facts], *, defer: bool = False) -> None:
-        """The agreements' parts again, from their facts (`facts_of` their rows) and their stage
+        """The agreements' parts again, from their facts (`Facts.of` their rows) and their stage
         history as this transaction has it; the parts that changed (most do not: an event
         moves the stage of the periods from its day on) are written, and their difference
         counted into the totals; with `defer` (a catch-up), their periods marked stale instead.
@@ -292,29 +280,40 @@ class PeriodTotals:
     def advance(self, curs: Any, today: date) -> bool:
         """Keep the parts to `target_upto(today)`: the periods newly covered, for every agreement.
         True when it moved."""
-        upto, target = self.upto(curs), target_upto(today)
-        if target <= upto:
+        target = target_upto(today)
+        if target <= self.upto(curs):
             return False
-        curs.execute(self._put_in, {"after": upto, "upto": target})
         curs.execute(sql.SQL("UPDATE {} SET upto = %s").format(self._done), (target,))
         self._upto = target
+        self._recount_all(curs)
         return True
 
-    def count_stale(self, curs: Any) -> bool:
-        """The stale periods' sums counted again, when there are any (a catch-up ended with a
-        large batch, and no live batch came after it): the worker calls this when its feed is
-        idle. True when it counted."""
+    def count_stale(self, curs: Any, ready: Callable[[], bool]) -> bool:
+        """The stale periods' sums counted again, when there are any and `ready()` says the feed
+        has caught up (a catch-up that ended with a large batch, no live batch after it): the
+        worker calls this between rounds. True when it counted."""
         curs.execute(sql.SQL("SELECT stale <> '{{}}' AS stale FROM {}").format(self._done))
         row = curs.fetchone()
-        if row is None or not row["stale"]:
+        if row is None or not row["stale"] or not ready():
             return False
         self.recount(curs, {})
         return True
 
     def count_all(self, curs: Any) -> None:
-        """Every agreement's parts, into empty tables (rows copied in behind the feed's back:
-        a benchmark's data set)."""
-        curs.execute(self._put_in, {"after": date.min, "upto": self.upto(curs)})
+        """Every agreement's parts and their sums (rows copied in behind the feed's back: a
+        benchmark's data set)."""
+        self._recount_all(curs)
+
+    def _recount_all(self, curs: Any, chunk: int = 5_000) -> None:
+        """`recount` of every agreement, from its row, `chunk` at a time."""
+        last = UUID(int=0)
+        while True:
+            curs.execute(self._select_rows, (last, chunk))
+            rows = curs.fetchall()
+            if not rows:
+                return
+            self.recount(curs, {r["id"]: Facts.of(r) for r in rows})
+            last = rows[-1]["id"]
 
     def forget(self) -> None:
         """After each batch (it may have rolled back): read `upto` and `stale` again."""

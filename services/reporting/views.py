@@ -17,7 +17,8 @@ Readers switch to `ksd_reader` with their tenant set; row-level security is the 
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from collections.abc import Callable
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 from uuid import UUID
 
@@ -222,21 +223,6 @@ AGREEMENT_COLUMNS = (
 )
 
 
-def facts_of(record: dict[str, Any]) -> Facts:
-    """What an agreement's parts in the kept period totals count (services.reporting.totals):
-    the same values as its row's columns."""
-    ended = record.get("ended_on")
-    return Facts(
-        began_on=registry.began_on(record),
-        ended_on=date.fromisoformat(ended) if isinstance(ended, str) else ended,
-        stage=record["stage"],
-        form=record["form"],
-        urusan=tuple(record["urusan"]),
-        value=int(record["value_idr"] or 0),
-        provinces=tuple(sorted({province_of(r) for r in registry.party_regions(record)})),
-    )
-
-
 def row_of(record: dict[str, Any]) -> dict[str, Any]:
     """An agreement's columns (all but `position`) from its record (`registry.fold`)."""
     regions = registry.party_regions(record)
@@ -332,20 +318,19 @@ class AgreementsView(FoldedRows, BesideView):
         if redated:
             curs.executemany(self._redate_stages, redated)
         self.totals.advance(curs, local_date(datetime.now(UTC)))
-        self.totals.recount(curs, {id_: facts_of(record) for id_, (record, _) in self._touched.items()},
-                            defer=self.catching_up)
+        self.totals.recount(curs, {id_: Facts.of(row) for id_, row in self.rendered.items()}, defer=self.catching_up)
 
     def discard(self) -> None:
         super().discard()
         self._redate = set()
         self.totals.forget()
 
-    def count_stale(self) -> bool:
+    def count_stale(self, ready: Callable[[], bool]) -> bool:
         """`PeriodTotals.count_stale` in a transaction of its own (from the worker's thread, not
         the feed's: a `PeriodTotals` of its own). True when it counted."""
         totals = PeriodTotals(self.s, *(self.table(base) for base in self.beside_tables))
         with self.datastore.transaction(commit=True) as curs:
-            return totals.count_stale(curs)
+            return totals.count_stale(curs, ready)
 
     def switched(self, curs: Any) -> None:
         """The policies that read the agreements (the monitoring records' and the stage

@@ -44,12 +44,15 @@ class ReportingWorker(FeedWorker):
 def count_stale(runners: list[FeedRunner]) -> bool:
     """When the registry feed has caught up, the period totals a catch-up left stale are
     counted again (services.reporting.totals): its last batch may have been a large one, after
-    which no live batch came. True when it counted."""
+    which no live batch came. The feed's position is looked up only when some are stale. True
+    when it counted."""
     [runner] = [r for r in runners if r.feed.label == "registry_feed"]
-    position, head = runner.position()
-    if position < head:
-        return False
-    return bool(runner.view.count_stale())  # type: ignore[attr-defined]  # the agreements view
+
+    def caught_up() -> bool:
+        position, head = runner.position()
+        return position >= head
+
+    return bool(runner.view.count_stale(caught_up))  # type: ignore[attr-defined]  # the agreements view
 
 
 def run(settings: Settings, database_url: str, stop: threading.Event | None = None) -> None:

@@ -32,8 +32,7 @@ from psycopg.rows import dict_row
 
 from services.reporting.readmodel import ReportingReadModel
 from services.reporting.setup import FEEDS, feed_lag, install
-from services.reporting.totals import PeriodTotals
-from services.reporting.views import facts_of
+from services.reporting.totals import Facts, PeriodTotals
 from services.reporting.worker import ReportingWorker, count_stale
 from shared.periods import Period
 from shared.projection import FeedRunner, switch_over
@@ -257,9 +256,9 @@ def test_a_catch_up_leaves_its_periods_stale_and_the_idle_worker_counts_them_aga
         # Given every part forgotten and its sums wrong, as a catch-up from zero would find them
         curs.execute("DELETE FROM reporting.agreement_periods")
         curs.execute("UPDATE reporting.period_totals SET n = n + 7")
-        records = {r["id"]: r["state"] for r in curs.execute("SELECT id, state FROM reporting.agreements")}
+        rows = curs.execute("SELECT * FROM reporting.agreements").fetchall()
         # When a catch-up batch recounts the agreements
-        totals.recount(curs, {i: facts_of(r) for i, r in records.items()}, defer=True)
+        totals.recount(curs, {r["id"]: Facts.of(r) for r in rows}, defer=True)
         conn.commit()
         stale = curs.execute("SELECT stale FROM reporting.periods_done").fetchone()["stale"]
         assert "2026-S1" in stale and "2026" in stale
@@ -283,6 +282,42 @@ def test_a_catch_up_leaves_its_periods_stale_and_the_idle_worker_counts_them_aga
     assert sorted(r["n"] for r in kept_rows) == [1, 1, 1, 1]
     kept, counted = run_async(p.url, both)
     assert kept == counted and by_stage(kept) == AT_PERIOD_END
+
+
+def test_moving_upto_forward_keeps_every_agreements_parts_of_the_newly_covered_periods(
+    p: ReportingPlatform, scenario: dict
+) -> None:
+    """Parts are kept for the periods that began by `upto`; when the year turns, the feed moves
+    it (`advance`) and every agreement gets its parts of the periods newly covered."""
+    p.sync()
+    totals = PeriodTotals(sql.Identifier("reporting"), "agreements", "agreement_stages", "agreement_periods",
+                          "period_totals", "periods_done")
+    later = ("2026-S2", "2027-S1", "2027-S2", "2027")
+    with psycopg.connect(p.url, row_factory=dict_row) as conn, conn.cursor() as curs:
+        # Given parts kept only to 30 June 2026 (as a year before would have left them)
+        curs.execute("UPDATE reporting.periods_done SET upto = '2026-06-30'")
+        curs.execute("DELETE FROM reporting.agreement_periods WHERE period = ANY(%s)", (list(later),))
+        curs.execute("DELETE FROM reporting.period_totals WHERE period = ANY(%s)", (list(later),))
+        conn.commit()
+        # When the feed sees a day in 2026 (to the end of 2027) and then one already covered
+        assert totals.advance(curs, date(2026, 8, 1)) is True
+        totals.forget()
+        assert totals.advance(curs, date(2026, 12, 31)) is False
+        conn.commit()
+        assert curs.execute("SELECT upto FROM reporting.periods_done").fetchone()["upto"] == date(2027, 12, 31)
+
+    # Then the newly covered periods' totals are kept, and equal counting the rows
+    async def both(pool: Any) -> list[tuple[dict, dict]]:
+        async with ReportingReadModel(pool).snapshot(NATIONAL) as view:
+            return [(await view.period_totals(period, period.end, JABAR),
+                     await view.period_totals(period, period.end, JABAR, counted=True))
+                    for period in map(Period.parse, later)]
+
+    for kept, counted in run_async(p.url, both):
+        assert kept == counted and kept["agreements"] > 0
+    with psycopg.connect(p.url) as conn:
+        assert conn.execute("SELECT count(DISTINCT period) FROM reporting.period_totals WHERE period = ANY(%s)",
+                            (list(later),)).fetchone()[0] == 4
 
 
 def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
