@@ -165,6 +165,28 @@ def test_a_v1_history_read_through_the_contract_folds_into_the_family_it_recorde
     assert record == fixture["expected"]
 
 
+def test_a_v2_pks_drafted_is_read_through_the_contract_by_the_typed_path_and_a_v1_one_is_upcast(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """The typed decoding (msgspec, straight from the bytes) reads an event stored in its class's
+    current version, v2 included: a sixth of a rebuild's events are PksDrafted, and the
+    transcoder's way decodes with the json module. A v1 one still takes that way, upcast."""
+    agreement = to_signed()
+    (event,) = act(agreement, c.DraftPks("PKS angkutan", "Angkutan sampah", burdens_community=True))
+    stored = make_mapper().to_stored_event(event)
+    mapper = contract_mapper()
+    slow = mapper.to_domain_event(dataclasses.replace(stored, state=json.dumps(json.loads(stored.state)).encode()))
+    decoded: list[bytes] = []
+    decode = mapper.transcoder.decode
+    monkeypatch.setattr(mapper.transcoder, "decode", lambda data: decoded.append(data) or decode(data))
+    fast = mapper.to_domain_event(stored)
+    assert decoded == []  # the typed path
+    assert isinstance(fast, contract.PksDrafted) and fast == slow
+    assert fast.dprd_reasons == (REASON_BURDENS,)
+    (v1,) = [s for s in stored_events(load_fixture()) if s.topic == PKS_DRAFTED_TOPIC][:1]
+    assert mapper.to_domain_event(v1).dprd_reasons == (REASON_BURDENS, REASON_NOT_BUDGETED)
+    assert len(decoded) == 1  # the v1 event: the transcoder's way, then upcast
+
+
 def test_the_contract_refuses_a_gap_or_a_repeat_in_the_versions() -> None:
     events = [contract_mapper().to_domain_event(s) for s in stored_events(load_fixture())]
     record = contract.fold(None, events[0])
