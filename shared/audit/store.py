@@ -36,6 +36,7 @@ from eventsourcing.persistence import (
     InterfaceError,
     JSONTranscoder,
     Mapper,
+    Notification,
     OperationalError,
     ProgrammingError,
     StoredEvent,
@@ -44,7 +45,7 @@ from eventsourcing.postgres import PostgresApplicationRecorder, PostgresDatastor
 from eventsourcing.utils import get_topic, retry
 from psycopg import Cursor
 from psycopg.pq import Format
-from psycopg.rows import DictRow
+from psycopg.rows import DictRow, tuple_row
 from psycopg.sql import SQL, Identifier
 from psycopg.types.string import BytesBinaryDumper
 
@@ -748,6 +749,42 @@ class HashChainRecorder(PostgresApplicationRecorder):
         return len(events)
 
     # -- reading -----------------------------------------------------------------------
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def select_notifications(self, start: int | None, limit: int, stop: int | None = None,
+                             topics: Sequence[str] = (), *, inclusive_of_start: bool = True) -> Sequence[Notification]:
+        """eventsourcing's query (a feed's subscription pulls 500 at a time with it), its rows
+        read as tuples and each notification made without the frozen dataclass's `__init__`
+        (an `object.__setattr__` a field): the library's way was a sixth of a rebuild's Python
+        time, in the pulling thread."""
+        where: list[SQL] = []
+        params: list[Any] = []
+        if start is not None:
+            where.append(SQL("notification_id >= %s" if inclusive_of_start else "notification_id > %s"))
+            params.append(start)
+        if stop is not None:
+            where.append(SQL("notification_id <= %s"))
+            params.append(stop)
+        if topics:
+            where.append(SQL("topic = ANY(%s)"))
+            params.append(list(topics))
+        params.append(limit)
+        statement = SQL("SELECT notification_id, originator_id, originator_version, topic, state FROM {}.{}{}"
+                        " ORDER BY notification_id LIMIT %s").format(
+            Identifier(self.datastore.schema), Identifier(self.events_table_name),
+            SQL(" WHERE ") + SQL(" AND ").join(where) if where else SQL(""))
+        new, cls = object.__new__, Notification
+        notifications: list[Notification] = []
+        keep = notifications.append
+        with self.datastore.get_connection() as conn, conn.cursor(row_factory=tuple_row) as curs:
+            curs.execute(statement, params, prepare=True)
+            for notification_id, originator_id, version, topic, state in curs.fetchall():
+                notification = new(cls)
+                notification.__dict__.update(id=notification_id, originator_id=originator_id,
+                                             originator_version=version, topic=topic, state=state)
+                keep(notification)
+        return notifications
+
 
     def chain_entries(self, originator_id: UUID, curs: Cursor[DictRow] | None = None) -> list[dict[str, Any]]:
         """Every stored event of one aggregate with its link, in version order, as
