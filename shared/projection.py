@@ -47,7 +47,7 @@ from eventsourcing.projection import ApplicationSubscription, Projection, Projec
 from eventsourcing.utils import Environment, get_topic
 from psycopg import sql
 
-from shared.db import FEED_POOL_SIZE, database_outage
+from shared.db import FEED_POOL_SIZE, READERS_INDEX, database_outage
 from shared.metrics import DEAD_LETTERS, PROJECTION_EVENTS
 
 log = structlog.get_logger("ksd.projection")
@@ -488,15 +488,36 @@ class BesideView(BatchedView):
             curs.execute(sql.SQL("DROP TABLE IF EXISTS {}.{}").format(schema, sql.Identifier(f"{name}_tracking")))
             curs.execute(sql.SQL("DELETE FROM {}.dead_letters WHERE projection = %s").format(schema), (name,))
 
+    def create_table(self) -> None:
+        """The view's tables; built beside the live ones (`_next`), without the readers'
+        indexes (`shared.db.READERS_INDEX`): `switch_over` makes those once the build has
+        caught up. Kept row by row, they were a tenth of a rebuild (4,000 agreements: a median
+        22,800 events/s with them, 25,400 without; made afterwards in 0.07 s)."""
+        if self.suffix != NEXT:
+            super().create_table()
+            return
+        every = self.sql_create_statements
+        self.sql_create_statements = [s for s in every if not _readers_index(s)]
+        try:
+            super().create_table()
+        finally:
+            self.sql_create_statements = every
+
     def switch_over(self, lock_timeout_seconds: float = 10) -> None:
         """Put the new tables (this view's, suffix `_next`) in the live ones' place, in one
         transaction: readers wait for the locks at most `lock_timeout_seconds` (then this
-        fails, changing nothing, and the worker tries again later)."""
+        fails, changing nothing, and the worker tries again later). Their readers' indexes are
+        made first (no reader reads the new tables yet; the build has stopped writing them)."""
         if self.suffix != NEXT:
             raise RuntimeError("switch_over is the new build's to call")
         schema = self.datastore.schema
         s = sql.Identifier(schema)
         live, built = self.base_name, self.projection_name
+        readers_indexes = [statement for statement in self.sql_create_statements if _readers_index(statement)]
+        if readers_indexes:
+            with self.datastore.transaction(commit=True) as curs:
+                for statement in readers_indexes:
+                    curs.execute(statement, prepare=False)
         with self.datastore.transaction(commit=True) as curs:
             # Planner statistics first (a table never analysed is planned as if empty: a list
             # read that takes 0.06 ms took 17 ms): it locks only the new tables, against writes.
@@ -537,6 +558,10 @@ class BesideView(BatchedView):
     def switched(self, curs: Any) -> None:
         """After the switch, in its transaction: what depended on the dropped tables (a
         policy of another table reading them) is created again."""
+
+
+def _readers_index(statement: sql.Composable) -> bool:
+    return statement.as_string(None).startswith(READERS_INDEX)
 
 
 def prepare_beside(view: BesideView) -> str:

@@ -178,6 +178,11 @@ def test_a_new_shape_is_built_beside_the_live_view_and_switched_over_while_reade
     with psycopg.connect(url) as conn:
         assert conn.execute("SELECT count(*) FROM registry.agreements WHERE api::jsonb->>'title' = 'LAMA'"
                             ).fetchone()[0] == 30, "the live view is left as it is"
+    # The new shape is filled without its readers' (GIN) indexes: they are made at the switch.
+    built_with = names(url, "pg_indexes", "indexname", "registry", "agreements_next")
+    assert {"agreements_next_pkey", "agreements_next_position_key", "agreements_next_signed_on"} <= built_with
+    assert not built_with & {"agreements_next_visible_to", "agreements_next_party_regions",
+                             "agreements_next_urusan", "agreements_next_search"}
 
     seen: list[tuple[int, frozenset[str]]] = []
     failures: list[str] = []
@@ -222,8 +227,14 @@ def test_a_new_shape_is_built_beside_the_live_view_and_switched_over_while_reade
         current = app.repository.get(agreement.id)
         assert rows[str(agreement.id)] == (current.version, api_json(current))
     # The new table carries the live names: indexes, policy, tracking, version.
-    assert {"agreements_pkey", "agreements_position_key", "agreements_visible_to", "agreements_search"} <= names(
-        url, "pg_indexes", "indexname", "registry", "agreements")
+    assert names(url, "pg_indexes", "indexname", "registry", "agreements") == {
+        "agreements_pkey", "agreements_position_key", "agreements_signed_on", "agreements_visible_to",
+        "agreements_party_regions", "agreements_urusan", "agreements_search"}
+    with psycopg.connect(url) as conn:  # the readers' indexes as a fresh install makes them
+        assert conn.execute("SELECT count(*) FROM pg_class WHERE oid = ANY(%s::regclass[])"
+                            " AND reloptions @> ARRAY['gin_pending_list_limit=64']",
+                            ([f"registry.agreements_{c}" for c in ("visible_to", "party_regions", "urusan", "search")],)
+                            ).fetchone()[0] == 4
     assert names(url, "pg_policies", "policyname", "registry", "agreements") == {"agreements_tenant_read"}
     assert table_present(url, "registry.agreements_tracking")
     assert not table_present(url, "registry.agreements_next_tracking")
