@@ -18,8 +18,8 @@ Events are applied in batches (`BatchedView`): the runner hands the guard every 
 ready, up to `BATCH_MAX`, and the view writes them in one transaction that ends with the
 tracking position of the last (a rebuild commits once per batch, not once per event; live,
 a batch is whatever arrived since the last one, often a single event). A batch in which any
-event fails is rolled back and applied again one event per transaction, so the failing one
-alone becomes a dead letter.
+event fails is rolled back and applied again in halves, down to one event per transaction
+around the failing one, which alone becomes a dead letter.
 
 `replay_dead_letters` (`ksd replay-dead-letters`) re-applies open dead letters with the
 current code, in notification order; each one that applies is marked replayed in the
@@ -195,6 +195,8 @@ def tolerant(application_class: type[Application[Any]]) -> type[Application[Any]
 BATCH_MAX = 5000
 # A batch spanning this many positions or more is a catch-up's (`BatchedView.catching_up`).
 CATCH_UP_SPAN = 500
+# A failed batch is applied again in halves; one smaller than this, one event per transaction.
+ONE_BY_ONE_BELOW = 16
 
 
 class BatchedView(PostgresTrackingRecorder):
@@ -742,35 +744,46 @@ class _DeadLetterGuard:
         return False
 
     def process_batch(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
-        """Apply `batch` in one transaction; if any of it fails, one event at a time (the
-        failing one becomes a dead letter, the others are applied)."""
+        """Apply `batch` in one transaction; if any of it fails, in halves (`_in_parts`), down
+        to one event at a time around the failing one (which becomes a dead letter; the others
+        are applied, in order). A batch holding an event that cannot be decoded, or one of an
+        aggregate blocked by a dead letter, goes the same way without trying it whole."""
         view = self.view
-        if len(batch) == 1 or not isinstance(view, BatchedView) or any(
-            isinstance(event, Undecodable) for event, _ in batch
-        ) or (self._has_blocked() and any(
-            self._is_blocked((tracking.application_name, event.originator_id)) for event, tracking in batch
-        )):
+        if len(batch) == 1 or not isinstance(view, BatchedView):
             for event, tracking in batch:
                 self.process_event(event, tracking)
+            return
+        if any(isinstance(event, Undecodable) for event, _ in batch) or (self._has_blocked() and any(
+            self._is_blocked((tracking.application_name, event.originator_id)) for event, tracking in batch
+        )):
+            self._in_parts(batch)
             return
         try:
             with view.batch(batch[0][1], batch[-1][1]) as curs:
                 view.prepare(curs, [event for event, _ in batch])
                 for event, tracking in batch:
                     super().process_event(event, tracking)  # type: ignore[misc]
-        except Exception as exc:  # noqa: BLE001 - any failure: the batch again, one event at a time
-            self._one_by_one(batch, exc)
+        except Exception as exc:  # any failure but the database's: the batch again, in parts
+            if database_outage(exc, follow_context=False) is not None:
+                raise
+            log.info("batch_applied_in_parts", service=self.service, projection=self.name, events=len(batch),
+                     first=batch[0][1].notification_id, error_type=error_type(exc), error=short_error(exc, 300))
+            self._in_parts(batch)
         else:
             self._applied.inc(len(batch))
             APPLIED.add(self.service, len(batch))
 
-    def _one_by_one(self, batch: Sequence[tuple[Any, Tracking]], exc: Exception) -> None:
-        if database_outage(exc, follow_context=False) is not None:
-            raise exc
-        log.info("batch_applied_one_by_one", service=self.service, projection=self.name, events=len(batch),
-                 first=batch[0][1].notification_id, error_type=error_type(exc), error=short_error(exc, 300))
-        for event, tracking in batch:
-            self.process_event(event, tracking)
+    def _in_parts(self, batch: Sequence[tuple[Any, Tracking]]) -> None:
+        """`batch` as two batches, the first half first, each split again if it fails; below
+        `ONE_BY_ONE_BELOW` events, one event per transaction. A failing event in a batch of
+        5,000 so costs a few dozen transactions, not 5,000."""
+        if len(batch) < ONE_BY_ONE_BELOW:
+            for event, tracking in batch:
+                self.process_event(event, tracking)
+            return
+        half = len(batch) // 2
+        self.process_batch(batch[:half])
+        self.process_batch(batch[half:])
 
     def process_event(self, domain_event: Any, tracking: Tracking) -> None:
         key = (tracking.application_name, domain_event.originator_id)
