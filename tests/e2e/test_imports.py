@@ -192,6 +192,26 @@ def test_a_dry_run_reports_every_row_and_writes_nothing(registry: TestClient, to
     assert event_count(migrated_url) == before
 
 
+def test_a_dry_run_asked_for_in_the_url_writes_nothing_and_a_contradiction_is_refused(
+    registry: TestClient, token, migrated_url, workbook
+) -> None:
+    """`POST /imports?dry_run=true`: the query parameter was ignored and the file imported."""
+    content, wrong, n_rows = workbook
+    headers = token(KOTA, "operator")
+    before = event_count(migrated_url)
+    response = registry.post("/imports", params={"dry_run": "true"}, files={"file": ("k.xlsx", content, XLSX)},
+                             headers=headers)
+    assert response.status_code == 200, response.text
+    assert response.json()["dry_run"] is True and response.json()["summary"]["saved_events"] == 0
+    assert event_count(migrated_url) == before
+    response = registry.post("/imports", params={"dry_run": "true"}, data={"dry_run": "false"},
+                             files={"file": ("k.xlsx", content, XLSX)}, headers=headers)
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["code"] == "invalid_parameter"
+    assert event_count(migrated_url) == before
+
+
 def test_a_filled_template_imports_with_a_row_by_row_report(
     registry: TestClient, token, migrated_url, projection, workbook
 ) -> None:

@@ -11,11 +11,11 @@ import msgspec
 from litestar import Controller, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
 from litestar.enums import RequestEncodingType
-from litestar.params import Body
+from litestar.params import Body, Parameter
 
 from services.registry.application import Registry
 from services.registry.imports import import_file, template_xlsx
-from shared.errors import InvalidInput
+from shared.errors import BadRequest, InvalidInput
 from shared.http import identity_of
 from shared.openapi import file_operation
 from shared.settings import Settings
@@ -83,7 +83,8 @@ class ImportController(Controller):
     @post("/", operation_id="importAgreements", status_code=200,
           summary="Import agreements from a filled-in template (XLSX or CSV); operator of a region",
           description="multipart/form-data: `file` (XLSX or CSV made from GET /imports/template.xlsx) and optional "
-                      "`dry_run` (`true`: check only, store nothing). Every row becomes the events its history "
+                      "`dry_run` (`true`: check only, store nothing; also accepted in the URL, `?dry_run=true`). "
+                      "Every row becomes the events its history "
                       "implies, through the same lifecycle rules, marked as imported (`actor.imported`: the file's "
                       "SHA-256, the row, the importing officer). Answers a row-by-row report; rows already present "
                       "are skipped, so importing the same file again creates nothing. 422 `invalid_template` when "
@@ -91,16 +92,24 @@ class ImportController(Controller):
     async def create(
         self, request: Request, state: State,
         data: Annotated[ImportForm, Body(media_type=RequestEncodingType.MULTI_PART)],
+        dry_run: Annotated[Literal["true", "false", "1", "0"] | None, Parameter(
+            description="the same as the form field `dry_run` (either may say it; if both do, they must agree)",
+        )] = None,
     ) -> ImportReportOut:
         registry: Registry = state.registry
         settings: Settings = state.import_settings
         if not isinstance(data.file, UploadFile):
             raise InvalidInput("Kirim berkas impor pada field 'file'.",
                                errors=[{"field": "file", "message": "berkas wajib"}])
+        # A check asked for in the URL is a check: ignored, the file would have been imported.
+        said = {value in ("true", "1") for value in (data.dry_run, dry_run) if value is not None}
+        if len(said) > 1:
+            raise BadRequest("dry_run pada URL dan pada formulir berbeda; sebutkan sekali saja.",
+                             code="invalid_parameter")
         content = await data.file.read()
         name = check_text(data.file.filename, "file")
         report = await anyio.to_thread.run_sync(partial(
-            import_file, registry, identity_of(request), content, name, dry_run=data.dry_run in ("true", "1"),
+            import_file, registry, identity_of(request), content, name, dry_run=said == {True},
             max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
             batch_size=settings.import_batch_size,
         ))
