@@ -196,7 +196,7 @@ def test_a_dry_run_asked_for_in_the_url_writes_nothing_and_a_contradiction_is_re
     registry: TestClient, token, migrated_url, workbook
 ) -> None:
     """`POST /imports?dry_run=true`: the query parameter was ignored and the file imported."""
-    content, wrong, n_rows = workbook
+    content, _, _ = workbook
     headers = token(KOTA, "operator")
     before = event_count(migrated_url)
     response = registry.post("/imports", params={"dry_run": "true"}, files={"file": ("k.xlsx", content, XLSX)},
