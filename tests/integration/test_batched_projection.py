@@ -49,6 +49,20 @@ def app(url: str) -> Iterator[Registry]:
     registry.close()
 
 
+@pytest.fixture
+def transactions(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
+    """The (first, last) positions of every batch a view opens from now on (rolled back or not)."""
+    opened: list[tuple[int, int]] = []
+    batch = BatchedView.batch
+
+    def counted(self: BatchedView, first: Tracking, last: Tracking) -> Any:
+        opened.append((first.notification_id, last.notification_id))
+        return batch(self, first, last)
+
+    monkeypatch.setattr(BatchedView, "batch", counted)
+    return opened
+
+
 def start(app: Registry, title: str) -> Agreement:
     return app.start_agreement(OPERATOR, StartAgreement(
         form="KSDD", category="sukarela", title=title, object="Pengelolaan sampah", urusan=["1.03"],
@@ -76,20 +90,12 @@ def stored_rows(url: str) -> dict[str, tuple[int, str]]:
 
 
 def test_events_recorded_while_no_worker_ran_are_applied_as_the_event_store_renders_them(
-    app: Registry, url: str, monkeypatch: pytest.MonkeyPatch,
+    app: Registry, url: str, transactions: list[tuple[int, int]],
 ) -> None:
     """Several events of one agreement in one batch: the row is its state after the last."""
     made = [start(app, f"Batch {i}") for i in range(40)]
     for i, agreement in enumerate(made[::2]):
         offer(app, agreement, f"005/B{i}")
-    transactions: list[tuple[int, int]] = []
-    batch = BatchedView.batch
-
-    def counted(self: BatchedView, first: Tracking, last: Tracking) -> Any:
-        transactions.append((first.notification_id, last.notification_id))
-        return batch(self, first, last)
-
-    monkeypatch.setattr(BatchedView, "batch", counted)
     catch_up(url)
     # 60 events: one or two transactions (the store is read 500 at a time), never one per event.
     assert 1 <= len(transactions) <= 2 and transactions[0][0] == 1
@@ -129,7 +135,7 @@ def test_one_event_that_cannot_be_applied_fails_alone_and_the_rest_of_its_batch_
 
 
 def test_a_large_batch_with_one_failing_event_is_applied_again_in_halves_not_one_event_at_a_time(
-    app: Registry, url: str, monkeypatch: pytest.MonkeyPatch,
+    app: Registry, url: str, transactions: list[tuple[int, int]],
 ) -> None:
     """Batches hold up to 5,000 events: applied again one event per transaction, one bad event
     in a catch-up cost as many transactions. In halves, a few dozen; the outcome is the same."""
@@ -137,14 +143,6 @@ def test_a_large_batch_with_one_failing_event_is_applied_again_in_halves_not_one
     bad = stored_agreement(app, "Sampah\x00regional")  # text columns refuse NUL
     offer(app, bad, "005/NUL")  # a later event of it waits behind it
     after = [start(app, f"Akhir {i}") for i in range(250)]
-    transactions: list[tuple[int, int]] = []
-    batch = BatchedView.batch
-
-    def counted(self: BatchedView, first: Tracking, last: Tracking) -> Any:
-        transactions.append((first.notification_id, last.notification_id))
-        return batch(self, first, last)
-
-    monkeypatch.setattr(BatchedView, "batch", counted)
     catch_up(url)
     with psycopg.connect(url) as conn:
         letters = conn.execute("SELECT originator_id, originator_version, error_type FROM registry.dead_letters"
