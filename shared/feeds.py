@@ -17,6 +17,7 @@ methods, as eventsourcing's own mapper does.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -50,6 +51,13 @@ class UnknownTopic(LookupError):
 _STAMPED = b'{"timestamp":{"_type_":"datetime_iso","_data_":"'
 
 
+@functools.cache
+def _current_tail(cls: type[ContractEvent]) -> bytes:
+    """How a state stored in `cls`'s current version (above 1) ends: eventsourcing's mapper
+    (ours, `RecordedVersionMapper`) writes its `class_version` last. Once per class."""
+    return b',"class_version":%d}' % cls.class_version
+
+
 class ContractMapper(Mapper[UUID]):
     """Decodes stored events into a contract's classes (`topics`: stored topic -> class).
 
@@ -74,7 +82,7 @@ class ContractMapper(Mapper[UUID]):
             originator_id = UUID(str(originator_id))
         state = stored_event.state
         if not self.cipher and not self.compressor and state.startswith(_STAMPED) and (
-                cls.class_version == 1 or state.endswith(self._current_tail(cls))):
+                cls.class_version == 1 or state.endswith(_current_tail(cls))):
             end = state.find(b'"}', len(_STAMPED))
             if end > 0:
                 data = b'{"originator_id":"%s","originator_version":%d,"timestamp":"%s"%s' % (
@@ -96,12 +104,6 @@ class ContractMapper(Mapper[UUID]):
             getattr(cls, f"upcast_v{version}_v{version + 1}")(fields)
             version += 1
         return msgspec.convert(fields, cls, strict=False)
-
-    @staticmethod
-    def _current_tail(cls: type[ContractEvent]) -> bytes:
-        """How a state stored in `cls`'s current version (above 1) ends: eventsourcing's
-        mapper (ours, `RecordedVersionMapper`) writes its `class_version` last."""
-        return b',"class_version":%d}' % cls.class_version
 
     def _decoder(self, cls: type[ContractEvent]) -> msgspec.json.Decoder[Any]:
         decoder = self._decoders.get(cls)

@@ -129,8 +129,8 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
                     failures.append(f"{type(exc).__name__}: {exc}")
                 samples.append(time.perf_counter() - t0)
 
-    settings = Settings.from_env({}, jwt_secret="bench-secret-" + "x" * 32, data_dir=str(tmp_path),
-                                 log_level="warning", worker_metrics_port=0, worker_heartbeat_seconds=1)
+    secret = "bench-secret-" + "x" * 32
+    settings = Settings.from_env({}, jwt_secret=secret, data_dir=str(tmp_path))  # the worker's key, below
     # The transparency log's tree heads signed first, as a running platform's worker keeps them
     # (every few seconds, as the log grows): the seed left its 80,000-odd leaves unsigned, and
     # the worker would otherwise sign them all in its first round, beside the rebuild.
@@ -146,7 +146,7 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
     # `ksd worker registry` in its own process, as deployed (a thread here would share this
     # process's interpreter lock with the reader).
     env = {**os.environ, "DATABASE_URL": bench_url, "KSD_DATA_DIR": str(tmp_path), "KSD_LOG_LEVEL": "warning",
-           "KSD_JWT_SECRET": "bench-secret-" + "x" * 32, "KSD_WORKER_METRICS_PORT": "0",
+           "KSD_JWT_SECRET": secret, "KSD_WORKER_METRICS_PORT": "0",
            "KSD_WORKER_HEARTBEAT_SECONDS": "1", "PYTHONPATH": str(REPO_ROOT)}
     log = (tmp_path / "worker.log").open("wb")
     t0 = time.perf_counter()
