@@ -239,9 +239,11 @@ class AgreementRead(msgspec.Struct):
         return msgspec.json.decode(row["api"], type=cls)
 
     @classmethod
-    def from_aggregate(cls, agreement: Agreement) -> AgreementRead:
-        """One rendering for the event store's answer and the read model's copy."""
-        state = agreement.to_state()
+    def from_aggregate(cls, agreement: Agreement, state: dict[str, Any] | None = None) -> AgreementRead:
+        """One rendering for the event store's answer and the read model's copy; `state`: the
+        agreement's `to_state()`, when the caller holds it already."""
+        if state is None:
+            state = agreement.to_state()
         base = f"/agreements/{agreement.id}/documents"
         return msgspec.convert(
             {

@@ -118,9 +118,11 @@ def json_text(value: Any) -> str:
     return msgspec.json.encode(value).decode()
 
 
-def row_of(agreement: Agreement) -> dict[str, Any]:
-    """The read-model columns of an agreement (everything but `position`)."""
-    state = agreement.to_state()
+def row_of(agreement: Agreement, state: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The read-model columns of an agreement (everything but `position`); `state`: its
+    `to_state()`, when the caller holds it already."""
+    if state is None:
+        state = agreement.to_state()
     regions = agreement.party_regions
     framework = agreement.framework or {}
     in_force = [p for p in agreement.pks if p["stage"] == PksStage.DITANDATANGANI]
@@ -159,13 +161,13 @@ def row_of(agreement: Agreement) -> dict[str, Any]:
     }
 
 
-def api_json(agreement: Agreement) -> str:
+def api_json(agreement: Agreement, state: dict[str, Any] | None = None) -> str:
     """The agreement as the API answers it (`AgreementRead`, encoded as the HTTP app encodes
-    it: msgspec JSON)."""
+    it: msgspec JSON); `state` as `row_of`'s."""
     # Imported here: the API's schemas import the application, which imports this module.
     from services.registry.api.schemas import AgreementRead
 
-    return msgspec.json.encode(AgreementRead.from_aggregate(agreement)).decode()
+    return msgspec.json.encode(AgreementRead.from_aggregate(agreement, state)).decode()
 
 
 class PostgresAgreementsView(FoldedRows, BesideView):
@@ -200,8 +202,10 @@ class PostgresAgreementsView(FoldedRows, BesideView):
             super().write_new(curs, rows)
 
     def row(self, record: dict[str, Any]) -> dict[str, Any]:
-        agreement = Agreement.from_state(record)  # to render: the aggregate's reading of its record
-        return {**row_of(agreement), "api": api_json(agreement)}
+        # To render: the aggregate's reading of its record. The record is its `to_state()` (the
+        # same dict: from_state and to_state are each other's inverse), so it is not made again.
+        agreement = Agreement.from_state(record)
+        return {**row_of(agreement, record), "api": api_json(agreement, record)}
 
     def grant_reader(self) -> None:
         schema = sql.Identifier(self.datastore.schema)
