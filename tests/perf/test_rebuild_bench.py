@@ -45,6 +45,8 @@ pytestmark = pytest.mark.perf
 SCALE = float(os.environ.get("KSD_BENCH_SCALE", "1"))
 N_FAMILIES = max(200, int(4_000 * SCALE))  # seeded agreement families (about 12 events each)
 RESULTS_FILE = REPO_ROOT / ".data" / "bench" / "rebuild.txt"
+# The steady read load beside the first build: a national list page every 50 ms.
+READ_RATE = float(os.environ.get("KSD_BENCH_REBUILD_READ_RATE", "20"))
 LIST = ("SELECT id, position, api FROM registry.agreements WHERE visible_to @> ARRAY[%s]"
         " ORDER BY position DESC LIMIT 20")
 
@@ -104,7 +106,54 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
                         f"{n_events / rebuild_s:,.0f} events/s (target 30,000), raw COPY {n_rows / copy_s:,.0f} rows/s")
 
     # -- beside the live view: a new version built while a reader reads the live one ------------
-    section = "rebuild beside the live view (new version), reads throughout"
+    secret = "bench-secret-" + "x" * 32
+    settings = Settings.from_env({}, jwt_secret=secret, data_dir=str(tmp_path))  # the worker's key, below
+    # The transparency log's tree heads signed first, as a running platform's worker keeps them
+    # (every few seconds, as the log grows): the seed left its 80,000-odd leaves unsigned, and
+    # the worker would otherwise sign them all in its first round, beside the rebuild.
+    registry = Registry(registry_env(bench_url, pool_size=1))
+    try:
+        Audit(registry, signing_key=signing_key_from_settings(settings)).sign_heads(budget_seconds=600)
+    finally:
+        registry.close()
+    # Twice: while a reader reads at a steady READ_RATE (the build's speed beside a read load),
+    # then while one reads as fast as it can (the reads and the build share 2 cores: how far
+    # the reads slow the build, and that they are served throughout).
+    for rate in (READ_RATE, 0):
+        reads = f"{rate} reads/s" if rate else "reads as fast as they go"
+        section = f"rebuild beside the live view (new version), {reads}"
+        beside_s, first, during, failures = _beside(bench_url, tmp_path, secret, rate)
+        assert not failures, failures[:3]
+        report.add(Result(section, "rebuild beside + switch-over (`ksd worker`, per event)", n_events, beside_s))
+        if first is not None:
+            report.add(Result(section, "  from its first batch's commit (the rest, per event)", n_events - first[1],
+                              first[0]))
+        report.add(Result(section, "  reads of the live view meanwhile (national, 20 rows)", len(during),
+                          sum(during), samples_s=during))
+        report.notes.append(
+            f"beside, {reads}: {n_events / beside_s:,.0f} events/s including the worker's start (a new process; "
+            "its tree heads signed beforehand, as a running worker keeps them)"
+            + (f", {(n_events - first[1]) / first[0]:,.0f} from its first batch's commit" if first else "")
+            + f"; {len(during)} reads meanwhile, {len(failures)} failed, slowest {max(during) * 1000:.0f} ms "
+            "(the switch-over's locks)")
+
+    with psycopg.connect(bench_url) as conn:
+        version = conn.execute("SHOW server_version").fetchone()[0]
+    text = report.save(RESULTS_FILE, [
+        f"Sinergi KSD projection rebuild benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}",
+        f"python {platform.python_version()}, {os.cpu_count()} cpu, PostgreSQL {version}, scale {SCALE:g}",
+        "load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
+            *load_before, *os.getloadavg()),
+    ])
+    print("\n\n" + text + "\n")
+
+
+def _beside(bench_url: str, tmp_path: Path, secret: str,
+            rate: float) -> tuple[float, tuple[float, int] | None, list[float], list[str]]:
+    """A new version of the view built beside the live one by `ksd worker registry`, while a
+    reader reads the live view (`rate` reads a second, or as fast as it can when 0): the
+    seconds to the switch-over (the worker's start included); the seconds from its first
+    batch's commit and that batch's position; each read's seconds; the reads that failed."""
     with psycopg.connect(bench_url, autocommit=True) as conn:
         conn.execute("COMMENT ON TABLE registry.agreements IS 'ksd view version 0'")
     migrate_all(bench_url)
@@ -118,7 +167,11 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
 
     def read() -> None:
         with psycopg.connect(bench_url) as reader:
+            due = time.perf_counter()
             while reading.is_set():
+                if rate:
+                    due += 1 / rate
+                    time.sleep(max(0.0, due - time.perf_counter()))
                 t0 = time.perf_counter()
                 try:
                     with reader.transaction():
@@ -129,16 +182,6 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
                     failures.append(f"{type(exc).__name__}: {exc}")
                 samples.append(time.perf_counter() - t0)
 
-    secret = "bench-secret-" + "x" * 32
-    settings = Settings.from_env({}, jwt_secret=secret, data_dir=str(tmp_path))  # the worker's key, below
-    # The transparency log's tree heads signed first, as a running platform's worker keeps them
-    # (every few seconds, as the log grows): the seed left its 80,000-odd leaves unsigned, and
-    # the worker would otherwise sign them all in its first round, beside the rebuild.
-    registry = Registry(registry_env(bench_url, pool_size=1))
-    try:
-        Audit(registry, signing_key=signing_key_from_settings(settings)).sign_heads(budget_seconds=600)
-    finally:
-        registry.close()
     reader = threading.Thread(target=read, daemon=True)
     reader.start()
     time.sleep(0.5)
@@ -178,28 +221,5 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
         worker.terminate()
         worker.wait(timeout=30)
         log.close()
-    during = samples[before:]
-    assert not failures, failures[:3]
-
-    report.add(Result(section, "rebuild beside + switch-over (`ksd worker`, per event)", n_events, beside_s))
-    if first is not None:
-        report.add(Result(section, "  from its first batch's commit (the rest, per event)", n_events - first[1],
-                          t0 + beside_s - first[0]))
-    report.add(Result(section, "  reads of the live view meanwhile (national, 20 rows)", len(during), sum(during),
-                      samples_s=during))
-    report.notes.append(f"beside: {n_events / beside_s:,.0f} events/s including the worker's start (a new "
-                        "process; its tree heads signed beforehand, as a running worker keeps them)"
-                        + (f", {(n_events - first[1]) / (t0 + beside_s - first[0]):,.0f} from its first batch's "
-                           "commit" if first is not None else "") + "; "
-                        f"{len(during)} reads meanwhile, {len(failures)} failed, slowest {max(during) * 1000:.0f} ms "
-                        "(the switch-over's locks)")
-
-    with psycopg.connect(bench_url) as conn:
-        version = conn.execute("SHOW server_version").fetchone()[0]
-    text = report.save(RESULTS_FILE, [
-        f"Sinergi KSD projection rebuild benchmark, {datetime.now(UTC).isoformat(timespec='seconds')}",
-        f"python {platform.python_version()}, {os.cpu_count()} cpu, PostgreSQL {version}, scale {SCALE:g}",
-        "load average (1, 5, 15 min) before {:.2f} {:.2f} {:.2f}, after {:.2f} {:.2f} {:.2f}".format(
-            *load_before, *os.getloadavg()),
-    ])
-    print("\n\n" + text + "\n")
+    rest = None if first is None else (t0 + beside_s - first[0], first[1])
+    return beside_s, rest, samples[before:], failures
