@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 from services.monitoring.notify import NOTIFICATION_TABLES
-from shared.db import AUDIENCE_POLICY, gin_index, reader_policy
+from shared.db import AUDIENCE_POLICY, gin_index, payload_columns, reader_policy
 
 SCHEMA = "monitoring"
 
@@ -39,6 +39,7 @@ AGREEMENT_TABLES = [
     "CREATE INDEX IF NOT EXISTS {t}_alerts_due ON {schema}.{t} (id) WHERE alerts_due",
     *gin_index("{t}_visible_to", "{t}", "visible_to"),
     *gin_index("{t}_party_regions", "{t}", "party_regions"),
+    payload_columns("{t}", "state"),
     *reader_policy("{t}", AUDIENCE_POLICY),
 ]
 

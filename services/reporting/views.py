@@ -44,7 +44,7 @@ from services.reporting.totals import (
     Facts,
     PeriodTotals,
 )
-from shared.db import READER_ROLE, gin_index, reader_policy
+from shared.db import READER_ROLE, gin_index, payload_columns, reader_policy
 from shared.periods import Period, local_date
 from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection, composite_version
 from shared.regions import province_of
@@ -212,6 +212,7 @@ _AGREEMENT_TABLES = [
     *gin_index("{t}_visible_to", "{t}", "visible_to", schema="{s}"),
     *gin_index("{t}_party_regions", "{t}", "party_regions", schema="{s}"),
     *gin_index("{t}_urusan", "{t}", "urusan", schema="{s}"),
+    payload_columns("{t}", "parties", "state", schema="{s}"),
     "ALTER TABLE {s}.{t} NO FORCE ROW LEVEL SECURITY",
     *reader_policy("{t}", schema="{s}"),
 ]

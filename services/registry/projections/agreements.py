@@ -21,7 +21,7 @@ from psycopg_pool import AsyncConnectionPool
 from services.registry import contract
 from services.registry.domain.agreement import Agreement, FrameworkStage, PksStage
 from shared.cursors import decode_cursor, encode_cursor
-from shared.db import READER_ROLE, TENANT_SETTING, gin_index, tenant_transaction
+from shared.db import READER_ROLE, TENANT_SETTING, gin_index, payload_columns, tenant_transaction
 from shared.projection import BesideView, FoldedRows, FoldingProjection
 from shared.regions import province_of
 from shared.tenancy import audience_of
@@ -87,6 +87,7 @@ _CREATE = [
     *gin_index("{t}_urusan", "{t}", "urusan"),
     *gin_index("{t}_search", "{t}", "search"),
     "CREATE INDEX IF NOT EXISTS {t}_signed_on ON {schema}.{t} (framework_signed_on)",
+    payload_columns("{t}", "parties", "created_by", "state", "api"),
     # Row-level security: the second wall behind the application's own tenant filter.
     # Read transactions switch to role ksd_reader (SELECT only) with their tenant in
     # ksd.tenant, and see only rows whose audience holds it. The owner (the projection)
