@@ -283,7 +283,8 @@ class FeedWorker:
     def _run_round(self, runners: list[FeedRunner]) -> FeedRunner | None:
         """Let the feeds run for a round (`round_seconds`; raises a feed's error). While one
         fills a new shape beside the live view, it is looked at every `BUILT_CHECK_SECONDS` of
-        the round, and the round ends as soon as it has caught up (answered: to switch over).
+        the round, and the round ends as soon as it has caught up (answered: to switch over), or
+        when the worker is told to stop.
         Looked at once a round, a build finished in the first milliseconds of one waited for its
         end: measured, 0.35-0.41 s of a 2.5 s build of 48,806 events."""
         building = any(runner.beside for runner in runners)
@@ -295,7 +296,7 @@ class FeedWorker:
                 runner.run_forever(timeout=step / len(runners))
             if building and (built := self._built(runners)) is not None:
                 return built
-            if time.monotonic() >= end:
+            if time.monotonic() >= end or self.stop.is_set():
                 return None
 
     def _built(self, runners: list[FeedRunner]) -> FeedRunner | None:

@@ -53,3 +53,11 @@ def test_without_a_build_a_round_is_one_wait_of_its_length() -> None:
     assert worker._run_round(runners) is None  # noqa: SLF001
     for runner in runners:
         assert runner.waits == [pytest.approx(0.01, abs=0.002)]
+
+
+def test_a_worker_told_to_stop_ends_a_build_round_at_its_next_look() -> None:
+    worker = Worker(settings=None, database_url="")
+    build = Runner(beside=True, caught_up_after=10**9)  # never caught up
+    worker.stop.set()
+    assert worker._run_round([build]) is None  # noqa: SLF001
+    assert len(build.waits) == 1
