@@ -125,8 +125,8 @@ class _Configured(BatchedView):
 class AgreementsView(FoldedRows, BesideView, _Configured):
     """The registry feed's tables: `agreements` and their stage history. Within a batch each
     agreement is read once, its events folded in memory, and its row written once, with its
-    alerts marked once (shared.projection.FoldedRows); the stage history is written as each
-    event applies. Both tables are rebuilt beside the live ones when either's shape changes
+    alerts marked once (shared.projection.FoldedRows); the stage history's new rows are written
+    with them. Both tables are rebuilt beside the live ones when either's shape changes
     (shared.projection.BesideView): readers and the alert review keep the live tables until
     the switch-over."""
 
@@ -155,6 +155,10 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
         self._redate_stage = sql.SQL(
             "UPDATE {s}.{t} SET since = %s WHERE agreement_id = %s AND version = %s").format(
             s=self.schema, t=sql.Identifier(stages))
+        # The batch's rows of the stage history, inserted at its end in one pipeline (a statement
+        # and a round trip each was two thirds of this feed's rebuild); by (agreement, version),
+        # for a correction later in the same batch.
+        self._new_stages: dict[tuple[UUID, int], list[Any]] = {}
 
     def row(self, record: dict[str, Any]) -> dict[str, Any]:
         return agreement_row(record)
@@ -166,10 +170,14 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
 
     def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
         if isinstance(event, registry.Corrected):
-            # A corrected legal date moves the stage change its step made.
+            # A corrected legal date moves the stage change its step made: stored already, or
+            # still to be inserted at the batch's end.
             day = corrected_step_date(event.step, event.changes)
             if day is not None:
                 curs.execute(self._redate_stage, (day, event.originator_id, event.step_version))
+                pending = self._new_stages.get((event.originator_id, event.step_version))
+                if pending is not None:
+                    pending[3] = day
         if record["stage"] != stage_before:
             self._stage(curs, record, registry.legal_date(event), event.timestamp)
 
@@ -187,12 +195,20 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
         """The rows, and every agreement of the batch (and its regions) marked for an alert
         review (a new shape built beside: its rows are all due once it is switched in)."""
         super().flush(curs)
+        if self._new_stages:
+            curs.executemany(self._insert_stage, list(self._new_stages.values()))
         if self._touched and not self.suffix:
             regions = {r for record, _ in self._touched.values() for r in registry.party_regions(record)}
             self.alerts.mark_many(curs, list(self._touched), sorted(regions))
 
     def _stage(self, curs: Any, record: dict[str, Any], since: date, recorded_at: datetime) -> None:
-        curs.execute(self._insert_stage, (UUID(record["_id"]), record["_version"], record["stage"], since, recorded_at))
+        agreement_id = UUID(record["_id"])
+        self._new_stages[agreement_id, record["_version"]] = [agreement_id, record["_version"], record["stage"], since,
+                                                             recorded_at]
+
+    def discard(self) -> None:
+        super().discard()
+        self._new_stages = {}
 
     def switched(self, curs: Any) -> None:
         """The stage history's policy reads the agreements: it went with the dropped table and

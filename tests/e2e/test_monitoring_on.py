@@ -326,3 +326,7 @@ def test_a_read_model_without_the_stage_history_is_rebuilt_beside_it(p: Platform
     # Then the agreements and their stages are those the registry's events give
     assert health(p, "2026-04-15") == expected
     assert health(p)["stages"] == {"berakhir": 1, "pelaksanaan": 1, "persiapan": 1}
+    # And a correction rebuilt in the batch of the step it corrects (the stage history's rows are
+    # written at the batch's end) moves that step's stage as it did live
+    assert health(p, "2026-08-25", code=BOGOR)["stages"] == {"penyusunan_kesepakatan": 1}
+    assert health(p, "2026-08-28", code=BOGOR)["stages"] == {"kesepakatan_ditandatangani": 1}
