@@ -28,15 +28,18 @@ from psycopg import sql
 
 from services.ksd.cli import migrate_all
 from services.ksd.seed import seed
+from services.monitoring.worker import MonitoringWorker
 from services.registry.application import Registry
 from services.registry.audit import Audit
 from services.registry.projections.agreements import JSON_COLUMNS, VIEW_COLUMNS
 from services.registry.setup import projection_lag, registry_env
 from services.registry.worker import make_runner
+from services.reporting.worker import ReportingWorker
 from shared.audit.signing import signing_key_from_settings
 from shared.db import READER_ROLE, TENANT_SETTING
+from shared.projection import FeedRunner, switch_over
 from shared.settings import Settings
-from shared.worker import tune_gc
+from shared.worker import FeedWorker, tune_gc
 from tests.conftest import fresh_database
 from tests.perf.test_registry_bench import REPO_ROOT, Report, Result
 
@@ -105,6 +108,17 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
     report.notes.append(f"{N_FAMILIES} seeded families: {n_events} events, {n_rows} rows; rebuild "
                         f"{n_events / rebuild_s:,.0f} events/s (target 30,000), raw COPY {n_rows / copy_s:,.0f} rows/s")
 
+    # The other services' read models of the registry's events (monitoring's agreements and
+    # their stage history; reporting's, with their stage history and period parts): each a new
+    # shape built beside its live one, from zero until caught up.
+    settings = Settings.from_env({}, jwt_secret="bench-secret-" + "x" * 32, data_dir=str(tmp_path))
+    for worker in (MonitoringWorker(settings, bench_url), ReportingWorker(settings, bench_url)):
+        seconds = _rebuild_beside(bench_url, worker)
+        report.add(Result(section, f"  {worker.service}'s read model of them, built beside (per event)", n_events,
+                          seconds, baseline=base))
+        report.notes.append(f"{worker.service}'s read model of the registry's events, built beside: "
+                            f"{n_events / seconds:,.0f} events/s")
+
     # -- beside the live view: a new version built while a reader reads the live one ------------
     secret = "bench-secret-" + "x" * 32
     settings = Settings.from_env({}, jwt_secret=secret, data_dir=str(tmp_path))  # the worker's key, below
@@ -146,6 +160,23 @@ def test_rebuild_from_the_events_and_beside_the_live_view(bench_url: str, tmp_pa
             *load_before, *os.getloadavg()),
     ])
     print("\n\n" + text + "\n")
+
+
+def _rebuild_beside(bench_url: str, worker: FeedWorker) -> float:
+    """Seconds for `worker`'s feed of the registry's events (its first) to fill a new shape of
+    its view beside the live one, from zero until it has caught up; then it is switched in."""
+    feed = worker.feeds[0]
+    view = worker.view_class(feed)
+    with psycopg.connect(bench_url, autocommit=True) as conn:
+        conn.execute(f"COMMENT ON TABLE {worker.schema}.agreements IS 'ksd view version 0'")
+    migrate_all(bench_url)
+    t0 = time.perf_counter()
+    with FeedRunner(worker.service, feed, bench_url, view_class=view, beside=True) as runner:
+        while (position := runner.position())[0] < position[1]:
+            runner.run_forever(timeout=0.01)
+    seconds = time.perf_counter() - t0
+    switch_over(feed, bench_url, view)
+    return seconds
 
 
 def _beside(bench_url: str, tmp_path: Path, secret: str,
