@@ -166,7 +166,7 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
     def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
         """The first row of its stage history: the day it legally began (its Started event's
         legal date)."""
-        self._stage(curs, record, registry.legal_date(event), event.timestamp)
+        self._stage(record, registry.legal_date(event), event.timestamp)
 
     def changed(self, curs: Any, record: dict[str, Any], event: Any, stage_before: Any) -> None:
         if isinstance(event, registry.Corrected):
@@ -179,7 +179,7 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
                 if pending is not None:
                     pending[3] = day
         if record["stage"] != stage_before:
-            self._stage(curs, record, registry.legal_date(event), event.timestamp)
+            self._stage(record, registry.legal_date(event), event.timestamp)
 
     def write_new(self, curs: Any, rows: list[dict[str, Any]]) -> None:
         curs.executemany(self._insert_row, rows)
@@ -192,8 +192,9 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
                 ([r["id"] for r in rows],))
 
     def flush(self, curs: Any) -> None:
-        """The rows, and every agreement of the batch (and its regions) marked for an alert
-        review (a new shape built beside: its rows are all due once it is switched in)."""
+        """The rows and the batch's new rows of the stage history, and every agreement of the
+        batch (and its regions) marked for an alert review (a new shape built beside: its rows
+        are all due once it is switched in)."""
         super().flush(curs)
         if self._new_stages:
             curs.executemany(self._insert_stage, list(self._new_stages.values()))
@@ -201,7 +202,8 @@ class AgreementsView(FoldedRows, BesideView, _Configured):
             regions = {r for record, _ in self._touched.values() for r in registry.party_regions(record)}
             self.alerts.mark_many(curs, list(self._touched), sorted(regions))
 
-    def _stage(self, curs: Any, record: dict[str, Any], since: date, recorded_at: datetime) -> None:
+    def _stage(self, record: dict[str, Any], since: date, recorded_at: datetime) -> None:
+        """A new row of the stage history, kept until the batch's end (`flush`)."""
         agreement_id = UUID(record["_id"])
         self._new_stages[agreement_id, record["_version"]] = [agreement_id, record["_version"], record["stage"], since,
                                                              recorded_at]
