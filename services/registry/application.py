@@ -32,6 +32,7 @@ from services.registry.domain.commands import AttachDocument, Caller, Correct, P
 from services.registry.domain.valid_time import state_on
 from services.registry.projections.agreements import AgreementFilter, row_of
 from shared.application import ServiceApplication
+from shared.audit.store import PackedEvents
 from shared.auth import CENTRAL_APPROVER, Identity, require_roles
 from shared.blobs import BlobNotFound, BlobStore, BlobSweep, sha256_hex, sniff_media_type, sweep_blobs
 from shared.clock import Clock, SystemClock
@@ -132,13 +133,22 @@ class Registry(ServiceApplication):
 
     def append_events(self, events: Sequence[DomainEvent]) -> None:
         """Append a batch of domain events already collected (the legacy import's appends,
-        thousands at a time) in one transaction: the recorder's bulk path, each event mapped
-        as it is written (`HashChainRecorder.insert_domain_events`). What `save` does besides
-        recording is nothing here: no snapshots (it takes them only of aggregates it is
-        given), no cached aggregates, and this application has no `_notify`/`notify`
+        thousands at a time) in one transaction: `pack_events`, then `append_packed`."""
+        self.append_packed(self.pack_events(events))
+
+    def pack_events(self, events: Sequence[DomainEvent]) -> PackedEvents:
+        """The CPU work of appending `events` (mapped, hashed into their chains, packed as
+        COPY rows), done outside any transaction, so that an import packs its next batch
+        while the server stores this one (`HashChainRecorder.pack_domain_events`)."""
+        return self.recorder.pack_domain_events(events, self.mapper.to_stored_event)  # type: ignore[attr-defined]
+
+    def append_packed(self, packed: PackedEvents) -> None:
+        """Write packed events in one transaction: the recorder's bulk path. What `save` does
+        besides recording is nothing here: no snapshots (it takes them only of aggregates it
+        is given), no cached aggregates, and this application has no `_notify`/`notify`
         subscribers, so no `Recording` objects are built for them. A version already stored
         raises eventsourcing's IntegrityError and nothing is written."""
-        self.recorder.insert_domain_events(events, self.mapper.to_stored_event)  # type: ignore[attr-defined]
+        self.recorder.insert_packed(packed)  # type: ignore[attr-defined]
 
     # -- use cases ---------------------------------------------------------------------
 

@@ -12,7 +12,9 @@ the same transaction protocol as eventsourcing's insert (table lock, NOTIFY, one
 with the events and their links written by binary `COPY` instead of array parameters (rows
 packed here with `struct` when the ids are uuids and each aggregate's events come in version
 order, the import's case). The mapper (`RecordedVersionMapper`) hands each stored event the
-parts of its chain record, so a link is hashed without decoding the bytes just encoded.
+parts of its chain record, so a link is hashed without decoding the bytes just encoded. An
+import packs each batch before its transaction (`pack_domain_events`) and has a writer
+thread write it (`insert_packed`) while it packs the next.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ import struct
 import threading
 from collections import OrderedDict
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
 from json import encoder as json_encoder
@@ -31,6 +34,7 @@ from typing import Any, TypeVar
 from uuid import UUID
 
 import msgspec
+import psycopg
 from eventsourcing.persistence import (
     IntegrityError,
     InterfaceError,
@@ -276,6 +280,32 @@ class RecordedVersionMapper(Mapper[_Id]):
         return StoredEvent(originator_id, originator_version, get_topic(cls), stored)
 
 
+_TIMESTAMPTZ = psycopg.adapters.get_dumper_by_oid(psycopg.adapters.types["timestamptz"].oid, Format.BINARY)(datetime)
+
+
+def _moment_bytes(recorded_at: str) -> bytes:
+    """A `recorded_at` as COPY's binary `timestamptz`, by psycopg's own dumper (it needs no
+    connection: the value is microseconds since 2000-01-01 UTC)."""
+    dumped = _TIMESTAMPTZ.dump(datetime.fromisoformat(recorded_at))
+    if dumped is None:  # (a dumper's None is SQL NULL: never for a datetime)
+        raise ProgrammingError(f"recorded_at {recorded_at!r} dumped as NULL")
+    return bytes(dumped)
+
+
+@dataclass(frozen=True)
+class PackedEvents:
+    """Domain events ready to append (`HashChainRecorder.pack_domain_events`): with `rows`,
+    their COPY data (the events' blocks, the chain's rows, the log's leaves) and each
+    aggregate's new head; without, they take `insert_events` when inserted."""
+
+    events: Sequence[Any]
+    to_stored: Callable[[Any], StoredEvent]
+    rows: tuple[list[bytearray], bytearray, list[tuple[bytes, int, bytes]], list[tuple[_Id, int, bytes]]] | None
+
+    def stored(self) -> list[StoredEvent]:
+        return [self.to_stored(e) for e in self.events]
+
+
 class HashChainRecorder(PostgresApplicationRecorder):
     """Writes each event's link of the hash chain in the event's own transaction."""
 
@@ -329,6 +359,10 @@ class HashChainRecorder(PostgresApplicationRecorder):
         self._max_notification_id = SQL(
             "SELECT coalesce(max(notification_id), 0) AS last FROM {schema}.{events}"
         ).format(**ident)
+        # eventsourcing's table lock (with its timeout) and NOTIFY: one simple query, one
+        # round trip (it has no parameters).
+        self._lock_and_notify = SQL("; ").join([*self.lock_table_statements,
+                                                SQL("NOTIFY {0}").format(Identifier(self.channel_name))])
         self._copy_stored = SQL(
             "COPY {schema}.{events} (originator_id, originator_version, topic, state) FROM STDIN (FORMAT BINARY)"
         ).format(**ident)
@@ -365,18 +399,34 @@ class HashChainRecorder(PostgresApplicationRecorder):
         return self._inserted(lambda: super(HashChainRecorder, self).insert_events(stored_events, **kwargs),
                               lambda: stored_events)
 
-    def insert_domain_events(self, domain_events: Sequence[Any], to_stored: Callable[[Any], StoredEvent]) -> list[int]:
-        """The bulk path for domain events not yet mapped (a legacy import's batch): each is
-        mapped by `to_stored` as it is written, so the server stores the rows while Python
-        maps, hashes and packs the next ones. Otherwise exactly `insert_events`."""
-        if len(domain_events) < BULK_MIN_EVENTS:
-            return list(self.insert_events([to_stored(e) for e in domain_events]) or [])
-        mapped: list[StoredEvent] = []
+    def pack_domain_events(self, domain_events: Sequence[Any], to_stored: Callable[[Any], StoredEvent]
+                           ) -> PackedEvents:
+        """The CPU work of appending domain events not yet mapped (a legacy import's batch),
+        done before and outside their transaction: each event mapped by `to_stored`, its link
+        hashed and its rows packed in COPY's binary format (`_pack_linked`). `insert_packed`
+        then writes them; meanwhile the caller may pack its next batch (the server stores one
+        batch while Python packs the next). Events the packed path does not take (a small
+        batch, text ids, an aggregate's events out of version order) are mapped at the
+        insert, which takes the other paths. Each aggregate's previous head is looked up now
+        (genesis, the cache or one query): a head that moves before the insert (another save
+        of the same aggregate) makes the insert fail on its version, as any conflict."""
+        if len(domain_events) >= BULK_MIN_EVENTS and self.datastore.originator_id_type == "uuid":
+            by_aggregate, heads, in_order = self._previous_heads(None, domain_events)
+            if in_order:
+                blocks: list[bytearray] = []
+                chain, leaf_rows = self._pack_linked(domain_events, heads, blocks.append, _moment_bytes, to_stored)
+                links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
+                return PackedEvents(domain_events, to_stored, (blocks, chain, leaf_rows, links))
+        return PackedEvents(domain_events, to_stored, None)
 
-        def stored() -> Sequence[StoredEvent]:
-            return mapped if len(mapped) == len(domain_events) else [to_stored(e) for e in domain_events]
-
-        return self._inserted(lambda: self._copy_events(domain_events, to_stored, mapped), stored)
+    def insert_packed(self, packed: PackedEvents) -> None:
+        """Write what `pack_domain_events` packed, in one transaction (otherwise exactly
+        `insert_events`, but the notification ids are not read back). A version already
+        stored raises eventsourcing's IntegrityError and nothing is written."""
+        if packed.rows is None:
+            self.insert_events(packed.stored())
+        else:
+            self._inserted(lambda: self._copy_packed(packed), packed.stored)
 
     def _inserted(self, insert: Callable[[], _Ids],
                   stored: Callable[[], Sequence[StoredEvent]]) -> _Ids | list[int]:
@@ -425,18 +475,13 @@ class HashChainRecorder(PostgresApplicationRecorder):
         return ids
 
     @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
-    def _copy_events(self, stored_events: Sequence[Any], to_stored: Callable[[Any], StoredEvent] | None = None,
-                     mapped: list[StoredEvent] | None = None) -> list[int]:
+    def _copy_events(self, stored_events: Sequence[StoredEvent]) -> list[int]:
         """The bulk path: eventsourcing's protocol (previous hashes looked up first, then
         `LOCK TABLE ... IN EXCLUSIVE MODE` with its lock timeout, NOTIFY, insert, one commit),
         the events and their links written by binary COPY. Each link is hashed as its event
-        is written, so the server stores rows while Python hashes the next ones. Under the
-        lock no other writer takes notification ids: this save's ids are those above the
-        highest before it, in COPY's row order (the order given, as eventsourcing's insert).
-        A version already stored fails the COPY's primary key, which the datastore raises as
-        eventsourcing's IntegrityError, and nothing is written. With `to_stored`, the events are
-        domain events, mapped as they are packed (their ids and versions are read first) and
-        appended to `mapped`."""
+        is written, so the server stores rows while Python hashes the next ones. A version
+        already stored fails the COPY's primary key, which the datastore raises as
+        eventsourcing's IntegrityError, and nothing is written."""
         me = threading.get_ident()
         self._attempts[me] = self._attempts.get(me, 0) + 1
         id_type = self.datastore.originator_id_type
@@ -446,32 +491,16 @@ class HashChainRecorder(PostgresApplicationRecorder):
             curs.adapters.register_dumper(bytes, BytesBinaryDumper)
             by_aggregate, heads, in_order = self._previous_heads(curs, stored_events)
             packed = in_order and id_type == "uuid"
-            if to_stored is not None:
-                if mapped is None:
-                    raise TypeError("`to_stored` needs `mapped`, the list of the events it maps")
-                mapped.clear()  # (a retry maps them again)
-                if not packed:  # the other paths take stored events
-                    mapped.extend(map(to_stored, stored_events))
-                    stored_events, to_stored = mapped, None
-                    by_aggregate, heads, in_order = self._previous_heads(curs, stored_events)
             if not in_order:  # an aggregate's events out of version order: link them sorted, first
                 links, columns = self._links(curs, stored_events)
                 chain_rows = list(zip(*columns, strict=True))
                 leaves = self._log.leaves_in_store_order(stored_events, chain_rows)
-            for statement in self.lock_table_statements:
-                curs.execute(statement, prepare=False)
-            self._notify_channel(curs)
-            curs.execute(self._max_notification_id, prepare=False)
-            top = curs.fetchone()
-            if top is None:  # (max() answers one row, even over no rows)
-                raise ProgrammingError("bulk insert: no highest notification id")
-            last = top["last"]
+            last = self._lock_for_copy(curs)
             # The usual case (uuid ids, each aggregate's events in version order): the rows
             # packed in COPY's binary format here, each link hashed as its event is packed.
             with curs.copy(self._copy_stored) as copy:
                 if packed:
-                    chain, leaf_rows = self._pack_linked(stored_events, heads, copy.write, self._moment_bytes(curs),
-                                                         to_stored, mapped)
+                    chain, leaf_rows = self._pack_linked(stored_events, heads, copy.write, _moment_bytes)
                     links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
                 else:
                     copy.set_types([id_type, "int8", "text", "bytea"])
@@ -497,38 +526,57 @@ class HashChainRecorder(PostgresApplicationRecorder):
             else:
                 self._log.copy(curs, leaves, id_type)
             self._pending[me] = (links, ())
-            # Every id above `last` is this COPY's, increasing in row order: when they are
-            # consecutive numbers (nothing else advanced the sequence meanwhile), they need
-            # not be read back.
-            curs.execute(self._new_ids_range, (last,), prepare=False)
-            span = curs.fetchone()
-            n = len(stored_events)
-            if span is not None and span["n"] == n and span["last"] - span["first"] + 1 == n:
-                return list(range(span["first"], span["last"] + 1))
-            curs.execute(self._select_new_ids, (last,), prepare=False)
-            ids = [r["notification_id"] for r in curs.fetchall()]
-            if len(ids) != n:
-                raise ProgrammingError(f"bulk insert: {len(ids)} notification ids for {n} events")
+            return self._new_ids(curs, last, len(stored_events))
+
+    @retry((InterfaceError, OperationalError), max_attempts=10, wait=0.2)
+    def _copy_packed(self, packed: PackedEvents) -> None:
+        """`_copy_events` for rows `pack_domain_events` packed: under the lock only the
+        writing of the bytes, in as few round trips as it takes (the caller packs its next
+        batch meanwhile, and each answer waits for the GIL)."""
+        if packed.rows is None:
+            raise ProgrammingError("these events were not packed")
+        blocks, chain, leaf_rows, links = packed.rows
+        me = threading.get_ident()
+        self._attempts[me] = self._attempts.get(me, 0) + 1
+        with self.datastore.get_connection() as conn, conn.transaction(), conn.cursor() as curs:
+            curs.execute(self._lock_and_notify, prepare=False)
+            with curs.copy(self._copy_stored) as copy:
+                for block in blocks:
+                    copy.write(block)
+            with curs.copy(self._copy_chain) as copy:
+                copy.write(chain)
+            self._log.copy_packed(curs, leaf_rows)
+            self._pending[me] = (links, ())
+
+    def _lock_for_copy(self, curs: Cursor[DictRow]) -> int:
+        """eventsourcing's table lock and NOTIFY, then the highest notification id: under the
+        lock no other writer takes notification ids, so this save's ids are those above it, in
+        COPY's row order (the order given, as eventsourcing's insert)."""
+        curs.execute(self._lock_and_notify, prepare=False)
+        curs.execute(self._max_notification_id, prepare=False)
+        top = curs.fetchone()
+        if top is None:  # (max() answers one row, even over no rows)
+            raise ProgrammingError("bulk insert: no highest notification id")
+        last: int = top["last"]
+        return last
+
+    def _new_ids(self, curs: Cursor[DictRow], last: int, n: int) -> list[int]:
+        """The notification ids of the `n` events just copied, all above `last`, in row order:
+        when they are consecutive numbers (nothing else advanced the sequence meanwhile), they
+        need not be read back."""
+        curs.execute(self._new_ids_range, (last,), prepare=False)
+        span = curs.fetchone()
+        if span is not None and span["n"] == n and span["last"] - span["first"] + 1 == n:
+            return list(range(span["first"], span["last"] + 1))
+        curs.execute(self._select_new_ids, (last,), prepare=False)
+        ids = [r["notification_id"] for r in curs.fetchall()]
+        if len(ids) != n:
+            raise ProgrammingError(f"bulk insert: {len(ids)} notification ids for {n} events")
         return ids
-
-    @staticmethod
-    def _moment_bytes(curs: Cursor[DictRow]) -> Callable[[str], bytes]:
-        """A `recorded_at` as COPY's binary `timestamptz`, by psycopg's own dumper."""
-        oid = curs.adapters.types["timestamptz"].oid
-        dumper = curs.adapters.get_dumper_by_oid(oid, Format.BINARY)(datetime, curs)
-
-        def moment_bytes(recorded_at: str) -> bytes:
-            dumped = dumper.dump(datetime.fromisoformat(recorded_at))
-            if dumped is None:  # (a dumper's None is SQL NULL: never for a datetime)
-                raise ProgrammingError(f"recorded_at {recorded_at!r} dumped as NULL")
-            return bytes(dumped)
-
-        return moment_bytes
 
     def _pack_linked(
         self, stored_events: Sequence[Any], heads: dict[_Id, bytes], write: Callable[[bytearray], Any],
         moment_bytes: Callable[[str], bytes], to_stored: Callable[[Any], StoredEvent] | None = None,
-        mapped: list[StoredEvent] | None = None,
     ) -> tuple[bytearray, list[tuple[bytes, int, bytes]]]:
         """`_link_rows` for uuid ids, in PostgreSQL's binary COPY format (header, rows of
         (field count, then each field's length and bytes), trailer), built with `struct`
@@ -536,7 +584,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         blocks as they are packed, and the server stores them while the next are hashed.
         Returns the chain table's whole COPY data and the transparency log's rows for
         `LogWriter.copy_packed`; leaves in `heads` each aggregate's new head. With
-        `to_stored`, `stored_events` are domain events, each mapped here (into `mapped`)."""
+        `to_stored`, `stored_events` are domain events, each mapped here."""
         pack_event, pack_length, pack_chain = _EVENT_HEAD.pack, _LENGTH.pack, _CHAIN_ROW.pack
         service, leaf = self._log.service, trusted_leaf
         keys: dict[_Id, tuple[str, bytes]] = {}
@@ -548,12 +596,9 @@ class HashChainRecorder(PostgresApplicationRecorder):
         sha256, canonical = hashlib.sha256, _ENCODE_CANONICAL.encode
         last: Any = None
         digest = b""
-        keep = mapped.append if mapped is not None else None
         for e in stored_events:
             if to_stored is not None:
                 e = to_stored(e)
-                if keep is not None:
-                    keep(e)
             originator_id, version, topic, state = e.originator_id, e.originator_version, e.topic, e.state
             if originator_id is not last:  # an aggregate's events mostly come together
                 if last is not None:
@@ -655,7 +700,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             self._log.append(chain, self._log_pending[threading.get_ident()])
 
     def _previous_heads(
-        self, curs: Cursor[DictRow], stored_events: Sequence[StoredEvent]
+        self, curs: Cursor[DictRow] | None, stored_events: Sequence[StoredEvent]
     ) -> tuple[dict[_Id, list[StoredEvent]], dict[_Id, bytes], bool]:
         """Each aggregate's events (in version order) and the hash its first new event links
         to, from the genesis, the cache or one query; and whether `stored_events` already
@@ -691,8 +736,15 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 else:
                     wanted.append((originator_id, first - 1))
         if wanted:
-            curs.execute(self._select_prev, ([w[0] for w in wanted], [w[1] for w in wanted]), prepare=False)
-            for row in curs.fetchall():
+            params = ([w[0] for w in wanted], [w[1] for w in wanted])
+            if curs is None:  # (packing before the transaction: a connection of its own)
+                with self.datastore.get_connection() as conn, conn.cursor() as own:
+                    own.execute(self._select_prev, params, prepare=False)
+                    found = own.fetchall()
+            else:
+                curs.execute(self._select_prev, params, prepare=False)
+                found = curs.fetchall()
+            for row in found:
                 heads[row["originator_id"]] = bytes(row["hash"])
             lost = [w for w in wanted if w[0] not in heads]
             if lost:

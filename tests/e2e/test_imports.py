@@ -386,7 +386,7 @@ def test_a_batch_that_loses_a_race_is_saved_family_by_family_and_nothing_is_repo
         calls["n"] += 1
         return real_save(*objs, **kwargs)
 
-    monkeypatch.setattr(app_registry, "append_events", batch_losing_the_race)
+    monkeypatch.setattr(app_registry, "append_packed", batch_losing_the_race)
     monkeypatch.setattr(app_registry, "save", save)
     rows, _ = sample_rows("R", 4)
     good = [row for row in rows if row.get("Judul") and row.get("Mitra Daerah") != "99.99"][:4]

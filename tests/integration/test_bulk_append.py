@@ -26,7 +26,7 @@ from services.ksd.cli import migrate_all
 from services.registry.application import Registry
 from services.registry.domain.agreement import Agreement, Category, Form, RegionParty
 from services.registry.domain.commands import Caller, Policy, RecordOfferResponse, SubmitOffer
-from services.registry.imports import HEADERS, IMPORTED, Importer
+from services.registry.imports import HEADERS, IMPORTED, PRESENT, Importer
 from services.registry.setup import registry_env
 from shared.audit import store as store_module
 from shared.audit import translog
@@ -63,13 +63,18 @@ def app(url: str) -> Iterator[Registry]:
 def bulk_saves(app: Registry, monkeypatch: pytest.MonkeyPatch) -> list[int]:
     """How many events each save that took the bulk path carried."""
     recorder: HashChainRecorder = app.recorder  # type: ignore[assignment]
-    real, seen = recorder._copy_events, []
+    real, real_packed, seen = recorder._copy_events, recorder._copy_packed, []
 
-    def counting(stored_events: Any, *mapping: Any) -> Any:
+    def counting(stored_events: Any) -> Any:
         seen.append(len(stored_events))
-        return real(stored_events, *mapping)
+        return real(stored_events)
+
+    def counting_packed(packed: Any) -> Any:
+        seen.append(len(packed.events))
+        return real_packed(packed)
 
     monkeypatch.setattr(recorder, "_copy_events", counting)
+    monkeypatch.setattr(recorder, "_copy_packed", counting_packed)
     return seen
 
 
@@ -383,6 +388,82 @@ def test_a_bulk_save_committed_just_before_its_connection_died_succeeds_once(
     assert lost and bulk_saves == [N]  # one save (its retry runs within), answered as a success
     assert counts(url) == (before[0] + N, before[1] + N)
     assert_chains_verify(app, [a.id for a in aggregates], versions=1)
+
+
+def test_packed_events_committed_just_before_their_connection_died_are_appended_once(
+    app: Registry, url: str, bulk_saves: list[int], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The import's path (`pack_events`, then `append_packed`) meets the same lost
+    acknowledgement: its retry finds exactly these events stored, and succeeds."""
+    datastore = app.recorder.datastore  # type: ignore[attr-defined]
+    real_connection, lost = datastore.get_connection, []
+
+    @contextmanager
+    def connection() -> Iterator[psycopg.Connection]:
+        with real_connection() as conn:
+            yield conn
+        if bulk_saves and not lost:
+            lost.append(True)
+            raise OperationalError("server closed the connection unexpectedly")
+
+    aggregates = started(N)
+    packed = app.pack_events(events_of(aggregates))
+    monkeypatch.setattr(datastore, "get_connection", connection)
+    before = counts(url)
+    app.append_packed(packed)
+    monkeypatch.setattr(datastore, "get_connection", real_connection)
+
+    assert lost and bulk_saves == [N]  # one append (its retry runs within), answered as a success
+    assert counts(url) == (before[0] + N, before[1] + N)
+    assert_chains_verify(app, [a.id for a in aggregates], versions=1)
+
+
+def import_csv(rows: list[dict[str, Any]]) -> bytes:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, delimiter=";")
+    writer.writerow(HEADERS)
+    for row in rows:
+        writer.writerow(["" if row.get(h) is None else row.get(h) for h in HEADERS])
+    return buffer.getvalue().encode()
+
+
+def test_an_import_whose_middle_batch_meets_a_family_stored_meanwhile_stores_every_other_family(
+    app: Registry, url: str, bulk_saves: list[int]
+) -> None:
+    """An import packs each batch while the one before is written. When another import
+    stores one family of the middle batch between this one's decision and its append, that
+    batch fails whole, its families are saved one by one, and the batch after it (packed
+    meanwhile) is appended: every other family stored with verifying chains, the family
+    stored meanwhile reported present, and the report's count is what the store gained."""
+    rows, _ = sample_rows("MID", 150)
+    content = import_csv(rows)
+    identity = Identity(sub="op-bulk", name="", tenant=KOTA, roles=("operator",))
+    limits = {"max_bytes": 10_000_000, "max_rows": 10_000}
+    importer = Importer(app, identity, batch_size=50)
+    plan = importer.decide(content, "impor.csv", dry_run=False, **limits)
+    families = [agreement for agreement, _, _ in plan.changed]
+    assert len(families) >= 150  # three batches of 50 families or more
+
+    other = Importer(app, identity, batch_size=50)
+    meanwhile = other.decide(content, "impor.csv", dry_run=False, **limits)
+    taken, _, _ = meanwhile.changed[75]  # the middle batch's
+    assert taken.id == families[75].id
+    app.save(taken)
+
+    before = counts(url)
+    importer.save(plan)
+    gained = counts(url)[0] - before[0]
+
+    report = plan.report
+    statuses = {r.agreement_id: r.status for r in report.rows if r.kind == "kesepakatan"}
+    assert statuses[str(taken.id)] == PRESENT
+    assert sum(1 for s in statuses.values() if s == IMPORTED) == len(families) - 1
+    assert gained == report.saved_events == sum(r.events for r in report.rows if r.status == IMPORTED) > 0
+    assert len(bulk_saves) >= 3  # the batches before and after the one that failed took the bulk path
+    recorder: HashChainRecorder = app.recorder  # type: ignore[assignment]
+    for agreement in families:
+        check = check_chain(recorder.chain_entries(agreement.id))
+        assert check.valid and check.events == app.repository.get(agreement.id).version, (agreement.id, check)
 
 
 def test_an_import_appends_by_the_bulk_path_and_the_projection_reads_every_event(
