@@ -140,7 +140,7 @@ class Registry(ServiceApplication):
         """The CPU work of appending `events` (mapped, hashed into their chains, packed as
         COPY rows), done outside any transaction, so that an import packs its next batch
         while the server stores this one (`HashChainRecorder.pack_domain_events`)."""
-        return self.recorder.pack_domain_events(events, self.mapper.to_stored_event)  # type: ignore[attr-defined]
+        return self.recorder.pack_domain_events(events, self.mapper)  # type: ignore[attr-defined]
 
     def append_packed(self, packed: PackedEvents) -> None:
         """Write packed events in one transaction: the recorder's bulk path. What `save` does

@@ -24,7 +24,7 @@ import json
 import struct
 import threading
 from collections import OrderedDict
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from itertools import pairwise
@@ -193,6 +193,9 @@ _ENCODE_FAILED = (msgspec.MsgspecError, TypeError, ValueError, OverflowError)
 # the parts of the event's chain record (`shared.audit.chain.record_of`) taken from the
 # values just encoded, so that hashing the link needs no decoding of the stored bytes.
 _RECORD_PARTS = "_ksd_record_parts"
+_RecordParts = tuple[str, Any, dict[str, Any]]
+# An event as the bulk path packs it: originator id, version, topic, state, record parts.
+_StoredParts = tuple[Any, int, str, bytes, _RecordParts | None]
 
 
 class RecordedVersionMapper(Mapper[_Id]):
@@ -252,6 +255,17 @@ class RecordedVersionMapper(Mapper[_Id]):
             return None
 
     def to_stored_event(self, domain_event: Any) -> StoredEvent:
+        originator_id, originator_version, topic, stored, parts = self.stored_parts(domain_event)
+        event = StoredEvent(originator_id, originator_version, topic, stored)
+        if parts is not None:
+            # A frozen dataclass, with a __dict__: the record's parts ride along.
+            object.__setattr__(event, _RECORD_PARTS, parts)
+        return event
+
+    def stored_parts(self, domain_event: Any) -> _StoredParts:
+        """What `to_stored_event` stores, as a tuple: the originator id, version, topic and
+        state, and the parts of the event's chain record (`recorded_at`, actor, data) when
+        the fast path encoded it (else None). The bulk path packs these, no `StoredEvent`."""
         cls = type(domain_event)
         state = dict(vars(domain_event))
         originator_id = state.pop("originator_id")
@@ -264,20 +278,18 @@ class RecordedVersionMapper(Mapper[_Id]):
             except _ENCODE_FAILED:
                 stored = None
             if stored is not None:
-                event = StoredEvent(originator_id, originator_version, get_topic(cls), stored)
                 stamp = plain.pop("timestamp", None)
                 if type(stamp) is dict and len(stamp) == 2 and stamp.get("_type_") == "datetime_iso":
                     stamp = stamp.get("_data_")
-                if type(stamp) is str:  # else `link_hash` reads the bytes (and refuses them)
-                    # A frozen dataclass, with a __dict__: the record's parts ride along.
-                    object.__setattr__(event, _RECORD_PARTS, (stamp, plain.pop("actor", None), plain))
-                return event
+                # (without a string `recorded_at`, `link_hash` reads the bytes, and refuses them)
+                parts = (stamp, plain.pop("actor", None), plain) if type(stamp) is str else None
+                return originator_id, originator_version, get_topic(cls), stored, parts
         stored = self._encode(state)
         if self.compressor:
             stored = self.compressor.compress(stored)
         if self.cipher:
             stored = self.cipher.encrypt(stored)
-        return StoredEvent(originator_id, originator_version, get_topic(cls), stored)
+        return originator_id, originator_version, get_topic(cls), stored, None
 
 
 _TIMESTAMPTZ = psycopg.adapters.get_dumper_by_oid(psycopg.adapters.types["timestamptz"].oid, Format.BINARY)(datetime)
@@ -299,11 +311,17 @@ class PackedEvents:
     aggregate's new head; without, they take `insert_events` when inserted."""
 
     events: Sequence[Any]
-    to_stored: Callable[[Any], StoredEvent]
+    mapper: Mapper[Any]
     rows: tuple[list[bytearray], bytearray, list[tuple[bytes, int, bytes]], list[tuple[_Id, int, bytes]]] | None
 
     def stored(self) -> list[StoredEvent]:
-        return [self.to_stored(e) for e in self.events]
+        return [self.mapper.to_stored_event(e) for e in self.events]
+
+
+def _parts_of(stored_events: Iterable[StoredEvent]) -> Iterator[_StoredParts]:
+    """Stored events as the bulk path packs them (with the record parts the mapper kept)."""
+    for e in stored_events:
+        yield e.originator_id, e.originator_version, e.topic, e.state, e.__dict__.get(_RECORD_PARTS)
 
 
 class HashChainRecorder(PostgresApplicationRecorder):
@@ -399,10 +417,9 @@ class HashChainRecorder(PostgresApplicationRecorder):
         return self._inserted(lambda: super(HashChainRecorder, self).insert_events(stored_events, **kwargs),
                               lambda: stored_events)
 
-    def pack_domain_events(self, domain_events: Sequence[Any], to_stored: Callable[[Any], StoredEvent]
-                           ) -> PackedEvents:
+    def pack_domain_events(self, domain_events: Sequence[Any], mapper: Mapper[Any]) -> PackedEvents:
         """The CPU work of appending domain events not yet mapped (a legacy import's batch),
-        done before and outside their transaction: each event mapped by `to_stored`, its link
+        done before and outside their transaction: each event mapped by `mapper`, its link
         hashed and its rows packed in COPY's binary format (`_pack_linked`). `insert_packed`
         then writes them; meanwhile the caller may pack its next batch (the server stores one
         batch while Python packs the next). Events the packed path does not take (a small
@@ -414,10 +431,14 @@ class HashChainRecorder(PostgresApplicationRecorder):
             by_aggregate, heads, in_order = self._previous_heads(None, domain_events)
             if in_order:
                 blocks: list[bytearray] = []
-                chain, leaf_rows = self._pack_linked(domain_events, heads, blocks.append, _moment_bytes, to_stored)
+                if isinstance(mapper, RecordedVersionMapper):
+                    parts: Iterable[_StoredParts] = map(mapper.stored_parts, domain_events)
+                else:
+                    parts = _parts_of(map(mapper.to_stored_event, domain_events))
+                chain, leaf_rows = self._pack_linked(parts, heads, blocks.append, _moment_bytes)
                 links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
-                return PackedEvents(domain_events, to_stored, (blocks, chain, leaf_rows, links))
-        return PackedEvents(domain_events, to_stored, None)
+                return PackedEvents(domain_events, mapper, (blocks, chain, leaf_rows, links))
+        return PackedEvents(domain_events, mapper, None)
 
     def insert_packed(self, packed: PackedEvents) -> None:
         """Write what `pack_domain_events` packed, in one transaction (otherwise exactly
@@ -500,7 +521,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
             # packed in COPY's binary format here, each link hashed as its event is packed.
             with curs.copy(self._copy_stored) as copy:
                 if packed:
-                    chain, leaf_rows = self._pack_linked(stored_events, heads, copy.write, _moment_bytes)
+                    chain, leaf_rows = self._pack_linked(_parts_of(stored_events), heads, copy.write, _moment_bytes)
                     links = [(i, events[-1].originator_version, heads[i]) for i, events in by_aggregate.items()]
                 else:
                     copy.set_types([id_type, "int8", "text", "bytea"])
@@ -575,16 +596,16 @@ class HashChainRecorder(PostgresApplicationRecorder):
         return ids
 
     def _pack_linked(
-        self, stored_events: Sequence[Any], heads: dict[_Id, bytes], write: Callable[[bytearray], Any],
-        moment_bytes: Callable[[str], bytes], to_stored: Callable[[Any], StoredEvent] | None = None,
+        self, stored_events: Iterable[_StoredParts], heads: dict[_Id, bytes], write: Callable[[bytearray], Any],
+        moment_bytes: Callable[[str], bytes],
     ) -> tuple[bytearray, list[tuple[bytes, int, bytes]]]:
         """`_link_rows` for uuid ids, in PostgreSQL's binary COPY format (header, rows of
         (field count, then each field's length and bytes), trailer), built with `struct`
         rather than psycopg's per-row adaptation: the events' rows are handed to `write` in
         blocks as they are packed, and the server stores them while the next are hashed.
         Returns the chain table's whole COPY data and the transparency log's rows for
-        `LogWriter.copy_packed`; leaves in `heads` each aggregate's new head. With
-        `to_stored`, `stored_events` are domain events, each mapped here."""
+        `LogWriter.copy_packed`; leaves in `heads` each aggregate's new head. The events come
+        as the mapper's `stored_parts` (`_parts_of` makes them of stored events)."""
         pack_event, pack_length, pack_chain = _EVENT_HEAD.pack, _LENGTH.pack, _CHAIN_ROW.pack
         service, leaf = self._log.service, trusted_leaf
         keys: dict[_Id, tuple[str, bytes]] = {}
@@ -596,10 +617,7 @@ class HashChainRecorder(PostgresApplicationRecorder):
         sha256, canonical = hashlib.sha256, _ENCODE_CANONICAL.encode
         last: Any = None
         digest = b""
-        for e in stored_events:
-            if to_stored is not None:
-                e = to_stored(e)
-            originator_id, version, topic, state = e.originator_id, e.originator_version, e.topic, e.state
+        for originator_id, version, topic, state, parts in stored_events:
             if originator_id is not last:  # an aggregate's events mostly come together
                 if last is not None:
                     heads[last] = digest
@@ -618,7 +636,6 @@ class HashChainRecorder(PostgresApplicationRecorder):
                 known = topics[topic] = (pack_length(len(encoded)) + encoded, event_type(topic))
             field, kind = known
             # `_link`, inline (the loop's largest share of work).
-            parts = e.__dict__.get(_RECORD_PARTS)
             if parts is None:
                 digest, recorded_at = link_hash(prev, name, version, topic, state)
             else:
