@@ -363,11 +363,13 @@ def test_concurrent_bulk_saves_never_interleave_their_notification_ids(
                                                                   for e in batch]
 
 
+@pytest.mark.parametrize("path", ["save", "packed"])
 def test_a_bulk_save_committed_just_before_its_connection_died_succeeds_once(
-    app: Registry, url: str, bulk_saves: list[int], monkeypatch: pytest.MonkeyPatch
+    app: Registry, url: str, bulk_saves: list[int], monkeypatch: pytest.MonkeyPatch, path: str
 ) -> None:
     """The commit reaches the server, the acknowledgement is lost, eventsourcing's retry
-    meets the events already stored: the save succeeded (as on the library's path)."""
+    meets the events already stored: the save succeeded (as on the library's path). The
+    import's path (`pack_events`, then `append_packed`) ends the same way."""
     datastore = app.recorder.datastore  # type: ignore[attr-defined]
     real_connection, lost = datastore.get_connection, []
 
@@ -379,41 +381,18 @@ def test_a_bulk_save_committed_just_before_its_connection_died_succeeds_once(
             lost.append(True)
             raise OperationalError("server closed the connection unexpectedly")
 
-    monkeypatch.setattr(datastore, "get_connection", connection)
     aggregates = started(N)
+    events = events_of(aggregates)
+    packed = app.pack_events(events) if path == "packed" else None
+    monkeypatch.setattr(datastore, "get_connection", connection)
     before = counts(url)
-    app.save(*events_of(aggregates))
+    if packed is None:
+        app.save(*events)
+    else:
+        app.append_packed(packed)
     monkeypatch.setattr(datastore, "get_connection", real_connection)
 
     assert lost and bulk_saves == [N]  # one save (its retry runs within), answered as a success
-    assert counts(url) == (before[0] + N, before[1] + N)
-    assert_chains_verify(app, [a.id for a in aggregates], versions=1)
-
-
-def test_packed_events_committed_just_before_their_connection_died_are_appended_once(
-    app: Registry, url: str, bulk_saves: list[int], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """The import's path (`pack_events`, then `append_packed`) meets the same lost
-    acknowledgement: its retry finds exactly these events stored, and succeeds."""
-    datastore = app.recorder.datastore  # type: ignore[attr-defined]
-    real_connection, lost = datastore.get_connection, []
-
-    @contextmanager
-    def connection() -> Iterator[psycopg.Connection]:
-        with real_connection() as conn:
-            yield conn
-        if bulk_saves and not lost:
-            lost.append(True)
-            raise OperationalError("server closed the connection unexpectedly")
-
-    aggregates = started(N)
-    packed = app.pack_events(events_of(aggregates))
-    monkeypatch.setattr(datastore, "get_connection", connection)
-    before = counts(url)
-    app.append_packed(packed)
-    monkeypatch.setattr(datastore, "get_connection", real_connection)
-
-    assert lost and bulk_saves == [N]  # one append (its retry runs within), answered as a success
     assert counts(url) == (before[0] + N, before[1] + N)
     assert_chains_verify(app, [a.id for a in aggregates], versions=1)
 
@@ -473,14 +452,9 @@ def test_an_import_appends_by_the_bulk_path_and_the_projection_reads_every_event
     from services.registry.worker import make_runner
 
     rows, _ = sample_rows("BULK", 120)
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, delimiter=";")
-    writer.writerow(HEADERS)
-    for row in rows:
-        writer.writerow(["" if row.get(h) is None else row.get(h) for h in HEADERS])
     identity = Identity(sub="op-bulk", name="", tenant=KOTA, roles=("operator",))
     report = Importer(app, identity, batch_size=500).run(
-        buffer.getvalue().encode(), "impor.csv", dry_run=False, max_bytes=10_000_000, max_rows=10_000)
+        import_csv(rows), "impor.csv", dry_run=False, max_bytes=10_000_000, max_rows=10_000)
     imported = {r.agreement_id for r in report.rows if r.status == IMPORTED and r.kind == "kesepakatan"}
     assert len(imported) == 120 and bulk_saves and sum(bulk_saves) == report.saved_events
     assert_each = [UUID(i) for i in imported]
