@@ -144,10 +144,12 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     blob_dir: str | None = None
     max_document_bytes: PositiveInt = 20_000_000
     # Legacy import (`POST /imports`, `ksd import`): the largest XLSX/CSV file accepted, the
-    # most data rows in one file, and how many agreement families are saved per transaction.
+    # most data rows in one file, and how many agreement families are saved per transaction
+    # (an import packs one batch while the server stores the one before: on the import bench
+    # 1,000 appended 8-10% faster than 2,000, whose last batch waits alone; 250 was slower).
     import_max_bytes: PositiveInt = 10_000_000
     import_max_rows: PositiveInt = 20_000
-    import_batch_size: PositiveInt = 2_000
+    import_batch_size: PositiveInt = 1_000
     s3_bucket: str | None = None
     s3_prefix: str = ""
     s3_endpoint_url: str | None = None

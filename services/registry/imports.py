@@ -556,7 +556,7 @@ class Plan:
 class Importer:
     """One import of one file by one operator (a region)."""
 
-    def __init__(self, registry: Registry, identity: Identity, *, batch_size: int = 2_000) -> None:
+    def __init__(self, registry: Registry, identity: Identity, *, batch_size: int = 1_000) -> None:
         require_roles("operator")(identity)
         if identity.is_national:
             raise Forbidden("Tingkat nasional bukan daerah dan tidak dapat mengimpor kerja sama daerah.",

@@ -29,6 +29,7 @@ from services.registry.imports import HEADERS, Importer, read_rows, template_xls
 from services.registry.setup import registry_env
 from shared.auth import Identity
 from shared.clock import ManualClock
+from shared.settings import Settings
 from tests.conftest import fresh_database
 from tests.e2e.test_imports import sample_rows
 from tests.perf.test_registry_bench import REPO_ROOT, Report, Result
@@ -41,6 +42,7 @@ RESULTS_FILE = REPO_ROOT / ".data" / "bench" / "import.txt"
 EVENTS = sql.SQL("registry.registry_events")
 CHAIN = sql.SQL("registry.registry_events_chain")
 REPEATS = 3
+BATCH_SIZE = Settings().import_batch_size  # families a transaction, as `POST /imports` saves them
 LIMITS = {"max_bytes": 100_000_000, "max_rows": 1_000_000}
 
 
@@ -127,7 +129,7 @@ def test_import_events_per_second_against_raw_copy(bench_url: str) -> None:
         with psycopg.connect(bench_url, autocommit=True) as conn:
             before = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(EVENTS)).fetchone()[0]
             t0 = time.perf_counter()
-            done = Importer(app, identity, batch_size=2_000).run(content, "b.xlsx", dry_run=False, **LIMITS)
+            done = Importer(app, identity, batch_size=BATCH_SIZE).run(content, "b.xlsx", dry_run=False, **LIMITS)
             full_s = time.perf_counter() - t0
             after = conn.execute(sql.SQL("SELECT count(*) FROM {}").format(EVENTS)).fetchone()[0]
             assert after - before == done.saved_events == n_events > 0
@@ -140,7 +142,7 @@ def test_import_events_per_second_against_raw_copy(bench_url: str) -> None:
         copy_both_s: list[float] = []
         for k in range(REPEATS):
             other, _ = workbook(f"C{k}")
-            importer = Importer(app, identity, batch_size=2_000)
+            importer = Importer(app, identity, batch_size=BATCH_SIZE)
             plan = importer.decide(other, "c.xlsx", dry_run=False, **LIMITS)
             planned = sum(r.events for r in plan.report.rows)
             with psycopg.connect(bench_url, autocommit=True) as conn:
