@@ -131,15 +131,11 @@ class Registry(ServiceApplication):
 
     # -- saving ------------------------------------------------------------------------
 
-    def append_events(self, events: Sequence[DomainEvent]) -> None:
-        """Append a batch of domain events already collected (the legacy import's appends,
-        thousands at a time) in one transaction: `pack_events`, then `append_packed`."""
-        self.append_packed(self.pack_events(events))
-
     def pack_events(self, events: Sequence[DomainEvent]) -> PackedEvents:
-        """The CPU work of appending `events` (mapped, hashed into their chains, packed as
-        COPY rows), done outside any transaction, so that an import packs its next batch
-        while the server stores this one (`HashChainRecorder.pack_domain_events`)."""
+        """The CPU work of appending a batch of domain events already collected (the legacy
+        import's, thousands at a time): mapped, hashed into their chains, packed as COPY rows,
+        outside any transaction, so that an import packs its next batch while the server
+        stores this one (`HashChainRecorder.pack_domain_events`). `append_packed` writes them."""
         return self.recorder.pack_domain_events(events, self.mapper)  # type: ignore[attr-defined]
 
     def append_packed(self, packed: PackedEvents) -> None:

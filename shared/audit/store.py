@@ -423,13 +423,14 @@ class HashChainRecorder(PostgresApplicationRecorder):
         hashed and its rows packed in COPY's binary format (`_pack_linked`). `insert_packed`
         then writes them; meanwhile the caller may pack its next batch (the server stores one
         batch while Python packs the next). Events the packed path does not take (a small
-        batch, text ids, an aggregate's events out of version order) are mapped at the
-        insert, which takes the other paths. Each aggregate's previous head is looked up now
-        (genesis, the cache or one query): a head that moves before the insert (another save
-        of the same aggregate) makes the insert fail on its version, as any conflict."""
+        batch, text ids, an aggregate's events out of version order, an aggregate whose
+        previous head is neither the genesis nor cached) are mapped at the insert, which takes
+        the other paths: packing needs no connection (the caller's writer may hold the only
+        one). A cached head that moves before the insert (another save of the same aggregate)
+        makes the insert fail on its version, as any conflict."""
         if len(domain_events) >= BULK_MIN_EVENTS and self.datastore.originator_id_type == "uuid":
             by_aggregate, heads, in_order = self._previous_heads(None, domain_events)
-            if in_order:
+            if in_order and len(heads) == len(by_aggregate):
                 blocks: list[bytearray] = []
                 if isinstance(mapper, RecordedVersionMapper):
                     parts: Iterable[_StoredParts] = map(mapper.stored_parts, domain_events)
@@ -721,7 +722,8 @@ class HashChainRecorder(PostgresApplicationRecorder):
     ) -> tuple[dict[_Id, list[StoredEvent]], dict[_Id, bytes], bool]:
         """Each aggregate's events (in version order) and the hash its first new event links
         to, from the genesis, the cache or one query; and whether `stored_events` already
-        gives every aggregate's events in version order."""
+        gives every aggregate's events in version order. Without a cursor, no query: the heads
+        neither the genesis nor the cache gives are left out."""
         by_aggregate: dict[_Id, list[StoredEvent]] = {}
         last: Any = None
         events: list[StoredEvent] = []
@@ -752,16 +754,9 @@ class HashChainRecorder(PostgresApplicationRecorder):
                     heads[originator_id] = cached[1]
                 else:
                     wanted.append((originator_id, first - 1))
-        if wanted:
-            params = ([w[0] for w in wanted], [w[1] for w in wanted])
-            if curs is None:  # (packing before the transaction: a connection of its own)
-                with self.datastore.get_connection() as conn, conn.cursor() as own:
-                    own.execute(self._select_prev, params, prepare=False)
-                    found = own.fetchall()
-            else:
-                curs.execute(self._select_prev, params, prepare=False)
-                found = curs.fetchall()
-            for row in found:
+        if wanted and curs is not None:
+            curs.execute(self._select_prev, ([w[0] for w in wanted], [w[1] for w in wanted]), prepare=False)
+            for row in curs.fetchall():
                 heads[row["originator_id"]] = bytes(row["hash"])
             lost = [w for w in wanted if w[0] not in heads]
             if lost:
