@@ -260,6 +260,11 @@ class RawRow:
 XLSX_MAGIC = b"PK\x03\x04"
 # A zip bomb: an XLSX whose parts would inflate beyond this many times the file's limit.
 _MAX_INFLATION = 20
+# ... or that holds more tags than this many for each cell of the template's rows (a cell
+# takes two to six: `<c>`, `<v>` or `<is><t>`, their ends; Excel's files hold about four).
+_TAGS_PER_CELL = 8
+_TAGS_BASE = 100_000  # the rest: styles, theme, the instructions and lists sheets (the template's own: 2,200)
+EXCEL_MAX_ROWS = 1_048_576  # the last row a worksheet has
 
 
 def read_rows(content: bytes, filename: str | None, *, max_bytes: int, max_rows: int) -> list[RawRow]:
@@ -279,7 +284,7 @@ def read_rows(content: bytes, filename: str | None, *, max_bytes: int, max_rows:
         header, rows = _read_csv(content, max_rows=max_rows)
     keys = _check_header(header)
     out = []
-    for number, values in rows:
+    for number, values in rows:  # (the readers leave out blank rows)
         cells = {key: values[i] if i < len(values) else None for i, key in enumerate(keys) if key}
         if any(_blank(v) is not None for v in cells.values()):
             out.append(RawRow(number, cells))
@@ -296,7 +301,7 @@ def _read_xlsx(content: bytes, *, max_bytes: int, max_rows: int) -> tuple[list[A
 
     try:
         with zipfile.ZipFile(io.BytesIO(content)) as archive:
-            if sum(i.file_size for i in archive.infolist()) > max_bytes * _MAX_INFLATION:
+            if _too_large_inside(archive, max_bytes=max_bytes, max_rows=max_rows):
                 raise InvalidTemplate("Isi berkas XLSX terlalu besar setelah dibuka.",
                                       errors=[{"field": "file", "message": "terlalu besar"}])
         workbook = openpyxl.load_workbook(io.BytesIO(content), read_only=True, data_only=True)
@@ -307,16 +312,63 @@ def _read_xlsx(content: bytes, *, max_bytes: int, max_rows: int) -> tuple[list[A
                               errors=[{"field": "file", "message": "bukan XLSX yang sah"}]) from None
     try:
         sheet = workbook[DATA_SHEET] if DATA_SHEET in workbook.sheetnames else workbook.worksheets[0]
-        iterator = sheet.iter_rows(values_only=True)
-        header = list(next(iterator, ()))
+        header = list(next(sheet.iter_rows(max_row=1, values_only=True), ()))
+        width = _header_width(header)
         rows: list[tuple[int, list[Any]]] = []
-        for number, values in enumerate(iterator, start=2):
-            if len(rows) >= max_rows and any(_blank(v) is not None for v in values):
+        if not width:
+            return header, rows  # (refused by the header check)
+        # Only the header's columns and Excel's rows are read. A sheet may declare far more
+        # (a cell in column XFD, a row numbered in the millions: an 11 kB file), and the reader
+        # fills every row up to them: each row as wide as the sheet, every missing row as a
+        # blank one. Blank rows are passed over, not kept.
+        blank = (None,) * width
+        for number, values in enumerate(sheet.iter_rows(min_row=2, max_row=EXCEL_MAX_ROWS + 1, max_col=width,
+                                                        values_only=True), start=2):
+            if number > EXCEL_MAX_ROWS:  # (the reader reaches it only for a row there or beyond)
+                raise _beyond_excel()
+            if values == blank or all(_blank(v) is None for v in values):
+                continue
+            if len(rows) >= max_rows:
                 raise _rows_limit(max_rows)
             rows.append((number, list(values)))
         return header, rows
     finally:
         workbook.close()
+
+
+def _too_large_inside(archive: zipfile.ZipFile, *, max_bytes: int, max_rows: int) -> bool:
+    """Whether an XLSX holds more than a template of `max_rows` rows could: its parts
+    inflating beyond `_MAX_INFLATION` times the file limit (their declared sizes, which the
+    zip reader holds them to), or more XML tags than `_TAGS_PER_CELL` for every cell of the
+    template's columns in `max_rows` rows, and `_TAGS_BASE` for the rest. The reader parses
+    every tag (a 465 kB file of eleven million one-letter strings kept it busy 77 s and took
+    1 GB); counting them is a scan of the inflated bytes."""
+    if sum(i.file_size for i in archive.infolist()) > max_bytes * _MAX_INFLATION:
+        return True
+    budget = _TAGS_BASE + (max_rows + 1) * len(COLUMNS) * _TAGS_PER_CELL
+    for item in archive.infolist():
+        if not item.filename.endswith(".xml"):
+            continue
+        with archive.open(item) as part:
+            while chunk := part.read(1 << 20):
+                budget -= chunk.count(b"<")
+                if budget < 0:
+                    return True
+    return False
+
+
+def _header_width(header: list[Any]) -> int:
+    """How many columns the header row spans, up to its last named one."""
+    width = len(header)
+    while width and _blank(header[width - 1]) is None:
+        width -= 1
+    return width
+
+
+def _beyond_excel() -> InvalidTemplate:
+    return InvalidTemplate(
+        f"Berkas XLSX memuat baris di luar batas Excel ({EXCEL_MAX_ROWS:,} baris); simpan ulang dari "
+        "templat.".replace(",", "."), errors=[{"field": "file", "message": "baris di luar batas Excel"}])
 
 
 def _read_csv(content: bytes, *, max_rows: int) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
@@ -332,7 +384,9 @@ def _read_csv(content: bytes, *, max_rows: int) -> tuple[list[Any], list[tuple[i
         header = next(reader, [])
         rows: list[tuple[int, list[Any]]] = []
         for number, values in enumerate(reader, start=2):
-            if len(rows) >= max_rows and any(v.strip() for v in values):
+            if not any(v.strip() for v in values):
+                continue  # (blank lines are not kept: a file of them would fill memory)
+            if len(rows) >= max_rows:
                 raise _rows_limit(max_rows)
             rows.append((number, values))
     except csv.Error as exc:

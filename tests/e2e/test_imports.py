@@ -310,6 +310,25 @@ def test_a_file_that_is_not_the_template_is_refused_whole(
     assert event_count(migrated_url) == before
 
 
+def test_a_small_file_declaring_a_vast_sheet_gets_its_report_and_the_service_keeps_serving(
+    registry: TestClient, token, migrated_url
+) -> None:
+    # 11 kB: one good row, then a cell in the sheet's last column a million rows down. Read
+    # naively, that is a million rows of 16,384 cells (the service ran out of memory).
+    rows, _ = sample_rows("V", 1)
+    book = openpyxl.load_workbook(io.BytesIO(fill(template(registry, token), rows[2:3])))  # (its good row)
+    book["Kerja Sama"].cell(row=1_000_000, column=16_384, value="x")
+    out = io.BytesIO()
+    book.save(out)
+    assert len(out.getvalue()) < 20_000
+    before = event_count(migrated_url)
+    response = post_import(registry, token(KOTA, "operator"), out.getvalue(), dry_run=True)
+    assert response.status_code == 200, response.text
+    assert [(r["row"], r["status"]) for r in response.json()["rows"]] == [(2, "diimpor")], response.json()["rows"]
+    assert event_count(migrated_url) == before
+    assert registry.get("/health").status_code == 200
+
+
 def test_a_csv_made_from_the_template_imports_too(registry: TestClient, token) -> None:
     import csv
 
