@@ -356,9 +356,11 @@ def import_agreements(
     url, server = _database(settings)
     with _database_errors(server):
         _probe(url)
+        with path.open("rb") as source:  # (no more than the limit and a byte: beyond, refused)
+            content = source.read(settings.import_max_bytes + 1)
         registry = open_registry(url, pool_size=1)
         try:
-            report = import_file(registry, identity, path.read_bytes(), path.name, dry_run=dry_run,
+            report = import_file(registry, identity, content, path.name, dry_run=dry_run,
                                  max_bytes=settings.import_max_bytes, max_rows=settings.import_max_rows,
                                  batch_size=settings.import_batch_size)
         except KsdError as exc:

@@ -385,6 +385,9 @@ def test_the_import_command_prints_the_report_as_a_table(
     assert event_count(migrated_url) > before, first.output
     again = CliRunner().invoke(cli, ["import", str(path), "--tenant", KOTA])
     assert "sudah_ada" in again.output
+    monkeypatch.setenv("KSD_IMPORT_MAX_BYTES", str(path.stat().st_size - 1))  # (read no further than that)
+    large = CliRunner().invoke(cli, ["import", str(path), "--tenant", KOTA])
+    assert large.exit_code == 2 and "paling besar" in large.output, large.output
 
 
 def test_a_batch_that_loses_a_race_is_saved_family_by_family_and_nothing_is_reported_that_was_not_stored(
