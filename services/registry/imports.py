@@ -31,7 +31,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 from uuid import UUID, uuid5
 
 from eventsourcing.persistence import IntegrityError
@@ -124,7 +124,8 @@ COLUMNS: tuple[Column, ...] = (
     Column("other_name", "Mitra Lain", "text", "Nama mitra selain daerah (badan usaha, lembaga luar negeri, ...)."),
     Column("other_type", "Jenis Mitra Lain", "choice", "Jenis mitra selain daerah.", PARTNER_TYPE_CHOICES),
     Column("other_country", "Negara Mitra Lain", "text", "Negara mitra (wajib untuk KSDPL dan KSDLL)."),
-    Column("value", "Nilai (Rp)", "rupiah", "Nilai kerja sama dalam rupiah, bilangan bulat."),
+    Column("value", "Nilai (Rp)", "rupiah", "Nilai kerja sama dalam rupiah, bilangan bulat: 1500000000, "
+           "1.500.000.000 atau Rp 1.500.000.000,00 (tanpa sen)."),
     Column("burdens", "Membebani Masyarakat", "bool",
            "Ya bila membebani masyarakat dan daerah (memerlukan persetujuan DPRD).", (YES, NO)),
     Column("budgeted", "Dianggarkan APBD", "bool",
@@ -469,12 +470,7 @@ def _cell(row: RawRow, key: str) -> Any:
                 refuse("harus berupa bilangan bulat rupiah")
             raw = int(raw)
         if isinstance(raw, str):
-            digits = (
-                re.sub(r"^Rp\.?\s*", "", raw, flags=re.IGNORECASE).replace(".", "").replace(",", "").replace(" ", "")
-            )
-            if not digits.isdigit() or len(digits) > 20:
-                refuse(f"bukan bilangan bulat rupiah: '{raw[:40]}'")
-            raw = int(digits)
+            raw = _rupiah_text(raw, refuse)
         if not isinstance(raw, int) or not 0 <= raw <= MAX_RUPIAH:
             refuse(f"harus bilangan bulat 0 sampai {MAX_RUPIAH}")
         return raw
@@ -498,8 +494,26 @@ def _cell(row: RawRow, key: str) -> Any:
     return text
 
 
-def partial_refuse(column: Column) -> Callable[[str], Any]:
-    def refuse(message: str) -> Any:
+# Rupiah typed as text, as Indonesian documents write it ("Rp 1.500.000.000,00", "Rp1.500.000,-")
+# or in English ("1,500,000.00"): thousands in groups of three after one kind of separator,
+# then perhaps the other separator with sen. Read as bare digits, "Rp 1.500.000.000,00" was
+# 150,000,000,000 (a hundred times the value).
+_RUPIAH_TEXT = re.compile(r"(?P<whole>\d{1,3}(?:(?P<group>[.,])\d{3})(?:(?P=group)\d{3})*|\d+)"
+                          r"(?:(?P<point>[.,])(?P<sen>\d{1,2}|-))?")
+
+
+def _rupiah_text(raw: str, refuse: Callable[[str], NoReturn]) -> int:
+    text = re.sub(r"[\s\u00a0]", "", re.sub(r"^(?:Rp\.?|IDR)", "", raw.strip(), flags=re.IGNORECASE))
+    match = _RUPIAH_TEXT.fullmatch(text)
+    if match is None or len(text) > 30 or (match["point"] and match["point"] == match["group"]):
+        refuse(f"bukan bilangan bulat rupiah: '{raw[:40]}' (contoh: 1.500.000.000 atau Rp 1.500.000.000,00)")
+    if match["sen"] not in (None, "-") and int(match["sen"]):
+        refuse(f"harus berupa bilangan bulat rupiah, tanpa sen: '{raw[:40]}'")
+    return int(re.sub(r"[.,]", "", match["whole"]))
+
+
+def partial_refuse(column: Column) -> Callable[[str], NoReturn]:
+    def refuse(message: str) -> NoReturn:
         raise RowRefused(column.header, message)
 
     return refuse

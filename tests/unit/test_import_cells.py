@@ -1,0 +1,52 @@
+"""An import row's cells read as their columns' types: rupiah typed as text in the ways
+Indonesian documents write it (and in English) give the value meant, or a refusal, never
+another value."""
+
+from __future__ import annotations
+
+import pytest
+
+from services.registry.imports import RawRow, RowRefused, _cell
+
+
+def value_of(typed: object) -> object:
+    return _cell(RawRow(2, {"value": typed}), "value")
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("1500000000", 1_500_000_000),
+    ("1.500.000.000", 1_500_000_000),
+    ("Rp 1.500.000.000,00", 1_500_000_000),  # (was read as 150,000,000,000)
+    ("Rp1.500.000,-", 1_500_000),
+    ("Rp. 2.750.000", 2_750_000),
+    ("IDR 2.000.000", 2_000_000),
+    ("1,500,000.00", 1_500_000),  # (was read as 150,000,000)
+    ("1 500 000", 1_500_000),
+    ("1\u00a0500\u00a0000", 1_500_000),
+    ("1500000,00", 1_500_000),
+    ("1.500", 1_500),
+    ("0", 0),
+    (1_500_000, 1_500_000),
+    (1_500_000.0, 1_500_000),
+])
+def test_rupiah_typed_as_text_gives_the_value_meant(typed: object, meant: int) -> None:
+    assert value_of(typed) == meant
+
+
+@pytest.mark.parametrize("typed", [
+    "1.500.000,50",  # sen: the value is in whole rupiah
+    "1.5",
+    "1,500,000.25",
+    "1.500,000.00",  # two conventions mixed
+    "1.500.000.00",  # the same separator for thousands and sen
+    "12.34.567",
+    "-1.000",
+    "satu juta",
+    "1e9",
+    1_500_000.5,
+    True,
+])
+def test_rupiah_that_is_not_a_whole_amount_is_refused_with_its_column(typed: object) -> None:
+    with pytest.raises(RowRefused) as refused:
+        value_of(typed)
+    assert refused.value.column == "Nilai (Rp)"
