@@ -278,7 +278,9 @@ def pks_signature(agreement: Agreement, pks: dict[str, Any], draw: Draw, policy:
         start_on = max(start_on, date.fromisoformat(framework["valid_from"]))
         limit = min(add_years(start_on, policy.pks_max_years), date.fromisoformat(framework["valid_until"]))
         excepted = limit <= start_on  # no room inside the framework: only an exception allows it
-    end_on = draw(st.dates(start_on + timedelta(days=1), add_years(limit, 2) if excepted else limit))
+    # (Under an exception the end may pass the limit, which may lie before the start: a
+    # framework that ended before the PKS begins.)
+    end_on = draw(st.dates(start_on + timedelta(days=1), add_years(max(limit, start_on), 2) if excepted else limit))
     return c.SignPks(
         pks["id"], f"PKS/{pks['id']}/2026", step_day_after(agreement, pks["id"], draw), start_on, end_on,
         valid_pks_signatories(agreement, pks["parties"], draw),
