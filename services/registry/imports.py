@@ -599,6 +599,8 @@ _STEP_COLUMN = {
     RecordApproval: "dprd_date", SignFramework: "signed_on", StartWorkPlan: "work_started_on", DraftPks: "drafted_on",
     SignPks: "signed_on", Terminate: "ended_on", Cancel: "ended_on",
 }
+# A stated day that could not have happened: the refusal names the column of that day.
+_DAY_CODES = frozenset({"date_in_future", "date_too_early"})
 _CODE_COLUMN = {
     "wajib_requires_adjacency": "category", "category_required": "category", "category_not_allowed": "category",
     "partner_required": "partner_regions", "party_not_allowed_for_form": "other_type",
@@ -609,7 +611,7 @@ _CODE_COLUMN = {
     "pks_outside_framework_validity": "valid_until", "rencana_kerja_required": "work_plan",
     "rencana_kerja_not_allowed": "work_plan", "document_type_not_allowed": "document_type",
     "dprd_approval_required": "dprd_ref", "central_approval_required": "central_ref",
-    "date_in_future": None, "reference_required": None,
+    "reference_required": None,
 }
 
 
@@ -852,19 +854,22 @@ class Importer:
 
     def _start(self, family: Family) -> Agreement:
         a = family.start
+        # Prepared no later than its first recorded step (none: the day it is imported).
+        first = min(((day, key) for key in ("offer_date", "response_date", "dprd_date", "central_date", "signed_on",
+                                             "ended_on") if (day := _cell(family.row, key))), default=None)
         try:
             return Agreement.start(
                 id=family.id, actor=self._actor(family.row), at=self.now, form=a["form"], category=a["category"],
                 title=a["title"], object=a["object"], urusan=a["urusan"], initiator=self.identity.tenant,
                 partners=a["partners"], value_idr=a["value_idr"], burdens_community=a["burdens_community"],
                 budgeted_in_apbd=a["budgeted_in_apbd"], adjacency=self.registry.regions,
-                # Prepared no later than its first recorded step (none: the day it is imported).
-                drafted_on=min(filter(None, (_cell(family.row, k) for k in (
-                    "offer_date", "response_date", "dprd_date", "central_date", "signed_on", "ended_on"))),
-                    default=None),
+                drafted_on=first[0] if first else None,
             )
         except KsdError as exc:
-            key = _CODE_COLUMN.get(exc.code or "", "partner_regions")
+            if exc.code in _DAY_CODES and first:  # (the preparation day is the earliest date's column)
+                key: str | None = first[1]
+            else:
+                key = _CODE_COLUMN.get(exc.code or "", "partner_regions")
             raise RowRefused(BY_KEY[key].header if key else None, exc.detail,
                              code=exc.code or "rule_violation") from None
 

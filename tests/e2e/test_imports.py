@@ -346,6 +346,22 @@ def test_a_csv_made_from_the_template_imports_too(registry: TestClient, token) -
         ("ditolak", "Tanggal Penawaran"), ("diimpor", None), ("ditolak", "Mitra Daerah")], report
 
 
+def test_a_day_that_could_not_have_happened_is_refused_with_its_column_and_rupiah_with_sen_keeps_its_value(
+    registry: TestClient, token
+) -> None:
+    rows = [framework("Y1", "penawaran", **{"Tanggal Penawaran": "10/01/0224"}),
+            framework("Y2", "penawaran", **{"Nilai (Rp)": "Rp 1.500.000.000,00"}),
+            framework("Y3", "penyusunan_kesepakatan", **{"Tanggal Jawaban": "2099-01-15"})]
+    response = post_import(registry, token(KOTA, "operator"), fill(template(registry, token), rows))
+    assert response.status_code == 200, response.text
+    short, sen, future = response.json()["rows"]
+    assert (short["status"], short["code"], short["column"]) == ("ditolak", "date_too_early", "Tanggal Penawaran")
+    assert (future["status"], future["code"], future["column"]) == ("ditolak", "date_in_future", "Tanggal Jawaban")
+    assert sen["status"] == "diimpor", sen
+    agreement = registry.get(f"/agreements/{sen['agreement_id']}", headers=token(KOTA, "operator")).json()
+    assert agreement["value_idr"] == 1_500_000_000  # (was 150,000,000,000)
+
+
 def test_only_an_operator_of_a_region_imports(registry: TestClient, token, workbook) -> None:
     content, _, _ = workbook
     assert post_import(registry, token(KOTA, "monitor"), content).status_code == 403

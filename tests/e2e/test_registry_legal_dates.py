@@ -138,6 +138,17 @@ def test_the_preparation_day_is_recorded_and_no_offer_predates_it(p: Platform) -
     assert (future.status_code, future.json()["code"]) == (422, "date_in_future")
 
 
+def test_a_year_typed_short_is_refused_not_filed_outside_every_period(p: Platform) -> None:
+    # 0224 for 2024: accepted before, the agreement then counted in no period's report.
+    before = p.registry.post("/agreements", json={
+        "form": "KSDD", "category": "wajib", "title": "Kerja sama lama", "object": "Objek",
+        "urusan": ["1.03"], "parties": [{"region": KAB}], "drafted_on": "0224-01-05"}, headers=p.headers(KOTA))
+    assert (before.status_code, before.json()["code"]) == (422, "date_too_early"), before.text
+    agreement = p.start(KOTA, [KAB], category="wajib", drafted_on="1945-08-17")
+    problem = refused(p, agreement, "submit-offer", {"reference": "005/KS", "sent_on": "0224-01-05"})
+    assert problem["code"] == "date_too_early" and "Proklamasi" in problem["detail"]
+
+
 # -- who decides records the decision -------------------------------------------------------------
 
 

@@ -148,8 +148,15 @@ def test_documents_reference_type_and_value() -> None:
 # -- dates -------------------------------------------------------------------------------------------
 
 def test_dates_not_in_future_in_the_easternmost_zone() -> None:
-    dates.NOT_IN_FUTURE.check(date(2026, 3, 2), AT, "surat penawaran")
-    assert refused(dates.NOT_IN_FUTURE.check, date(2026, 3, 3), AT, "surat penawaran").code == "date_in_future"
+    dates.POSSIBLE_DAY.check(date(2026, 3, 2), AT, "surat penawaran")
+    assert refused(dates.POSSIBLE_DAY.check, date(2026, 3, 3), AT, "surat penawaran").code == "date_in_future"
+
+
+def test_dates_not_before_the_proclamation() -> None:
+    dates.POSSIBLE_DAY.check(date(1945, 8, 17), AT, "surat penawaran")
+    error = refused(dates.POSSIBLE_DAY.check, date(224, 1, 5), AT, "surat penawaran")  # (2024, typed short)
+    assert error.code == "date_too_early"
+    assert "5 Januari 224" in error.detail and "periksa tahunnya" in error.detail
 
 
 def test_dates_legal_order_names_the_earlier_step() -> None:

@@ -76,8 +76,8 @@ from services.registry.domain.rules.dates import (
     CENTRAL_AFTER_DPRD,
     DECIDED_AFTER_REQUEST,
     LEGAL_ORDER,
-    NOT_IN_FUTURE,
     PKS_AFTER_FRAMEWORK,
+    POSSIBLE_DAY,
     WITHIN_FRAMEWORK,
 )
 from services.registry.domain.rules.documents import (
@@ -621,7 +621,7 @@ class Agreement(Aggregate):
         prepared (none stated: the day it is recorded, in WIB)."""
         check_parties(form, category, initiator, partners, adjacency)
         drafted_on = drafted_on or local_date(at)
-        NOT_IN_FUTURE.check(drafted_on, at, "persiapan kerja sama")
+        POSSIBLE_DAY.check(drafted_on, at, "persiapan kerja sama")
         URUSAN_REQUIRED.check(urusan)
         VALUE_NOT_NEGATIVE.check(value_idr)
         parties = (
@@ -723,7 +723,7 @@ class Agreement(Aggregate):
         STAGE_REQUIRED.check(self.stage, Stage.PERSIAPAN, "Surat penawaran")
         INITIATOR_OFFERS.check(by.region, self.initiator)
         OFFER_DIRECTION.check(c.direction, all(p["kind"] == "region" for p in self.parties))
-        NOT_IN_FUTURE.check(c.sent_on, at, "surat penawaran")
+        POSSIBLE_DAY.check(c.sent_on, at, "surat penawaran")
         LEGAL_ORDER.check(c.sent_on, "surat penawaran", self._created_step(), framework=self._framework_words())
         self.trigger_event(
             self.OfferSubmitted, timestamp=at, actor=by.actor,
@@ -741,7 +741,7 @@ class Agreement(Aggregate):
         party = RESPONDING_PARTY.check(c.party, by.region, self.initiator, partners, others)
         ANSWERED_ONCE.check(party, self.responses)
         OFFER_ANSWER.check(c.decision)
-        NOT_IN_FUTURE.check(c.responded_on, at, "jawaban penawaran")
+        POSSIBLE_DAY.check(c.responded_on, at, "jawaban penawaran")
         LEGAL_ORDER.check(c.responded_on, "jawaban penawaran", self._offer_step(), framework=self._framework_words())
         if c.decision == "rejected":
             stage = Stage.DIBATALKAN
@@ -763,7 +763,7 @@ class Agreement(Aggregate):
         if c.kind == "central":
             DPRD_BEFORE_CENTRAL.check(c.kind, self.approval_status("dprd", c.document, by.region))
             CENTRAL_AFTER_DPRD.check(c.requested_on, self._latest_approval("dprd", c.document, by.region))
-        NOT_IN_FUTURE.check(c.requested_on, at, "permohonan persetujuan")
+        POSSIBLE_DAY.check(c.requested_on, at, "permohonan persetujuan")
         # A draft is approved only once it exists: the PKS's draft, or the framework's,
         # drafted once every partner accepted the offer.
         LEGAL_ORDER.check(
@@ -793,7 +793,7 @@ class Agreement(Aggregate):
         pks_stage = APPROVAL_TARGET.check(self, c.kind, c.document, region)
         record = DECISION_ON_REQUEST.check(self._pending_approval(c.kind, c.document, region))
         APPROVAL_DECISION.check(c.decision)
-        NOT_IN_FUTURE.check(c.decided_on, at, "keputusan persetujuan")
+        POSSIBLE_DAY.check(c.decided_on, at, "keputusan persetujuan")
         DECIDED_AFTER_REQUEST.check(c.decided_on, record)
         new_pks_stage = None
         if pks_stage is not None and c.decision == "rejected":
@@ -818,7 +818,7 @@ class Agreement(Aggregate):
         doc_type = FRAMEWORK_TYPE.check(form, c.document_type)
         plan = tuple(t for t in (_text(x) for x in c.rencana_kerja) if t)
         WORK_PLAN_IN_FRAMEWORK.check(form, plan)
-        NOT_IN_FUTURE.check(c.signed_on, at, "penandatanganan")
+        POSSIBLE_DAY.check(c.signed_on, at, "penandatanganan")
         VALID_PERIOD.check(c.valid_from, c.valid_until)
         signatories = SIGNATORIES.check(c.signatories, self.party_keys, set(self.party_regions), framework=True)
         stage = Stage.KESEPAKATAN_DITANDATANGANI
@@ -833,7 +833,7 @@ class Agreement(Aggregate):
         """SINERGI has no PKS: implementation starts when the NK's rencana kerja runs."""
         WORK_PLAN_ONLY_FOR_SINERGI.check(Form(self.form))
         STAGE_REQUIRED.check(self.stage, Stage.KESEPAKATAN_DITANDATANGANI, "Pelaksanaan rencana kerja")
-        NOT_IN_FUTURE.check(c.started_on, at, "mulai pelaksanaan")
+        POSSIBLE_DAY.check(c.started_on, at, "mulai pelaksanaan")
         LEGAL_ORDER.check(
             c.started_on, "mulai pelaksanaan", self._signed_step(FRAMEWORK), framework=self._framework_words()
         )
@@ -854,7 +854,7 @@ class Agreement(Aggregate):
         burdens = self.burdens_community if c.burdens_community is None else c.burdens_community
         budgeted = self.budgeted_in_apbd if c.budgeted_in_apbd is None else c.budgeted_in_apbd
         drafted_on = c.drafted_on or local_date(at)  # none stated: the day it is recorded, in WIB
-        NOT_IN_FUTURE.check(drafted_on, at, "penyusunan PKS")
+        POSSIBLE_DAY.check(drafted_on, at, "penyusunan PKS")
         LEGAL_ORDER.check(drafted_on, "penyusunan PKS", self._signed_step(FRAMEWORK), framework=self._framework_words())
         self.trigger_event(
             self.PksDrafted, timestamp=at, actor=by.actor, pks_id=f"pks-{len(self.pks) + 1}", title=title,
@@ -874,7 +874,7 @@ class Agreement(Aggregate):
         LEGAL_ORDER.check(
             c.signed_on, f"penandatanganan PKS {c.pks}", self._draft_step(c.pks), framework=self._framework_words()
         )
-        NOT_IN_FUTURE.check(c.signed_on, at, "penandatanganan")
+        POSSIBLE_DAY.check(c.signed_on, at, "penandatanganan")
         PKS_TERM.check(c.start_on, c.end_on, c.exception_reference, policy)
         WITHIN_FRAMEWORK.check(
             self.framework, c.pks, c.start_on, c.end_on, c.exception_reference, self._framework_words()
@@ -892,7 +892,7 @@ class Agreement(Aggregate):
         """A signed document is never silently changed: every change after signature is an
         addendum by mutual consent, with its number (DOMAIN.md)."""
         IN_FORCE.check(self, c.document, "Addendum")
-        NOT_IN_FUTURE.check(c.signed_on, at, "addendum")
+        POSSIBLE_DAY.check(c.signed_on, at, "addendum")
         LEGAL_ORDER.check(c.signed_on, "addendum", self._signed_step(c.document), framework=self._framework_words())
         changes = _text(c.changes)
         ADDENDUM_CHANGES.check(changes)
@@ -907,7 +907,7 @@ class Agreement(Aggregate):
         """An extension (perpanjangan) is its own step, agreed by the parties, with its
         number; a PKS's new term is again at most `pks_max_years` unless excepted."""
         doc = IN_FORCE.check(self, c.document, "Perpanjangan")
-        NOT_IN_FUTURE.check(c.signed_on, at, "perpanjangan")
+        POSSIBLE_DAY.check(c.signed_on, at, "perpanjangan")
         LEGAL_ORDER.check(c.signed_on, "perpanjangan", self._signed_step(c.document), framework=self._framework_words())
         current_end = date.fromisoformat(doc["valid_until" if c.document == FRAMEWORK else "end_on"])
         EXTENSION_LATER.check(current_end, c.new_end)
@@ -927,7 +927,7 @@ class Agreement(Aggregate):
         """PP 28/2018 Pasal 29: a document ends on one of the listed grounds. Ending the
         framework ends the family, once every PKS under it has ended."""
         IN_FORCE.check(self, c.document, "Pengakhiran")
-        NOT_IN_FUTURE.check(c.terminated_on, at, "pengakhiran")
+        POSSIBLE_DAY.check(c.terminated_on, at, "pengakhiran")
         LEGAL_ORDER.check(
             c.terminated_on, "pengakhiran", self._signed_step(c.document), framework=self._framework_words()
         )
@@ -951,7 +951,7 @@ class Agreement(Aggregate):
         CANCEL_BEFORE_SIGNATURE.check(self.stage, c.document, pks)
         stage = Stage.DIBATALKAN if c.document is None else Stage(self.stage)
         cancelled_on = c.cancelled_on or local_date(at)  # none stated: the day it is recorded, in WIB
-        NOT_IN_FUTURE.check(cancelled_on, at, "pembatalan")
+        POSSIBLE_DAY.check(cancelled_on, at, "pembatalan")
         earlier = self._draft_step(c.document) if c.document else self._last_step_before_signature()
         LEGAL_ORDER.check(cancelled_on, "pembatalan", earlier, framework=self._framework_words())
         self.trigger_event(
@@ -1041,7 +1041,7 @@ class Agreement(Aggregate):
             if isinstance(event, Agreement.Started):
                 try:
                     if f.get("drafted_on"):
-                        NOT_IN_FUTURE.check(_day_of(f["drafted_on"]), event.timestamp, "persiapan kerja sama")
+                        POSSIBLE_DAY.check(_day_of(f["drafted_on"]), event.timestamp, "persiapan kerja sama")
                     VALUE_NOT_NEGATIVE.check(f.get("value_idr"))
                 except KsdError as error:
                     if tolerated is not None and (version, error.code) not in tolerated:

@@ -443,7 +443,8 @@ def _errors(action: str, exc: ApiError, rows_sent: list[int]) -> dict[str, str]:
         out[field] = message
     code = exc.code
     target = None
-    if code in ("date_in_future", "date_out_of_order", "date_before_request", "signed_before_approval"):
+    if code in ("date_in_future", "date_too_early", "date_out_of_order", "date_before_request",
+                "signed_before_approval"):
         target = DATE_OF.get(action)
     elif code in ("duration_exceeds_limit", "pks_outside_framework_validity"):
         target = "new_end" if action == "extend" else "end_on"

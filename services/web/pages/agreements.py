@@ -52,6 +52,7 @@ RULE_FIELDS = {
     "urusan_required": "urusan",
     "negative_value": "value_idr",
     "date_in_future": "drafted_on",
+    "date_too_early": "drafted_on",
 }
 
 # What the error summary calls each field (the form's labels).

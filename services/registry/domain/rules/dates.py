@@ -20,6 +20,8 @@ from shared.errors import RuleViolation
 # Indonesia's easternmost zone (WIT) is UTC+9: a date stated on a document is "in the
 # future" only when it is after today's date there.
 LATEST_LOCAL_OFFSET = timedelta(hours=9)
+# No region of the Republic states a day before its proclamation.
+EARLIEST_DAY = date(1945, 8, 17)
 
 Step = tuple[str, str]  # (action, ISO date)
 
@@ -74,10 +76,15 @@ def last_step_before_signature(family: Family) -> Step | None:
 
 # -- the rules ------------------------------------------------------------------------------------
 
-class NotInFuture(Rule):
-    """A document states a day that has happened: not after today in the easternmost zone (WIT)."""
+class PossibleDay(Rule):
+    """A document states a day that could have happened: not before the Republic was
+    proclaimed (a year typed short, 0224 for 2024, would leave the document outside every
+    period), not after today in the easternmost zone (WIT)."""
 
     def check(self, day: date, at: datetime, what: str) -> None:
+        if day < EARLIEST_DAY:
+            raise RuleViolation("date_too_early", f"Tanggal {what} ({day_words(day)}) mendahului Proklamasi "
+                                "(17 Agustus 1945); periksa tahunnya.")
         if day > (at + LATEST_LOCAL_OFFSET).date():
             raise RuleViolation("date_in_future", f"Tanggal {what} ({day_words(day)}) belum terjadi.")
 
@@ -170,7 +177,7 @@ class WithinFramework(Rule):
         )
 
 
-NOT_IN_FUTURE = NotInFuture("not_in_future", ("date_in_future",), 'DOMAIN.md, "Lifecycle"')
+POSSIBLE_DAY = PossibleDay("possible_day", ("date_too_early", "date_in_future"), 'DOMAIN.md, "Lifecycle"')
 LEGAL_ORDER = LegalOrder("legal_order", ("date_out_of_order",), 'DOMAIN.md, "Lifecycle"; PP 28/2018')
 CENTRAL_AFTER_DPRD = CentralAfterDprd("central_after_dprd", ("date_out_of_order",), "Permendagri 25/2020")
 DECIDED_AFTER_REQUEST = DecidedAfterRequest(
@@ -182,5 +189,5 @@ WITHIN_FRAMEWORK = WithinFramework(
 )
 
 RULES: tuple[Rule, ...] = (
-    NOT_IN_FUTURE, LEGAL_ORDER, CENTRAL_AFTER_DPRD, DECIDED_AFTER_REQUEST, PKS_AFTER_FRAMEWORK, WITHIN_FRAMEWORK,
+    POSSIBLE_DAY, LEGAL_ORDER, CENTRAL_AFTER_DPRD, DECIDED_AFTER_REQUEST, PKS_AFTER_FRAMEWORK, WITHIN_FRAMEWORK,
 )
