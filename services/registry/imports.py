@@ -210,10 +210,12 @@ def template_xlsx() -> bytes:
     data = workbook.add_worksheet(DATA_SHEET)
     instructions = workbook.add_worksheet(INSTRUCTIONS_SHEET)
     lists = workbook.add_worksheet(LISTS_SHEET)
+    as_typed = workbook.add_format({"num_format": "@"})  # (text: "32.10" stays 32.10, "005/2024" stays)
     data.freeze_panes(1, 0)
     for i, column in enumerate(COLUMNS):
         data.write(0, i, column.header, bold)
-        data.set_column(i, i, max(14, min(40, len(column.header) + 4)))
+        data.set_column(i, i, max(14, min(40, len(column.header) + 4)),
+                        None if column.kind in ("date", "rupiah") else as_typed)
         if column.choices:
             lists.write(0, i, column.header, bold)
             for j, choice in enumerate(column.choices):
@@ -441,6 +443,9 @@ class RowRefused(Exception):
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
+# Codes of the form NN.NN (regions, urusan): a spreadsheet keeps one typed in a number cell as
+# a number, and drops a last zero.
+_CODE_KEYS = frozenset({"partner_regions", "urusan"})
 _MAX_LEN = {"text": NAME_MAX, "long": TEXT_MAX, "ref": REFERENCE_MAX, "choice": NAME_MAX}
 
 
@@ -477,6 +482,8 @@ def _cell(row: RawRow, key: str) -> Any:
     text = raw.isoformat() if isinstance(raw, date) else str(raw).strip()
     if isinstance(raw, float) and raw.is_integer():
         text = str(int(raw))
+    elif isinstance(raw, float) and key in _CODE_KEYS and round(raw, 2) == raw:
+        text = f"{raw:.2f}"  # (32.10 typed in a number cell is the number 32.1)
     if problem := text_problem(text, _MAX_LEN.get(column.kind, NAME_MAX)):
         refuse(problem)
     if column.kind == "bool":

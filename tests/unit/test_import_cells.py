@@ -50,3 +50,35 @@ def test_rupiah_that_is_not_a_whole_amount_is_refused_with_its_column(typed: obj
     with pytest.raises(RowRefused) as refused:
         value_of(typed)
     assert refused.value.column == "Nilai (Rp)"
+
+
+@pytest.mark.parametrize(("key", "typed", "read"), [
+    ("partner_regions", 32.1, "32.10"),  # (32.10, Kabupaten Majalengka, typed in a number cell)
+    ("partner_regions", 32.04, "32.04"),
+    ("partner_regions", 32.0, "32"),
+    ("partner_regions", 32.045, "32.045"),  # (not a code: refused as typed, not rounded to another)
+    ("partner_regions", "32.10; 32.04", "32.10; 32.04"),
+    ("urusan", 2.1, "2.10"),
+])
+def test_a_code_typed_in_a_number_cell_keeps_its_last_zero(key: str, typed: object, read: str) -> None:
+    assert _cell(RawRow(2, {key: typed}), key) == read
+
+
+def test_the_template_keeps_codes_and_numbers_as_typed_and_dates_and_values_as_numbers() -> None:
+    import io
+
+    import openpyxl
+
+    from services.registry.imports import HEADERS, template_xlsx
+
+    sheet = openpyxl.load_workbook(io.BytesIO(template_xlsx()))["Kerja Sama"]
+
+    def column_format(header: str) -> str:
+        """(openpyxl keys a run of columns of the same width and format by its first one)"""
+        index = HEADERS.index(header) + 1
+        runs = [d for d in sheet.column_dimensions.values() if (d.min or 0) <= index <= (d.max or 0)]
+        return runs[0].number_format if runs else "General"
+
+    assert [column_format(h) for h in ("Mitra Daerah", "Urusan", "Nomor Kesepakatan", "Nomor Surat Penawaran")] == [
+        "@"] * 4
+    assert column_format("Tanggal Penawaran") == column_format("Nilai (Rp)") == "General"
