@@ -11,6 +11,9 @@ from datetime import date, datetime, timedelta, timezone
 # The ministry's working zone: "today" for deadlines and alerts is today's date in WIB.
 # UTC+7 all year (no daylight saving), so no time-zone database is needed.
 WIB = timezone(timedelta(hours=7), "WIB")
+# The Republic's proclamation: no region of it states an earlier day on a document (a year
+# typed short, 0224 for 2024, would otherwise be filed outside every period).
+EARLIEST_DAY = date(1945, 8, 17)
 
 
 def local_date(moment: datetime) -> date:

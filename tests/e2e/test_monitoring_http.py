@@ -121,6 +121,8 @@ def test_evaluations_are_recorded_by_the_province_or_the_national_level(p: Platf
     assert post(own, "32", role="operator").json()["code"] == "role_required"
     assert post(own, "32", score=120).status_code == 422
     assert post(own, "32", recommendation="dilupakan").status_code == 422
+    short = post(own, "32", evaluated_on="0226-01-05")  # (2026, typed short: accepted before)
+    assert (short.status_code, short.json()["code"]) == (422, "date_too_early"), short.text
     created = post(own, "32")
     assert created.status_code == 201, created.text
     assert created.json()["evaluator"] == "32" and created.json()["content"]["recommendation"] == "diperluas"

@@ -15,7 +15,7 @@ from uuid import UUID, uuid5
 from eventsourcing.domain import Aggregate
 
 from shared.errors import RuleViolation
-from shared.periods import Period, local_date
+from shared.periods import EARLIEST_DAY, Period, local_date
 
 # Report and evaluation ids derive from what makes them unique, so two concurrent first
 # filings of the same report collide on the event store's (id, version) and one gets 409.
@@ -56,7 +56,11 @@ def check_evaluation_content(content: dict[str, Any], today: date) -> None:
     Recommendation(content["recommendation"])  # the schema already limits it; a second wall
     if not 0 <= content["score"] <= 100:
         raise RuleViolation("score_out_of_range", "Nilai evaluasi antara 0 dan 100.")
-    if date.fromisoformat(content["evaluated_on"]) > today:
+    evaluated_on = date.fromisoformat(content["evaluated_on"])
+    if evaluated_on < EARLIEST_DAY:
+        raise RuleViolation("date_too_early", "Tanggal evaluasi mendahului Proklamasi (17 Agustus 1945); "
+                            "periksa tahunnya.")
+    if evaluated_on > today:
         raise RuleViolation("date_in_future", "Tanggal evaluasi tidak boleh di masa depan.")
 
 

@@ -16,12 +16,11 @@ from services.registry.domain.rules.rule import Rule, text
 from services.registry.domain.rules.vocabulary import Family
 from services.registry.domain.wording import day_words, step_words
 from shared.errors import RuleViolation
+from shared.periods import EARLIEST_DAY
 
 # Indonesia's easternmost zone (WIT) is UTC+9: a date stated on a document is "in the
 # future" only when it is after today's date there.
 LATEST_LOCAL_OFFSET = timedelta(hours=9)
-# No region of the Republic states a day before its proclamation.
-EARLIEST_DAY = date(1945, 8, 17)
 
 Step = tuple[str, str]  # (action, ISO date)
 
