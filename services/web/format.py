@@ -3,6 +3,7 @@ official writes them ("22 November 2026", "Rp 1.250.000.000")."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime
 from typing import Any
 
@@ -55,6 +56,16 @@ def rupiah(value: Any) -> str:
     if value in (None, ""):
         return "-"
     return f"Rp {angka(value)}"
+
+
+def typed_rupiah(value: Any) -> int | str:
+    """A whole rupiah amount as an official types it in a form (`1250000`, `1.250.000`) as a
+    number; anything else as typed, for the API to refuse and name the field (`1.5` is not
+    15)."""
+    text = str(value).replace(" ", "").strip()
+    if re.fullmatch(r"-?(\d{1,3}(\.\d{3})+|\d{1,18})", text):
+        return int(text.replace(".", ""))
+    return str(value).strip()
 
 
 def persen(value: Any, digits: int = 0) -> str:

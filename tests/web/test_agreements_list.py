@@ -236,6 +236,26 @@ def test_an_empty_title_is_refused_next_to_the_title(web) -> None:  # noqa: ANN0
     assert "Objek yang tetap ada</textarea>" in response.text
 
 
+def test_a_value_with_a_decimal_point_is_refused_next_to_the_value_not_read_as_another(web) -> None:  # noqa: ANN001
+    # "1.5" was sent as 15 (every dot stripped); "1.250.000" is the thousands' way of writing.
+    client: WebClient = web("bandung")
+    base = {**_new_form(client), "form": "KSDD", "category": "sukarela", "title": "Nilai uji",
+            "object": "Objek uji nilai", "urusan": ["2.11"], "parties": ["32.04"]}
+    response = client.post("/kerja-sama/baru", {**base, "value_idr": "1.5"})
+    assert response.status_code == 422, response.text
+    assert "value_idr" in _errors(response) and 'value="1.5"' in response.text
+
+
+@pytest.mark.parametrize(("typed", "sent"), [
+    ("1250000", 1_250_000), ("1.250.000", 1_250_000), (" 1 250 000 ", 1_250_000), ("-5", -5),
+    ("1.5", "1.5"), ("1.250.000,00", "1.250.000,00"), ("12.34", "12.34"), ("satu", "satu"),
+])
+def test_the_web_form_sends_a_value_as_typed_unless_it_is_plainly_whole_rupiah(typed: str, sent: object) -> None:
+    from services.web.format import typed_rupiah
+
+    assert typed_rupiah(typed) == sent
+
+
 def test_a_partner_of_the_wrong_kind_is_named_on_its_row(web) -> None:  # noqa: ANN001
     client: WebClient = web("bandung")
     response = client.post("/kerja-sama/baru", {

@@ -29,6 +29,7 @@ from services.web.events import (
     sentence,
     timeline,
 )
+from services.web.format import typed_rupiah
 from services.web.pages.common import api, as_list, form_errors, page
 from services.web.session import User
 from shared.periods import WIB
@@ -359,13 +360,6 @@ def _step_facts(history: list[dict[str, Any]], version: int) -> dict[str, Any] |
             "facts": facts}
 
 
-def _int(value: Any) -> int | str:
-    """`1.250.000` (as officials write rupiah) -> 1250000; anything else goes as typed, for
-    the API to name the field."""
-    text = str(value).replace(".", "").replace(" ", "").strip()
-    return int(text) if re.fullmatch(r"-?\d{1,18}", text) else str(value)
-
-
 def body_for(action: str, fields: list[dict[str, Any]], form: dict[str, Any],
              step: dict[str, Any] | None) -> tuple[dict[str, Any], list[int]]:
     """The JSON the API takes, from what the user typed; and which signatory rows were sent
@@ -398,7 +392,7 @@ def body_for(action: str, fields: list[dict[str, Any]], form: dict[str, Any],
         if value in (None, ""):
             continue
         if kind == "number":
-            body[name] = _int(value)
+            body[name] = typed_rupiah(value)
         elif name in ("burdens_community", "budgeted_in_apbd"):
             body[name] = value == "true"
         elif name == "rencana_kerja":
@@ -414,7 +408,7 @@ def body_for(action: str, fields: list[dict[str, Any]], form: dict[str, Any],
             typed = str(form.get(key) or "").strip()
             if typed == ("" if before is None else str(before)) or not typed:
                 continue
-            changes[fact] = _int(typed) if fact == "value_idr" else typed
+            changes[fact] = typed_rupiah(typed) if fact == "value_idr" else typed
         body = {"version": step["version"], "changes": changes, "reason": body.get("reason", "")}
     return body, rows_sent
 

@@ -13,7 +13,7 @@ from litestar import MediaType, Request, get, post
 from litestar.response import Redirect, Template
 
 from services.web.client import ApiError
-from services.web.format import urusan_label
+from services.web.format import typed_rupiah, urusan_label
 from services.web.pages.common import api, as_list, form_data, form_errors, page
 from services.web.pages.lookup import region_label, resolve_region, search_regions, search_urusan
 from services.web.session import User
@@ -236,9 +236,8 @@ def _body(form: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     body["parties"] = parties
     if form.get("category"):
         body["category"] = form["category"]
-    value = str(form.get("value_idr") or "").replace(".", "").replace(" ", "").strip()
-    if value:
-        body["value_idr"] = int(value) if value.lstrip("-").isdigit() else value
+    if str(form.get("value_idr") or "").strip():
+        body["value_idr"] = typed_rupiah(form["value_idr"])
     if form.get("drafted_on"):
         body["drafted_on"] = form["drafted_on"]
     body["burdens_community"] = bool(form.get("burdens_community"))
