@@ -119,6 +119,11 @@ class RegionCatalog:
     def get(self, code: str) -> Region | None:
         return self._by_code.get(code)
 
+    def name_of(self, code: str) -> str | None:
+        """A region's name as people read it ("Kota Bandung"); None for a code not known."""
+        region = self._by_code.get(code)
+        return region.display_name if region else None
+
     def __contains__(self, code: object) -> bool:
         return code in self._by_code
 

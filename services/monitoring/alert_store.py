@@ -123,7 +123,7 @@ class AlertStore:
                 self._q("SELECT period, region FROM {s}.progress_reports WHERE agreement_id = %s"), (agreement_id,)
             )
             reports = {(r["period"], r["region"]) for r in curs.fetchall()}
-            findings = agreement_findings(row["state"], reports, today, self.thresholds)
+            findings = agreement_findings(row["state"], reports, today, self.thresholds, self.regions.name_of)
             visible_to = row["visible_to"]
         self._sync(curs, findings, agreement_id=agreement_id, region=None, visible_to=visible_to, now=now)
 

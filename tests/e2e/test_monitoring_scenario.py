@@ -84,7 +84,7 @@ def test_three_regions_sign_time_passes_and_the_national_alerts_are_exactly_thes
     ])
     assert got == expected, "\n".join(map(str, got))
     by_kind = {a["kind"]: a for a in alerts}
-    assert by_kind["PKS_WITHOUT_PROGRESS"]["message"].endswith("Semester II 2026 dari daerah 34.02.")
+    assert by_kind["PKS_WITHOUT_PROGRESS"]["message"].endswith("Semester II 2026 dari daerah Kabupaten Bantul (34.02).")
     assert by_kind["EXPIRING"]["message"].endswith("berakhir 31 Maret 2027 (44 hari lagi).")
     assert [a["details"]["document"] for a in p.alerts(kind="expiring")] == [f"pks:{pks_k}"]
     assert {a["details"]["document"] for a in p.alerts(kind="expired_still_active")} == {

@@ -94,6 +94,25 @@ def test_the_missing_progress_alert_names_its_semesters_in_words() -> None:
                             "34.04 dan 34.71."
 
 
+def test_alert_messages_name_the_regions_they_concern() -> None:
+    """QA: messages read "dari daerah 34.04 dan 34.71", "Persetujuan DPRD 34.04": codes an
+    official has to look up."""
+    from shared.regions import load_regions
+
+    name_of = load_regions().name_of
+    s = state(pks=[pks(date(2026, 2, 1), date(2030, 1, 31))])
+    [found] = [f for f in agreement_findings(s, set(), date(2027, 9, 1), T, name_of)
+               if f.kind == Kind.PKS_WITHOUT_PROGRESS]
+    assert found.message.endswith("dari daerah Kabupaten Sleman (34.04) dan Kota Yogyakarta (34.71).")
+    approval = {"kind": "dprd", "document": "framework", "region": "34.04", "requested_on": DAY0.isoformat(),
+                "decision": None}
+    waiting = state("penyusunan_kesepakatan", approvals=[approval])
+    [pending] = [f for f in agreement_findings(waiting, set(), DAY0 + timedelta(days=40), T, name_of)
+                 if f.kind == Kind.APPROVAL_PENDING]
+    assert pending.message.startswith("Persetujuan DPRD Kabupaten Sleman (34.04) atas kesepakatan diminta")
+    assert found.regions == ("34.04", "34.71")  # (the codes stay the alert's keys)
+
+
 @given(days, st.booleans())
 def test_approval_pending_from_the_threshold_until_decided(elapsed: int, decided: bool) -> None:
     approval = {"kind": "dprd", "document": "framework", "region": "34.04", "requested_on": DAY0.isoformat(),

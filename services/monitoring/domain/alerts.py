@@ -9,7 +9,7 @@ it was noticed, so a late re-evaluation reports the same alert.
 
 from __future__ import annotations
 
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import date, timedelta
 from enum import StrEnum
@@ -96,10 +96,12 @@ def agreement_findings(
     reports: Collection[tuple[str, str]],
     today: date,
     thresholds: Thresholds,
+    name_of: Callable[[str], str | None] | None = None,
 ) -> list[Finding]:
     """Every alert an agreement raises today. `state` is its record, as the registry's
     published contract folds its events (`fold`); `reports` holds the (period, region) pairs
-    already reported."""
+    already reported; `name_of` gives a region's name for the messages ("Kabupaten Bantul
+    (34.02)"; without it, or for a code it does not know, the code alone)."""
     stage = state["stage"]
     if stage in CLOSED_STAGES:
         return []
@@ -149,7 +151,8 @@ def agreement_findings(
             findings.append(Finding(
                 Kind.APPROVAL_PENDING, f"{approval['kind']}:{approval['document']}:{approval['region']}",
                 Severity.WARNING, since, (approval["region"],),
-                f"Persetujuan {body} {approval['region']} atas {document} diminta {tanggal(requested)}; "
+                f"Persetujuan {body} {_region(approval['region'], name_of)} atas {document} diminta "
+                f"{tanggal(requested)}; "
                 f"{(today - requested).days} hari belum diputus.",
                 details={"approval": approval["kind"], "document": approval["document"],
                          "requested_on": requested.isoformat(), "days": (today - requested).days},
@@ -163,7 +166,7 @@ def agreement_findings(
         findings.append(Finding(
             Kind.PKS_WITHOUT_PROGRESS, "progress", Severity.WARNING, first_due + timedelta(days=1), late_regions,
             f"PKS berjalan tanpa laporan kemajuan {_words(p.label for p in periods)} "
-            f"dari daerah {_words(late_regions)}.",
+            f"dari daerah {_words(_region(r, name_of) for r in late_regions)}.",
             details={"missing": [{"period": str(p), "region": r} for p, r in sorted(missing)]},
         ))
     return findings
@@ -216,6 +219,11 @@ def region_finding(
         f"{name} belum memiliki kerja sama aktif dengan satu pun dari {len(neighbours)} daerah tetangganya.",
         details={"neighbours": sorted(neighbours)},
     )
+
+
+def _region(code: str, name_of: Callable[[str], str | None] | None) -> str:
+    name = name_of(code) if name_of else None
+    return f"{name} ({code})" if name else code
 
 
 def _words(items: Any) -> str:

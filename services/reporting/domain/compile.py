@@ -193,7 +193,8 @@ def agreement_entry(
     due = _owed(state, region, period)
     reported = {r["period"] for r in mine}
     entries = [_progress_entry(r) for r in mine]
-    findings = agreement_findings(state, {(r["period"], r["region"]) for r in progress}, today, rules.thresholds)
+    findings = agreement_findings(state, {(r["period"], r["region"]) for r in progress}, today, rules.thresholds,
+                                  catalog.name_of)
     return {
         "id": state["_id"],
         "title": state["title"],
