@@ -110,6 +110,13 @@ def test_alert_messages_name_the_regions_they_concern() -> None:
     [pending] = [f for f in agreement_findings(waiting, set(), DAY0 + timedelta(days=40), T, name_of)
                  if f.kind == Kind.APPROVAL_PENDING]
     assert pending.message.startswith("Persetujuan DPRD Kabupaten Sleman (34.04) atas kesepakatan diminta")
+    # A PKS draft's approval names the draft by its title, not its internal id ("PKS pks-2").
+    draft = {"id": "pks-2", "title": "Angkutan sampah", "stage": "menunggu_persetujuan_dprd"}
+    approval = {**approval, "document": "pks-2"}
+    waiting = state("pelaksanaan", pks=[pks(DAY0, date(2030, 1, 1)), draft], approvals=[approval])
+    [pending] = [f for f in agreement_findings(waiting, set(), DAY0 + timedelta(days=40), T, name_of)
+                 if f.kind == Kind.APPROVAL_PENDING]
+    assert "atas PKS \u201cAngkutan sampah\u201d diminta" in pending.message, pending.message
     assert found.regions == ("34.04", "34.71")  # (the codes stay the alert's keys)
 
 

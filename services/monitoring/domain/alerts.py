@@ -147,7 +147,7 @@ def agreement_findings(
         since = requested + timedelta(days=thresholds.approval_pending_days)
         if today >= since:
             body = APPROVAL_BODIES.get(approval["kind"], approval["kind"])
-            document = "kesepakatan" if approval["document"] == "framework" else f"PKS {approval['document']}"
+            document = "kesepakatan" if approval["document"] == "framework" else _pks_words(state, approval["document"])
             findings.append(Finding(
                 Kind.APPROVAL_PENDING, f"{approval['kind']}:{approval['document']}:{approval['region']}",
                 Severity.WARNING, since, (approval["region"],),
@@ -219,6 +219,15 @@ def region_finding(
         f"{name} belum memiliki kerja sama aktif dengan satu pun dari {len(neighbours)} daerah tetangganya.",
         details={"neighbours": sorted(neighbours)},
     )
+
+
+def _pks_words(state: Mapping[str, Any], pks_id: str) -> str:
+    """A PKS as its people know it: its number once signed, its title while a draft (the
+    internal id, `pks-1`, only when neither is recorded)."""
+    pks: Mapping[str, Any] = next((p for p in state.get("pks", []) if p.get("id") == pks_id), {})
+    if pks.get("number"):
+        return f"PKS {pks['number']}"
+    return f"PKS \u201c{pks['title']}\u201d" if pks.get("title") else f"PKS {pks_id}"
 
 
 def _region(code: str, name_of: Callable[[str], str | None] | None) -> str:
