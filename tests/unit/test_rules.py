@@ -297,3 +297,10 @@ def test_corrections_facts_and_fields() -> None:
     assert corrections.CORRECTED_FACT.check("reference", " 7/2026 ") == "7/2026"
     assert refused(corrections.CORRECTED_FACT.check, "sent_on", "2026-01-02").code == "invalid_fact"
     assert refused(corrections.KNOWN_VERSION.check, ["e1"], 2).code == "unknown_version"
+
+
+def test_messages_name_a_pks_as_the_web_application_does() -> None:
+    # ("PKS pks-1 sudah ditandatangani." read the internal id; the pages call it "PKS 1".)
+    assert refused(lifecycle.PKS_DRAFT_OPEN.check, "pks-1", {"stage": "ditandatangani"}).detail == (
+        "PKS 1 sudah ditandatangani.")
+    assert refused(documents.PKS_KNOWN.check, FakeFamily(), "pks-7").detail == "Tidak ada PKS 7 dalam kerja sama ini."

@@ -141,7 +141,7 @@ from services.registry.domain.rules.vocabulary import (
     RegionParty,
     Stage,
 )
-from services.registry.domain.wording import event_step_words, framework_words
+from services.registry.domain.wording import event_step_words, framework_words, pks_words
 from shared.errors import KsdError
 from shared.periods import local_date
 from shared.tenancy import NATIONAL  # the national level's tenant (a constant; no I/O)
@@ -872,7 +872,8 @@ class Agreement(Aggregate):
         APPROVALS_BEFORE_SIGNATURE.check(self.missing_approvals(c.pks), self.approvals, c.pks, c.signed_on)
         PKS_AFTER_FRAMEWORK.check(c.pks, c.signed_on, self.framework, self._framework_words())
         LEGAL_ORDER.check(
-            c.signed_on, f"penandatanganan PKS {c.pks}", self._draft_step(c.pks), framework=self._framework_words()
+            c.signed_on, f"penandatanganan {pks_words(c.pks)}", self._draft_step(c.pks),
+            framework=self._framework_words(),
         )
         POSSIBLE_DAY.check(c.signed_on, at, "penandatanganan")
         PKS_TERM.check(c.start_on, c.end_on, c.exception_reference, policy)

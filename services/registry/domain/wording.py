@@ -123,6 +123,11 @@ def document_stage_words(stage: str) -> str:
     return DOCUMENT_STAGES.get(stage, stage.replace("_", " "))
 
 
+def pks_words(pks_id: str) -> str:
+    """A PKS as the web application names it: `pks-2` -> "PKS 2" (anything else as given)."""
+    return f"PKS {pks_id[4:]}" if pks_id.startswith("pks-") and pks_id[4:].isdigit() else f"PKS {pks_id}"
+
+
 def fact_words(name: str) -> str:
     return FACTS.get(name, name.replace("_", " "))
 

@@ -14,7 +14,7 @@ from typing import Any
 from services.registry.domain.commands import FRAMEWORK
 from services.registry.domain.rules.rule import Rule, text
 from services.registry.domain.rules.vocabulary import Family
-from services.registry.domain.wording import day_words, step_words
+from services.registry.domain.wording import day_words, pks_words, step_words
 from shared.errors import RuleViolation
 from shared.periods import EARLIEST_DAY
 
@@ -143,7 +143,7 @@ class PksAfterFramework(Rule):
         if framework and signed_on < date.fromisoformat(framework["signed_on"]):
             raise RuleViolation(
                 "date_out_of_order",
-                f"PKS {pks_id} ({day_words(signed_on)}) tidak dapat ditandatangani sebelum "
+                f"{pks_words(pks_id)} ({day_words(signed_on)}) tidak dapat ditandatangani sebelum "
                 f"{framework_words}-nya ({day_words(framework['signed_on'])}).",
                 conflicts_with={"step": "sign-framework", "date": framework["signed_on"]},
             )
@@ -168,7 +168,7 @@ class WithinFramework(Rule):
             return
         raise RuleViolation(
             "pks_outside_framework_validity",
-            f"PKS {pks_id} {words} masa berlaku {framework_words}-nya ({day_words(day)}; "
+            f"{pks_words(pks_id)} {words} masa berlaku {framework_words}-nya ({day_words(day)}; "
             f"{framework_words} berlaku {day_words(valid_from)} sampai dengan {day_words(valid_until)}). "
             "Sebutkan dasar hukum pengecualiannya bila memang dibolehkan.",
             conflicts_with={"step": "sign-framework", "date": edge},

@@ -9,7 +9,7 @@ from typing import Any
 from services.registry.domain.commands import FRAMEWORK
 from services.registry.domain.rules.rule import Rule, text
 from services.registry.domain.rules.vocabulary import FOREIGN_FORMS, PKS_OPEN, Family, Form
-from services.registry.domain.wording import FRAMEWORK_DOCUMENTS, document_stage_words
+from services.registry.domain.wording import FRAMEWORK_DOCUMENTS, document_stage_words, pks_words
 from shared.errors import RuleViolation
 
 # The framework document each form signs (KB; MoU/LoI abroad; NK for SINERGI).
@@ -37,7 +37,7 @@ class PksKnown(Rule):
     def check(self, family: Family, pks_id: str) -> dict[str, Any]:
         pks = family.pks_by_id(pks_id)
         if pks is None:
-            raise RuleViolation("unknown_document", f"Tidak ada PKS {pks_id} dalam kerja sama ini.")
+            raise RuleViolation("unknown_document", f"Tidak ada {pks_words(pks_id)} dalam kerja sama ini.")
         return pks
 
 
@@ -53,7 +53,7 @@ class InForce(Rule):
         else:
             doc = PKS_KNOWN.check(family, document)
             if doc["stage"] in PKS_OPEN:
-                raise RuleViolation("document_not_signed", f"{what}: PKS {document} belum ditandatangani.")
+                raise RuleViolation("document_not_signed", f"{what}: {pks_words(document)} belum ditandatangani.")
         if doc["stage"] != "ditandatangani":
             raise RuleViolation(
                 "document_not_in_force", f"{what}: naskah ini sudah {document_stage_words(doc['stage'])}."

@@ -9,7 +9,7 @@ from typing import Any
 from services.registry.domain.commands import AttachDocument, Correct
 from services.registry.domain.rules.rule import Rule
 from services.registry.domain.rules.vocabulary import CLOSED, PKS_CLOSED, PKS_OPEN, SIGNED, Stage
-from services.registry.domain.wording import document_stage_words, stage_words
+from services.registry.domain.wording import document_stage_words, pks_words, stage_words
 from shared.errors import RuleViolation
 
 
@@ -43,7 +43,7 @@ class PksDraftOpen(Rule):
     def check(self, pks_id: str, pks: Mapping[str, Any]) -> None:
         if pks["stage"] not in PKS_OPEN:
             raise RuleViolation(
-                "stage_transition_not_allowed", f"PKS {pks_id} sudah {document_stage_words(pks['stage'])}."
+                "stage_transition_not_allowed", f"{pks_words(pks_id)} sudah {document_stage_words(pks['stage'])}."
             )
 
 
@@ -71,7 +71,7 @@ class CancelBeforeSignature(Rule):
         elif pks is not None and pks["stage"] not in PKS_OPEN:
             raise RuleViolation(
                 "document_already_signed",
-                f"PKS {document} sudah {document_stage_words(pks['stage'])}; akhiri dengan pengakhiran, "
+                f"{pks_words(document)} sudah {document_stage_words(pks['stage'])}; akhiri dengan pengakhiran, "
                 "bukan pembatalan.",
             )
 
