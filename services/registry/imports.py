@@ -67,6 +67,7 @@ from services.registry.domain.commands import (
 )
 from shared.auth import Identity, require_roles
 from shared.errors import Forbidden, InvalidInput, KsdError, PayloadTooLarge
+from shared.periods import BULAN
 from shared.tenancy import NATIONAL
 from shared.urusan import URUSAN, get_urusan
 from shared.wire import MAX_RUPIAH, NAME_MAX, REFERENCE_MAX, TEXT_MAX, text_problem
@@ -178,7 +179,8 @@ INSTRUCTIONS = (
     "'Mitra Daerah' (kode wilayah) dan/atau 'Mitra Lain'.",
     "3. Baris PKS menyebut nomor kesepakatan induknya di 'Nomor Kesepakatan'; kesepakatan itu harus ada di berkas "
     "yang sama (boleh yang sudah pernah diimpor).",
-    "4. Tanggal ditulis TTTT-BB-HH (2025-03-17) atau HH/BB/TTTT (17/03/2025), atau sebagai sel tanggal Excel. "
+    "4. Tanggal ditulis TTTT-BB-HH (2025-03-17), HH/BB/TTTT (17/03/2025) atau dengan nama bulan (17 Maret 2025, "
+    "17 Mar 2025), atau sebagai sel tanggal Excel. "
     "Tanggal adalah tanggal pada naskahnya (tanggal hukum), bukan tanggal pengetikan.",
     "5. Isi kolom yang diperlukan tahapnya: penawaran memerlukan surat penawaran; penyusunan_kesepakatan juga "
     "surat jawaban; kesepakatan_ditandatangani juga persetujuan yang diperlukan, tanggal tanda tangan, masa "
@@ -443,6 +445,10 @@ class RowRefused(Exception):
 
 
 _DATE_FORMATS = ("%Y-%m-%d", "%d/%m/%Y", "%d-%m-%Y")
+# ... and as Indonesian documents write a date: "5 Januari 2024", "5 Jan 2024", "5 Agt. 2024".
+_DATE_IN_WORDS = re.compile(r"(?P<day>\d{1,2})\s+(?P<month>[A-Za-z]+\.?)\s+(?P<year>\d{4})")
+_MONTHS = {**{name.casefold(): i for i, name in enumerate(BULAN, start=1)},
+           **{name[:3].casefold(): i for i, name in enumerate(BULAN, start=1)}, "agt": 8, "ags": 8}
 # Codes of the form NN.NN (regions, urusan): a spreadsheet keeps one typed in a number cell as
 # a number, and drops a last zero.
 _CODE_KEYS = frozenset({"partner_regions", "urusan"})
@@ -466,7 +472,14 @@ def _cell(row: RawRow, key: str) -> Any:
                 return datetime.strptime(str(raw), fmt).date()
             except ValueError:
                 continue
-        refuse(f"bukan tanggal yang sah: '{str(raw)[:40]}' (TTTT-BB-HH atau HH/BB/TTTT)")
+        if (words := _DATE_IN_WORDS.fullmatch(str(raw).strip())) is not None:
+            month = _MONTHS.get(words["month"].casefold().rstrip("."))
+            try:
+                if month is not None:
+                    return date(int(words["year"]), month, int(words["day"]))
+            except ValueError:
+                pass
+        refuse(f"bukan tanggal yang sah: '{str(raw)[:40]}' (TTTT-BB-HH, HH/BB/TTTT atau 5 Januari 2024)")
     if column.kind == "rupiah":
         if isinstance(raw, bool):
             refuse("harus berupa bilangan bulat rupiah")

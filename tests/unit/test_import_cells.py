@@ -82,3 +82,19 @@ def test_the_template_keeps_codes_and_numbers_as_typed_and_dates_and_values_as_n
     assert [column_format(h) for h in ("Mitra Daerah", "Urusan", "Nomor Kesepakatan", "Nomor Surat Penawaran")] == [
         "@"] * 4
     assert column_format("Tanggal Penawaran") == column_format("Nilai (Rp)") == "General"
+
+
+@pytest.mark.parametrize(("typed", "meant"), [
+    ("5 Januari 2024", "2024-01-05"), ("05 januari 2024", "2024-01-05"), ("5 Jan 2024", "2024-01-05"),
+    ("17 Agustus 1945", "1945-08-17"), ("5 Agt. 2024", "2024-08-05"), ("5 Mei 2024", "2024-05-05"),
+    ("2024-01-05", "2024-01-05"), ("05/01/2024", "2024-01-05"),
+])
+def test_a_date_written_as_documents_write_it_is_read(typed: str, meant: str) -> None:
+    assert _cell(RawRow(2, {"signed_on": typed}), "signed_on").isoformat() == meant
+
+
+@pytest.mark.parametrize("typed", ["31 Februari 2024", "5 Januarii 2024", "5 May 2024", "5 Januari 24", "Januari 2024"])
+def test_a_date_in_words_that_is_not_one_is_refused_with_its_column(typed: str) -> None:
+    with pytest.raises(RowRefused) as refused:
+        _cell(RawRow(2, {"signed_on": typed}), "signed_on")
+    assert refused.value.column == "Tanggal Tanda Tangan"
