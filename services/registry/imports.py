@@ -68,6 +68,7 @@ from services.registry.domain.commands import (
 from shared.auth import Identity, require_roles
 from shared.errors import Forbidden, InvalidInput, KsdError, PayloadTooLarge
 from shared.periods import BULAN
+from shared.rupiah import parse_rupiah
 from shared.tenancy import NATIONAL
 from shared.urusan import URUSAN, get_urusan
 from shared.wire import MAX_RUPIAH, NAME_MAX, REFERENCE_MAX, TEXT_MAX, text_problem
@@ -488,7 +489,10 @@ def _cell(row: RawRow, key: str) -> Any:
                 refuse("harus berupa bilangan bulat rupiah")
             raw = int(raw)
         if isinstance(raw, str):
-            raw = _rupiah_text(raw, refuse)
+            try:
+                raw = parse_rupiah(raw)
+            except ValueError as exc:
+                refuse(f"{exc}: '{raw[:40]}'")
         if not isinstance(raw, int) or not 0 <= raw <= MAX_RUPIAH:
             refuse(f"harus bilangan bulat 0 sampai {MAX_RUPIAH}")
         return raw
@@ -512,24 +516,6 @@ def _cell(row: RawRow, key: str) -> Any:
             refuse(f"nilai tidak dikenal: '{text[:60]}'; pilih dari daftar")
         return match
     return text
-
-
-# Rupiah typed as text, as Indonesian documents write it ("Rp 1.500.000.000,00", "Rp1.500.000,-")
-# or in English ("1,500,000.00"): thousands in groups of three after one kind of separator,
-# then perhaps the other separator with sen. Read as bare digits, "Rp 1.500.000.000,00" was
-# 150,000,000,000 (a hundred times the value).
-_RUPIAH_TEXT = re.compile(r"(?P<whole>\d{1,3}(?:(?P<group>[.,])\d{3})(?:(?P=group)\d{3})*|\d+)"
-                          r"(?:(?P<point>[.,])(?P<sen>\d{1,2}|-))?")
-
-
-def _rupiah_text(raw: str, refuse: Callable[[str], NoReturn]) -> int:
-    text = re.sub(r"[\s\u00a0]", "", re.sub(r"^(?:Rp\.?|IDR)", "", raw.strip(), flags=re.IGNORECASE))
-    match = _RUPIAH_TEXT.fullmatch(text)
-    if match is None or len(text) > 30 or (match["point"] and match["point"] == match["group"]):
-        refuse(f"bukan bilangan bulat rupiah: '{raw[:40]}' (contoh: 1.500.000.000 atau Rp 1.500.000.000,00)")
-    if match["sen"] not in (None, "-") and int(match["sen"]):
-        refuse(f"harus berupa bilangan bulat rupiah, tanpa sen: '{raw[:40]}'")
-    return int(re.sub(r"[.,]", "", match["whole"]))
 
 
 def partial_refuse(column: Column) -> Callable[[str], NoReturn]:

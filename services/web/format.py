@@ -3,7 +3,6 @@ official writes them ("22 November 2026", "Rp 1.250.000.000")."""
 
 from __future__ import annotations
 
-import re
 from datetime import date, datetime
 from typing import Any
 
@@ -11,6 +10,7 @@ from shared import labels
 from shared.periods import WIB, local_date
 from shared.periods import tanggal as _tanggal
 from shared.regions import load_regions
+from shared.rupiah import parse_rupiah
 from shared.urusan import get_urusan
 
 
@@ -59,13 +59,13 @@ def rupiah(value: Any) -> str:
 
 
 def typed_rupiah(value: Any) -> int | str:
-    """A whole rupiah amount as an official types it in a form (`1250000`, `1.250.000`) as a
+    """A rupiah amount as an official types it in a form (`1.250.000`, `Rp 1.250.000,00`) as a
     number; anything else as typed, for the API to refuse and name the field (`1.5` is not
     15)."""
-    text = str(value).replace(" ", "").strip()
-    if re.fullmatch(r"-?(\d{1,3}(\.\d{3})+|\d{1,18})", text):
-        return int(text.replace(".", ""))
-    return str(value).strip()
+    try:
+        return parse_rupiah(str(value))
+    except ValueError:
+        return str(value).strip()
 
 
 def persen(value: Any, digits: int = 0) -> str:

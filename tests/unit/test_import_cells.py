@@ -98,3 +98,10 @@ def test_a_date_in_words_that_is_not_one_is_refused_with_its_column(typed: str) 
     with pytest.raises(RowRefused) as refused:
         _cell(RawRow(2, {"signed_on": typed}), "signed_on")
     assert refused.value.column == "Tanggal Tanda Tangan"
+
+
+def test_one_reading_of_rupiah_serves_the_import_and_the_web_forms() -> None:
+    from services.web.format import typed_rupiah
+
+    for typed in ("Rp 1.500.000.000,00", "1,500,000.00", "Rp1.500.000,-"):
+        assert value_of(typed) == typed_rupiah(typed)

@@ -248,9 +248,10 @@ def test_a_value_with_a_decimal_point_is_refused_next_to_the_value_not_read_as_a
 
 @pytest.mark.parametrize(("typed", "sent"), [
     ("1250000", 1_250_000), ("1.250.000", 1_250_000), (" 1 250 000 ", 1_250_000), ("-5", -5),
-    ("1.5", "1.5"), ("1.250.000,00", "1.250.000,00"), ("12.34", "12.34"), ("satu", "satu"),
+    ("Rp 1.250.000,00", 1_250_000), ("1.5", "1.5"), ("1.250.000,50", "1.250.000,50"), ("12.34", "12.34"),
+    ("satu", "satu"),
 ])
-def test_the_web_form_sends_a_value_as_typed_unless_it_is_plainly_whole_rupiah(typed: str, sent: object) -> None:
+def test_the_web_form_sends_a_value_as_typed_unless_it_is_whole_rupiah(typed: str, sent: object) -> None:
     from services.web.format import typed_rupiah
 
     assert typed_rupiah(typed) == sent
