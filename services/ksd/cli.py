@@ -402,8 +402,9 @@ def seed_dataset(
     url, server = _database(settings)
 
     def progress(report) -> None:  # noqa: ANN001 - a SeedReport
-        typer.echo(f"  {report.families:,} kerja sama, {report.total_events:,} peristiwa, "
-                   f"{report.rate:,.0f} peristiwa/detik")
+        done = (f"laporan daerah {report.reports_done:,} dari {report.reports_planned:,}"
+                if report.reports_planned else f"{report.families:,} kerja sama")
+        typer.echo(f"  {done}, {report.total_events:,} peristiwa, {report.rate:,.0f} peristiwa/detik")
 
     with _database_errors(server):
         _probe(url)

@@ -145,6 +145,9 @@ class SeedReport:
     regions: set[str] = field(default_factory=set)
     refused: list[str] = field(default_factory=list)  # steps the aggregate refused (a seed bug)
     reports: dict[str, int] = field(default_factory=dict)  # the regions' reports by timeliness
+    # The region reports' phase (after the families): reports compiled so far, of how many.
+    reports_done: int = 0
+    reports_planned: int = 0
     seconds: float = 0.0
     digest: str = ""
 
@@ -426,6 +429,7 @@ class Seeder:
         self.policy = Policy()
         self.batch_size = batch_size
         self.progress, self.progress_seconds = progress, progress_seconds
+        self._started = self._last_progress = time.monotonic()
         self.eligible = sorted(r.code for r in self.regions.all() if self.regions.is_party_eligible(r.code))
         self.eligible_set = frozenset(self.eligible)
         self.at = self.clock.now()
@@ -458,7 +462,7 @@ class Seeder:
             yield rng.choice(self.eligible)
 
     def run(self) -> SeedReport:
-        started = last = time.monotonic()
+        self._started = self._last_progress = time.monotonic()
         initiators = self.initiators()
         chunk: list[tuple[Agreement, list[Any]]] = []
         for i in range(self.count):
@@ -476,17 +480,21 @@ class Seeder:
             if len(chunk) >= self.batch_size:
                 self.save(chunk)
                 chunk = []
-            now = time.monotonic()
-            if self.progress and now - last >= self.progress_seconds:
-                last = now
-                self.report.seconds = now - started
-                self.progress(self.report)
+            self._tick()
         if chunk:
             self.save(chunk)
         self.save_region_reports()
-        self.report.seconds = time.monotonic() - started
+        self.report.seconds = time.monotonic() - self._started
         self.report.digest = self._digest.hexdigest()
         return self.report
+
+    def _tick(self) -> None:
+        """Hand the report so far to `progress`, at most every `progress_seconds`."""
+        now = time.monotonic()
+        if self.progress and now - self._last_progress >= self.progress_seconds:
+            self._last_progress = now
+            self.report.seconds = now - self._started
+            self.progress(self.report)
 
     # -- monitoring and reporting --------------------------------------------------------------
 
@@ -578,6 +586,7 @@ class Seeder:
         rules = Rules(Thresholds())
         reports: list[RegionReport] = []
         timeliness: Counter[str] = Counter()
+        self.report.reports_planned = len(self.report.regions) * len(self.report_periods)
         for region in sorted(self.report.regions):
             for period in self.report_periods:
                 rng = random.Random(f"{self.seed}/report/{region}/{period}")  # noqa: S311 - seeded: reproducible data
@@ -603,9 +612,11 @@ class Seeder:
                                   reason=None, actor=self.actor(region), at=_working_hours(sent, 14))
                 timeliness[report.timeliness.value] += 1
                 reports.append(report)
+                self.report.reports_done += 1
                 if len(reports) >= REPORT_BATCH:  # a compiled report is large: save as they come
                     self._save_reports(reports)
                     reports = []
+                self._tick()
         self._save_reports(reports)
         self.report.reports = dict(timeliness)
 

@@ -189,3 +189,35 @@ def test_the_regions_submitted_most_past_reports_some_late_some_never_and_a_prov
     submitted = [r for r in content["regions"] if r["status"] != "belum_menyampaikan"]
     assert submitted and all(r["figures"] is not None for r in submitted)
     assert {r["status"] for r in content["regions"]} <= {"tepat_waktu", "terlambat", "belum_menyampaikan"}
+
+
+def test_progress_goes_on_through_the_region_reports_not_only_the_families() -> None:
+    # At the national scale the region reports took five minutes after the last family's line,
+    # with nothing printed: an operator could not tell a working seed from a stuck one.
+    seen: list[tuple[int, int, int]] = []
+    seeder = Seeder(seed=SEED, scale="small", count=60, progress_seconds=0,
+                    progress=lambda r: seen.append((r.families, r.reports_done, r.reports_planned)))
+    report = seeder.run()
+    assert seen and seen[0][1] == 0  # the families' phase first
+    during_reports = [s for s in seen if s[2] > 0]
+    assert len(during_reports) > 1, seen[-3:]
+    assert during_reports[-1][1] == during_reports[-1][2] == sum(report.reports.values()) > 0
+
+
+def test_the_seed_command_prints_the_region_reports_progress(
+    pg_server_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from services.ksd import seed as seed_module
+
+    original = seed_module.Seeder.__init__
+
+    def every_step(self, *args: Any, **kwargs: Any) -> None:  # noqa: ANN001
+        original(self, *args, **{**kwargs, "progress_seconds": 0, "count": 30})
+
+    monkeypatch.setattr(seed_module.Seeder, "__init__", every_step)
+    with fresh_database(pg_server_url, prefix="ksd_seed_progress") as url:  # not the module's dataset
+        migrate_all(url)
+        monkeypatch.setenv("DATABASE_URL", url)
+        result = CliRunner().invoke(cli, ["seed", "--scale", "small", "--seed", "8"])
+    assert result.exit_code == 0, result.output
+    assert re.search(r"laporan daerah [\d,]+ dari [\d,]+, [\d,]+ peristiwa", result.output), result.output[-800:]
