@@ -775,9 +775,14 @@ class Importer:
                 excluded[failed.row.number] = failed.refused
                 continue
             except RowRefused as refused:
+                if excluded and refused.code == "stage_mismatch":
+                    # The PKS rows left out may be why the framework's history stops short: say so.
+                    rows = ", ".join(str(n) for n in sorted(excluded))
+                    refused = RowRefused(refused.column, f"{refused.message} PKS pada baris {rows} ditolak; "
+                                                         "lihat alasannya pada baris itu.", code=refused.code)
                 report.rows.append(_refused(family.row, refused))
-                for row in family.pks_rows:
-                    report.rows.append(_refused(row, RowRefused(
+                for row in family.pks_rows:  # a PKS row refused on its own keeps its own reason
+                    report.rows.append(_refused(row, excluded.get(row.number) or RowRefused(
                         BY_KEY["framework_number"].header,
                         f"kesepakatan induknya (baris {family.row.number}) ditolak", code="framework_refused")))
                 return None

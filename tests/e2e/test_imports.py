@@ -386,6 +386,33 @@ def test_a_thousand_row_spreadsheet_with_some_wrong_rows_imports_with_a_correct_
     assert elapsed < 30, elapsed
 
 
+def test_a_refused_pks_row_keeps_its_own_reason_when_its_framework_then_fails_for_want_of_it(
+    registry: TestClient, token
+) -> None:
+    """Found importing a 1,000-row file by hand: a `pelaksanaan` framework whose only PKS row was
+    wrong was refused "needs a signed PKS", and the PKS row then only "its framework was refused",
+    so the report named no real mistake; the PKS's own reason (its stage, its dates) was lost."""
+    rows = [
+        framework("OWN1", "pelaksanaan"), pks("OWN1", "selesai"),
+        framework("OWN2", "pelaksanaan"), pks("OWN2", "ditandatangani", **{"Berlaku Sampai": "2029-03-31"}),
+        framework("OWN3", "kesepakatan_ditandatangani", **{"Tanggal Tanda Tangan": "2023-12-01"}),
+        pks("OWN3", "penyusunan"),
+    ]
+    response = post_import(registry, token(KOTA, "operator"), fill(template(registry, token), rows), dry_run=True)
+    assert response.status_code == 200, response.text
+    by_row = {r["row"]: r for r in response.json()["rows"]}
+    assert by_row[3]["code"] != "framework_refused" and by_row[3]["column"] == "Tahap", by_row[3]
+    assert "selesai" in by_row[3]["message"], by_row[3]
+    assert by_row[5]["code"] == "pks_outside_framework_validity" and by_row[5]["column"] == "Berlaku Sampai", by_row[5]
+    # The frameworks point to the PKS rows that sank them.
+    for framework_row, pks_row in ((2, 3), (4, 5)):
+        assert by_row[framework_row]["code"] == "stage_mismatch", by_row[framework_row]
+        assert f"baris {pks_row}" in by_row[framework_row]["message"], by_row[framework_row]
+    # A framework refused for its own reason still takes its PKS rows with it.
+    assert by_row[6]["column"] == "Tanggal Tanda Tangan" and "PKS pada baris" not in by_row[6]["message"]
+    assert by_row[7]["code"] == "framework_refused" and "baris 6" in by_row[7]["message"]
+
+
 def test_the_import_command_prints_the_report_as_a_table(
     tmp_path, monkeypatch, migrated_url, registry: TestClient, token
 ) -> None:
