@@ -545,6 +545,9 @@ class _RecordingConnection:
         self._transactions[-1].append((query, params))
         return await self._conn.execute(query, params, **kwargs)
 
+    def __getattr__(self, name: str) -> Any:  # the rest as the connection's (`as_string` reads `.connection`)
+        return getattr(self._conn, name)
+
 
 class _RecordingPool:
     def __init__(self, pool: AsyncConnectionPool) -> None:
