@@ -288,6 +288,21 @@ _VERSION_OF = ("SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment")
 
 
+
+_PLAIN_ELEMENT = re.compile(r"[0-9A-Za-z._-]+")
+
+
+def copy_array(values: Sequence[Any]) -> Any:
+    """A list of codes (urusan, regions, provinces) as PostgreSQL's array literal for a text
+    `COPY`, where psycopg's list dumper costs about 3 µs a row more (a rebuild writes hundreds
+    of thousands). Anything else (an element to quote or escape, `NULL`, not a string) stays a
+    list, for psycopg to dump."""
+    for value in values:
+        if type(value) is not str or not _PLAIN_ELEMENT.fullmatch(value) or value.upper() == "NULL":
+            return values if type(values) is list else list(values)
+    return "{" + ",".join(values) + "}"
+
+
 class FoldedRows(BatchedView):
     """A view of one row per aggregate, kept from a contract's events by its pure `fold`
     (record, event) -> record (e.g. `services.registry.contract.fold`). Within a batch each
@@ -377,10 +392,10 @@ class FoldedRows(BatchedView):
             curs.executemany(self._update, old)
 
     def write_new(self, curs: Any, rows: list[dict[str, Any]]) -> None:
-        """The batch's new rows: by `COPY`."""
+        """The batch's new rows: by `COPY` (lists of codes as array literals, `copy_array`)."""
         with curs.copy(self._copy) as copy:
             for row in rows:
-                copy.write_row([row[c] for c in self._columns])
+                copy.write_row([copy_array(v) if type(v) is list else v for v in map(row.__getitem__, self._columns)])
 
     def discard(self) -> None:
         self._touched = {}

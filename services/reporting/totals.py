@@ -35,6 +35,7 @@ from uuid import UUID
 from psycopg import sql
 
 from shared.periods import Period
+from shared.projection import copy_array
 from shared.tenancy import NATIONAL
 
 # The shapes of the three tables below (`ksd view version N`): bump one to rebuild them beside
@@ -270,8 +271,8 @@ class PeriodTotals:
         if came:
             with curs.copy(self._copy_parts) as copy:
                 for (agreement_id, period), part in came:
-                    copy.write_row((agreement_id, period, part.stage, part.form, list(part.urusan), part.value,
-                                    list(part.provinces)))
+                    copy.write_row((agreement_id, period, part.stage, part.form, copy_array(part.urusan), part.value,
+                                    copy_array(part.provinces)))
         changed = [(k, v) for k, v in delta.items() if v != [0, 0]]
         if changed:
             columns = list(zip(*[(*k, *v) for k, v in changed], strict=True))

@@ -287,9 +287,12 @@ class AgreementsView(FoldedRows, BesideView):
         ).format(s=self.s, t=self._stages)
         # The facts may have been corrected since: each stage's day follows them.
         self._redate_stages = sql.SQL(
-            "UPDATE {s}.{t} h SET since = v.since FROM unnest(%s::text[], %s::date[]) AS v(stage, since)"
-            " WHERE h.agreement_id = %s AND h.stage = v.stage AND h.since <> v.since").format(s=self.s, t=self._stages)
+            "UPDATE {s}.{t} h SET since = v.since"
+            " FROM unnest(%s::uuid[], %s::text[], %s::date[]) AS v(agreement_id, stage, since)"
+            " WHERE h.agreement_id = v.agreement_id AND h.stage = v.stage AND h.since <> v.since"
+        ).format(s=self.s, t=self._stages)
         self._redate: set[UUID] = set()  # the batch's agreements a later event applied to
+        self._born: set[UUID] = set()  # the batch's agreements it started: their every stage row is new
         # The batch's rows of the stage history, written at its end by one COPY (a statement and
         # a round trip each was two thirds of this feed's rebuild).
         self._new_stages: list[tuple[UUID, int, str, date, datetime]] = []
@@ -299,6 +302,7 @@ class AgreementsView(FoldedRows, BesideView):
 
     def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
         created = datetime.fromisoformat(record["_created_on"])
+        self._born.add(event.originator_id)
         self._new_stages.append((event.originator_id, record["_version"], record["stage"], local_date(created),
                                  created))
 
@@ -314,23 +318,30 @@ class AgreementsView(FoldedRows, BesideView):
         batch's last record of each agreement dates it (a correction moves them): once per
         agreement and batch, which ends where redating after every event would."""
         super().flush(curs)
-        if self._new_stages:
-            with curs.copy(self._copy_stages) as copy:
-                for stage_row in self._new_stages:
-                    copy.write_row(stage_row)
-        redated = []
+        # Each redated agreement's days: set on its new rows before they are written (all its
+        # rows, for one the batch started: a rebuild's usual case), by one UPDATE on the rest.
+        redated: dict[UUID, dict[str, date]] = {}
         for agreement_id in self._redate:
             dates = stage_dates(self._touched[agreement_id][0])
             if dates:
-                redated.append((list(dates), list(dates.values()), agreement_id))
-        if redated:
-            curs.executemany(self._redate_stages, redated)
+                redated[agreement_id] = dates
+        if self._new_stages:
+            with curs.copy(self._copy_stages) as copy:
+                for agreement_id, version, stage, since, recorded_at in self._new_stages:
+                    redate = redated.get(agreement_id)
+                    copy.write_row((agreement_id, version, stage, redate.get(stage, since) if redate else since,
+                                    recorded_at))
+        older = [(agreement_id, stage, since) for agreement_id, dates in redated.items()
+                 if agreement_id not in self._born for stage, since in dates.items()]
+        if older:
+            curs.execute(self._redate_stages, [list(column) for column in zip(*older, strict=True)])
         self.totals.advance(curs, local_date(datetime.now(UTC)))
         self.totals.recount(curs, {id_: Facts.of(row) for id_, row in self.rendered.items()}, defer=self.catching_up)
 
     def discard(self) -> None:
         super().discard()
         self._redate = set()
+        self._born = set()
         self._new_stages = []
         self.totals.forget()
 

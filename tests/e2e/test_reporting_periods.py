@@ -326,7 +326,11 @@ def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
     """Last in the module: it replaces the reporting read model of the registry's events."""
     p.sync()
     before = p.consolidation(JABAR, "2026-S1", NATIONAL)["content"]["province_wide"]
+    history = "SELECT agreement_id, version, stage, since FROM reporting.agreement_stages ORDER BY 1, 2"
     with psycopg.connect(p.url, autocommit=True) as conn:
+        stage_history = conn.execute(history).fetchall()
+        # (the corrected termination above: its day as corrected, which a rebuild must keep)
+        assert date(2026, 7, 2) in {since for *_, stage, since in stage_history if stage == "berakhir"}
         # As the code before the stage history (and before the kept period totals) left it
         conn.execute("DROP TABLE reporting.agreement_stages, reporting.agreement_periods, reporting.period_totals,"
                      " reporting.periods_done")
@@ -348,6 +352,9 @@ def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
         assert not any(feed_lag(conn).values())
         assert conn.execute("SELECT to_regclass('reporting.agreements_next')").fetchone()[0] is None
         assert conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_stages").fetchone()[0] == live
+        # The stage history rebuilt (each agreement's events in one batch) is the one the live
+        # feed wrote event by event, corrected days included.
+        assert conn.execute(history).fetchall() == stage_history
         # The kept period totals were built beside too (read by the consolidation below).
         parts = conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_periods").fetchone()[0]
         assert parts == live
