@@ -179,7 +179,8 @@ INSTRUCTIONS = (
     "2. Pemrakarsa setiap kerja sama adalah daerah yang mengimpor (pemilik token / --tenant); isi mitra di "
     "'Mitra Daerah' (kode wilayah) dan/atau 'Mitra Lain'.",
     "3. Baris PKS menyebut nomor kesepakatan induknya di 'Nomor Kesepakatan'; kesepakatan itu harus ada di berkas "
-    "yang sama (boleh yang sudah pernah diimpor).",
+    "yang sama (boleh yang sudah pernah diimpor). Para pihak, bentuk, kategori dan urusan PKS adalah milik "
+    "kesepakatannya: kolom yang tidak dipakai jenis barisnya diabaikan, dan laporan menyebutnya.",
     "4. Tanggal ditulis TTTT-BB-HH (2025-03-17), HH/BB/TTTT (17/03/2025) atau dengan nama bulan (17 Maret 2025, "
     "17 Mar 2025), atau sebagai sel tanggal Excel. "
     "Tanggal adalah tanggal pada naskahnya (tanggal hukum), bukan tanggal pengetikan.",
@@ -826,8 +827,8 @@ class Importer:
                 raise _PksFailed(pks_row, refused) from None
             added = len(agreement.pending_events) - before
             results.append(RowResult(pks_row.number, "pks", pks_number or title, IMPORTED,
-                                     f"PKS diimpor dengan tahap {agreement.pks[-1]['stage']} ({added} peristiwa).",
-                                     agreement_id=str(family.id), events=added))
+                                     f"PKS diimpor dengan tahap {agreement.pks[-1]['stage']} ({added} peristiwa)."
+                                     + _unused(pks_row, "pks"), agreement_id=str(family.id), events=added))
         if not existing:
             self._framework_ending(agreement, family)
             framework_events = len(agreement.pending_events) - sum(r.events for r in results)
@@ -840,7 +841,7 @@ class Importer:
                                  f"bukan {declared.value}." + hint, code="stage_mismatch")
             results.insert(0, RowResult(row.number, "kesepakatan", number, IMPORTED,
                                         f"Kesepakatan diimpor dengan tahap {agreement.stage} "
-                                        f"({framework_events} peristiwa).",
+                                        f"({framework_events} peristiwa)." + _unused(row, "kesepakatan"),
                                         agreement_id=str(family.id), events=framework_events))
         return agreement, results
 
@@ -1039,6 +1040,23 @@ class _PksFailed(Exception):
         super().__init__(refused.message)
         self.row = row
         self.refused = refused
+
+
+# The columns one kind of row does not use: a value typed there is named in the report, not
+# dropped in silence (the row is imported all the same).
+_UNUSED_BY = {
+    "pks": ("form", "category", "urusan", "partner_regions", "other_name", "other_type", "other_country", "offer_ref",
+            "offer_date", "response_ref", "response_date", "document_type", "work_plan", "work_started_on"),
+    "kesepakatan": ("number", "drafted_on", "exception_ref"),
+}
+
+
+def _unused(row: RawRow, kind: str) -> str:
+    headers = [BY_KEY[key].header for key in _UNUSED_BY[kind] if _blank(row.cells.get(key)) is not None]
+    if not headers:
+        return ""
+    return (f" Kolom {', '.join(headers)} tidak dipakai pada baris {'PKS' if kind == 'pks' else 'Kesepakatan'}"
+            " dan diabaikan.")
 
 
 def _refused(row: RawRow, refused: RowRefused) -> RowResult:

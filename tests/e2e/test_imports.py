@@ -413,6 +413,25 @@ def test_a_refused_pks_row_keeps_its_own_reason_when_its_framework_then_fails_fo
     assert by_row[7]["code"] == "framework_refused" and "baris 6" in by_row[7]["message"]
 
 
+def test_a_value_in_a_column_the_row_kind_does_not_use_is_named_in_the_report_not_dropped_in_silence(
+    registry: TestClient, token
+) -> None:
+    """Found importing a 1,000-row file by hand: a PKS row with a partner region and a category
+    filled (a framework's columns) was reported "PKS diimpor" with those values dropped."""
+    rows = [
+        framework("IGN1", "pelaksanaan", **{"Nomor PKS": "PKS/salah-tempat"}),
+        pks("IGN1", "ditandatangani", **{"Mitra Daerah": "35.78", "Kategori": "wajib", "Bentuk": None}),
+        framework("IGN2", "pelaksanaan"), pks("IGN2", "ditandatangani"),
+    ]
+    response = post_import(registry, token(KOTA, "operator"), fill(template(registry, token), rows), dry_run=True)
+    assert response.status_code == 200, response.text
+    by_row = {r["row"]: r for r in response.json()["rows"]}
+    assert [by_row[n]["status"] for n in (2, 3, 4, 5)] == ["diimpor"] * 4
+    assert "Kolom Kategori, Mitra Daerah tidak dipakai pada baris PKS dan diabaikan." in by_row[3]["message"]
+    assert "Kolom Nomor PKS tidak dipakai pada baris Kesepakatan dan diabaikan." in by_row[2]["message"]
+    assert "diabaikan" not in by_row[4]["message"] and "diabaikan" not in by_row[5]["message"]
+
+
 def test_the_import_command_prints_the_report_as_a_table(
     tmp_path, monkeypatch, migrated_url, registry: TestClient, token
 ) -> None:

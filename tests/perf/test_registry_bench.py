@@ -592,6 +592,9 @@ class _NullView:
     """Stands in for the view: does the projection's Python work on each row (fold the record,
     render the row and the API's JSON), writes nothing."""
 
+    creating_event = contract.Started  # what `FoldingProjection` dispatches on, as a view's
+    event_base = contract.Event
+
     def __init__(self) -> None:
         self.rows = 0
         self.families: dict[Any, dict[str, Any]] = {}

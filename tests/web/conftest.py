@@ -88,6 +88,11 @@ def _answers(url: str) -> bool:
 # connections never add to those of the other packages' platforms (tests/README.md).
 @pytest.fixture(scope="package")
 def live(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
+    """The whole platform (`ksd run`) on a fresh database (`live_platform`)."""
+    yield from live_platform(pg_server_url, tmp_path_factory)
+
+
+def live_platform(pg_server_url: str, tmp_path_factory: pytest.TempPathFactory) -> Iterator[LivePlatform]:
     """The whole platform (`ksd run`) on a fresh database. While developing, set
     KSD_TEST_SERVICES (registry,monitoring,reporting base URLs, comma-separated) and
     KSD_TEST_DATA_DIR (their data dir, for the token secret) to run only a web process
