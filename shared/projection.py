@@ -288,7 +288,6 @@ _VERSION_OF = ("SELECT to_regclass(%(t)s) IS NOT NULL AS present,"
                " obj_description(to_regclass(%(t)s), 'pg_class') AS comment")
 
 
-
 _PLAIN_ELEMENT = re.compile(r"[0-9A-Za-z._-]+")
 
 
