@@ -442,6 +442,8 @@ class Seeder:
         self.deadline_days = getattr(reporting, "report_deadline_days", report_deadline_days)
         self.report_periods = _report_periods(self.last_day)
         self._families: list[_Compiled] = []
+        # (region, family index -> its unpacked parts): the families of the region being reported.
+        self._unpacking: tuple[str | None, dict[int, Any]] = (None, {})
         self._alive: dict[tuple[str, Period], list[int]] = {}
 
     def actor(self, tenant: str) -> dict:
@@ -631,8 +633,9 @@ class Seeder:
     def compile(self, region: str, period: Period, today: date, rules: Rules) -> dict[str, Any]:
         """The region's report for `period` as the reporting service compiles it on `today`:
         each family it was party to, by its stage on the period's last day."""
-        families = [self._families[i] for i in self._alive.get((region, period), [])]
-        unpacked = [f.unpack() for f in families]
+        indexes = self._alive.get((region, period), [])
+        families = [self._families[i] for i in indexes]
+        unpacked = [self._unpacked(region, i) for i in indexes]
         facts = Facts(
             agreements=[state for state, _, _ in unpacked],
             stages={u[0]["_id"]: f.stage_on(period.end) for u, f in zip(unpacked, families, strict=True)},
@@ -644,6 +647,18 @@ class Seeder:
             raise LookupError(f"region {region} is not in the catalogue")
         content = compile_region_report(subject, period, today, facts, rules, self.regions)
         return msgspec.json.decode(msgspec.json.encode(content))  # as stored: JSON values only
+
+    def _unpacked(self, region: str, index: int) -> tuple[dict[str, Any], list[dict[str, Any]], list[dict[str, Any]]]:
+        """A family unpacked once for all of a region's reports (they come region by region): each
+        period's report read the same family again (half the reports' time at the national scale).
+        The compiler only reads them."""
+        if self._unpacking[0] != region:
+            self._unpacking = (region, {})
+        cache = self._unpacking[1]
+        found = cache.get(index)
+        if found is None:
+            found = cache[index] = self._families[index].unpack()
+        return found
 
     # -- saving ------------------------------------------------------------------------------
 
