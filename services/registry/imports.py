@@ -171,6 +171,21 @@ _FAMILY_ORDER = {s: i for i, s in enumerate(
     (Stage.PERSIAPAN, Stage.PENAWARAN, Stage.PENYUSUNAN_KESEPAKATAN, Stage.KESEPAKATAN_DITANDATANGANI,
      Stage.PELAKSANAAN, Stage.BERAKHIR))}
 
+# A framework takes at most this many PKS rows from one file (a framework number dragged down
+# a column would otherwise make one family of every row).
+MAX_PKS_ROWS = 1_000
+# A PKS row refused after its draft was recorded leaves the family half-changed: the family is
+# decided again without it. A file may re-decide this many rows in all (framework and PKS rows
+# of each family decided again); past that, a family's later PKS rows are refused unchecked.
+# Retrying so costs at most about five times deciding a file of `import_max_rows` rows once.
+RETRY_ROWS = 100_000
+
+
+def _count(n: int) -> str:
+    """A count as Indonesian text writes it: 1.000."""
+    return f"{n:,}".replace(",", ".")
+
+
 INSTRUCTIONS = (
     "Petunjuk pengisian templat impor kerja sama daerah (Sinergi KSD)",
     "",
@@ -180,7 +195,8 @@ INSTRUCTIONS = (
     "'Mitra Daerah' (kode wilayah) dan/atau 'Mitra Lain'.",
     "3. Baris PKS menyebut nomor kesepakatan induknya di 'Nomor Kesepakatan'; kesepakatan itu harus ada di berkas "
     "yang sama (boleh yang sudah pernah diimpor). Para pihak, bentuk, kategori dan urusan PKS adalah milik "
-    "kesepakatannya: kolom yang tidak dipakai jenis barisnya diabaikan, dan laporan menyebutnya.",
+    "kesepakatannya: kolom yang tidak dipakai jenis barisnya diabaikan, dan laporan menyebutnya. Satu "
+    f"kesepakatan menerima paling banyak {_count(MAX_PKS_ROWS)} baris PKS dari satu berkas.",
     "4. Tanggal ditulis TTTT-BB-HH (2025-03-17), HH/BB/TTTT (17/03/2025) atau dengan nama bulan (17 Maret 2025, "
     "17 Mar 2025), atau sebagai sel tanggal Excel. "
     "Tanggal adalah tanggal pada naskahnya (tanggal hukum), bukan tanggal pengetikan.",
@@ -279,7 +295,7 @@ def read_rows(content: bytes, filename: str | None, *, max_bytes: int, max_rows:
     (413, 415, 422 `invalid_template`) when it is too large, of another kind, or has other
     headers."""
     if len(content) > max_bytes:
-        raise PayloadTooLarge(f"Berkas impor paling besar {max_bytes:,} bita.".replace(",", "."))
+        raise PayloadTooLarge(f"Berkas impor paling besar {_count(max_bytes)} bita.")
     if not content:
         raise InvalidTemplate("Berkas impor kosong.", errors=[{"field": "file", "message": "berkas kosong"}])
     if content.startswith(XLSX_MAGIC):
@@ -299,7 +315,7 @@ def read_rows(content: bytes, filename: str | None, *, max_bytes: int, max_rows:
 
 
 def _rows_limit(max_rows: int) -> InvalidTemplate:
-    return InvalidTemplate(f"Berkas impor paling banyak {max_rows:,} baris data; bagi berkasnya.".replace(",", "."),
+    return InvalidTemplate(f"Berkas impor paling banyak {_count(max_rows)} baris data; bagi berkasnya.",
                            code="too_many_rows", errors=[{"field": "file", "message": f"lebih dari {max_rows} baris"}])
 
 
@@ -374,8 +390,8 @@ def _header_width(header: list[Any]) -> int:
 
 def _beyond_excel() -> InvalidTemplate:
     return InvalidTemplate(
-        f"Berkas XLSX memuat baris di luar batas Excel ({EXCEL_MAX_ROWS:,} baris); simpan ulang dari "
-        "templat.".replace(",", "."), errors=[{"field": "file", "message": "baris di luar batas Excel"}])
+        f"Berkas XLSX memuat baris di luar batas Excel ({_count(EXCEL_MAX_ROWS)} baris); simpan ulang dari "
+        "templat.", errors=[{"field": "file", "message": "baris di luar batas Excel"}])
 
 
 def _read_csv(content: bytes, *, max_rows: int) -> tuple[list[Any], list[tuple[int, list[Any]]]]:
@@ -663,6 +679,7 @@ class Importer:
         rows = read_rows(content, filename, max_bytes=max_bytes, max_rows=max_rows)
         report = ImportReport(filename, sha, dry_run)
         self.sha = sha
+        self.retry_rows = RETRY_ROWS
         with _cyclic_gc_paused():
             families = self._group(rows, report)
             present = self._present([f.id for f in families])
@@ -710,6 +727,12 @@ class Importer:
                     BY_KEY["framework_number"].header,
                     f"kesepakatan induk '{number}' tidak ada (atau ditolak) di berkas ini; sertakan barisnya",
                     code="framework_row_missing")))
+            elif len(family.pks_rows) >= MAX_PKS_ROWS:
+                report.rows.append(_refused(row, RowRefused(
+                    BY_KEY["framework_number"].header,
+                    f"kesepakatan induk '{number}' sudah mendapat {_count(MAX_PKS_ROWS)} baris PKS di berkas ini "
+                    f"(paling banyak {_count(MAX_PKS_ROWS)}); impor PKS lainnya dengan berkas lain yang memuat juga "
+                    "baris kesepakatannya", code="too_many_pks_rows")))
             else:
                 family.pks_rows.append(row)
         return list(families.values())
@@ -774,11 +797,23 @@ class Importer:
                 agreement, results = self._attempt(family, existing=existing, excluded=excluded)
             except _PksFailed as failed:
                 excluded[failed.row.number] = failed.refused
+                cost = 1 + len(family.pks_rows)
+                if self.retry_rows >= cost:
+                    self.retry_rows -= cost
+                else:  # the file's retries are spent: the family's later PKS rows go unchecked
+                    later = family.pks_rows[family.pks_rows.index(failed.row) + 1:]
+                    for row in later:
+                        excluded.setdefault(row.number, RowRefused(
+                            None, "Tidak diperiksa: terlalu banyak baris PKS di berkas ini ditolak sesudah "
+                                  "rancangannya tercatat. Perbaiki baris PKS yang ditolak, lalu impor berkas ini lagi "
+                                  "(baris yang sudah diimpor dilewati).", code="pks_not_checked"))
                 continue
             except RowRefused as refused:
                 if excluded and refused.code == "stage_mismatch":
                     # The PKS rows left out may be why the framework's history stops short: say so.
-                    rows = ", ".join(str(n) for n in sorted(excluded))
+                    numbers = sorted(excluded)
+                    rows = ", ".join(str(n) for n in numbers[:10]) + (
+                        f" dan {len(numbers) - 10} lainnya" if len(numbers) > 10 else "")
                     refused = RowRefused(refused.column, f"{refused.message} PKS pada baris {rows} ditolak; "
                                                          "lihat alasannya pada baris itu.", code=refused.code)
                 report.rows.append(_refused(family.row, refused))
@@ -808,13 +843,15 @@ class Importer:
         else:
             agreement = self._start(family)
             self._framework_steps(agreement, family)
+        # The family's PKS by number, and the unsigned ones by title: what a row may name again.
+        by_number = {p["number"]: p for p in agreement.pks if p.get("number")}
+        by_title = {p.get("title"): p for p in agreement.pks if not p.get("number")}
         for pks_row in family.pks_rows:
             if pks_row.number in excluded:
                 continue
             pks_number = _cell(pks_row, "number")
             title = _cell(pks_row, "title")
-            found = next((p for p in agreement.pks if (pks_number and p.get("number") == pks_number)
-                          or (not pks_number and not p.get("number") and p.get("title") == title)), None)
+            found = by_number.get(pks_number) if pks_number else by_title.get(title)
             if found is not None:
                 results.append(RowResult(pks_row.number, "pks", pks_number or title, PRESENT,
                                          f"PKS ini sudah tercatat ({found['id']}); tidak ada yang dibuat.",
@@ -824,8 +861,16 @@ class Importer:
             try:
                 self._pks_steps(agreement, pks_row)
             except RowRefused as refused:
+                if len(agreement.pending_events) == before:  # nothing recorded: nothing to undo
+                    excluded[pks_row.number] = refused
+                    continue
                 raise _PksFailed(pks_row, refused) from None
             added = len(agreement.pending_events) - before
+            made = agreement.pks[-1]
+            if made.get("number"):
+                by_number[made["number"]] = made
+            else:
+                by_title.setdefault(made.get("title"), made)
             results.append(RowResult(pks_row.number, "pks", pks_number or title, IMPORTED,
                                      f"PKS diimpor dengan tahap {agreement.pks[-1]['stage']} ({added} peristiwa)."
                                      + _unused(pks_row, "pks"), agreement_id=str(family.id), events=added))

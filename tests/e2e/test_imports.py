@@ -17,6 +17,7 @@ from typer.testing import CliRunner
 
 from services.ksd.cli import app as cli
 from services.ksd.cli import migrate_all
+from services.registry import imports
 from services.registry.app import create_app as create_registry
 from services.registry.imports import HEADERS
 from shared.clock import ManualClock
@@ -430,6 +431,63 @@ def test_a_value_in_a_column_the_row_kind_does_not_use_is_named_in_the_report_no
     assert "Kolom Kategori, Mitra Daerah tidak dipakai pada baris PKS dan diabaikan." in by_row[3]["message"]
     assert "Kolom Nomor PKS tidak dipakai pada baris Kesepakatan dan diabaikan." in by_row[2]["message"]
     assert "diabaikan" not in by_row[4]["message"] and "diabaikan" not in by_row[5]["message"]
+
+
+def many_pks(tag: str, good: int, bad: int) -> list[dict[str, Any]]:
+    """A `pelaksanaan` framework with `good` PKS rows and then `bad` ones, each signed beyond its
+    framework (a refusal that comes after the PKS was drafted: the family is decided again)."""
+    rows = [framework(tag, "pelaksanaan")]
+    rows += [pks(tag, "ditandatangani", **{"Nomor PKS": f"PKS/{tag}/{i}", "Judul": f"PKS {tag} {i}"})
+             for i in range(good)]
+    rows += [pks(tag, "ditandatangani", **{"Nomor PKS": f"PKS/{tag}/X{i}", "Judul": f"PKS {tag} X{i}",
+                                           "Berlaku Sampai": "2029-03-31"}) for i in range(bad)]
+    return rows
+
+
+def test_refused_pks_rows_cost_a_bounded_number_of_fresh_decisions_the_rest_are_named_not_checked(
+    registry: TestClient, token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Found importing by hand: every PKS row refused after its draft made the whole family be
+    decided again, so one framework with 400 good and 400 such rows took 21 s and 2,000 + 2,000
+    would take hours, one request holding the service (a framework number dragged down a
+    column is enough). Now a file may decide families again only so many times
+    (`RETRY_ROWS` rows in all); past that, a family's later PKS rows are refused unchecked."""
+    monkeypatch.setattr(imports, "RETRY_ROWS", 60)
+    rows = many_pks("RTY", 20, 10)  # a fresh decision re-decides 31 rows: 60 pays for one
+    response = post_import(registry, token(KOTA, "operator"), fill(template(registry, token), rows), dry_run=True)
+    assert response.status_code == 200, response.text
+    report = {r["row"]: r for r in response.json()["rows"]}
+    bad = range(23, 33)  # the spreadsheet rows of the ten bad PKS
+    # The first two were checked (the second's refusal found the retries spent): their own reason
+    assert {report[n]["code"] for n in bad[:2]} == {"pks_outside_framework_validity"}
+    assert {report[n]["code"] for n in bad[2:]} == {"pks_not_checked"}
+    assert "Tidak diperiksa" in report[25]["message"]
+    assert [report[n]["status"] for n in range(2, 23)] == ["diimpor"] * 21
+
+
+def test_a_pks_row_refused_before_its_draft_is_recorded_costs_no_fresh_decision(
+    registry: TestClient, token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "RETRY_ROWS", 0)
+    rows = [framework("NOD", "pelaksanaan"), pks("NOD", "ditandatangani"),
+            *(pks("NOD", "ditandatangani", **{"Nomor PKS": f"PKS/NOD/{i}", "Judul": None}) for i in range(5)),
+            pks("NOD", "ditandatangani", **{"Nomor PKS": "PKS/NOD/last", "Judul": "Terakhir"})]
+    response = post_import(registry, token(KOTA, "operator"), fill(template(registry, token), rows), dry_run=True)
+    report = {r["row"]: r for r in response.json()["rows"]}
+    assert [report[n]["column"] for n in range(4, 9)] == ["Judul"] * 5  # each its own reason
+    assert report[9]["status"] == "diimpor" and report[2]["status"] == "diimpor"
+
+
+def test_a_framework_takes_at_most_so_many_pks_rows_from_one_file(
+    registry: TestClient, token, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(imports, "MAX_PKS_ROWS", 3)
+    rows = many_pks("CAP", 5, 0)
+    response = post_import(registry, token(KOTA, "operator"), fill(template(registry, token), rows), dry_run=True)
+    report = {r["row"]: r for r in response.json()["rows"]}
+    assert [report[n]["status"] for n in range(2, 6)] == ["diimpor"] * 4
+    assert {report[n]["code"] for n in (6, 7)} == {"too_many_pks_rows"}
+    assert "paling banyak 3" in report[6]["message"]
 
 
 def test_the_import_command_prints_the_report_as_a_table(
