@@ -843,9 +843,15 @@ class Importer:
         else:
             agreement = self._start(family)
             self._framework_steps(agreement, family)
-        # The family's PKS by number, and the unsigned ones by title: what a row may name again.
-        by_number = {p["number"]: p for p in agreement.pks if p.get("number")}
-        by_title = {p.get("title"): p for p in agreement.pks if not p.get("number")}
+        # The family's PKS by number, and the unsigned ones by title (the first of each): what a
+        # row may name again.
+        by_number: dict[Any, dict[str, Any]] = {}
+        by_title: dict[Any, dict[str, Any]] = {}
+        for recorded in agreement.pks:
+            if recorded.get("number"):
+                by_number.setdefault(recorded["number"], recorded)
+            else:
+                by_title.setdefault(recorded.get("title"), recorded)
         for pks_row in family.pks_rows:
             if pks_row.number in excluded:
                 continue
@@ -868,7 +874,7 @@ class Importer:
             added = len(agreement.pending_events) - before
             made = agreement.pks[-1]
             if made.get("number"):
-                by_number[made["number"]] = made
+                by_number.setdefault(made["number"], made)
             else:
                 by_title.setdefault(made.get("title"), made)
             results.append(RowResult(pks_row.number, "pks", pks_number or title, IMPORTED,
