@@ -292,7 +292,6 @@ class AgreementsView(FoldedRows, BesideView):
             " WHERE h.agreement_id = v.agreement_id AND h.stage = v.stage AND h.since <> v.since"
         ).format(s=self.s, t=self._stages)
         self._redate: set[UUID] = set()  # the batch's agreements a later event applied to
-        self._born: set[UUID] = set()  # the batch's agreements it started: their every stage row is new
         # The batch's rows of the stage history, written at its end by one COPY (a statement and
         # a round trip each was two thirds of this feed's rebuild).
         self._new_stages: list[tuple[UUID, int, str, date, datetime]] = []
@@ -302,7 +301,6 @@ class AgreementsView(FoldedRows, BesideView):
 
     def created(self, curs: Any, record: dict[str, Any], event: Any) -> None:
         created = datetime.fromisoformat(record["_created_on"])
-        self._born.add(event.originator_id)
         self._new_stages.append((event.originator_id, record["_version"], record["stage"], local_date(created),
                                  created))
 
@@ -319,7 +317,8 @@ class AgreementsView(FoldedRows, BesideView):
         agreement and batch, which ends where redating after every event would."""
         super().flush(curs)
         # Each redated agreement's days: set on its new rows before they are written (all its
-        # rows, for one the batch started: a rebuild's usual case), by one UPDATE on the rest.
+        # rows, for one the batch started: a rebuild's usual case; `_touched` holds its position
+        # only then), by one UPDATE on the rest.
         redated: dict[UUID, dict[str, date]] = {}
         for agreement_id in self._redate:
             dates = stage_dates(self._touched[agreement_id][0])
@@ -332,7 +331,7 @@ class AgreementsView(FoldedRows, BesideView):
                     copy.write_row((agreement_id, version, stage, redate.get(stage, since) if redate else since,
                                     recorded_at))
         older = [(agreement_id, stage, since) for agreement_id, dates in redated.items()
-                 if agreement_id not in self._born for stage, since in dates.items()]
+                 if self._touched[agreement_id][1] is None for stage, since in dates.items()]
         if older:
             curs.execute(self._redate_stages, [list(column) for column in zip(*older, strict=True)])
         self.totals.advance(curs, local_date(datetime.now(UTC)))
@@ -341,7 +340,6 @@ class AgreementsView(FoldedRows, BesideView):
     def discard(self) -> None:
         super().discard()
         self._redate = set()
-        self._born = set()
         self._new_stages = []
         self.totals.forget()
 
