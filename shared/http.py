@@ -49,6 +49,7 @@ from shared.hardening import (
 )
 from shared.logs import configure_logging
 from shared.openapi import ProblemResponses
+from shared.rupiah import thousands
 from shared.wire import INVALID_DATE, explain
 
 log = structlog.get_logger("ksd.http")
@@ -155,7 +156,7 @@ def _handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) 
         # Litestar's body limit; its multipart parser says the same (as a 400) when a form
         # has too many parts.
         limit = _body_limit(request)
-        detail = "Isi permintaan terlalu besar." + (f" Paling besar {_bytes(limit)} bita." if limit else "")
+        detail = "Isi permintaan terlalu besar." + (f" Paling besar {thousands(limit)} bita." if limit else "")
         extra: dict[str, Any] = {"limit_bytes": limit} if limit else {}
         return problem(413, detail, code="request_too_large", **extra)
     # Litestar's details are English ("Not Found", "Method Not Allowed"): ours instead.
@@ -191,10 +192,6 @@ _DETAILS = {
 _LITESTAR_DETAILS = {
     "Invalid multipart/form-data": "Isi multipart/form-data tidak valid.",
 }
-
-
-def _bytes(n: int) -> str:
-    return f"{n:,}".replace(",", ".")
 
 
 def _body_limit(request: Request[Any, Any, Any]) -> int | None:

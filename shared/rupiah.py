@@ -1,7 +1,7 @@
-"""Rupiah amounts as people type them (pure). Indonesian documents write thousands with dots
-and sen after a comma ("Rp 1.500.000.000,00", "Rp1.500.000,-"), English ones the other way
-round ("1,500,000.00"). The platform keeps whole rupiah: read as bare digits, "Rp
-1.500.000.000,00" would be a hundred times the value."""
+"""Rupiah amounts as people type them, and whole numbers as Indonesian text writes them (pure).
+Indonesian documents write thousands with dots and sen after a comma ("Rp 1.500.000.000,00",
+"Rp1.500.000,-"), English ones the other way round ("1,500,000.00"). The platform keeps whole
+rupiah: read as bare digits, "Rp 1.500.000.000,00" would be a hundred times the value."""
 
 from __future__ import annotations
 
@@ -11,6 +11,12 @@ import re
 # with sen (or "-", "no sen").
 _TYPED = re.compile(r"(?P<sign>-)?(?P<whole>\d{1,3}(?:(?P<group>[.,])\d{3})(?:(?P=group)\d{3})*|\d+)"
                     r"(?:(?P<point>[.,])(?P<sen>\d{1,2}|-))?")
+
+
+def thousands(number: int) -> str:
+    """A whole number as Indonesian text writes it, thousands separated by dots: 1250000 ->
+    `1.250.000` (rupiah, counts, bytes)."""
+    return f"{number:,}".replace(",", ".")
 
 
 def parse_rupiah(typed: str) -> int:

@@ -48,6 +48,7 @@ from shared.errors import (
 )
 from shared.periods import local_date
 from shared.regions import RegionCatalog, load_regions
+from shared.rupiah import thousands
 from shared.tenancy import can_see
 from shared.urusan import get_urusan
 
@@ -300,7 +301,7 @@ class Registry(ServiceApplication):
         if self.blobs is None:
             raise RuntimeError("no blob store configured")
         if len(content) > self.max_document_bytes:
-            raise PayloadTooLarge(f"Berkas paling besar {self.max_document_bytes:,} bita.".replace(",", "."))
+            raise PayloadTooLarge(f"Berkas paling besar {thousands(self.max_document_bytes)} bita.")
         if not content:
             raise InvalidInput("Berkas kosong.", errors=[{"field": "file", "message": "berkas kosong"}])
         media_type = sniff_media_type(content)

@@ -68,7 +68,7 @@ from services.registry.domain.commands import (
 from shared.auth import Identity, require_roles
 from shared.errors import Forbidden, InvalidInput, KsdError, PayloadTooLarge
 from shared.periods import BULAN
-from shared.rupiah import parse_rupiah
+from shared.rupiah import parse_rupiah, thousands
 from shared.tenancy import NATIONAL
 from shared.urusan import URUSAN, get_urusan
 from shared.wire import MAX_RUPIAH, NAME_MAX, REFERENCE_MAX, TEXT_MAX, text_problem
@@ -181,11 +181,6 @@ MAX_PKS_ROWS = 1_000
 RETRY_ROWS = 100_000
 
 
-def _count(n: int) -> str:
-    """A count as Indonesian text writes it: 1.000."""
-    return f"{n:,}".replace(",", ".")
-
-
 INSTRUCTIONS = (
     "Petunjuk pengisian templat impor kerja sama daerah (Sinergi KSD)",
     "",
@@ -196,7 +191,7 @@ INSTRUCTIONS = (
     "3. Baris PKS menyebut nomor kesepakatan induknya di 'Nomor Kesepakatan'; kesepakatan itu harus ada di berkas "
     "yang sama (boleh yang sudah pernah diimpor). Para pihak, bentuk, kategori dan urusan PKS adalah milik "
     "kesepakatannya: kolom yang tidak dipakai jenis barisnya diabaikan, dan laporan menyebutnya. Satu "
-    f"kesepakatan menerima paling banyak {_count(MAX_PKS_ROWS)} baris PKS dari satu berkas.",
+    f"kesepakatan menerima paling banyak {thousands(MAX_PKS_ROWS)} baris PKS dari satu berkas.",
     "4. Tanggal ditulis TTTT-BB-HH (2025-03-17), HH/BB/TTTT (17/03/2025) atau dengan nama bulan (17 Maret 2025, "
     "17 Mar 2025), atau sebagai sel tanggal Excel. "
     "Tanggal adalah tanggal pada naskahnya (tanggal hukum), bukan tanggal pengetikan.",
@@ -295,7 +290,7 @@ def read_rows(content: bytes, filename: str | None, *, max_bytes: int, max_rows:
     (413, 415, 422 `invalid_template`) when it is too large, of another kind, or has other
     headers."""
     if len(content) > max_bytes:
-        raise PayloadTooLarge(f"Berkas impor paling besar {_count(max_bytes)} bita.")
+        raise PayloadTooLarge(f"Berkas impor paling besar {thousands(max_bytes)} bita.")
     if not content:
         raise InvalidTemplate("Berkas impor kosong.", errors=[{"field": "file", "message": "berkas kosong"}])
     if content.startswith(XLSX_MAGIC):
@@ -315,7 +310,7 @@ def read_rows(content: bytes, filename: str | None, *, max_bytes: int, max_rows:
 
 
 def _rows_limit(max_rows: int) -> InvalidTemplate:
-    return InvalidTemplate(f"Berkas impor paling banyak {_count(max_rows)} baris data; bagi berkasnya.",
+    return InvalidTemplate(f"Berkas impor paling banyak {thousands(max_rows)} baris data; bagi berkasnya.",
                            code="too_many_rows", errors=[{"field": "file", "message": f"lebih dari {max_rows} baris"}])
 
 
@@ -390,7 +385,7 @@ def _header_width(header: list[Any]) -> int:
 
 def _beyond_excel() -> InvalidTemplate:
     return InvalidTemplate(
-        f"Berkas XLSX memuat baris di luar batas Excel ({_count(EXCEL_MAX_ROWS)} baris); simpan ulang dari "
+        f"Berkas XLSX memuat baris di luar batas Excel ({thousands(EXCEL_MAX_ROWS)} baris); simpan ulang dari "
         "templat.", errors=[{"field": "file", "message": "baris di luar batas Excel"}])
 
 
@@ -730,8 +725,8 @@ class Importer:
             elif len(family.pks_rows) >= MAX_PKS_ROWS:
                 report.rows.append(_refused(row, RowRefused(
                     BY_KEY["framework_number"].header,
-                    f"kesepakatan induk '{number}' sudah mendapat {_count(MAX_PKS_ROWS)} baris PKS di berkas ini "
-                    f"(paling banyak {_count(MAX_PKS_ROWS)}); impor PKS lainnya dengan berkas lain yang memuat juga "
+                    f"kesepakatan induk '{number}' sudah mendapat {thousands(MAX_PKS_ROWS)} baris PKS di berkas ini "
+                    f"(paling banyak {thousands(MAX_PKS_ROWS)}); impor PKS lainnya dengan berkas lain yang memuat juga "
                     "baris kesepakatannya", code="too_many_pks_rows")))
             else:
                 family.pks_rows.append(row)

@@ -11,6 +11,8 @@ from dataclasses import dataclass, field
 
 from markupsafe import Markup
 
+from shared.rupiah import thousands
+
 BAR = "#0b4f8a"
 TEXT = "#1b1f24"
 MUTED = "#5b6470"
@@ -48,7 +50,7 @@ class Chart:
 
 def fmt(value: float) -> str:
     """1250000 -> 1.250.000 (whole numbers, dots for thousands)."""
-    return f"{round(value):,}".replace(",", ".")
+    return thousands(round(value))
 
 
 # Advance widths in em of a wide sans-serif (DejaVu Sans, what system-ui falls back to on Linux;

@@ -10,7 +10,7 @@ from shared import labels
 from shared.periods import WIB, local_date
 from shared.periods import tanggal as _tanggal
 from shared.regions import load_regions
-from shared.rupiah import parse_rupiah
+from shared.rupiah import parse_rupiah, thousands
 from shared.urusan import get_urusan
 
 
@@ -49,7 +49,7 @@ def angka(value: Any) -> str:
         number = int(value)
     except (TypeError, ValueError):
         return str(value)
-    return f"{number:,}".replace(",", ".")
+    return thousands(number)
 
 
 def rupiah(value: Any) -> str:

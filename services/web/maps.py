@@ -20,6 +20,8 @@ from typing import Any
 
 from markupsafe import Markup, escape
 
+from shared.rupiah import thousands
+
 Point = tuple[float, float]
 Ring = list[Point]
 Polygon = list[Ring]
@@ -213,10 +215,6 @@ def legend(breaks: Sequence[float], unit: str = "kerja sama") -> list[LegendItem
     return items
 
 
-def _fmt(n: float) -> str:
-    return f"{int(n):,}".replace(",", ".")
-
-
 def choropleth(
     geometry: Geometry, values: Mapping[str, float], *, title: str, desc: str, name: Callable[[str], str],
     href: Callable[[str], str | None], unit: str = "kerja sama", svg_id: str = "peta",
@@ -233,7 +231,7 @@ def choropleth(
     ]
     for shape in geometry.shapes:
         value = values.get(shape.code, 0)
-        label = f"{name(shape.code)}: {_fmt(value)} {unit}"
+        label = f"{name(shape.code)}: {thousands(int(value))} {unit}"
         path = Markup('<path d="{d}" fill="{fill}" data-kode="{code}"><title>{label}</title></path>').format(
             d=shape.d, fill=colour_for(value, breaks), code=shape.code, label=label)
         link = href(shape.code)
