@@ -873,7 +873,7 @@ class Importer:
             else:
                 by_title.setdefault(made.get("title"), made)
             results.append(RowResult(pks_row.number, "pks", pks_number or title, IMPORTED,
-                                     f"PKS diimpor dengan tahap {agreement.pks[-1]['stage']} ({added} peristiwa)."
+                                     f"PKS diimpor dengan tahap {made['stage']} ({added} peristiwa)."
                                      + _unused(pks_row, "pks"), agreement_id=str(family.id), events=added))
         if not existing:
             self._framework_ending(agreement, family)
