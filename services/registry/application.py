@@ -217,9 +217,14 @@ class Registry(ServiceApplication):
         from the nearest snapshot), if the caller's tenant may see it (else: not found).
         `on` (valid time): what was legally in force that day, from the events recorded up to
         the version or moment (default: all, as known now) whose legal date is on or before it."""
-        if version is None and as_of is None and on is None:
-            return self._visible(identity, agreement_id, None)
-        # Parties never change after the start, so version 1 tells who may look (cheaply).
+        if as_of is None and on is None and (version is None or version >= 1):
+            # Parties never change after the start: the state read tells who may look, before
+            # anything about its versions is answered.
+            then = self._visible(identity, agreement_id, version)
+            if version is not None and then.version != version:  # past the head, the store answers the head
+                raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
+            return then
+        # Version 1 tells who may look (cheaply), before `as_of` or `on` say anything of it.
         self._visible(identity, agreement_id, 1)
         if as_of is not None:
             if as_of.tzinfo is None:
@@ -230,12 +235,9 @@ class Registry(ServiceApplication):
                 raise NotFound(f"Kerja sama ini belum ada pada {as_of.isoformat()}.", code="not_yet_recorded")
         if on is not None:
             return self._in_force_on(agreement_id, on, version)
-        if version is None:  # not reached: without `on`, a version was given or `as_of` found one
-            raise RuntimeError("no version to read")
-        then = self.repository.get(agreement_id, version=version) if version >= 1 else None
-        if then is None or then.version != version:  # past the head, the store answers the head
+        if version is None or version < 1:  # `as_of` found a stored version, so: a version below 1
             raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
-        return then
+        return self._visible(identity, agreement_id, version)
 
     def _in_force_on(self, agreement_id: UUID, on: date, version: int | None) -> Agreement:
         """Replay every event recorded up to `version` (None: all), keeping the steps whose
