@@ -29,6 +29,7 @@ import pytest
 from litestar.testing import TestClient
 
 from services.ksd.cli import migrate_all
+from services.registry import audit as audit_module
 from services.registry.app import create_app as create_registry
 from services.registry.worker import RegistryWorker
 from services.registry.worker import run as run_worker
@@ -366,6 +367,33 @@ def test_a_past_read_right_after_an_edit_is_warned_though_the_same_agreement_rea
         assert read.json()["integrity_warning"]["first_invalid_version"] == 2
     # Put back as it was: clean again.
     assert "x-ksd-integrity" not in client.get(agreement["url"], params={"version": 3}, headers=headers).headers
+
+
+def test_a_remembered_verdict_is_judged_again_once_old_though_no_row_changed(
+    client: TestClient, token, walked, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Past reads key their remembered verdict on the row versions of the agreement's events,
+    links and leaves, which an edit of the database's files underneath does not change: such
+    an edit is found once the verdict is VERDICT_MAX_AGE_S old, when the next read checks the
+    content again."""
+    audit = client.app.state.audit
+    agreement, headers = walked[1], token(KOTA)
+    checked: list[UUID] = []
+    check = audit.check
+    monkeypatch.setattr(audit, "check", lambda agreement_id: checked.append(agreement_id) or check(agreement_id))
+
+    def read() -> None:
+        past = client.get(agreement["url"], params={"version": 3}, headers=headers)
+        assert past.status_code == 200 and "x-ksd-integrity" not in past.headers
+
+    for _ in range(3):
+        read()
+    assert len(checked) <= 1  # at most the first read judged; the others were remembered
+    monkeypatch.setattr(audit_module, "VERDICT_MAX_AGE_S", 0.0)
+    checked.clear()
+    for _ in range(2):
+        read()
+    assert checked == [UUID(agreement["id"])] * 2
 
 
 def test_the_signer_refuses_an_edited_log_and_the_platform_keeps_serving(
