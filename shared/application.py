@@ -53,8 +53,8 @@ def check_expected_version(current: int, expected: int | None, what: str) -> Non
 def replay(aggregate: Any, events: Iterable[Any]) -> Any:
     """eventsourcing's `project_aggregate` without its `assert isinstance(event,
     CanMutateProtocol)` per event: an `isinstance` against a runtime-checkable Protocol walks
-    the protocol's attributes each time (44 µs an event on Python 3.11, most of the replay of
-    a read at a past version). Every stored event here is one of the aggregate's own classes."""
+    the protocol's attributes each time (13 µs an event on Python 3.11 here). Every stored
+    event here is one of the aggregate's own classes."""
     for event in events:
         aggregate = event.mutate(aggregate)
     return aggregate

@@ -235,7 +235,8 @@ class Registry(ServiceApplication):
                 raise NotFound(f"Kerja sama ini belum ada pada {as_of.isoformat()}.", code="not_yet_recorded")
         if on is not None:
             return self._in_force_on(agreement_id, on, version)
-        if version is None or version < 1:  # `as_of` found a stored version, so: a version below 1
+        # Here `as_of` found a stored version, or a version below 1 was asked for.
+        if version is None or version < 1:
             raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
         return self._visible(identity, agreement_id, version)
 
