@@ -15,7 +15,7 @@ help:
 	@echo "make run    start the whole platform (embedded PostgreSQL unless DATABASE_URL is set)"
 	@echo "make test   run the whole test suite against a real PostgreSQL"
 	@echo "make bench  run the benchmarks under tests/perf (ratios against raw psycopg)"
-	@echo "make bench-national  the same at the national dataset's size (about an hour)"
+	@echo "make bench-national  the same at the national dataset's size (about half an hour)"
 	@echo "make lint   ruff, mypy and the import contracts (lint-imports)"
 	@echo "make lock   compile both lock files again from pyproject.toml (keeps their pins)"
 
@@ -37,7 +37,7 @@ bench: $(STAMP)
 	$(BIN)/python -m pytest -m perf -s tests/perf $(PYTEST_ARGS)
 
 # Every benchmark at the national dataset's size (100,000 agreements; the read bench seeds
-# 100,000 families with `ksd seed`'s generator): about an hour on 2 cores.
+# 100,000 families with `ksd seed`'s generator): about half an hour on 2 cores (27 minutes measured).
 bench-national: $(STAMP)
 	KSD_BENCH_SCALE=5 KSD_BENCH_READ_FAMILIES=100000 $(BIN)/python -m pytest -m perf -s tests/perf $(PYTEST_ARGS)
 
