@@ -131,6 +131,7 @@ class Audit:
                  events=Identifier(self.recorder.events_table_name), chain=Identifier(self.recorder.chain_table_name))
         # The last verdict of a check per agreement, with the inputs it judged (`_verdict`).
         self._verdicts: OrderedDict[UUID, tuple[tuple[Any, ...], dict[str, Any], float]] = OrderedDict()
+        self._checking: dict[UUID, threading.Lock] = {}  # agreements being checked for a past read
 
     # -- reading one agreement -----------------------------------------------------------
 
@@ -233,18 +234,36 @@ class Audit:
                None if head is None else (head.size, head.root, head.signed_at, head.key_id, head.public_key,
                                           head.signature))
         now = time.monotonic()
-        with self._verified_lock:
+
+        def remembered() -> dict[str, Any] | None:
             cached = self._verdicts.get(agreement_id)
-        if cached is not None and cached[0] == key and now - cached[2] < VERDICT_MAX_AGE_S:
-            return cached[1]
-        result = self.check(agreement_id)
+            if cached is not None and cached[0] == key and now - cached[2] < VERDICT_MAX_AGE_S:
+                return cached[1]
+            return None
+
         with self._verified_lock:
-            # (The check read its own snapshot: a change between the two reads makes the key
-            # stale, and the next read judges again.)
-            self._verdicts[agreement_id] = (key, result, now)
-            self._verdicts.move_to_end(agreement_id)
-            while len(self._verdicts) > VERIFIED_CACHE_SIZE:
-                self._verdicts.popitem(last=False)
+            if (verdict := remembered()) is not None:
+                return verdict
+            # One check of an agreement at a time: readers who arrive meanwhile wait for its
+            # verdict instead of each checking the same rows again.
+            gate = self._checking.setdefault(agreement_id, threading.Lock())
+        with gate:
+            with self._verified_lock:
+                if (verdict := remembered()) is not None:
+                    return verdict  # judged while this reader waited
+            result: dict[str, Any] | None = None
+            try:
+                result = self.check(agreement_id)
+            finally:
+                with self._verified_lock:
+                    if result is not None:
+                        # (The check read its own snapshot: a change between the two reads makes
+                        # the key stale, and the next read judges again.)
+                        self._verdicts[agreement_id] = (key, result, now)
+                        self._verdicts.move_to_end(agreement_id)
+                        while len(self._verdicts) > VERIFIED_CACHE_SIZE:
+                            self._verdicts.popitem(last=False)
+                    self._checking.pop(agreement_id, None)  # a reader holding it finds the verdict
         return result
 
     def _forget_and_check(self, agreement_id: UUID) -> dict[str, Any]:

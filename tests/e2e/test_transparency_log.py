@@ -396,6 +396,41 @@ def test_a_remembered_verdict_is_judged_again_once_old_though_no_row_changed(
     assert checked == [UUID(agreement["id"])] * 2
 
 
+def test_readers_arriving_while_an_agreement_is_checked_wait_for_its_verdict_not_check_again(
+    client: TestClient, walked, monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After a restart (no verdict remembered), many past reads of one agreement at once: one
+    check (80 ms for 1,000 events), the others given its verdict."""
+    audit = client.app.state.audit
+    agreement = UUID(walked[0]["id"])
+    audit._verdicts.pop(agreement, None)  # as after a restart
+    checked: list[UUID] = []
+    check = audit.check
+
+    def slow_check(agreement_id: UUID) -> dict[str, Any]:
+        checked.append(agreement_id)
+        time.sleep(0.3)  # long enough for every reader to arrive while it runs
+        return check(agreement_id)
+
+    monkeypatch.setattr(audit, "check", slow_check)
+    readers = 8
+    start = threading.Barrier(readers)
+    warnings: list[Any] = []
+
+    def read() -> None:
+        start.wait()
+        warnings.append(audit.integrity_warning(agreement))
+
+    threads = [threading.Thread(target=read) for _ in range(readers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert warnings == [None] * readers  # untouched: every reader told it verifies
+    assert checked == [agreement]
+    assert not audit._checking  # nothing left behind
+
+
 def test_the_signer_refuses_an_edited_log_and_the_platform_keeps_serving(
     settings: Settings, client: TestClient, token, walked, log_url: str, log_clock: ManualClock
 ) -> None:
