@@ -263,7 +263,8 @@ class Audit:
                         self._verdicts.move_to_end(agreement_id)
                         while len(self._verdicts) > VERIFIED_CACHE_SIZE:
                             self._verdicts.popitem(last=False)
-                    self._checking.pop(agreement_id, None)  # a reader holding it finds the verdict
+                    if self._checking.get(agreement_id) is gate:  # (not a later reader's)
+                        del self._checking[agreement_id]  # a reader holding it finds the verdict
         return result
 
     def _forget_and_check(self, agreement_id: UUID) -> dict[str, Any]:
