@@ -235,10 +235,11 @@ class Registry(ServiceApplication):
                 raise NotFound(f"Kerja sama ini belum ada pada {as_of.isoformat()}.", code="not_yet_recorded")
         if on is not None:
             return self._in_force_on(agreement_id, on, version)
-        # Here `as_of` found a stored version, or a version below 1 was asked for.
+        # Here `as_of` found a stored version (its visibility judged above), or a version below
+        # 1 was asked for.
         if version is None or version < 1:
             raise NotFound(f"Kerja sama ini tidak memiliki versi {version}.", code="version_not_found")
-        return self._visible(identity, agreement_id, version)
+        return cast("Agreement", self.repository.get(agreement_id, version=version))
 
     def _in_force_on(self, agreement_id: UUID, on: date, version: int | None) -> Agreement:
         """Replay every event recorded up to `version` (None: all), keeping the steps whose

@@ -119,7 +119,7 @@ class Audit:
         # leaves in the transparency log): `_verdict`'s key. Every change made through SQL
         # (an UPDATE, a row deleted or restored, even with the same content) writes a new row
         # version with a new `xmin`; reading `xmin` needs no row's content, where hashing the
-        # content read every event (3 ms of the server's time for 1,000 events, each read).
+        # content read every event (4 ms of the server's time for 1,000 events, each read).
         self._select_fingerprint = SQL(
             "SELECT (SELECT md5(string_agg(originator_version || ':' || xmin, ',' ORDER BY originator_version))"
             " FROM {schema}.{events} WHERE originator_id = %(id)s) AS events,"
