@@ -128,6 +128,11 @@ class ServiceSchema(strawberry.Schema):
     errors, a KsdError below 500, a refused value) one line without a traceback; a database
     outage one warning; anything else with its traceback."""
 
+    def get_extensions(self, sync: bool = False) -> list[SchemaExtension]:
+        # An extension that awaits (`async_only`: shared.answers) serves the services'
+        # asynchronous execution; a synchronous one (introspection by a tool) runs without it.
+        return [e for e in super().get_extensions(sync) if not (sync and getattr(e, "async_only", False))]
+
     def process_errors(self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None) -> None:
         for error in errors:
             original = _original(error)

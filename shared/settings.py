@@ -219,6 +219,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     analysis_max_rows: PositiveInt = 1000
     # Longest a single analysis query may run (milliseconds) before it is cancelled (503).
     analysis_timeout_ms: PositiveInt = 10_000
+    # Answers of the reporting service (analysis, consolidations, the national roll-up) kept
+    # per process while its read model has not changed (shared.answers); 0: none kept.
+    answer_cache_entries: Annotated[int, msgspec.Meta(ge=0)] = 256
 
     @property
     def expiring_thresholds(self) -> tuple[int, ...]:

@@ -24,6 +24,7 @@ from services.reporting.compiler import Compiler
 from services.reporting.graphql import ReportingContext, build_schema
 from services.reporting.readmodel import ReportingReadModel
 from services.reporting.setup import FEEDS, LAG_QUERY, SCHEMA, reporting_env
+from shared.answers import Answers
 from shared.assets import make_graphql_controller
 from shared.clock import Clock, SystemClock
 from shared.db import make_async_pool
@@ -53,9 +54,11 @@ def create_app(
             consolidation_deadline_days=settings.consolidation_deadline_days, regions=regions,
         ))
         reads = ReportingReadModel(pool)
+        answers = Answers(pool, SCHEMA, service=SERVICE, entries=settings.answer_cache_entries)
         app.state.reporting = reporting
         app.state.reporting_reads = reads
-        app.state.compiler = Compiler(reads, regions, settings)
+        app.state.answers = answers
+        app.state.compiler = Compiler(reads, regions, settings, answers)
         app.state.clock = clock
         try:
             yield
@@ -66,7 +69,7 @@ def create_app(
     async def graphql_context(request: Request) -> ReportingContext:
         return ReportingContext(
             identity=request.scope.get("user"), settings=settings, reads=request.app.state.reporting_reads,
-            compiler=request.app.state.compiler, clock=clock, regions=regions,
+            compiler=request.app.state.compiler, clock=clock, regions=regions, answers=request.app.state.answers,
         )
 
     graphql = make_graphql_controller(build_schema(settings), context_getter=graphql_context)

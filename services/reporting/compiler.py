@@ -1,8 +1,11 @@
 """Compiling reports now: reads the facts in one snapshot and hands them to the pure
-compile functions. Used by the HTTP API for drafts, submissions and exports, and by GraphQL."""
+compile functions. Used by the HTTP API for drafts, submissions and exports, and by GraphQL.
+A compile shown (not frozen into a submission) is served again while the read model has not
+changed (shared.answers): the same tenant, arguments and day give the same document."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable, Hashable
 from dataclasses import dataclass
 from datetime import date
 
@@ -11,6 +14,7 @@ from services.reporting.application import Compiled
 from services.reporting.domain.compile import Rules, compile_consolidation, compile_national, compile_region_report
 from services.reporting.domain.stages import judged_on
 from services.reporting.readmodel import ReportingReadModel, Snapshot
+from shared.answers import Answers
 from shared.errors import NotFound
 from shared.periods import Period
 from shared.regions import Region, RegionCatalog
@@ -23,6 +27,16 @@ class Compiler:
     reads: ReportingReadModel
     regions: RegionCatalog
     settings: Settings
+    answers: Answers | None = None
+
+    async def _reuse(self, question: Hashable, fresh: bool, compile_now: Callable[[], Awaitable[Compiled]]) -> Compiled:
+        """A compile to show, kept while the read model has not changed; one to freeze
+        (`fresh`: a submission) is always made now, after the read model has caught up. A
+        kept `Compiled` is shared by every request it serves: its callers only read it."""
+        if fresh or self.answers is None:
+            await self._fresh(fresh)
+            return await compile_now()
+        return await self.answers.get(question, compile_now)
 
     @property
     def rules(self) -> Rules:
@@ -43,9 +57,11 @@ class Compiler:
     async def region_report(
         self, tenant: str, region: str, period: Period, today: date, *, fresh: bool = False
     ) -> Compiled:
-        await self._fresh(fresh)
-        async with self.reads.snapshot(narrowed(tenant, region)) as view:
-            return await self._region_report(view, region, period, today)
+        async def compile_now() -> Compiled:
+            async with self.reads.snapshot(narrowed(tenant, region)) as view:
+                return await self._region_report(view, region, period, today)
+
+        return await self._reuse(("region_report", tenant, region, str(period), today), fresh, compile_now)
 
     async def _region_report(self, view: Snapshot, region: str, period: Period, today: date) -> Compiled:
         facts = await view.region_facts(region, period, judged_on(period, today))
@@ -55,9 +71,12 @@ class Compiler:
     async def consolidation(
         self, tenant: str, province: str, period: Period, today: date, *, fresh: bool = False
     ) -> Compiled:
+        return await self._reuse(("consolidation", tenant, province, str(period), today), fresh,
+                                 lambda: self._consolidation(tenant, province, period, today))
+
+    async def _consolidation(self, tenant: str, province: str, period: Period, today: date) -> Compiled:
         info = self._region(province)
         regencies = [r for r in self.regions.in_province(province) if r.autonomous]
-        await self._fresh(fresh)
         async with self.reads.snapshot(narrowed(tenant, province)) as view:
             reports = await view.report_rows("region", period, [province, *(r.code for r in regencies)])
             own = await self._region_report(view, province, period, today)
@@ -70,6 +89,10 @@ class Compiler:
         return Compiled(content, own.sources)
 
     async def national(self, tenant: str, period: Period, today: date) -> Compiled:
+        return await self._reuse(("national", tenant, str(period), today), False,
+                                 lambda: self._national(tenant, period, today))
+
+    async def _national(self, tenant: str, period: Period, today: date) -> Compiled:
         provinces = self.regions.provinces()
         regencies = {p.code: [r for r in self.regions.in_province(p.code) if r.autonomous] for p in provinces}
         everyone = [p.code for p in provinces] + [r.code for rs in regencies.values() for r in rs]

@@ -20,6 +20,7 @@ from strawberry.types import Info
 from services.reporting.analysis import AnalysisFilter, AnalysisReadModel
 from services.reporting.domain.labels import CATEGORIES, FORMS, PARTNER_TYPES, STAGES
 from services.reporting.readmodel import ReportingReadModel
+from shared.answers import Answers, reuse_answers
 from shared.errors import BadRequest, NotFound
 from shared.graphql import (
     ReferenceQuery,
@@ -47,6 +48,7 @@ class ReportingContext(ServiceContext, kw_only=True):
     compiler: Any  # services.reporting.compiler.Compiler
     clock: Any
     regions: RegionCatalog
+    answers: Answers | None = None  # a query's result, kept while the read model has not changed
 
 
 @strawberry.enum(description="Dimensi pengelompokan statistik kerja sama")
@@ -397,7 +399,15 @@ class ReportingQuery(ReferenceQuery):
         ]
 
 
+def _today(context: ReportingContext) -> date:
+    return local_date(context.clock.now())
+
+
 def build_schema(settings: Settings) -> strawberry.Schema:
-    # Every string argument is checked like a REST text field before any resolver runs.
+    # Every string argument is checked like a REST text field before any resolver runs. Every
+    # resolver reads the read model, reference data and the day only: a query's result is
+    # kept while the read model has not changed (shared.answers), under the caller's tenant
+    # and roles, the document, its variables and the day.
     return ServiceSchema(query=ReportingQuery,
-                         extensions=[*limit_extensions(settings), refuse_unstorable_arguments()])
+                         extensions=[*limit_extensions(settings), refuse_unstorable_arguments(),
+                                     reuse_answers(_today)])

@@ -25,6 +25,7 @@ from services.reporting.views import (
     ReportsFeed,
     ReportsView,
 )
+from shared.answers import CHANGE_COUNTER, COUNT_CHANGE
 from shared.application import secure_event_store
 from shared.db import READER_ROLE, ensure_schema, eventsourcing_env, lag_query
 from shared.db import feed_lag as shared_feed_lag
@@ -81,6 +82,11 @@ def prepare_agreements(database_url: str) -> str:
 def install(database_url: str) -> None:
     ensure_schema(database_url, SCHEMA)
     install_worker_tables(database_url, SCHEMA)  # dead letters and worker heartbeats
+    # The read model's change counter, before the tables whose writes it counts (shared.answers).
+    # A migration counts as a change: it may have reshaped what answers are computed from.
+    with psycopg.connect(database_url, autocommit=True) as conn, conn.transaction():
+        for statement in [*CHANGE_COUNTER, COUNT_CHANGE]:
+            conn.execute(sql.SQL(statement).format(s=sql.Identifier(SCHEMA)))
     app = Reporting(reporting_env(database_url, pool_size=1, create_tables=True))
     try:
         secure_event_store(database_url, SCHEMA, app)

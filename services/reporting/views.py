@@ -44,6 +44,7 @@ from services.reporting.totals import (
     Facts,
     PeriodTotals,
 )
+from shared.answers import COUNT_CHANGE, counted
 from shared.db import READER_ROLE, gin_index, payload_columns, reader_policy
 from shared.periods import Period, local_date
 from shared.projection import BatchedView, BesideView, FoldedRows, FoldingProjection, composite_version
@@ -160,6 +161,11 @@ class _View(BatchedView):
         super().__init__(datastore, **kwargs)
         self.s = sql.Identifier(self.datastore.schema)
         self.sql_create_statements.extend(sql.SQL(t).format(s=self.s) for t in self.tables)
+        # Every write of the rows a reader reads, and of the positions a compile's sources
+        # show, counts as a change of the read model (shared.answers).
+        self.sql_create_statements.extend(
+            sql.SQL(t).format(s=self.s) for table in (*self.readable, self.tracking_table_name)
+            for t in counted(table))
 
     def _q(self, text: str) -> sql.Composed:
         return sql.SQL(text).format(s=self.s)
@@ -277,6 +283,8 @@ class AgreementsView(FoldedRows, BesideView):
             self.sql_create_statements.extend(sql.SQL(t.replace("{t}", table)).format(s=self.s) for t in statements)
         self.sql_create_statements.extend(
             sql.SQL(t).format(s=self.s) for t in reader_policy(totals, TOTALS_POLICY, schema="{s}"))
+        if not self.suffix:  # tables built beside are counted once they take the live ones' place
+            self.sql_create_statements.extend(sql.SQL(t).format(s=self.s) for t in self._counted())
         # The period totals consolidations and the national roll-up read (services.reporting.totals).
         self.totals = PeriodTotals(self.s, agreements, stages, parts, totals, done)
         self._agreements = sql.SQL("{}.{}").format(self.s, sql.Identifier(agreements))
@@ -350,10 +358,17 @@ class AgreementsView(FoldedRows, BesideView):
         with self.datastore.transaction(commit=True) as curs:
             return totals.count_stale(curs, ready)
 
+    def _counted(self) -> list[str]:
+        """The live tables' and their positions' writes count as changes (shared.answers)."""
+        return [t for table in (*self.beside_tables, f"{self.base_name}_tracking") for t in counted(table)]
+
     def switched(self, curs: Any) -> None:
         """The policies that read the agreements (the monitoring records' and the stage
-        history's) went with the dropped table: they are made again on the new one."""
-        for statement in [*_RECORD_POLICIES, *reader_policy("agreement_stages", _VIA_AGREEMENT, schema="{s}")]:
+        history's) went with the dropped table: they are made again on the new one. The new
+        tables' writes count from now on, and the switch itself is a change: the same names
+        hold other rows."""
+        for statement in [*_RECORD_POLICIES, *reader_policy("agreement_stages", _VIA_AGREEMENT, schema="{s}"),
+                          *self._counted(), COUNT_CHANGE]:
             curs.execute(sql.SQL(statement).format(s=self.s))
 
     def grant_reader(self) -> None:

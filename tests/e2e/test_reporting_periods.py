@@ -348,7 +348,10 @@ def test_a_read_model_built_before_the_stage_history_is_rebuilt_beside_it(
             deadline = time.monotonic() + 30
             while (position := runner.position())[0] < position[1] and time.monotonic() < deadline:
                 runner.run_forever(timeout=0.1)
+        changes = "SELECT n FROM reporting.changes"  # what kept answers are keyed on (shared.answers)
+        counted = conn.execute(changes).fetchone()[0]
         switch_over(registry_feed, p.url)
+        assert conn.execute(changes).fetchone()[0] == counted + 1  # the same names hold other rows now
         assert not any(feed_lag(conn).values())
         assert conn.execute("SELECT to_regclass('reporting.agreements_next')").fetchone()[0] is None
         assert conn.execute("SELECT count(DISTINCT agreement_id) FROM reporting.agreement_stages").fetchone()[0] == live

@@ -543,7 +543,7 @@ PRODUCTION_DEFAULTS = {
     "max_json_body_bytes", "pks_max_years", "alert_refresh_seconds", "smtp_port", "smtp_starttls",
     "notify_retry_base_seconds", "notify_retry_max_seconds", "notify_timeout_seconds", "report_period_kinds",
     "report_deadline_days", "consolidation_deadline_days", "report_fresh_wait_seconds", "analysis_max_rows",
-    "analysis_timeout_ms", "s3_prefix", "s3_region",
+    "analysis_timeout_ms", "answer_cache_entries", "s3_prefix", "s3_region",
 }
 PER_DEPLOYMENT_DEFAULTS = {
     # Kubernetes: no blob directory (S3), a fixed data dir.
