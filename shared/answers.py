@@ -14,10 +14,10 @@ rows. A schema whose answers are reused keeps a change counter (`{schema}.change
 `Answers` reads the counter before it computes an answer, and keeps the answer under the value
 it read. What is computed after that read is at least as new as the value: a commit in between
 makes the kept answer newer than its key, never older, and the next reader, seeing a new value,
-computes again. An answer is served only while the counter still reads its value; one read of
-one row (a round trip) per request. Answers are kept in the process (each instance its own,
-bounded), and an answer is computed once at a time: readers asking the same question meanwhile
-wait for it.
+computes again. An answer is served only while the counter still reads its value: a query of
+one row per request, on a pool connection. Answers are kept in the process (each instance its
+own, bounded; a read replica's counter is as far behind as its rows), and an answer is
+computed once at a time: readers asking the same question meanwhile wait for it.
 
 Only what is a function of those inputs may be kept: not a result with errors (an outage, a
 timeout), not a compile that will be frozen into a submission.
