@@ -1089,7 +1089,7 @@ def test_through_the_real_server(
     # seconds a call when 16 run at once): a call counts if it starts within it.
     seconds = max(SECONDS, float(os.environ.get("KSD_BENCH_SLOW_SECONDS", "15")))
     measured: dict[str, tuple[str, str, list[float], list[tuple[str, list[float]]]]] = {}
-    for label, request, call in cases:
+    for label, _, call in cases:
         _, transactions = app_sql(bench_url, call)
         section = f"6. {label} ({seeded.agreements:,} agreements), {CLIENTS} clients, through the real server"
         base = f"raw psycopg: the app's {sum(map(len, transactions))} statements, under RLS, 16 threads"
