@@ -86,9 +86,10 @@ def counted(table: str, schema: str = "{s}") -> list[str]:
 
 @dataclass
 class _Slot:
-    """A question being answered: its key under the counter's value, and the readers' wait."""
+    """A question being answered at a value of the counter, and its readers' wait."""
 
-    key: Hashable
+    value: int
+    question: Hashable
     done: asyncio.Future[None]
 
 
@@ -101,9 +102,9 @@ class Answers:
         self.service = service
         self.entries = entries
         self._read = sql.SQL("SELECT n FROM {}.changes").format(sql.Identifier(schema))
-        self._kept: OrderedDict[Hashable, Any] = OrderedDict()
+        self._kept: OrderedDict[Hashable, Any] = OrderedDict()  # by question
         self._value: int | None = None  # the counter's value the kept answers were computed at
-        self._computing: dict[Hashable, _Slot] = {}
+        self._computing: dict[tuple[int, Hashable], _Slot] = {}  # by (value, question)
 
     async def counter(self) -> int:
         async with self.pool.connection() as conn:
@@ -135,15 +136,14 @@ class Answers:
             if value != self._value:  # the read model moved: nothing kept answers it now
                 self._kept.clear()
                 self._value = value
-            key = (value, question)
-            if key in self._kept:
-                self._kept.move_to_end(key)
+            if question in self._kept:
+                self._kept.move_to_end(question)
                 ANSWERS.labels(self.service, "kept").inc()
-                return True, self._kept[key], None
-            computing = self._computing.get(key)
+                return True, self._kept[question], None
+            computing = self._computing.get((value, question))
             if computing is None:
-                slot = _Slot(key, asyncio.get_running_loop().create_future())
-                self._computing[key] = slot
+                slot = _Slot(value, question, asyncio.get_running_loop().create_future())
+                self._computing[value, question] = slot
                 ANSWERS.labels(self.service, "computed").inc()
                 return False, None, slot
             ANSWERS.labels(self.service, "waited").inc()
@@ -152,8 +152,8 @@ class Answers:
     def keep(self, slot: _Slot | None, answer: Any) -> None:
         if slot is None:
             return
-        if slot.key[0] == self._value:  # type: ignore[index]
-            self._kept[slot.key] = answer
+        if slot.value == self._value:  # else the read model moved meanwhile: nobody asks at that value
+            self._kept[slot.question] = answer
             while len(self._kept) > self.entries:
                 self._kept.popitem(last=False)
         self.release(slot)
@@ -161,8 +161,8 @@ class Answers:
     def release(self, slot: _Slot | None) -> None:
         if slot is None:
             return
-        if self._computing.get(slot.key) is slot:
-            del self._computing[slot.key]
+        if self._computing.get((slot.value, slot.question)) is slot:
+            del self._computing[slot.value, slot.question]
         if not slot.done.done():
             slot.done.set_result(None)
 

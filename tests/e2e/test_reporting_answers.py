@@ -12,6 +12,7 @@ from datetime import date
 import psycopg
 import pytest
 
+from services.reporting.setup import install
 from tests.e2e.reporting_platform import ReportingPlatform, reporting_platform
 
 STATS = "query { cooperationStats(groupBy: [FORM]) { groups { form count valueIdr } total { count valueIdr } } }"
@@ -80,6 +81,15 @@ def test_a_rolled_back_write_leaves_the_kept_answers_served(p: ReportingPlatform
     kept = answers(p, "kept")
     stats(p)
     assert answers(p, "kept") == kept + 1
+
+
+def test_a_migration_makes_the_next_reader_compute_again(p: ReportingPlatform) -> None:
+    """`ksd migrate` may reshape what answers are computed from: it counts as a change."""
+    stats(p)
+    computed = answers(p, "computed")
+    install(p.url)  # what `ksd migrate` runs for reporting
+    stats(p)
+    assert answers(p, "computed") == computed + 1
 
 
 def test_no_tenant_or_role_is_served_another_ones_answer(p: ReportingPlatform) -> None:
